@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - create/reuse .venv, build the C core, run the main job on the shipped default example
+#   make test   - the same set-up, then the test suite
+# The environment is .venv in this folder; torch is installed first and pinned to the CPU build, because
+# installing snntorch/tonic before torch makes pip pick a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
+DEPS   := $(VENV)/.s2sim-deps
+CORE   := $(VENV)/.s2sim-core
+SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.py) CMakeLists.txt
+
+.PHONY: env build demo test sanitize bench clean
+
+env: $(DEPS)
+build: $(CORE)
+
+$(DEPS): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q scikit-build-core cffi numpy
+	$(PY) -m pip install -q --no-build-isolation -e ".[all]"
+	touch $@ $(CORE)
+
+# Rebuild the C core when its sources change (editable install: Python files are used from this folder).
+$(CORE): $(DEPS) $(SOURCES)
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+demo: $(CORE)
+	$(VENV)/bin/s2sim demo
+
+test: $(CORE)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# C kernel under AddressSanitizer + UndefinedBehaviorSanitizer (see docs/testing.md).
+sanitize: $(DEPS)
+	tools/sanitize.sh $(PY)
+
+bench: $(CORE)
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf build $(VENV) s2sim/_core*.so

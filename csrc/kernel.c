@@ -1,0 +1,472 @@
+/*
+ * s2sim C core: the tick loop of a SpiNNaker2 processing element, for a whole network at once.
+ *
+ * Phase order per tick (docs/datapath.md): (1) spikes emitted in the previous tick are delivered as integer
+ * weights into uint32-style ring slots; (2) every population drains its slot for this tick, converts the sums
+ * to float once, updates its membrane in float32 (or float64) and emits spikes. Nothing here allocates; every
+ * buffer comes from the caller, and s2_validate() has checked every index before s2_run() trusts it.
+ */
+#include "s2sim.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define S2_HAVE_MXCSR 1
+#endif
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Validation: everything s2_run indexes is checked here once, so the tick loop can stay free of checks.
+ * ---------------------------------------------------------------------------------------------------------- */
+
+static int validate_population(const s2_network *net, int32_t k, char *err, size_t errlen)
+{
+    const s2_population *p = &net->pops[k];
+    if (p->n < 1)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: size %d < 1", k, p->n);
+    if (p->kind < S2_KIND_INPUT || p->kind > S2_KIND_CURR_EXP)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown kind %d", k, p->kind);
+    if (p->state_offset < 0 || p->state_offset + p->n > net->n_neurons)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: state range [%lld, %lld) outside %lld neurons", k,
+                    (long long)p->state_offset, (long long)(p->state_offset + p->n), (long long)net->n_neurons);
+    if (p->kind == S2_KIND_INPUT)
+        return S2_OK;
+    if (p->reset != S2_RESET_SUBTRACT && p->reset != S2_RESET_TO_V_RESET)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown reset %d", k, p->reset);
+    if (p->ring_slots != 1 && p->ring_slots != 8)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: ring_slots %d is not 1 or 8", k, p->ring_slots);
+    if (p->ring_offset < 0 || p->ring_offset + (int64_t)p->ring_slots * 2 * p->n > net->n_ring)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: ring range outside %lld words", k,
+                    (long long)net->n_ring);
+    if (!p->threshold || !p->alpha_decay || !p->i_offset || !p->v_reset || !p->v_init)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: a parameter array is NULL", k);
+    if (p->kind == S2_KIND_CURR_EXP) {
+        if (!p->exc_decay || !p->inh_decay || !p->t_refrac)
+            return fail(err, errlen, S2_ERR_INVALID, "population %d: a curr_exp parameter array is NULL", k);
+        if (p->curr_offset < 0 || p->curr_offset + p->n > net->n_curr)
+            return fail(err, errlen, S2_ERR_INVALID, "population %d: current range outside %lld", k,
+                        (long long)net->n_curr);
+        for (int32_t i = 0; i < p->n; i++)
+            if (p->t_refrac[i] < 0)
+                return fail(err, errlen, S2_ERR_INVALID, "population %d neuron %d: t_refrac %d < 0", k, i,
+                            p->t_refrac[i]);
+    }
+    return S2_OK;
+}
+
+static int validate_sparse(const s2_projection *q, const s2_population *post, int32_t k, char *err, size_t errlen)
+{
+    if (!q->row_ptr || (q->row_ptr[q->n_pre] > 0 && (!q->target || !q->delay || !q->weight)))
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: sparse arrays are NULL", k);
+    if (q->row_ptr[0] != 0)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: row_ptr[0] = %lld, not 0", k,
+                    (long long)q->row_ptr[0]);
+    for (int32_t i = 0; i < q->n_pre; i++)
+        if (q->row_ptr[i + 1] < q->row_ptr[i])
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: row_ptr decreases at row %d", k, i);
+    for (int64_t s = 0; s < q->row_ptr[q->n_pre]; s++) {
+        if (q->target[s] < 0 || q->target[s] >= post->n)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d synapse %lld: target %d outside 0..%d", k,
+                        (long long)s, q->target[s], post->n - 1);
+        if (q->delay[s] >= post->ring_slots)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d synapse %lld: delay %d >= %d ring slots", k,
+                        (long long)s, q->delay[s], post->ring_slots);
+        if (q->weight[s] < -128 || q->weight[s] > 127)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d synapse %lld: weight %d outside -128..127", k,
+                        (long long)s, q->weight[s]);
+    }
+    return S2_OK;
+}
+
+static int validate_conv(const s2_projection *q, const s2_population *pre, const s2_population *post, int32_t k,
+                         char *err, size_t errlen)
+{
+    if (!q->pool_cell || !q->kernel)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: conv arrays are NULL", k);
+    if (q->c_in < 1 || q->ph < 1 || q->pw < 1 || q->c_out < 1 || q->oh < 1 || q->ow < 1 || q->k_h < 1 ||
+        q->k_w < 1 || q->stride_x < 1 || q->stride_y < 1 || q->pad_top < 0 || q->pad_left < 0)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: conv geometry has a non-positive size", k);
+    if ((int64_t)q->c_out * q->oh * q->ow != post->n)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: c_out*oh*ow = %lld != post size %d", k,
+                    (long long)q->c_out * q->oh * q->ow, post->n);
+    const int64_t cells = (int64_t)q->c_in * q->ph * q->pw;
+    for (int32_t i = 0; i < pre->n; i++)
+        if (q->pool_cell[i] < 0 || q->pool_cell[i] >= cells)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre neuron %d maps to pooled cell %d outside "
+                        "0..%lld", k, i, q->pool_cell[i], (long long)(cells - 1));
+    return S2_OK;
+}
+
+static int validate_projection(const s2_network *net, int32_t k, char *err, size_t errlen)
+{
+    const s2_projection *q = &net->projs[k];
+    if (q->pre < 0 || q->pre >= net->n_pops || q->post < 0 || q->post >= net->n_pops)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: population index out of range", k);
+    const s2_population *pre = &net->pops[q->pre], *post = &net->pops[q->post];
+    if (post->kind == S2_KIND_INPUT)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: targets an input population", k);
+    if (q->n_pre != pre->n)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: n_pre %d != pre size %d", k, q->n_pre, pre->n);
+    switch (q->kind) {
+    case S2_PROJ_SPARSE:
+        return validate_sparse(q, post, k, err, errlen);
+    case S2_PROJ_DENSE:
+        if (!q->dense || !q->row_nnz)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense arrays are NULL", k);
+        if (q->dense_delay < 0 || q->dense_delay >= post->ring_slots)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: delay %d >= %d ring slots", k, q->dense_delay,
+                        post->ring_slots);
+        return S2_OK;
+    case S2_PROJ_CONV:
+        return validate_conv(q, pre, post, k, err, errlen);
+    default:
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: unknown kind %d", k, q->kind);
+    }
+}
+
+int s2_validate(s2_network *net, char *err, size_t errlen)
+{
+    if (!net || (net->n_pops > 0 && !net->pops) || (net->n_projs > 0 && !net->projs))
+        return fail(err, errlen, S2_ERR_INVALID, "network: NULL arrays");
+    if (net->n_pops < 1 || net->n_projs < 0 || net->n_neurons < 1 || net->n_ring < 0 || net->n_curr < 0)
+        return fail(err, errlen, S2_ERR_INVALID, "network: empty or negative sizes");
+    if (net->flags & ~(S2_FLAG_FMA | S2_FLAG_THRESHOLD_GT | S2_FLAG_FLOAT64))
+        return fail(err, errlen, S2_ERR_INVALID, "network: unknown flags 0x%x", net->flags);
+    net->validated = 0;
+    for (int32_t k = 0; k < net->n_pops; k++) {
+        int rc = validate_population(net, k, err, errlen);
+        if (rc)
+            return rc;
+    }
+    for (int32_t k = 0; k < net->n_projs; k++) {
+        int rc = validate_projection(net, k, err, errlen);
+        if (rc)
+            return rc;
+    }
+    net->validated = S2_VALIDATED;
+    return S2_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Phase 1: delivery. The ring of a population is [slot][exc, inh][neuron]; a weight's sign picks the plane and
+ * its magnitude is added, as the chip's synapse word carries magnitude and an exc/inh type bit.
+ * ---------------------------------------------------------------------------------------------------------- */
+
+static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p, int32_t tick)
+{
+    return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * 2 * p->n;
+}
+
+/* Add one signed int8 row into the exc and inh planes; branch-free so it vectorises. */
+static inline void add_row_i8(int32_t *restrict exc, int32_t *restrict inh, const int8_t *restrict w, int32_t n)
+{
+    for (int32_t j = 0; j < n; j++) {
+        int32_t x = w[j];
+        exc[j] += x > 0 ? x : 0;
+        inh[j] += x < 0 ? -x : 0;
+    }
+}
+
+static int64_t deliver_sparse(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                              const int32_t *spikes, int32_t n_spikes, int32_t tick)
+{
+    int64_t events = 0;
+    const int32_t n = post->n;
+    for (int32_t s = 0; s < n_spikes; s++) {
+        const int32_t i = spikes[s];
+        const int64_t lo = q->row_ptr[i], hi = q->row_ptr[i + 1];
+        for (int64_t k = lo; k < hi; k++) {
+            const int32_t w = q->weight[k];
+            int32_t *slot = ring_slot(ws, post, tick + q->delay[k]);
+            slot[(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
+        }
+        events += hi - lo;
+    }
+    return events;
+}
+
+static int64_t deliver_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                             const int32_t *spikes, int32_t n_spikes, int32_t tick)
+{
+    int64_t events = 0;
+    const int32_t n = post->n;
+    int32_t *exc = ring_slot(ws, post, tick + q->dense_delay);
+    for (int32_t s = 0; s < n_spikes; s++) {
+        const int32_t i = spikes[s];
+        add_row_i8(exc, exc + n, q->dense + (int64_t)i * n, n);
+        events += q->row_nnz[i];
+    }
+    return events;
+}
+
+/* Output rows (oy or ox) that input row y reaches through kernel row ky: y = o*stride - pad + ky. */
+static inline int32_t conv_out_index(int32_t y, int32_t pad, int32_t ky, int32_t stride, int32_t size)
+{
+    const int32_t num = y + pad - ky;
+    if (num < 0 || num % stride)
+        return -1;
+    const int32_t o = num / stride;
+    return o < size ? o : -1;
+}
+
+static int64_t deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                            const int32_t *spikes, int32_t n_spikes, int32_t tick)
+{
+    int64_t events = 0;
+    const int32_t n = post->n, co = q->c_out, cells = q->ph * q->pw;
+    int32_t *exc = ring_slot(ws, post, tick);
+    int32_t *inh = exc + n;
+    for (int32_t s = 0; s < n_spikes; s++) {
+        const int32_t cell = q->pool_cell[spikes[s]];
+        const int32_t c = cell / cells, y = (cell % cells) / q->pw, x = cell % q->pw;
+        for (int32_t ky = 0; ky < q->k_h; ky++) {
+            const int32_t oy = conv_out_index(y, q->pad_top, ky, q->stride_y, q->oh);
+            if (oy < 0)
+                continue;
+            for (int32_t kx = 0; kx < q->k_w; kx++) {
+                const int32_t ox = conv_out_index(x, q->pad_left, kx, q->stride_x, q->ow);
+                if (ox < 0)
+                    continue;
+                const int64_t out = ((int64_t)oy * q->ow + ox) * co;
+                add_row_i8(exc + out, inh + out, q->kernel + (((int64_t)c * q->k_h + ky) * q->k_w + kx) * co, co);
+                events += co;
+            }
+        }
+    }
+    return events;
+}
+
+static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_pop_io *io, int64_t b,
+                        int32_t n_ticks, int32_t tick)
+{
+    for (int32_t k = 0; k < net->n_projs; k++) {
+        const s2_projection *q = &net->projs[k];
+        const s2_population *pre = &net->pops[q->pre], *post = &net->pops[q->post];
+        const int32_t *spikes = ws->spikes_prev + pre->state_offset;
+        const int32_t n_spikes = ws->n_prev[q->pre];
+        if (!n_spikes)
+            continue;
+        int64_t events;
+        if (q->kind == S2_PROJ_SPARSE)
+            events = deliver_sparse(q, post, ws, spikes, n_spikes, tick);
+        else if (q->kind == S2_PROJ_DENSE)
+            events = deliver_dense(q, post, ws, spikes, n_spikes, tick);
+        else
+            events = deliver_conv(q, post, ws, spikes, n_spikes, tick);
+        if (io[q->post].rec_counts)
+            io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] += events;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Phase 2: neuron update. One body per dynamics, instantiated for float and double state and specialised on
+ * the two arithmetic switches (fma, strict threshold) so each instance is a straight vectorisable loop.
+ * ---------------------------------------------------------------------------------------------------------- */
+
+#define S2_DEFINE_UPDATES(T, SUF, FMA_FN)                                                                         \
+    static inline __attribute__((always_inline)) T mac_##SUF(T a, T b, T c, int fused)                          \
+    {                                                                                                            \
+        return fused ? FMA_FN(a, b, c) : a * b + c;                                                              \
+    }                                                                                                            \
+                                                                                                                 \
+    /* Membrane step shared by both dynamics: leak + input, threshold, reset. Returns the spike flag. */         \
+    static inline __attribute__((always_inline)) int32_t membrane_##SUF(                                        \
+        const s2_population *p, int32_t i, T *v, T inp, int fused, int strict)                                   \
+    {                                                                                                            \
+        const T x = mac_##SUF(*v, (T)p->alpha_decay[i], inp, fused);                                             \
+        const T th = (T)p->threshold[i];                                                                         \
+        const int32_t s = strict ? (x > th) : (x >= th);                                                         \
+        const T r = p->reset == S2_RESET_SUBTRACT ? x - th : (T)p->v_reset[i];                                   \
+        *v = s ? r : x;                                                                                          \
+        return s;                                                                                                \
+    }                                                                                                            \
+                                                                                                                 \
+    static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,          \
+                                                                 int32_t *restrict exc, uint8_t *restrict flag,  \
+                                                                 int fused, int strict)                          \
+    {                                                                                                            \
+        int32_t *restrict inh = exc + p->n;                                                                      \
+        for (int32_t i = 0; i < p->n; i++) {                                                                     \
+            const T inp = ((T)exc[i] - (T)inh[i]) + (T)p->i_offset[i];                                           \
+            exc[i] = 0;                                                                                          \
+            inh[i] = 0;                                                                                          \
+            flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], inp, fused, strict);                                  \
+        }                                                                                                        \
+    }                                                                                                            \
+                                                                                                                 \
+    static inline __attribute__((always_inline)) void curr_exp_##SUF(                                           \
+        const s2_population *p, T *restrict v, T *restrict ie, T *restrict ii, int32_t *restrict refrac,         \
+        int32_t *restrict exc, uint8_t *restrict flag, int fused, int strict)                                    \
+    {                                                                                                            \
+        int32_t *restrict inh = exc + p->n;                                                                      \
+        for (int32_t i = 0; i < p->n; i++) {                                                                     \
+            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[i], (T)exc[i], fused);                                      \
+            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[i], (T)inh[i], fused);                                      \
+            exc[i] = 0;                                                                                          \
+            inh[i] = 0;                                                                                          \
+            const int32_t ref = refrac[i] > 0;                                                                   \
+            T vn = v[i];                                                                                         \
+            const int32_t s = membrane_##SUF(p, i, &vn, (ie[i] - ii[i]) + (T)p->i_offset[i], fused, strict);     \
+            v[i] = ref ? v[i] : vn;                                                                              \
+            flag[i] = (uint8_t)(s & !ref);                                                                       \
+            refrac[i] = ref ? refrac[i] - 1 : (s ? p->t_refrac[i] : 0);                                          \
+        }                                                                                                        \
+    }                                                                                                            \
+                                                                                                                 \
+    static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int32_t flags)        \
+    {                                                                                                            \
+        T *v = (T *)ws->v + p->state_offset;                                                                     \
+        int32_t *exc = ring_slot(ws, p, tick);                                                                   \
+        uint8_t *flag = ws->flags + p->state_offset;                                                             \
+        const int fused = (flags & S2_FLAG_FMA) != 0, strict = (flags & S2_FLAG_THRESHOLD_GT) != 0;              \
+        if (p->kind == S2_KIND_LIF) {                                                                            \
+            if (fused && strict) lif_##SUF(p, v, exc, flag, 1, 1);                                               \
+            else if (fused) lif_##SUF(p, v, exc, flag, 1, 0);                                                    \
+            else if (strict) lif_##SUF(p, v, exc, flag, 0, 1);                                                   \
+            else lif_##SUF(p, v, exc, flag, 0, 0);                                                               \
+            return;                                                                                              \
+        }                                                                                                        \
+        T *ie = (T *)ws->i_exc + p->curr_offset, *ii = (T *)ws->i_inh + p->curr_offset;                          \
+        int32_t *refrac = ws->refrac + p->curr_offset;                                                           \
+        if (fused && strict) curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 1, 1);                              \
+        else if (fused) curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 1, 0);                                   \
+        else if (strict) curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 0, 1);                                  \
+        else curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 0, 0);                                              \
+    }                                                                                                            \
+                                                                                                                 \
+    static void init_state_##SUF(const s2_network *net, const s2_workspace *ws)                                  \
+    {                                                                                                            \
+        for (int32_t k = 0; k < net->n_pops; k++) {                                                              \
+            const s2_population *p = &net->pops[k];                                                              \
+            if (p->kind == S2_KIND_INPUT)                                                                        \
+                continue;                                                                                        \
+            T *v = (T *)ws->v + p->state_offset;                                                                 \
+            for (int32_t i = 0; i < p->n; i++)                                                                   \
+                v[i] = (T)p->v_init[i];                                                                          \
+        }                                                                                                        \
+        if (net->n_curr) {                                                                                       \
+            memset(ws->i_exc, 0, sizeof(T) * (size_t)net->n_curr);                                               \
+            memset(ws->i_inh, 0, sizeof(T) * (size_t)net->n_curr);                                               \
+        }                                                                                                        \
+    }                                                                                                            \
+                                                                                                                 \
+    static void record_v_##SUF(const s2_population *p, const s2_pop_io *io, const s2_workspace *ws, int64_t b,   \
+                               int32_t n_ticks, int32_t tick)                                                    \
+    {                                                                                                            \
+        const T *v = (const T *)ws->v + p->state_offset;                                                         \
+        if (io->rec_v_last) {                                                                                    \
+            if (tick == n_ticks - 1)                                                                             \
+                memcpy((T *)io->rec_v + b * p->n, v, sizeof(T) * (size_t)p->n);                                  \
+        } else {                                                                                                 \
+            memcpy((T *)io->rec_v + (b * n_ticks + tick) * p->n, v, sizeof(T) * (size_t)p->n);                   \
+        }                                                                                                        \
+    }
+
+S2_DEFINE_UPDATES(float, f32, fmaf)
+S2_DEFINE_UPDATES(double, f64, fma)
+
+/* Spike flags -> index list (for delivery next tick) and records. Input populations take this tick's inputs. */
+static void emit_spikes(const s2_population *p, int32_t k, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
+                        int32_t n_ticks, int32_t tick)
+{
+    const int64_t row = (b * n_ticks + tick) * p->n;
+    const uint8_t *flag = p->kind == S2_KIND_INPUT ? io->input + row : ws->flags + p->state_offset;
+    int32_t *out = ws->spikes_cur + p->state_offset;
+    int32_t count = 0;
+    for (int32_t i = 0; i < p->n; i++) {
+        out[count] = i;
+        count += flag[i] != 0;
+    }
+    ws->n_cur[k] = count;
+    if (io->rec_spikes)
+        memcpy(io->rec_spikes + row, flag, (size_t)p->n);
+    if (io->rec_counts)
+        io->rec_counts[(b * n_ticks + tick) * 2] = count;
+}
+
+static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
+                       int32_t n_ticks)
+{
+    const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
+    if (f64)
+        init_state_f64(net, ws);
+    else
+        init_state_f32(net, ws);
+    if (net->n_curr)
+        memset(ws->refrac, 0, sizeof(int32_t) * (size_t)net->n_curr);
+    if (net->n_ring)
+        memset(ws->ring, 0, sizeof(int32_t) * (size_t)net->n_ring);
+    memset(ws->n_prev, 0, sizeof(int32_t) * (size_t)net->n_pops);
+    for (int32_t k = 0; k < net->n_pops; k++)
+        if (io[k].rec_counts)
+            memset(io[k].rec_counts + b * n_ticks * 2, 0, sizeof(int64_t) * 2 * (size_t)n_ticks);
+
+    int32_t *prev = ws->spikes_prev, *cur = ws->spikes_cur, *n_prev = ws->n_prev, *n_cur = ws->n_cur;
+    for (int32_t tick = 0; tick < n_ticks; tick++) {
+        s2_workspace w = *ws;
+        w.spikes_prev = prev;
+        w.spikes_cur = cur;
+        w.n_prev = n_prev;
+        w.n_cur = n_cur;
+        deliver_all(net, &w, io, b, n_ticks, tick);
+        for (int32_t k = 0; k < net->n_pops; k++) {
+            const s2_population *p = &net->pops[k];
+            if (p->kind != S2_KIND_INPUT) {
+                if (f64)
+                    update_f64(p, &w, tick, net->flags);
+                else
+                    update_f32(p, &w, tick, net->flags);
+            }
+            emit_spikes(p, k, &io[k], &w, b, n_ticks, tick);
+            if (io[k].rec_v) {
+                if (f64)
+                    record_v_f64(p, &io[k], &w, b, n_ticks, tick);
+                else
+                    record_v_f32(p, &io[k], &w, b, n_ticks, tick);
+            }
+        }
+        int32_t *t = prev; prev = cur; cur = t;
+        t = n_prev; n_prev = n_cur; n_cur = t;
+    }
+}
+
+int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
+           int32_t b_begin, int32_t b_end, char *err, size_t errlen)
+{
+    if (!net || net->validated != S2_VALIDATED)
+        return fail(err, errlen, S2_ERR_RUN, "network was not validated");
+    if (!io || !ws || !ws->v || !ws->ring || !ws->flags || !ws->spikes_prev || !ws->spikes_cur || !ws->n_prev ||
+        !ws->n_cur || (net->n_curr && (!ws->i_exc || !ws->i_inh || !ws->refrac)))
+        return fail(err, errlen, S2_ERR_RUN, "workspace or io array is NULL");
+    if (n_ticks < 0 || batch < 0 || b_begin < 0 || b_end > batch || b_begin > b_end)
+        return fail(err, errlen, S2_ERR_RUN, "bad run range: ticks %d, samples [%d, %d) of %d", n_ticks, b_begin,
+                    b_end, batch);
+    for (int32_t k = 0; k < net->n_pops; k++)
+        if (net->pops[k].kind == S2_KIND_INPUT && !io[k].input)
+            return fail(err, errlen, S2_ERR_RUN, "population %d: input array is NULL", k);
+#ifdef S2_HAVE_MXCSR
+    /* The M4F rounds to nearest with denormals kept; make sure this thread does the same whatever a library set. */
+    const unsigned int saved = _mm_getcsr();
+    _mm_setcsr((saved & ~(0x8040u | 0x6000u)));
+#endif
+    for (int64_t b = b_begin; b < b_end; b++)
+        run_sample(net, io, ws, b, n_ticks);
+#ifdef S2_HAVE_MXCSR
+    _mm_setcsr(saved);
+#endif
+    return S2_OK;
+}

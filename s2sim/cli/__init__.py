@@ -1,0 +1,44 @@
+"""The ``s2sim`` command line: one module per command, each with ``register(subparsers)``.
+
+A command module adds its own sub-parser and sets ``func`` on it; this file only dispatches, so commands stay
+independent and their heavy imports happen only when that command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from ..errors import S2SimError
+
+#: Command modules in the order ``s2sim --help`` lists them.
+COMMANDS = ("demo", "convert", "run", "plot", "conform")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2sim", description="Bit-exact SpiNNaker2 simulator and deployment SDK.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except S2SimError as exc:
+        print(f"s2sim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+

@@ -1,0 +1,148 @@
+"""The bridge to the compiled C core (``s2sim._core``, built by CMake from csrc/ through cffi).
+
+Turns a LoweredNetwork into the C structs of csrc/s2sim.h, validates it once in C, and runs batch ranges on
+caller-owned numpy buffers. numpy arrays are passed by pointer (zero copy); this object keeps them alive for as
+long as the C structs point at them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import CoreError
+from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork
+
+try:
+    from ._core import ffi, lib
+except ImportError as exc:  # pragma: no cover - only without a build
+    raise ImportError(
+        "s2sim's C core (s2sim._core) is not built. Run `make build` in the source tree, or install with "
+        f"`pip install .` (original error: {exc})"
+    ) from exc
+
+ERRLEN = 512
+_POP_PTRS = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init", "exc_decay", "inh_decay")
+
+
+def _ptr(ctype: str, arr: np.ndarray | None) -> Any:
+    if arr is None or arr.size == 0:
+        return ffi.NULL
+    if not arr.flags.c_contiguous:
+        raise CoreError("internal error: non-contiguous array handed to the C core")
+    return ffi.cast(ctype, ffi.from_buffer(arr))
+
+
+def _raise(rc: int, err: Any) -> None:
+    if rc != lib.S2_OK:
+        raise CoreError(f"C core: {ffi.string(err).decode(errors='replace')}")
+
+
+@dataclass
+class Workspace:
+    """Scratch of one thread: state, ring buffers and spike lists (allocated before a run, never during)."""
+
+    arrays: dict[str, np.ndarray]
+    struct: Any
+
+
+class CoreNetwork:
+    """A lowered network loaded into the C core and validated there.
+
+    Parameters
+    ----------
+    lowered : LoweredNetwork
+        Output of :func:`s2sim.lowering.lower`.
+    """
+
+    def __init__(self, lowered: LoweredNetwork) -> None:
+        self.lowered = lowered
+        self.float64 = lowered.profile.state_precision == "float64"
+        self._keep: list[Any] = []
+        pops = lowered.populations
+        self._pops = ffi.new("s2_population[]", len(pops))
+        for k, pop in enumerate(pops):
+            c = self._pops[k]
+            c.kind, c.reset, c.n, c.ring_slots = pop.kind, pop.reset, pop.n, pop.ring_slots
+            c.state_offset, c.ring_offset, c.curr_offset = pop.state_offset, pop.ring_offset, pop.curr_offset
+            for key in _POP_PTRS:
+                setattr(c, key, self._hold("float *", pop.params.get(key)))
+            c.t_refrac = self._hold("int32_t *", pop.params.get("t_refrac"))
+        projs = lowered.projections
+        self._projs = ffi.new("s2_projection[]", max(len(projs), 1))
+        for k, proj in enumerate(projs):
+            self._fill_projection(self._projs[k], proj)
+        self._net = ffi.new("s2_network *")
+        n = self._net
+        n.n_pops, n.n_projs, n.pops, n.projs = len(pops), len(projs), self._pops, self._projs
+        n.n_neurons, n.n_ring, n.n_curr = lowered.n_neurons, lowered.n_ring, lowered.n_curr
+        p = lowered.profile
+        n.flags = ((lib.S2_FLAG_FMA if p.fused_multiply_add else 0)
+                   | (lib.S2_FLAG_THRESHOLD_GT if p.threshold_op == ">" else 0)
+                   | (lib.S2_FLAG_FLOAT64 if self.float64 else 0))
+        err = ffi.new("char[]", ERRLEN)
+        _raise(lib.s2_validate(self._net, err, ERRLEN), err)
+
+    def _hold(self, ctype: str, arr: np.ndarray | None) -> Any:
+        if arr is not None:
+            self._keep.append(arr)
+        return _ptr(ctype, arr)
+
+    def _fill_projection(self, c: Any, proj) -> None:
+        c.kind, c.pre, c.post, c.n_pre = proj.kind, proj.pre, proj.post, proj.n_pre
+        a = proj.arrays
+        if proj.kind == PROJ_CONV:
+            c.pool_cell = self._hold("int32_t *", a["pool_cell"])
+            c.kernel = self._hold("int8_t *", a["kernel"])
+        elif proj.kind == PROJ_DENSE:
+            c.dense = self._hold("int8_t *", a["dense"])
+            c.row_nnz = self._hold("int32_t *", a["row_nnz"])
+        else:
+            c.row_ptr = self._hold("int64_t *", a["row_ptr"])
+            c.target = self._hold("int32_t *", a["target"])
+            c.delay = self._hold("uint8_t *", a["delay"])
+            c.weight = self._hold("int16_t *", a["weight"])
+        for key, value in proj.geometry.items():
+            setattr(c, key, value)
+
+    def workspace(self) -> Workspace:
+        """Allocate the scratch one thread needs."""
+        low = self.lowered
+        ftype = np.float64 if self.float64 else np.float32
+        arrays = {
+            "v": np.zeros(low.n_neurons, ftype),
+            "i_exc": np.zeros(low.n_curr, ftype),
+            "i_inh": np.zeros(low.n_curr, ftype),
+            "refrac": np.zeros(low.n_curr, np.int32),
+            "ring": np.zeros(max(low.n_ring, 1), np.int32),
+            "flags": np.zeros(low.n_neurons, np.uint8),
+            "spikes_prev": np.zeros(low.n_neurons, np.int32),
+            "spikes_cur": np.zeros(low.n_neurons, np.int32),
+            "n_prev": np.zeros(len(low.populations), np.int32),
+            "n_cur": np.zeros(len(low.populations), np.int32),
+        }
+        ws = ffi.new("s2_workspace *")
+        vtype = "double *" if self.float64 else "float *"
+        for key, arr in arrays.items():
+            ctype = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *"}.get(key, "int32_t *")
+            setattr(ws, key, _ptr(ctype, arr))
+        return Workspace(arrays, ws)
+
+    def make_io(self, buffers: list[dict[str, np.ndarray]]) -> Any:
+        """C view of per-population run buffers (keys: input, spikes, v, v_last, counts)."""
+        io = ffi.new("s2_pop_io[]", len(buffers))
+        vtype = "double *" if self.float64 else "float *"
+        for k, buf in enumerate(buffers):
+            io[k].input = _ptr("uint8_t *", buf.get("input"))
+            io[k].rec_spikes = _ptr("uint8_t *", buf.get("spikes"))
+            v = buf.get("v", buf.get("v_last"))
+            io[k].rec_v = ffi.cast("void *", _ptr(vtype, v))
+            io[k].rec_v_last = int("v" not in buf and "v_last" in buf)
+            io[k].rec_counts = _ptr("int64_t *", buf.get("counts"))
+        return io
+
+    def run(self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int) -> None:
+        """Run samples [begin, end) of a batch; releases the GIL for the duration."""
+        err = ffi.new("char[]", ERRLEN)
+        _raise(lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, err, ERRLEN), err)

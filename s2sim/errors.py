@@ -1,0 +1,30 @@
+"""The exception tree of s2sim.
+
+Every class also subclasses the builtin it refines, so ``except ValueError`` in user code keeps working.
+Messages name the population (or node, or file), the parameter, the offending value and the limit.
+"""
+from __future__ import annotations
+
+
+class S2SimError(Exception):
+    """Base class of every error raised by s2sim."""
+
+
+class ConfigError(S2SimError, ValueError):
+    """A network, parameter or setting is malformed (unknown model, NaN parameter, mismatched shape, ...)."""
+
+
+class LimitError(ConfigError):
+    """A value is well-formed but outside what the chip can hold (weight range, delay, neurons per PE, ...)."""
+
+
+class ConversionError(S2SimError, ValueError):
+    """A NIR graph or a framework model cannot be expressed on SpiNNaker2."""
+
+
+class CoreError(S2SimError, RuntimeError):
+    """The C core refused a network at load time or failed during a run."""
+
+
+class TraceError(S2SimError, ValueError):
+    """A trace or data file is unreadable, truncated or does not match the network it claims to record."""

@@ -1,0 +1,276 @@
+"""Lowering: a Network plus a ChipProfile -> the flat integer and float32 arrays the C core runs.
+
+This is where host values become chip values: parameters are rounded once to float32 (the upload), float weights
+become integers by ``profile.weight_rounding`` and are range-checked against the target model's synapse format.
+It also picks, per projection, the representation the kernel handles fastest (sparse rows, dense int8 rows, or a
+convolution), and gives each conv target population a channel-last internal neuron order so a kernel tap is one
+contiguous add over output channels. Recording arrays are translated back to the external order by the caller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError, LimitError
+from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT
+from .profile import ChipProfile
+from .snn import Conv2DProjection, Network, Population, Projection
+
+#: Worst-case per-tick input sum a neuron may receive; the kernel's accumulators are int32 (the chip's uint32,
+#: never reached by any realistic PE), so a network that could exceed this is refused rather than wrapped.
+ACCUMULATOR_LIMIT = 2**31 - 1
+#: A connection list becomes a dense int8 matrix when at least this fraction of pre x post pairs is connected.
+DENSE_MIN_DENSITY = 0.25
+DENSE_MAX_BYTES = 1 << 28
+
+PROJ_SPARSE, PROJ_DENSE, PROJ_CONV = 0, 1, 2
+_PARAM_NAMES = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init", "exc_decay", "inh_decay")
+
+
+@dataclass
+class LoweredPopulation:
+    """One population as the core holds it (arrays in internal neuron order)."""
+
+    name: str
+    kind: int
+    reset: int
+    n: int
+    ring_slots: int
+    state_offset: int
+    ring_offset: int
+    curr_offset: int
+    #: internal index -> external (py-spinnaker2) index; None when the two orders agree.
+    to_external: np.ndarray | None
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def to_internal(self) -> np.ndarray | None:
+        if self.to_external is None:
+            return None
+        inv = np.empty_like(self.to_external)
+        inv[self.to_external] = np.arange(self.n, dtype=inv.dtype)
+        return inv
+
+
+@dataclass
+class LoweredProjection:
+    """One projection in one of the kernel's three representations."""
+
+    name: str
+    kind: int
+    pre: int
+    post: int
+    n_pre: int
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    geometry: dict[str, int] = field(default_factory=dict)
+    n_synapses: int = 0
+
+
+@dataclass
+class LoweredNetwork:
+    """The whole network as the C core runs it, plus what is needed to translate results back."""
+
+    populations: list[LoweredPopulation]
+    projections: list[LoweredProjection]
+    n_neurons: int
+    n_ring: int
+    n_curr: int
+    profile: ChipProfile
+
+    def index(self, name: str) -> int:
+        for k, pop in enumerate(self.populations):
+            if pop.name == name:
+                return k
+        raise ConfigError(f"no population named {name!r}")
+
+
+def round_weights(weights: np.ndarray, mode: str, where: str) -> np.ndarray:
+    """Float weights -> integer-valued float64 by ChipProfile.weight_rounding (see docs/datapath.md)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if mode == "trunc":
+        return np.trunc(w)
+    if mode == "nearest_even":
+        return np.rint(w)
+    if mode == "nearest_away":
+        return np.sign(w) * np.floor(np.abs(w) + 0.5)
+    if mode == "floor":
+        return np.floor(w)
+    if mode == "exact":
+        bad = np.flatnonzero(w.ravel() != np.round(w.ravel()))
+        if bad.size:
+            raise ConfigError(f"{where}: weight {w.ravel()[bad[0]]} (entry {bad[0]}) is not an integer and "
+                              "ChipProfile.weight_rounding is 'exact'")
+        return w
+    raise ConfigError(f"{where}: unknown weight_rounding {mode!r}")
+
+
+def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:
+    bad = np.flatnonzero((w.ravel() < low) | (w.ravel() > high))
+    if bad.size:
+        raise LimitError(f"{where}: weight {w.ravel()[bad[0]]:g} (entry {bad[0]}, after rounding) outside the "
+                         f"chip's range {low}..{high}; {bad.size} weight(s) out of range (nothing is clipped; "
+                         "scale the weights, e.g. with s2sim.quantize)")
+
+
+def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
+    """Check ``net`` against the chip's limits under ``profile`` and lower it for the C core.
+
+    Raises
+    ------
+    ConfigError, LimitError
+        With the population or projection, the parameter, the value and the limit.
+    """
+    profile = profile or ChipProfile()
+    if not isinstance(profile, ChipProfile):
+        raise ConfigError(f"profile must be a ChipProfile, got {type(profile).__name__}")
+    if not net.populations:
+        raise ConfigError(f"network {net.name!r} has no populations")
+    index = {id(p): k for k, p in enumerate(net.populations)}
+    for proj in net.projections:
+        for end in (proj.pre, proj.post):
+            if id(end) not in index:
+                raise ConfigError(f"projection {proj.name!r}: population {end.name!r} was not added to network "
+                                  f"{net.name!r}")
+    conv_shapes = _conv_target_shapes(net)
+    pops = _lower_populations(net, conv_shapes)
+    projections = [_lower_projection(p, index, pops, profile) for p in net.projections]
+    _check_accumulators(net, projections, pops)
+    last = pops[-1]
+    n_ring = max((p.ring_offset + p.ring_slots * 2 * p.n for p in pops), default=0)
+    n_curr = sum(p.n for p in pops if p.kind == KIND_CURR_EXP)
+    return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile)
+
+
+def _conv_target_shapes(net: Network) -> dict[int, tuple[int, int, int]]:
+    shapes: dict[int, tuple[int, int, int]] = {}
+    for proj in net.projections:
+        if isinstance(proj, Conv2DProjection):
+            prev = shapes.setdefault(id(proj.post), proj.out_shape)
+            if prev != proj.out_shape:
+                raise ConfigError(f"population {proj.post.name!r}: conv projections give output shapes {prev} and "
+                                  f"{proj.out_shape} (C, H, W); they must agree")
+    return shapes
+
+
+def _channel_last_order(shape: tuple[int, int, int]) -> np.ndarray:
+    c, h, w = shape
+    # internal (y, x, c) -> external c*H*W + y*W + x
+    return np.arange(c * h * w, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel()
+
+
+def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulation]:
+    out = []
+    state = ring = curr = 0
+    for pop in net.populations:
+        model = pop.model
+        to_ext = _channel_last_order(conv_shapes[id(pop)]) if id(pop) in conv_shapes else None
+        low = LoweredPopulation(
+            name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
+            ring_slots=model.ring_slots, state_offset=state, ring_offset=ring if not model.is_input else -1,
+            curr_offset=curr if model.kind == KIND_CURR_EXP else -1, to_external=to_ext)
+        if not model.is_input:
+            for key in _PARAM_NAMES:
+                if key in pop.params:
+                    values = pop.params[key] if to_ext is None else pop.params[key][to_ext]
+                    low.params[key] = np.ascontiguousarray(values, dtype=np.float32)
+            if model.kind == KIND_CURR_EXP:
+                refrac = pop.params["t_refrac"] if to_ext is None else pop.params["t_refrac"][to_ext]
+                low.params["t_refrac"] = np.ascontiguousarray(refrac, dtype=np.int32)
+                curr += pop.size
+            ring += model.ring_slots * 2 * pop.size
+        state += pop.size
+        out.append(low)
+    return out
+
+
+def _lower_projection(proj, index: dict, pops: list[LoweredPopulation], profile: ChipProfile) -> LoweredProjection:
+    pre, post = pops[index[id(proj.pre)]], pops[index[id(proj.post)]]
+    if isinstance(proj, Conv2DProjection):
+        return _lower_conv(proj, index, pre, post, profile)
+    return _lower_list(proj, index, pre, post, profile)
+
+
+def _lower_list(proj: Projection, index: dict, pre: LoweredPopulation, post: LoweredPopulation,
+                profile: ChipProfile) -> LoweredProjection:
+    where = f"projection {proj.name!r} into population {post.name!r} ({proj.post.neuron_model})"
+    w = round_weights(proj.weights, profile.weight_rounding, where)
+    limit = proj.post.model.weight_limit
+    _check_range(w, -limit, limit, where)
+    pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
+    post_idx = proj.post_idx if post.to_internal is None else post.to_internal[proj.post_idx]
+    low = LoweredProjection(proj.name, PROJ_SPARSE, index[id(proj.pre)], index[id(proj.post)], pre.n,
+                            n_synapses=int(w.size))
+    if _dense_fits(proj, pre.n, post.n):
+        dense = np.zeros((pre.n, post.n), dtype=np.int8)
+        dense[pre_idx, post_idx] = w.astype(np.int8)
+        low.kind = PROJ_DENSE
+        low.arrays = {"dense": dense, "row_nnz": np.bincount(pre_idx, minlength=pre.n).astype(np.int32)}
+        low.geometry = {"dense_delay": int(proj.delays[0])}
+        return low
+    order = np.argsort(pre_idx, kind="stable")
+    row_ptr = np.zeros(pre.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pre_idx, minlength=pre.n), out=row_ptr[1:])
+    low.arrays = {
+        "row_ptr": row_ptr,
+        "target": np.ascontiguousarray(post_idx[order], dtype=np.int32),
+        "delay": np.ascontiguousarray(proj.delays[order], dtype=np.uint8),
+        "weight": np.ascontiguousarray(w[order], dtype=np.int16),
+    }
+    return low
+
+
+def _dense_fits(proj: Projection, n_pre: int, n_post: int) -> bool:
+    """Dense rows pay off when most pairs are connected, all share one delay and no pair repeats."""
+    m = proj.weights.size
+    if m == 0 or m < DENSE_MIN_DENSITY * n_pre * n_post or n_pre * n_post > DENSE_MAX_BYTES:
+        return False
+    if np.any(proj.delays != proj.delays[0]):
+        return False
+    pairs = proj.pre_idx * n_post + proj.post_idx
+    return np.unique(pairs).size == m
+
+
+def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, post: LoweredPopulation,
+                profile: ChipProfile) -> LoweredProjection:
+    where = f"conv projection {proj.name!r} into population {post.name!r}"
+    w = round_weights(proj.weights, profile.weight_rounding, where)
+    _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
+    p = proj.conv_params
+    c_in, h, wd = proj.in_shape
+    _, ph, pw = proj.pooled_shape
+    c_out, oh, ow = proj.out_shape
+    ext = np.arange(pre.n, dtype=np.int64) if pre.to_external is None else pre.to_external
+    c, rem = np.divmod(ext, h * wd)
+    y, x = np.divmod(rem, wd)
+    cell = c * ph * pw + (y // p["pool_y"]) * pw + (x // p["pool_x"])
+    kernel = np.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=np.int8)  # [c_in, kH, kW, c_out]
+    low = LoweredProjection(proj.name, PROJ_CONV, index[id(proj.pre)], index[id(proj.post)], pre.n,
+                            n_synapses=int(np.count_nonzero(w)))
+    low.arrays = {"pool_cell": cell.astype(np.int32), "kernel": kernel}
+    low.geometry = {
+        "c_in": c_in, "ph": ph, "pw": pw, "c_out": c_out, "oh": oh, "ow": ow, "k_h": w.shape[2], "k_w": w.shape[3],
+        "stride_x": p["stride_x"], "stride_y": p["stride_y"], "pad_top": p["pad_top"], "pad_left": p["pad_left"],
+    }
+    return low
+
+
+def _check_accumulators(net: Network, projections: list[LoweredProjection], pops: list[LoweredPopulation]) -> None:
+    """Refuse networks whose worst-case per-tick input to one neuron could overflow the accumulators."""
+    worst = {k: np.zeros(p.n, dtype=np.float64) for k, p in enumerate(pops) if p.kind != KIND_INPUT}
+    for proj, low in zip(net.projections, projections):
+        acc = worst[low.post]
+        if low.kind == PROJ_CONV:
+            pool = proj.conv_params["pool_x"] * proj.conv_params["pool_y"]
+            per_channel = np.abs(low.arrays["kernel"].astype(np.float64)).sum(axis=(0, 1, 2)) * pool
+            acc += np.tile(per_channel, pops[low.post].n // per_channel.size)
+        elif low.kind == PROJ_DENSE:
+            acc += np.abs(low.arrays["dense"].astype(np.float64)).sum(axis=0)
+        else:
+            acc += np.bincount(low.arrays["target"], np.abs(low.arrays["weight"].astype(np.float64)),
+                               minlength=pops[low.post].n)
+    for k, acc in worst.items():
+        if acc.size and acc.max() > ACCUMULATOR_LIMIT:
+            i = int(np.argmax(acc))
+            raise LimitError(f"population {pops[k].name!r}: neuron {i} could receive |weights| summing to "
+                             f"{acc[i]:.0f} in one tick, above the accumulator limit {ACCUMULATOR_LIMIT}")
