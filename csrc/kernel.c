@@ -54,6 +54,14 @@ static int validate_population(const s2_network *net, int32_t k, char *err, size
                     (long long)net->n_ring);
     if (!p->threshold || !p->alpha_decay || !p->i_offset || !p->v_reset || !p->v_init)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: a parameter array is NULL", k);
+    if (p->uniform_params) {
+        const float *arrays[5] = {p->threshold, p->alpha_decay, p->v_reset, p->exc_decay, p->inh_decay};
+        for (int a = 0; a < 5; a++)
+            for (int32_t i = 1; arrays[a] && i < p->n; i++)
+                if (memcmp(&arrays[a][i], &arrays[a][0], sizeof(float)))
+                    return fail(err, errlen, S2_ERR_INVALID, "population %d: uniform_params set but parameter %d "
+                                "differs at neuron %d", k, a, i);
+    }
     if (p->kind == S2_KIND_CURR_EXP) {
         if (!p->exc_decay || !p->inh_decay || !p->t_refrac)
             return fail(err, errlen, S2_ERR_INVALID, "population %d: a curr_exp parameter array is NULL", k);
@@ -171,6 +179,12 @@ static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p,
     return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * 2 * p->n;
 }
 
+/* Marks which ring slots of a population received input, so the update can skip reading empty slots. */
+static inline void mark_dirty(const s2_workspace *ws, int32_t post, const s2_population *p, int32_t tick)
+{
+    ws->dirty[(int64_t)post * 8 + (tick & (p->ring_slots - 1))] = 1;
+}
+
 /* Add one signed int8 row into the exc and inh planes; branch-free so it vectorises. */
 static inline void add_row_i8(int32_t *restrict exc, int32_t *restrict inh, const int8_t *restrict w, int32_t n)
 {
@@ -193,6 +207,7 @@ static int64_t deliver_sparse(const s2_projection *q, const s2_population *post,
             const int32_t w = q->weight[k];
             int32_t *slot = ring_slot(ws, post, tick + q->delay[k]);
             slot[(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
+            mark_dirty(ws, q->post, post, tick + q->delay[k]);
         }
         events += hi - lo;
     }
@@ -205,6 +220,7 @@ static int64_t deliver_dense(const s2_projection *q, const s2_population *post, 
     int64_t events = 0;
     const int32_t n = post->n;
     int32_t *exc = ring_slot(ws, post, tick + q->dense_delay);
+    mark_dirty(ws, q->post, post, tick + q->dense_delay);
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t i = spikes[s];
         add_row_i8(exc, exc + n, q->dense + (int64_t)i * n, n);
@@ -230,6 +246,7 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *post, c
     const int32_t n = post->n, co = q->c_out, cells = q->ph * q->pw;
     int32_t *exc = ring_slot(ws, post, tick);
     int32_t *inh = exc + n;
+    mark_dirty(ws, q->post, post, tick);
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t cell = q->pool_cell[spikes[s]];
         const int32_t c = cell / cells, y = (cell % cells) / q->pw, x = cell % q->pw;
@@ -277,6 +294,15 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
  * the two arithmetic switches (fma, strict threshold) so each instance is a straight vectorisable loop.
  * ---------------------------------------------------------------------------------------------------------- */
 
+/* Compile-time switches of one update loop instance, packed into a small code so one switch dispatches:
+ * fused multiply-add, strict threshold, uniform parameters (threshold, decays, v_reset equal for all neurons:
+ * the loop then reads one value instead of streaming an array), and whether the ring slot holds any input. */
+#define S2_SW_FUSED 1
+#define S2_SW_STRICT 2
+#define S2_SW_UNIFORM 4
+#define S2_SW_INPUT 8
+#define S2_SW_CASES(F) F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11) F(12) F(13) F(14) F(15)
+
 #define S2_DEFINE_UPDATES(T, SUF, FMA_FN)                                                                         \
     static inline __attribute__((always_inline)) T mac_##SUF(T a, T b, T c, int fused)                          \
     {                                                                                                            \
@@ -284,68 +310,74 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
     }                                                                                                            \
                                                                                                                  \
     /* Membrane step shared by both dynamics: leak + input, threshold, reset. Returns the spike flag. */         \
-    static inline __attribute__((always_inline)) int32_t membrane_##SUF(                                        \
-        const s2_population *p, int32_t i, T *v, T inp, int fused, int strict)                                   \
+    static inline __attribute__((always_inline)) int32_t membrane_##SUF(const s2_population *p, int32_t i, T *v, \
+                                                                        T inp, int sw)                           \
     {                                                                                                            \
-        const T x = mac_##SUF(*v, (T)p->alpha_decay[i], inp, fused);                                             \
-        const T th = (T)p->threshold[i];                                                                         \
-        const int32_t s = strict ? (x > th) : (x >= th);                                                         \
-        const T r = p->reset == S2_RESET_SUBTRACT ? x - th : (T)p->v_reset[i];                                   \
+        const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                          \
+        const T x = mac_##SUF(*v, (T)p->alpha_decay[j], inp, sw & S2_SW_FUSED);                                  \
+        const T th = (T)p->threshold[j];                                                                         \
+        const int32_t s = (sw & S2_SW_STRICT) ? (x > th) : (x >= th);                                            \
+        const T r = p->reset == S2_RESET_SUBTRACT ? x - th : (T)p->v_reset[j];                                   \
         *v = s ? r : x;                                                                                          \
         return s;                                                                                                \
     }                                                                                                            \
                                                                                                                  \
+    /* A slot without input reads as zero sums: (0 - 0) + i_offset, the same arithmetic without the loads. */    \
+    static inline __attribute__((always_inline)) T ring_in_##SUF(const int32_t *plane, int32_t i, int sw)        \
+    {                                                                                                            \
+        return (sw & S2_SW_INPUT) ? (T)plane[i] : (T)0;                                                          \
+    }                                                                                                            \
+                                                                                                                 \
     static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,          \
-                                                                 int32_t *restrict exc, uint8_t *restrict flag,  \
-                                                                 int fused, int strict)                          \
+                                                                int32_t *restrict exc, uint8_t *restrict flag,   \
+                                                                int sw)                                          \
     {                                                                                                            \
         int32_t *restrict inh = exc + p->n;                                                                      \
         for (int32_t i = 0; i < p->n; i++) {                                                                     \
-            const T inp = ((T)exc[i] - (T)inh[i]) + (T)p->i_offset[i];                                           \
-            exc[i] = 0;                                                                                          \
-            inh[i] = 0;                                                                                          \
-            flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], inp, fused, strict);                                  \
+            const T inp = (ring_in_##SUF(exc, i, sw) - ring_in_##SUF(inh, i, sw)) + (T)p->i_offset[i];           \
+            flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], inp, sw);                                             \
         }                                                                                                        \
+        if (sw & S2_SW_INPUT)                                                                                    \
+            memset(exc, 0, sizeof(int32_t) * 2 * (size_t)p->n);                                                  \
     }                                                                                                            \
                                                                                                                  \
     static inline __attribute__((always_inline)) void curr_exp_##SUF(                                           \
         const s2_population *p, T *restrict v, T *restrict ie, T *restrict ii, int32_t *restrict refrac,         \
-        int32_t *restrict exc, uint8_t *restrict flag, int fused, int strict)                                    \
+        int32_t *restrict exc, uint8_t *restrict flag, int sw)                                                   \
     {                                                                                                            \
         int32_t *restrict inh = exc + p->n;                                                                      \
+        const int fused = sw & S2_SW_FUSED;                                                                      \
         for (int32_t i = 0; i < p->n; i++) {                                                                     \
-            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[i], (T)exc[i], fused);                                      \
-            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[i], (T)inh[i], fused);                                      \
-            exc[i] = 0;                                                                                          \
-            inh[i] = 0;                                                                                          \
+            const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
+            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(exc, i, sw), fused);                      \
+            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused);                      \
             const int32_t ref = refrac[i] > 0;                                                                   \
             T vn = v[i];                                                                                         \
-            const int32_t s = membrane_##SUF(p, i, &vn, (ie[i] - ii[i]) + (T)p->i_offset[i], fused, strict);     \
+            const int32_t s = membrane_##SUF(p, i, &vn, (ie[i] - ii[i]) + (T)p->i_offset[i], sw);                \
             v[i] = ref ? v[i] : vn;                                                                              \
             flag[i] = (uint8_t)(s & !ref);                                                                       \
             refrac[i] = ref ? refrac[i] - 1 : (s ? p->t_refrac[i] : 0);                                          \
         }                                                                                                        \
+        if (sw & S2_SW_INPUT)                                                                                    \
+            memset(exc, 0, sizeof(int32_t) * 2 * (size_t)p->n);                                                  \
     }                                                                                                            \
                                                                                                                  \
-    static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int32_t flags)        \
+    static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int sw)               \
     {                                                                                                            \
         T *v = (T *)ws->v + p->state_offset;                                                                     \
         int32_t *exc = ring_slot(ws, p, tick);                                                                   \
         uint8_t *flag = ws->flags + p->state_offset;                                                             \
-        const int fused = (flags & S2_FLAG_FMA) != 0, strict = (flags & S2_FLAG_THRESHOLD_GT) != 0;              \
-        if (p->kind == S2_KIND_LIF) {                                                                            \
-            if (fused && strict) lif_##SUF(p, v, exc, flag, 1, 1);                                               \
-            else if (fused) lif_##SUF(p, v, exc, flag, 1, 0);                                                    \
-            else if (strict) lif_##SUF(p, v, exc, flag, 0, 1);                                                   \
-            else lif_##SUF(p, v, exc, flag, 0, 0);                                                               \
-            return;                                                                                              \
-        }                                                                                                        \
         T *ie = (T *)ws->i_exc + p->curr_offset, *ii = (T *)ws->i_inh + p->curr_offset;                          \
         int32_t *refrac = ws->refrac + p->curr_offset;                                                           \
-        if (fused && strict) curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 1, 1);                              \
-        else if (fused) curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 1, 0);                                   \
-        else if (strict) curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 0, 1);                                  \
-        else curr_exp_##SUF(p, v, ie, ii, refrac, exc, flag, 0, 0);                                              \
+        if (p->kind == S2_KIND_LIF) {                                                                            \
+            switch (sw) {                                                                                        \
+                S2_SW_CASES(S2_LIF_CASE_##SUF)                                                                   \
+            }                                                                                                    \
+        } else {                                                                                                 \
+            switch (sw) {                                                                                        \
+                S2_SW_CASES(S2_CURR_CASE_##SUF)                                                                  \
+            }                                                                                                    \
+        }                                                                                                        \
     }                                                                                                            \
                                                                                                                  \
     static void init_state_##SUF(const s2_network *net, const s2_workspace *ws)                                  \
@@ -376,6 +408,11 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         }                                                                                                        \
     }
 
+#define S2_LIF_CASE_f32(c) case c: lif_f32(p, v, exc, flag, c); break;
+#define S2_LIF_CASE_f64(c) case c: lif_f64(p, v, exc, flag, c); break;
+#define S2_CURR_CASE_f32(c) case c: curr_exp_f32(p, v, ie, ii, refrac, exc, flag, c); break;
+#define S2_CURR_CASE_f64(c) case c: curr_exp_f64(p, v, ie, ii, refrac, exc, flag, c); break;
+
 S2_DEFINE_UPDATES(float, f32, fmaf)
 S2_DEFINE_UPDATES(double, f64, fma)
 
@@ -386,8 +423,19 @@ static void emit_spikes(const s2_population *p, int32_t k, const s2_pop_io *io, 
     const int64_t row = (b * n_ticks + tick) * p->n;
     const uint8_t *flag = p->kind == S2_KIND_INPUT ? io->input + row : ws->flags + p->state_offset;
     int32_t *out = ws->spikes_cur + p->state_offset;
-    int32_t count = 0;
-    for (int32_t i = 0; i < p->n; i++) {
+    int32_t count = 0, i = 0;
+    /* Spikes are sparse: skip eight silent neurons per load. */
+    for (; i + 8 <= p->n; i += 8) {
+        uint64_t word;
+        memcpy(&word, flag + i, sizeof word);
+        if (!word)
+            continue;
+        for (int32_t j = i; j < i + 8; j++) {
+            out[count] = j;
+            count += flag[j] != 0;
+        }
+    }
+    for (; i < p->n; i++) {
         out[count] = i;
         count += flag[i] != 0;
     }
@@ -402,6 +450,8 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
                        int32_t n_ticks)
 {
     const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
+    const int base_sw = ((net->flags & S2_FLAG_FMA) ? S2_SW_FUSED : 0) |
+                        ((net->flags & S2_FLAG_THRESHOLD_GT) ? S2_SW_STRICT : 0);
     if (f64)
         init_state_f64(net, ws);
     else
@@ -411,6 +461,7 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
     if (net->n_ring)
         memset(ws->ring, 0, sizeof(int32_t) * (size_t)net->n_ring);
     memset(ws->n_prev, 0, sizeof(int32_t) * (size_t)net->n_pops);
+    memset(ws->dirty, 0, 8 * (size_t)net->n_pops);
     for (int32_t k = 0; k < net->n_pops; k++)
         if (io[k].rec_counts)
             memset(io[k].rec_counts + b * n_ticks * 2, 0, sizeof(int64_t) * 2 * (size_t)n_ticks);
@@ -426,10 +477,13 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
         for (int32_t k = 0; k < net->n_pops; k++) {
             const s2_population *p = &net->pops[k];
             if (p->kind != S2_KIND_INPUT) {
+                uint8_t *dirty = &ws->dirty[(int64_t)k * 8 + (tick & (p->ring_slots - 1))];
+                const int sw = base_sw | (p->uniform_params ? S2_SW_UNIFORM : 0) | (*dirty ? S2_SW_INPUT : 0);
+                *dirty = 0;
                 if (f64)
-                    update_f64(p, &w, tick, net->flags);
+                    update_f64(p, &w, tick, sw);
                 else
-                    update_f32(p, &w, tick, net->flags);
+                    update_f32(p, &w, tick, sw);
             }
             emit_spikes(p, k, &io[k], &w, b, n_ticks, tick);
             if (io[k].rec_v) {
@@ -450,7 +504,7 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
     if (!net || net->validated != S2_VALIDATED)
         return fail(err, errlen, S2_ERR_RUN, "network was not validated");
     if (!io || !ws || !ws->v || !ws->ring || !ws->flags || !ws->spikes_prev || !ws->spikes_cur || !ws->n_prev ||
-        !ws->n_cur || (net->n_curr && (!ws->i_exc || !ws->i_inh || !ws->refrac)))
+        !ws->n_cur || !ws->dirty || (net->n_curr && (!ws->i_exc || !ws->i_inh || !ws->refrac)))
         return fail(err, errlen, S2_ERR_RUN, "workspace or io array is NULL");
     if (n_ticks < 0 || batch < 0 || b_begin < 0 || b_end > batch || b_begin > b_end)
         return fail(err, errlen, S2_ERR_RUN, "bad run range: ticks %d, samples [%d, %d) of %d", n_ticks, b_begin,

@@ -47,12 +47,14 @@ extern "C" {
 /* One population. Per-neuron parameters are float32 as uploaded to the chip (t_refrac int32).
  * Offsets index the workspace arrays: state_offset into v / flags / spike lists (n entries),
  * ring_offset into ring (ring_slots * 2 * n int32: slot-major, then exc/inh plane, then neuron),
- * curr_offset into i_exc / i_inh (curr_exp only, else -1). */
+ * curr_offset into i_exc / i_inh (curr_exp only, else -1). uniform_params = 1 promises that threshold,
+ * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read). */
 typedef struct {
     int32_t kind;
     int32_t reset;
     int32_t n;
     int32_t ring_slots;
+    int32_t uniform_params;
     int64_t state_offset;
     int64_t ring_offset;
     int64_t curr_offset;
@@ -123,7 +125,8 @@ typedef struct {
     int64_t *rec_counts;
 } s2_pop_io;
 
-/* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64. */
+/* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
+ * population (which ring slots received input). */
 typedef struct {
     void *v;
     void *i_exc;
@@ -135,6 +138,7 @@ typedef struct {
     int32_t *spikes_cur;
     int32_t *n_prev;
     int32_t *n_cur;
+    uint8_t *dirty;
 } s2_workspace;
 
 /* Check every index, offset, size and pointer of a network; on success mark it validated. */

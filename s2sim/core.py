@@ -65,6 +65,7 @@ class CoreNetwork:
         for k, pop in enumerate(pops):
             c = self._pops[k]
             c.kind, c.reset, c.n, c.ring_slots = pop.kind, pop.reset, pop.n, pop.ring_slots
+            c.uniform_params = int(pop.uniform_params)
             c.state_offset, c.ring_offset, c.curr_offset = pop.state_offset, pop.ring_offset, pop.curr_offset
             for key in _POP_PTRS:
                 setattr(c, key, self._hold("float *", pop.params.get(key)))
@@ -121,11 +122,12 @@ class CoreNetwork:
             "spikes_cur": np.zeros(low.n_neurons, np.int32),
             "n_prev": np.zeros(len(low.populations), np.int32),
             "n_cur": np.zeros(len(low.populations), np.int32),
+            "dirty": np.zeros(8 * len(low.populations), np.uint8),
         }
         ws = ffi.new("s2_workspace *")
         vtype = "double *" if self.float64 else "float *"
         for key, arr in arrays.items():
-            ctype = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *"}.get(key, "int32_t *")
+            ctype = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *"}.get(key, "int32_t *")
             setattr(ws, key, _ptr(ctype, arr))
         return Workspace(arrays, ws)
 

@@ -25,6 +25,7 @@ DENSE_MIN_DENSITY = 0.25
 DENSE_MAX_BYTES = 1 << 28
 
 PROJ_SPARSE, PROJ_DENSE, PROJ_CONV = 0, 1, 2
+_UNIFORM_PARAMS = ("threshold", "alpha_decay", "v_reset", "exc_decay", "inh_decay")
 _PARAM_NAMES = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init", "exc_decay", "inh_decay")
 
 
@@ -43,6 +44,8 @@ class LoweredPopulation:
     #: internal index -> external (py-spinnaker2) index; None when the two orders agree.
     to_external: np.ndarray | None
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
+    uniform_params: bool = False
 
     @property
     def to_internal(self) -> np.ndarray | None:
@@ -93,7 +96,9 @@ def round_weights(weights: np.ndarray, mode: str, where: str) -> np.ndarray:
     if mode == "nearest_even":
         return np.rint(w)
     if mode == "nearest_away":
-        return np.sign(w) * np.floor(np.abs(w) + 0.5)
+        # from the fractional part: floor(|w| + 0.5) would round 0.49999999999999994 up
+        t = np.trunc(w)
+        return t + np.sign(w) * (np.abs(w - t) >= 0.5)
     if mode == "floor":
         return np.floor(w)
     if mode == "exact":
@@ -174,6 +179,9 @@ def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulatio
                 if key in pop.params:
                     values = pop.params[key] if to_ext is None else pop.params[key][to_ext]
                     low.params[key] = np.ascontiguousarray(values, dtype=np.float32)
+            low.uniform_params = all(
+                np.all(low.params[key].view(np.uint32) == low.params[key].view(np.uint32)[0])
+                for key in _UNIFORM_PARAMS if key in low.params)
             if model.kind == KIND_CURR_EXP:
                 refrac = pop.params["t_refrac"] if to_ext is None else pop.params["t_refrac"][to_ext]
                 low.params["t_refrac"] = np.ascontiguousarray(refrac, dtype=np.int32)

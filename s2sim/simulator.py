@@ -64,6 +64,8 @@ class LoadedNetwork:
             shape = np.shape(arr)
             if len(shape) != 3 or shape[2] != pop.size:
                 raise ConfigError(f"inputs[{name!r}] has shape {shape}; expected [batch, ticks, {pop.size}]")
+            if shape[0] < 1:
+                raise ConfigError(f"inputs[{name!r}] has a batch of {shape[0]} samples; at least 1 is needed")
             shapes[name] = shape
         batches = {s[0] for s in shapes.values()}
         ticks = {s[1] for s in shapes.values()}

@@ -26,6 +26,10 @@ CONV_PARAM_DEFAULTS = {
 }
 CONV_PARAM_REQUIRED = ("in_height", "in_width")
 
+#: Largest population s2sim accepts: well above any board (48 chips x 152 PEs x 250 neurons = 1.8 M), low enough
+#: that per-neuron arrays stay far from int32 index limits and from exhausting memory on a typo.
+MAX_POPULATION_SIZE = 1 << 24
+
 _auto_names = itertools.count()
 
 
@@ -34,6 +38,9 @@ def _check_size(size: Any, name: str) -> int:
         raise ConfigError(f"population {name!r}: size must be an int, got {size!r}")
     if size < 1:
         raise ConfigError(f"population {name!r}: size must be at least 1, got {size}")
+    if size > MAX_POPULATION_SIZE:
+        raise LimitError(f"population {name!r}: size {size} exceeds s2sim's limit of {MAX_POPULATION_SIZE} neurons "
+                         "per population (a 48-chip board holds about 1.8 million lif neurons)")
     return int(size)
 
 
@@ -141,7 +148,8 @@ class Population:
                 i = int(np.flatnonzero((arr != np.round(arr)) | (arr < 0) | (arr > 2**31 - 1))[0])
                 raise ConfigError(f"{where} of neuron {i} is {arr[i]}; it must be an integer 0..2147483647")
         else:
-            f32 = arr.astype(np.float32)
+            with np.errstate(over="ignore"):
+                f32 = arr.astype(np.float32)
             over = np.flatnonzero(~np.isfinite(f32))
             if over.size:
                 raise LimitError(f"{where} of neuron {over[0]} is {arr[over[0]]}, beyond float32's range "

@@ -36,9 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # exit status: 0 success, 1 a negative result (e.g. a conformance mismatch), 2 an error
     try:
         return int(args.func(args) or 0)
     except S2SimError as exc:
         print(f"s2sim {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
 
