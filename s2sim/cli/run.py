@@ -1,0 +1,297 @@
+"""``s2sim run model.nir --input spikes.npz -o out.h5``: convert, simulate and write spikes and voltages.
+
+The output is NIR's own data container (``nir.write_data``): one NIRNodeData per population, named like the NIR
+node it came from, with ``spikes`` (bool [samples, ticks, neurons]) and ``v`` (the recorded membrane after
+reset, in chip units, float32 exactly as simulated) as TimeGriddedData.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import zipfile
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from ..errors import ConfigError, TraceError
+from ..results import BatchResult
+from .convert import add_conversion_options, json_default, load_model
+
+INPUT_HELP = """\
+input file format:
+  .npz   one array per NIR input node, named like the node:
+           [T, N]          one sample of T ticks
+           [B, T, N]       B samples
+           [B, T, *shape]  B samples with the node's shape (e.g. C, H, W), flattened in C order,
+                           i.e. neuron c*H*W + h*W + w as py-spinnaker2 numbers them
+         values 0 or 1 (a spike_list sends at most one spike per neuron and tick).
+  .h5    the same arrays as datasets named like the input nodes, or a NIR data file
+         (nir.write_data) whose input nodes carry a 'spikes' TimeGriddedData observable.
+A spike at tick t reaches its target population in tick t+1.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="simulate a NIR graph on input spikes and write spikes and voltages (NIR data, HDF5)",
+        description="Convert a NIR graph, run it bit-exactly as SpiNNaker2 PEs compute it, and write every "
+                    "population's spikes and membrane voltages with nir.write_data.",
+        epilog=INPUT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="NIR graph file (HDF5, written by nir.write)")
+    parser.add_argument("--input", "-i", required=True, metavar="FILE", help="input spikes, .npz or .h5 (see below)")
+    parser.add_argument("--ticks", "-T", type=int, default=None,
+                        help="ticks to run (default: the input's length; longer runs pad the input with no spikes)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.h5", help="output file (NIR data, HDF5)")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="B",
+                        help="samples simulated per chunk (default 64); bounds the simulator's working memory "
+                             "and drives the progress bar")
+    parser.add_argument("--outputs-only", action="store_true",
+                        help="write only the graph's output populations (default: every population)")
+    parser.add_argument("--no-voltages", action="store_true", help="write spikes only")
+    parser.add_argument("--report", action="store_true",
+                        help="also print the resource report and spikes / packets per PE and tick")
+    parser.add_argument("--threads", type=int, default=None, help="simulator threads (default: all cores)")
+    parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                        help="progress bar on stderr (auto: when stderr is a terminal)")
+    add_conversion_options(parser)
+    parser.set_defaults(func=run_run)
+
+
+# -- input -------------------------------------------------------------------------------------------------------
+
+def read_inputs(path: str, pops: list) -> dict[str, np.ndarray]:
+    """Input spikes per input population as uint8 [B, T, N], checked against the populations' sizes."""
+    if not os.path.isfile(path):
+        raise TraceError(f"input file {path!r} does not exist")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        raw = _read_npz(path)
+    elif ext in (".h5", ".hdf5"):
+        raw = _read_h5(path)
+    else:
+        raise TraceError(f"input file {path!r}: unknown extension {ext!r}; expected .npz or .h5")
+    names = [p.name for p in pops]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise TraceError(f"input file {path!r}: arrays {unknown} match no input node; input nodes: {names}")
+    missing = [n for n in names if n not in raw]
+    if missing:
+        raise TraceError(f"input file {path!r}: no array for input node(s) {missing}; input nodes: {names}")
+    out = {p.name: _as_spikes(raw[p.name], p, path) for p in pops}
+    shapes = {name: arr.shape[:2] for name, arr in out.items()}
+    if len(set(shapes.values())) > 1:
+        raise TraceError(f"input file {path!r}: inputs disagree on (samples, ticks): {shapes}")
+    return out
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise TraceError(f"input file {path!r} is not a readable .npz archive: {exc}") from None
+
+
+def _read_h5(path: str) -> dict[str, np.ndarray]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("__type__") == "NIRGraphData":
+                return _read_nir_data(path)
+            return {key: f[key][()] for key in f if isinstance(f[key], h5py.Dataset)}
+    except OSError as exc:
+        raise TraceError(f"input file {path!r} is not a readable HDF5 file: {exc}") from None
+
+
+def _read_nir_data(path: str) -> dict[str, np.ndarray]:
+    import nir
+
+    try:
+        data = nir.read_data(path)
+    except (KeyError, ValueError) as exc:
+        raise TraceError(f"input file {path!r} is damaged NIR data: {type(exc).__name__}: {exc}") from None
+    out = {}
+    for name, node in data.nodes.items():
+        obs = getattr(node, "observables", {})
+        spikes = obs.get("spikes")
+        if spikes is None:
+            continue
+        if not isinstance(spikes, nir.TimeGriddedData):
+            raise TraceError(f"input file {path!r}: node {name!r} holds 'spikes' as {type(spikes).__name__}; "
+                             "s2sim run reads TimeGriddedData")
+        out[name] = spikes.data
+    return out
+
+
+def _as_spikes(arr: np.ndarray, pop: Any, path: str) -> np.ndarray:
+    where = f"input file {path!r}, array {pop.name!r}"
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim > 3:
+        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    if arr.ndim != 3 or arr.shape[2] != pop.size:
+        raise TraceError(f"{where}: shape {np.shape(arr)} does not give {pop.size} neurons per tick; expected "
+                         f"[T, {pop.size}], [B, T, {pop.size}] or [B, T, *node_shape]")
+    if arr.dtype.kind not in "biuf":
+        raise TraceError(f"{where}: dtype {arr.dtype} is not numeric")
+    bad = np.flatnonzero((arr != 0) & (arr != 1))
+    if bad.size:
+        b, t, n = np.unravel_index(bad[0], arr.shape)
+        raise TraceError(f"{where}: value {arr[b, t, n]} at sample {b}, tick {t}, neuron {n}; spikes must be 0 or "
+                         "1 (a spike_list sends at most one spike per neuron and tick)")
+    return arr.astype(np.uint8)
+
+
+def _fit_ticks(inputs: dict[str, np.ndarray], ticks: int | None, path: str) -> tuple[dict[str, np.ndarray], int]:
+    length = next(iter(inputs.values())).shape[1] if inputs else 0
+    if ticks is None:
+        if not inputs:
+            raise ConfigError("s2sim run: the model has no input nodes; give the number of ticks with --ticks")
+        return inputs, length
+    if ticks < 1:
+        raise ConfigError(f"--ticks must be at least 1, got {ticks}")
+    if ticks < length:
+        late = {name: int(np.flatnonzero(arr[:, ticks:].any(axis=(0, 2)))[0]) + ticks
+                for name, arr in inputs.items() if arr[:, ticks:].any()}
+        if late:
+            raise ConfigError(f"--ticks {ticks} is shorter than input file {path!r} ({length} ticks) and would drop "
+                              f"spikes of input(s) {sorted(late)} (the first at tick {min(late.values())}); "
+                              "run at least as many ticks as the input has")
+        return {name: np.ascontiguousarray(arr[:, :ticks]) for name, arr in inputs.items()}, ticks
+    pad = ((0, 0), (0, ticks - length), (0, 0))
+    return {name: np.pad(arr, pad) for name, arr in inputs.items()}, ticks
+
+
+# -- progress ----------------------------------------------------------------------------------------------------
+
+def _progress(total: int, mode: str) -> Callable[[int], None] | None:
+    """A callback advancing a progress bar by n samples (tqdm if installed, else a plain line on stderr)."""
+    if mode == "off" or (mode == "auto" and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        done = [0]
+
+        def plain(n: int) -> None:
+            done[0] += n
+            print(f"\rsimulated {done[0]}/{total} samples", end="\n" if done[0] >= total else "", file=sys.stderr,
+                  flush=True)
+
+        return plain
+    bar = tqdm(total=total, unit="sample", file=sys.stderr)
+
+    def advance(n: int) -> None:
+        bar.update(n)
+        if bar.n >= total:
+            bar.close()
+
+    return advance
+
+
+def _chunks(batch: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, batch, size):
+        yield start, min(start + size, batch)
+
+
+# -- simulate and write ------------------------------------------------------------------------------------------
+
+def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: Any, batch_size: int,
+             threads: int | None = None, voltages: bool = True,
+             progress: Callable[[int], None] | None = None) -> BatchResult:
+    """Run ``net`` on all samples in chunks of ``batch_size``; spikes (every population), voltages (every neuron
+    population, unless ``voltages`` is False) and counts, [B, T, ...], as one BatchResult."""
+    from ..simulator import Simulator
+
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    for pop in net.populations:
+        wanted = ["spikes", "v"] if voltages and not pop.model.is_input else ["spikes"]
+        pop.record.extend(item for item in wanted if item not in pop.record)
+    batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    loaded = Simulator(profile=profile, num_threads=threads).load(net)
+    total = BatchResult(ticks)
+    for start, stop in _chunks(batch, batch_size):
+        res = loaded.run_batch({k: v[start:stop] for k, v in inputs.items()}, ticks)
+        for group in ("spikes", "voltages", "counts"):
+            _collect(getattr(total, group), getattr(res, group), start, batch)
+        if progress:
+            progress(stop - start)
+    return total
+
+
+def _collect(into: dict[str, np.ndarray], part: Mapping[str, np.ndarray], start: int, batch: int) -> None:
+    for name, arr in part.items():
+        if name not in into:
+            into[name] = np.empty((batch, *arr.shape[1:]), dtype=arr.dtype)
+        into[name][start:start + arr.shape[0]] = arr
+
+
+def write_recording(path: str, spikes: Mapping[str, np.ndarray], voltages: Mapping[str, np.ndarray], dt: float,
+                    attrs: Mapping[str, Any] | None = None) -> None:
+    """Write spikes (as bool) and voltages (dtype kept) per population with nir.write_data.
+
+    ``attrs`` are stored as JSON strings in the file's root attributes (nir.read_data ignores them).
+    """
+    import h5py
+    import nir
+
+    nodes = {}
+    for name in spikes:
+        if "/" in name:
+            raise ConfigError(f"population {name!r}: a '/' in the name would nest HDF5 groups; rename it")
+        obs: dict[str, Any] = {"spikes": nir.TimeGriddedData(spikes[name].astype(bool), dt)}
+        if name in voltages:
+            obs["v"] = nir.TimeGriddedData(np.ascontiguousarray(voltages[name]), dt)
+        nodes[name] = nir.NIRNodeData(obs)
+    try:
+        nir.write_data(path, nir.NIRGraphData(nodes))
+        with h5py.File(path, "a") as f:
+            f.attrs["s2sim_node_order"] = json.dumps(list(spikes))
+            for key, value in (attrs or {}).items():
+                f.attrs[f"s2sim_{key}"] = json.dumps(value, default=json_default)
+    except OSError as exc:
+        raise TraceError(f"output file {path!r} cannot be written: {exc}") from None
+
+
+def _scale(pop: Any) -> Any:
+    """The population's S (V_nir = V_chip / S) as one number when uniform, else per neuron; None if unknown."""
+    scale = getattr(pop, "voltage_scale", None)
+    if scale is None:
+        return None
+    arr = np.asarray(scale, dtype=np.float64).ravel()
+    return float(arr[0]) if arr.size and np.all(arr == arr[0]) else arr.tolist()
+
+
+def run_run(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    net = model.net
+    inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs), args.ticks, args.input)
+    batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    result = simulate(net, inputs, ticks, model.profile, args.batch_size, args.threads,
+                      voltages=not args.no_voltages, progress=_progress(batch, args.progress))
+    keep = {p.name for p in (model.outputs if args.outputs_only else net.populations)}
+    spikes = {k: v for k, v in result.spikes.items() if k in keep}
+    volts = {k: v for k, v in result.voltages.items() if k in keep}
+    report = getattr(net, "conversion_report", None)
+    attrs = {"model": os.path.abspath(args.model), "input": os.path.abspath(args.input), "ticks": ticks,
+             "samples": batch, "profile": model.profile.to_dict(),
+             "voltage_units": "chip (NIR units: divide by the population's scale S in the conversion report)"}
+    if report is not None:
+        attrs["conversion"] = report.to_dict()
+    attrs["voltage_scale"] = {p.name: _scale(p) for p in net.populations if p.name in volts}
+    write_recording(args.output, spikes, volts, model.dt, attrs)
+    print(f"wrote {args.output}: {len(spikes)} population(s), {batch} sample(s), {ticks} ticks")
+    if args.report:
+        from ..placement import activity_report, place
+
+        placement = place(net, model.profile)
+        print()
+        print(placement.format())
+        print()
+        print(activity_report(placement, result).format())
+    return 0

@@ -1,0 +1,176 @@
+"""Spike rasters and voltage traces of a recorded run, drawn to PNG.
+
+Reads the NIR data files ``s2sim run`` writes (``nir.write_data``: per node, ``spikes`` and ``v`` as
+TimeGriddedData). matplotlib is imported inside the drawing functions, with the Agg backend, so importing this
+module costs nothing and works on machines without a display.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ConfigError, TraceError
+
+
+@dataclass(frozen=True)
+class NodeRecording:
+    """What one population recorded: spikes and voltages [samples, ticks, neurons], either may be None."""
+
+    name: str
+    spikes: np.ndarray | None
+    voltages: np.ndarray | None
+    dt: float
+
+
+def load_recording(path: str) -> dict[str, NodeRecording]:
+    """Read a NIR data file into NodeRecording per node (TimeGriddedData ``spikes`` and ``v`` observables)."""
+    import h5py
+    import nir
+
+    if not os.path.isfile(path):
+        raise TraceError(f"recording file {path!r} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("__type__")
+            order = f.attrs.get("s2sim_node_order")
+    except OSError as exc:
+        raise TraceError(f"recording file {path!r} is not a readable HDF5 file: {exc}") from None
+    if kind != "NIRGraphData":
+        raise TraceError(f"recording file {path!r} is not NIR data (nir.write_data); root type is {kind!r}")
+    try:
+        data = nir.read_data(path)
+    except (OSError, KeyError, ValueError) as exc:
+        raise TraceError(f"recording file {path!r} is damaged: {type(exc).__name__}: {exc}") from None
+    out = {}
+    for name, node in data.nodes.items():
+        obs = getattr(node, "observables", None)
+        if obs is None:
+            continue
+        spikes, volts = _gridded(obs.get("spikes"), path, name), _gridded(obs.get("v"), path, name)
+        if spikes is None and volts is None:
+            continue
+        dt = next(o.dt for o in (obs.get("spikes"), obs.get("v")) if o is not None)
+        out[name] = NodeRecording(name, spikes, volts, float(dt))
+    if not out:
+        raise TraceError(f"recording file {path!r} holds no 'spikes' or 'v' observables")
+    return _in_order(out, order)
+
+
+def _in_order(recs: dict[str, NodeRecording], order: Any) -> dict[str, NodeRecording]:
+    """Populations in network order when the writer stored it (HDF5 lists groups alphabetically)."""
+    import json
+
+    try:
+        names = json.loads(order) if order is not None else []
+    except (TypeError, ValueError):
+        names = []
+    first = [n for n in names if n in recs]
+    return {n: recs[n] for n in first + [n for n in recs if n not in first]}
+
+
+def _gridded(obs: Any, path: str, node: str) -> np.ndarray | None:
+    import nir
+
+    if obs is None:
+        return None
+    if not isinstance(obs, nir.TimeGriddedData):
+        raise TraceError(f"recording file {path!r}: node {node!r} holds {type(obs).__name__}; expected "
+                         "TimeGriddedData")
+    return obs.data
+
+
+def draw_raster(ax: Any, spikes: np.ndarray, title: str) -> None:
+    """Spike raster of one sample: spikes [ticks, neurons] as dots at (tick, neuron)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ticks, neurons = np.nonzero(spikes)
+    # Marker height follows the row height so small populations do not get specks.
+    size = float(np.clip(3000.0 / max(spikes.shape[1], 1), 4.0, 80.0))
+    ax.scatter(ticks, neurons, s=size, marker="|", color="black", linewidths=0.9)
+    ax.set_xlim(-0.5, spikes.shape[0] - 0.5)
+    ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("neuron")
+    ax.set_title(f"{title}: spikes ({int(spikes.sum())})", fontsize=9)
+
+
+def draw_voltages(ax: Any, voltages: np.ndarray, neurons: np.ndarray, title: str) -> None:
+    """Voltage traces of one sample: voltages [ticks, neurons], one line per neuron in ``neurons``."""
+    ticks = np.arange(voltages.shape[0])
+    for i in neurons:
+        ax.plot(ticks, voltages[:, i], linewidth=0.8, label=str(int(i)))
+    ax.set_xlim(0, max(voltages.shape[0] - 1, 1))
+    ax.set_ylabel("V (chip units)")
+    ax.set_title(f"{title}: membrane, neurons {', '.join(str(int(i)) for i in neurons)}", fontsize=9)
+    if len(neurons) <= 8:
+        ax.legend(fontsize=6, loc="upper right", ncol=min(len(neurons), 4))
+
+
+def pick_neurons(rec: NodeRecording, sample: int, count: int) -> np.ndarray:
+    """The ``count`` neurons to draw: the most active ones (by spikes, then by voltage range), in index order."""
+    size = (rec.voltages if rec.voltages is not None else rec.spikes).shape[2]
+    score = np.zeros(size)
+    if rec.spikes is not None:
+        score += rec.spikes[sample].sum(axis=0) * 1e6
+    if rec.voltages is not None:
+        v = rec.voltages[sample].astype(np.float64)
+        score += np.ptp(v, axis=0)
+    return np.sort(np.argsort(-score, kind="stable")[:count])
+
+
+def plot_recording(recording: Mapping[str, NodeRecording], out: str, sample: int = 0, max_neurons: int = 5,
+                   nodes: list[str] | None = None) -> str:
+    """Draw one row per population (raster left, voltages right) for one sample and save it as PNG.
+
+    Returns the path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(nodes) if nodes else list(recording)
+    unknown = [n for n in names if n not in recording]
+    if unknown:
+        raise ConfigError(f"plot: node(s) {unknown} not in the recording; have {list(recording)}")
+    for name in names:
+        batch = _batch(recording[name])
+        if not 0 <= sample < batch:
+            raise ConfigError(f"plot: sample {sample} out of range; node {name!r} has {batch} sample(s)")
+    if max_neurons < 1:
+        raise ConfigError(f"plot: max_neurons must be at least 1, got {max_neurons}")
+    fig, axes = plt.subplots(len(names), 2, figsize=(12, 2.4 * len(names) + 0.6), squeeze=False)
+    for row, name in zip(axes, names):
+        rec = recording[name]
+        if rec.spikes is not None:
+            draw_raster(row[0], rec.spikes[sample], name)
+        else:
+            _empty(row[0], f"{name}: no spikes recorded")
+        if rec.voltages is not None:
+            draw_voltages(row[1], rec.voltages[sample], pick_neurons(rec, sample, max_neurons), name)
+        else:
+            _empty(row[1], f"{name}: no membrane recorded (spike source, or run with voltages off)")
+    for ax in axes[-1]:
+        ax.set_xlabel("tick")
+    fig.suptitle(f"sample {sample}", fontsize=10)
+    fig.tight_layout()
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise TraceError(f"plot file {out!r} cannot be written: {exc}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _batch(rec: NodeRecording) -> int:
+    return int((rec.spikes if rec.spikes is not None else rec.voltages).shape[0])
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
