@@ -28,3 +28,7 @@ class CoreError(S2SimError, RuntimeError):
 
 class TraceError(S2SimError, ValueError):
     """A trace or data file is unreadable, truncated or does not match the network it claims to record."""
+
+
+class BoardUnavailable(S2SimError, RuntimeError):
+    """py-spinnaker2 is not installed or no board address is configured."""

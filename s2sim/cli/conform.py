@@ -1,0 +1,125 @@
+"""``s2sim conform expected.h5 observed.h5`` and ``s2sim conform --infer chip.h5 ...``.
+
+Exit status 0 when the traces agree (or some chip variant reproduces every trace), 1 otherwise, so the command
+can gate a CI job.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "conform", help="compare two run traces bit for bit, or infer the chip variant from chip traces",
+        description="Compare an expected trace (usually the simulator's) with an observed one (usually the chip's): "
+                    "per-population agreement and the first divergence. With --infer, re-run the traces' networks "
+                    "under every chip variant and report which reproduce them. Exit status 1 on mismatch.")
+    parser.add_argument("traces", nargs="+", metavar="TRACE",
+                        help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
+    parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    parser.add_argument("--plot", metavar="PNG", help="write rasters and voltage differences to this PNG file")
+    tol = parser.add_argument_group("tolerance (non-exact sources such as Brian2 or snnTorch; default bit-exact)")
+    tol.add_argument("--atol", type=float, default=None, help="absolute voltage tolerance")
+    tol.add_argument("--rtol", type=float, default=None, help="relative voltage tolerance")
+    tol.add_argument("--v-scale", type=float, default=None, help="multiply observed voltages by this first")
+    tol.add_argument("--spike-ticks", type=int, default=None, help="spikes match within this many ticks")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="compare the common ticks of traces that end at different ticks")
+    parser.add_argument("--state-precision", choices=("float32", "float64"), action="append", default=None,
+                        help="with --infer: state precisions to try (repeatable; default both)")
+    parser.set_defaults(func=run_conform)
+
+
+def run_conform(args: argparse.Namespace) -> int:
+    if args.infer:
+        return _run_infer(args)
+    if len(args.traces) != 2:
+        raise ConfigError(f"conform: give exactly two traces (expected observed), got {len(args.traces)}; "
+                          "use --infer for a set of chip traces")
+    from ..conformance import compare
+    from ..traces import read_trace
+
+    expected, observed = (read_trace(p) for p in args.traces)
+    result = compare(expected, observed, tolerance=_tolerance(args), allow_partial=args.allow_partial)
+    if args.plot:
+        plot_comparison(expected, observed, result, args.plot)
+    if args.json:
+        print(json.dumps({"expected": args.traces[0], "observed": args.traces[1], **result.to_dict()}, indent=1))
+    else:
+        print(f"expected: {args.traces[0]}\nobserved: {args.traces[1]}")
+        print(result.report())
+    return 0 if result.match else 1
+
+
+def _run_infer(args: argparse.Namespace) -> int:
+    from ..conformance import CONV_AXES, hypotheses, infer
+    from ..profile import STATE_PRECISIONS
+    from ..traces import read_trace_set
+
+    if args.plot or _tolerance(args) is not None:
+        raise ConfigError("conform --infer: --plot and tolerance options apply to a two-trace comparison only")
+    traces, labels = read_trace_set(args.traces)
+    candidates = hypotheses(args.state_precision or STATE_PRECISIONS, CONV_AXES)
+    result = infer(traces, candidates, labels=labels)
+    print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
+    return 0 if result.consistent else 1
+
+
+def _tolerance(args: argparse.Namespace) -> Any:
+    from ..conformance import Tolerance
+
+    given = {k: v for k, v in (("v_atol", args.atol), ("v_rtol", args.rtol), ("v_scale", args.v_scale),
+                               ("spike_ticks", args.spike_ticks)) if v is not None}
+    return Tolerance(**given) if given else None
+
+
+def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_populations: int = 6) -> None:
+    """Per population: spike rasters overlaid (mismatches in red) and observed - expected voltage over ticks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ..conformance import aligned_rows
+
+    pops = [p for p in result.populations if not p.match] or result.populations
+    pops = pops[:max_populations]
+    fig, axes = plt.subplots(len(pops), 2, figsize=(12, 2.6 * len(pops)), squeeze=False)
+    for row, pop in zip(axes, pops):
+        names = {v.variable for v in pop.variables}
+        if "spikes" in names:
+            ticks, exp, obs = aligned_rows(expected, observed, pop.population, "spikes")
+            t, i = np.nonzero(exp)
+            row[0].scatter(ticks[t], i, marker="o", s=30, facecolors="none", edgecolors="C0", label="expected")
+            t, i = np.nonzero(obs)
+            row[0].scatter(ticks[t], i, marker="x", s=20, color="C1", label="observed")
+            t, i = np.nonzero(exp != obs)
+            row[0].scatter(ticks[t], i, marker="s", s=30, color="red", alpha=0.4, label="mismatch")
+            row[0].legend(loc="upper right", fontsize=7)
+            row[0].set_xlim(ticks[0] - 0.5, ticks[-1] + 0.5)
+        row[0].set_title(f"{pop.population}: spikes", fontsize=9)
+        row[0].set_ylabel("neuron")
+        if "v" in names:
+            ticks, exp, obs = aligned_rows(expected, observed, pop.population, "v")
+            diff = obs.astype(np.float64) - exp.astype(np.float64)
+            for i in np.flatnonzero(np.any(diff != 0, axis=0))[:20]:
+                row[1].plot(ticks, diff[:, i], label=f"neuron {i}")
+            if np.any(diff != 0):
+                row[1].legend(loc="upper right", fontsize=7)
+            row[1].axhline(0.0, color="grey", lw=0.5)
+        row[1].set_title(f"{pop.population}: observed - expected V" if "v" in names else
+                         f"{pop.population}: no voltages recorded", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("tick")
+    fig.suptitle(("MATCH" if result.match else "MISMATCH") + f" ({result.mode})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    print(f"plot written to {path}", file=sys.stderr)

@@ -1,0 +1,401 @@
+"""The trace of one run: network, profile, inputs, recorded spikes and voltages, on disk as HDF5.
+
+The simulator, the board runner (:mod:`s2sim.chip`) and a user's own py-spinnaker2 script all write the same
+format, so any two runs can be compared with :func:`s2sim.conformance.compare`. Voltages are stored as the bit
+patterns of their float32 (or float64) values, so a file holds exactly what was recorded, NaN payloads included.
+The layout is specified, with its version history, in docs/conformance.md.
+
+Rows and ticks: a trace of a run of ``timesteps`` ticks that dropped its first ``tick_offset`` ticks has
+``timesteps - tick_offset`` rows; row ``r`` is tick ``r + tick_offset``. ``latency_per_hop`` is 1 for the chip
+and s2sim (a spike reaches the next population one tick later) and 0 for frameworks that propagate a spike
+through every layer in the same step (snnTorch, Norse).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, TraceError
+from .network_io import network_from_dict, network_to_dict
+from .profile import ChipProfile
+from .snn import Network
+
+#: Identifies the HDF5 layout; bump TRACE_FORMAT_VERSION when it changes (readers refuse newer versions).
+TRACE_FORMAT = "s2sim-trace"
+TRACE_FORMAT_VERSION = 1
+
+_BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+_FLOATS = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass
+class Trace:
+    """Everything needed to re-run and check one recorded run (batch of one).
+
+    Attributes
+    ----------
+    network : Network
+        The network that was run (its spike_list params need not equal ``inputs``; ``inputs`` is what was sent).
+    timesteps : int
+        Ticks the run lasted.
+    inputs : dict[str, np.ndarray]
+        spike_list population -> uint8 [timesteps, size]: the input spikes of every tick of the run.
+    spikes : dict[str, np.ndarray]
+        population -> uint8 [rows, size], 1 where the neuron spiked.
+    voltages : dict[str, np.ndarray]
+        population -> float32 (or float64) [rows, size], membrane after reset.
+    v_last : dict[str, np.ndarray]
+        population -> [size], membrane after the last tick (populations recording only "v_last").
+    profile : ChipProfile or None
+        The profile the run was made under; None when unknown (a chip run).
+    tick_offset : int
+        Ticks dropped at the start: row ``r`` is tick ``r + tick_offset``.
+    latency_per_hop : int
+        1 when a spike takes one tick per population hop (chip, s2sim), 0 for same-step frameworks.
+    source : str
+        Who made the run ("s2sim", "spinnaker2", "brian2", "snntorch", ...).
+    metadata : dict
+        Free-form JSON-able notes (probe name, board address, ...).
+    """
+
+    network: Network
+    timesteps: int
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    voltages: dict[str, np.ndarray] = field(default_factory=dict)
+    v_last: dict[str, np.ndarray] = field(default_factory=dict)
+    profile: ChipProfile | None = None
+    tick_offset: int = 0
+    latency_per_hop: int = 1
+    source: str = "s2sim"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        """Recorded rows per population: ``timesteps - tick_offset``."""
+        return self.timesteps - self.tick_offset
+
+    @property
+    def exact(self) -> bool:
+        """True when every recorded voltage is float32 (what the chip holds), so a bit-exact check is meaningful."""
+        return all(a.dtype == np.float32 for a in (*self.voltages.values(), *self.v_last.values()))
+
+    def validate(self, where: str = "trace") -> None:
+        """Check names, shapes and dtypes against the network; raise TraceError naming what is wrong."""
+        if not isinstance(self.timesteps, (int, np.integer)) or self.timesteps < 1:
+            raise TraceError(f"{where}: timesteps must be a positive int, got {self.timesteps!r}")
+        if not 0 <= self.tick_offset < self.timesteps:
+            raise TraceError(f"{where}: tick_offset {self.tick_offset} outside 0..{self.timesteps - 1}")
+        if self.latency_per_hop not in (0, 1):
+            raise TraceError(f"{where}: latency_per_hop must be 0 or 1, got {self.latency_per_hop!r}")
+        sizes = {p.name: p for p in self.network.populations}
+        groups = (("inputs", self.inputs, (self.timesteps,), (np.uint8,)),
+                  ("spikes", self.spikes, (self.rows,), (np.uint8,)),
+                  ("voltages", self.voltages, (self.rows,), (np.float32, np.float64)),
+                  ("v_last", self.v_last, (), (np.float32, np.float64)))
+        for label, group, lead, dtypes in groups:
+            for name, arr in group.items():
+                pop = sizes.get(name)
+                if pop is None:
+                    raise TraceError(f"{where}: {label} recorded for population {name!r}, which is not in network "
+                                     f"{self.network.name!r} (populations: {sorted(sizes)})")
+                if label == "inputs" and not pop.model.is_input:
+                    raise TraceError(f"{where}: inputs given for population {name!r}, which is a "
+                                     f"{pop.neuron_model!r}, not a spike_list")
+                if label in ("voltages", "v_last") and pop.model.is_input:
+                    raise TraceError(f"{where}: {label} recorded for spike_list population {name!r}")
+                shape = (*lead, pop.size)
+                if not isinstance(arr, np.ndarray) or arr.shape != shape:
+                    got = getattr(arr, "shape", type(arr).__name__)
+                    raise TraceError(f"{where}: {label} of population {name!r} has shape {got}; expected {shape} "
+                                     f"({'rows' if lead else ''}{lead[0] if lead else ''} x {pop.size} neurons)")
+                if arr.dtype not in [np.dtype(d) for d in dtypes]:
+                    raise TraceError(f"{where}: {label} of population {name!r} has dtype {arr.dtype}; expected "
+                                     f"{' or '.join(np.dtype(d).name for d in dtypes)}")
+                if arr.dtype == np.uint8 and arr.size and arr.max() > 1:
+                    raise TraceError(f"{where}: {label} of population {name!r} holds values other than 0/1")
+
+    def input_batch(self) -> dict[str, np.ndarray]:
+        """The inputs as ``Simulator.run_batch`` takes them: name -> uint8 [1, timesteps, size]."""
+        return {name: arr[None] for name, arr in self.inputs.items()}
+
+
+# -- construction from runs -----------------------------------------------------------------------------------
+def spike_list_inputs(network: Network, timesteps: int) -> dict[str, np.ndarray]:
+    """Every spike_list population's params as dense uint8 [timesteps, size] arrays."""
+    return {p.name: p.input_array(timesteps) for p in network.populations if p.model.is_input}
+
+
+def from_result(network: Network, result: Any, *, profile: ChipProfile | None = None,
+                inputs: Mapping[str, np.ndarray] | None = None, sample: int = 0, source: str = "s2sim",
+                metadata: Mapping[str, Any] | None = None) -> Trace:
+    """Make a Trace from one sample of a :class:`s2sim.results.BatchResult`.
+
+    Parameters
+    ----------
+    network : Network
+        The network that was run.
+    result : BatchResult
+        What ``Simulator.run`` / ``run_batch`` returned.
+    profile : ChipProfile, optional
+        The profile of the run.
+    inputs : dict, optional
+        The batched inputs given to ``run_batch`` (name -> [B, T, N]); spike_list populations not in it use their
+        params, as the simulator does.
+    sample : int
+        Which sample of the batch.
+    """
+    steps = int(result.timesteps)
+    ins = spike_list_inputs(network, steps)
+    for name, arr in (inputs or {}).items():
+        ins[name] = np.ascontiguousarray(np.asarray(arr)[sample], dtype=np.uint8)
+    pops = {p.name: p for p in network.populations}
+    trace = Trace(
+        network=network, timesteps=steps, inputs=ins,
+        spikes={n: np.ascontiguousarray(a[sample], dtype=np.uint8) for n, a in result.spikes.items()
+                if not pops[n].model.is_input},
+        voltages={n: np.ascontiguousarray(a[sample]) for n, a in result.voltages.items()},
+        v_last={n: np.ascontiguousarray(a[sample]) for n, a in result.v_last.items() if n not in result.voltages},
+        profile=profile, source=source, metadata=dict(metadata or {}))
+    trace.validate(f"result of network {network.name!r}")
+    return trace
+
+
+def from_spinnaker2(network: Network, timesteps: int, spikes: Mapping[str, Mapping[int, Sequence[int]]],
+                    voltages: Mapping[str, Mapping[int, Sequence[float]]] | None = None, *,
+                    profile: ChipProfile | None = None, inputs: Mapping[str, np.ndarray] | None = None,
+                    tick_offset: int = 0, source: str = "spinnaker2",
+                    metadata: Mapping[str, Any] | None = None) -> Trace:
+    """Make a Trace from what py-spinnaker2's ``pop.get_spikes()`` / ``pop.get_voltages()`` return.
+
+    Parameters
+    ----------
+    network : Network
+        The s2sim network that was deployed (population names must match the dict keys).
+    timesteps : int
+        Ticks the board ran.
+    spikes : dict
+        population name -> ``{neuron: [tick, ...]}`` (absolute ticks; neurons without spikes may be absent).
+    voltages : dict, optional
+        population name -> ``{neuron: [v per row]}``; a population recording only "v_last" gives one value.
+        Values that are all exactly float32 are stored as float32, otherwise as float64 (a Brian2 run).
+    inputs : dict, optional
+        spike_list name -> uint8 [timesteps, size] actually sent; default: the network's spike_list params.
+    tick_offset : int
+        Ticks dropped at the start of the recording.
+    """
+    ins = spike_list_inputs(network, timesteps)
+    ins.update({k: np.asarray(v, dtype=np.uint8) for k, v in (inputs or {}).items()})
+    trace = Trace(network=network, timesteps=timesteps, inputs=ins, tick_offset=tick_offset, profile=profile,
+                  source=source, metadata=dict(metadata or {}))
+    for name, sdict in spikes.items():
+        pop = _population(network, name, "spikes")
+        trace.spikes[name] = _spike_dict_to_array(sdict, pop.size, timesteps, tick_offset, name)
+    for name, vdict in (voltages or {}).items():
+        pop = _population(network, name, "voltages")
+        last_only = "v" not in pop.record and "v_last" in pop.record
+        arr = _voltage_dict_to_array(vdict, pop.size, 1 if last_only else trace.rows, name)
+        if last_only:
+            trace.v_last[name] = arr[0]
+        else:
+            trace.voltages[name] = arr
+    trace.validate(f"py-spinnaker2 results of network {network.name!r}")
+    return trace
+
+
+def save_spinnaker2_run(path: str | Path, network: Network, timesteps: int, populations: Iterable[Any],
+                        **kwargs: Any) -> Trace:
+    """Save a board run from a py-spinnaker2 script in one call.
+
+    ``populations`` are the py-spinnaker2 Population objects after ``hw.run(...)`` (anything with ``name``,
+    ``record``, ``get_spikes()`` and ``get_voltages()``); each must have the name of a population of ``network``.
+    Further keyword arguments go to :func:`from_spinnaker2`. Returns the Trace written.
+    """
+    spikes, volts = {}, {}
+    for pop in populations:
+        record = list(getattr(pop, "record", ["spikes"]))
+        if "spikes" in record:
+            spikes[pop.name] = pop.get_spikes()
+        if "v" in record or "v_last" in record:
+            volts[pop.name] = pop.get_voltages()
+    trace = from_spinnaker2(network, timesteps, spikes, volts, **kwargs)
+    write_trace(path, trace)
+    return trace
+
+
+def _population(network: Network, name: str, what: str):
+    try:
+        return network.population(name)
+    except ConfigError:
+        raise TraceError(f"{what} given for population {name!r}, which is not in network {network.name!r} "
+                         f"(populations: {[p.name for p in network.populations]})") from None
+
+
+def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timesteps: int, offset: int,
+                         name: str) -> np.ndarray:
+    out = np.zeros((timesteps - offset, size), dtype=np.uint8)
+    for key, ticks in sdict.items():
+        idx = int(key)
+        if not 0 <= idx < size:
+            raise TraceError(f"spikes of population {name!r}: neuron {idx} outside 0..{size - 1}")
+        for t in np.atleast_1d(np.asarray(ticks, dtype=np.int64)):
+            if not offset <= t < timesteps:
+                raise TraceError(f"spikes of population {name!r}: neuron {idx} spikes at tick {int(t)}, outside "
+                                 f"the recorded ticks {offset}..{timesteps - 1}")
+            out[t - offset, idx] = 1
+    return out
+
+
+def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows: int, name: str) -> np.ndarray:
+    missing = [i for i in range(size) if i not in vdict and str(i) not in vdict]
+    if missing:
+        raise TraceError(f"voltages of population {name!r}: neuron {missing[0]} is missing "
+                         f"({len(missing)} of {size} neurons missing)")
+    wide = np.empty((rows, size), dtype=np.float64)
+    for i in range(size):
+        values = np.asarray(vdict[i] if i in vdict else vdict[str(i)])
+        if values.ndim != 1 or values.shape[0] != rows:
+            raise TraceError(f"voltages of population {name!r}: neuron {i} has {values.size} values; expected "
+                             f"{rows} (one per recorded tick)")
+        if values.dtype == np.float32:
+            values = values.astype(np.float64)
+        wide[:, i] = values
+    narrow = wide.astype(np.float32)
+    # py-spinnaker2 hands back Python floats: chip values are float32 widened, Brian2 values are true float64.
+    same = (narrow.astype(np.float64) == wide) | (np.isnan(wide) & np.isnan(narrow))
+    return narrow if same.all() else wide
+
+
+# -- HDF5 -----------------------------------------------------------------------------------------------------
+def write_trace(path: str | Path, trace: Trace) -> None:
+    """Write ``trace`` to ``path`` (HDF5, layout version :data:`TRACE_FORMAT_VERSION`)."""
+    import h5py
+
+    trace.validate(f"trace for {path}")
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = TRACE_FORMAT
+        f.attrs["version"] = TRACE_FORMAT_VERSION
+        f.attrs["timesteps"] = int(trace.timesteps)
+        f.attrs["tick_offset"] = int(trace.tick_offset)
+        f.attrs["latency_per_hop"] = int(trace.latency_per_hop)
+        f.attrs["source"] = str(trace.source)
+        f["network"] = json.dumps(network_to_dict(trace.network))
+        if trace.profile is not None:
+            f["profile"] = json.dumps(trace.profile.to_dict())
+        f["metadata"] = json.dumps(trace.metadata)
+        inputs = f.create_group("inputs")
+        for i, (name, arr) in enumerate(trace.inputs.items()):
+            _write_array(inputs, str(i), arr).attrs["name"] = name
+        pops = f.create_group("populations")
+        names = [p.name for p in trace.network.populations
+                 if p.name in trace.spikes or p.name in trace.voltages or p.name in trace.v_last]
+        for i, name in enumerate(names):
+            g = pops.create_group(str(i))
+            g.attrs["name"] = name
+            if name in trace.spikes:
+                _write_array(g, "spikes", trace.spikes[name])
+            for key, group in (("v", trace.voltages), ("v_last", trace.v_last)):
+                if name in group:
+                    arr = group[name]
+                    ds = _write_array(g, key, arr.view(_BITS[arr.dtype]))
+                    ds.attrs["dtype"] = arr.dtype.name
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read a trace written by :func:`write_trace`.
+
+    Raises
+    ------
+    TraceError
+        When the file is missing, truncated, not an s2sim trace, of a newer version, or inconsistent with the
+        network it holds; the message names the file and the part that is wrong.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise TraceError(f"{path}: cannot open as an HDF5 trace ({exc}); the file is missing, truncated or not "
+                         "HDF5") from None
+    try:
+        with f:
+            return _read_open(f, path)
+    except TraceError:
+        raise
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise TraceError(f"{path}: damaged or incomplete trace ({type(exc).__name__}: {exc})") from None
+
+
+def read_trace_set(paths: str | Path | Iterable[str | Path]) -> tuple[list[Trace], list[str]]:
+    """Read several traces; a directory stands for its ``*.h5`` files (sorted). Returns traces and their labels
+    (metadata "probe" if present, else the file name)."""
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    files: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            found = sorted(item.glob("*.h5"))
+            if not found:
+                raise TraceError(f"{item}: directory holds no *.h5 trace files")
+            files += found
+        else:
+            files.append(item)
+    if not files:
+        raise TraceError("no trace files given")
+    traces = [read_trace(f) for f in files]
+    labels = [str(t.metadata.get("probe", f.name)) for t, f in zip(traces, files)]
+    return traces, labels
+
+
+def _read_open(f: Any, path: Path) -> Trace:
+    if f.attrs.get("format") != TRACE_FORMAT:
+        raise TraceError(f"{path}: not an s2sim trace (format attribute {f.attrs.get('format')!r}, expected "
+                         f"{TRACE_FORMAT!r})")
+    version = int(f.attrs.get("version", -1))
+    if not 1 <= version <= TRACE_FORMAT_VERSION:
+        raise TraceError(f"{path}: trace format version {version} is not supported (this s2sim reads "
+                         f"1..{TRACE_FORMAT_VERSION}); upgrade s2sim")
+    for key in ("network", "metadata", "inputs", "populations"):
+        if key not in f:
+            raise TraceError(f"{path}: trace lacks /{key}")
+    try:
+        network = network_from_dict(json.loads(_text(f["network"])))
+        profile = ChipProfile.from_dict(json.loads(_text(f["profile"]))) if "profile" in f else None
+    except ConfigError as exc:
+        raise TraceError(f"{path}: the stored network or profile is invalid: {exc}") from None
+    trace = Trace(network=network, timesteps=int(f.attrs["timesteps"]), profile=profile,
+                  tick_offset=int(f.attrs["tick_offset"]), latency_per_hop=int(f.attrs["latency_per_hop"]),
+                  source=str(f.attrs["source"]), metadata=json.loads(_text(f["metadata"])))
+    for ds in f["inputs"].values():
+        trace.inputs[str(ds.attrs["name"])] = ds[()]
+    for g in f["populations"].values():
+        name = str(g.attrs["name"])
+        if "spikes" in g:
+            trace.spikes[name] = g["spikes"][()]
+        for key, group in (("v", trace.voltages), ("v_last", trace.v_last)):
+            if key in g:
+                dtype = str(g[key].attrs.get("dtype", ""))
+                if dtype not in _FLOATS:
+                    raise TraceError(f"{path}: population {name!r} /{key} has dtype attribute {dtype!r}; expected "
+                                     "'float32' or 'float64'")
+                bits = g[key][()]
+                if bits.dtype != _BITS[np.dtype(dtype)]:
+                    raise TraceError(f"{path}: population {name!r} /{key} stores {bits.dtype} bit patterns for "
+                                     f"{dtype} values")
+                group[name] = bits.view(_FLOATS[dtype])
+    trace.validate(str(path))
+    return trace
+
+
+def _write_array(group: Any, key: str, arr: np.ndarray) -> Any:
+    big = arr.size >= 4096
+    return group.create_dataset(key, data=arr, compression="gzip" if big else None, shuffle=big)
+
+
+def _text(ds: Any) -> str:
+    value = ds[()]
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
