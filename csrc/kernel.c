@@ -367,13 +367,13 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         T *v = (T *)ws->v + p->state_offset;                                                                     \
         int32_t *exc = ring_slot(ws, p, tick);                                                                   \
         uint8_t *flag = ws->flags + p->state_offset;                                                             \
-        T *ie = (T *)ws->i_exc + p->curr_offset, *ii = (T *)ws->i_inh + p->curr_offset;                          \
-        int32_t *refrac = ws->refrac + p->curr_offset;                                                           \
         if (p->kind == S2_KIND_LIF) {                                                                            \
             switch (sw) {                                                                                        \
                 S2_SW_CASES(S2_LIF_CASE_##SUF)                                                                   \
             }                                                                                                    \
         } else {                                                                                                 \
+            T *ie = (T *)ws->i_exc + p->curr_offset, *ii = (T *)ws->i_inh + p->curr_offset;                      \
+            int32_t *refrac = ws->refrac + p->curr_offset;                                                       \
             switch (sw) {                                                                                        \
                 S2_SW_CASES(S2_CURR_CASE_##SUF)                                                                  \
             }                                                                                                    \
