@@ -49,7 +49,10 @@ static int validate_population(const s2_network *net, int32_t k, char *err, size
         return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown reset %d", k, p->reset);
     if (p->ring_slots != 1 && p->ring_slots != 8)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: ring_slots %d is not 1 or 8", k, p->ring_slots);
-    if (p->ring_offset < 0 || p->ring_offset + (int64_t)p->ring_slots * 2 * p->n > net->n_ring)
+    if (p->ring_planes != (p->kind == S2_KIND_CURR_EXP ? 2 : 1))
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: ring_planes %d does not fit kind %d", k,
+                    p->ring_planes, p->kind);
+    if (p->ring_offset < 0 || p->ring_offset + (int64_t)p->ring_slots * p->ring_planes * p->n > net->n_ring)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: ring range outside %lld words", k,
                     (long long)net->n_ring);
     if (!p->threshold || !p->alpha_decay || !p->i_offset || !p->v_reset || !p->v_init)
@@ -176,7 +179,7 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
 
 static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p, int32_t tick)
 {
-    return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * 2 * p->n;
+    return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * p->ring_planes * p->n;
 }
 
 /* Marks which ring slots of a population received input, so the update can skip reading empty slots. */
@@ -186,13 +189,30 @@ static inline void mark_dirty(const s2_workspace *ws, int32_t post, const s2_pop
 }
 
 /* Add one signed int8 row into the exc and inh planes; branch-free so it vectorises. */
-static inline void add_row_i8(int32_t *restrict exc, int32_t *restrict inh, const int8_t *restrict w, int32_t n)
+static inline void add_row_split(int32_t *restrict exc, int32_t *restrict inh, const int8_t *restrict w, int32_t n)
 {
     for (int32_t j = 0; j < n; j++) {
         int32_t x = w[j];
         exc[j] += x > 0 ? x : 0;
         inh[j] += x < 0 ? -x : 0;
     }
+}
+
+static inline void add_row_signed(int32_t *restrict acc, const int8_t *restrict w, int32_t n)
+{
+    for (int32_t j = 0; j < n; j++)
+        acc[j] += w[j];
+}
+
+/* A slot holds one signed plane (lif: lowering bounds every |sum| by 2^24, where (float)E - (float)I equals
+ * (float)(E - I) exactly) or separate exc and inh planes (curr_exp: the two currents decay separately).
+ * n is the plane stride, len the row length. */
+static inline void add_row(int32_t *slot, int32_t planes, int32_t n, const int8_t *w, int32_t len)
+{
+    if (planes == 1)
+        add_row_signed(slot, w, len);
+    else
+        add_row_split(slot, slot + n, w, len);
 }
 
 static int64_t deliver_sparse(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
@@ -206,7 +226,10 @@ static int64_t deliver_sparse(const s2_projection *q, const s2_population *post,
         for (int64_t k = lo; k < hi; k++) {
             const int32_t w = q->weight[k];
             int32_t *slot = ring_slot(ws, post, tick + q->delay[k]);
-            slot[(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
+            if (post->ring_planes == 1)
+                slot[q->target[k]] += w;
+            else
+                slot[(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
             mark_dirty(ws, q->post, post, tick + q->delay[k]);
         }
         events += hi - lo;
@@ -223,20 +246,28 @@ static int64_t deliver_dense(const s2_projection *q, const s2_population *post, 
     mark_dirty(ws, q->post, post, tick + q->dense_delay);
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t i = spikes[s];
-        add_row_i8(exc, exc + n, q->dense + (int64_t)i * n, n);
+        add_row(exc, post->ring_planes, n, q->dense + (int64_t)i * n, n);
         events += q->row_nnz[i];
     }
     return events;
 }
 
-/* Output rows (oy or ox) that input row y reaches through kernel row ky: y = o*stride - pad + ky. */
-static inline int32_t conv_out_index(int32_t y, int32_t pad, int32_t ky, int32_t stride, int32_t size)
+/* The kernel rows ky that connect input row y to an output row: y = oy * stride - pad + ky with 0 <= oy < size,
+ * 0 <= ky < k. They form an arithmetic series ky = *first, *first + stride, ... <= *last, with oy falling by one
+ * per step from *o_first; computing it once per spike keeps divisions out of the tap loop. */
+static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stride, int32_t size, int32_t *first,
+                                 int32_t *o_first)
 {
-    const int32_t num = y + pad - ky;
-    if (num < 0 || num % stride)
+    const int32_t num = y + pad;
+    int32_t lo = num - (size - 1) * stride;
+    if (lo < 0)
+        lo = 0;
+    const int32_t hi = num < k - 1 ? num : k - 1;
+    if (lo > hi)
         return -1;
-    const int32_t o = num / stride;
-    return o < size ? o : -1;
+    *first = lo + (num - lo) % stride;
+    *o_first = (num - *first) / stride;
+    return hi;
 }
 
 static int64_t deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
@@ -244,22 +275,21 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *post, c
 {
     int64_t events = 0;
     const int32_t n = post->n, co = q->c_out, cells = q->ph * q->pw;
-    int32_t *exc = ring_slot(ws, post, tick);
-    int32_t *inh = exc + n;
+    int32_t *slot = ring_slot(ws, post, tick);
     mark_dirty(ws, q->post, post, tick);
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t cell = q->pool_cell[spikes[s]];
         const int32_t c = cell / cells, y = (cell % cells) / q->pw, x = cell % q->pw;
-        for (int32_t ky = 0; ky < q->k_h; ky++) {
-            const int32_t oy = conv_out_index(y, q->pad_top, ky, q->stride_y, q->oh);
-            if (oy < 0)
-                continue;
-            for (int32_t kx = 0; kx < q->k_w; kx++) {
-                const int32_t ox = conv_out_index(x, q->pad_left, kx, q->stride_x, q->ow);
-                if (ox < 0)
-                    continue;
-                const int64_t out = ((int64_t)oy * q->ow + ox) * co;
-                add_row_i8(exc + out, inh + out, q->kernel + (((int64_t)c * q->k_h + ky) * q->k_w + kx) * co, co);
+        int32_t ky0 = 0, oy0 = 0, kx0 = 0, ox0 = 0;
+        const int32_t ky1 = tap_series(y, q->pad_top, q->k_h, q->stride_y, q->oh, &ky0, &oy0);
+        const int32_t kx1 = tap_series(x, q->pad_left, q->k_w, q->stride_x, q->ow, &kx0, &ox0);
+        if (ky1 < 0 || kx1 < 0)
+            continue;
+        const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
+        for (int32_t ky = ky0, oy = oy0; ky <= ky1; ky += q->stride_y, oy--) {
+            for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--) {
+                add_row(slot + ((int64_t)oy * q->ow + ox) * co, post->ring_planes, n,
+                        kc + ((int64_t)ky * q->k_w + kx) * co, co);
                 events += co;
             }
         }
@@ -332,13 +362,13 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
                                                                 int32_t *restrict exc, uint8_t *restrict flag,   \
                                                                 int sw)                                          \
     {                                                                                                            \
-        int32_t *restrict inh = exc + p->n;                                                                      \
         for (int32_t i = 0; i < p->n; i++) {                                                                     \
-            const T inp = (ring_in_##SUF(exc, i, sw) - ring_in_##SUF(inh, i, sw)) + (T)p->i_offset[i];           \
+            /* one signed plane: (float)E - (float)I == (float)(E - I) under the 2^24 bound (see add_row) */     \
+            const T inp = ring_in_##SUF(exc, i, sw) + (T)p->i_offset[i];                                         \
             flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], inp, sw);                                             \
         }                                                                                                        \
         if (sw & S2_SW_INPUT)                                                                                    \
-            memset(exc, 0, sizeof(int32_t) * 2 * (size_t)p->n);                                                  \
+            memset(exc, 0, sizeof(int32_t) * (size_t)p->n);                                                      \
     }                                                                                                            \
                                                                                                                  \
     static inline __attribute__((always_inline)) void curr_exp_##SUF(                                           \

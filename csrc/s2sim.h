@@ -46,7 +46,8 @@ extern "C" {
 
 /* One population. Per-neuron parameters are float32 as uploaded to the chip (t_refrac int32).
  * Offsets index the workspace arrays: state_offset into v / flags / spike lists (n entries),
- * ring_offset into ring (ring_slots * 2 * n int32: slot-major, then exc/inh plane, then neuron),
+ * ring_offset into ring (ring_slots * ring_planes * n int32: slot-major, then plane, then neuron; lif has one
+ * signed plane, curr_exp an exc and an inh plane of magnitudes),
  * curr_offset into i_exc / i_inh (curr_exp only, else -1). uniform_params = 1 promises that threshold,
  * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read). */
 typedef struct {
@@ -54,6 +55,7 @@ typedef struct {
     int32_t reset;
     int32_t n;
     int32_t ring_slots;
+    int32_t ring_planes;
     int32_t uniform_params;
     int64_t state_offset;
     int64_t ring_offset;

@@ -64,7 +64,7 @@ class CoreNetwork:
         self._pops = ffi.new("s2_population[]", len(pops))
         for k, pop in enumerate(pops):
             c = self._pops[k]
-            c.kind, c.reset, c.n, c.ring_slots = pop.kind, pop.reset, pop.n, pop.ring_slots
+            c.kind, c.reset, c.n, c.ring_slots, c.ring_planes = pop.kind, pop.reset, pop.n, pop.ring_slots, pop.ring_planes
             c.uniform_params = int(pop.uniform_params)
             c.state_offset, c.ring_offset, c.curr_offset = pop.state_offset, pop.ring_offset, pop.curr_offset
             for key in _POP_PTRS:

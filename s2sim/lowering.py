@@ -17,9 +17,11 @@ from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT
 from .profile import ChipProfile
 from .snn import Conv2DProjection, Network, Population, Projection
 
-#: Worst-case per-tick input sum a neuron may receive; the kernel's accumulators are int32 (the chip's uint32,
-#: never reached by any realistic PE), so a network that could exceed this is refused rather than wrapped.
-ACCUMULATOR_LIMIT = 2**31 - 1
+#: Worst-case per-tick input (sum of |weights| of all synapses into one neuron) s2sim accepts. Up to 2^24 the
+#: int -> float32 conversion of the chip's exc and inh sums is exact, so (float)E - (float)I == (float)(E - I)
+#: and the kernel may keep one signed accumulator for lif populations. Far beyond any PE's synapse memory
+#: (about 132k maximal synapses active in one tick); a network that could exceed it is refused, never wrapped.
+ACCUMULATOR_LIMIT = 2**24
 #: A connection list becomes a dense int8 matrix when at least this fraction of pre x post pairs is connected.
 DENSE_MIN_DENSITY = 0.25
 DENSE_MAX_BYTES = 1 << 28
@@ -38,6 +40,7 @@ class LoweredPopulation:
     reset: int
     n: int
     ring_slots: int
+    ring_planes: int
     state_offset: int
     ring_offset: int
     curr_offset: int
@@ -46,6 +49,18 @@ class LoweredPopulation:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
+
+    #: (C, H, W) of a conv target, whose internal order is channel-last (y, x, c); None otherwise.
+    channel_last_shape: tuple[int, int, int] | None = None
+
+    def to_external_order(self, arr: np.ndarray) -> np.ndarray:
+        """Recorded array [..., n] in internal order -> py-spinnaker2 order (a transpose, not a scatter)."""
+        if self.channel_last_shape is None:
+            return arr
+        c, h, w = self.channel_last_shape
+        lead = arr.shape[:-1]
+        moved = np.moveaxis(arr.reshape(*lead, h, w, c), -1, -3)
+        return np.ascontiguousarray(moved).reshape(*lead, self.n)
 
     @property
     def to_internal(self) -> np.ndarray | None:
@@ -142,7 +157,7 @@ def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
     projections = [_lower_projection(p, index, pops, profile) for p in net.projections]
     _check_accumulators(net, projections, pops)
     last = pops[-1]
-    n_ring = max((p.ring_offset + p.ring_slots * 2 * p.n for p in pops), default=0)
+    n_ring = max((p.ring_offset + p.ring_slots * p.ring_planes * p.n for p in pops), default=0)
     n_curr = sum(p.n for p in pops if p.kind == KIND_CURR_EXP)
     return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile)
 
@@ -172,8 +187,9 @@ def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulatio
         to_ext = _channel_last_order(conv_shapes[id(pop)]) if id(pop) in conv_shapes else None
         low = LoweredPopulation(
             name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-            ring_slots=model.ring_slots, state_offset=state, ring_offset=ring if not model.is_input else -1,
-            curr_offset=curr if model.kind == KIND_CURR_EXP else -1, to_external=to_ext)
+            ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1, state_offset=state, ring_offset=ring if not model.is_input else -1,
+            curr_offset=curr if model.kind == KIND_CURR_EXP else -1, to_external=to_ext,
+            channel_last_shape=conv_shapes.get(id(pop)))
         if not model.is_input:
             for key in _PARAM_NAMES:
                 if key in pop.params:
@@ -186,7 +202,7 @@ def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulatio
                 refrac = pop.params["t_refrac"] if to_ext is None else pop.params["t_refrac"][to_ext]
                 low.params["t_refrac"] = np.ascontiguousarray(refrac, dtype=np.int32)
                 curr += pop.size
-            ring += model.ring_slots * 2 * pop.size
+            ring += model.ring_slots * low.ring_planes * pop.size
         state += pop.size
         out.append(low)
     return out
@@ -280,5 +296,7 @@ def _check_accumulators(net: Network, projections: list[LoweredProjection], pops
     for k, acc in worst.items():
         if acc.size and acc.max() > ACCUMULATOR_LIMIT:
             i = int(np.argmax(acc))
-            raise LimitError(f"population {pops[k].name!r}: neuron {i} could receive |weights| summing to "
-                             f"{acc[i]:.0f} in one tick, above the accumulator limit {ACCUMULATOR_LIMIT}")
+            i_ext = i if pops[k].to_external is None else int(pops[k].to_external[i])
+            raise LimitError(f"population {pops[k].name!r}: neuron {i_ext} could receive |weights| summing to "
+                             f"{acc[i]:.0f} in one tick, above s2sim's accumulator limit {ACCUMULATOR_LIMIT} (2^24, "
+                             "where float32 conversion of the sums stops being exact)")

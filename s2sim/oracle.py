@@ -30,8 +30,9 @@ from .profile import ChipProfile
 from .results import BatchResult
 from .snn import Conv2DProjection, Network, Population, Projection
 
-#: Ring-buffer accumulators are 32-bit; the worst case sum into one neuron must stay below this.
-ACCUMULATOR_LIMIT = 2**31 - 1
+#: Worst-case summed |weight| into one neuron per tick that the spec admits (2^24: float32 conversion of the
+#: exc and inh sums is exact up to here).
+ACCUMULATOR_LIMIT = 2**24
 
 
 # -- fused multiply-add ---------------------------------------------------------------------------------------
@@ -400,7 +401,7 @@ def _check_accumulators(net: Network, synapses: list) -> None:
         if total.size and total.max() > ACCUMULATOR_LIMIT:
             i = int(np.argmax(total.reshape(-1)))
             raise LimitError(f"population {name!r}: neuron {i} can receive a summed weight of {int(total.max())} "
-                             f"in one tick, beyond the 32-bit accumulator limit {ACCUMULATOR_LIMIT}")
+                             f"in one tick, beyond the accumulator limit {ACCUMULATOR_LIMIT} (2^24)")
 
 
 def _check_inputs(net: Network, inputs: Mapping, timesteps: int) -> int:

@@ -114,15 +114,7 @@ class LoadedNetwork:
     def _result(self, buffers: list[dict[str, np.ndarray]], timesteps: int) -> BatchResult:
         res = BatchResult(timesteps)
         for pop, low, buf in zip(self.net.populations, self.lowered.populations, buffers):
-            order = low.to_external
-
-            def ext(arr: np.ndarray) -> np.ndarray:
-                if order is None:
-                    return arr
-                out = np.empty_like(arr)
-                out[..., order] = arr
-                return out
-
+            ext = low.to_external_order
             res.counts[pop.name] = buf["counts"]
             if "spikes" in buf:
                 res.spikes[pop.name] = ext(buf["spikes"])

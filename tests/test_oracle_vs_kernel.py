@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from s2sim import oracle, snn
+from s2sim.errors import LimitError
 from s2sim.profile import ChipProfile
 from strategies import net_specs
 
@@ -356,15 +357,20 @@ def test_subnormal_membrane_is_not_flushed(runner, profile):
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("precision, expected", [("float32", 2.0**24), ("float64", 2.0**24 + 1)])
-def test_ring_sum_above_2_24_converts_with_one_rounding(runner, precision, expected):
-    # 2**24 + 1 = 97 * 257 * 673: one spike through 257 * 673 parallel synapses of weight 97 puts 2**24 + 1 into the
-    # ring. (float) of it rounds to nearest-even in float32 (-> 2**24) and is exact in float64; with V = 0 and no
-    # offset that is V at tick 1.
-    n = 257 * 673
-    stim = snn.Population(1, "spike_list", {0: [0]}, name="stim")
-    pop = snn.Population(1, "lif_no_delay", {"threshold": 1e9}, name="pop", record=["v", "counts"])
-    net = snn.Network("wide").add(stim, pop, snn.Projection(stim, pop, np.tile([0.0, 0.0, 97.0, 0.0], (n, 1))))
-    res = run(runner, net, 2, ChipProfile(state_precision=precision))
-    assert res.voltages["pop"][0, 1, 0] == expected
-    assert res.counts["pop"][0, :, 1].tolist() == [0, n]
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_ring_sum_up_to_2_24_is_exact_and_beyond_is_refused(runner, precision):
+    # 2**24 = 64 * 2**18: one spike through 2**18 parallel synapses of weight 64 fills the ring to exactly 2**24,
+    # the largest sum the spec admits (conversion to float32 still exact); with V = 0 that is V at tick 1.
+    def wide(weight: float, n: int) -> snn.Network:
+        stim = snn.Population(1, "spike_list", {0: [0]}, name="stim")
+        pop = snn.Population(1, "lif_no_delay", {"threshold": 1e9}, name="pop", record=["v", "counts"])
+        conns = np.tile([0.0, 0.0, weight, 0.0], (n, 1))
+        return snn.Network("wide").add(stim, pop, snn.Projection(stim, pop, conns))
+
+    profile = ChipProfile(state_precision=precision)
+    res = run(runner, wide(64.0, 2**18), 2, profile)
+    assert res.voltages["pop"][0, 1, 0] == 2.0**24
+    assert res.counts["pop"][0, :, 1].tolist() == [0, 2**18]
+    # 2**24 + 1 = 97 * 257 * 673: one more than the limit is refused, naming the population and the limit.
+    with pytest.raises(LimitError, match=r"'pop'.*16777217.*16777216"):
+        run(runner, wide(97.0, 257 * 673), 2, profile)
