@@ -23,20 +23,17 @@ import numpy as np
 
 from .errors import ConfigError, S2SimError, TraceError
 from .network_io import network_from_dict, network_to_dict
-from .profile import STATE_PRECISIONS, ChipProfile
+from .profile import CONV_X_AXES, STATE_PRECISIONS, ChipProfile
 from .snn import Conv2DProjection, Network
 from .traces import Trace, from_result
 
-#: Readings of a Conv2DProjection's x/y parameters: s2sim's (stride_x, pool_x, pad_left/right act along the width)
-#: and the transposed one (they act along the height), which docs/datapath.md lists as open.
-CONV_AXES = ("x_is_width", "x_is_height")
 _VARIABLES = ("spikes", "v", "v_last")
 _MAX_LISTED = 10
 
 
 # -- running the model ----------------------------------------------------------------------------------------
 def simulate(network: Network, timesteps: int, profile: ChipProfile | None = None,
-             inputs: Mapping[str, np.ndarray] | None = None, conv_axes: str = "x_is_width",
+             inputs: Mapping[str, np.ndarray] | None = None,
              metadata: Mapping[str, Any] | None = None) -> Trace:
     """Run ``network`` in the simulator and return its Trace.
 
@@ -48,39 +45,13 @@ def simulate(network: Network, timesteps: int, profile: ChipProfile | None = Non
         Default ChipProfile().
     inputs : dict, optional
         spike_list name -> uint8 [timesteps, size]; others replay their params.
-    conv_axes : {"x_is_width", "x_is_height"}
-        Reading of conv x/y parameters to simulate (see :data:`CONV_AXES`).
     """
     from .simulator import Simulator
 
     profile = profile or ChipProfile()
-    run_net = network if conv_axes == "x_is_width" else swap_conv_axes(network)
     batch = {k: np.asarray(v, dtype=np.uint8)[None] for k, v in (inputs or {}).items()}
-    result = Simulator(profile, num_threads=1).run_batch(run_net, batch, timesteps)
-    meta = dict(metadata or {})
-    if conv_axes != "x_is_width":
-        meta["conv_axes"] = conv_axes
-    trace = from_result(run_net, result, profile=profile, inputs=batch, metadata=meta)
-    trace.network = network
-    return trace
-
-
-def swap_conv_axes(network: Network) -> Network:
-    """A copy of ``network`` whose conv projections read stride/pool/padding x along the height (and y along the
-    width); ``network`` itself when it has no conv projection.
-
-    Raises ConfigError when a conv does not fit its populations under the transposed reading.
-    """
-    if not any(isinstance(p, Conv2DProjection) for p in network.projections):
-        return network
-    pairs = (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"), ("pad_right", "pad_bottom"))
-    data = network_to_dict(network)
-    for proj in data["projections"]:
-        if proj["type"] == "conv2d":
-            cp = proj["conv_params"]
-            for a, b in pairs:
-                cp[a], cp[b] = cp[b], cp[a]
-    return network_from_dict(data)
+    result = Simulator(profile, num_threads=1).run_batch(network, batch, timesteps)
+    return from_result(network, result, profile=profile, inputs=batch, metadata=dict(metadata or {}))
 
 
 # -- comparison result types ----------------------------------------------------------------------------------
@@ -606,17 +577,16 @@ def _v_at(trace: Trace, name: str, neuron: int, tick: int) -> float | None:
 # -- variant inference ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hypothesis:
-    """One candidate chip: a ChipProfile plus the reading of conv x/y parameters."""
+    """One candidate chip: a ChipProfile."""
 
     profile: ChipProfile
-    conv_axes: str = "x_is_width"
 
     def settings(self) -> dict[str, Any]:
         """The open points this hypothesis fixes, by name."""
         p = self.profile
         return {"threshold_op": p.threshold_op, "fused_multiply_add": p.fused_multiply_add,
                 "weight_rounding": p.weight_rounding, "state_precision": p.state_precision,
-                "conv_axes": self.conv_axes}
+                "conv_x_axis": p.conv_x_axis}
 
     @property
     def label(self) -> str:
@@ -624,13 +594,10 @@ class Hypothesis:
 
 
 def hypotheses(state_precisions: Sequence[str] = STATE_PRECISIONS,
-               conv_axes: Sequence[str] = CONV_AXES) -> list[Hypothesis]:
-    """Every ChipProfile variant (:meth:`ChipProfile.variants`) at every state precision, times the conv readings."""
-    for axes in conv_axes:
-        if axes not in CONV_AXES:
-            raise ConfigError(f"conv_axes {axes!r} is not one of {CONV_AXES}")
-    return [Hypothesis(profile, axes) for sp in state_precisions for profile in ChipProfile.variants(state_precision=sp)
-            for axes in conv_axes]
+               conv_x_axes: Sequence[str] = CONV_X_AXES) -> list[Hypothesis]:
+    """Every ChipProfile variant (:meth:`ChipProfile.variants`) at every state precision and conv x-axis reading."""
+    return [Hypothesis(profile) for sp in state_precisions for axis in conv_x_axes
+            for profile in ChipProfile.variants(state_precision=sp, conv_x_axis=axis)]
 
 
 @dataclass
@@ -741,21 +708,17 @@ def infer(observed: Trace | Sequence[Trace], candidates: Sequence[Hypothesis] | 
     cache = {} if cache is None else cache
     failures: list[list[Failure]] = [[] for _ in candidates]
     for trace, label in zip(traces, labels):
-        keys = {axes: _run_key(trace, axes) for axes in {h.conv_axes for h in candidates}}
+        key = _run_key(trace)
         for found, hyp in zip(failures, candidates):
-            failure = _test(hyp, trace, label, keys[hyp.conv_axes], cache)
+            failure = _test(hyp, trace, label, key, cache)
             if failure is not None:
                 found.append(failure)
     return Inference(list(labels), [Verdict(h, f) for h, f in zip(candidates, failures)])
 
 
-def _run_key(trace: Trace, conv_axes: str) -> str:
-    """Digest of what a re-run depends on besides the profile: the network as run, the inputs, the length."""
-    try:
-        net = trace.network if conv_axes == "x_is_width" else swap_conv_axes(trace.network)
-    except S2SimError as exc:
-        return f"error: {exc}"
-    digest = hashlib.sha1(json.dumps(network_to_dict(net), sort_keys=True).encode())
+def _run_key(trace: Trace) -> str:
+    """Digest of what a re-run depends on besides the profile: the network, the inputs, the length."""
+    digest = hashlib.sha1(json.dumps(network_to_dict(trace.network), sort_keys=True).encode())
     digest.update(str(trace.timesteps).encode())
     for name in sorted(trace.inputs):
         digest.update(name.encode())
@@ -767,7 +730,7 @@ def _test(hyp: Hypothesis, trace: Trace, label: str, run_key: str, cache: dict) 
     key = (run_key, json.dumps(hyp.profile.to_dict(), sort_keys=True))
     if key not in cache:
         try:
-            cache[key] = simulate(trace.network, trace.timesteps, hyp.profile, trace.inputs, hyp.conv_axes)
+            cache[key] = simulate(trace.network, trace.timesteps, hyp.profile, trace.inputs)
         except S2SimError as exc:
             cache[key] = exc
     run = cache[key]

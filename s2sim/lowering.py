@@ -152,7 +152,7 @@ def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
             if id(end) not in index:
                 raise ConfigError(f"projection {proj.name!r}: population {end.name!r} was not added to network "
                                   f"{net.name!r}")
-    conv_shapes = _conv_target_shapes(net)
+    conv_shapes = _conv_target_shapes(net, profile)
     pops = _lower_populations(net, conv_shapes)
     projections = [_lower_projection(p, index, pops, profile) for p in net.projections]
     _check_accumulators(net, projections, pops)
@@ -162,14 +162,15 @@ def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
     return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile)
 
 
-def _conv_target_shapes(net: Network) -> dict[int, tuple[int, int, int]]:
+def _conv_target_shapes(net: Network, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
     shapes: dict[int, tuple[int, int, int]] = {}
     for proj in net.projections:
         if isinstance(proj, Conv2DProjection):
-            prev = shapes.setdefault(id(proj.post), proj.out_shape)
-            if prev != proj.out_shape:
+            out_shape = proj.geometry(profile.conv_x_axis).out_shape
+            prev = shapes.setdefault(id(proj.post), out_shape)
+            if prev != out_shape:
                 raise ConfigError(f"population {proj.post.name!r}: conv projections give output shapes {prev} and "
-                                  f"{proj.out_shape} (C, H, W); they must agree")
+                                  f"{out_shape} (C, H, W); they must agree")
     return shapes
 
 
@@ -260,10 +261,11 @@ def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, pos
     where = f"conv projection {proj.name!r} into population {post.name!r}"
     w = round_weights(proj.weights, profile.weight_rounding, where)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
-    p = proj.conv_params
-    c_in, h, wd = proj.in_shape
-    _, ph, pw = proj.pooled_shape
-    c_out, oh, ow = proj.out_shape
+    geometry = proj.geometry(profile.conv_x_axis)
+    p = geometry.params
+    c_in, h, wd = geometry.in_shape
+    _, ph, pw = geometry.pooled_shape
+    c_out, oh, ow = geometry.out_shape
     ext = np.arange(pre.n, dtype=np.int64) if pre.to_external is None else pre.to_external
     c, rem = np.divmod(ext, h * wd)
     y, x = np.divmod(rem, wd)

@@ -193,7 +193,11 @@ class _ConvSynapses:
         self.pre, self.post = proj.pre.name, proj.post.name
         self.kernel = _round_weights(proj.weights, profile.weight_rounding, where)  # [C_in, C_out, kH, kW]
         _check_range(self.kernel, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where, np.asarray(proj.weights))
-        p = proj.conv_params
+        p = dict(proj.conv_params)
+        if profile.conv_x_axis == "height":   # the chip reads every x parameter along the height, y along the width
+            for x_key, y_key in (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"),
+                                 ("pad_right", "pad_bottom")):
+                p[x_key], p[y_key] = p[y_key], p[x_key]
         self.c_in, self.c_out, self.kh, self.kw = self.kernel.shape
         self.in_h, self.in_w = p["in_height"], p["in_width"]
         self.pool_y, self.pool_x = p["pool_y"], p["pool_x"]

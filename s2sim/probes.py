@@ -153,7 +153,7 @@ _CONV_KERNEL = np.array([[1.0, 2.0], [4.0, 8.0]]).reshape(1, 1, 2, 2)
 _CONV_PIXELS = ((0, 0), (1, 3), (2, 5), (5, 1), (3, 2), (4, 4), (0, 5), (5, 0))
 
 
-def conv_axes_probe() -> Probe:
+def conv_x_axis_probe() -> Probe:
     """Stride, padding and pooling that differ between x and y, on a 6x6 input whose pixels spike one per tick.
 
     The population sizes fit both readings of x/y (x along the width, or along the height), so the chip runs
@@ -163,12 +163,12 @@ def conv_axes_probe() -> Probe:
     src = Population(36, "spike_list", spikes, name="src")
     strided = _lif(15, "lif_conv2d", "conv_stride_pad")
     pooled = _lif(10, "lif_conv2d", "conv_pool")
-    net = Network("probe_conv_axes").add(
+    net = Network("probe_conv_x_axis").add(
         src, strided, pooled,
         Conv2DProjection(src, strided, _CONV_KERNEL, {"in_height": 6, "in_width": 6, "stride_x": 1, "stride_y": 2,
                                                       "pad_top": 1}),
         Conv2DProjection(src, pooled, _CONV_KERNEL, {"in_height": 6, "in_width": 6, "pool_x": 2, "pool_y": 1}))
-    return Probe("conv_axes", "conv stride / padding / pool x act along the width or the height (conv_axes)", net,
+    return Probe("conv_x_axis", "conv stride / padding / pool x act along the width or the height (conv_x_axis)", net,
                  len(_CONV_PIXELS) + 2)
 
 
@@ -184,16 +184,15 @@ def refractory_probe() -> Probe:
 
 def probe_suite(seed: int = 0) -> list[Probe]:
     """All probes, one per open point of docs/datapath.md."""
-    return [threshold_probe(), fma_probe(seed), rounding_probe(), delay_probe(), conv_axes_probe(),
+    return [threshold_probe(), fma_probe(seed), rounding_probe(), delay_probe(), conv_x_axis_probe(),
             refractory_probe()]
 
 
-def probe_traces(profile: ChipProfile | None = None, conv_axes: str = "x_is_width", seed: int = 0) -> list[Trace]:
+def probe_traces(profile: ChipProfile | None = None, seed: int = 0) -> list[Trace]:
     """The probe suite run in the simulator under ``profile`` (what a chip of that variant would record)."""
     from .conformance import simulate
 
-    return [simulate(p.network, p.timesteps, profile, conv_axes=conv_axes,
-                     metadata={"probe": p.name, "settles": p.settles})
+    return [simulate(p.network, p.timesteps, profile, metadata={"probe": p.name, "settles": p.settles})
             for p in probe_suite(seed)]
 
 

@@ -14,10 +14,12 @@ from .models import DEFAULT_MAX_ATOMS_PER_CORE, MAX_TARGETS_PER_CORE
 ThresholdOp = Literal[">=", ">"]
 WeightRounding = Literal["trunc", "nearest_even", "nearest_away", "floor", "exact"]
 StatePrecision = Literal["float32", "float64"]
+ConvXAxis = Literal["width", "height"]
 
 THRESHOLD_OPS = (">=", ">")
 WEIGHT_ROUNDINGS = ("trunc", "nearest_even", "nearest_away", "floor", "exact")
 STATE_PRECISIONS = ("float32", "float64")
+CONV_X_AXES = ("width", "height")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class ChipProfile:
     state_precision : {"float32", "float64"}
         ``"float32"`` is the chip. ``"float64"`` keeps membrane and synaptic state in float64 with float32
         parameters and integer weights, as py-spinnaker2's Brian2 backend does, to compare with its traces.
+    conv_x_axis : {"width", "height"}
+        Which image axis the conv parameters ``stride_x``, ``pool_x``, ``pad_left``/``pad_right`` act along on the
+        chip. Default ``"width"``, the reading of the names. Open: py-spinnaker2's converter feeds NIR's
+        ``stride[0]`` (torch's height axis) into ``stride_x``, which is only right if the chip reads x as height.
     max_atoms_per_core : int
         Default neurons per PE (py-spinnaker2: 250 for the lif family); populations may lower it.
     max_targets_per_core : int
@@ -50,6 +56,7 @@ class ChipProfile:
     fused_multiply_add: bool = True
     weight_rounding: WeightRounding = "trunc"
     state_precision: StatePrecision = "float32"
+    conv_x_axis: ConvXAxis = "width"
     max_atoms_per_core: int = DEFAULT_MAX_ATOMS_PER_CORE
     max_targets_per_core: int = MAX_TARGETS_PER_CORE
 
@@ -57,6 +64,7 @@ class ChipProfile:
         _check_choice("threshold_op", self.threshold_op, THRESHOLD_OPS)
         _check_choice("weight_rounding", self.weight_rounding, WEIGHT_ROUNDINGS)
         _check_choice("state_precision", self.state_precision, STATE_PRECISIONS)
+        _check_choice("conv_x_axis", self.conv_x_axis, CONV_X_AXES)
         if not isinstance(self.fused_multiply_add, bool):
             raise ConfigError(f"ChipProfile.fused_multiply_add must be a bool, got {self.fused_multiply_add!r}")
         for name in ("max_atoms_per_core", "max_targets_per_core"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +26,8 @@ CONV_PARAM_DEFAULTS = {
     "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0,
 }
 CONV_PARAM_REQUIRED = ("in_height", "in_width")
+#: The x/y parameter pairs a chip reading x along the height would swap (ChipProfile.conv_x_axis).
+CONV_AXIS_PAIRS = (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"), ("pad_right", "pad_bottom"))
 
 #: Largest population s2sim accepts: well above any board (48 chips x 152 PEs x 250 neurons = 1.8 M), low enough
 #: that per-neuron arrays stay far from int32 index limits and from exhausting memory on a typo.
@@ -262,6 +265,16 @@ class Projection:
         return f"Projection({self.pre.name!r} -> {self.post.name!r}, {len(self.weights)} synapses)"
 
 
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A convolution's parameters and (C, H, W) shapes under one reading of the x/y parameters."""
+
+    params: dict[str, int]
+    in_shape: tuple[int, int, int]
+    pooled_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+
+
 class Conv2DProjection:
     """A 2-D convolution onto a ``lif_conv2d`` population, optionally preceded by a fused sum-pool.
 
@@ -299,11 +312,25 @@ class Conv2DProjection:
         self.weights = w
         self.weights.setflags(write=False)
         self.conv_params = self._check_params(conv_params, where)
-        c_in, c_out, kh, kw = w.shape
-        p = self.conv_params
-        if pre.size != c_in * p["in_height"] * p["in_width"]:
-            raise ConfigError(f"{where}: pre population {pre.name!r} has {pre.size} neurons; weights and conv_params "
-                              f"say C_in*in_height*in_width = {c_in}*{p['in_height']}*{p['in_width']} = "
+        geometry = self.geometry("width")
+        self.in_shape, self.pooled_shape, self.out_shape = geometry.in_shape, geometry.pooled_shape, geometry.out_shape
+
+    def geometry(self, x_axis: str = "width") -> "ConvGeometry":
+        """Shapes and parameters of the convolution when ``*_x`` parameters act along ``x_axis``.
+
+        "width" is the reading of the parameter names; "height" swaps every x/y pair (stride, pool, padding) as a
+        chip that reads them the other way would (ChipProfile.conv_x_axis, an open point). Raises ConfigError when
+        the populations do not fit that reading.
+        """
+        where = f"conv projection {self.name!r} (x along the {x_axis})"
+        p = dict(self.conv_params)
+        if x_axis == "height":
+            for a, b in CONV_AXIS_PAIRS:
+                p[a], p[b] = p[b], p[a]
+        c_in, c_out, kh, kw = self.weights.shape
+        if self.pre.size != c_in * p["in_height"] * p["in_width"]:
+            raise ConfigError(f"{where}: pre population {self.pre.name!r} has {self.pre.size} neurons; weights and "
+                              f"conv_params say C_in*in_height*in_width = {c_in}*{p['in_height']}*{p['in_width']} = "
                               f"{c_in * p['in_height'] * p['in_width']}")
         for axis, size, pool in (("in_height", p["in_height"], p["pool_y"]), ("in_width", p["in_width"], p["pool_x"])):
             if size % pool:
@@ -315,12 +342,10 @@ class Conv2DProjection:
         if oh < 1 or ow < 1:
             raise ConfigError(f"{where}: kernel {kh}x{kw} is larger than the padded pooled input "
                               f"{ph + p['pad_top'] + p['pad_bottom']}x{pw + p['pad_left'] + p['pad_right']}")
-        self.in_shape = (c_in, p["in_height"], p["in_width"])
-        self.pooled_shape = (c_in, ph, pw)
-        self.out_shape = (c_out, oh, ow)
-        if post.size != c_out * oh * ow:
-            raise ConfigError(f"{where}: post population {post.name!r} has {post.size} neurons; the convolution "
-                              f"gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
+        if self.post.size != c_out * oh * ow:
+            raise ConfigError(f"{where}: post population {self.post.name!r} has {self.post.size} neurons; the "
+                              f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
+        return ConvGeometry(p, (c_in, p["in_height"], p["in_width"]), (c_in, ph, pw), (c_out, oh, ow))
 
     @staticmethod
     def _check_params(conv_params: Mapping, where: str) -> dict[str, int]:

@@ -193,7 +193,7 @@ def test_conv_inputs_in_the_report_match_the_membrane():
     # in the conv probe alpha_decay is 0, so V at a tick is exactly exc - inh of that tick
     from s2sim import probes
 
-    probe = probes.conv_axes_probe()
+    probe = probes.conv_x_axis_probe()
     exp = simulate(probe.network, probe.timesteps)
     checked = 0
     for pop in ("conv_stride_pad", "conv_pool"):

@@ -374,3 +374,26 @@ def test_ring_sum_up_to_2_24_is_exact_and_beyond_is_refused(runner, precision):
     # 2**24 + 1 = 97 * 257 * 673: one more than the limit is refused, naming the population and the limit.
     with pytest.raises(LimitError, match=r"'pop'.*16777217.*16777216"):
         run(runner, wide(97.0, 257 * 673), 2, profile)
+
+
+def test_conv_x_axis_reading_is_a_profile_setting():
+    # Square input and kernel with asymmetric stride, pool and padding: both readings of the x/y parameters fit
+    # the populations, but give different convolutions; kernel and oracle must agree on each.
+    rng = np.random.default_rng(11)
+    geom = {"in_height": 8, "in_width": 8, "stride_x": 2, "stride_y": 1, "pool_x": 2, "pool_y": 1,
+            "pad_top": 1, "pad_bottom": 0, "pad_left": 0, "pad_right": 2}
+    pre = snn.Population(2 * 8 * 8, "spike_list", {}, name="pre")
+    oh, ow = (8 + 1 - 3) // 1 + 1, (4 + 2 - 3) // 2 + 1
+    post = snn.Population(3 * oh * ow, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="post",
+                          record=["v"])
+    net = snn.Network("axes").add(pre, post, snn.Conv2DProjection(pre, post, rng.integers(-9, 10, (2, 3, 3, 3)),
+                                                                   geom))
+    x = (rng.random((2, 3, pre.size)) < 0.5).astype(np.uint8)
+    results = {}
+    for axis in ("width", "height"):
+        profile = ChipProfile(conv_x_axis=axis)
+        k = run("kernel", net, 3, profile, inputs={"pre": x})
+        o = run("oracle", net, 3, profile, inputs={"pre": x})
+        np.testing.assert_array_equal(k.voltages["post"].view(np.uint32), o.voltages["post"].view(np.uint32))
+        results[axis] = k.voltages["post"]
+    assert not np.array_equal(results["width"], results["height"])

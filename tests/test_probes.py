@@ -14,7 +14,7 @@ SENSITIVE = {
     "threshold_equality": {"threshold_op"},
     "fma": {"fused_multiply_add", "state_precision"},
     "weight_rounding": {"weight_rounding"},
-    "conv_axes": {"conv_axes"},
+    "conv_x_axis": {"conv_x_axis"},
     "delays": set(),
     "refractory": set(),
 }
@@ -29,7 +29,7 @@ def _signature(trace):
 @pytest.fixture(scope="module")
 def runs():
     """Every probe under every hypothesis, as the chip of that variant would record it."""
-    return {h: probes.probe_traces(h.profile, h.conv_axes) for h in hypotheses()}
+    return {h: probes.probe_traces(h.profile) for h in hypotheses()}
 
 
 def test_each_probe_reacts_to_its_own_open_point_only(runs):

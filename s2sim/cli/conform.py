@@ -58,14 +58,14 @@ def run_conform(args: argparse.Namespace) -> int:
 
 
 def _run_infer(args: argparse.Namespace) -> int:
-    from ..conformance import CONV_AXES, hypotheses, infer
+    from ..conformance import hypotheses, infer
     from ..profile import STATE_PRECISIONS
     from ..traces import read_trace_set
 
     if args.plot or _tolerance(args) is not None:
         raise ConfigError("conform --infer: --plot and tolerance options apply to a two-trace comparison only")
     traces, labels = read_trace_set(args.traces)
-    candidates = hypotheses(args.state_precision or STATE_PRECISIONS, CONV_AXES)
+    candidates = hypotheses(args.state_precision or STATE_PRECISIONS)
     result = infer(traces, candidates, labels=labels)
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
     return 0 if result.consistent else 1
