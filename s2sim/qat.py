@@ -1,0 +1,351 @@
+"""Quantization-aware training (QAT) whose forward pass is the chip's arithmetic.
+
+:class:`QATModel` wraps a trained snnTorch model (sharing its parameters) and replaces its forward by what the
+chip computes for the quantized network:
+
+- weights fake-quantized to the population's integer width with a straight-through gradient; the scale is
+  recomputed from the current weights at every forward and the threshold and bias are multiplied by it
+  (adaptive threshold scaling: the chip threshold follows the learned weight scale);
+- one tick per population hop: a layer sees the previous layer's spikes of the previous tick;
+- per tick, in float32: ``inp = syn + i_offset`` (``syn`` an integer sum, exact), ``V = fma(V, alpha, inp)``
+  (or ``V * alpha + inp``, per ChipProfile.fused_multiply_add), spike if ``V >= threshold`` (or ``>``), reset by
+  subtraction or to 0, V recorded after the reset.
+
+The fused multiply-add is emulated exactly in float64 with round-to-odd (same argument as
+:func:`s2sim.oracle.fma_float32`), so spikes and membranes are bit-identical to :class:`s2sim.Simulator` running
+:meth:`QATModel.freeze` ``.to_network()``; :func:`verify` and ``forward(x, verify=True)`` check that on real
+batches. The backward is a surrogate gradient (arctan, as snnTorch's default) through the recorded membranes,
+with the reset detached as in snnTorch.
+
+Tensors are time-first: input spikes [T, B, *input_shape]; outputs [n_ticks, B, n] with
+``n_ticks = T + extra_ticks`` (default: one tick per layer, so the last input reaches the output layer).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, TraceError
+from .profile import ChipProfile
+from .quantize import (QuantConfig, QuantizedModel, QuantLayer, Stage, parse_model, quantize_stage, select_scale,
+                       weight_limit)
+
+
+# -- exact float32 arithmetic in torch -------------------------------------------------------------------------
+def fma32(v, alpha, inp):
+    """``v * alpha + inp`` rounded once to float32 (``vfma.f32``), elementwise, for float32 tensors.
+
+    The float64 product of two float32 is exact; the float64 sum is rounded to odd using the exact TwoSum error,
+    and a round-to-odd value with 53 >= 24 + 2 bits rounds to the same float32 as the exact result.
+    """
+    p = v.double() * alpha.double()
+    c = inp.double()
+    s = p + c
+    bv = s - p
+    err = (p - (s - bv)) + (c - bv)
+    even = (s.view(torch.int64) & 1) == 0
+    to_odd = (err != 0) & even & torch.isfinite(s)
+    if bool(to_odd.any()):
+        toward = torch.where(err > 0, torch.full_like(s, math.inf), torch.full_like(s, -math.inf))
+        s = torch.where(to_odd, torch.nextafter(s, toward), s)
+    return s.float()
+
+
+def _muladd(v, alpha, inp, fused: bool):
+    return fma32(v, alpha, inp) if fused else v * alpha + inp
+
+
+class _ChipLIF(torch.autograd.Function):
+    """Chip LIF dynamics forward; arctan surrogate-gradient backward through the recorded membranes."""
+
+    @staticmethod
+    def forward(ctx, inp, alpha, theta, scale, fused, ge, subtract, slope):
+        v = torch.zeros_like(inp[0])
+        zero = torch.zeros_like(v)
+        spikes, v_pre, v_post = torch.empty_like(inp), torch.empty_like(inp), torch.empty_like(inp)
+        for t in range(inp.shape[0]):
+            v = _muladd(v, alpha, inp[t], fused)
+            v_pre[t] = v
+            s = v >= theta if ge else v > theta
+            v = torch.where(s, v - theta if subtract else zero, v)
+            spikes[t] = s
+            v_post[t] = v
+        ctx.save_for_backward(v_pre, v_post, spikes, alpha, theta)
+        ctx.scale, ctx.subtract, ctx.slope = scale, subtract, slope
+        return spikes, v_post
+
+    @staticmethod
+    def backward(ctx, g_spk, g_vpost):
+        v_pre, v_post, spikes, alpha, theta = ctx.saved_tensors
+        # snnTorch's ATan surrogate on the membrane in float units (chip units / scale)
+        x = (v_pre - theta) / ctx.scale
+        dsdv = (ctx.slope / 2) / (1 + (math.pi / 2 * ctx.slope * x) ** 2) / ctx.scale
+        g_inp = torch.empty_like(v_pre)
+        g_alpha = torch.zeros_like(v_pre[0])
+        g_theta = torch.zeros_like(v_pre[0])
+        g_next = torch.zeros_like(v_pre[0])
+        for t in range(v_pre.shape[0] - 1, -1, -1):
+            # V[t+1] = alpha * V_post[t] + inp[t+1]; the reset is detached as in snnTorch
+            g_post = g_vpost[t] + alpha * g_next
+            g_alpha += g_next * v_post[t]
+            g_s = g_spk[t] * dsdv[t]
+            g_next = g_s + (g_post if ctx.subtract else g_post * (1 - spikes[t]))
+            g_theta -= g_s
+            g_inp[t] = g_next
+        return (g_inp, _reduce_to(g_alpha, alpha) if ctx.needs_input_grad[1] else None,
+                _reduce_to(g_theta, theta) if ctx.needs_input_grad[2] else None, None, None, None, None, None)
+
+
+def _reduce_to(grad, ref):
+    """Sum a per-(sample, neuron) gradient down to the shape of ``ref`` ([n] or scalar)."""
+    return grad.sum(0).reshape(ref.shape) if ref.dim() else grad.sum()
+
+
+# -- per-layer tensors and the layer-by-layer forward ----------------------------------------------------------
+@dataclass
+class LayerTensors:
+    """What the chip holds for one population, as torch tensors (weights integer-valued float32)."""
+
+    name: str
+    geometry: Any
+    weight: Any
+    i_offset: Any
+    alpha: Any
+    threshold: Any
+    reset: str
+    scale: float
+
+
+@dataclass
+class ChipTrace:
+    """Per layer (in order): spikes [n_ticks, B, n] (0/1 float32) and, if recorded, V after reset (float32)."""
+
+    names: list[str]
+    spikes: list[Any]
+    voltages: list[Any] = field(default_factory=list)
+
+
+def _synapse(layer: LayerTensors, x):
+    """Integer synaptic sums [n, n_out] for pre spikes x [n, *in_shape]; exact in float32 (checked < 2**24)."""
+    g = layer.geometry
+    if g.kind == "dense":
+        syn = F.linear(x.reshape(x.shape[0], -1), layer.weight)
+    else:
+        if g.pool > 1:
+            x = F.avg_pool2d(x, g.pool, divisor_override=1)
+        syn = F.conv2d(x, layer.weight, stride=g.stride, padding=g.padding).reshape(x.shape[0], -1)
+    return syn + 0.0  # a sum of -0.0 terms is -0.0; the chip's (float)exc - (float)inh is +0.0
+
+
+def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile, record_v: bool = False,
+             slope: float = 2.0) -> ChipTrace:
+    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop.
+
+    Differentiable with respect to weights, i_offset, alpha and threshold (surrogate gradient).
+    """
+    x = torch.as_tensor(x, dtype=torch.float32)
+    t_in, batch = int(x.shape[0]), int(x.shape[1])
+    if n_ticks < t_in:
+        raise ConfigError(f"n_ticks = {n_ticks} is shorter than the input ({t_in} ticks)")
+    pad = torch.zeros((n_ticks - t_in, *x.shape[1:]), dtype=x.dtype)
+    cur = torch.cat([x, pad]) if n_ticks > t_in else x
+    trace = ChipTrace([], [], [])
+    for layer in layers:
+        # a spike sent in tick t arrives in tick t + 1: shift by one tick (spikes of the last tick go nowhere)
+        syn = _synapse(layer, cur[:-1].reshape((n_ticks - 1) * batch, *cur.shape[2:]))
+        syn = torch.cat([torch.zeros((batch, syn.shape[1]), dtype=syn.dtype), syn]).reshape(n_ticks, batch, -1)
+        inp = syn + layer.i_offset
+        spikes, v = _ChipLIF.apply(inp, layer.alpha, layer.threshold, layer.scale, profile.fused_multiply_add,
+                             profile.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope)
+        trace.names.append(layer.name)
+        trace.spikes.append(spikes)
+        if record_v:
+            trace.voltages.append(v)
+        cur = spikes.reshape(n_ticks, batch, *layer.geometry.out_shape)
+    return trace
+
+
+def frozen_tensors(layers: Sequence[QuantLayer]) -> list[LayerTensors]:
+    """Torch tensors of a :class:`QuantizedModel`'s integer layers."""
+    return [LayerTensors(q.name, q.geometry, torch.as_tensor(q.weights, dtype=torch.float32),
+                         torch.as_tensor(q.i_offset), torch.as_tensor(q.alpha), torch.as_tensor(q.threshold),
+                         q.reset, q.scale) for q in layers]
+
+
+# -- fake quantization ------------------------------------------------------------------------------------------
+def rule_of(config: QuantConfig, index: int, n_layers: int) -> str:
+    if config.scale_rule == "percentile":
+        return f"percentile {config.layer_percentile(index, n_layers):g}"
+    if config.scale_rule == "mean_std":
+        return f"mean+{config.k_std:g}std"
+    return "max"
+
+
+def stage_scale(weight: Any, limit: int, config: QuantConfig, index: int, n_layers: int, where: str):
+    """(scale, clip) of one layer from its current float weights (detached)."""
+    absw = weight.detach().abs().double().cpu().numpy()
+    p = config.layer_percentile(index, n_layers) if config.scale_rule == "percentile" else 100.0
+    return select_scale(absw, limit, config.scale_rule, p, config.k_std, where)
+
+
+def fake_quant_weight(weight: Any, scale: float, limit: int, rounding: str):
+    """``(q, n_clipped)``: integer-valued float32 weights ``round(W * scale)`` clipped to ±limit.
+
+    The gradient is straight-through (``d q / d W = scale``) except for clipped weights (0). The product and the
+    rounding are done in float64 so PTQ, QAT and export give the same integers.
+    """
+    w = weight.double() * scale
+    q = torch.round(w) if rounding == "nearest_even" else torch.trunc(w)
+    clipped = q.abs() > limit
+    q = q.clamp(-limit, limit)
+    out = q.detach() + (w - w.detach()) * (~clipped)
+    return out.float(), int(clipped.sum())
+
+
+def _ste_float32(value64: Any):
+    """float64 -> float32 rounding with identity gradient."""
+    v32 = value64.float()
+    return v32.detach() + (value64 - value64.detach()).float()
+
+
+# -- the QAT model ----------------------------------------------------------------------------------------------
+class QATModel(torch.nn.Module):
+    """Quantization-aware training wrapper of a feed-forward snnTorch model (see module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The snnTorch model (``nn.Sequential`` as accepted by :func:`s2sim.quantize.parse_model`). Its parameters
+        becomes a submodule and is trained in place (``QATModel.parameters()`` are the model's own tensors).
+    input_shape : tuple of int
+        Shape of one input frame, e.g. (64,) or (2, 32, 32).
+    config : QuantConfig
+        Scale rule, rounding, dense model width, extra ticks and ChipProfile (the same settings as PTQ; e.g. the
+        ``.config`` of a :func:`s2sim.quantize.ptq` result, with its searched percentiles).
+    slope : float
+        Arctan surrogate slope (snnTorch's ``surrogate.atan(alpha=2.0)``).
+    """
+
+    def __init__(self, model: Any, input_shape: Sequence[int], config: QuantConfig | None = None,
+                 slope: float = 2.0) -> None:
+        super().__init__()
+        self.model = model
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.config = config or QuantConfig()
+        if self.config.threshold_search != "none":
+            raise ConfigError("QATModel: threshold_search is a PTQ setting; pass the config of the PTQ result "
+                              "(its percentiles are fixed)")
+        self.slope = float(slope)
+        self.stages: list[Stage] = parse_model(model, self.input_shape)
+
+    def n_ticks(self, input_ticks: int) -> int:
+        extra = len(self.stages) if self.config.extra_ticks is None else self.config.extra_ticks
+        return input_ticks + extra
+
+    def layer_tensors(self) -> list[LayerTensors]:
+        """The current fake-quantized chip values (differentiable)."""
+        out = []
+        n = len(self.stages)
+        for i, stage in enumerate(self.stages):
+            w, b = stage.effective()
+            beta, thr = stage.leaky_params()
+            _, limit = weight_limit(stage.geometry.kind, self.config.dense_model)
+            scale, _ = stage_scale(w, limit, self.config, i, n, stage.name)
+            wq, _ = fake_quant_weight(w, scale, limit, self.config.rounding)
+            out.append(LayerTensors(stage.name, stage.geometry, wq, _ste_float32(b.double() * scale),
+                                    beta.float(), _ste_float32(thr.double() * scale), stage.reset, scale))
+        return out
+
+    def run(self, x: Any, record_v: bool = False) -> ChipTrace:
+        """Chip forward over all layers: see :func:`chip_run`."""
+        return chip_run(self.layer_tensors(), x, self.n_ticks(int(x.shape[0])), self.config.profile,
+                        record_v=record_v, slope=self.slope)
+
+    def forward(self, x: Any, verify: bool = False, simulator: Any = None):
+        """``(spikes, membrane)`` of the output layer, each [n_ticks, B, n_out] (as snnTorch's spk_rec, mem_rec).
+
+        With ``verify=True`` the same batch also runs in :class:`s2sim.Simulator` (``simulator``, default one with
+        the config's profile) on :meth:`freeze`'s network, and a TraceError is raised unless every layer's spikes
+        and membranes are bit-identical.
+        """
+        trace = self.run(x, record_v=True)
+        if verify:
+            report = verify_trace(self.freeze(), x, trace, simulator)
+            if not report.identical:
+                raise TraceError(f"QAT forward differs from the simulator: {report.summary()}")
+        return trace.spikes[-1], trace.voltages[-1]
+
+    def freeze(self) -> QuantizedModel:
+        """The integer network at the current weights (same scales and integers as the forward)."""
+        n = len(self.stages)
+        layers = [quantize_stage(s, i, n, self.config) for i, s in enumerate(self.stages)]
+        return QuantizedModel(layers, self.input_shape, self.config)
+
+
+# -- verification against the simulator -------------------------------------------------------------------------
+@dataclass
+class LayerMismatch:
+    """Where one layer first differs (sample, tick, neuron) and how many entries differ."""
+
+    name: str
+    spike_mismatches: int
+    voltage_mismatches: int
+    first: tuple[int, int, int] | None
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify`: ``identical`` when every spike and every membrane bit pattern agrees."""
+
+    layers: list[LayerMismatch]
+    batch: int
+    n_ticks: int
+
+    @property
+    def identical(self) -> bool:
+        return all(m.spike_mismatches == 0 and m.voltage_mismatches == 0 for m in self.layers)
+
+    def summary(self) -> str:
+        bad = [m for m in self.layers if m.spike_mismatches or m.voltage_mismatches]
+        if not bad:
+            return f"identical: {len(self.layers)} layers, {self.batch} samples, {self.n_ticks} ticks"
+        return "; ".join(f"{m.name}: {m.spike_mismatches} spikes and {m.voltage_mismatches} membranes differ, first "
+                         f"at (sample, tick, neuron) {m.first}" for m in bad)
+
+
+def verify(model: QATModel | QuantizedModel, x: Any, simulator: Any = None) -> VerifyReport:
+    """Run ``x`` [T, B, *input_shape] through the torch chip forward and through the simulator; compare bits.
+
+    Voltages are compared as uint32 bit patterns, spikes exactly, for every layer, sample and tick.
+    """
+    with torch.no_grad():
+        if isinstance(model, QATModel):
+            frozen, trace = model.freeze(), model.run(x, record_v=True)
+        else:
+            frozen, trace = model, model.forward(x, record_v=True)
+    return verify_trace(frozen, x, trace, simulator)
+
+
+def verify_trace(frozen: QuantizedModel, x: Any, trace: ChipTrace, simulator: Any = None) -> VerifyReport:
+    """Compare an already computed torch trace (with voltages) against the simulator running ``frozen``."""
+    from .simulator import Simulator
+
+    sim = simulator or Simulator(frozen.config.profile)
+    inputs = frozen.simulator_inputs(x)
+    res = sim.run_batch(frozen.to_network(record=("spikes", "v")), inputs)
+    out = []
+    for name, spk, v in zip(trace.names, trace.spikes, trace.voltages):
+        mine_s = spk.detach().numpy().transpose(1, 0, 2).astype(np.uint8)
+        mine_v = np.ascontiguousarray(v.detach().numpy().transpose(1, 0, 2)).view(np.uint32)
+        sim_v = np.ascontiguousarray(res.voltages[name].astype(np.float32, copy=False)).view(np.uint32)
+        ds = mine_s != res.spikes[name]
+        dv = mine_v != sim_v
+        both = np.argwhere(ds | dv)
+        out.append(LayerMismatch(name, int(ds.sum()), int(dv.sum()),
+                                 tuple(int(i) for i in both[0]) if len(both) else None))
+    return VerifyReport(out, int(inputs["input"].shape[0]), int(inputs["input"].shape[1]))

@@ -1,0 +1,188 @@
+"""QAT: the torch chip forward is bit-identical to the simulator (on real digits batches), the scale and threshold
+follow the learned weights, and the surrogate backward is the gradient of the documented surrogate model."""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+snn = pytest.importorskip("snntorch")
+nn = torch.nn
+
+from s2sim import ChipProfile, Simulator  # noqa: E402
+from s2sim.errors import TraceError  # noqa: E402
+from s2sim.oracle import fma_float32  # noqa: E402
+from s2sim.qat import QATModel, chip_run, fma32, verify, verify_trace  # noqa: E402
+from s2sim.quantize import QuantConfig  # noqa: E402
+
+
+def leaky(beta=0.9, **kw):
+    return snn.Leaky(beta=beta, init_hidden=True, reset_delay=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def digits_batch():
+    """A real batch: 48 scikit-learn digits, Bernoulli rate-coded over 10 ticks."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    gen = torch.Generator().manual_seed(0)
+    p = torch.as_tensor(d.data[:48], dtype=torch.float32) / 16
+    return (torch.rand((10, 48, 64), generator=gen) < p).float(), torch.as_tensor(d.target[:48])
+
+
+def digits_model(seed=0):
+    torch.manual_seed(seed)
+    m = nn.Sequential(nn.Linear(64, 32), leaky(), nn.Linear(32, 10), leaky(0.8))
+    with torch.no_grad():
+        m[0].weight.mul_(4)
+    return m
+
+
+def test_fma32_matches_oracle_bits():
+    rng = np.random.default_rng(0)
+    v = rng.normal(scale=100, size=20000).astype(np.float32)
+    a = rng.uniform(0, 1, size=20000).astype(np.float32)
+    c = rng.normal(scale=100, size=20000).astype(np.float32)
+    # near-cancellation and halfway cases, where double rounding would go wrong
+    c[:5000] = (-(v[:5000].astype(np.float64) * a[:5000])).astype(np.float32)
+    mine = fma32(torch.from_numpy(v), torch.from_numpy(a), torch.from_numpy(c)).numpy()
+    ref = fma_float32(v, a, c)
+    assert np.array_equal(mine.view(np.uint32), ref.view(np.uint32))
+    unfused = ((v * a).astype(np.float32) + c).astype(np.float32)
+    assert not np.array_equal(mine.view(np.uint32), unfused.view(np.uint32))
+
+
+@pytest.mark.parametrize("fma", [True, False])
+@pytest.mark.parametrize("op", [">=", ">"])
+def test_qat_forward_bit_identical_to_simulator_on_digits(digits_batch, fma, op):
+    x, _ = digits_batch
+    profile = ChipProfile(fused_multiply_add=fma, threshold_op=op)
+    model = QATModel(digits_model(), (64,), QuantConfig(profile=profile))
+    report = verify(model, x)
+    assert report.identical, report.summary()
+    assert report.n_ticks == 12 and report.batch == 48
+    spk, mem = model(x, verify=True)
+    assert spk.shape == (12, 48, 10) and spk.sum() > 0 and mem.dtype == torch.float32
+
+
+def test_training_keeps_bit_identity_and_threshold_follows_scale(digits_batch):
+    x, y = digits_batch
+    model = QATModel(digits_model(1), (64,), QuantConfig(scale_rule="max"))
+    before = model.freeze()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    for _ in range(3):
+        spk, _ = model(x)
+        loss = torch.nn.functional.cross_entropy(spk.sum(0), y)
+        opt.zero_grad()
+        loss.backward()
+        assert model.model[0].weight.grad.abs().sum() > 0
+        opt.step()
+    after = model.freeze()
+    for i, lin in enumerate((model.model[0], model.model[2])):
+        scale = 127 / lin.weight.detach().double().abs().max().item()
+        assert after.layers[i].scale == scale != before.layers[i].scale
+        thr = np.float32(1.0 * scale)
+        assert after.layers[i].threshold.view(np.uint32)[0] == thr.view(np.uint32)
+    spk, _ = model(x, verify=True)  # raises TraceError on any difference
+    assert spk.sum() > 0
+
+
+def test_conv_qat_bit_identical():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), leaky(), nn.AvgPool2d(2), nn.Conv2d(4, 6, 3), nn.AvgPool2d(2),
+                      leaky(0.7), nn.Flatten(), nn.Linear(24, 3), leaky())
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(4)
+    x = (torch.rand(8, 3, 2, 12, 12) < 0.3).float()
+    model = QATModel(m, (2, 12, 12), QuantConfig(rounding="trunc"))
+    report = verify(model, x)
+    assert report.identical, report.summary()
+    spk, _ = model(x)
+    spk.sum().backward()
+    assert m[3].weight.grad is not None and m[3].weight.grad.abs().sum() > 0
+
+
+def test_verify_reports_real_differences(digits_batch):
+    x, _ = digits_batch
+    model = QATModel(digits_model(), (64,))
+    other = Simulator(ChipProfile(fused_multiply_add=False))
+    report = verify(model, x, simulator=other)
+    assert not report.identical and report.layers[0].voltage_mismatches > 0
+    assert "differ" in report.summary()
+    with torch.no_grad():
+        trace = model.run(x, record_v=True)
+    trace.voltages[1][5, 7, 3] = torch.nextafter(trace.voltages[1][5, 7, 3], torch.tensor(math.inf))
+    report = verify_trace(model.freeze(), x, trace)
+    assert report.layers[1].voltage_mismatches == 1 and report.layers[1].first == (7, 5, 3)
+
+
+def test_verify_option_raises_on_mismatch(digits_batch):
+    x, _ = digits_batch
+    model = QATModel(digits_model(), (64,), QuantConfig(profile=ChipProfile(fused_multiply_add=True)))
+    with pytest.raises(TraceError, match="differs from the simulator"):
+        model(x, verify=True, simulator=Simulator(ChipProfile(fused_multiply_add=False)))
+
+
+def test_surrogate_backward_matches_autograd_reference():
+    """The hand-written backward equals autograd through V[t] = alpha*Vpost[t-1] + inp[t] with an arctan
+    surrogate spike and a detached subtractive reset, on the same (float64-agreeing) spike trains."""
+    torch.manual_seed(0)
+    t_len, b, n = 12, 4, 6
+    inp = (torch.rand(t_len, b, n) * 60).round()
+    alpha = torch.full((n,), 0.875)  # exact in float32 and float64
+    theta = torch.full((n,), 100.0)
+    scale = 50.0
+    from s2sim.qat import _ChipLIF
+
+    inp1 = inp.clone().requires_grad_(True)
+    spk, v = _ChipLIF.apply(inp1, alpha, theta, scale, True, True, True, 2.0)
+    w = torch.randn(t_len, b, n)
+    wv = torch.randn(t_len, b, n)
+    ((spk * w).sum() + (v * wv).sum() * 1e-3).backward()
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, u):
+            ctx.save_for_backward(u)
+            return (u >= 0).double()
+
+        @staticmethod
+        def backward(ctx, g):
+            (u,) = ctx.saved_tensors
+            x = u / scale
+            return g * (1.0 / (1 + (math.pi * x) ** 2)) / scale
+
+    inp2 = inp.double().requires_grad_(True)
+    vv = torch.zeros(b, n, dtype=torch.float64)
+    spikes, posts = [], []
+    for t in range(t_len):
+        vv = alpha.double() * vv + inp2[t]
+        s = Spike.apply(vv - theta.double())
+        vv = vv - s.detach() * theta.double()
+        spikes.append(s)
+        posts.append(vv)
+    ref_spk = torch.stack(spikes)
+    assert torch.equal(ref_spk.float(), spk)
+    ((ref_spk * w.double()).sum() + (torch.stack(posts) * wv.double()).sum() * 1e-3).backward()
+    torch.testing.assert_close(inp1.grad.double(), inp2.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_chip_timing_one_tick_per_hop():
+    """A single input spike at tick 0 reaches layer 1 at tick 1 and layer 2 at tick 2."""
+    m = nn.Sequential(nn.Linear(1, 1, bias=False), leaky(), nn.Linear(1, 1, bias=False), leaky())
+    with torch.no_grad():
+        m[0].weight.fill_(2.0)
+        m[2].weight.fill_(2.0)
+    x = torch.zeros(1, 1, 1)
+    x[0, 0, 0] = 1
+    model = QATModel(copy.deepcopy(m), (1,))
+    trace = model.run(x)
+    assert trace.spikes[0][:, 0, 0].tolist() == [0, 1, 0]
+    assert trace.spikes[1][:, 0, 0].tolist() == [0, 0, 1]
+    assert verify(model, x).identical
+    assert chip_run(model.layer_tensors(), x, 5, ChipProfile()).spikes[1].shape == (5, 1, 1)

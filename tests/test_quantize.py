@@ -1,0 +1,201 @@
+"""PTQ: model parsing, scale rules, integer conversion, report, percentile search, export to the simulator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+snn = pytest.importorskip("snntorch")
+nn = torch.nn
+
+from s2sim import ChipProfile, Simulator  # noqa: E402
+from s2sim.errors import ConfigError, ConversionError  # noqa: E402
+from s2sim.qat import verify  # noqa: E402
+from s2sim.quantize import QuantConfig, float_run, parse_model, ptq, select_scale  # noqa: E402
+
+
+def leaky(**kw):
+    return snn.Leaky(beta=kw.pop("beta", 0.9), init_hidden=True, reset_delay=kw.pop("reset_delay", False), **kw)
+
+
+def dense_model(seed=0, gain=3.0, **kw):
+    torch.manual_seed(seed)
+    m = nn.Sequential(nn.Linear(20, 16), leaky(**kw), nn.Linear(16, 5), leaky(beta=0.8, **kw))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(gain)
+    return m
+
+
+def conv_model(seed=0):
+    torch.manual_seed(seed)
+    m = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), leaky(),
+                      nn.AvgPool2d(2), nn.Conv2d(4, 6, 3), nn.AvgPool2d(2), leaky(beta=0.7),
+                      nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6, 3), leaky())
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(4.0)
+    return m
+
+
+def spikes(shape, p=0.4, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(shape, generator=gen) < p).float()
+
+
+@pytest.mark.parametrize("mechanism", ["subtract", "zero"])
+@pytest.mark.parametrize("reset_delay", [False, True])
+def test_float_run_is_snntorch(mechanism, reset_delay):
+    from snntorch import utils
+
+    m = dense_model(reset_mechanism=mechanism, reset_delay=reset_delay)
+    x = spikes((15, 9, 20))
+    utils.reset(m)
+    with torch.no_grad():
+        ref = torch.stack([m(x[t]) for t in range(15)])
+    mine = float_run(parse_model(m, (20,)), x)[-1]
+    assert ref.sum() > 0
+    assert torch.equal(ref, mine)
+
+
+def test_conv_stage_effective_weights_equal_the_torch_ops():
+    m = conv_model()
+    stages = parse_model(m, (2, 12, 12))
+    assert [s.geometry.kind for s in stages] == ["conv", "conv", "dense"]
+    x = spikes((7, 2, 12, 12), seed=3)
+    with torch.no_grad():
+        for stage in stages:
+            w, b = stage.effective()
+            g = stage.geometry
+            ref = stage.synapse_float(x)
+            if g.kind == "conv":
+                xs = torch.nn.functional.avg_pool2d(x, g.pool, divisor_override=1) if g.pool > 1 else x
+                mine = torch.nn.functional.conv2d(xs, w, stride=g.stride, padding=g.padding).reshape(7, -1) + b
+            else:
+                mine = x.reshape(7, -1) @ w.T + b
+            torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-5)
+            x = (torch.rand(7, *g.out_shape) < 0.3).float()
+    assert stages[1].geometry.pool == 2 and stages[1].geometry.stride == (2, 2)
+    assert stages[1].geometry.out_shape == (6, 2, 2)
+
+
+def test_scale_rules():
+    rng = np.random.default_rng(0)
+    a = np.abs(rng.normal(size=1000))
+    assert select_scale(a, 127, "max")[0] == 127 / a.max()
+    s, clip = select_scale(a, 127, "percentile", 99.0)
+    assert clip == np.percentile(a, 99.0) and s == 127 / clip
+    s, clip = select_scale(a, 15, "mean_std", k_std=2.0)
+    assert clip == pytest.approx(a.mean() + 2.0 * a.std(), rel=1e-12) and s == 15 / clip
+    assert select_scale(np.zeros(5), 127, "max") == (1.0, 0.0)
+
+
+@pytest.mark.parametrize("rounding", ["nearest_even", "trunc"])
+def test_ptq_integers_threshold_and_bias(rounding):
+    m = dense_model()
+    qm = ptq(m, spikes((10, 6, 20)), config=QuantConfig(rounding=rounding))
+    lin, lk = m[0], m[1]
+    w = lin.weight.detach().double().numpy()
+    scale = 127 / np.abs(w).max()
+    rounder = np.rint if rounding == "nearest_even" else np.trunc
+    layer = qm.layers[0]
+    assert layer.scale == scale
+    assert np.array_equal(layer.weights, rounder(w * scale).astype(np.int64))
+    assert np.abs(layer.weights).max() <= 127
+    thr = np.float32(float(lk.threshold) * scale)
+    assert layer.threshold.view(np.uint32).tolist() == [thr.view(np.uint32)] * 16
+    bias = (lin.bias.detach().double().numpy() * scale).astype(np.float32)
+    assert np.array_equal(layer.i_offset.view(np.uint32), bias.view(np.uint32))
+    assert layer.alpha.dtype == np.float32 and layer.alpha[0] == np.float32(0.9)
+
+
+def test_lif_model_uses_15_levels_and_matches_simulator():
+    m = dense_model()
+    x = spikes((10, 6, 20), seed=1)
+    qm = ptq(m, x, config=QuantConfig(dense_model="lif"))
+    assert all(layer.model == "lif" and np.abs(layer.weights).max() == 15 for layer in qm.layers)
+    assert verify(qm, x).identical
+
+
+def test_percentile_rule_clips_and_reports():
+    m = dense_model()
+    x = spikes((10, 6, 20))
+    qm = ptq(m, x, config=QuantConfig(scale_rule="percentile", percentile=95.0))
+    w = m[0].weight.detach().double().numpy()
+    clip = np.percentile(np.abs(w), 95.0)
+    layer, rep = qm.layers[0], qm.report.layers[0]
+    assert rep.n_clipped == int((np.rint(np.abs(w) * 127 / clip) > 127).sum()) > 0
+    assert np.abs(layer.weights).max() == 127
+    assert rep.rule == "percentile 95" and rep.scale == 127 / clip
+    assert 0 < rep.threshold_rel_error < 1e-6  # float32 rounding of thr * scale is the only threshold error
+    assert 0 < rep.weight_rel_rmse < 0.1
+
+
+def test_ptq_matches_simulator_dense_and_conv():
+    m = dense_model()
+    x = spikes((12, 5, 20), seed=2)
+    assert verify(ptq(m, x), x).identical
+    xc = spikes((8, 3, 2, 12, 12), p=0.3, seed=4)
+    qm = ptq(conv_model(), xc, config=QuantConfig(rounding="trunc", scale_rule="mean_std"))
+    rep = verify(qm, xc)
+    assert rep.identical, rep.summary()
+    res = Simulator(ChipProfile()).run_batch(qm.to_network(), qm.simulator_inputs(xc))
+    assert np.array_equal(res.spikes["layer3"].sum(1).argmax(1), qm.predict(xc))
+
+
+def test_report_warns_silent_and_saturated_layers():
+    m = dense_model()
+    x = spikes((10, 6, 20))
+    with torch.no_grad():
+        m[1].threshold.fill_(1e6)
+    rep = ptq(m, x).report
+    assert rep.layers[0].rate_after == 0.0 and rep.layers[0].silent_neurons == 1.0
+    assert any("layer1 is silent" in w for w in rep.warnings)
+    m = dense_model()
+    with torch.no_grad():
+        m[1].threshold.fill_(1e-3)
+        m[0].bias.fill_(10.0)
+    rep = ptq(m, x).report
+    assert any("layer1 saturates" in w for w in rep.warnings)
+    assert "layer1" in rep.format()
+
+
+def test_reset_delay_true_is_flagged():
+    rep = ptq(dense_model(reset_delay=True), spikes((6, 4, 20))).report
+    assert any("reset_delay=True" in n for n in rep.notes)
+
+
+@pytest.mark.parametrize("mode", ["global", "per_layer"])
+def test_percentile_search_picks_best_candidate(mode):
+    m = dense_model(gain=1.5)
+    x = spikes((12, 40, 20), seed=5)
+    y = torch.arange(40) % 5
+    cands = (100.0, 99.0, 90.0, 70.0)
+    cfg = QuantConfig(scale_rule="percentile", threshold_search=mode, search_percentiles=cands)
+    qm = ptq(m, x, y, cfg)
+    chosen = qm.config.percentile
+    assert len(chosen) == 2 and set(chosen) <= set(cands)
+    globals_ = {}
+    for p in cands:
+        acc = ptq(m, x, y, QuantConfig(scale_rule="percentile", percentile=p)).report.quant_accuracy
+        globals_[p] = acc
+    assert qm.report.quant_accuracy == float(100 * np.mean(qm.predict(x) == y.numpy()))
+    assert qm.report.quant_accuracy >= max(globals_.values())
+    if mode == "global":
+        assert chosen[0] == chosen[1] and globals_[chosen[0]] == max(globals_.values())
+
+
+def test_unsupported_modules_and_settings():
+    bad = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), leaky())
+    with pytest.raises(ConversionError, match="MaxPool2d"):
+        parse_model(bad, (1, 8, 8))
+    with pytest.raises(ConversionError, match="reset_mechanism"):
+        parse_model(nn.Sequential(nn.Linear(4, 2), leaky(reset_mechanism="none")), (4,))
+    with pytest.raises(ConversionError, match="two weight layers"):
+        parse_model(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2), leaky()), (4,))
+    with pytest.raises(ConfigError, match="needs calibration labels"):
+        ptq(dense_model(), spikes((4, 2, 20)), None, QuantConfig(scale_rule="percentile", threshold_search="global"))
+    with pytest.raises(ConfigError, match="scale_rule"):
+        QuantConfig(threshold_search="global")
+    with pytest.raises(ConfigError, match="0 or 1"):
+        ptq(dense_model(), spikes((4, 2, 20))).simulator_inputs(torch.full((4, 2, 20), 2.0))
