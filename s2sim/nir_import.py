@@ -114,11 +114,13 @@ class ConversionConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         try:
-            set_(self, "integrator", Integrator(self.integrator))
+            # py-spinnaker2 users write the enum name ("FORWARD"); accept it in any case
+            name = self.integrator.lower() if isinstance(self.integrator, str) else self.integrator
+            set_(self, "integrator", Integrator(name))
         except ValueError:
             raise ConversionError(f"ConversionConfig.integrator = {self.integrator!r} is not one of "
                                   f"{[i.value for i in Integrator]}") from None
-        reset = _RESET_ALIASES.get(self.reset if not isinstance(self.reset, Reset) else self.reset.value)
+        reset = _RESET_ALIASES.get(self.reset.value if isinstance(self.reset, Reset) else str(self.reset).lower())
         if reset is None:
             raise ConversionError(f"ConversionConfig.reset = {self.reset!r} is not one of {[r.value for r in Reset]}")
         set_(self, "reset", reset)

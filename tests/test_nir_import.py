@@ -451,3 +451,11 @@ def test_bad_files_give_trace_errors(tmp_path):
     net, ins, outs = from_nir(good, ConversionConfig(conn_delay=0))
     assert list(ins) == ["in"] and list(outs) == ["neuron"]
     assert os.path.getsize(good) > 0
+
+
+def test_config_accepts_py_spinnaker2_enum_names_in_any_case():
+    from s2sim.nir_import import ConversionConfig, Integrator, Reset
+
+    cfg = ConversionConfig(integrator="FORWARD", reset="ZERO")
+    assert cfg.integrator is Integrator.FORWARD and cfg.reset is Reset.ZERO
+    assert ConversionConfig(integrator=Integrator.EXPONENTIAL).integrator is Integrator.EXPONENTIAL
