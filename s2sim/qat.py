@@ -27,8 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+try:
+    import torch
+    import torch.nn.functional as F
+except ModuleNotFoundError as exc:  # the core of s2sim runs without torch; training needs it
+    raise ModuleNotFoundError(f"s2sim.qat needs torch ({exc}); install it with `pip install torch==2.13.0` "
+                              "(CPU build) or `pip install s2sim[torch]`") from exc
 
 from .errors import ConfigError, TraceError
 from .profile import ChipProfile
