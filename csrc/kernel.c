@@ -173,8 +173,9 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
 }
 
 /* ------------------------------------------------------------------------------------------------------------
- * Phase 1: delivery. The ring of a population is [slot][exc, inh][neuron]; a weight's sign picks the plane and
- * its magnitude is added, as the chip's synapse word carries magnitude and an exc/inh type bit.
+ * Phase 1: delivery. The ring of a population is [slot][plane][neuron]. curr_exp populations have the chip's two
+ * planes: a weight's sign picks exc or inh and its magnitude is added, as the synapse word carries a magnitude and
+ * a type bit. lif populations have one signed plane (see add_row for why that is the same arithmetic).
  * ---------------------------------------------------------------------------------------------------------- */
 
 static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p, int32_t tick)
@@ -321,7 +322,7 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
 
 /* ------------------------------------------------------------------------------------------------------------
  * Phase 2: neuron update. One body per dynamics, instantiated for float and double state and specialised on
- * the two arithmetic switches (fma, strict threshold) so each instance is a straight vectorisable loop.
+ * four switches (below) so each instance is a straight vectorisable loop.
  * ---------------------------------------------------------------------------------------------------------- */
 
 /* Compile-time switches of one update loop instance, packed into a small code so one switch dispatches:
