@@ -272,8 +272,8 @@ class Placement:
         lines.append("-" * len(header))
         lines.append(f"PEs used: {self.n_pes} in {self.n_quad_pes} quad-PE(s) "
                      f"({PES_PER_QUAD_PE} PEs each); neurons {self.neurons}, synapse words {self.synapses}")
-        lines.append(f"SRAM per PE: max {_kb(self.memory_max)}, mean {_kb(self.memory_mean)} of "
-                     f"{_kb(mm.sram_bytes)} ({_kb(mm.reserved_bytes)} reserved for code and stack)")
+        lines.append(f"SRAM per PE (including {_kb(mm.reserved_bytes)} reserved for code and stack): max "
+                     f"{_kb(self.memory_max)}, mean {_kb(self.memory_mean)} of {_kb(mm.sram_bytes)}")
         if self.fits_one_chip:
             lines.append(f"Fits one chip: {self.n_pes} of {PES_PER_CHIP} PEs.")
         else:
