@@ -1,0 +1,403 @@
+"""Evaluate a whole test split in the simulator, scaled out over local processes or a Dask cluster.
+
+    from s2sim.evaluate import evaluate
+    result = evaluate(gesture_net, test_spikes)                         # local processes, one per core
+    result = evaluate(gesture_net, test_spikes, dask_address="tcp://scheduler:8786")   # an existing cluster
+    print(result.accuracy, result.seconds)
+
+The split is cut into chunks; every worker lowers the network once (per process, cached by the network's
+content hash) and runs its chunks with ``Simulator.run_batch`` on one thread. Networks travel as s2sim's exact
+dict form (:mod:`s2sim.network_io`), so a worker runs bit-for-bit what the caller built. A Dask worker needs
+s2sim installed in its own environment.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+from .gesture_model import GestureNetwork, predict
+from .profile import ChipProfile
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs, as plain data (a Network itself does not pickle)."""
+
+    key: str
+    network: dict
+    input: str
+    output: str
+    timesteps: int
+    latency: int
+    profile: dict
+
+
+@dataclass
+class EvaluationResult:
+    """What the simulator did on a split.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        int64 [samples].
+    output_spikes : np.ndarray
+        uint8 [samples, T, n_classes], aligned with the float model's steps (the network's first ``latency``
+        ticks dropped).
+    spikes_per_population : dict[str, np.ndarray]
+        Population name -> int64 [samples]: spikes it emitted over the whole run (activity per layer; a layer that
+        is silent for every sample is what a broken quantisation looks like).
+    seconds : float
+        Wall-clock time of the simulation, chunking and transfer included.
+    backend : str
+        "inline", "processes" or "dask".
+    workers : int
+        Processes that ran chunks (for Dask: the cluster's workers).
+    chunks : int
+        Tasks the split was cut into.
+    """
+
+    labels: np.ndarray
+    output_spikes: np.ndarray
+    spikes_per_population: dict[str, np.ndarray]
+    seconds: float
+    backend: str
+    workers: int
+    chunks: int
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Output spike counts [samples, n_classes]."""
+        return self.output_spikes.sum(axis=1, dtype=np.int64)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return predict(self.counts)
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.predictions == self.labels)) if len(self.labels) else float("nan")
+
+    def silent_populations(self) -> list[str]:
+        """Populations that emitted no spike in any sample."""
+        return [name for name, n in self.spikes_per_population.items() if not n.any()]
+
+
+def agreement(reference_spikes: np.ndarray, result: EvaluationResult) -> dict[str, float]:
+    """How often the simulator matches a reference model's output (e.g. the QAT model), per sample.
+
+    Parameters
+    ----------
+    reference_spikes : array [samples, T, n_classes]
+        The reference's output spikes, step t aligned with ``result.output_spikes[:, t]``.
+
+    Returns
+    -------
+    dict
+        ``prediction``: share of samples with the same predicted class; ``spikes``: share of samples whose output
+        spike trains are identical in every tick and neuron.
+    """
+    ref = np.asarray(reference_spikes)
+    if ref.shape != result.output_spikes.shape:
+        raise ConfigError(f"agreement: reference spikes have shape {ref.shape}; the simulator's are "
+                          f"{result.output_spikes.shape}")
+    if not len(ref):
+        return {"prediction": float("nan"), "spikes": float("nan")}
+    same_pred = predict(ref.sum(axis=1)) == result.predictions
+    same_spikes = np.all(ref.astype(np.uint8) == result.output_spikes, axis=(1, 2))
+    return {"prediction": float(same_pred.mean()), "spikes": float(same_spikes.mean())}
+
+
+def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, *,
+             profile: ChipProfile | None = None, workers: int | None = None, dask_address: Any = None,
+             chunk_size: int | None = None, progress: bool = False) -> EvaluationResult:
+    """Run every sample of ``data`` through the simulator and collect the output.
+
+    Parameters
+    ----------
+    network : GestureNetwork or callable
+        The chip network (:func:`s2sim.gesture_model.chip_network`), or a function that builds it.
+    data : GestureSpikes or (spikes, labels)
+        spikes uint8 [samples, T, n_inputs]; labels [samples].
+    profile : ChipProfile, optional
+        The chip variant (default ChipProfile()).
+    workers : int, optional
+        Local processes (default: one per core, at most one per chunk). 1 runs in this process (the
+        simulator's threads then use every core).
+        With ``dask_address`` it only sets the default chunking.
+    dask_address : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) or a ``dask.distributed.Client``; chunks then run
+        on that cluster instead of local processes.
+    chunk_size : int, optional
+        Samples per task (default: the split divided evenly, about four chunks per worker).
+    progress : bool
+        Show a progress bar over chunks.
+    """
+    spikes, labels = _unpack(data)
+    gnet = network() if callable(network) else network
+    if not isinstance(gnet, GestureNetwork):
+        raise ConfigError(f"evaluate: network must be a GestureNetwork or a function returning one, got "
+                          f"{type(gnet).__name__}")
+    if spikes.shape[1] > gnet.timesteps:
+        raise ConfigError(f"evaluate: samples have {spikes.shape[1]} ticks; the network runs {gnet.timesteps}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"evaluate: workers must be a positive int, got {workers!r}")
+    job = _make_job(gnet, profile or ChipProfile())
+    n = len(spikes)
+    n_workers = workers or os.cpu_count() or 1
+    size = chunk_size or max(1, -(-n // (4 * n_workers)))
+    if size < 1:
+        raise ConfigError(f"evaluate: chunk_size must be positive, got {chunk_size}")
+    bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
+    t0 = time.perf_counter()
+    if dask_address is not None:
+        (parts, n_workers), backend = _run_dask(job, spikes, bounds, dask_address, progress), "dask"
+    elif n_workers == 1 or len(bounds) <= 1:
+        threads = os.cpu_count() or 1  # in this process the simulator may use every core
+        parts = [_run_chunk(job, spikes[a:b], threads) for a, b in _bar(bounds, progress)]
+        backend, n_workers = "inline", 1
+    else:
+        n_workers = min(n_workers, len(bounds))
+        parts, backend = _run_processes(job, spikes, bounds, n_workers, progress), "processes"
+    seconds = time.perf_counter() - t0
+    out_spikes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, spikes.shape[1], 0), np.uint8)
+    names = list(parts[0][1]) if parts else []
+    activity = {name: np.concatenate([p[1][name] for p in parts]) for name in names}
+    return EvaluationResult(labels, out_spikes, activity, seconds, backend, n_workers, len(bounds))
+
+
+def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(data, "spikes") and hasattr(data, "labels"):
+        spikes, labels = data.spikes, data.labels
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        spikes, labels = data
+    else:
+        raise ConfigError("evaluate: data must be GestureSpikes or a (spikes, labels) pair")
+    spikes, labels = np.asarray(spikes), np.asarray(labels, dtype=np.int64)
+    if spikes.ndim != 3:
+        raise ConfigError(f"evaluate: spikes have shape {spikes.shape}; expected [samples, ticks, inputs]")
+    if labels.shape != (spikes.shape[0],):
+        raise ConfigError(f"evaluate: {spikes.shape[0]} samples but labels of shape {labels.shape}")
+    if spikes.size and (spikes.min() < 0 or spikes.max() > 1):
+        raise ConfigError("evaluate: spikes must be 0/1 (a spike_list sends at most one spike per neuron and tick)")
+    return spikes.astype(np.uint8, copy=False), labels
+
+
+def _make_job(gnet: GestureNetwork, profile: ChipProfile) -> _Job:
+    from .network_io import network_to_dict
+
+    network = network_to_dict(gnet.net)
+    text = json.dumps([network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict()],
+                      sort_keys=True)
+    key = hashlib.sha256(text.encode()).hexdigest()
+    return _Job(key, network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict())
+
+
+#: Networks a worker process has lowered already (key -> LoadedNetwork); the C core holds them for reuse.
+_LOADED: dict[str, Any] = {}
+
+
+def _loaded(job: _Job, threads: int = 1):
+    key = f"{job.key}/{threads}"
+    if key not in _LOADED:
+        from .network_io import network_from_dict
+        from .simulator import Simulator
+
+        _LOADED.clear()  # one network per process at a time: loaded networks hold large buffers
+        sim = Simulator(ChipProfile.from_dict(job.profile), num_threads=threads)
+        _LOADED[key] = sim.load(network_from_dict(job.network))
+    return _LOADED[key]
+
+
+def _run_chunk(job: _Job, spikes: np.ndarray, threads: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Simulate one chunk: (output spikes aligned with the float model, spikes per population per sample)."""
+    loaded = _loaded(job, threads)
+    pad = np.zeros((spikes.shape[0], job.timesteps - spikes.shape[1], spikes.shape[2]), np.uint8)
+    res = loaded.run_batch({job.input: np.concatenate([spikes, pad], axis=1)}, job.timesteps)
+    activity = {name: c[:, :, 0].sum(axis=1) for name, c in res.counts.items()}
+    return res.spikes[job.output][:, job.latency:job.latency + spikes.shape[1]].copy(), activity
+
+
+def _bar(items: Sequence, progress: bool, total: int | None = None):
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total or len(items), desc="simulating", unit="chunk")
+
+
+#: The job a local worker process was started with (sent once, not with every chunk).
+_WORKER_JOB: dict[str, _Job] = {}
+
+
+def _remember_job(job: _Job) -> None:
+    _WORKER_JOB.clear()
+    _WORKER_JOB[job.key] = job
+    _loaded(job)
+
+
+def _chunk_in_worker(args: tuple[str, np.ndarray]):
+    key, spikes = args
+    return _run_chunk(_WORKER_JOB[key], spikes)
+
+
+def _run_processes(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int,
+                   progress: bool) -> list:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the caller may hold torch's or the simulator's threads, which a forked child cannot use
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_remember_job, initargs=(job,)) as pool:
+        results = pool.map(_chunk_in_worker, [(job.key, spikes[a:b]) for a, b in bounds])
+        return list(_bar(results, progress, len(bounds)))
+
+
+def _run_dask(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], address: Any,
+              progress: bool) -> tuple[list, int]:
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise ConfigError("evaluate: dask_address needs the optional package dask[distributed]") from exc
+    client = address if isinstance(address, Client) else Client(address, set_as_default=False)
+    try:
+        job_future = client.scatter(job, broadcast=True)
+        futures = [client.submit(_run_chunk, job_future, spikes[a:b], pure=False) for a, b in bounds]
+        return [fut.result() for fut in _bar(futures, progress)], len(client.scheduler_info()["workers"])
+    finally:
+        if client is not address:
+            client.close()
+
+
+# -- the whole gesture pipeline: float -> PTQ -> QAT -> simulator -------------------------------------------------
+@dataclass
+class PipelineResult:
+    """Outcome of :func:`run_gesture_pipeline`.
+
+    Attributes
+    ----------
+    rows : list of (stage, accuracy or None, how it was measured)
+    agreement : dict
+        QAT model (torch chip forward) vs simulator, per sample: ``prediction`` and ``spikes`` (see
+        :func:`agreement`); PTQ's when no QAT model was given (``reference``).
+    ptq, qat : QuantizedModel
+        The integer networks.
+    network : GestureNetwork
+        The simulated network (the QAT model's, or PTQ's when no QAT model is given).
+    simulation : EvaluationResult
+    samples : int
+    """
+
+    rows: list[tuple[str, float | None, str]]
+    agreement: dict[str, float]
+    ptq: Any
+    qat: Any
+    network: GestureNetwork
+    simulation: EvaluationResult
+    samples: int
+    reference: str = "QAT"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def format(self) -> str:
+        """The accuracy table."""
+        lines = [f"{'stage':<34} {'accuracy':>9}   measured by", "-" * 78]
+        for stage, acc, how in self.rows:
+            text = f"{100 * acc:8.2f} %" if acc is not None else "      n/a"
+            lines.append(f"{stage:<34} {text:>9}   {how}")
+        lines.append("-" * 78)
+        a = self.agreement
+        label = f"{self.reference} model vs simulator, per sample"
+        lines.append(f"{label:<34}   prediction {100 * a['prediction']:.2f} %, "
+                     f"output spike trains identical {100 * a['spikes']:.2f} %")
+        lines.append(f"{self.samples} samples; simulator: {self.simulation.backend}, {self.simulation.workers} "
+                     f"worker(s), {self.simulation.seconds:.2f} s")
+        return "\n".join(lines)
+
+
+def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model: Any = None,
+                         qat_config: Any = None, calib: Any = None, ptq_config: Any = None,
+                         workers: int | None = None, dask_address: Any = None, progress: bool = False,
+                         batch_size: int = 64) -> PipelineResult:
+    """Float, PTQ, QAT and simulator accuracy of the gesture network on ``test``, and QAT-vs-simulator agreement.
+
+    Parameters
+    ----------
+    float_model : torch.nn.Module
+        The trained snnTorch model (:func:`s2sim.gesture_model.build_torch_model`).
+    config : GestureNetConfig
+    test : GestureSpikes
+    qat_model : torch.nn.Module, optional
+        The QAT-trained snnTorch model (weights after ``tools/train_gesture.py --qat``); without it the simulator
+        runs the PTQ network and the agreement is PTQ's.
+    qat_config : QuantConfig, optional
+        The settings the QAT model was trained with (stored in its file's metadata).
+    calib : GestureSpikes, optional
+        Calibration samples for PTQ (default: the first 64 test samples; use train samples for a fair number).
+    ptq_config : QuantConfig, optional
+        Default ``QuantConfig(scale_rule="max")``.
+    workers, dask_address
+        Passed to :func:`evaluate` for the simulator runs.
+    """
+    import torch
+
+    from .gesture_model import chip_network, run_torch_model, time_first
+    from .qat import QATModel
+    from .quantize import QuantConfig, ptq
+
+    n_bins = config.frames.n_time_bins
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        float_counts = np.concatenate([run_torch_model(float_model, torch.from_numpy(
+            test.spikes[i:i + batch_size]).float()).sum(dim=1).numpy() for i in range(0, len(test), batch_size)])
+    float_acc = float(np.mean(predict(float_counts) == test.labels))
+    seconds["float"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    calib = calib if calib is not None else test.subset(slice(0, 64))
+    ptq_model = ptq(float_model, time_first(calib.spikes), torch.from_numpy(calib.labels),
+                    ptq_config or QuantConfig(scale_rule="max"))
+    ptq_net = chip_network(ptq_model, n_bins, name="dvs_gesture_ptq")
+    ptq_sim = evaluate(ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address)
+    seconds["ptq"] = time.perf_counter() - t0
+
+    rows = [("float (snnTorch)", float_acc, "snnTorch forward"),
+            (f"PTQ ({ptq_model.config.scale_rule})", ptq_sim.accuracy, "simulator (PTQ forward is bit-identical)")]
+    if qat_model is not None:
+        t0 = time.perf_counter()
+        qat = QATModel(qat_model, config.frames.input_shape, qat_config or QuantConfig()).freeze()
+        qat_spikes = _chip_forward_spikes(qat, test, n_bins, len(qat.layers), batch_size)
+        seconds["qat_forward"] = time.perf_counter() - t0
+        rows.append((f"QAT ({qat.config.scale_rule})", float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels)),
+                     "QAT model's chip-arithmetic torch forward"))
+    else:
+        qat, qat_spikes = ptq_model, _chip_forward_spikes(ptq_model, test, n_bins, len(ptq_model.layers), batch_size)
+    t0 = time.perf_counter()
+    network = chip_network(qat, n_bins)
+    sim = evaluate(network, test, profile=qat.config.profile, workers=workers, dask_address=dask_address,
+                   progress=progress)
+    seconds["simulator"] = time.perf_counter() - t0
+    rows.append(("simulator (s2sim, bit-exact core)", sim.accuracy,
+                 f"s2sim.Simulator on the {'QAT' if qat_model is not None else 'PTQ'} network"))
+    return PipelineResult(rows, agreement(qat_spikes, sim), ptq_model, qat, network, sim, len(test),
+                          "QAT" if qat_model is not None else "PTQ", seconds)
+
+
+def _chip_forward_spikes(quantized: Any, data: Any, n_bins: int, latency: int, batch_size: int) -> np.ndarray:
+    """Output spikes [samples, n_bins, n] of a QuantizedModel's torch forward, aligned like the simulator's."""
+    import torch
+
+    from .gesture_model import time_first
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(data), batch_size):
+            spk = quantized.forward(time_first(data.spikes[i:i + batch_size])).spikes[-1]
+            out.append(spk.numpy().transpose(1, 0, 2)[:, latency:latency + n_bins].astype(np.uint8))
+    return np.concatenate(out)
