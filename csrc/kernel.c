@@ -106,7 +106,7 @@ static int validate_sparse(const s2_projection *q, const s2_population *post, in
 static int validate_conv(const s2_projection *q, const s2_population *pre, const s2_population *post, int32_t k,
                          char *err, size_t errlen)
 {
-    if (!q->pool_cell || !q->kernel)
+    if (!q->pool_pos || !q->kernel)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: conv arrays are NULL", k);
     if (q->c_in < 1 || q->ph < 1 || q->pw < 1 || q->c_out < 1 || q->oh < 1 || q->ow < 1 || q->k_h < 1 ||
         q->k_w < 1 || q->stride_x < 1 || q->stride_y < 1 || q->pad_top < 0 || q->pad_left < 0)
@@ -114,11 +114,12 @@ static int validate_conv(const s2_projection *q, const s2_population *pre, const
     if ((int64_t)q->c_out * q->oh * q->ow != post->n)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: c_out*oh*ow = %lld != post size %d", k,
                     (long long)q->c_out * q->oh * q->ow, post->n);
-    const int64_t cells = (int64_t)q->c_in * q->ph * q->pw;
-    for (int32_t i = 0; i < pre->n; i++)
-        if (q->pool_cell[i] < 0 || q->pool_cell[i] >= cells)
-            return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre neuron %d maps to pooled cell %d outside "
-                        "0..%lld", k, i, q->pool_cell[i], (long long)(cells - 1));
+    for (int32_t i = 0; i < pre->n; i++) {
+        const int32_t *pos = q->pool_pos + 3 * (int64_t)i;
+        if (pos[0] < 0 || pos[0] >= q->c_in || pos[1] < 0 || pos[1] >= q->ph || pos[2] < 0 || pos[2] >= q->pw)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre neuron %d maps to pooled cell (%d, %d, %d) "
+                        "outside %d x %d x %d", k, i, pos[0], pos[1], pos[2], q->c_in, q->ph, q->pw);
+    }
     return S2_OK;
 }
 
@@ -266,6 +267,11 @@ static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stri
     const int32_t hi = num < k - 1 ? num : k - 1;
     if (lo > hi)
         return -1;
+    if (stride == 1) {  /* the common case, without the two divisions */
+        *first = lo;
+        *o_first = num - lo;
+        return hi;
+    }
     *first = lo + (num - lo) % stride;
     *o_first = (num - *first) / stride;
     return hi;
@@ -275,12 +281,12 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *post, c
                             const int32_t *spikes, int32_t n_spikes, int32_t tick)
 {
     int64_t events = 0;
-    const int32_t n = post->n, co = q->c_out, cells = q->ph * q->pw;
+    const int32_t n = post->n, co = q->c_out;
     int32_t *slot = ring_slot(ws, post, tick);
     mark_dirty(ws, q->post, post, tick);
     for (int32_t s = 0; s < n_spikes; s++) {
-        const int32_t cell = q->pool_cell[spikes[s]];
-        const int32_t c = cell / cells, y = (cell % cells) / q->pw, x = cell % q->pw;
+        const int32_t *pos = q->pool_pos + 3 * (int64_t)spikes[s];
+        const int32_t c = pos[0], y = pos[1], x = pos[2];
         int32_t ky0 = 0, oy0 = 0, kx0 = 0, ox0 = 0;
         const int32_t ky1 = tap_series(y, q->pad_top, q->k_h, q->stride_y, q->oh, &ky0, &oy0);
         const int32_t kx1 = tap_series(x, q->pad_left, q->k_w, q->stride_x, q->ow, &kx0, &ox0);
@@ -288,9 +294,20 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *post, c
             continue;
         const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
         for (int32_t ky = ky0, oy = oy0; ky <= ky1; ky += q->stride_y, oy--) {
+            /* kernel columns are stored reversed, so tap kx sits at column k_w - 1 - kx: as kx falls, output
+             * and kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one
+             * contiguous add of (taps * c_out) values instead of one short add per tap. */
+            const int8_t *krow = kc + (int64_t)ky * q->k_w * co;
+            int32_t *orow = slot + (int64_t)oy * q->ow * co;
+            if (q->stride_x == 1) {
+                const int32_t taps = kx1 - kx0 + 1;
+                add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, post->ring_planes, n,
+                        krow + (int64_t)(q->k_w - 1 - kx1) * co, taps * co);
+                events += (int64_t)taps * co;
+                continue;
+            }
             for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--) {
-                add_row(slot + ((int64_t)oy * q->ow + ox) * co, post->ring_planes, n,
-                        kc + ((int64_t)ky * q->k_w + kx) * co, co);
+                add_row(orow + (int64_t)ox * co, post->ring_planes, n, krow + (int64_t)(q->k_w - 1 - kx) * co, co);
                 events += co;
             }
         }
@@ -455,15 +472,17 @@ static void emit_spikes(const s2_population *p, int32_t k, const s2_pop_io *io, 
     const uint8_t *flag = p->kind == S2_KIND_INPUT ? io->input + row : ws->flags + p->state_offset;
     int32_t *out = ws->spikes_cur + p->state_offset;
     int32_t count = 0, i = 0;
-    /* Spikes are sparse: skip eight silent neurons per load. */
+    /* Spikes are sparse: read eight flags per load and visit only the set ones (lowest set byte first). */
     for (; i + 8 <= p->n; i += 8) {
         uint64_t word;
         memcpy(&word, flag + i, sizeof word);
         if (!word)
             continue;
-        for (int32_t j = i; j < i + 8; j++) {
-            out[count] = j;
-            count += flag[j] != 0;
+        word = (word | (word >> 1) | (word >> 2) | (word >> 3) | (word >> 4) | (word >> 5) | (word >> 6) |
+                (word >> 7)) & 0x0101010101010101ull;  /* one bit per non-zero flag byte */
+        while (word) {
+            out[count++] = i + (__builtin_ctzll(word) >> 3);
+            word &= word - 1;
         }
     }
     for (; i < p->n; i++) {

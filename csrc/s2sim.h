@@ -73,8 +73,9 @@ typedef struct {
 /* One projection. Indices are the populations' internal neuron order (see s2sim/lowering.py).
  * sparse: CSR by pre neuron: synapses row_ptr[i] .. row_ptr[i+1]-1 with target, delay, signed weight.
  * dense: n_pre rows of post.n signed int8 weights, one delay; row_nnz[i] synapses counted per spike.
- * conv: pool_cell[i] = pooled input cell (c * ph * pw + y * pw + x) of pre neuron i;
- *       kernel [c_in][k_h][k_w][c_out]; post neurons in (oy, ox, co) order. */
+ * conv: pool_pos[3*i .. 3*i+2] = pooled input cell (c, y, x) that pre neuron i's spikes land in;
+ *       kernel [c_in][k_h][k_w][c_out] with the k_w axis reversed (column k_w-1-kx holds tap kx);
+ *       post neurons in (oy, ox, co) order. */
 typedef struct {
     int32_t kind;
     int32_t pre;
@@ -87,7 +88,7 @@ typedef struct {
     const int8_t *dense;
     const int32_t *row_nnz;
     int32_t dense_delay;
-    const int32_t *pool_cell;
+    const int32_t *pool_pos;
     const int8_t *kernel;
     int32_t c_in;
     int32_t ph;

@@ -94,7 +94,7 @@ class CoreNetwork:
         c.kind, c.pre, c.post, c.n_pre = proj.kind, proj.pre, proj.post, proj.n_pre
         a = proj.arrays
         if proj.kind == PROJ_CONV:
-            c.pool_cell = self._hold("int32_t *", a["pool_cell"])
+            c.pool_pos = self._hold("int32_t *", a["pool_pos"])
             c.kernel = self._hold("int8_t *", a["kernel"])
         elif proj.kind == PROJ_DENSE:
             c.dense = self._hold("int8_t *", a["dense"])

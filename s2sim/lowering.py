@@ -269,11 +269,13 @@ def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, pos
     ext = np.arange(pre.n, dtype=np.int64) if pre.to_external is None else pre.to_external
     c, rem = np.divmod(ext, h * wd)
     y, x = np.divmod(rem, wd)
-    cell = c * ph * pw + (y // p["pool_y"]) * pw + (x // p["pool_x"])
-    kernel = np.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=np.int8)  # [c_in, kH, kW, c_out]
+    pool_pos = np.stack([c, y // p["pool_y"], x // p["pool_x"]], axis=1).astype(np.int32)  # [n_pre, 3]
+    # [c_in, kH, kW reversed, c_out]: channel-last rows, columns reversed so one kernel row of taps lines up
+    # with consecutive output positions (csrc/kernel.c, deliver_conv)
+    kernel = np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :], dtype=np.int8)
     low = LoweredProjection(proj.name, PROJ_CONV, index[id(proj.pre)], index[id(proj.post)], pre.n,
                             n_synapses=int(np.count_nonzero(w)))
-    low.arrays = {"pool_cell": cell.astype(np.int32), "kernel": kernel}
+    low.arrays = {"pool_pos": np.ascontiguousarray(pool_pos), "kernel": kernel}
     low.geometry = {
         "c_in": c_in, "ph": ph, "pw": pw, "c_out": c_out, "oh": oh, "ow": ow, "k_h": w.shape[2], "k_w": w.shape[3],
         "stride_x": p["stride_x"], "stride_y": p["stride_y"], "pad_top": p["pad_top"], "pad_left": p["pad_left"],
