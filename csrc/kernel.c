@@ -222,20 +222,30 @@ static int64_t deliver_sparse(const s2_projection *q, const s2_population *post,
 {
     int64_t events = 0;
     const int32_t n = post->n;
+    int32_t *slot[8]; /* by delay: the slot a synapse of that delay feeds this tick */
+    for (int32_t d = 0; d < post->ring_slots; d++)
+        slot[d] = ring_slot(ws, post, tick + d);
+    uint32_t used = 0; /* delays seen, to mark their slots once at the end */
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t i = spikes[s];
         const int64_t lo = q->row_ptr[i], hi = q->row_ptr[i + 1];
-        for (int64_t k = lo; k < hi; k++) {
-            const int32_t w = q->weight[k];
-            int32_t *slot = ring_slot(ws, post, tick + q->delay[k]);
-            if (post->ring_planes == 1)
-                slot[q->target[k]] += w;
-            else
-                slot[(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
-            mark_dirty(ws, q->post, post, tick + q->delay[k]);
+        if (post->ring_planes == 1) {
+            for (int64_t k = lo; k < hi; k++) {
+                slot[q->delay[k]][q->target[k]] += q->weight[k];
+                used |= 1u << q->delay[k];
+            }
+        } else {
+            for (int64_t k = lo; k < hi; k++) {
+                const int32_t w = q->weight[k];
+                slot[q->delay[k]][(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
+                used |= 1u << q->delay[k];
+            }
         }
         events += hi - lo;
     }
+    for (int32_t d = 0; d < post->ring_slots; d++)
+        if (used & (1u << d))
+            mark_dirty(ws, q->post, post, tick + d);
     return events;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmarks of the C core, printed as JSON. Every figure is measured in this process, side by side.
 
-Keys: neuron_updates_per_s, synaptic_events_per_s (one thread each), conv_net_speedup_vs_snntorch (the
+Keys: neuron_updates_per_s, synaptic_events_per_s (one thread each; _sparse: 10 % connectivity, the kernel's
+CSR rows instead of dense int8 rows), conv_net_speedup_vs_snntorch (the
 DVS-Gesture-sized conv net, T=100, batch 32, both on all cores), thread_scaling (1 -> 2 threads on that batch),
 bytes_per_neuron, bytes_per_synapse (peak traced allocation while loading and running, per unit; the synapse
 figure is dominated by lowering's temporaries, bytes_per_synapse_resident is what the kernel keeps).
@@ -37,11 +38,14 @@ def neuron_net(n: int) -> snn.Network:
     return snn.Network("neurons").add(pop)
 
 
-def synapse_net(n_in: int, n_out: int, rng: np.random.Generator) -> snn.Network:
+def synapse_net(n_in: int, n_out: int, rng: np.random.Generator, density: float = 1.0) -> snn.Network:
+    """n_in -> n_out lif_no_delay; all pairs (the kernel's dense rows) or a random fraction (sparse rows)."""
     stim = snn.Population(n_in, "spike_list", {}, name="stim", record=[])
     post = snn.Population(n_out, "lif_no_delay", {"threshold": 1e6, "alpha_decay": 0.9}, name="post", record=[])
     pre, tgt = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
-    conns = np.stack([pre.ravel(), tgt.ravel(), rng.integers(-127, 128, pre.size), np.zeros(pre.size)], axis=1)
+    keep = rng.random(pre.size) < density
+    pre, tgt = pre.ravel()[keep], tgt.ravel()[keep]
+    conns = np.stack([pre, tgt, rng.integers(-127, 128, pre.size), np.zeros(pre.size)], axis=1)
     return snn.Network("synapses").add(stim, post, snn.Projection(stim, post, conns))
 
 
@@ -52,16 +56,16 @@ def measure_neurons(n: int, ticks: int, repeats: int) -> dict:
     return {"neuron_updates_per_s": n * ticks / seconds, "neuron_bench_seconds": seconds}
 
 
-def measure_synapses(n_in: int, n_out: int, ticks: int, rate: float, repeats: int) -> dict:
+def measure_synapses(n_in: int, n_out: int, ticks: int, rate: float, repeats: int, density: float = 1.0,
+                     key: str = "synaptic_events_per_s") -> dict:
     rng = np.random.default_rng(0)
-    net = synapse_net(n_in, n_out, rng)
+    net = synapse_net(n_in, n_out, rng, density)
     x = (rng.random((1, ticks, n_in)) < rate).astype(np.uint8)
     loaded = Simulator(num_threads=1).load(net)
     res = loaded.run_batch({"stim": x})
     events = int(res.counts["post"][..., 1].sum())
     seconds = best_of(lambda: loaded.run_batch({"stim": x}), repeats)
-    return {"synaptic_events_per_s": events / seconds, "synapse_bench_events": events,
-            "synapse_bench_seconds": seconds}
+    return {key: events / seconds, f"{key}_events": events, f"{key}_seconds": seconds}
 
 
 def conv_chip_net(rng: np.random.Generator, weights: dict) -> snn.Network:
@@ -179,6 +183,9 @@ def main() -> None:
     out = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}}
     out.update(measure_neurons(10_000 if args.quick else 100_000, 100 if args.quick else 1000, repeats))
     out.update(measure_synapses(2048, 4096, 50 if args.quick else 1000, 0.05, repeats))
+    # the same layer with 10 % of the pairs connected: the kernel's sparse (CSR) rows
+    out.update(measure_synapses(2048, 4096, 50 if args.quick else 1000, 0.05, repeats, density=0.1,
+                                key="synaptic_events_per_s_sparse"))
     out.update(measure_conv(4 if args.quick else 32, 20 if args.quick else 100, repeats))
     out.update(measure_memory(100_000, 2048, 4096))
     print(json.dumps(out, indent=2))
