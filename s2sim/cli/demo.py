@@ -9,6 +9,8 @@ same pipeline on the test split of a local DVS Gesture copy (or synthetic copy) 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.nir_paper:
         return run_nir_paper(args)
+    missing = [m for m in ("torch", "snntorch") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"s2sim demo: the gesture pipeline quantizes with torch and snntorch; missing: {', '.join(missing)}. "
+              "Install them with `pip install torch==2.13.0` (CPU build, first), then `pip install s2sim[torch]`. "
+              "`s2sim demo --nir-paper` runs with the core alone.", file=sys.stderr)
+        return 2
     return run_gestures(args)
 
 
