@@ -156,7 +156,7 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
         return fail(err, errlen, S2_ERR_INVALID, "network: NULL arrays");
     if (net->n_pops < 1 || net->n_projs < 0 || net->n_neurons < 1 || net->n_ring < 0 || net->n_curr < 0)
         return fail(err, errlen, S2_ERR_INVALID, "network: empty or negative sizes");
-    if (net->flags & ~(S2_FLAG_FMA | S2_FLAG_THRESHOLD_GT | S2_FLAG_FLOAT64))
+    if (net->flags & ~(S2_FLAG_FMA | S2_FLAG_THRESHOLD_GT | S2_FLAG_FLOAT64 | S2_FLAG_LEAK_FIRST))
         return fail(err, errlen, S2_ERR_INVALID, "network: unknown flags 0x%x", net->flags);
     net->validated = 0;
     for (int32_t k = 0; k < net->n_pops; k++) {
@@ -354,12 +354,16 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
 
 /* Compile-time switches of one update loop instance, packed into a small code so one switch dispatches:
  * fused multiply-add, strict threshold, uniform parameters (threshold, decays, v_reset equal for all neurons:
- * the loop then reads one value instead of streaming an array), and whether the ring slot holds any input. */
+ * the loop then reads one value instead of streaming an array), whether the ring slot holds any input, and
+ * whether i_offset joins after the leak ((V*alpha + syn) + i_offset) instead of before (V*alpha + (syn + i_offset)). */
 #define S2_SW_FUSED 1
 #define S2_SW_STRICT 2
 #define S2_SW_UNIFORM 4
 #define S2_SW_INPUT 8
-#define S2_SW_CASES(F) F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11) F(12) F(13) F(14) F(15)
+#define S2_SW_LEAK_FIRST 16
+#define S2_SW_CASES16(F, B) F(B + 0) F(B + 1) F(B + 2) F(B + 3) F(B + 4) F(B + 5) F(B + 6) F(B + 7) F(B + 8) \
+    F(B + 9) F(B + 10) F(B + 11) F(B + 12) F(B + 13) F(B + 14) F(B + 15)
+#define S2_SW_CASES(F) S2_SW_CASES16(F, 0) S2_SW_CASES16(F, 16)
 
 #define S2_DEFINE_UPDATES(T, SUF, FMA_FN)                                                                         \
     static inline __attribute__((always_inline)) T mac_##SUF(T a, T b, T c, int fused)                          \
@@ -369,10 +373,12 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
                                                                                                                  \
     /* Membrane step shared by both dynamics: leak + input, threshold, reset. Returns the spike flag. */         \
     static inline __attribute__((always_inline)) int32_t membrane_##SUF(const s2_population *p, int32_t i, T *v, \
-                                                                        T inp, int sw)                           \
+                                                                        T syn, int sw)                           \
     {                                                                                                            \
         const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                          \
-        const T x = mac_##SUF(*v, (T)p->alpha_decay[j], inp, sw & S2_SW_FUSED);                                  \
+        const T a = (T)p->alpha_decay[j], off = (T)p->i_offset[i];                                               \
+        const T x = (sw & S2_SW_LEAK_FIRST) ? mac_##SUF(*v, a, syn, sw & S2_SW_FUSED) + off                      \
+                                            : mac_##SUF(*v, a, syn + off, sw & S2_SW_FUSED);                     \
         const T th = (T)p->threshold[j];                                                                         \
         const int32_t s = (sw & S2_SW_STRICT) ? (x > th) : (x >= th);                                            \
         const T r = p->reset == S2_RESET_SUBTRACT ? x - th : (T)p->v_reset[j];                                   \
@@ -392,8 +398,7 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
     {                                                                                                            \
         for (int32_t i = 0; i < p->n; i++) {                                                                     \
             /* one signed plane: (float)E - (float)I == (float)(E - I) under the 2^24 bound (see add_row) */     \
-            const T inp = ring_in_##SUF(exc, i, sw) + (T)p->i_offset[i];                                         \
-            flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], inp, sw);                                             \
+            flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], ring_in_##SUF(exc, i, sw), sw);                       \
         }                                                                                                        \
         if (sw & S2_SW_INPUT)                                                                                    \
             memset(exc, 0, sizeof(int32_t) * (size_t)p->n);                                                      \
@@ -411,7 +416,7 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
             ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused);                      \
             const int32_t ref = refrac[i] > 0;                                                                   \
             T vn = v[i];                                                                                         \
-            const int32_t s = membrane_##SUF(p, i, &vn, (ie[i] - ii[i]) + (T)p->i_offset[i], sw);                \
+            const int32_t s = membrane_##SUF(p, i, &vn, ie[i] - ii[i], sw);                                      \
             v[i] = ref ? v[i] : vn;                                                                              \
             flag[i] = (uint8_t)(s & !ref);                                                                       \
             refrac[i] = ref ? refrac[i] - 1 : (s ? p->t_refrac[i] : 0);                                          \
@@ -511,7 +516,8 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
 {
     const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
     const int base_sw = ((net->flags & S2_FLAG_FMA) ? S2_SW_FUSED : 0) |
-                        ((net->flags & S2_FLAG_THRESHOLD_GT) ? S2_SW_STRICT : 0);
+                        ((net->flags & S2_FLAG_THRESHOLD_GT) ? S2_SW_STRICT : 0) |
+                        ((net->flags & S2_FLAG_LEAK_FIRST) ? S2_SW_LEAK_FIRST : 0);
     if (f64)
         init_state_f64(net, ws);
     else

@@ -41,6 +41,7 @@ extern "C" {
 #define S2_FLAG_FMA 1
 #define S2_FLAG_THRESHOLD_GT 2
 #define S2_FLAG_FLOAT64 4
+#define S2_FLAG_LEAK_FIRST 8
 
 #define S2_VALIDATED 0x5325A11D
 

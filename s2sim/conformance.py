@@ -586,7 +586,7 @@ class Hypothesis:
         p = self.profile
         return {"threshold_op": p.threshold_op, "fused_multiply_add": p.fused_multiply_add,
                 "weight_rounding": p.weight_rounding, "state_precision": p.state_precision,
-                "conv_x_axis": p.conv_x_axis}
+                "conv_x_axis": p.conv_x_axis, "input_grouping": p.input_grouping}
 
     @property
     def label(self) -> str:

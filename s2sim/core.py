@@ -81,7 +81,8 @@ class CoreNetwork:
         p = lowered.profile
         n.flags = ((lib.S2_FLAG_FMA if p.fused_multiply_add else 0)
                    | (lib.S2_FLAG_THRESHOLD_GT if p.threshold_op == ">" else 0)
-                   | (lib.S2_FLAG_FLOAT64 if self.float64 else 0))
+                   | (lib.S2_FLAG_FLOAT64 if self.float64 else 0)
+                   | (lib.S2_FLAG_LEAK_FIRST if p.input_grouping == "leak_first" else 0))
         err = ffi.new("char[]", ERRLEN)
         _raise(lib.s2_validate(self._net, err, ERRLEN), err)
 

@@ -242,9 +242,11 @@ class _ConvSynapses:
 class _NeuronGroup:
     """The state of one non-input population over the batch, and its tick update."""
 
-    def __init__(self, pop: Population, batch: int, arith: _Arithmetic, threshold_op: str) -> None:
+    def __init__(self, pop: Population, batch: int, arith: _Arithmetic, threshold_op: str,
+                 leak_first: bool = False) -> None:
         self.pop = pop
         self.arith = arith
+        self.leak_first = leak_first
         self.curr_exp = pop.model.kind == KIND_CURR_EXP
         self.subtract = pop.reset == "reset_by_subtraction"
         self.above: Callable = np.greater_equal if threshold_op == ">=" else np.greater
@@ -272,10 +274,13 @@ class _NeuronGroup:
         if self.curr_exp:
             self.i_exc = mul(self.i_exc, p["exc_decay"], exc)
             self.i_inh = mul(self.i_inh, p["inh_decay"], inh)
-            drive = (self.i_exc - self.i_inh) + p["i_offset"]
+            syn = self.i_exc - self.i_inh
         else:
-            drive = (exc - inh) + p["i_offset"]
-        stepped = mul(self.v, p["alpha_decay"], drive)
+            syn = exc - inh
+        if self.leak_first:     # (V * alpha + syn) + i_offset
+            stepped = (mul(self.v, p["alpha_decay"], syn) + p["i_offset"]).astype(self.arith.dtype)
+        else:                   # V * alpha + (syn + i_offset)
+            stepped = mul(self.v, p["alpha_decay"], syn + p["i_offset"])
         if self.curr_exp:
             resting = self.refrac > 0
             self.refrac = np.where(resting, self.refrac - 1, self.refrac)
@@ -337,7 +342,7 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
     batch = _check_inputs(net, inputs, timesteps)
     arith = _Arithmetic.of(profile)
 
-    groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.threshold_op)
+    groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.threshold_op, profile.input_grouping == "leak_first")
               for pop in net.populations if pop.model.kind != KIND_INPUT}
     stimuli = {pop.name: _stimulus(pop, inputs, batch, timesteps) for pop in net.populations
                if pop.model.kind == KIND_INPUT}

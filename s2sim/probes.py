@@ -39,48 +39,66 @@ class Probe:
 
 
 # -- float32 / float64 witnesses for the multiply-add ---------------------------------------------------------
-def muladd_sequence(x0: float, a: float, c: float, ticks: int, precision: str, fused: bool) -> list[float]:
-    """``x <- x * a + c`` repeated ``ticks`` times in the given arithmetic (values widened to float64).
+def muladd_sequence(x0: float, a: float, c: float, ticks: int, precision: str, fused: bool, offset: float = 0.0,
+                    leak_first: bool = False) -> list[float]:
+    """``ticks`` values of ``x <- x * a + (syn + offset)`` (or ``(x * a + syn) + offset`` with ``leak_first``)
+    in the given arithmetic, widened to float64; ``syn`` is 0 in the first tick and ``c`` after it.
 
-    This is the membrane update with no synaptic input (``x = V``, ``a = alpha_decay``, ``c = i_offset``) and the
-    synaptic-current update with a constant input (``x = I_exc``, ``a = exc_decay``, ``c`` = the weight).
+    This is a neuron with v_init ``x0``, alpha_decay ``a``, i_offset ``offset`` fed weight ``c`` by a spike_list
+    that spikes every tick from tick 0 (a spike acts one tick later), and with ``x0 = offset = 0`` the synaptic
+    current ``I_exc`` of a lif_curr_exp neuron with exc_decay ``a``.
     """
     from .oracle import fma_float32, fma_float64
 
     dtype = np.float64 if precision == "float64" else np.float32
     fma = fma_float64 if precision == "float64" else fma_float32
-    x, a_, c_ = (np.asarray([v], dtype=dtype) for v in (np.float32(x0), np.float32(a), np.float32(c)))
+
+    def muladd(x, y, z):
+        return fma(x, y, z).astype(dtype) if fused else (x * y).astype(dtype) + z
+
+    x, a_, c_, off = (np.asarray([v], dtype=dtype) for v in (np.float32(x0), np.float32(a), np.float32(c),
+                                                                np.float32(offset)))
     out = []
-    for _ in range(ticks):
-        x = fma(x, a_, c_).astype(dtype) if fused else (x * a_).astype(dtype) + c_
+    for tick in range(ticks):
+        syn = c_ if tick else np.zeros(1, dtype)
+        x = (muladd(x, a_, syn) + off) if leak_first else muladd(x, a_, syn + off)
         out.append(float(x[0]))
     return out
 
 
-def distinguishes_arithmetic(x0: float, a: float, c: float, ticks: int) -> bool:
-    """True when the four arithmetics (float32/float64 state x fused/unfused) give four different sequences."""
-    seqs = {tuple(muladd_sequence(x0, a, c, ticks, p, f)) for p in ("float32", "float64") for f in (False, True)}
-    return len(seqs) == 4
+def distinguishes_arithmetic(x0: float, a: float, c: float, ticks: int, offset: float = 0.0,
+                             groupings: tuple[bool, ...] = (False,)) -> bool:
+    """True when every arithmetic (float32/float64 state x fused/unfused x the given input groupings) gives its
+    own sequence."""
+    seqs = {tuple(muladd_sequence(x0, a, c, ticks, p, f, offset, g))
+            for p in ("float32", "float64") for f in (False, True) for g in groupings}
+    return len(seqs) == 4 * len(groupings)
 
 
 @lru_cache(maxsize=None)
-def find_witness(draw: Callable[[np.random.Generator], tuple[float, float, float]], ticks: int = 6,
-                 seed: int = 0, attempts: int = 10_000) -> tuple[float, float, float]:
-    """Search (seeded, so deterministic) for float32 ``(x0, a, c)`` that :func:`distinguishes_arithmetic`."""
+def find_witness(draw: Callable[[np.random.Generator], tuple[float, float, float, float]], ticks: int = 6,
+                 seed: int = 0, attempts: int = 10_000,
+                 groupings: tuple[bool, ...] = (False,)) -> tuple[float, float, float, float]:
+    """Search (seeded, so deterministic) for float32 ``(x0, a, c, offset)`` that :func:`distinguishes_arithmetic`."""
     rng = np.random.default_rng(seed)
     for _ in range(attempts):
-        x0, a, c = (float(np.float32(v)) for v in draw(rng))
-        if distinguishes_arithmetic(x0, a, c, ticks):
-            return x0, a, c
+        x0, a, c, off = (float(np.float32(v)) for v in draw(rng))
+        if distinguishes_arithmetic(x0, a, c, ticks, off, groupings):
+            return x0, a, c, off
     raise RuntimeError(f"no multiply-add witness found in {attempts} attempts (seed {seed})")
 
 
-def _membrane_draw(rng: np.random.Generator) -> tuple[float, float, float]:
-    return rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), rng.uniform(0.1, 10.0)
+def _membrane_draw(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    # integer input and no i_offset: where i_offset joins cannot matter (input_grouping is probed separately)
+    return rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, 128)), 0.0
 
 
-def _current_draw(rng: np.random.Generator) -> tuple[float, float, float]:
-    return 0.0, rng.uniform(0.5, 0.95), float(rng.integers(1, 16))
+def _current_draw(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    return 0.0, rng.uniform(0.5, 0.95), float(rng.integers(1, 16)), 0.0
+
+
+def _grouping_draw(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    return rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, 128)), rng.uniform(0.1, 10.0)
 
 
 # -- the probes -----------------------------------------------------------------------------------------------
@@ -103,22 +121,39 @@ def threshold_probe() -> Probe:
     return Probe("threshold_equality", "spike test V >= threshold or V > threshold (threshold_op)", net, 8)
 
 
+def _driven_membranes(name: str, witnesses: list[tuple[float, float, float, float]], src: Population,
+                      net: Network) -> None:
+    """One lif_no_delay neuron per witness (v_init, alpha_decay, weight from ``src``, i_offset), added to ``net``."""
+    pop = Population(len(witnesses), "lif_no_delay", {
+        "v_init": [w[0] for w in witnesses], "alpha_decay": [w[1] for w in witnesses],
+        "i_offset": [w[3] for w in witnesses], "threshold": _NEVER}, name=name, record=_RECORD)
+    net.add(pop, Projection(src, pop, [[0, k, w[2], 0] for k, w in enumerate(witnesses)]))
+
+
 def fma_probe(seed: int = 0) -> Probe:
     """Membrane and synaptic-current multiply-adds whose one- and two-rounding results differ, in float32 and
     float64 state alike (values found by :func:`find_witness`)."""
     ticks = 6
-    net = Network("probe_fma")
-    witnesses = [find_witness(_membrane_draw, ticks, seed + k) for k in range(3)]
-    mem = Population(3, "lif_no_delay", {"alpha_decay": [w[1] for w in witnesses], "v_init": [w[0] for w in witnesses],
-                                          "i_offset": [w[2] for w in witnesses], "threshold": _NEVER},
-                     name="fma_membrane", record=_RECORD)
-    _, decay, weight = find_witness(_current_draw, ticks, seed + 100)
     src = Population(1, "spike_list", {0: list(range(ticks + 1))}, name="src")
+    net = Network("probe_fma").add(src)
+    _driven_membranes("fma_membrane", [find_witness(_membrane_draw, ticks, seed + k) for k in range(3)], src, net)
+    _, decay, weight, _ = find_witness(_current_draw, ticks, seed + 100)
     # alpha_decay 0 makes the recorded V equal this tick's I_exc exactly, in every arithmetic
     cur = _lif(1, "lif_curr_exp", "fma_current", exc_decay=decay)
-    net.add(mem, src, cur, Projection(src, cur, [[0, 0, weight, 0]]))
+    net.add(cur, Projection(src, cur, [[0, 0, weight, 0]]))
     return Probe("fma", "V*alpha + input and I*decay + ring rounded once (fused) or twice, float32 or float64 "
                         "state (fused_multiply_add, state_precision)", net, ticks + 2)
+
+
+def grouping_probe(seed: int = 0) -> Probe:
+    """A non-zero i_offset beside a constant synaptic input, with values for which ``V*alpha + (syn + i_offset)``
+    and ``(V*alpha + syn) + i_offset`` differ under every arithmetic (fused or not, float32 or float64)."""
+    ticks = 6
+    src = Population(1, "spike_list", {0: list(range(ticks + 1))}, name="src")
+    net = Network("probe_input_grouping").add(src)
+    witnesses = [find_witness(_grouping_draw, ticks, seed + 200, groupings=(False, True))]
+    _driven_membranes("grouping_membrane", witnesses, src, net)
+    return Probe("input_grouping", "where i_offset joins the membrane update (input_grouping)", net, ticks + 2)
 
 
 #: Non-integer weights on which trunc, floor, nearest_even and nearest_away all give different integer vectors.
@@ -184,8 +219,8 @@ def refractory_probe() -> Probe:
 
 def probe_suite(seed: int = 0) -> list[Probe]:
     """All probes, one per open point of docs/datapath.md."""
-    return [threshold_probe(), fma_probe(seed), rounding_probe(), delay_probe(), conv_x_axis_probe(),
-            refractory_probe()]
+    return [threshold_probe(), fma_probe(seed), grouping_probe(seed), rounding_probe(), delay_probe(),
+            conv_x_axis_probe(), refractory_probe()]
 
 
 def probe_traces(profile: ChipProfile | None = None, seed: int = 0) -> list[Trace]:

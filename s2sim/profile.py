@@ -15,11 +15,13 @@ ThresholdOp = Literal[">=", ">"]
 WeightRounding = Literal["trunc", "nearest_even", "nearest_away", "floor", "exact"]
 StatePrecision = Literal["float32", "float64"]
 ConvXAxis = Literal["width", "height"]
+InputGrouping = Literal["input_first", "leak_first"]
 
 THRESHOLD_OPS = (">=", ">")
 WEIGHT_ROUNDINGS = ("trunc", "nearest_even", "nearest_away", "floor", "exact")
 STATE_PRECISIONS = ("float32", "float64")
 CONV_X_AXES = ("width", "height")
+INPUT_GROUPINGS = ("input_first", "leak_first")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class ChipProfile:
         How non-integer float weights handed to a Projection or Conv2DProjection become integers. Default
         ``"trunc"``: py-spinnaker2's conv path casts with ``astype(int8)`` (verified), which truncates toward zero.
         ``"exact"`` refuses non-integer weights.
+    input_grouping : {"input_first", "leak_first"}
+        Where ``i_offset`` joins the membrane update (``syn`` = the tick's synaptic input, ``I_exc - I_inh`` for
+        curr_exp). ``"input_first"``: ``V = V * alpha_decay + (syn + i_offset)``, the grouping the reference reads
+        from the chip code (inferred). ``"leak_first"``: ``V = (V * alpha_decay + syn) + i_offset``, what C's
+        left-to-right evaluation of ``V * alpha + syn + i_offset`` would give (with FMA: ``fma(V, alpha, syn) +
+        i_offset``). Open until probed on a board.
     state_precision : {"float32", "float64"}
         ``"float32"`` is the chip. ``"float64"`` keeps membrane and synaptic state in float64 with float32
         parameters and integer weights, as py-spinnaker2's Brian2 backend does, to compare with its traces.
@@ -56,6 +64,7 @@ class ChipProfile:
     fused_multiply_add: bool = True
     weight_rounding: WeightRounding = "trunc"
     state_precision: StatePrecision = "float32"
+    input_grouping: InputGrouping = "input_first"
     conv_x_axis: ConvXAxis = "width"
     max_atoms_per_core: int = DEFAULT_MAX_ATOMS_PER_CORE
     max_targets_per_core: int = MAX_TARGETS_PER_CORE
@@ -65,6 +74,7 @@ class ChipProfile:
         _check_choice("weight_rounding", self.weight_rounding, WEIGHT_ROUNDINGS)
         _check_choice("state_precision", self.state_precision, STATE_PRECISIONS)
         _check_choice("conv_x_axis", self.conv_x_axis, CONV_X_AXES)
+        _check_choice("input_grouping", self.input_grouping, INPUT_GROUPINGS)
         if not isinstance(self.fused_multiply_add, bool):
             raise ConfigError(f"ChipProfile.fused_multiply_add must be a bool, got {self.fused_multiply_add!r}")
         for name in ("max_atoms_per_core", "max_targets_per_core"):
@@ -87,16 +97,13 @@ class ChipProfile:
 
     @classmethod
     def variants(cls, **fixed: Any) -> list["ChipProfile"]:
-        """Every combination of the open arithmetic points (threshold, FMA, rounding), other fields from ``fixed``."""
-        out = []
-        for op in THRESHOLD_OPS:
-            for fma in (False, True):
-                for rounding in WEIGHT_ROUNDINGS:
-                    if rounding == "exact":
-                        continue
-                    out.append(cls(**{"threshold_op": op, "fused_multiply_add": fma,
-                                      "weight_rounding": rounding, **fixed}))
-        return out
+        """Every combination of the open arithmetic points (threshold, FMA, input grouping, rounding), other fields
+        from ``fixed``."""
+        roundings = [r for r in WEIGHT_ROUNDINGS if r != "exact"]
+        return [cls(**{"threshold_op": op, "fused_multiply_add": fma, "input_grouping": grouping,
+                       "weight_rounding": rounding, **fixed})
+                for op in THRESHOLD_OPS for fma in (False, True) for grouping in INPUT_GROUPINGS
+                for rounding in roundings]
 
 
 def _check_choice(name: str, value: object, choices: tuple) -> None:

@@ -68,6 +68,7 @@ class QuantConfig:
         Ticks run after the input ends; default one per layer (the chip's pipeline depth).
     profile : ChipProfile
         Spike test and FMA setting of the chip forward (weight rounding is irrelevant: weights are integers).
+        state_precision, input_grouping and conv_x_axis must keep their defaults (ConfigError otherwise).
     silent_rate, saturation_rate : float
         Report warnings: a layer whose mean firing rate (spikes per neuron and tick) after quantization is at most
         ``silent_rate`` is called silent, at least ``saturation_rate`` saturated.
@@ -102,6 +103,13 @@ class QuantConfig:
             raise ConfigError(f"QuantConfig.extra_ticks = {self.extra_ticks!r} must be None or an int >= 0")
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"QuantConfig.profile must be a ChipProfile, got {type(self.profile).__name__}")
+        # The torch forward implements the float32 chip with the default input grouping and conv axes; any
+        # other variant would make "bit-identical to the simulator" untrue, so it is refused, not approximated.
+        for name, supported in (("state_precision", "float32"), ("input_grouping", "input_first"),
+                                ("conv_x_axis", "width")):
+            if getattr(self.profile, name) != supported:
+                raise ConfigError(f"QuantConfig.profile.{name} = {getattr(self.profile, name)!r}: the quantized "
+                                  f"torch forward models {name} = {supported!r} only")
 
     def layer_percentile(self, index: int, n_layers: int) -> float:
         """The percentile of layer ``index`` (a single value applies to every layer)."""

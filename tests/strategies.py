@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from s2sim import snn
 from s2sim.models import MODELS
-from s2sim.profile import STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS, ChipProfile
+from s2sim.profile import INPUT_GROUPINGS, STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS, ChipProfile
 
 LIST_TARGET_MODELS = ("lif", "lif_no_delay", "lif_curr_exp", "lif_curr_exp_no_delay", "lif_conv2d")
 NEURON_RECORD = ["spikes", "v", "v_last", "counts"]
@@ -79,7 +79,8 @@ class NetSpec:
 
 def profiles(precisions=STATE_PRECISIONS) -> st.SearchStrategy[ChipProfile]:
     return st.builds(ChipProfile, threshold_op=st.sampled_from(THRESHOLD_OPS), fused_multiply_add=st.booleans(),
-                     weight_rounding=st.sampled_from(WEIGHT_ROUNDINGS), state_precision=st.sampled_from(precisions))
+                     weight_rounding=st.sampled_from(WEIGHT_ROUNDINGS), state_precision=st.sampled_from(precisions),
+                     input_grouping=st.sampled_from(INPUT_GROUPINGS))
 
 
 class _Numbers:

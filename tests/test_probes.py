@@ -13,6 +13,7 @@ from s2sim.traces import read_trace_set, write_trace
 SENSITIVE = {
     "threshold_equality": {"threshold_op"},
     "fma": {"fused_multiply_add", "state_precision"},
+    "input_grouping": {"input_grouping", "fused_multiply_add", "state_precision"},
     "weight_rounding": {"weight_rounding"},
     "conv_x_axis": {"conv_x_axis"},
     "delays": set(),
@@ -49,13 +50,13 @@ def test_each_probe_reacts_to_its_own_open_point_only(runs):
 def test_inference_identifies_every_variant(runs):
     cache: dict = {}
     candidates = list(runs)
-    assert len(candidates) == 64
+    assert len(candidates) == 128
     for h, chip in runs.items():
         result = infer(chip, candidates, cache=cache)
         assert result.consistent == [h], h.label
         assert result.settled() == h.settings()
         failing = [v for v in result.verdicts if not v.consistent]
-        assert len(failing) == 63 and all(f.tick is not None for v in failing for f in v.failures)
+        assert len(failing) == 127 and all(f.tick is not None for v in failing for f in v.failures)
 
 
 def test_a_chip_outside_the_variants_is_reported(runs):
@@ -68,20 +69,42 @@ def test_a_chip_outside_the_variants_is_reported(runs):
     assert all(any(f.trace == "delays" for f in v.failures) for v in result.verdicts)
 
 
+def _witnesses(probe_name: str, pop_name: str):
+    probe = next(p for p in probes.probe_suite() if p.name == probe_name)
+    pop = probe.network.population(pop_name)
+    proj = next(q for q in probe.network.projections if q.post is pop)
+    weight = dict(zip(proj.post_idx.tolist(), proj.weights.tolist()))
+    return [(pop.param("v_init")[n], pop.param("alpha_decay")[n], weight[n], pop.param("i_offset")[n])
+            for n in range(pop.size)]
+
+
+def _plain_float32(x0, a, c, off, leak_first, ticks=6):
+    """Separate multiply-add in numpy float32, input c from tick 1 on (what the spike_list delivers)."""
+    f = np.float32
+    v, out = f(x0), []
+    for tick in range(ticks):
+        syn = f(c) if tick else f(0)
+        v = f(f(f(v * f(a)) + syn) + f(off)) if leak_first else f(f(v * f(a)) + f(syn + f(off)))
+        out.append(float(v))
+    return out
+
+
 def test_witnesses_tell_the_four_arithmetics_apart():
-    probe = next(p for p in probes.probe_suite() if p.name == "fma")
-    mem = probe.network.population("fma_membrane")
-    for n in range(mem.size):
-        x0, a, c = mem.param("v_init")[n], mem.param("alpha_decay")[n], mem.param("i_offset")[n]
+    for x0, a, c, off in _witnesses("fma", "fma_membrane"):
+        assert off == 0.0
         seqs = {(prec, fused): probes.muladd_sequence(x0, a, c, 6, prec, fused)
                 for prec in ("float32", "float64") for fused in (False, True)}
         assert len({tuple(s) for s in seqs.values()}) == 4
-        # the unfused float32 sequence is plain numpy float32 arithmetic
-        v, plain = np.float32(x0), []
-        for _ in range(6):
-            v = np.float32(v * np.float32(a)) + np.float32(c)
-            plain.append(float(v))
-        assert seqs[("float32", False)] == plain
+        assert seqs[("float32", False)] == _plain_float32(x0, a, c, 0.0, False)
+
+
+def test_grouping_witnesses_tell_all_eight_arithmetics_apart():
+    for x0, a, c, off in _witnesses("input_grouping", "grouping_membrane"):
+        seqs = {(prec, fused, lf): probes.muladd_sequence(x0, a, c, 6, prec, fused, off, lf)
+                for prec in ("float32", "float64") for fused in (False, True) for lf in (False, True)}
+        assert len({tuple(s) for s in seqs.values()}) == 8
+        for lf in (False, True):
+            assert seqs[("float32", False, lf)] == _plain_float32(x0, a, c, off, lf)
 
 
 def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
@@ -96,7 +119,7 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
         write_trace(tmp_path / "chip" / f"{label}.h5", chip)
     assert main(["conform", "--infer", str(tmp_path / "chip"), "--state-precision", "float32"]) == 0
     out = capsys.readouterr().out
-    assert "1 of 32 hypotheses reproduce" in out
+    assert "1 of 64 hypotheses reproduce" in out
     assert "REPRODUCES: threshold_op=>, fused_multiply_add=True, weight_rounding=nearest_even" in out
 
 

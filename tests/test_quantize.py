@@ -199,3 +199,14 @@ def test_unsupported_modules_and_settings():
         QuantConfig(threshold_search="global")
     with pytest.raises(ConfigError, match="0 or 1"):
         ptq(dense_model(), spikes((4, 2, 20))).simulator_inputs(torch.full((4, 2, 20), 2.0))
+
+
+@pytest.mark.parametrize("field, value", [("state_precision", "float64"), ("input_grouping", "leak_first"),
+                                          ("conv_x_axis", "height")])
+def test_profiles_the_torch_forward_does_not_model_are_refused(field, value):
+    from s2sim import ChipProfile
+    from s2sim.errors import ConfigError
+    from s2sim.quantize import QuantConfig
+
+    with pytest.raises(ConfigError, match=f"profile.{field} = '{value}'"):
+        QuantConfig(profile=ChipProfile(**{field: value}))
