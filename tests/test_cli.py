@@ -269,6 +269,23 @@ def test_run_writes_spikes_and_float32_voltages_exactly(model_file, tmp_path, ca
     assert code == 0 and (tmp_path / "run.png").exists()
 
 
+def test_run_trace_is_what_conform_compares(model_file, tmp_path, capsys):
+    from s2sim.traces import read_trace
+
+    name = _input_pop_name(model_file)
+    spikes = (np.random.default_rng(3).random((2, 20, 3)) < 0.3).astype(np.uint8)
+    np.savez(tmp_path / "in.npz", **{name: spikes})
+    trace = tmp_path / "t.h5"
+    code, stdout, _ = _run(capsys, "run", model_file, "--input", str(tmp_path / "in.npz"), "-o",
+                           str(tmp_path / "out.h5"), "--dt", "1e-4", "--trace", str(trace))
+    assert code == 0 and "trace of sample 0" in stdout
+    t = read_trace(trace)
+    np.testing.assert_array_equal(t.inputs[name], spikes[0])     # sample 0's input, not another sample's
+    assert t.timesteps == 20 and t.spikes
+    code, stdout, _ = _run(capsys, "conform", str(trace), str(trace))
+    assert code == 0 and "RESULT: MATCH" in stdout
+
+
 def test_run_errors_name_the_file(model_file, tmp_path, capsys):
     name = _input_pop_name(model_file)
     out = str(tmp_path / "out.h5")

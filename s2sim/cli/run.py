@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--outputs-only", action="store_true",
                         help="write only the graph's output populations (default: every population)")
     parser.add_argument("--no-voltages", action="store_true", help="write spikes only")
+    parser.add_argument("--trace", metavar="TRACE.h5", default=None,
+                        help="also write sample 0 as an s2sim trace (network, profile, inputs, exact bits), the "
+                             "format `s2sim conform` compares with a chip run (docs/conformance.md)")
     parser.add_argument("--report", action="store_true",
                         help="also print the resource report and spikes / packets per PE and tick")
     parser.add_argument("--threads", type=int, default=None, help="simulator threads (default: all cores)")
@@ -286,6 +289,12 @@ def run_run(args: argparse.Namespace) -> int:
     attrs["voltage_scale"] = {p.name: _scale(p) for p in net.populations if p.name in volts}
     write_recording(args.output, spikes, volts, model.dt, attrs)
     print(f"wrote {args.output}: {len(spikes)} population(s), {batch} sample(s), {ticks} ticks")
+    if args.trace:
+        from ..traces import from_result, write_trace
+
+        write_trace(args.trace, from_result(net, result, profile=model.profile, inputs=inputs, sample=0,
+                                            metadata={"model": os.path.abspath(args.model)}))
+        print(f"wrote {args.trace}: trace of sample 0 (compare with a chip run: s2sim conform)")
     if args.report:
         from ..placement import activity_report, place
 
