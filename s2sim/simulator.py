@@ -7,6 +7,7 @@ threads; each thread's C call releases the GIL and works on its own workspace an
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
@@ -31,13 +32,26 @@ class LoadedNetwork:
         self.net = net
         self.profile = profile
         self.num_threads = num_threads
+        self._shape = self._structure(net)
         self.lowered: LoweredNetwork = lower(net, profile)
         self.core = CoreNetwork(self.lowered)
         self._workspaces = []
+        # The workspaces are scratch shared by successive runs: concurrent callers take turns.
+        self._lock = threading.Lock()
 
     def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None) -> BatchResult:
-        """Run a batch; see :meth:`Simulator.run_batch`."""
-        inputs = dict(inputs or {})
+        """Run a batch; see :meth:`Simulator.run_batch`. Safe to call from several threads (calls take turns)."""
+        if self._structure(self.net) != self._shape:
+            raise ConfigError(f"network {self.net.name!r} gained or lost populations or projections since it was "
+                              "loaded; load it again (Simulator.load)")
+        with self._lock:
+            return self._run_batch(dict(inputs or {}), timesteps)
+
+    @staticmethod
+    def _structure(net: Network) -> tuple:
+        return tuple(map(id, net.populations)), tuple(map(id, net.projections))
+
+    def _run_batch(self, inputs: dict, timesteps: int | None) -> BatchResult:
         batch, timesteps = self._batch_shape(inputs, timesteps)
         buffers = self._buffers(inputs, batch, timesteps)
         io = self.core.make_io(buffers)

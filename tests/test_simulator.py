@@ -203,3 +203,24 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert s2sim.Simulator is Simulator
+
+
+def test_loaded_network_is_safe_across_threads_and_refuses_a_changed_network():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    stim = snn.Population(30, "spike_list", {}, name="stim")
+    pop = snn.Population(20, "lif", {"threshold": 9.0, "alpha_decay": 0.9}, name="pop", record=["spikes", "v"])
+    conns = [[i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))] for i in range(30) for j in range(20)
+             if rng.random() < 0.3]
+    net = snn.Network().add(stim, pop, snn.Projection(stim, pop, conns))
+    loaded = Simulator(num_threads=2).load(net)
+    xs = [(rng.random((3, 40, 30)) < 0.2).astype(np.uint8) for _ in range(6)]
+    expected = [loaded.run_batch({"stim": x}).voltages["pop"] for x in xs]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda x: loaded.run_batch({"stim": x}).voltages["pop"], xs))
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(bits(e), bits(g))
+    net.add(snn.Population(2, "lif", {}, name="late"))
+    with pytest.raises(ConfigError, match="load it again"):
+        loaded.run_batch({"stim": xs[0]})
