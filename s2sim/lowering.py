@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError, LimitError
-from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT
+from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM
 from .profile import ChipProfile
 from .snn import Conv2DProjection, Network, Population, Projection
 
-#: Worst-case per-tick input (sum of |weights| of all synapses into one neuron) s2sim accepts. Up to 2^24 the
-#: int -> float32 conversion of the chip's exc and inh sums is exact, so (float)E - (float)I == (float)(E - I)
-#: and the kernel may keep one signed accumulator for lif populations. Far beyond any PE's synapse memory
-#: (about 132k maximal synapses active in one tick); a network that could exceed it is refused, never wrapped.
-ACCUMULATOR_LIMIT = 2**24
+#: Below MAX_INPUT_SUM the kernel may keep one signed accumulator for lif populations (see models.py).
+ACCUMULATOR_LIMIT = MAX_INPUT_SUM
 #: A connection list becomes a dense int8 matrix when at least this fraction of pre x post pairs is connected.
 DENSE_MIN_DENSITY = 0.25
 DENSE_MAX_BYTES = 1 << 28

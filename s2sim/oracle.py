@@ -25,14 +25,14 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .errors import ConfigError, LimitError
-from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT
+from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM
 from .profile import ChipProfile
 from .results import BatchResult
 from .snn import Conv2DProjection, Network, Population, Projection
 
-#: Worst-case summed |weight| into one neuron per tick that the spec admits (2^24: float32 conversion of the
-#: exc and inh sums is exact up to here).
-ACCUMULATOR_LIMIT = 2**24
+#: Worst-case summed |weight| into one neuron per tick that the spec admits (a number of the spec, shared:
+#: models.MAX_INPUT_SUM = 2^24, up to which float32 conversion of the exc and inh sums is exact).
+ACCUMULATOR_LIMIT = MAX_INPUT_SUM
 
 
 # -- fused multiply-add ---------------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ def _make_synapses(proj, profile: ChipProfile, net: Network):
 
 
 def _check_accumulators(net: Network, synapses: list) -> None:
-    """Reject a network whose ring sums could pass 2^31 - 1: every pre neuron spiking into the same slot."""
+    """Reject a network whose ring sums could pass the limit: every pre neuron spiking into the same slot."""
     worst = {pop.name: np.zeros((1, 1, 1, pop.size), dtype=np.int64) for pop in net.populations}
     sizes = {pop.name: pop.size for pop in net.populations}
     for syn in synapses:

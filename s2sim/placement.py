@@ -442,25 +442,27 @@ def place(net: Network, profile: ChipProfile | None = None, memory: MemoryModel 
     mm = memory or MemoryModel()
     slices: list[Slice] = []
     pops: dict[str, PopulationPlacement] = {}
-    fanout = packet_targets(net)
+    fanout = packet_targets(net, profile.conv_x_axis)
     for pop in net.populations:
         load = _Load.of(net, pop)
         cap, reason = _cap(pop, bool(load.lists), profile)
         own = _split(load, len(slices), cap, reason, mm)
         slices.extend(own)
         pops[pop.name] = PopulationPlacement(pop.name, pop.neuron_model, pop.size, cap, reason, own[0].pe, len(own),
-                                             sum(s.synapses for s in own), fanout[pop.name], _fan_in(net, pop))
+                                             sum(s.synapses for s in own), fanout[pop.name],
+                                             _fan_in(net, pop, profile.conv_x_axis))
     return Placement(slices, pops, mm, profile)
 
 
 # -- activity ----------------------------------------------------------------------------------------------------
 
-def _conv_reaches(conv: Conv2DProjection) -> np.ndarray:
+def _conv_reaches(conv: Conv2DProjection, x_axis: str) -> np.ndarray:
     """Bool per pre neuron: whether any kernel tap carries its spikes to an output neuron."""
-    p = conv.conv_params
+    geometry = conv.geometry(x_axis)
+    p = geometry.params
     _, _, kh, kw = conv.weights.shape
-    c_in, h, w = conv.in_shape
-    _, oh, ow = conv.out_shape
+    c_in, h, w = geometry.in_shape
+    _, oh, ow = geometry.out_shape
 
     def axis(size: int, pool: int, pad: int, k: int, stride: int, out: int) -> np.ndarray:
         pooled = np.arange(size) // pool
@@ -473,8 +475,10 @@ def _conv_reaches(conv: Conv2DProjection) -> np.ndarray:
     return np.broadcast_to((ys[:, None] & xs[None, :])[None], (c_in, h, w)).reshape(-1)
 
 
-def packet_targets(net: Network) -> dict[str, np.ndarray]:
-    """Per population, per neuron: multicast packets one spike sends (one per target population reached)."""
+def packet_targets(net: Network, conv_x_axis: str = "width") -> dict[str, np.ndarray]:
+    """Per population, per neuron: multicast packets one spike sends (one per target population reached).
+
+    ``conv_x_axis`` is the chip's reading of conv x/y parameters (ChipProfile.conv_x_axis)."""
     out = {pop.name: np.zeros(pop.size, dtype=np.int64) for pop in net.populations}
     for pop in net.populations:
         for target in {id(p.post): p.post for p in net.projections if p.pre is pop}.values():
@@ -485,12 +489,12 @@ def packet_targets(net: Network) -> dict[str, np.ndarray]:
                 if isinstance(proj, Projection):
                     reaches[np.asarray(proj.pre_idx)] = True
                 else:
-                    reaches |= _conv_reaches(proj)
+                    reaches |= _conv_reaches(proj, conv_x_axis)
             out[pop.name] += reaches
     return out
 
 
-def _fan_in(net: Network, pop: Population) -> np.ndarray:
+def _fan_in(net: Network, pop: Population, conv_x_axis: str) -> np.ndarray:
     """Synapses (connection-list words and conv taps) arriving at each neuron of ``pop``."""
     fan = np.zeros(pop.size, dtype=np.float64)
     for proj in net.projections:
@@ -499,15 +503,16 @@ def _fan_in(net: Network, pop: Population) -> np.ndarray:
         if isinstance(proj, Projection):
             fan += np.bincount(np.asarray(proj.post_idx), minlength=pop.size)
         else:
-            fan += _conv_fan_in(proj)
+            fan += _conv_fan_in(proj, conv_x_axis)
     return fan
 
 
-def _conv_fan_in(conv: Conv2DProjection) -> np.ndarray:
-    p = conv.conv_params
+def _conv_fan_in(conv: Conv2DProjection, x_axis: str) -> np.ndarray:
+    geometry = conv.geometry(x_axis)
+    p = geometry.params
     c_in, _, kh, kw = conv.weights.shape
-    _, ph, pw = conv.pooled_shape
-    c_out, oh, ow = conv.out_shape
+    _, ph, pw = geometry.pooled_shape
+    c_out, oh, ow = geometry.out_shape
 
     def axis(out: int, stride: int, pad: int, k: int, size: int) -> np.ndarray:
         src = np.arange(out)[:, None] * stride - pad + np.arange(k)[None, :]

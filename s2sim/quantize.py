@@ -22,7 +22,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from .errors import ConfigError, ConversionError, LimitError
-from .models import MODELS
+from .models import MAX_INPUT_SUM, MODELS
 from .profile import ChipProfile
 
 ScaleRule = Literal["max", "percentile", "mean_std"]
@@ -36,8 +36,8 @@ THRESHOLD_SEARCHES = ("none", "global", "per_layer")
 DENSE_MODELS = ("lif_no_delay", "lif")
 CONV_MODEL = "lif_conv2d"
 INPUT_NAME = "input"
-#: The torch forward sums integer weights in float32; sums stay exact while below 2**24.
-EXACT_SUM_LIMIT = 2**24
+#: The torch forward sums integer weights in float32; sums stay exact up to 2**24 (models.MAX_INPUT_SUM).
+EXACT_SUM_LIMIT = MAX_INPUT_SUM
 
 
 @dataclass(frozen=True)
@@ -460,8 +460,8 @@ def check_exact_sums(layer: QuantLayer) -> None:
         worst = int(w.sum(axis=1).max())
     else:
         worst = int(w.reshape(w.shape[0], -1).sum(axis=1).max()) * layer.geometry.pool ** 2
-    if worst >= EXACT_SUM_LIMIT:
-        raise LimitError(f"{layer.name}: worst-case synaptic sum {worst} into one neuron reaches 2**24 = "
+    if worst > EXACT_SUM_LIMIT:
+        raise LimitError(f"{layer.name}: worst-case synaptic sum {worst} into one neuron exceeds 2**24 = "
                          f"{EXACT_SUM_LIMIT}; the torch forward would no longer be exact")
 
 

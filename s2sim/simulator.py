@@ -115,15 +115,7 @@ class LoadedNetwork:
     def _input_array(pop, given, batch: int, timesteps: int) -> np.ndarray:
         if given is None:
             return np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, pop.size)))
-        arr = np.asarray(given)
-        if arr.dtype == np.bool_:
-            return np.ascontiguousarray(arr, dtype=np.uint8)
-        bad = (arr != 0) & (arr != 1)
-        if np.any(bad):
-            b, t, i = np.argwhere(bad)[0]
-            raise ConfigError(f"inputs[{pop.name!r}][{b}, {t}, {i}] = {arr[b, t, i].item()!r}; a spike_list sends at most "
-                              "one spike per neuron and tick (values must be 0 or 1)")
-        return np.ascontiguousarray(arr, dtype=np.uint8)
+        return pop.check_input(given)
 
     def _result(self, buffers: list[dict[str, np.ndarray]], timesteps: int) -> BatchResult:
         res = BatchResult(timesteps)

@@ -202,6 +202,32 @@ class Population:
             out[ticks, idx] = 1
         return out
 
+    def check_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
+        """Validate a spike array [..., ticks, size] for this spike_list and return it as contiguous uint8.
+
+        Every value must be 0 or 1 (bool accepted): a source sends at most one spike per neuron and tick, so a
+        2 or a 0.7 is an error, never wrapped or truncated by a cast.
+        """
+        label = f"{where}[{self.name!r}]"
+        try:
+            arr = np.asarray(spikes)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{label} is not an array of 0/1 spikes") from None
+        if arr.ndim < 2 or arr.shape[-1] != self.size:
+            raise ConfigError(f"{label} has shape {arr.shape}; expected [..., ticks, {self.size}]")
+        if arr.dtype == np.bool_:
+            return np.ascontiguousarray(arr, dtype=np.uint8)
+        try:
+            bad = ~((arr == 0) | (arr == 1))
+        except TypeError:
+            bad = np.ones(arr.shape, dtype=bool)
+        if np.any(bad):
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ConfigError(f"{label}{list(index)} = {np.asarray(arr[index]).item()!r}; a spike_list sends at "
+                              "most one spike per "
+                              "neuron and tick (values must be 0 or 1)")
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+
     def param(self, key: str) -> np.ndarray:
         """One parameter as a float64 array of length ``size`` (host values, before float32 upload)."""
         return self.params[key]

@@ -93,6 +93,11 @@ class Trace:
         if self.latency_per_hop not in (0, 1):
             raise TraceError(f"{where}: latency_per_hop must be 0 or 1, got {self.latency_per_hop!r}")
         sizes = {p.name: p for p in self.network.populations}
+        # a re-run must use what was sent, never fall back to the spike_list's declared params
+        unsent = [p.name for p in self.network.populations if p.model.is_input and p.name not in self.inputs]
+        if unsent:
+            raise TraceError(f"{where}: no input spikes for spike_list population(s) {unsent}; a trace stores what "
+                             "every source sent")
         groups = (("inputs", self.inputs, (self.timesteps,), (np.uint8,)),
                   ("spikes", self.spikes, (self.rows,), (np.uint8,)),
                   ("voltages", self.voltages, (self.rows,), (np.float32, np.float64)),
@@ -152,7 +157,7 @@ def from_result(network: Network, result: Any, *, profile: ChipProfile | None = 
     steps = int(result.timesteps)
     ins = spike_list_inputs(network, steps)
     for name, arr in (inputs or {}).items():
-        ins[name] = np.ascontiguousarray(np.asarray(arr)[sample], dtype=np.uint8)
+        ins[name] = _population(network, name, "inputs").check_input(np.asarray(arr)[sample])
     pops = {p.name: p for p in network.populations}
     trace = Trace(
         network=network, timesteps=steps, inputs=ins,
@@ -189,7 +194,7 @@ def from_spinnaker2(network: Network, timesteps: int, spikes: Mapping[str, Mappi
         Ticks dropped at the start of the recording.
     """
     ins = spike_list_inputs(network, timesteps)
-    ins.update({k: np.asarray(v, dtype=np.uint8) for k, v in (inputs or {}).items()})
+    ins.update({k: _population(network, k, "inputs").check_input(v) for k, v in (inputs or {}).items()})
     trace = Trace(network=network, timesteps=timesteps, inputs=ins, tick_offset=tick_offset, profile=profile,
                   source=source, metadata=dict(metadata or {}))
     for name, sdict in spikes.items():
@@ -239,10 +244,15 @@ def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timestep
                          name: str) -> np.ndarray:
     out = np.zeros((timesteps - offset, size), dtype=np.uint8)
     for key, ticks in sdict.items():
-        idx = int(key)
+        try:
+            idx = int(key)
+            tick_array = np.atleast_1d(np.asarray(ticks, dtype=np.int64))
+        except (TypeError, ValueError):
+            raise TraceError(f"spikes of population {name!r}: neuron {key!r} -> {ticks!r} is not an integer neuron "
+                             "index with a list of integer ticks") from None
         if not 0 <= idx < size:
             raise TraceError(f"spikes of population {name!r}: neuron {idx} outside 0..{size - 1}")
-        for t in np.atleast_1d(np.asarray(ticks, dtype=np.int64)):
+        for t in tick_array:
             if not offset <= t < timesteps:
                 raise TraceError(f"spikes of population {name!r}: neuron {idx} spikes at tick {int(t)}, outside "
                                  f"the recorded ticks {offset}..{timesteps - 1}")
@@ -257,7 +267,12 @@ def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows
                          f"({len(missing)} of {size} neurons missing)")
     wide = np.empty((rows, size), dtype=np.float64)
     for i in range(size):
-        values = np.asarray(vdict[i] if i in vdict else vdict[str(i)])
+        try:
+            values = np.asarray(vdict[i] if i in vdict else vdict[str(i)], dtype=None)
+            if values.dtype != np.float32:
+                values = values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TraceError(f"voltages of population {name!r}: neuron {i} has non-numeric values") from None
         if values.ndim != 1 or values.shape[0] != rows:
             raise TraceError(f"voltages of population {name!r}: neuron {i} has {values.size} values; expected "
                              f"{rows} (one per recorded tick)")

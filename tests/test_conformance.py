@@ -41,6 +41,16 @@ def _spiking(trace, pop):
     return int(t), int(i)
 
 
+def test_nan_is_one_class_but_signed_zero_is_not(expected):
+    exp, obs = _copy(expected), _copy(expected)
+    exp.voltages["a"][3, 1] = np.array(0xFFC00000, np.uint32).view(np.float32)   # x86's default NaN
+    obs.voltages["a"][3, 1] = np.array(0x7FC00000, np.uint32).view(np.float32)   # ARM's default NaN
+    assert compare(exp, obs).match
+    exp.voltages["a"][4, 2], obs.voltages["a"][4, 2] = np.float32(0.0), np.float32(-0.0)
+    div = compare(exp, obs).first_divergence
+    assert (div.population, div.neuron, div.tick, div.variable) == ("a", 2, 4, "v")
+
+
 def test_identical_traces_match(expected, tmp_path):
     result = compare(expected, _copy(expected))
     assert result.match and result.first_divergence is None
