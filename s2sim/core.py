@@ -64,9 +64,10 @@ class CoreNetwork:
         self._pops = ffi.new("s2_population[]", len(pops))
         for k, pop in enumerate(pops):
             c = self._pops[k]
-            c.kind, c.reset, c.n, c.ring_slots, c.ring_planes = pop.kind, pop.reset, pop.n, pop.ring_slots, pop.ring_planes
+            for key in ("kind", "reset", "n", "ring_slots", "ring_planes", "state_offset", "ring_offset",
+                        "curr_offset"):
+                setattr(c, key, getattr(pop, key))
             c.uniform_params = int(pop.uniform_params)
-            c.state_offset, c.ring_offset, c.curr_offset = pop.state_offset, pop.ring_offset, pop.curr_offset
             for key in _POP_PTRS:
                 setattr(c, key, self._hold("float *", pop.params.get(key)))
             c.t_refrac = self._hold("int32_t *", pop.params.get("t_refrac"))
@@ -127,9 +128,9 @@ class CoreNetwork:
         }
         ws = ffi.new("s2_workspace *")
         vtype = "double *" if self.float64 else "float *"
+        ctypes = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *"}
         for key, arr in arrays.items():
-            ctype = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *"}.get(key, "int32_t *")
-            setattr(ws, key, _ptr(ctype, arr))
+            setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
         return Workspace(arrays, ws)
 
     def make_io(self, buffers: list[dict[str, np.ndarray]]) -> Any:

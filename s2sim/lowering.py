@@ -185,7 +185,8 @@ def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulatio
         to_ext = _channel_last_order(conv_shapes[id(pop)]) if id(pop) in conv_shapes else None
         low = LoweredPopulation(
             name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-            ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1, state_offset=state, ring_offset=ring if not model.is_input else -1,
+            ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1,
+            state_offset=state, ring_offset=ring if not model.is_input else -1,
             curr_offset=curr if model.kind == KIND_CURR_EXP else -1, to_external=to_ext,
             channel_last_shape=conv_shapes.get(id(pop)))
         if not model.is_input:

@@ -270,7 +270,8 @@ class Projection:
         for arr in (self.pre_idx, self.post_idx, self.weights, self.delays):
             arr.setflags(write=False)
 
-    def _index_column(self, col: np.ndarray, what: str, bound: int, kind=ConfigError, limit_text: str = "") -> np.ndarray:
+    def _index_column(self, col: np.ndarray, what: str, bound: int, kind=ConfigError,
+                      limit_text: str = "") -> np.ndarray:
         nonint = np.flatnonzero(col != np.round(col))
         if nonint.size:
             raise ConfigError(f"projection {self.name!r}: connection {nonint[0]} has non-integer {what} "
@@ -315,7 +316,8 @@ class Conv2DProjection:
         ``in_height``, ``in_width`` (before pooling), ``stride_x`` (along width), ``stride_y`` (along height),
         ``pool_x``, ``pool_y`` (sum-pool applied to incoming spikes; must divide the input), ``pad_top``,
         ``pad_bottom``, ``pad_left``, ``pad_right``. The output is a cross-correlation as in torch:
-        ``out[co, oy, ox] = sum W[ci, co, ky, kx] * pooled[ci, oy*stride_y - pad_top + ky, ox*stride_x - pad_left + kx]``.
+        ``out[co, oy, ox] = sum W[ci, co, ky, kx] * pooled[ci, oy*stride_y - pad_top + ky,
+        ox*stride_x - pad_left + kx]``.
         Connection delay is always 0.
     """
 

@@ -207,7 +207,9 @@ def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: An
              threads: int | None = None, voltages: bool = True,
              progress: Callable[[int], None] | None = None) -> BatchResult:
     """Run ``net`` on all samples in chunks of ``batch_size``; spikes (every population), voltages (every neuron
-    population, unless ``voltages`` is False) and counts, [B, T, ...], as one BatchResult."""
+    population, unless ``voltages`` is False) and counts, [B, T, ...], as one BatchResult.
+
+    Adds "spikes" (and "v") to each population's ``record`` list: the network is the one this command loaded."""
     from ..simulator import Simulator
 
     if batch_size < 1:
