@@ -180,7 +180,6 @@ def _nir_graph(w=None):
 
 @pytest.fixture
 def model_file(tmp_path):
-    pytest.importorskip("s2sim.nir_import")
     import nir
 
     path = tmp_path / "model.nir"
@@ -201,7 +200,6 @@ def test_convert_prints_both_reports_and_json_parses(model_file, capsys):
 
 
 def test_convert_bad_model_files(tmp_path, capsys):
-    pytest.importorskip("s2sim.nir_import")
     code, _, err = _run(capsys, "convert", str(tmp_path / "missing.nir"))
     assert code == 2 and "missing.nir" in err and "does not exist" in err
     bad = tmp_path / "bad.nir"
@@ -211,7 +209,6 @@ def test_convert_bad_model_files(tmp_path, capsys):
 
 
 def test_convert_reports_a_neuron_that_fits_no_pe(tmp_path, capsys):
-    pytest.importorskip("s2sim.nir_import")
     import nir
 
     path = tmp_path / "wide.nir"

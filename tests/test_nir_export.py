@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-nir = pytest.importorskip("nir")
+import nir
 
-from s2sim import ChipProfile, Simulator, snn  # noqa: E402
-from s2sim.errors import ConversionError  # noqa: E402
-from s2sim.nir_export import to_nir  # noqa: E402
-from s2sim.nir_import import ConversionConfig, convert  # noqa: E402
+from s2sim import ChipProfile, Simulator, snn
+from s2sim.errors import ConversionError
+from s2sim.nir_export import to_nir
+from s2sim.nir_import import ConversionConfig, convert
 
 
 def bits(x):

@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
-nir = pytest.importorskip("nir")
+import nir
 
-from s2sim import Simulator, snn  # noqa: E402
-from s2sim.errors import ConversionError, TraceError  # noqa: E402
-from s2sim.nir_import import ConversionConfig, Integrator, Reset, convert, from_nir  # noqa: E402
+from s2sim import Simulator, snn
+from s2sim.errors import ConversionError, TraceError
+from s2sim.nir_import import ConversionConfig, Integrator, Reset, convert, from_nir
 
 
 def f32bits(x):
