@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import BoardUnavailable
-from .snn import Conv2DProjection, Network
+from .errors import BoardUnavailable, ConfigError
+from .snn import CONV_AXIS_PAIRS, Conv2DProjection, Network
 from .traces import Trace, from_spinnaker2
 
 #: Environment variables read for the board's IP address, in order (S2_IP is what py-spinnaker2 examples use).
@@ -57,7 +57,7 @@ def _spinnaker2(name: str) -> Any:
 
 
 def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
-                  snn_module: Any = None) -> tuple[Any, dict[str, Any]]:
+                  snn_module: Any = None, conv_x_axis: str = "width") -> tuple[Any, dict[str, Any]]:
     """Build the py-spinnaker2 objects for ``net`` (UNTESTED against py-spinnaker2 itself).
 
     Weights are handed over as written (float weights included), so the board's own rounding rule acts on them;
@@ -70,12 +70,18 @@ def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
         spike_list name -> uint8 [timesteps, size], replacing that population's params.
     snn_module : module, optional
         ``spinnaker2.snn`` (imported when omitted).
+    conv_x_axis : {"width", "height"}
+        How the target chip reads conv x/y parameters (ChipProfile.conv_x_axis, as ``s2sim conform --infer``
+        found it). With "height" every x/y pair is swapped on the way out, so the chip computes the convolution
+        the s2sim network describes. The probes keep "width": they measure the chip's own reading.
 
     Returns
     -------
     (network, populations)
         The py-spinnaker2 Network and its Population objects by name.
     """
+    if conv_x_axis not in ("width", "height"):
+        raise ConfigError(f"to_spinnaker2: conv_x_axis = {conv_x_axis!r} is not 'width' or 'height'")
     snn = snn_module or _spinnaker2("snn")
     pops: dict[str, Any] = {}
     for pop in net.populations:
@@ -96,7 +102,11 @@ def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
     for proj in net.projections:
         pre, post = pops[proj.pre.name], pops[proj.post.name]
         if isinstance(proj, Conv2DProjection):
-            s2net.add(snn.Conv2DProjection(pre, post, _conv_weights(proj.weights), dict(proj.conv_params)))
+            params = dict(proj.conv_params)
+            if conv_x_axis == "height":
+                for a, b in CONV_AXIS_PAIRS:
+                    params[a], params[b] = params[b], params[a]
+            s2net.add(snn.Conv2DProjection(pre, post, _conv_weights(proj.weights), params))
         else:
             conns = [[int(i), int(j), _number(w), int(d)]
                      for i, j, w, d in zip(proj.pre_idx, proj.post_idx, proj.weights, proj.delays)]
