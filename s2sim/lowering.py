@@ -41,14 +41,19 @@ class LoweredPopulation:
     state_offset: int
     ring_offset: int
     curr_offset: int
-    #: internal index -> external (py-spinnaker2) index; None when the two orders agree.
-    to_external: np.ndarray | None
+    #: (C, H, W) of a conv target, whose internal order is channel-last (y, x, c); None otherwise.
+    channel_last_shape: tuple[int, int, int] | None = None
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
 
-    #: (C, H, W) of a conv target, whose internal order is channel-last (y, x, c); None otherwise.
-    channel_last_shape: tuple[int, int, int] | None = None
+    @property
+    def to_external(self) -> np.ndarray | None:
+        """Internal index -> external (py-spinnaker2) index; None when the two orders agree."""
+        if self.channel_last_shape is None:
+            return None
+        c, h, w = self.channel_last_shape
+        return np.arange(c * h * w, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
     def to_external_order(self, arr: np.ndarray) -> np.ndarray:
         """Recorded array [..., n] in internal order -> py-spinnaker2 order (a transpose, not a scatter)."""
@@ -61,10 +66,11 @@ class LoweredPopulation:
 
     @property
     def to_internal(self) -> np.ndarray | None:
-        if self.to_external is None:
+        order = self.to_external
+        if order is None:
             return None
-        inv = np.empty_like(self.to_external)
-        inv[self.to_external] = np.arange(self.n, dtype=inv.dtype)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(self.n, dtype=inv.dtype)
         return inv
 
 
@@ -171,24 +177,17 @@ def _conv_target_shapes(net: Network, profile: ChipProfile) -> dict[int, tuple[i
     return shapes
 
 
-def _channel_last_order(shape: tuple[int, int, int]) -> np.ndarray:
-    c, h, w = shape
-    # internal (y, x, c) -> external c*H*W + y*W + x
-    return np.arange(c * h * w, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel()
-
-
 def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulation]:
     out = []
     state = ring = curr = 0
     for pop in net.populations:
         model = pop.model
-        to_ext = _channel_last_order(conv_shapes[id(pop)]) if id(pop) in conv_shapes else None
         low = LoweredPopulation(
             name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
             ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1,
             state_offset=state, ring_offset=ring if not model.is_input else -1,
-            curr_offset=curr if model.kind == KIND_CURR_EXP else -1, to_external=to_ext,
-            channel_last_shape=conv_shapes.get(id(pop)))
+            curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shapes.get(id(pop)))
+        to_ext = low.to_external
         if not model.is_input:
             for key in _PARAM_NAMES:
                 if key in pop.params:
