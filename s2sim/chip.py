@@ -90,7 +90,7 @@ def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
             params: Any = _spike_dict(inputs[pop.name]) if inputs and pop.name in inputs else \
                 {i: list(t) for i, t in pop.spike_times.items()}
         else:
-            params = {k: _param_value(k, v) for k, v in pop.params.items()}
+            params = {k: _param_value(k, v) for k, v in pop.validated().params.items()}
             params["reset"] = pop.reset
         s2pop = snn.Population(size=pop.size, neuron_model=pop.neuron_model, params=params, name=pop.name,
                                record=record)

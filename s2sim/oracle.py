@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,7 +28,8 @@ from .errors import ConfigError, LimitError
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM
 from .profile import ChipProfile
 from .results import BatchResult
-from .snn import Conv2DProjection, Network, Population, Projection
+from .snn import Conv2DProjection, Network, Projection
+from .spec import PopulationSpec
 
 #: Worst-case summed |weight| into one neuron per tick that the spec admits (a number of the spec, shared:
 #: models.MAX_INPUT_SUM = 2^24, up to which float32 conversion of the exc and inh sums is exact).
@@ -242,7 +243,7 @@ class _ConvSynapses:
 class _NeuronGroup:
     """The state of one non-input population over the batch, and its tick update."""
 
-    def __init__(self, pop: Population, batch: int, arith: _Arithmetic, threshold_op: str,
+    def __init__(self, pop: PopulationSpec, batch: int, arith: _Arithmetic, threshold_op: str,
                  leak_first: bool = False) -> None:
         self.pop = pop
         self.arith = arith
@@ -258,8 +259,8 @@ class _NeuronGroup:
         self.refrac = np.zeros((batch, n), dtype=np.int64)
         self.ring = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=np.int64)
 
-    def _upload(self, pop: Population, key: str) -> np.ndarray:
-        values = np.asarray(pop.params[key], dtype=np.float64)
+    def _upload(self, pop: PopulationSpec, key: str) -> np.ndarray:
+        values = np.asarray(pop.param(key), dtype=np.float64)
         if key == "t_refrac":
             return values.astype(np.int32).astype(np.int64)
         # Parameters are rounded to float32 once (the upload); float64 mode widens that float32 value.
@@ -337,17 +338,17 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
     inputs = dict(inputs or {})
     timesteps = _check_timesteps(timesteps, inputs)
     _check_names(net)
+    pops = net.validated().populations    # parameters, spike times and records as they are now
     synapses = [_make_synapses(proj, profile, net) for proj in net.projections]
     _check_accumulators(net, synapses)
     batch = _check_inputs(net, inputs, timesteps)
     arith = _Arithmetic.of(profile)
 
     groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.threshold_op, profile.input_grouping == "leak_first")
-              for pop in net.populations if pop.model.kind != KIND_INPUT}
-    stimuli = {pop.name: _stimulus(pop, inputs, batch, timesteps) for pop in net.populations
-               if pop.model.kind == KIND_INPUT}
-    rec = _Recording(net, batch, timesteps, arith.dtype)
-    previous = {pop.name: np.zeros((batch, pop.size), dtype=np.uint8) for pop in net.populations}
+              for pop in pops if pop.model.kind != KIND_INPUT}
+    stimuli = {pop.name: _stimulus(pop, inputs, batch, timesteps) for pop in pops if pop.model.kind == KIND_INPUT}
+    rec = _Recording(pops, batch, timesteps, arith.dtype)
+    previous = {pop.name: np.zeros((batch, pop.size), dtype=np.uint8) for pop in pops}
     for t in range(timesteps):
         events = {name: np.zeros(batch, dtype=np.int64) for name in groups}
         for syn in synapses:
@@ -355,7 +356,7 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
         current = {name: stim[:, t] for name, stim in stimuli.items()}
         for name, group in groups.items():
             current[name] = group.update(t)
-        for pop in net.populations:
+        for pop in pops:
             group = groups.get(pop.name)
             rec.store(pop, t, current[pop.name], None if group is None else group.v,
                       events.get(pop.name, np.zeros(batch, dtype=np.int64)))
@@ -439,7 +440,7 @@ def _check_inputs(net: Network, inputs: Mapping, timesteps: int) -> int:
     return batch
 
 
-def _stimulus(pop: Population, inputs: Mapping, batch: int, timesteps: int) -> np.ndarray:
+def _stimulus(pop: PopulationSpec, inputs: Mapping, batch: int, timesteps: int) -> np.ndarray:
     if pop.name in inputs:
         return np.asarray(inputs[pop.name]).astype(np.uint8)
     return np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, pop.size))
@@ -448,9 +449,9 @@ def _stimulus(pop: Population, inputs: Mapping, batch: int, timesteps: int) -> n
 class _Recording:
     """Preallocated output arrays, filled tick by tick."""
 
-    def __init__(self, net: Network, batch: int, timesteps: int, dtype: type) -> None:
+    def __init__(self, pops: Sequence[PopulationSpec], batch: int, timesteps: int, dtype: type) -> None:
         self.result = BatchResult(timesteps=timesteps)
-        for pop in net.populations:
+        for pop in pops:
             shape = (batch, timesteps, pop.size)
             if "spikes" in pop.record:
                 self.result.spikes[pop.name] = np.zeros(shape, dtype=np.uint8)
@@ -460,7 +461,7 @@ class _Recording:
                 self.result.v_last[pop.name] = np.zeros((batch, pop.size), dtype=dtype)
             self.result.counts[pop.name] = np.zeros((batch, timesteps, 2), dtype=np.int64)
 
-    def store(self, pop: Population, t: int, spikes: np.ndarray, v: np.ndarray | None, events: np.ndarray) -> None:
+    def store(self, pop: PopulationSpec, t: int, spikes: np.ndarray, v: np.ndarray | None, events: np.ndarray) -> None:
         res = self.result
         if pop.name in res.spikes:
             res.spikes[pop.name][:, t] = spikes

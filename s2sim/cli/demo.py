@@ -61,7 +61,7 @@ def run_nir_paper(args: argparse.Namespace) -> int:
     print(f"NIR paper single-LIF benchmark, {NIR_PAPER_TICKS} ticks, profile {sim.profile}")
     print(f"  output spikes (ticks): {spikes}")
     print(f"  published:             {list(NIR_PAPER_SPIKES)}")
-    print(f"  peak membrane {float(v.max()):.4f} (threshold {float(lif.params['threshold'][0]):.2f})")
+    print(f"  peak membrane {float(v.max()):.4f} (threshold {float(lif.param('threshold')[0]):.2f})")
     match = spikes == list(NIR_PAPER_SPIKES)
     print("  match" if match else "  MISMATCH")
     return 0 if match else 1
