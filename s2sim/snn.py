@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, LimitError
+from .errors import ConfigError, LimitError, NotModelledError
 from .models import NeuronModel, get_model
 from .spec import (RECORDABLES, NetworkSpec, PopulationSpec, as_index, check_max_atoms, check_record, network_spec,
                    population_spec)
@@ -30,6 +30,8 @@ CONV_PARAM_REQUIRED = ("in_height", "in_width")
 CONV_AXIS_PAIRS = (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"), ("pad_right", "pad_bottom"))
 
 _auto_names = itertools.count()
+#: Largest matrix Projection.sparse_weights builds (a convenience for scripts, not for big layers).
+SPARSE_WEIGHTS_MAX = 1 << 26
 
 
 class Population:
@@ -144,6 +146,30 @@ class Population:
         """Per-tick counts of the last run: ``{"spikes": int64[T], "synaptic_events": int64[T]}``."""
         return self._result("counts")
 
+    def get_time_done_times(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE ``time_done`` record (fraction of the tick each PE needed).
+
+        Raises NotModelledError: the PE time model is not part of the bit-exact simulator yet.
+        """
+        return self._diagnostic("time_done")
+
+    def get_n_packets(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE count of received spike packets per tick (see get_time_done_times)."""
+        return self._diagnostic("n_packets")
+
+    def get_performance_levels(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE DVFS performance level per tick (see get_time_done_times)."""
+        return self._diagnostic("performance_level")
+
+    def _diagnostic(self, key: str) -> Any:
+        if key in self._results:
+            return self._results[key]
+        if key not in self.record:
+            raise ConfigError(f"population {self.name!r}: {key!r} was not recorded (record={self.record})")
+        raise NotModelledError(f"population {self.name!r}: {key!r} is a PE diagnostic of py-spinnaker2 (time and "
+                               "load per PE and tick); s2sim accepts the recording but does not model PE time yet, "
+                               "so there is nothing to return")
+
     def _result(self, key: str) -> Any:
         results = self._results
         if key not in results:
@@ -221,6 +247,18 @@ class Projection:
     def connections(self) -> np.ndarray:
         """The connection list as an (n, 4) float64 array."""
         return np.stack([self.pre_idx, self.post_idx, self.weights, self.delays], axis=1).astype(np.float64)
+
+    @property
+    def sparse_weights(self) -> np.ndarray:
+        """The weights as a dense ``[pre.size, post.size]`` matrix (py-spinnaker2 scripts count synapses with
+        ``proj.sparse_weights.nonzero()``); repeated pairs are summed."""
+        n_pre, n_post = self.pre.validated().size, self.post.validated().size
+        if n_pre * n_post > SPARSE_WEIGHTS_MAX:
+            raise LimitError(f"projection {self.name!r}: sparse_weights would be a {n_pre} x {n_post} matrix, above "
+                             f"{SPARSE_WEIGHTS_MAX} entries; use proj.pre_idx, proj.post_idx and proj.weights")
+        out = np.zeros((n_pre, n_post))
+        np.add.at(out, (self.pre_idx, self.post_idx), self.weights)
+        return out
 
     def __repr__(self) -> str:
         return f"Projection({self.pre.name!r} -> {self.post.name!r}, {len(self.weights)} synapses)"

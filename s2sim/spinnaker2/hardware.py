@@ -1,0 +1,120 @@
+"""``spinnaker2.hardware``: the board classes, each running the network on the bit-exact simulator.
+
+``hw = hardware.SpiNNaker2Chip(eth_ip=...)``, ``hw.run(net, timesteps, sys_tick_in_s=1e-3, ...)``, then the
+populations' ``get_spikes()`` / ``get_voltages()``: what a board run gives, computed as the chip's PEs compute it
+under the profile set with :func:`s2sim.spinnaker2.use_profile`. Constructor and run keywords that only mean
+something for a board (addresses, debug output, board reset) are accepted and named once in an
+IgnoredSettingWarning; nothing a public script passes is a TypeError.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import ConfigError, NotModelledError
+from ..placement import Placement, place
+from ..profile import ChipProfile
+from ..simulator import Simulator
+from ..snn import Network
+from .backend import RunRecord, current_profile, notify, say_once
+from .experiment_backends import BackendSettings, ExperimentBackendType
+from .neuron_models.application import application_settings
+
+#: run() keywords that mean nothing without a board: named once, then ignored.
+BOARD_ONLY_RUN_KEYWORDS = {
+    "debug": "the simulator prints no board debug output",
+    "reset_board": "there is no board to reset",
+}
+
+
+class _SimulatedBoard:
+    """A py-spinnaker2 hardware object that runs on the simulator (base of the three board classes)."""
+
+    def __init__(self, **board_settings: Any) -> None:
+        name = type(self).__name__
+        for key, value in board_settings.items():
+            if value is None:
+                continue
+            if key == "experiment_backend_type":
+                ExperimentBackendType(value)  # an unknown backend name is an error there too
+            say_once(f"{name}.{key}", f"{name}({key}=...) only addresses a board; the simulator contacts none and "
+                                      "ignores it")
+        self.experiment_backend = _ExperimentBackend(board_settings.get("stm_ip"))
+        self.placement: Placement | None = None
+        self.last_run: RunRecord | None = None
+        self._measure_power = False
+
+    @property
+    def energy(self) -> float | None:
+        """Energy of the last run in joules, as py-spinnaker2 reports after ``run(..., measure_power=True)``.
+
+        None when power was not measured. Raises NotModelledError when it was: the energy model is not part of
+        the bit-exact simulator yet.
+        """
+        if not self._measure_power:
+            return None
+        raise NotModelledError(f"{type(self).__name__}.energy: measure_power=True was accepted, but s2sim does not "
+                               "model PE energy yet, so there is no figure to report")
+
+    def run(self, network: Network, time_steps: int, **kwargs: Any) -> None:
+        """Run ``network`` for ``time_steps`` ticks; results land on the populations (``get_spikes()``, ...).
+
+        Keywords: ``sys_tick_in_s`` (tick length in seconds; recorded for the PE time model),
+        ``measure_power`` (recorded; see :attr:`energy`), ``mapping_only`` (place the network on PEs and stop,
+        as on a board: :attr:`placement`); ``debug`` and ``reset_board`` mean nothing here and are named once.
+        Any other keyword is named once and ignored.
+        """
+        settings = self._settings(kwargs)
+        self.placement = None
+        profile = self._profile()
+        if settings["mapping_only"]:
+            self.placement = place(network, profile)
+            return
+        result = Simulator(profile).run(network, time_steps)
+        self.last_run = RunRecord(network, int(time_steps), result, profile, type(self).__name__, settings)
+        notify(self.last_run)
+
+    def _profile(self) -> ChipProfile:
+        return current_profile()
+
+    def _settings(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        name = type(self).__name__
+        kwargs = dict(kwargs)
+        tick = kwargs.pop("sys_tick_in_s", 1e-3)
+        if isinstance(tick, bool) or not isinstance(tick, (int, float)) or not math.isfinite(tick) or tick <= 0:
+            raise ConfigError(f"{name}.run: sys_tick_in_s must be a positive number of seconds, got {tick!r}")
+        self._measure_power = bool(kwargs.pop("measure_power", False))
+        mapping_only = bool(kwargs.pop("mapping_only", False))
+        for key in kwargs:
+            why = BOARD_ONLY_RUN_KEYWORDS.get(key, "it is not a run() keyword s2sim knows")
+            say_once(f"{name}.run.{key}", f"{name}.run({key}=...) is ignored: {why}")
+        return {"sys_tick_in_s": float(tick), "measure_power": self._measure_power, "mapping_only": mapping_only,
+                "applications": application_settings(), "backend_settings": BackendSettings().to_dict()}
+
+
+class _ExperimentBackend:
+    """``hw.experiment_backend``: board attributes scripts set (``board_type``, ``stm_ip``); inert here."""
+
+    def __init__(self, stm_ip: Any = None) -> None:
+        self.board_type: Any = None
+        self.stm_ip = stm_ip
+
+
+class SpiNNaker2Chip(_SimulatedBoard):
+    """A single SpiNNaker2 chip (py-spinnaker2: ``SpiNNaker2Chip(eth_ip=..., experiment_backend_type=...)``)."""
+
+    def __init__(self, eth_ip: str | None = None, experiment_backend_type: Any = None, **board_settings: Any) -> None:
+        super().__init__(eth_ip=eth_ip, experiment_backend_type=experiment_backend_type, **board_settings)
+
+
+class SpiNNcloud48NodeBoard(_SimulatedBoard):
+    """The 48-chip board (py-spinnaker2: ``SpiNNcloud48NodeBoard(stm_ip=..., eth_ip=...)``)."""
+
+    def __init__(self, stm_ip: str | None = None, eth_ip: str | None = None, experiment_backend_type: Any = None,
+                 **board_settings: Any) -> None:
+        super().__init__(stm_ip=stm_ip, eth_ip=eth_ip, experiment_backend_type=experiment_backend_type,
+                         **board_settings)
+
+
+class FPGA_Rev2(_SimulatedBoard):  # noqa: N801 - py-spinnaker2's name
+    """The FPGA prototype board (py-spinnaker2: ``FPGA_Rev2()``); simulated as the chip."""
