@@ -211,16 +211,22 @@ class Simulator:
     def run(self, net: Network, timesteps: int) -> BatchResult:
         """Run one sample, as py-spinnaker2's ``hw.run(net, timesteps)``; results go to the populations."""
         res = self.run_batch(net, None, timesteps)
-        for pop in net.populations:
-            pop._results = _population_results(res, pop.name)
+        publish_results(net, res)
         return res
+
+
+def publish_results(net: Network, res: BatchResult) -> None:
+    """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...)."""
+    for pop in net.populations:
+        pop._results = _population_results(res, pop.name)
 
 
 def _population_results(res: BatchResult, name: str) -> dict:
     """One population's results of sample 0 in py-spinnaker2's formats, built whole before it is published (so a
     reader in another thread never sees half of it)."""
-    out: dict = {"counts": {"spikes": res.counts[name][0, :, 0].copy(),
-                            "synaptic_events": res.counts[name][0, :, 1].copy()}}
+    out: dict = {}
+    if name in res.counts:
+        out["counts"] = {"spikes": res.counts[name][0, :, 0].copy(), "synaptic_events": res.counts[name][0, :, 1].copy()}
     if name in res.spikes:
         out["spikes"] = res.spike_dict(name)
     if name in res.voltages:

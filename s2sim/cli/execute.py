@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(compare with `s2sim conform`)")
     parser.add_argument("--profile", metavar="PROFILE.json", default=None,
                         help="the ChipProfile to simulate, as JSON (e.g. what `s2sim conform --infer` found)")
+    parser.add_argument("--board", metavar="IP", nargs="?", const="", default=None,
+                        help="run the script's networks on a SpiNNaker2 board through the installed py-spinnaker2 "
+                             "instead (address from IP or S2SIM_BOARD_IP / S2_IP); with --trace, the board's runs are "
+                             "written as traces to compare with a simulator run (UNTESTED without a board)")
     parser.set_defaults(func=run_exec)
 
 
@@ -53,15 +57,19 @@ def run_exec(args: argparse.Namespace) -> int:
 
     profile = _read_profile(args.profile) if args.profile else backend.current_profile()
     writer = TraceWriter(args.trace) if args.trace else None
+    imports = StandInImports()
+    board = _board_target(args.board, imports) if args.board is not None else None
     saved_profile = backend.current_profile()
     backend.use_profile(profile)
+    backend.use_board(board)
     if writer:
         backend.add_run_observer(writer)
     try:
-        with stand_in_imports(), _script_environment(script, args.args):
+        with imports, _script_environment(script, args.args):
             status = _run_script(script)
     finally:
         backend.use_profile(saved_profile)
+        backend.use_board(None)
         if writer:
             backend.remove_run_observer(writer)
     if writer:
@@ -150,22 +158,63 @@ class _AliasLoader(importlib.abc.Loader):
         pass
 
 
-@contextlib.contextmanager
-def stand_in_imports() -> Iterator[None]:
-    """Within the block, ``import spinnaker2`` gives :mod:`s2sim.spinnaker2` (an installed py-spinnaker2 is shadowed
-    for the block only and restored afterwards)."""
-    shadowed = {k: v for k, v in sys.modules.items() if k == ALIAS or k.startswith(ALIAS + ".")}
-    for key in shadowed:
+class StandInImports:
+    """While active, ``import spinnaker2`` gives :mod:`s2sim.spinnaker2`; an installed py-spinnaker2 is shadowed
+    for that time only and restored afterwards (:meth:`suspended` restores it for a moment, for the board runner)."""
+
+    def __init__(self) -> None:
+        self.finder = _StandInFinder()
+        self.vendor: dict[str, ModuleType] = {}
+        self.alias: dict[str, ModuleType] = {}
+
+    def __enter__(self) -> "StandInImports":
+        self.vendor = _take_modules()
+        sys.meta_path.insert(0, self.finder)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.meta_path.remove(self.finder)
+        _take_modules()
+        sys.modules.update(self.vendor)
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """``spinnaker2`` means py-spinnaker2 again inside the block (its own lazy imports must find itself)."""
+        sys.meta_path.remove(self.finder)
+        alias = _take_modules()
+        sys.modules.update(self.vendor)
+        try:
+            yield
+        finally:
+            self.vendor = _take_modules()
+            sys.modules.update(alias)
+            sys.meta_path.insert(0, self.finder)
+
+
+def _take_modules() -> dict[str, ModuleType]:
+    """Remove and return every ``spinnaker2[.x]`` entry of sys.modules."""
+    taken = {k: v for k, v in sys.modules.items() if k == ALIAS or k.startswith(ALIAS + ".")}
+    for key in taken:
         del sys.modules[key]
-    finder = _StandInFinder()
-    sys.meta_path.insert(0, finder)
+    return taken
+
+
+def _board_target(address: str | None, imports: StandInImports) -> Any:
+    """py-spinnaker2's own modules for ``exec --board``, imported before the alias hides them."""
+    from ..chip import BOARD_ENV_VARS, INSTALL_HINT, board_address
+    from ..errors import BoardUnavailable
+    from ..spinnaker2.backend import BoardTarget
+
     try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-        for key in [k for k in sys.modules if k == ALIAS or k.startswith(ALIAS + ".")]:
-            del sys.modules[key]
-        sys.modules.update(shadowed)
+        snn = importlib.import_module(f"{ALIAS}.snn")
+        hardware = importlib.import_module(f"{ALIAS}.hardware")
+    except ImportError as exc:
+        raise BoardUnavailable(f"exec --board: py-spinnaker2 is not importable ({exc}); {INSTALL_HINT}") from None
+    ip = board_address(address or None)
+    if ip is None:
+        raise BoardUnavailable(f"exec --board: no board address; give one (--board IP) or set "
+                               f"{' or '.join(BOARD_ENV_VARS)}")
+    return BoardTarget(ip, snn, hardware, imports.suspended)
 
 
 class TraceWriter:
@@ -190,7 +239,7 @@ class TraceWriter:
     def __call__(self, record: Any) -> None:
         from ..traces import from_result, write_trace
 
-        trace = from_result(record.network, record.result, profile=record.profile, source="s2sim",
+        trace = from_result(record.network, record.result, profile=record.profile, source=record.source,
                             metadata={"run": len(self.paths), "backend": record.backend, "script": sys.argv[0],
                                       "settings": record.settings})
         path = self.path(len(self.paths))

@@ -7,11 +7,12 @@ writes every run as a conformance trace through an observer).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager, Iterator
 
 from ..errors import ConfigError, IgnoredSettingWarning
 from ..profile import ChipProfile
@@ -42,9 +43,22 @@ class RunRecord:
     network: Network
     timesteps: int
     result: BatchResult
-    profile: ChipProfile
+    profile: ChipProfile | None
     backend: str
     settings: dict[str, Any] = field(default_factory=dict)
+    source: str = "s2sim"
+
+
+@dataclass(frozen=True)
+class BoardTarget:
+    """Where ``s2sim exec --board`` sends the script's runs: a board address, py-spinnaker2's own ``snn`` and
+    ``hardware`` modules, and a context in which the name ``spinnaker2`` means py-spinnaker2 again (inside the
+    script it means the stand-in)."""
+
+    address: str
+    snn: Any
+    hardware: Any
+    vendor_imports: Callable[[], ContextManager[Any]]
 
 
 @dataclass
@@ -52,6 +66,7 @@ class _State:
     profile: ChipProfile = field(default_factory=ChipProfile)
     observers: list[Callable[[RunRecord], None]] = field(default_factory=list)
     said: set[str] = field(default_factory=set)
+    board: BoardTarget | None = None
 
 
 _STATE = _State()
@@ -67,6 +82,28 @@ def use_profile(profile: ChipProfile) -> None:
 def current_profile() -> ChipProfile:
     """The ChipProfile the stand-in's hardware classes reproduce."""
     return _STATE.profile
+
+
+def use_board(target: BoardTarget | None) -> None:
+    """Send the hardware classes' runs to a board through py-spinnaker2 (None: back to the simulator)."""
+    _STATE.board = target
+
+
+def board_target() -> BoardTarget | None:
+    """The board the hardware classes' runs go to, or None (the simulator)."""
+    return _STATE.board
+
+
+@contextlib.contextmanager
+def board_suspended() -> Iterator[None]:
+    """Runs inside the block go to the simulator and are not reported (when the vendor package is itself a
+    stand-in, the board runner's own run must not loop back to the board or count as one of the script's runs)."""
+    saved = _STATE.board, _STATE.observers
+    _STATE.board, _STATE.observers = None, []
+    try:
+        yield
+    finally:
+        _STATE.board, _STATE.observers = saved
 
 
 def add_run_observer(observer: Callable[[RunRecord], None]) -> None:

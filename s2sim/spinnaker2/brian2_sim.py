@@ -25,6 +25,8 @@ class Brian2Backend(_SimulatedBoard):
     Reusable across runs, as in py-spinnaker2.
     """
 
+    runs_on_boards = False
+
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
 
