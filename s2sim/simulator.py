@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .lowering import LoweredNetwork, lower
 from .profile import ChipProfile
 from .results import BatchResult
 from .snn import Network
-from .spec import NetworkSpec, raw_fingerprint
+from .spec import DIAGNOSTIC_RECORDABLES, NetworkSpec, raw_fingerprint
 
 
 class LoadedNetwork:
@@ -54,7 +54,8 @@ class LoadedNetwork:
         self.spec = spec
         return spec
 
-    def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None) -> BatchResult:
+    def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
+                  all_spikes: bool = False) -> BatchResult:
         """Run a batch; see :meth:`Simulator.run_batch`. Safe to call from several threads (calls take turns).
 
         Raises ConfigError when the network was edited while the run was going on (the results would belong to
@@ -62,15 +63,15 @@ class LoadedNetwork:
         """
         with self._lock:
             spec = self.refresh()
-            result = self._run_batch(spec, dict(inputs or {}), timesteps)
+            result = self._run_batch(spec, dict(inputs or {}), timesteps, all_spikes)
             if raw_fingerprint(self.net) != spec.fingerprint:
                 raise ConfigError(f"network {self.net.name!r} was changed while it was running; the results are "
                                   "discarded (edit a network between runs, not during one)")
             return result
 
-    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None) -> BatchResult:
+    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None, all_spikes: bool) -> BatchResult:
         batch, timesteps = self._batch_shape(spec, inputs, timesteps)
-        buffers = self._buffers(spec, inputs, batch, timesteps)
+        buffers = self._buffers(spec, inputs, batch, timesteps, all_spikes)
         io = self.core.make_io(buffers, batch, timesteps)
         threads = max(1, min(self.num_threads, batch))
         while len(self._workspaces) < threads:
@@ -113,7 +114,8 @@ class LoadedNetwork:
             raise ConfigError(f"inputs have {ticks.pop()} ticks but timesteps is {timesteps}")
         return (batches.pop() if batches else 1), int(timesteps)
 
-    def _buffers(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int) -> list[dict[str, np.ndarray]]:
+    def _buffers(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int,
+                 all_spikes: bool = False) -> list[dict[str, np.ndarray]]:
         # Sized from the lowered network (what the core was validated with), never from the live objects.
         ftype = np.float64 if self.core.float64 else np.float32
         buffers = []
@@ -124,7 +126,7 @@ class LoadedNetwork:
                 given = inputs.get(pop.name)
                 buf["input"] = (np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, n)))
                                 if given is None else pop.check_input(given))
-            if "spikes" in pop.record:
+            if all_spikes or "spikes" in pop.record:
                 buf["spikes"] = np.zeros((batch, timesteps, n), np.uint8)
             if "v" in pop.record:
                 buf["v"] = np.zeros((batch, timesteps, n), ftype)
@@ -158,9 +160,14 @@ class Simulator:
         The chip variant to reproduce (default ChipProfile()).
     num_threads : int, optional
         Threads a batch is spread over (default: all cores).
+    timing : s2sim.timing.TimingConfig, optional
+        Also estimate every run's PE time, DVFS levels and energy (tick length, DVFS mode; see docs/timing.md).
+        Without it, runs are timed only when a population records a PE diagnostic (with the default
+        TimingConfig: 1 ms ticks, high performance level).
     """
 
-    def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None) -> None:
+    def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None,
+                 timing: Any = None) -> None:
         self.profile = profile or ChipProfile()
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"profile must be a ChipProfile, got {type(self.profile).__name__}")
@@ -168,6 +175,11 @@ class Simulator:
                                         or num_threads < 1):
             raise ConfigError(f"num_threads must be a positive int, got {num_threads!r}")
         self.num_threads = num_threads or os.cpu_count() or 1
+        from .timing import TimingConfig
+
+        if timing is not None and not isinstance(timing, TimingConfig):
+            raise ConfigError(f"timing must be an s2sim.timing.TimingConfig, got {type(timing).__name__}")
+        self.timing = timing
 
     def load(self, net: Network) -> LoadedNetwork:
         """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see
@@ -189,7 +201,7 @@ class Simulator:
         return loaded
 
     def run_batch(self, net: Network, inputs: Mapping[str, np.ndarray] | None = None,
-                  timesteps: int | None = None) -> BatchResult:
+                  timesteps: int | None = None, all_spikes: bool = False) -> BatchResult:
         """Run a batch of independent samples.
 
         Parameters
@@ -200,34 +212,65 @@ class Simulator:
             ``params`` spike times in every sample.
         timesteps : int, optional
             Ticks to run; taken from the inputs when omitted.
+        all_spikes : bool
+            Keep every population's spikes, whatever its ``record`` says.
 
         Returns
         -------
         BatchResult
-            spikes / voltages / v_last in each population's py-spinnaker2 neuron order, counts for every population.
+            spikes / voltages / v_last in each population's py-spinnaker2 neuron order, counts for every population;
+            ``timing`` (a :class:`s2sim.timing.TimingReport`) when the Simulator was given a TimingConfig or a
+            population records a PE diagnostic (``time_done``, ``n_packets``, ``performance_level``).
         """
-        return self._loaded(net).run_batch(inputs, timesteps)
+        loaded = self._loaded(net)
+        if not self._times(net.validated()):
+            return loaded.run_batch(inputs, timesteps, all_spikes)
+        from .timing import TimingConfig, estimate
+
+        res = loaded.run_batch(inputs, timesteps, True)
+        spec = loaded.spec
+        res.timing = estimate(spec, res, self.timing or TimingConfig(), placement=_placement(net, self.profile),
+                              profile=self.profile)
+        if not all_spikes:
+            for pop in spec.populations:
+                if "spikes" not in pop.record:
+                    res.spikes.pop(pop.name, None)
+        return res
+
+    def _times(self, spec: NetworkSpec) -> bool:
+        return self.timing is not None or any(d in p.record for p in spec.populations for d in DIAGNOSTIC_RECORDABLES)
 
     def run(self, net: Network, timesteps: int) -> BatchResult:
         """Run one sample, as py-spinnaker2's ``hw.run(net, timesteps)``; results go to the populations."""
         res = self.run_batch(net, None, timesteps)
-        publish_results(net, res)
+        diagnostics = {}
+        if res.timing is not None:
+            diagnostics = {p.name: {d: res.timing.per_population(p.name, d) for d in DIAGNOSTIC_RECORDABLES
+                                    if d in p.record} for p in net.populations}
+        publish_results(net, res, diagnostics)
         return res
 
 
-def publish_results(net: Network, res: BatchResult) -> None:
-    """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...)."""
+def _placement(net: Network, profile: ChipProfile) -> Any:
+    from .placement import place
+
+    return place(net, profile)
+
+
+def publish_results(net: Network, res: BatchResult, extra: Mapping[str, dict] | None = None) -> None:
+    """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...), each
+    population's whole set at once; ``extra`` adds results by population name (the PE diagnostics)."""
     for pop in net.populations:
-        pop._results = _population_results(res, pop.name)
+        pop._results = {**_population_results(res, pop.name, pop.record), **(extra or {}).get(pop.name, {})}
 
 
-def _population_results(res: BatchResult, name: str) -> dict:
+def _population_results(res: BatchResult, name: str, record: Sequence[str]) -> dict:
     """One population's results of sample 0 in py-spinnaker2's formats, built whole before it is published (so a
     reader in another thread never sees half of it)."""
     out: dict = {}
     if name in res.counts:
         out["counts"] = {"spikes": res.counts[name][0, :, 0].copy(), "synaptic_events": res.counts[name][0, :, 1].copy()}
-    if name in res.spikes:
+    if name in res.spikes and "spikes" in record:
         out["spikes"] = res.spike_dict(name)
     if name in res.voltages:
         out["v"] = res.voltage_dict(name)

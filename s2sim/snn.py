@@ -166,9 +166,9 @@ class Population:
             return self._results[key]
         if key not in self.record:
             raise ConfigError(f"population {self.name!r}: {key!r} was not recorded (record={self.record})")
-        raise NotModelledError(f"population {self.name!r}: {key!r} is a PE diagnostic of py-spinnaker2 (time and "
-                               "load per PE and tick); s2sim accepts the recording but does not model PE time yet, "
-                               "so there is nothing to return")
+        raise NotModelledError(f"population {self.name!r}: {key!r} is a PE diagnostic, estimated by s2sim's PE time "
+                               "model (s2sim.timing) when a py-spinnaker2 backend (s2sim.spinnaker2.hardware) runs "
+                               "the network; Simulator.run does not time PEs: use s2sim.timing.estimate")
 
     def _result(self, key: str) -> Any:
         results = self._results
@@ -352,6 +352,35 @@ class Conv2DProjection:
             raise ConfigError(f"{where}: post population {self.post.name!r} has {post_size} neurons; the "
                               f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
         return ConvGeometry(p, (c_in, p["in_height"], p["in_width"]), (c_in, ph, pw), (c_out, oh, ow))
+
+    def tap_pairs(self, x_axis: str = "width",
+                  sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every (pre neuron, post neuron) pair a kernel tap connects, in py-spinnaker2 neuron order (one entry
+        per synaptic event a spike of the pre neuron causes).
+
+        A pre neuron lands in one pooled cell; each kernel tap from that cell reaches one output position in every
+        output channel.
+        """
+        g = self.geometry(x_axis, sizes)
+        p = g.params
+        c_in, h, w = g.in_shape
+        c_out, oh, ow = g.out_shape
+        kh, kw = self.weights.shape[2:]
+        pre = np.arange(c_in * h * w)
+        c, rem = np.divmod(pre, h * w)
+        y, x = np.divmod(rem, w)
+        py, px = y // p["pool_y"], x // p["pool_x"]
+        ky, kx = np.arange(kh), np.arange(kw)
+        oy_num = py[:, None] + p["pad_top"] - ky[None, :]                        # [n_pre, kh] = oy * stride_y
+        ox_num = px[:, None] + p["pad_left"] - kx[None, :]
+        ok_y = (oy_num % p["stride_y"] == 0) & (oy_num >= 0) & (oy_num // p["stride_y"] < oh)
+        ok_x = (ox_num % p["stride_x"] == 0) & (ox_num >= 0) & (ox_num // p["stride_x"] < ow)
+        ok = ok_y[:, :, None] & ok_x[:, None, :]                                  # [n_pre, kh, kw]
+        n, i, j = np.nonzero(ok)
+        pos = (oy_num[n, i] // p["stride_y"]) * ow + ox_num[n, j] // p["stride_x"]
+        src = np.repeat(n, c_out)
+        dst = (np.arange(c_out)[None, :] * oh * ow + pos[:, None]).ravel()
+        return src, dst
 
     @staticmethod
     def _check_params(conv_params: Mapping, where: str) -> dict[str, int]:

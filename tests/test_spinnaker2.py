@@ -15,6 +15,7 @@ from s2sim import ChipProfile, Simulator, snn
 from s2sim.cli import main
 from s2sim.conformance import compare
 from s2sim.errors import ConfigError, ConversionError, IgnoredSettingWarning, NotModelledError
+from s2sim.timing import DEFAULT_PL_THRESHOLD, TimingConfig
 from s2sim.traces import from_result, read_trace, read_trace_set
 
 SCRIPTS = Path(__file__).parent / "spinnaker2_scripts"
@@ -202,7 +203,6 @@ def test_board_settings_script_and_helpers(tmp_path):
     assert run_script("board_settings.py", out) == 0
     got = np.load(out)
     assert got["n_pool"] == 16 and got["pool_shape"].tolist() == [1, 2, 2]
-    assert "not model" in str(got["energy"]) and "time_done" in str(got["time_done"])
     assert "'pl_threshold': 200" in str(got["settings"]) and "'routing_type': 'MC'" in str(got["settings"])
     # native: the pool + dense composition worked out by hand
     w = np.array([[0, 12, -3], [7, 0, 0], [0, 0, 127], [-127, 5, 0]])
@@ -217,10 +217,17 @@ def test_board_settings_script_and_helpers(tmp_path):
     sparse_conns = [[i, j, int(w[i, j] // 2), 0] for i in range(3) for j in range(3) if w[i, j] // 2]
     net = snn.Network().add(stim, dense, sparse, snn.Projection(stim, dense, conns),
                             snn.Projection(dense, sparse, sparse_conns))
-    res = Simulator().run_batch(net, timesteps=20)
+    config = TimingConfig(sys_tick_in_s=2e-3, dvfs={"lif_no_delay": "auto", "lif_conv2d": "auto"},
+                          pl_threshold={**DEFAULT_PL_THRESHOLD, "lif_no_delay": 200, "lif_conv2d": 30})
+    res = Simulator(timing=config).run_batch(net, timesteps=20)
     np.testing.assert_array_equal(bits(got["dense_v"]), bits(res.voltages["dense"][0].T))
     np.testing.assert_array_equal(bits(got["sparse_v"]), bits(res.voltages["sparse"][0].T))
     assert np.ptp(got["sparse_v"]) > 0
+    # measure_power and time_done: the PE time model under the script's tick and DVFS parameters
+    assert float(got["energy"]) == float(res.timing.energy_j[0])
+    native = res.timing.per_population("dense", "time_done")
+    assert got["time_done_pes"].tolist() == sorted(native)
+    np.testing.assert_array_equal(got["time_done"], np.stack([native[k] for k in sorted(native)]))
 
 
 def test_sumpool_helper_matches_a_brute_force_pool():
@@ -288,14 +295,21 @@ def test_conversion_config_attributes_and_enums():
         cfg.to_s2sim()
 
 
-def test_diagnostics_are_accepted_but_not_modelled():
+def test_diagnostics_come_from_the_pe_time_model():
+    from s2sim.timing import DEFAULT_CYCLES, LEVELS
+
     pop = snn.Population(2, "lif", {}, name="p", record=["spikes", "time_done", "n_packets", "performance_level"])
     net = snn.Network().add(pop)
     Simulator().run(net, 5)
-    for getter in (pop.get_time_done_times, pop.get_n_packets, pop.get_performance_levels):
-        with pytest.raises(NotModelledError, match="'p'.*does not model PE time"):
-            getter()
+    done = pop.get_time_done_times()
+    costs = DEFAULT_CYCLES["lif"]
+    assert list(done) == ["PE(1, 1, 0)"]                     # py-spinnaker2's shape: a dict per PE of arrays [T]
+    np.testing.assert_array_equal(done["PE(1, 1, 0)"], np.full(5, (costs.fixed + 2 * costs.neuron)
+                                                                / (LEVELS["high"].hz * 1e-3)))
+    np.testing.assert_array_equal(pop.get_n_packets()["PE(1, 1, 0)"], np.zeros(5))
+    np.testing.assert_array_equal(pop.get_performance_levels()["PE(1, 1, 0)"], np.ones(5))
     pop.record = ["spikes"]
+    Simulator().run(net, 5)
     with pytest.raises(ConfigError, match="'time_done' was not recorded"):
         pop.get_time_done_times()
 

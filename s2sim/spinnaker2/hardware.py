@@ -16,6 +16,8 @@ from ..placement import Placement, place
 from ..profile import ChipProfile
 from ..results import BatchResult
 from ..simulator import Simulator, publish_results
+from ..spec import DIAGNOSTIC_RECORDABLES
+from ..timing import DEFAULT_PL_THRESHOLD, TimingConfig
 from ..snn import Network
 from .backend import BoardTarget, RunRecord, board_suspended, board_target, current_profile, notify, say_once
 from .experiment_backends import BackendSettings, ExperimentBackendType
@@ -44,18 +46,18 @@ class _SimulatedBoard:
         self.placement: Placement | None = None
         self.last_run: RunRecord | None = None
         self._measure_power = False
+        self._energy: float | None = None
 
     @property
     def energy(self) -> float | None:
-        """Energy of the last run in joules, as py-spinnaker2 reports after ``run(..., measure_power=True)``.
-
-        None when power was not measured. Raises NotModelledError when it was: the energy model is not part of
-        the bit-exact simulator yet.
-        """
-        if not self._measure_power:
-            return None
-        raise NotModelledError(f"{type(self).__name__}.energy: measure_power=True was accepted, but s2sim does not "
-                               "model PE energy yet, so there is no figure to report")
+        """Energy of the last run in joules, as py-spinnaker2 reports after ``run(..., measure_power=True)``:
+        s2sim's estimate (s2sim.timing: the chip paper's power figures and the PE time model), None when power was
+        not measured. NotModelledError after a board run (s2sim exec --board), where the board's own reading is
+        not collected."""
+        if self._measure_power and self._energy is None:
+            raise NotModelledError(f"{type(self).__name__}.energy: the run went to a board, whose power reading "
+                                   "s2sim does not collect")
+        return self._energy
 
     def run(self, network: Network, time_steps: int, **kwargs: Any) -> None:
         """Run ``network`` for ``time_steps`` ticks; results land on the populations (``get_spikes()``, ...).
@@ -73,7 +75,11 @@ class _SimulatedBoard:
             return
         target = board_target() if self.runs_on_boards else None
         if target is None:
-            result = Simulator(profile).run(network, time_steps)
+            timed = self._measure_power or any(d in p.record for p in network.populations
+                                               for d in DIAGNOSTIC_RECORDABLES)
+            timing = timing_config(settings) if timed else None
+            result = Simulator(profile, timing=timing).run(network, time_steps)
+            self._energy = None if result.timing is None else float(result.timing.energy_j[0])
             self.last_run = RunRecord(network, int(time_steps), result, profile, type(self).__name__, settings)
         else:
             result = _run_on_board(network, int(time_steps), target)
@@ -100,6 +106,21 @@ class _SimulatedBoard:
             say_once(f"{name}.run.{key}", f"{name}.run({key}=...) is ignored: {why}")
         return {"sys_tick_in_s": float(tick), "measure_power": self._measure_power, "mapping_only": mapping_only,
                 "applications": application_settings(), "backend_settings": BackendSettings().to_dict()}
+
+
+def timing_config(settings: dict[str, Any]) -> TimingConfig:
+    """The PE time model's configuration of a run: its tick, and each application's DVFS parameters."""
+    modes, thresholds = {}, dict(DEFAULT_PL_THRESHOLD)
+    for model, app in settings["applications"].items():
+        dvfs = app.get("dvfs_params")
+        if dvfs is not None:
+            modes[model] = DVFS_MODE_OF[dvfs["mode"]]
+            thresholds[model] = dvfs["pl_threshold"]
+    return TimingConfig(sys_tick_in_s=settings["sys_tick_in_s"], dvfs=modes, pl_threshold=thresholds)
+
+
+#: py-spinnaker2's PmgtMode member names -> s2sim's DVFS modes.
+DVFS_MODE_OF = {"PL_MODE_LOW": "low", "PL_MODE_HIGH": "high", "PL_MODE_AUTO": "auto"}
 
 
 def _run_on_board(network: Network, time_steps: int, target: BoardTarget) -> BatchResult:

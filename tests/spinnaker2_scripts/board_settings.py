@@ -36,15 +36,10 @@ net.add(stim, dense, sparse,
 hw = hardware.SpiNNaker2Chip(experiment_backend_type=ExperimentBackendType(os.environ.get("BACKEND", "spinnman2")),
                              eth_ip="192.168.1.1")
 hw.run(net, 20, sys_tick_in_s=2e-3, measure_power=True)
-try:
-    energy = hw.energy
-except NotImplementedError as exc:                      # not modelled yet: a named error, never a number
-    energy = str(exc)
-try:
-    time_done = dense.get_time_done_times()
-except NotImplementedError as exc:
-    time_done = str(exc)
+energy = hw.energy
+time_done = dense.get_time_done_times()
 np.savez(out_file, dense_v=np.stack([v for _, v in sorted(dense.get_voltages().items())]),
          sparse_v=np.stack([v for _, v in sorted(sparse.get_voltages().items())]),
-         n_pool=len(pool_conns), pool_shape=pool_shape, n_joined=len(joined), energy=energy, time_done=time_done,
+         n_pool=len(pool_conns), pool_shape=pool_shape, n_joined=len(joined), energy=energy,
+         time_done_pes=sorted(time_done), time_done=np.stack([time_done[k] for k in sorted(time_done)]),
          settings=str(hw.last_run.settings))
