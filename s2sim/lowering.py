@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ConfigError, LimitError
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM
-from .profile import ChipProfile
+from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, Network, Population, Projection
 
 #: Below MAX_INPUT_SUM the kernel may keep one signed accumulator for lif populations (see models.py).
@@ -46,6 +46,8 @@ class LoweredPopulation:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
+    #: The profile's per-model settings for this population's model (None for a spike_list).
+    settings: ModelSettings | None = None
 
     @property
     def to_external(self) -> np.ndarray | None:
@@ -156,7 +158,7 @@ def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
                 raise ConfigError(f"projection {proj.name!r}: population {end.name!r} was not added to network "
                                   f"{net.name!r}")
     conv_shapes = _conv_target_shapes(net, profile)
-    pops = _lower_populations(net, conv_shapes)
+    pops = _lower_populations(net, conv_shapes, profile)
     projections = [_lower_projection(p, index, pops, profile) for p in net.projections]
     _check_accumulators(net, projections, pops)
     last = pops[-1]
@@ -177,18 +179,25 @@ def _conv_target_shapes(net: Network, profile: ChipProfile) -> dict[int, tuple[i
     return shapes
 
 
-def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulation]:
+def _ring_planes(kind: int, profile: ChipProfile) -> int:
+    """Two planes (exc, inh) where the update needs them apart: decaying currents, or the left-to-right grouping
+    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound)."""
+    return 2 if kind == KIND_CURR_EXP or profile.input_grouping == "left_to_right" else 1
+
+
+def _lower_populations(net: Network, conv_shapes: dict, profile: ChipProfile) -> list[LoweredPopulation]:
     out = []
     state = ring = curr = 0
     for pop in net.populations:
         model = pop.model
         low = LoweredPopulation(
             name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-            ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1,
+            ring_slots=model.ring_slots, ring_planes=_ring_planes(model.kind, profile),
             state_offset=state, ring_offset=ring if not model.is_input else -1,
             curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shapes.get(id(pop)))
         to_ext = low.to_external
         if not model.is_input:
+            low.settings = profile.model_settings(model.name)
             for key in _PARAM_NAMES:
                 if key in pop.params:
                     values = pop.params[key] if to_ext is None else pop.params[key][to_ext]
@@ -216,7 +225,7 @@ def _lower_projection(proj, index: dict, pops: list[LoweredPopulation], profile:
 def _lower_list(proj: Projection, index: dict, pre: LoweredPopulation, post: LoweredPopulation,
                 profile: ChipProfile) -> LoweredProjection:
     where = f"projection {proj.name!r} into population {post.name!r} ({proj.post.neuron_model})"
-    w = round_weights(proj.weights, profile.weight_rounding, where)
+    w = round_weights(proj.weights, post.settings.weight_rounding, where)
     limit = proj.post.model.weight_limit
     _check_range(w, -limit, limit, where)
     pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
@@ -256,7 +265,7 @@ def _dense_fits(proj: Projection, n_pre: int, n_post: int) -> bool:
 def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, post: LoweredPopulation,
                 profile: ChipProfile) -> LoweredProjection:
     where = f"conv projection {proj.name!r} into population {post.name!r}"
-    w = round_weights(proj.weights, profile.weight_rounding, where)
+    w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
     geometry = proj.geometry(profile.conv_x_axis)
     p = geometry.params
