@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ConfigError, LimitError
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
-from .profile import ChipProfile
+from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, ConvGeometry, Network, Projection
 from .spec import NetworkSpec, PopulationSpec
 
@@ -47,6 +47,8 @@ class LoweredPopulation:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
+    #: The profile's per-model settings for this population's model (None for a spike_list).
+    settings: ModelSettings | None = None
 
     @property
     def to_external(self) -> np.ndarray | None:
@@ -153,7 +155,7 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None) -> Low
         raise ConfigError(f"profile must be a ChipProfile, got {type(profile).__name__}")
     spec = net if isinstance(net, NetworkSpec) else net.validated()
     conv_shapes = _conv_target_shapes(spec, profile)
-    pops = _lower_populations(spec, conv_shapes)
+    pops = _lower_populations(spec, conv_shapes, profile)
     projections = [_lower_projection(spec, k, pops, profile) for k in range(len(spec.projections))]
     _check_accumulators(spec, projections, pops)
     last = pops[-1]
@@ -175,11 +177,17 @@ def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tu
     return shapes
 
 
-def _lower_populations(spec: NetworkSpec, conv_shapes: dict) -> list[LoweredPopulation]:
+def _ring_planes(kind: int, profile: ChipProfile) -> int:
+    """Two planes (exc, inh) where the update needs them apart: decaying currents, or the left-to-right grouping
+    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound)."""
+    return 2 if kind == KIND_CURR_EXP or profile.input_grouping == "left_to_right" else 1
+
+
+def _lower_populations(spec: NetworkSpec, conv_shapes: dict, profile: ChipProfile) -> list[LoweredPopulation]:
     out = []
     state = ring = curr = 0
     for k, pop in enumerate(spec.populations):
-        out.append(_lower_population(pop, conv_shapes.get(k), state, ring, curr))
+        out.append(_lower_population(pop, conv_shapes.get(k), state, ring, curr, profile))
         state += pop.size
         if not pop.model.is_input:
             ring += out[-1].ring_slots * out[-1].ring_planes * pop.size
@@ -189,15 +197,16 @@ def _lower_populations(spec: NetworkSpec, conv_shapes: dict) -> list[LoweredPopu
 
 
 def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | None, state: int, ring: int,
-                      curr: int) -> LoweredPopulation:
+                      curr: int, profile: ChipProfile) -> LoweredPopulation:
     model = pop.model
     low = LoweredPopulation(
         name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-        ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1,
+        ring_slots=model.ring_slots, ring_planes=_ring_planes(model.kind, profile),
         state_offset=state, ring_offset=ring if not model.is_input else -1,
         curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shape)
     if model.is_input:
         return low
+    low.settings = profile.model_settings(model.name)
     to_ext = low.to_external
     for key in _PARAM_NAMES:
         if key in pop.params:
@@ -225,7 +234,7 @@ def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopul
                 post_model: NeuronModel) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
-    w = round_weights(proj.weights, profile.weight_rounding, where)
+    w = round_weights(proj.weights, post.settings.weight_rounding, where)
     limit = post_model.weight_limit
     _check_range(w, -limit, limit, where)
     pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
@@ -265,7 +274,7 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
                 geometry: ConvGeometry) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
-    w = round_weights(proj.weights, profile.weight_rounding, where)
+    w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
     p = geometry.params
     c_in, h, wd = geometry.in_shape
