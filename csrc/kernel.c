@@ -9,6 +9,7 @@
 #include "s2sim.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,122 @@
 #include <xmmintrin.h>
 #define S2_HAVE_MXCSR 1
 #endif
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+#if defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__linux__)
+#define S2_HAVE_AMX 1
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------
+ * SIMD helpers. Each instruction-set level defines the same small operations; every loop above them is written
+ * once. The level is the compiler's target (-march), reported by s2_simd_level(). Integer operations only, so
+ * every level computes the same bits.
+ * ---------------------------------------------------------------------------------------------------------- */
+
+/* Bit j of the result is set when p[j] != 0, for the 64 bytes p[0..63]. */
+#if defined(__AVX512BW__)
+#define S2_SIMD_NAME "avx512"
+static inline uint64_t nonzero_mask64(const uint8_t *p)
+{
+    const __m512i x = _mm512_loadu_si512((const void *)p);
+    return (uint64_t)_mm512_test_epi8_mask(x, x);
+}
+#elif defined(__AVX2__)
+#define S2_SIMD_NAME "avx2"
+static inline uint64_t nonzero_mask64(const uint8_t *p)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    const uint32_t lo = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p), zero));
+    const uint32_t hi = (uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 32)), zero));
+    return ~((uint64_t)hi << 32 | lo);
+}
+#elif defined(__SSE2__)
+#define S2_SIMD_NAME "sse2"
+static inline uint64_t nonzero_mask64(const uint8_t *p)
+{
+    uint64_t zero = 0;
+    for (int j = 0; j < 4; j++) {
+        const __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * j));
+        zero |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())) << (16 * j);
+    }
+    return ~zero;
+}
+#else
+#define S2_SIMD_NAME "portable"
+static inline uint64_t nonzero_mask64(const uint8_t *p)
+{
+    uint64_t m = 0;
+    for (int j = 0; j < 64; j++)
+        m |= (uint64_t)(p[j] != 0) << j;
+    return m;
+}
+#endif
+
+/* Dot products for the dense conv path: an accumulator of S2_LANES int32 lanes (output channels) takes, per step,
+ * four uint8 map counts (the same four for every lane) times four int8 weights per lane, summed exactly in int32.
+ * VNNI does that in one instruction (vpdpbusd, no saturation); plain AVX2 in two, exact while a count is at most
+ * 127 (pairs of products then stay inside int16, where vpmaddubsw would saturate). */
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define S2_LANES 16
+typedef __m512i s2_acc;
+static inline s2_acc acc_zero(void) { return _mm512_setzero_si512(); }
+static inline s2_acc acc_dot4(s2_acc acc, uint32_t counts, const int8_t *w)
+{
+    return _mm512_dpbusd_epi32(acc, _mm512_set1_epi32((int32_t)counts), _mm512_loadu_si512((const void *)w));
+}
+static inline void acc_store(int32_t *out, s2_acc acc) { _mm512_storeu_si512((void *)out, acc); }
+#elif defined(__AVX2__)
+#define S2_LANES 8
+typedef __m256i s2_acc;
+static inline s2_acc acc_zero(void) { return _mm256_setzero_si256(); }
+static inline s2_acc acc_dot4(s2_acc acc, uint32_t counts, const int8_t *w)
+{
+    const __m256i a = _mm256_set1_epi32((int32_t)counts), b = _mm256_loadu_si256((const __m256i *)w);
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+    return _mm256_dpbusd_avx_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
+#endif
+}
+static inline void acc_store(int32_t *out, s2_acc acc) { _mm256_storeu_si256((__m256i *)out, acc); }
+#else
+#define S2_LANES 8
+typedef struct {
+    int32_t lane[S2_LANES];
+} s2_acc;
+static inline s2_acc acc_zero(void)
+{
+    s2_acc acc = {{0}};
+    return acc;
+}
+static inline s2_acc acc_dot4(s2_acc acc, uint32_t counts, const int8_t *w)
+{
+    for (int l = 0; l < S2_LANES; l++)
+        for (int r = 0; r < 4; r++)
+            acc.lane[l] += (int32_t)((counts >> (8 * r)) & 0xff) * w[4 * l + r];
+    return acc;
+}
+static inline void acc_store(int32_t *out, s2_acc acc) { memcpy(out, acc.lane, sizeof acc.lane); }
+#endif
+
+const char *s2_simd_level(void)
+{
+    return S2_SIMD_NAME;
+}
+
+int s2_amx_enable(void)
+{
+#ifdef S2_HAVE_AMX
+    /* Linux hands a process the AMX tile state (XTILEDATA) only on request: ARCH_REQ_XCOMP_PERM. */
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    return 0;
+#endif
+}
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -28,6 +145,58 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
         va_end(ap);
     }
     return code;
+}
+
+/* The dense conv path's pooled map: the rows and columns that some output reads (see s2sim.h). */
+static inline int32_t map_h(const s2_projection *q)
+{
+    return (q->oh - 1) * q->stride_y + q->k_h;
+}
+
+static inline int32_t map_w(const s2_projection *q)
+{
+    return (q->ow - 1) * q->stride_x + q->k_w;
+}
+
+/* A kernel row's taps, k_w * c_in map bytes, are read four at a time ("quads"), in chunks of at most 16 quads
+ * (64 bytes, one row of an AMX tile); the quads are padded with zero weights so that all chunks are equal. */
+static inline int32_t quad_chunks(int32_t c_in, int32_t k_w)
+{
+    return ((k_w * c_in + 3) / 4 + 15) / 16;
+}
+
+int32_t s2_conv_quads(int32_t c_in, int32_t k_w)
+{
+    const int32_t quads = (k_w * c_in + 3) / 4, chunks = quad_chunks(c_in, k_w);
+    return (quads + chunks - 1) / chunks * chunks;
+}
+
+static inline int32_t conv_quads(const s2_projection *q)
+{
+    return s2_conv_quads(q->c_in, q->k_w);
+}
+
+/* Output channels padded to the widest vector (16 int32 lanes, one AMX tile row), so every level reads whole
+ * vectors. */
+static inline int32_t conv_out_pad(const s2_projection *q)
+{
+    return (q->c_out + 15) & ~15;
+}
+
+/* Output positions of one row per AMX tile: the row split evenly into tiles of at most 16. */
+static inline int32_t tile_positions(int32_t ow)
+{
+    const int32_t tiles = (ow + 15) / 16;
+    return (ow + tiles - 1) / tiles;
+}
+
+/* Slack past the map's last cell that the dense product may read (and multiply by zero weights, or drop): the
+ * padded quads of the last window row, and with AMX up to one tile's worth of positions past a row's end. */
+int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y)
+{
+    const int64_t h = (int64_t)(oh - 1) * stride_y + k_h, w = (int64_t)(ow - 1) * stride_x + k_w;
+    const int64_t extra_positions = (int64_t)tile_positions(ow) * ((ow + 15) / 16) - ow;
+    return h * w * c_in + extra_positions * stride_x * c_in + 4 * (int64_t)s2_conv_quads(c_in, k_w) - k_w * c_in + 64;
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -122,10 +291,20 @@ static int validate_layout(const s2_network *net, char *err, size_t errlen)
     return S2_OK;
 }
 
+static int validate_delay(const s2_projection *q, const s2_population *post, int32_t k, char *err, size_t errlen)
+{
+    if (q->uniform_delay < 0 || q->uniform_delay >= post->ring_slots)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: delay %d >= %d ring slots", k, q->uniform_delay,
+                    post->ring_slots);
+    return S2_OK;
+}
+
 static int validate_sparse(const s2_projection *q, const s2_population *post, int32_t k, char *err, size_t errlen)
 {
-    if (!q->row_ptr || (q->row_ptr[q->n_pre] > 0 && (!q->target || !q->delay || !q->weight)))
+    if (!q->row_ptr || (q->row_ptr[q->n_pre] > 0 && (!q->target || !q->weight)))
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: sparse arrays are NULL", k);
+    if (!q->delay && validate_delay(q, post, k, err, errlen))
+        return S2_ERR_INVALID;
     if (q->row_ptr[0] != 0)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: row_ptr[0] = %lld, not 0", k,
                     (long long)q->row_ptr[0]);
@@ -136,20 +315,37 @@ static int validate_sparse(const s2_projection *q, const s2_population *post, in
         if (q->target[s] < 0 || q->target[s] >= post->n)
             return fail(err, errlen, S2_ERR_INVALID, "projection %d synapse %lld: target %d outside 0..%d", k,
                         (long long)s, q->target[s], post->n - 1);
-        if (q->delay[s] >= post->ring_slots)
+        if (q->delay && q->delay[s] >= post->ring_slots)
             return fail(err, errlen, S2_ERR_INVALID, "projection %d synapse %lld: delay %d >= %d ring slots", k,
                         (long long)s, q->delay[s], post->ring_slots);
-        if (q->weight[s] < -128 || q->weight[s] > 127)
-            return fail(err, errlen, S2_ERR_INVALID, "projection %d synapse %lld: weight %d outside -128..127", k,
-                        (long long)s, q->weight[s]);
     }
     return S2_OK;
 }
 
-static int validate_conv(const s2_projection *q, const s2_population *pre, const s2_population *post, int32_t k,
-                         char *err, size_t errlen)
+/* The dense conv path: its map slice inside the workspace's conv_map, and every cell offset inside the map. */
+static int validate_conv_map(const s2_network *net, const s2_projection *q, const s2_population *pre, int32_t k,
+                             char *err, size_t errlen)
 {
-    if (!q->pool_pos || !q->kernel)
+    if (!q->cell || !q->packed)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense conv arrays are NULL", k);
+    if (q->dense_from < 0)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense_from %d < 0", k, q->dense_from);
+    const int64_t cells = (int64_t)map_h(q) * map_w(q) * q->c_in;
+    const int64_t bytes = s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y);
+    if (q->map_offset < 0 || q->map_offset + bytes > net->n_conv_map)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: map [%lld, %lld) outside %lld conv map bytes", k,
+                    (long long)q->map_offset, (long long)(q->map_offset + bytes), (long long)net->n_conv_map);
+    for (int32_t i = 0; i < pre->n; i++)
+        if (q->cell[i] < -1 || q->cell[i] >= cells)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre neuron %d has map cell %d outside "
+                        "-1..%lld", k, i, q->cell[i], (long long)cells - 1);
+    return S2_OK;
+}
+
+static int validate_conv(const s2_network *net, const s2_projection *q, const s2_population *pre,
+                         const s2_population *post, int32_t k, char *err, size_t errlen)
+{
+    if (!q->pool_pos || !q->kernel || !q->pre_events)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: conv arrays are NULL", k);
     if (q->c_in < 1 || q->ph < 1 || q->pw < 1 || q->c_out < 1 || q->oh < 1 || q->ow < 1 || q->k_h < 1 ||
         q->k_w < 1 || q->stride_x < 1 || q->stride_y < 1 || q->pad_top < 0 || q->pad_left < 0)
@@ -162,8 +358,11 @@ static int validate_conv(const s2_projection *q, const s2_population *pre, const
         if (pos[0] < 0 || pos[0] >= q->c_in || pos[1] < 0 || pos[1] >= q->ph || pos[2] < 0 || pos[2] >= q->pw)
             return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre neuron %d maps to pooled cell (%d, %d, %d) "
                         "outside %d x %d x %d", k, i, pos[0], pos[1], pos[2], q->c_in, q->ph, q->pw);
+        if (q->pre_events[i] < 0)
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre neuron %d has %d events per spike", k, i,
+                        q->pre_events[i]);
     }
-    return S2_OK;
+    return q->dense_from == INT32_MAX ? S2_OK : validate_conv_map(net, q, pre, k, err, errlen);
 }
 
 static int validate_projection(const s2_network *net, int32_t k, char *err, size_t errlen)
@@ -182,12 +381,9 @@ static int validate_projection(const s2_network *net, int32_t k, char *err, size
     case S2_PROJ_DENSE:
         if (!q->dense || !q->row_nnz)
             return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense arrays are NULL", k);
-        if (q->dense_delay < 0 || q->dense_delay >= post->ring_slots)
-            return fail(err, errlen, S2_ERR_INVALID, "projection %d: delay %d >= %d ring slots", k, q->dense_delay,
-                        post->ring_slots);
-        return S2_OK;
+        return validate_delay(q, post, k, err, errlen);
     case S2_PROJ_CONV:
-        return validate_conv(q, pre, post, k, err, errlen);
+        return validate_conv(net, q, pre, post, k, err, errlen);
     default:
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: unknown kind %d", k, q->kind);
     }
@@ -197,10 +393,15 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
 {
     if (!net || (net->n_pops > 0 && !net->pops) || (net->n_projs > 0 && !net->projs))
         return fail(err, errlen, S2_ERR_INVALID, "network: NULL arrays");
-    if (net->n_pops < 1 || net->n_projs < 0 || net->n_neurons < 1 || net->n_ring < 0 || net->n_curr < 0)
+    if (net->n_pops < 1 || net->n_projs < 0 || net->n_neurons < 1 || net->n_ring < 0 || net->n_curr < 0 ||
+        net->n_conv_map < 0)
         return fail(err, errlen, S2_ERR_INVALID, "network: empty or negative sizes");
-    if (net->flags & ~S2_FLAG_FLOAT64)
+    if (net->flags & ~(S2_FLAG_FLOAT64 | S2_FLAG_AMX))
         return fail(err, errlen, S2_ERR_INVALID, "network: unknown flags 0x%x", net->flags);
+#ifndef S2_HAVE_AMX
+    if (net->flags & S2_FLAG_AMX)
+        return fail(err, errlen, S2_ERR_INVALID, "network: S2_FLAG_AMX, but the core was built without AMX");
+#endif
     net->validated = 0;
     for (int32_t k = 0; k < net->n_pops; k++) {
         int rc = validate_population(net, k, err, errlen);
@@ -264,35 +465,49 @@ static inline void add_row(int32_t *slot, int32_t planes, int32_t n, const int8_
         add_row_split(slot, slot + n, w, len);
 }
 
+/* The synapses of the spiking rows into their slots (slot[d]: the slot that delay d feeds this tick). Instantiated
+ * per plane count and with or without per-synapse delays (constant arguments), so a projection whose synapses
+ * share one delay does no delay lookup and no bookkeeping per synapse. Returns the delays used as a bit set. */
+static inline __attribute__((always_inline)) uint32_t sparse_rows(const s2_projection *q, int32_t *const *slot,
+                                                                  int32_t n, const int32_t *spikes, int32_t n_spikes,
+                                                                  int32_t planes, int delayed)
+{
+    uint32_t used = 0;
+    for (int32_t s = 0; s < n_spikes; s++) {
+        const int32_t i = spikes[s];
+        for (int64_t k = q->row_ptr[i]; k < q->row_ptr[i + 1]; k++) {
+            const int32_t d = delayed ? q->delay[k] : 0, w = q->weight[k];
+            if (planes == 1)
+                slot[d][q->target[k]] += w;
+            else
+                slot[d][(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
+            if (delayed)
+                used |= 1u << d;
+        }
+    }
+    return delayed ? used : 1u;
+}
+
 static int64_t deliver_sparse(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
                               const int32_t *spikes, int32_t n_spikes, int32_t tick)
 {
-    int64_t events = 0;
-    const int32_t n = post->n;
     int32_t *slot[8]; /* by delay: the slot a synapse of that delay feeds this tick */
-    for (int32_t d = 0; d < post->ring_slots; d++)
-        slot[d] = ring_slot(ws, post, tick + d);
-    uint32_t used = 0; /* delays seen, to mark their slots once at the end */
-    for (int32_t s = 0; s < n_spikes; s++) {
-        const int32_t i = spikes[s];
-        const int64_t lo = q->row_ptr[i], hi = q->row_ptr[i + 1];
-        if (post->ring_planes == 1) {
-            for (int64_t k = lo; k < hi; k++) {
-                slot[q->delay[k]][q->target[k]] += q->weight[k];
-                used |= 1u << q->delay[k];
-            }
-        } else {
-            for (int64_t k = lo; k < hi; k++) {
-                const int32_t w = q->weight[k];
-                slot[q->delay[k]][(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
-                used |= 1u << q->delay[k];
-            }
-        }
-        events += hi - lo;
-    }
-    for (int32_t d = 0; d < post->ring_slots; d++)
+    const int32_t first = q->delay ? 0 : q->uniform_delay, count = q->delay ? post->ring_slots : 1;
+    for (int32_t d = 0; d < count; d++)
+        slot[d] = ring_slot(ws, post, tick + first + d);
+    uint32_t used;
+    if (post->ring_planes == 1)
+        used = q->delay ? sparse_rows(q, slot, post->n, spikes, n_spikes, 1, 1)
+                        : sparse_rows(q, slot, post->n, spikes, n_spikes, 1, 0);
+    else
+        used = q->delay ? sparse_rows(q, slot, post->n, spikes, n_spikes, 2, 1)
+                        : sparse_rows(q, slot, post->n, spikes, n_spikes, 2, 0);
+    for (int32_t d = 0; d < count; d++)
         if (used & (1u << d))
-            mark_dirty(ws, q->post, post, tick + d);
+            mark_dirty(ws, q->post, post, tick + first + d);
+    int64_t events = 0;
+    for (int32_t s = 0; s < n_spikes; s++)
+        events += q->row_ptr[spikes[s] + 1] - q->row_ptr[spikes[s]];
     return events;
 }
 
@@ -301,8 +516,8 @@ static int64_t deliver_dense(const s2_projection *q, const s2_population *post, 
 {
     int64_t events = 0;
     const int32_t n = post->n;
-    int32_t *exc = ring_slot(ws, post, tick + q->dense_delay);
-    mark_dirty(ws, q->post, post, tick + q->dense_delay);
+    int32_t *exc = ring_slot(ws, post, tick + q->uniform_delay);
+    mark_dirty(ws, q->post, post, tick + q->uniform_delay);
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t i = spikes[s];
         add_row(exc, post->ring_planes, n, q->dense + (int64_t)i * n, n);
@@ -334,13 +549,11 @@ static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stri
     return hi;
 }
 
-static int64_t deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                            const int32_t *spikes, int32_t n_spikes, int32_t tick)
+/* Event-driven conv: every spike adds the kernel taps of its pooled cell into the outputs they reach. */
+static void deliver_conv_events(const s2_projection *q, const s2_population *post, int32_t *slot,
+                                const int32_t *spikes, int32_t n_spikes)
 {
-    int64_t events = 0;
     const int32_t n = post->n, co = q->c_out;
-    int32_t *slot = ring_slot(ws, post, tick);
-    mark_dirty(ws, q->post, post, tick);
     for (int32_t s = 0; s < n_spikes; s++) {
         const int32_t *pos = q->pool_pos + 3 * (int64_t)spikes[s];
         const int32_t c = pos[0], y = pos[1], x = pos[2];
@@ -360,15 +573,186 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *post, c
                 const int32_t taps = kx1 - kx0 + 1;
                 add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, post->ring_planes, n,
                         krow + (int64_t)(q->k_w - 1 - kx1) * co, taps * co);
-                events += (int64_t)taps * co;
                 continue;
             }
-            for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--) {
+            for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--)
                 add_row(orow + (int64_t)ox * co, post->ring_planes, n, krow + (int64_t)(q->k_w - 1 - kx) * co, co);
-                events += co;
-            }
         }
     }
+}
+
+/* The dense conv product is blocked: P output positions times CB vectors of output channels per pass. Each
+ * broadcast map word serves every channel vector and each weight vector every position, and the P x CB
+ * independent accumulator chains (at least 8) hide the dot product's latency of about 5 cycles. Sixteen
+ * accumulators fit AVX-512's 32 vector registers; AVX2's 16 take eight. */
+#define S2_CONV_BLOCK 8
+#if S2_LANES == 16
+#define S2_MAX_CB 4
+#else
+#define S2_MAX_CB 2
+#endif
+
+/* Output positions pos .. pos+P-1 (flat oy*ow + ox; a block may span rows), channel vectors cb .. cb+CB-1 of one
+ * packed plane: the dot products of their map windows with the plane's weights, added (sign +1) or subtracted
+ * (-1) into out. Positions past the last are computed as copies of the last and not stored. P and CB are
+ * constants at each call, so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void conv_block(const s2_projection *q, const uint8_t *map,
+                                                             const int8_t *plane, int32_t pos, int32_t cb, int CB,
+                                                             int P, int32_t sign, int32_t *out)
+{
+    const int32_t quads = conv_quads(q), pad = conv_out_pad(q), row = map_w(q) * q->c_in, n_pos = q->oh * q->ow;
+    const uint8_t *a[S2_CONV_BLOCK];
+    int32_t oy = pos / q->ow, ox = pos % q->ow;
+    for (int p = 0; p < P; p++) {
+        a[p] = map + (int64_t)oy * q->stride_y * row + (int64_t)ox * q->stride_x * q->c_in;
+        if (pos + p + 1 < n_pos && ++ox == q->ow) /* the next position, or the last one again */
+            ox = 0, oy++;
+    }
+    s2_acc acc[S2_CONV_BLOCK][S2_MAX_CB];
+    for (int p = 0; p < P; p++)
+        for (int c = 0; c < CB; c++)
+            acc[p][c] = acc_zero();
+    for (int32_t ky = 0; ky < q->k_h; ky++) {
+        const int8_t *w = plane + ((int64_t)ky * quads * pad + (int64_t)cb * S2_LANES) * 4;
+        const int64_t at = (int64_t)ky * row;
+        for (int32_t j = 0; j < quads; j++, w += 4 * pad) {
+            uint32_t counts[S2_CONV_BLOCK];
+            for (int p = 0; p < P; p++)
+                memcpy(&counts[p], a[p] + at + 4 * j, sizeof counts[p]);
+            for (int c = 0; c < CB; c++)
+                for (int p = 0; p < P; p++)
+                    acc[p][c] = acc_dot4(acc[p][c], counts[p], w + 4 * S2_LANES * c);
+        }
+    }
+    for (int p = 0; p < P && pos + p < n_pos; p++)
+        for (int c = 0; c < CB; c++) {
+            const int32_t first = (cb + c) * S2_LANES;
+            const int32_t lanes = q->c_out - first < S2_LANES ? q->c_out - first : S2_LANES;
+            int32_t sums[S2_LANES];
+            acc_store(sums, acc[p][c]);
+            int32_t *o = out + (int64_t)(pos + p) * q->c_out + first;
+            for (int32_t l = 0; l < lanes; l++)
+                o[l] += sign * sums[l];
+        }
+}
+
+#ifdef S2_HAVE_AMX
+/* The same product on the AMX tile unit (one tdpbusd: 16 positions x 16 channels x 64 taps, exact int32 sums).
+ * Tiles: 0-3 accumulate up to four channel groups, 4 holds the map windows of up to 16 positions of one output row
+ * (rows of a tile are positions, stride_x * c_in bytes apart in the map; columns one chunk of taps), 5 the weights
+ * of one chunk and channel group. One configuration serves the whole projection: equal chunks (see
+ * s2_conv_quads) and equal position tiles (tile_positions); positions past a row's end are computed from the map's
+ * slack and dropped. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} s2_tile_config;
+
+#define S2_TILE_GROUP(T)                                                                                         \
+    if (groups > T) {                                                                                            \
+        _tile_loadd(5, w + 64 * T, 4 * pad);                                                                     \
+        _tile_dpbusd(T, 4, 5);                                                                                   \
+    }
+#define S2_TILE_STORE(T)                                                                                         \
+    if (groups > T)                                                                                              \
+        _tile_stored(T, sums[T], 64);
+
+static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t sign,
+                            int32_t *out)
+{
+    const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
+    const int32_t per_tile = tile_positions(q->ow), step = q->stride_x * q->c_in, row = map_w(q) * q->c_in;
+    const int32_t n_cb = pad / 16;
+    s2_tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 4; t++)
+        cfg.rows[t] = (uint8_t)per_tile, cfg.colsb[t] = 64;
+    cfg.rows[4] = (uint8_t)per_tile, cfg.colsb[4] = (uint16_t)(4 * chunk);
+    cfg.rows[5] = (uint8_t)chunk, cfg.colsb[5] = 64;
+    _tile_loadconfig(&cfg);
+    int32_t sums[4][16][16];
+    for (int32_t oy = 0; oy < q->oh; oy++)
+        for (int32_t ox0 = 0; ox0 < q->ow; ox0 += per_tile)
+            for (int32_t cg = 0; cg < n_cb; cg += 4) {
+                const int32_t groups = n_cb - cg < 4 ? n_cb - cg : 4;
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_zero(2);
+                _tile_zero(3);
+                for (int32_t ky = 0; ky < q->k_h; ky++)
+                    for (int32_t j = 0; j < quads; j += chunk) {
+                        const uint8_t *a = map + (int64_t)(oy * q->stride_y + ky) * row + (int64_t)ox0 * step + 4 * j;
+                        const int8_t *w = plane + (((int64_t)ky * quads + j) * pad + (int64_t)cg * 16) * 4;
+                        _tile_loadd(4, a, step);
+                        S2_TILE_GROUP(0) S2_TILE_GROUP(1) S2_TILE_GROUP(2) S2_TILE_GROUP(3)
+                    }
+                S2_TILE_STORE(0) S2_TILE_STORE(1) S2_TILE_STORE(2) S2_TILE_STORE(3)
+                const int32_t valid = q->ow - ox0 < per_tile ? q->ow - ox0 : per_tile;
+                for (int32_t g = 0; g < groups; g++) {
+                    const int32_t first = (cg + g) * 16, lanes = q->c_out - first < 16 ? q->c_out - first : 16;
+                    for (int32_t p = 0; p < valid; p++) {
+                        int32_t *o = out + ((int64_t)oy * q->ow + ox0 + p) * q->c_out + first;
+                        for (int32_t l = 0; l < lanes; l++)
+                            o[l] += sign * sums[g][p][l];
+                    }
+                }
+            }
+    _tile_release();
+}
+#endif
+
+/* Dense conv: count the spikes into the pooled map, then compute every output as a dot product over its window
+ * (an implicit im2col: the window of one kernel row is k_w * c_in contiguous map bytes). Costs the same whatever
+ * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
+ * negative weights, whose sum goes into the inh plane as a magnitude. */
+static void deliver_conv_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                               int32_t *slot, const int32_t *spikes, int32_t n_spikes, int amx)
+{
+    uint8_t *map = ws->conv_map + q->map_offset;
+    for (int32_t s = 0; s < n_spikes; s++) {
+        const int32_t c = q->cell[spikes[s]];
+        if (c >= 0)
+            map[c]++;
+    }
+    const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
+    const int32_t n_pos = q->oh * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
+    for (int32_t pl = 0; pl < post->ring_planes; pl++) {
+        const int8_t *plane = q->packed + pl * plane_size;
+        int32_t *out = slot + (int64_t)pl * post->n;
+        const int32_t sign = pl ? -1 : 1;
+#ifdef S2_HAVE_AMX
+        if (amx) {
+            conv_planes_amx(q, map, plane, sign, out);
+            continue;
+        }
+#endif
+        int32_t cb = 0;
+        for (; cb + S2_MAX_CB <= n_cb; cb += S2_MAX_CB)
+            for (int32_t pos = 0; pos < n_pos; pos += 4)
+                conv_block(q, map, plane, pos, cb, S2_MAX_CB, 4, sign, out);
+        for (; cb < n_cb; cb++)
+            for (int32_t pos = 0; pos < n_pos; pos += S2_CONV_BLOCK)
+                conv_block(q, map, plane, pos, cb, 1, S2_CONV_BLOCK, sign, out);
+    }
+    memset(map, 0, (size_t)map_h(q) * map_w(q) * q->c_in);
+}
+
+/* A conv projection takes the cheaper of its two paths for this tick's spike count (lowering's cost model sets
+ * dense_from); both give the same sums, and the events are counted per spike either way. */
+static int64_t deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                            const int32_t *spikes, int32_t n_spikes, int32_t tick, int amx)
+{
+    int32_t *slot = ring_slot(ws, post, tick);
+    mark_dirty(ws, q->post, post, tick);
+    if (n_spikes >= q->dense_from)
+        deliver_conv_dense(q, post, ws, slot, spikes, n_spikes, amx);
+    else
+        deliver_conv_events(q, post, slot, spikes, n_spikes);
+    int64_t events = 0;
+    for (int32_t s = 0; s < n_spikes; s++)
+        events += q->pre_events[spikes[s]];
     return events;
 }
 
@@ -388,7 +772,7 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         else if (q->kind == S2_PROJ_DENSE)
             events = deliver_dense(q, post, ws, spikes, n_spikes, tick);
         else
-            events = deliver_conv(q, post, ws, spikes, n_spikes, tick);
+            events = deliver_conv(q, post, ws, spikes, n_spikes, tick, (net->flags & S2_FLAG_AMX) != 0);
         if (io[q->post].rec_counts)
             io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] += events;
     }
@@ -493,38 +877,43 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
         return s;                                                                                                \
     }                                                                                                            \
                                                                                                                  \
-    /* A slot without input reads as zero sums: (0 - 0) + i_offset, the same arithmetic without the loads. */    \
-    static inline __attribute__((always_inline)) T ring_in_##SUF(const int32_t *plane, int32_t i, int sw)        \
+    /* Read and clear one ring entry (cleared here, in the pass that reads it, rather than by a second pass over \
+     * the slot). A slot without input reads as zero sums: (0 - 0) + i_offset, the same arithmetic without the  \
+     * loads and stores. */                                                                                      \
+    static inline __attribute__((always_inline)) T ring_in_##SUF(int32_t *plane, int32_t i, int sw)              \
     {                                                                                                            \
-        return (sw & S2_SW_INPUT) ? (T)plane[i] : (T)0;                                                          \
+        if (!(sw & S2_SW_INPUT))                                                                                 \
+            return (T)0;                                                                                         \
+        const int32_t x = plane[i];                                                                              \
+        plane[i] = 0;                                                                                            \
+        return (T)x;                                                                                             \
     }                                                                                                            \
                                                                                                                  \
+    /* Neurons [lo, hi) of a population; v, exc (the slot's first plane) and flag point at its neuron 0. */       \
     static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,           \
                                                                 int32_t *restrict exc, uint8_t *restrict flag,   \
-                                                                int sw)                                          \
+                                                                int32_t lo, int32_t hi, int sw)                  \
     {                                                                                                            \
         const int split = sw & S2_SW_LEFT_TO_RIGHT; /* exc and inh planes apart (else one signed plane) */       \
-        const int32_t *restrict inh = exc + p->n;                                                                \
-        for (int32_t i = 0; i < p->n; i++) {                                                                     \
+        int32_t *restrict inh = exc + p->n;                                                                      \
+        for (int32_t i = lo; i < hi; i++) {                                                                      \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
             T x = step_##SUF(v[i], (T)p->alpha_decay[j], ring_in_##SUF(exc, i, sw),                              \
                              split ? ring_in_##SUF(inh, i, sw) : (T)0, (T)p->i_offset[i], sw);                   \
             flag[i] = (uint8_t)fire_##SUF(p, j, &x, 1, sw);                                                      \
             v[i] = x;                                                                                            \
         }                                                                                                        \
-        if (sw & S2_SW_INPUT)                                                                                    \
-            memset(exc, 0, sizeof(int32_t) * (split ? 2 : 1) * (size_t)p->n);                                    \
     }                                                                                                            \
                                                                                                                  \
     /* While refrac > 0 the update only counts down and holds V; the threshold test still runs on the held V     \
      * unless the rule is REFRAC_NO_SPIKE. The currents integrate either way (their update comes first). */      \
     static inline __attribute__((always_inline)) void curr_exp_##SUF(                                            \
         const s2_population *p, T *restrict v, T *restrict ie, T *restrict ii, int32_t *restrict refrac,         \
-        int32_t *restrict exc, uint8_t *restrict flag, int sw)                                                   \
+        int32_t *restrict exc, uint8_t *restrict flag, int32_t lo, int32_t hi, int sw)                           \
     {                                                                                                            \
         int32_t *restrict inh = exc + p->n;                                                                      \
         const int fused_i = ((sw & S2_SW_FUSED) != 0) ^ ((sw & S2_SW_CURRENT_FLIP) != 0);                        \
-        for (int32_t i = 0; i < p->n; i++) {                                                                     \
+        for (int32_t i = lo; i < hi; i++) {                                                                      \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
             ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(exc, i, sw), fused_i, sw);                \
             ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused_i, sw);                \
@@ -536,28 +925,29 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
             flag[i] = (uint8_t)s;                                                                                \
             refrac[i] = s ? p->t_refrac[i] : (ref ? refrac[i] - 1 : 0);                                          \
         }                                                                                                        \
-        if (sw & S2_SW_INPUT)                                                                                    \
-            memset(exc, 0, sizeof(int32_t) * 2 * (size_t)p->n);                                                  \
     }                                                                                                            \
                                                                                                                  \
     /* The rare variants: one instance whose switches are run-time values. */                                    \
     static __attribute__((noinline)) void update_rare_##SUF(const s2_population *p, const s2_workspace *ws,      \
-                                                            T *v, int32_t *exc, uint8_t *flag, int sw)           \
+                                                            T *v, int32_t *exc, uint8_t *flag, int32_t lo,       \
+                                                            int32_t hi, int sw)                                  \
     {                                                                                                            \
         if (p->kind == S2_KIND_LIF)                                                                              \
-            lif_##SUF(p, v, exc, flag, sw);                                                                      \
+            lif_##SUF(p, v, exc, flag, lo, hi, sw);                                                              \
         else                                                                                                     \
             curr_exp_##SUF(p, v, (T *)ws->i_exc + p->curr_offset, (T *)ws->i_inh + p->curr_offset,               \
-                           ws->refrac + p->curr_offset, exc, flag, sw);                                          \
+                           ws->refrac + p->curr_offset, exc, flag, lo, hi, sw);                                  \
     }                                                                                                            \
                                                                                                                  \
-    static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int sw)               \
+    /* Update neurons [lo, hi) of a population for this tick: one dispatch to the loop instance of its switches. */ \
+    static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int sw, int32_t lo,   \
+                             int32_t hi)                                                                         \
     {                                                                                                            \
         T *v = (T *)ws->v + p->state_offset;                                                                     \
         int32_t *exc = ring_slot(ws, p, tick);                                                                   \
         uint8_t *flag = ws->flags + p->state_offset;                                                             \
         if (sw & S2_SW_RARE) {                                                                                   \
-            update_rare_##SUF(p, ws, v, exc, flag, sw);                                                          \
+            update_rare_##SUF(p, ws, v, exc, flag, lo, hi, sw);                                                  \
         } else if (p->kind == S2_KIND_LIF) {                                                                     \
             switch (sw) {                                                                                        \
                 S2_SW_CASES(S2_LIF_CASE_##SUF)                                                                   \
@@ -598,44 +988,36 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
         }                                                                                                        \
     }
 
-#define S2_LIF_CASE_f32(c) case c: lif_f32(p, v, exc, flag, c); break;
-#define S2_LIF_CASE_f64(c) case c: lif_f64(p, v, exc, flag, c); break;
-#define S2_CURR_CASE_f32(c) case c: curr_exp_f32(p, v, ie, ii, refrac, exc, flag, c); break;
-#define S2_CURR_CASE_f64(c) case c: curr_exp_f64(p, v, ie, ii, refrac, exc, flag, c); break;
+#define S2_LIF_CASE_f32(c) case c: lif_f32(p, v, exc, flag, lo, hi, c); break;
+#define S2_LIF_CASE_f64(c) case c: lif_f64(p, v, exc, flag, lo, hi, c); break;
+#define S2_CURR_CASE_f32(c) case c: curr_exp_f32(p, v, ie, ii, refrac, exc, flag, lo, hi, c); break;
+#define S2_CURR_CASE_f64(c) case c: curr_exp_f64(p, v, ie, ii, refrac, exc, flag, lo, hi, c); break;
 
 S2_DEFINE_UPDATES(float, f32, fmaf)
 S2_DEFINE_UPDATES(double, f64, fma)
 
-/* Spike flags -> index list (for delivery next tick) and records. Input populations take this tick's inputs. */
-static void emit_spikes(const s2_population *p, int32_t k, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
-                        int32_t n_ticks, int32_t tick)
+/* Appends to out, from position count, the indices of the non-zero flags among flag[lo..hi); returns the new
+ * count. Spikes are sparse: 64 flags are tested at once and only the set ones are visited. */
+static int32_t collect_spikes(const uint8_t *flag, int32_t lo, int32_t hi, int32_t *out, int32_t count)
 {
-    const int64_t row = (b * n_ticks + tick) * p->n;
-    const uint8_t *flag = p->kind == S2_KIND_INPUT ? io->input + row : ws->flags + p->state_offset;
-    int32_t *out = ws->spikes_cur + p->state_offset;
-    int32_t count = 0, i = 0;
-    /* Spikes are sparse: read eight flags per load and visit only the set ones (lowest set byte first). */
-    for (; i + 8 <= p->n; i += 8) {
-        uint64_t word;
-        memcpy(&word, flag + i, sizeof word);
-        if (!word)
-            continue;
-        word = (word | (word >> 1) | (word >> 2) | (word >> 3) | (word >> 4) | (word >> 5) | (word >> 6) |
-                (word >> 7)) & 0x0101010101010101ull;  /* one bit per non-zero flag byte */
-        while (word) {
-            out[count++] = i + (__builtin_ctzll(word) >> 3);
-            word &= word - 1;
-        }
-    }
-    for (; i < p->n; i++) {
+    int32_t i = lo;
+    for (; i + 64 <= hi; i += 64)
+        for (uint64_t m = nonzero_mask64(flag + i); m; m &= m - 1)
+            out[count++] = i + __builtin_ctzll(m);
+    for (; i < hi; i++) {
         out[count] = i;
         count += flag[i] != 0;
     }
-    ws->n_cur[k] = count;
-    if (io->rec_spikes)
-        memcpy(io->rec_spikes + row, flag, (size_t)p->n);
-    if (io->rec_counts)
-        io->rec_counts[(b * n_ticks + tick) * 2] = count;
+    return count;
+}
+
+/* The largest byte of row[0..n) (a loop the compiler vectorises): an input row is valid when it is at most 1. */
+static uint8_t max_byte(const uint8_t *row, int32_t n)
+{
+    uint8_t m = 0;
+    for (int32_t i = 0; i < n; i++)
+        m = row[i] > m ? row[i] : m;
+    return m;
 }
 
 /* The update switches of a population's arithmetic (S2_POP_* flags), without the per-tick INPUT switch. */
@@ -649,8 +1031,56 @@ static int pop_switches(const s2_population *p)
            ((f & S2_POP_REFRAC_NO_SPIKE) ? S2_SW_REFRAC_NO_SPIKE : 0);
 }
 
-static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
-                       int32_t n_ticks)
+/* Neurons per update chunk: a chunk's state, ring entries and flags are still in L1 when the scan turns its flags
+ * into spike indices, so detecting the spikes costs no second pass over the population. */
+#define S2_CHUNK 1024
+
+/* Phase 2 for one population: update it chunk by chunk (or take a spike_list's input row), list its spikes for
+ * the next tick's delivery, and record. Returns S2_ERR_INPUT when an input row holds a value other than 0 or 1
+ * (the input is checked here, in the one pass that reads it, instead of before every run). */
+static int step_population(const s2_population *p, int32_t k, const s2_pop_io *io, const s2_workspace *ws,
+                           int64_t b, int32_t n_ticks, int32_t tick, int f64)
+{
+    const int64_t row = (b * n_ticks + tick) * p->n;
+    int32_t *out = ws->spikes_cur + p->state_offset;
+    int32_t count = 0;
+    const uint8_t *flag;
+    if (p->kind == S2_KIND_INPUT) {
+        flag = io->input + row;
+        if (max_byte(flag, p->n) > 1)
+            return S2_ERR_INPUT;
+        count = collect_spikes(flag, 0, p->n, out, 0);
+    } else {
+        uint8_t *dirty = &ws->dirty[(int64_t)k * 8 + (tick & (p->ring_slots - 1))];
+        const int sw = pop_switches(p) | (*dirty ? S2_SW_INPUT : 0);
+        *dirty = 0;
+        flag = ws->flags + p->state_offset;
+        for (int32_t lo = 0; lo < p->n; lo += S2_CHUNK) {
+            const int32_t hi = p->n - lo < S2_CHUNK ? p->n : lo + S2_CHUNK;
+            if (f64)
+                update_f64(p, ws, tick, sw, lo, hi);
+            else
+                update_f32(p, ws, tick, sw, lo, hi);
+            count = collect_spikes(flag, lo, hi, out, count);
+        }
+        if (io->rec_v) {
+            if (f64)
+                record_v_f64(p, io, ws, b, n_ticks, tick);
+            else
+                record_v_f32(p, io, ws, b, n_ticks, tick);
+        }
+    }
+    ws->n_cur[k] = count;
+    if (io->rec_spikes)
+        memcpy(io->rec_spikes + row, flag, (size_t)p->n);
+    if (io->rec_counts)
+        io->rec_counts[(b * n_ticks + tick) * 2] = count;
+    return S2_OK;
+}
+
+/* Runs one sample; on an invalid input value returns S2_ERR_INPUT and sets *bad_pop, *bad_tick. */
+static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
+                      int32_t n_ticks, int32_t *bad_pop, int32_t *bad_tick)
 {
     const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
     if (f64)
@@ -661,6 +1091,8 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
         memset(ws->refrac, 0, sizeof(int32_t) * (size_t)net->n_curr);
     if (net->n_ring)
         memset(ws->ring, 0, sizeof(int32_t) * (size_t)net->n_ring);
+    if (net->n_conv_map)
+        memset(ws->conv_map, 0, (size_t)net->n_conv_map);
     memset(ws->n_prev, 0, sizeof(int32_t) * (size_t)net->n_pops);
     memset(ws->dirty, 0, 8 * (size_t)net->n_pops);
     for (int32_t k = 0; k < net->n_pops; k++)
@@ -676,27 +1108,16 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
         w.n_cur = n_cur;
         deliver_all(net, &w, io, b, n_ticks, tick);
         for (int32_t k = 0; k < net->n_pops; k++) {
-            const s2_population *p = &net->pops[k];
-            if (p->kind != S2_KIND_INPUT) {
-                uint8_t *dirty = &ws->dirty[(int64_t)k * 8 + (tick & (p->ring_slots - 1))];
-                const int sw = pop_switches(p) | (*dirty ? S2_SW_INPUT : 0);
-                *dirty = 0;
-                if (f64)
-                    update_f64(p, &w, tick, sw);
-                else
-                    update_f32(p, &w, tick, sw);
-            }
-            emit_spikes(p, k, &io[k], &w, b, n_ticks, tick);
-            if (io[k].rec_v) {
-                if (f64)
-                    record_v_f64(p, &io[k], &w, b, n_ticks, tick);
-                else
-                    record_v_f32(p, &io[k], &w, b, n_ticks, tick);
+            if (step_population(&net->pops[k], k, &io[k], &w, b, n_ticks, tick, f64) != S2_OK) {
+                *bad_pop = k;
+                *bad_tick = tick;
+                return S2_ERR_INPUT;
             }
         }
         int32_t *t = prev; prev = cur; cur = t;
         t = n_prev; n_prev = n_cur; n_cur = t;
     }
+    return S2_OK;
 }
 
 int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
@@ -705,7 +1126,8 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
     if (!net || net->validated != S2_VALIDATED)
         return fail(err, errlen, S2_ERR_RUN, "network was not validated");
     if (!io || !ws || !ws->v || !ws->ring || !ws->flags || !ws->spikes_prev || !ws->spikes_cur || !ws->n_prev ||
-        !ws->n_cur || !ws->dirty || (net->n_curr && (!ws->i_exc || !ws->i_inh || !ws->refrac)))
+        !ws->n_cur || !ws->dirty || (net->n_curr && (!ws->i_exc || !ws->i_inh || !ws->refrac)) ||
+        (net->n_conv_map && !ws->conv_map))
         return fail(err, errlen, S2_ERR_RUN, "workspace or io array is NULL");
     if (n_ticks < 0 || batch < 0 || b_begin < 0 || b_end > batch || b_begin > b_end)
         return fail(err, errlen, S2_ERR_RUN, "bad run range: ticks %d, samples [%d, %d) of %d", n_ticks, b_begin,
@@ -718,10 +1140,16 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
     const unsigned int saved = _mm_getcsr();
     _mm_setcsr((saved & ~(0x8040u | 0x6000u)));
 #endif
-    for (int64_t b = b_begin; b < b_end; b++)
-        run_sample(net, io, ws, b, n_ticks);
+    int rc = S2_OK;
+    int32_t bad_pop = 0, bad_tick = 0;
+    int64_t b = b_begin;
+    for (; b < b_end && rc == S2_OK; b++)
+        rc = run_sample(net, io, ws, b, n_ticks, &bad_pop, &bad_tick);
 #ifdef S2_HAVE_MXCSR
     _mm_setcsr(saved);
 #endif
-    return S2_OK;
+    if (rc == S2_ERR_INPUT)
+        return fail(err, errlen, S2_ERR_INPUT, "population %d, sample %lld, tick %d: an input value is not 0 or 1",
+                    bad_pop, (long long)(b - 1), bad_tick);
+    return rc;
 }

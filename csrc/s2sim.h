@@ -20,10 +20,12 @@ extern "C" {
 #endif
 
 /* CFFI_BEGIN */
-#define S2_ABI_VERSION 2
+#define S2_ABI_VERSION 3
 #define S2_OK 0
 #define S2_ERR_INVALID 1
 #define S2_ERR_RUN 2
+/* s2_run: a spike_list input holds a value other than 0 or 1 (the message names population, sample, tick). */
+#define S2_ERR_INPUT 3
 
 /* Neuron dynamics (s2sim.models.KIND_*). */
 #define S2_KIND_INPUT 0
@@ -37,8 +39,10 @@ extern "C" {
 #define S2_PROJ_DENSE 1
 #define S2_PROJ_CONV 2
 
-/* s2_network.flags: the state's float type, shared by every population (the workspace holds one type). */
+/* s2_network.flags: the state's float type, shared by every population (the workspace holds one type); AMX: the
+ * dense conv path runs on the AMX tile unit (only after s2_amx_enable() returned 1 in this process). */
 #define S2_FLAG_FLOAT64 4
+#define S2_FLAG_AMX 8
 
 /* s2_population.flags: the arithmetic of the population's model (ChipProfile.model_settings, docs/datapath.md).
  * FMA: V*alpha + input rounded once; CURRENT_FMA: the same for I*decay + ring (curr_exp); THRESHOLD_GT: spike
@@ -84,11 +88,22 @@ typedef struct {
 } s2_population;
 
 /* One projection. Indices are the populations' internal neuron order (see s2sim/lowering.py).
- * sparse: CSR by pre neuron: synapses row_ptr[i] .. row_ptr[i+1]-1 with target, delay, signed weight.
- * dense: n_pre rows of post.n signed int8 weights, one delay; row_nnz[i] synapses counted per spike.
+ * sparse: CSR by pre neuron: synapses row_ptr[i] .. row_ptr[i+1]-1 with target, signed weight and delay; delay
+ *       NULL means every synapse has uniform_delay.
+ * dense: n_pre rows of post.n signed int8 weights, all with uniform_delay; row_nnz[i] synapses counted per spike.
  * conv: pool_pos[3*i .. 3*i+2] = pooled input cell (c, y, x) that pre neuron i's spikes land in;
  *       kernel [c_in][k_h][k_w][c_out] with the k_w axis reversed (column k_w-1-kx holds tap kx);
- *       post neurons in (oy, ox, co) order. */
+ *       post neurons in (oy, ox, co) order; pre_events[i] = synaptic events of one spike of pre neuron i (kernel
+ *       taps inside the output, times c_out).
+ *       In a tick with at least dense_from spikes (INT32_MAX: never) the conv runs as a dense integer product
+ *       instead of spike by spike: the spikes are counted into a pooled map of map_h x map_w cells of c_in
+ *       uint8 counts (map_h = (oh-1)*stride_y + k_h, map_w = (ow-1)*stride_x + k_w: the pooled input shifted by
+ *       the top and left padding, cut to what some output reads), cell[i] the offset of pre neuron i's count
+ *       (-1: no output reads it); then every output is the dot product of its map window with packed, the
+ *       kernel as [ring planes][k_h][quads][c_out_pad][4] int8 (quads = s2_conv_quads(), c_out_pad = c_out rounded
+ *       up to 16; element (ky, j = kx*c_in + ci, co) at quad j/4, lane j%4; zero beyond k_w*c_in and c_out). With
+ *       two ring planes, plane 0 holds max(w, 0) and plane 1 min(w, 0). The map lives in the workspace's conv_map
+ *       at map_offset (s2_map_bytes() bytes); a pooled cell must collect at most 127 spikes per tick. */
 typedef struct {
     int32_t kind;
     int32_t pre;
@@ -97,10 +112,10 @@ typedef struct {
     const int64_t *row_ptr;
     const int32_t *target;
     const uint8_t *delay;
-    const int16_t *weight;
+    const int8_t *weight;
     const int8_t *dense;
     const int32_t *row_nnz;
-    int32_t dense_delay;
+    int32_t uniform_delay;
     const int32_t *pool_pos;
     const int8_t *kernel;
     int32_t c_in;
@@ -115,6 +130,11 @@ typedef struct {
     int32_t stride_y;
     int32_t pad_top;
     int32_t pad_left;
+    const int32_t *pre_events;
+    int32_t dense_from;
+    const int32_t *cell;
+    const int8_t *packed;
+    int64_t map_offset;
 } s2_projection;
 
 typedef struct {
@@ -125,6 +145,7 @@ typedef struct {
     int64_t n_neurons;
     int64_t n_ring;
     int64_t n_curr;
+    int64_t n_conv_map;
     int32_t flags;
     int32_t validated;
 } s2_network;
@@ -142,7 +163,8 @@ typedef struct {
 } s2_pop_io;
 
 /* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
- * population (which ring slots received input). */
+ * population (which ring slots received input); conv_map holds n_conv_map bytes (the conv projections' pooled
+ * maps, all zero between ticks; NULL when n_conv_map is 0). */
 typedef struct {
     void *v;
     void *i_exc;
@@ -155,14 +177,28 @@ typedef struct {
     int32_t *n_prev;
     int32_t *n_cur;
     uint8_t *dirty;
+    uint8_t *conv_map;
 } s2_workspace;
+
+/* The dense conv path's sizes, shared with Python: quads per kernel row in the packed kernel (ceil(k_w*c_in/4)
+ * padded to equal chunks of at most 16), and the bytes of a projection's pooled map (the map plus slack that the
+ * dense product may read past its last cell). */
+int32_t s2_conv_quads(int32_t c_in, int32_t k_w);
+int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y);
 
 /* Check every index, offset, size and pointer of a network; on success mark it validated. */
 int s2_validate(s2_network *net, char *err, size_t errlen);
 
-/* Run samples [b_begin, b_end) for n_ticks ticks, each from the initial state. */
+/* Run samples [b_begin, b_end) for n_ticks ticks, each from the initial state. Input rows are checked as they
+ * are read: a value other than 0 or 1 stops the run with S2_ERR_INPUT. */
 int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
            int32_t b_begin, int32_t b_end, char *err, size_t errlen);
+
+/* The SIMD level the core was compiled for: "avx512", "avx2", "sse2" or "portable". */
+const char *s2_simd_level(void);
+/* Asks the OS for the AMX tile state for this process; 1 when granted (and the core was built with AMX), else 0.
+ * Call it before running a network with S2_FLAG_AMX. */
+int s2_amx_enable(void);
 /* CFFI_END */
 
 #ifdef __cplusplus

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CoreError
+from .delivery import NEVER
 from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation
 from .models import KIND_INPUT
 from .profile import ChipProfile
@@ -57,9 +58,14 @@ def _population_flags(pop: LoweredPopulation, profile: ChipProfile) -> int:
             | (lib.S2_POP_REFRAC_NO_SPIKE if profile.refractory_rule == "no_spike" else 0))
 
 
+class InputRefused(CoreError):
+    """The core stopped a run at a spike_list input value other than 0 or 1."""
+
+
 def _raise(rc: int, err: Any) -> None:
     if rc != lib.S2_OK:
-        raise CoreError(f"C core: {ffi.string(err).decode(errors='replace')}")
+        message = f"C core: {ffi.string(err).decode(errors='replace')}"
+        raise (InputRefused if rc == lib.S2_ERR_INPUT else CoreError)(message)
 
 
 @dataclass
@@ -99,13 +105,14 @@ class CoreNetwork:
         projs = lowered.projections
         self._projs = ffi.new("s2_projection[]", max(len(projs), 1))
         for k, proj in enumerate(projs):
-            _check_projection(proj, pops[proj.post].n)
+            _check_projection(proj, pops[proj.post].n, pops[proj.post].ring_planes)
             self._fill_projection(self._projs[k], proj)
         self._net = ffi.new("s2_network *")
         n = self._net
         n.n_pops, n.n_projs, n.pops, n.projs = len(pops), len(projs), self._pops, self._projs
         n.n_neurons, n.n_ring, n.n_curr = lowered.n_neurons, lowered.n_ring, lowered.n_curr
-        n.flags = lib.S2_FLAG_FLOAT64 if self.float64 else 0
+        n.n_conv_map = lowered.n_conv_map
+        n.flags = (lib.S2_FLAG_FLOAT64 if self.float64 else 0) | (lib.S2_FLAG_AMX if lowered.amx else 0)
         err = ffi.new("char[]", ERRLEN)
         _raise(lib.s2_validate(self._net, err, ERRLEN), err)
 
@@ -120,14 +127,17 @@ class CoreNetwork:
         if proj.kind == PROJ_CONV:
             c.pool_pos = self._hold("int32_t *", a["pool_pos"])
             c.kernel = self._hold("int8_t *", a["kernel"])
+            c.pre_events = self._hold("int32_t *", a["pre_events"])
+            c.cell = self._hold("int32_t *", a.get("cell"))
+            c.packed = self._hold("int8_t *", a.get("packed"))
         elif proj.kind == PROJ_DENSE:
             c.dense = self._hold("int8_t *", a["dense"])
             c.row_nnz = self._hold("int32_t *", a["row_nnz"])
         else:
             c.row_ptr = self._hold("int64_t *", a["row_ptr"])
             c.target = self._hold("int32_t *", a["target"])
-            c.delay = self._hold("uint8_t *", a["delay"])
-            c.weight = self._hold("int16_t *", a["weight"])
+            c.delay = self._hold("uint8_t *", a.get("delay"))
+            c.weight = self._hold("int8_t *", a["weight"])
         for key, value in proj.geometry.items():
             setattr(c, key, value)
 
@@ -147,10 +157,12 @@ class CoreNetwork:
             "n_prev": np.zeros(len(low.populations), np.int32),
             "n_cur": np.zeros(len(low.populations), np.int32),
             "dirty": np.zeros(8 * len(low.populations), np.uint8),
+            "conv_map": np.zeros(low.n_conv_map, np.uint8),
         }
         ws = ffi.new("s2_workspace *")
         vtype = "double *" if self.float64 else "float *"
-        ctypes = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *"}
+        ctypes = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *",
+                  "conv_map": "uint8_t *"}
         for key, arr in arrays.items():
             setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
         return Workspace(arrays, ws)
@@ -200,16 +212,23 @@ def _check_population(pop) -> None:
         _expect(pop.params["t_refrac"], pop.n, f"population {pop.name!r} t_refrac")
 
 
-def _check_projection(proj, n_post: int) -> None:
+def _check_projection(proj, n_post: int, planes: int) -> None:
     a, g, where = proj.arrays, proj.geometry, f"projection {proj.name!r}"
     if proj.kind == PROJ_CONV:
         _expect(a["pool_pos"], 3 * proj.n_pre, f"{where} pool_pos")
         _expect(a["kernel"], g["c_in"] * g["k_h"] * g["k_w"] * g["c_out"], f"{where} kernel")
+        _expect(a["pre_events"], proj.n_pre, f"{where} pre_events")
+        if g["dense_from"] != NEVER:
+            _expect(a.get("cell"), proj.n_pre, f"{where} cell")
+            quads, pad = lib.s2_conv_quads(g["c_in"], g["k_w"]), -(-g["c_out"] // 16) * 16
+            _expect(a.get("packed"), planes * g["k_h"] * quads * pad * 4, f"{where} packed kernel")
     elif proj.kind == PROJ_DENSE:
         _expect(a["dense"], proj.n_pre * n_post, f"{where} dense rows")
         _expect(a["row_nnz"], proj.n_pre, f"{where} row_nnz")
     else:
         _expect(a["row_ptr"], proj.n_pre + 1, f"{where} row_ptr")
         n_syn = int(a["row_ptr"][-1])
-        for key in ("target", "delay", "weight"):
+        for key in ("target", "weight"):
             _expect(a[key], n_syn, f"{where} {key}")
+        if "delay" in a:
+            _expect(a["delay"], n_syn, f"{where} delay")

@@ -14,15 +14,15 @@ import numpy as np
 
 from .errors import ConfigError, LimitError
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
+from .delivery import NEVER, DeliveryTuning, conv_dense_from, list_is_dense, uses_amx
 from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, ConvGeometry, Network, Projection
 from .spec import NetworkSpec, PopulationSpec
 
 #: Below MAX_INPUT_SUM the kernel may keep one signed accumulator for lif populations (see models.py).
 ACCUMULATOR_LIMIT = MAX_INPUT_SUM
-#: A connection list becomes a dense int8 matrix when at least this fraction of pre x post pairs is connected.
-DENSE_MIN_DENSITY = 0.25
-DENSE_MAX_BYTES = 1 << 28
+#: Alignment of each conv projection's pooled map inside the workspace's conv_map (a cache line).
+MAP_ALIGN = 64
 
 PROJ_SPARSE, PROJ_DENSE, PROJ_CONV = 0, 1, 2
 _UNIFORM_PARAMS = ("threshold", "alpha_decay", "v_reset", "exc_decay", "inh_decay")
@@ -100,6 +100,10 @@ class LoweredNetwork:
     n_neurons: int
     n_ring: int
     n_curr: int
+    #: Bytes of the conv projections' pooled maps in one workspace (the dense conv path's scratch).
+    n_conv_map: int
+    #: Dense conv products run on the AMX tile unit.
+    amx: bool
     profile: ChipProfile
     #: The validated snapshot this was lowered from.
     spec: NetworkSpec
@@ -141,9 +145,10 @@ def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:
                          "scale the weights, e.g. with s2sim.quantize)")
 
 
-def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None) -> LoweredNetwork:
+def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None,
+          tuning: DeliveryTuning | None = None) -> LoweredNetwork:
     """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
-    it for the C core.
+    it for the C core (``tuning``: delivery path choices, speed only; see s2sim.delivery).
 
     Raises
     ------
@@ -154,14 +159,36 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None) -> Low
     if not isinstance(profile, ChipProfile):
         raise ConfigError(f"profile must be a ChipProfile, got {type(profile).__name__}")
     spec = net if isinstance(net, NetworkSpec) else net.validated()
+    tuning = tuning or DeliveryTuning()
+    if not isinstance(tuning, DeliveryTuning):
+        raise ConfigError(f"tuning must be a DeliveryTuning, got {type(tuning).__name__}")
     conv_shapes = _conv_target_shapes(spec, profile)
     pops = _lower_populations(spec, conv_shapes, profile)
-    projections = [_lower_projection(spec, k, pops, profile) for k in range(len(spec.projections))]
+    projections = [_lower_projection(spec, k, pops, profile, tuning) for k in range(len(spec.projections))]
     _check_accumulators(spec, projections, pops)
     last = pops[-1]
     n_ring = max((p.ring_offset + p.ring_slots * p.ring_planes * p.n for p in pops), default=0)
     n_curr = sum(p.n for p in pops if p.kind == KIND_CURR_EXP)
-    return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile, spec)
+    n_conv_map = _place_conv_maps(projections)
+    return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, n_conv_map,
+                          uses_amx(tuning) and n_conv_map > 0, profile, spec)
+
+
+def _place_conv_maps(projections: list[LoweredProjection]) -> int:
+    """Give each conv projection on the dense path its slice of the workspace's conv_map; returns the total."""
+    total = 0
+    for low in projections:
+        if low.kind == PROJ_CONV and low.geometry["dense_from"] != NEVER:
+            low.geometry["map_offset"] = total
+            total += -(-map_bytes(low.geometry) // MAP_ALIGN) * MAP_ALIGN
+    return total
+
+
+def map_bytes(g: dict) -> int:
+    """Bytes of a conv projection's pooled map (the core's s2_map_bytes, which s2_validate checks against)."""
+    from ._core import lib
+
+    return int(lib.s2_map_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"]))
 
 
 def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
@@ -221,79 +248,112 @@ def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | No
     return low
 
 
-def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation],
-                      profile: ChipProfile) -> LoweredProjection:
+def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], profile: ChipProfile,
+                      tuning: DeliveryTuning) -> LoweredProjection:
     proj, pre, post = spec.projections[k], spec.pre[k], spec.post[k]
     if isinstance(proj, Conv2DProjection):
         sizes = (spec.populations[pre].size, spec.populations[post].size)
-        return _lower_conv(proj, (pre, post), pops, profile, proj.geometry(profile.conv_x_axis, sizes))
-    return _lower_list(proj, (pre, post), pops, profile, spec.populations[post].model)
+        return _lower_conv(proj, (pre, post), pops, tuning, proj.geometry(profile.conv_x_axis, sizes))
+    return _lower_list(proj, (pre, post), pops, tuning, spec.populations[post].model)
 
 
-def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], profile: ChipProfile,
+def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], tuning: DeliveryTuning,
                 post_model: NeuronModel) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
     w = round_weights(proj.weights, post.settings.weight_rounding, where)
     limit = post_model.weight_limit
     _check_range(w, -limit, limit, where)
+    w = w.astype(np.int8)  # every list weight limit is at most 127
     pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
     post_idx = proj.post_idx if post.to_internal is None else post.to_internal[proj.post_idx]
+    delays = proj.delays
+    uniform = delays.size == 0 or bool(np.all(delays == delays[0]))
     low = LoweredProjection(proj.name, PROJ_SPARSE, ends[0], ends[1], pre.n, n_synapses=int(w.size))
-    if _dense_fits(proj, pre.n, post.n):
+    low.geometry = {"uniform_delay": int(delays[0]) if uniform and delays.size else 0}
+    if uniform and list_is_dense(tuning, w.size, pre.n, post.n) and _pairs_unique(pre_idx, post_idx, pre.n, post.n):
         dense = np.zeros((pre.n, post.n), dtype=np.int8)
-        dense[pre_idx, post_idx] = w.astype(np.int8)
+        dense[pre_idx, post_idx] = w
         low.kind = PROJ_DENSE
         low.arrays = {"dense": dense, "row_nnz": np.bincount(pre_idx, minlength=pre.n).astype(np.int32)}
-        low.geometry = {"dense_delay": int(proj.delays[0])}
         return low
     order = np.argsort(pre_idx, kind="stable")
     row_ptr = np.zeros(pre.n + 1, dtype=np.int64)
     np.cumsum(np.bincount(pre_idx, minlength=pre.n), out=row_ptr[1:])
-    low.arrays = {
-        "row_ptr": row_ptr,
-        "target": np.ascontiguousarray(post_idx[order], dtype=np.int32),
-        "delay": np.ascontiguousarray(proj.delays[order], dtype=np.uint8),
-        "weight": np.ascontiguousarray(w[order], dtype=np.int16),
-    }
+    low.arrays = {"row_ptr": row_ptr, "target": np.ascontiguousarray(post_idx[order], dtype=np.int32),
+                  "weight": np.ascontiguousarray(w[order])}
+    if not uniform:  # per-synapse delays only where they differ: the kernel then skips the delay lookup
+        low.arrays["delay"] = np.ascontiguousarray(delays[order], dtype=np.uint8)
     return low
 
 
-def _dense_fits(proj: Projection, n_pre: int, n_post: int) -> bool:
-    """Dense rows pay off when most pairs are connected, all share one delay and no pair repeats."""
-    m = proj.weights.size
-    if m == 0 or m < DENSE_MIN_DENSITY * n_pre * n_post or n_pre * n_post > DENSE_MAX_BYTES:
-        return False
-    if np.any(proj.delays != proj.delays[0]):
-        return False
-    pairs = proj.pre_idx * n_post + proj.post_idx
-    return np.unique(pairs).size == m
+def _pairs_unique(pre_idx: np.ndarray, post_idx: np.ndarray, n_pre: int, n_post: int) -> bool:
+    """No (pre, post) pair repeats (dense rows hold one weight per pair): counted in a pair bitmap, O(n)."""
+    seen = np.zeros(n_pre * n_post, dtype=np.bool_)
+    seen[pre_idx.astype(np.int64) * n_post + post_idx] = True
+    return int(np.count_nonzero(seen)) == pre_idx.size
 
 
-def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation], profile: ChipProfile,
-                geometry: ConvGeometry) -> LoweredProjection:
+def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation],
+                tuning: DeliveryTuning, geometry: ConvGeometry) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
     w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
+    w = w.astype(np.int8)
     p = geometry.params
     c_in, h, wd = geometry.in_shape
     _, ph, pw = geometry.pooled_shape
     c_out, oh, ow = geometry.out_shape
+    k_h, k_w = w.shape[2], w.shape[3]
+    g = {"c_in": c_in, "ph": ph, "pw": pw, "c_out": c_out, "oh": oh, "ow": ow, "k_h": k_h, "k_w": k_w,
+         "stride_x": p["stride_x"], "stride_y": p["stride_y"], "pad_top": p["pad_top"], "pad_left": p["pad_left"]}
     ext = np.arange(pre.n, dtype=np.int64) if pre.to_external is None else pre.to_external
     c, rem = np.divmod(ext, h * wd)
     y, x = np.divmod(rem, wd)
-    pool_pos = np.stack([c, y // p["pool_y"], x // p["pool_x"]], axis=1).astype(np.int32)  # [n_pre, 3]
-    # [c_in, kH, kW reversed, c_out]: channel-last rows, columns reversed so one kernel row of taps lines up
-    # with consecutive output positions (csrc/kernel.c, deliver_conv)
-    kernel = np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :], dtype=np.int8)
+    y, x = y // p["pool_y"], x // p["pool_x"]
+    rows_y = _taps_per_cell(ph, p["pad_top"], k_h, p["stride_y"], oh)
+    taps_x = _taps_per_cell(pw, p["pad_left"], k_w, p["stride_x"], ow)
+    pre_events = (rows_y[y] * taps_x[x] * c_out).astype(np.int32)
     low = LoweredProjection(proj.name, PROJ_CONV, ends[0], ends[1], pre.n, n_synapses=int(np.count_nonzero(w)))
-    low.arrays = {"pool_pos": np.ascontiguousarray(pool_pos), "kernel": kernel}
-    low.geometry = {
-        "c_in": c_in, "ph": ph, "pw": pw, "c_out": c_out, "oh": oh, "ow": ow, "k_h": w.shape[2], "k_w": w.shape[3],
-        "stride_x": p["stride_x"], "stride_y": p["stride_y"], "pad_top": p["pad_top"], "pad_left": p["pad_left"],
-    }
+    # [c_in, kH, kW reversed, c_out]: channel-last rows, columns reversed so one kernel row of taps lines up
+    # with consecutive output positions (csrc/kernel.c, deliver_conv_events)
+    low.arrays = {"pool_pos": np.ascontiguousarray(np.stack([c, y, x], axis=1), dtype=np.int32),
+                  "kernel": np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :]),
+                  "pre_events": pre_events}
+    reached = pre_events > 0
+    g["dense_from"] = conv_dense_from(tuning, p["pool_x"] * p["pool_y"], float(rows_y[y][reached].mean()) if
+                                      reached.any() else 0.0, float(pre_events[reached].mean()) if reached.any()
+                                      else 0.0, g, post.ring_planes)
+    g["map_offset"] = 0
+    if g["dense_from"] != NEVER:
+        map_w = (ow - 1) * p["stride_x"] + k_w
+        map_y, map_x = y + p["pad_top"], x + p["pad_left"]
+        inside = (map_y < (oh - 1) * p["stride_y"] + k_h) & (map_x < map_w)
+        low.arrays["cell"] = np.where(inside, (map_y * map_w + map_x) * c_in + c, -1).astype(np.int32)
+        low.arrays["packed"] = _pack_conv(w, post.ring_planes)
+    low.geometry = g
     return low
+
+
+def _taps_per_cell(size: int, pad: int, k: int, stride: int, out: int) -> np.ndarray:
+    """Per pooled row (or column) 0..size-1: how many kernel rows (columns) reach an output from it."""
+    num = np.arange(size)[:, None] + pad - np.arange(k)[None, :]   # oy * stride for kernel row ky
+    return ((num >= 0) & (num % stride == 0) & (num // stride < out)).sum(axis=1)
+
+
+def _pack_conv(w: np.ndarray, planes: int) -> np.ndarray:
+    """The kernel for the dense conv path: [planes][k_h][quads][c_out_pad][4] int8 (layout in csrc/s2sim.h)."""
+    from ._core import lib
+
+    c_in, c_out, k_h, k_w = w.shape
+    quads, pad = int(lib.s2_conv_quads(c_in, k_w)), -(-c_out // 16) * 16
+    parts = [w] if planes == 1 else [np.maximum(w, 0), np.minimum(w, 0)]
+    out = np.zeros((planes, k_h, quads * 4, pad), np.int8)
+    for pl, part in enumerate(parts):
+        # tap j = kx * c_in + ci of kernel row ky, for every output channel
+        out[pl, :, :k_w * c_in, :c_out] = part.transpose(2, 3, 0, 1).reshape(k_h, k_w * c_in, c_out)
+    return np.ascontiguousarray(out.reshape(planes, k_h, quads, 4, pad).transpose(0, 1, 2, 4, 3))
 
 
 def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],

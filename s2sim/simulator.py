@@ -13,7 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .core import CoreNetwork
+from .core import CoreNetwork, InputRefused
+from .delivery import DeliveryTuning
 from .errors import ConfigError
 from .lowering import LoweredNetwork, lower
 from .profile import ChipProfile
@@ -32,16 +33,18 @@ class LoadedNetwork:
     that does not match its buffers. Changing only spike_list inputs or ``record`` costs no re-lowering.
     """
 
-    def __init__(self, net: Network, profile: ChipProfile, num_threads: int) -> None:
+    def __init__(self, net: Network, profile: ChipProfile, num_threads: int,
+                 tuning: DeliveryTuning | None = None) -> None:
         self.net = net
         self.profile = profile
         self.num_threads = num_threads
+        self.tuning = tuning or DeliveryTuning()
         # The workspaces are scratch shared by successive runs: concurrent callers take turns.
         self._lock = threading.Lock()
         self._load(net.validated())
 
     def _load(self, spec: NetworkSpec) -> None:
-        self.lowered: LoweredNetwork = lower(spec, self.profile)
+        self.lowered: LoweredNetwork = lower(spec, self.profile, self.tuning)
         self.core = CoreNetwork(self.lowered)
         self._workspaces: list = []
         self.spec = spec
@@ -77,14 +80,20 @@ class LoadedNetwork:
         while len(self._workspaces) < threads:
             self._workspaces.append(self.core.workspace())
         bounds = np.linspace(0, batch, threads + 1).astype(int)
-        if threads == 1:
-            self.core.run(io, self._workspaces[0], batch, timesteps, 0, batch)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                jobs = [pool.submit(self.core.run, io, self._workspaces[i], batch, timesteps, int(bounds[i]),
-                                    int(bounds[i + 1])) for i in range(threads)]
-                for job in jobs:
-                    job.result()
+        try:
+            if threads == 1:
+                self.core.run(io, self._workspaces[0], batch, timesteps, 0, batch)
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    jobs = [pool.submit(self.core.run, io, self._workspaces[i], batch, timesteps, int(bounds[i]),
+                                        int(bounds[i + 1])) for i in range(threads)]
+                    for job in jobs:
+                        job.result()
+        except InputRefused:
+            # uint8 inputs reach the core unchecked (it checks them as it reads them); name the bad value
+            for name, arr in inputs.items():
+                spec.population(name).check_input(arr)
+            raise
         return self._result(spec, buffers, timesteps)
 
     @staticmethod
@@ -125,7 +134,7 @@ class LoadedNetwork:
             if pop.model.is_input:
                 given = inputs.get(pop.name)
                 buf["input"] = (np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, n)))
-                                if given is None else pop.check_input(given))
+                                if given is None else pop.kernel_input(given))
             if all_spikes or "spikes" in pop.record:
                 buf["spikes"] = np.zeros((batch, timesteps, n), np.uint8)
             if "v" in pop.record:
@@ -164,10 +173,12 @@ class Simulator:
         Also estimate every run's PE time, DVFS levels and energy (tick length, DVFS mode; see docs/timing.md).
         Without it, runs are timed only when a population records a PE diagnostic (with the default
         TimingConfig: 1 ms ticks, high performance level).
+    tuning : s2sim.delivery.DeliveryTuning, optional
+        Force the kernel's delivery paths (speed only; every path gives bit-identical results).
     """
 
     def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None,
-                 timing: Any = None) -> None:
+                 timing: Any = None, tuning: DeliveryTuning | None = None) -> None:
         self.profile = profile or ChipProfile()
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"profile must be a ChipProfile, got {type(self.profile).__name__}")
@@ -180,18 +191,21 @@ class Simulator:
         if timing is not None and not isinstance(timing, TimingConfig):
             raise ConfigError(f"timing must be an s2sim.timing.TimingConfig, got {type(timing).__name__}")
         self.timing = timing
+        if tuning is not None and not isinstance(tuning, DeliveryTuning):
+            raise ConfigError(f"tuning must be an s2sim.delivery.DeliveryTuning, got {type(tuning).__name__}")
+        self.tuning = tuning or DeliveryTuning()
 
     def load(self, net: Network) -> LoadedNetwork:
         """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see
         :class:`LoadedNetwork`)."""
-        return LoadedNetwork(net, self.profile, self.num_threads)
+        return LoadedNetwork(net, self.profile, self.num_threads, self.tuning)
 
     def _loaded(self, net: Network) -> LoadedNetwork:
         """The network's lowering for this profile, kept on the network so that a script which runs it once per
         sample (often with a new Simulator or hardware object each time) lowers it once."""
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
-        key = repr(self.profile)
+        key = (repr(self.profile), self.tuning)
         cached = net.__dict__.get("_loaded")
         if cached is None or cached[0] != key:
             cached = (key, self.load(net))

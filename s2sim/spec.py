@@ -285,6 +285,21 @@ class PopulationSpec:
             out[list(ticks), idx] = 1
         return out
 
+    def kernel_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
+        """A spike array [..., ticks, size] for the C core, checked no more than needed.
+
+        A contiguous uint8 array goes to the core as it is: the core checks every value while it reads the row
+        (one pass instead of two, on every run), and a value other than 0 or 1 stops the run, after which
+        :meth:`check_input` names it. Booleans are 0/1 by type. Other types are checked and converted here.
+        """
+        arr = spikes if isinstance(spikes, np.ndarray) else None
+        if arr is not None and arr.ndim >= 2 and arr.shape[-1] == self.size and arr.flags.c_contiguous:
+            if arr.dtype == np.uint8:
+                return arr
+            if arr.dtype == np.bool_:
+                return arr.view(np.uint8)
+        return self.check_input(spikes, where)
+
     def check_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
         """Validate a spike array [..., ticks, size] for this spike_list and return it as contiguous uint8.
 

@@ -190,7 +190,7 @@ def test_c_core_rejects_corrupt_network_without_crashing():
     with pytest.raises(CoreError, match="target 3 outside 0..2"):
         CoreNetwork(lowered)
     lowered = lower(net)
-    lowered.projections[0].arrays["delay"][0] = 9
+    lowered.projections[0].arrays["delay"][0] = 9  # the two synapses have different delays
     with pytest.raises(CoreError, match="delay 9"):
         CoreNetwork(lowered)
 
