@@ -581,6 +581,20 @@ static void deliver_conv_events(const s2_projection *q, const s2_population *pos
     }
 }
 
+/* out[l] += sign * sums[l] for l < lanes, or out[l] = sign * sums[l] into a fresh (all-zero) slot, which saves
+ * reading it; the whole-vector case as a constant-length loop that vectorises. */
+static inline void add_lanes(int32_t *restrict out, const int32_t *restrict sums, int32_t lanes, int32_t sign,
+                             int fresh)
+{
+    if (lanes == 16) {
+        for (int32_t l = 0; l < 16; l++)
+            out[l] = (fresh ? 0 : out[l]) + sign * sums[l];
+        return;
+    }
+    for (int32_t l = 0; l < lanes; l++)
+        out[l] = (fresh ? 0 : out[l]) + sign * sums[l];
+}
+
 /* The dense conv product is blocked: P output positions times CB vectors of output channels per pass. Each
  * broadcast map word serves every channel vector and each weight vector every position, and the P x CB
  * independent accumulator chains (at least 8) hide the dot product's latency of about 5 cycles. Sixteen
@@ -598,7 +612,7 @@ static void deliver_conv_events(const s2_projection *q, const s2_population *pos
  * constants at each call, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void conv_block(const s2_projection *q, const uint8_t *map,
                                                              const int8_t *plane, int32_t pos, int32_t cb, int CB,
-                                                             int P, int32_t sign, int32_t *out)
+                                                             int P, int32_t sign, int fresh, int32_t *out)
 {
     const int32_t quads = conv_quads(q), pad = conv_out_pad(q), row = map_w(q) * q->c_in, n_pos = q->oh * q->ow;
     const uint8_t *a[S2_CONV_BLOCK];
@@ -630,75 +644,86 @@ static inline __attribute__((always_inline)) void conv_block(const s2_projection
             const int32_t lanes = q->c_out - first < S2_LANES ? q->c_out - first : S2_LANES;
             int32_t sums[S2_LANES];
             acc_store(sums, acc[p][c]);
-            int32_t *o = out + (int64_t)(pos + p) * q->c_out + first;
-            for (int32_t l = 0; l < lanes; l++)
-                o[l] += sign * sums[l];
+            add_lanes(out + (int64_t)(pos + p) * q->c_out + first, sums, lanes, sign, fresh);
         }
 }
 
 #ifdef S2_HAVE_AMX
-/* The same product on the AMX tile unit (one tdpbusd: 16 positions x 16 channels x 64 taps, exact int32 sums).
- * Tiles: 0-3 accumulate up to four channel groups, 4 holds the map windows of up to 16 positions of one output row
- * (rows of a tile are positions, stride_x * c_in bytes apart in the map; columns one chunk of taps), 5 the weights
- * of one chunk and channel group. One configuration serves the whole projection: equal chunks (see
- * s2_conv_quads) and equal position tiles (tile_positions); positions past a row's end are computed from the map's
- * slack and dropped. */
+/* The same product on the AMX tile unit: one tdpbusd multiplies the map windows of up to 16 output positions of
+ * one output row (tile rows, stride_x * c_in bytes apart in the map) by one chunk of taps (tile columns) for 16
+ * output channels, summing exactly in int32. Tiles 0-3 accumulate four position tiles at once (independent
+ * chains, so the multiplies overlap), 4 and 6 take their map windows, 5 the weights of the chunk. One tile
+ * configuration serves the whole projection: equal chunks (s2_conv_quads) and equal position tiles
+ * (tile_positions); positions past a row's end are computed from the map's slack and dropped. */
 typedef struct {
     uint8_t palette, start_row, reserved[14];
     uint16_t colsb[16];
     uint8_t rows[16];
 } s2_tile_config;
 
-#define S2_TILE_GROUP(T)                                                                                         \
-    if (groups > T) {                                                                                            \
-        _tile_loadd(5, w + 64 * T, 4 * pad);                                                                     \
-        _tile_dpbusd(T, 4, 5);                                                                                   \
+/* Accumulator T starts from the ring itself where it can (whole 16-channel groups, whole position tiles, added
+ * with sign +1), so that its store is the whole update (from zero when the slot is fresh); otherwise from zero,
+ * added after. */
+#define S2_TILE_START(T)                                                                                         \
+    if (nt > T) {                                                                                                \
+        if (direct && !fresh)                                                                                    \
+            _tile_loadd(T, dst[T], 4 * q->c_out);                                                                \
+        else                                                                                                     \
+            _tile_zero(T);                                                                                       \
     }
-#define S2_TILE_STORE(T)                                                                                         \
-    if (groups > T)                                                                                              \
-        _tile_stored(T, sums[T], 64);
+#define S2_TILE_STEP(T, A)                                                                                       \
+    if (nt > T) {                                                                                                \
+        _tile_loadd(A, src[T] + at, step);                                                                       \
+        _tile_dpbusd(T, A, 5);                                                                                   \
+    }
+#define S2_TILE_END(T)                                                                                           \
+    if (nt > T)                                                                                                  \
+        _tile_stored(T, direct ? (void *)dst[T] : (void *)sums[T], direct ? 4 * q->c_out : 64);
 
 static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t sign,
-                            int32_t *out)
+                            int fresh, int32_t *out)
 {
     const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
-    const int32_t per_tile = tile_positions(q->ow), step = q->stride_x * q->c_in, row = map_w(q) * q->c_in;
-    const int32_t n_cb = pad / 16;
+    const int32_t per_tile = tile_positions(q->ow), tiles_x = (q->ow + per_tile - 1) / per_tile;
+    const int32_t step = q->stride_x * q->c_in, row = map_w(q) * q->c_in, n_tiles = q->oh * tiles_x;
+    const int direct = sign > 0 && q->c_out % 16 == 0 && q->ow % per_tile == 0;
     s2_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 4; t++)
         cfg.rows[t] = (uint8_t)per_tile, cfg.colsb[t] = 64;
-    cfg.rows[4] = (uint8_t)per_tile, cfg.colsb[4] = (uint16_t)(4 * chunk);
+    cfg.rows[4] = cfg.rows[6] = (uint8_t)per_tile, cfg.colsb[4] = cfg.colsb[6] = (uint16_t)(4 * chunk);
     cfg.rows[5] = (uint8_t)chunk, cfg.colsb[5] = 64;
     _tile_loadconfig(&cfg);
     int32_t sums[4][16][16];
-    for (int32_t oy = 0; oy < q->oh; oy++)
-        for (int32_t ox0 = 0; ox0 < q->ow; ox0 += per_tile)
-            for (int32_t cg = 0; cg < n_cb; cg += 4) {
-                const int32_t groups = n_cb - cg < 4 ? n_cb - cg : 4;
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_zero(2);
-                _tile_zero(3);
-                for (int32_t ky = 0; ky < q->k_h; ky++)
-                    for (int32_t j = 0; j < quads; j += chunk) {
-                        const uint8_t *a = map + (int64_t)(oy * q->stride_y + ky) * row + (int64_t)ox0 * step + 4 * j;
-                        const int8_t *w = plane + (((int64_t)ky * quads + j) * pad + (int64_t)cg * 16) * 4;
-                        _tile_loadd(4, a, step);
-                        S2_TILE_GROUP(0) S2_TILE_GROUP(1) S2_TILE_GROUP(2) S2_TILE_GROUP(3)
-                    }
-                S2_TILE_STORE(0) S2_TILE_STORE(1) S2_TILE_STORE(2) S2_TILE_STORE(3)
-                const int32_t valid = q->ow - ox0 < per_tile ? q->ow - ox0 : per_tile;
-                for (int32_t g = 0; g < groups; g++) {
-                    const int32_t first = (cg + g) * 16, lanes = q->c_out - first < 16 ? q->c_out - first : 16;
-                    for (int32_t p = 0; p < valid; p++) {
-                        int32_t *o = out + ((int64_t)oy * q->ow + ox0 + p) * q->c_out + first;
-                        for (int32_t l = 0; l < lanes; l++)
-                            o[l] += sign * sums[g][p][l];
-                    }
-                }
+    for (int32_t first = 0; first < q->c_out; first += 16)
+        for (int32_t t0 = 0; t0 < n_tiles; t0 += 4) {
+            const int32_t nt = n_tiles - t0 < 4 ? n_tiles - t0 : 4;
+            const uint8_t *src[4];
+            int32_t *dst[4];
+            for (int32_t t = 0; t < nt; t++) {
+                const int32_t oy = (t0 + t) / tiles_x, ox0 = (t0 + t) % tiles_x * per_tile;
+                src[t] = map + (int64_t)oy * q->stride_y * row + (int64_t)ox0 * step;
+                dst[t] = out + ((int64_t)oy * q->ow + ox0) * q->c_out + first;
             }
+            S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
+            for (int32_t ky = 0; ky < q->k_h; ky++)
+                for (int32_t j = 0; j < quads; j += chunk) {
+                    const int64_t at = (int64_t)ky * row + 4 * j;
+                    _tile_loadd(5, plane + (((int64_t)ky * quads + j) * pad + first) * 4, 4 * pad);
+                    S2_TILE_STEP(0, 4) S2_TILE_STEP(1, 6) S2_TILE_STEP(2, 4) S2_TILE_STEP(3, 6)
+                }
+            S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
+            if (direct)
+                continue;
+            const int32_t lanes = q->c_out - first < 16 ? q->c_out - first : 16;
+            for (int32_t t = 0; t < nt; t++) {
+                const int32_t ox0 = (t0 + t) % tiles_x * per_tile;
+                const int32_t valid = q->ow - ox0 < per_tile ? q->ow - ox0 : per_tile;
+                for (int32_t p = 0; p < valid; p++)
+                    add_lanes(dst[t] + (int64_t)p * q->c_out, sums[t][p], lanes, sign, fresh);
+            }
+        }
     _tile_release();
 }
 #endif
@@ -708,7 +733,7 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
  * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
  * negative weights, whose sum goes into the inh plane as a magnitude. */
 static void deliver_conv_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                               int32_t *slot, const int32_t *spikes, int32_t n_spikes, int amx)
+                               int32_t *slot, const int32_t *spikes, int32_t n_spikes, int fresh, int amx)
 {
     uint8_t *map = ws->conv_map + q->map_offset;
     for (int32_t s = 0; s < n_spikes; s++) {
@@ -724,17 +749,17 @@ static void deliver_conv_dense(const s2_projection *q, const s2_population *post
         const int32_t sign = pl ? -1 : 1;
 #ifdef S2_HAVE_AMX
         if (amx) {
-            conv_planes_amx(q, map, plane, sign, out);
+            conv_planes_amx(q, map, plane, sign, fresh, out);
             continue;
         }
 #endif
         int32_t cb = 0;
         for (; cb + S2_MAX_CB <= n_cb; cb += S2_MAX_CB)
             for (int32_t pos = 0; pos < n_pos; pos += 4)
-                conv_block(q, map, plane, pos, cb, S2_MAX_CB, 4, sign, out);
+                conv_block(q, map, plane, pos, cb, S2_MAX_CB, 4, sign, fresh, out);
         for (; cb < n_cb; cb++)
             for (int32_t pos = 0; pos < n_pos; pos += S2_CONV_BLOCK)
-                conv_block(q, map, plane, pos, cb, 1, S2_CONV_BLOCK, sign, out);
+                conv_block(q, map, plane, pos, cb, 1, S2_CONV_BLOCK, sign, fresh, out);
     }
     memset(map, 0, (size_t)map_h(q) * map_w(q) * q->c_in);
 }
@@ -745,9 +770,11 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *post, c
                             const int32_t *spikes, int32_t n_spikes, int32_t tick, int amx)
 {
     int32_t *slot = ring_slot(ws, post, tick);
+    /* a slot no projection has written since the update cleared it is all zero: the dense path stores into it */
+    const int fresh = !ws->dirty[(int64_t)q->post * 8 + (tick & (post->ring_slots - 1))];
     mark_dirty(ws, q->post, post, tick);
     if (n_spikes >= q->dense_from)
-        deliver_conv_dense(q, post, ws, slot, spikes, n_spikes, amx);
+        deliver_conv_dense(q, post, ws, slot, spikes, n_spikes, fresh, amx);
     else
         deliver_conv_events(q, post, slot, spikes, n_spikes);
     int64_t events = 0;

@@ -79,26 +79,27 @@ def uses_amx(tuning: DeliveryTuning) -> bool:
     return tuning.matrix_unit and amx_available()
 
 
-# Conv cost model, in instructions (callgrind, AVX2 build; the AVX-512 build scales both paths alike):
-# event path: per spike a fixed set-up, per kernel row reached a row set-up, per 8 int32 adds about 3 instructions;
-# dense path: per spike a count, per output block of 4 positions x lanes channels a fixed part, plus per 4 taps
-# 1.5 instructions per position (a broadcast shared by the lanes, a dot product) and clearing the map.
-_EVENT_SPIKE, _EVENT_ROW, _EVENT_VECTOR = 30.0, 14.0, 3.0
-_DENSE_SPIKE, _DENSE_BLOCK, _DENSE_QUAD = 4.0, 40.0, 1.5
+# Conv cost model, in nanoseconds per tick, measured on this project's machine (tools/bench.py's conv layers and a
+# C microbenchmark of each product, 2026): the event path costs about 0.095 ns per int32 add (synaptic event) plus
+# 5 ns per spike; the dense path about 0.25 ns per SIMD dot-product step (4 taps x 16 or 8 channels) or, on AMX,
+# 7 ns per tile multiply (16 positions x 16 channels x one chunk of taps) plus 0.05 ns per output written, and
+# 2 ns per spike counted into the map. The cut-over matters only near it: both paths give the same sums.
+_EVENT_NS, _EVENT_SPIKE_NS = 0.095, 5.0
+_DOT_NS, _TILE_NS, _TILE_OUTPUT_NS, _MAP_SPIKE_NS = 0.25, 7.0, 0.05, 2.0
 
 
-def conv_dense_from(tuning: DeliveryTuning, pool_area: int, rows_per_spike: float, events_per_spike: float,
-                    geometry: dict, planes: int) -> int:
+def conv_dense_from(tuning: DeliveryTuning, pool_area: int, events_per_spike: float, geometry: dict,
+                    planes: int) -> int:
     """Spike count per tick from which the dense conv path is cheaper (the kernel's ``dense_from``).
 
     Parameters
     ----------
     pool_area : int
         pool_x * pool_y, the most spikes one pooled cell can collect in a tick.
-    rows_per_spike, events_per_spike : float
-        Mean kernel rows and synaptic events (int32 adds) one spike causes on the event path.
+    events_per_spike : float
+        Mean synaptic events (int32 adds) one spike causes on the event path.
     geometry : dict
-        The lowered conv geometry (c_in, c_out, oh, ow, k_h, k_w).
+        The lowered conv geometry (c_in, c_out, oh, ow, k_h, k_w, stride_x).
     planes : int
         Ring planes of the target (the dense path computes each).
     """
@@ -106,13 +107,20 @@ def conv_dense_from(tuning: DeliveryTuning, pool_area: int, rows_per_spike: floa
         return NEVER
     if tuning.conv == "dense":
         return 1
-    lanes = 16 if simd_level() == "avx512" else 8
+    from ._core import lib
+
     g = geometry
-    per_spike = _EVENT_SPIKE + _EVENT_ROW * rows_per_spike + _EVENT_VECTOR * events_per_spike / 8 - _DENSE_SPIKE
-    quads = -(-g["k_w"] * g["c_in"] // 4)
-    blocks = g["oh"] * -(-g["ow"] // 4) * -(-g["c_out"] // lanes) * planes
-    fixed = blocks * (_DENSE_BLOCK + 4 * _DENSE_QUAD * g["k_h"] * quads) * 8 / lanes
-    return max(1, int(np.ceil(fixed / max(per_spike, 1e-9))))
+    quads = int(lib.s2_conv_quads(g["c_in"], g["k_w"]))
+    chunks = -(-quads // 16)
+    if uses_amx(tuning):
+        tiles_x = -(-g["ow"] // 16)
+        multiplies = g["oh"] * tiles_x * -(-g["c_out"] // 16) * g["k_h"] * chunks
+        dense = planes * (multiplies * _TILE_NS + g["oh"] * g["ow"] * g["c_out"] * _TILE_OUTPUT_NS)
+    else:
+        lanes = 16 if simd_level() == "avx512" else 8
+        dense = planes * g["oh"] * g["ow"] * -(-g["c_out"] // lanes) * g["k_h"] * quads * _DOT_NS * 16 / lanes
+    per_spike = _EVENT_SPIKE_NS + _EVENT_NS * events_per_spike - _MAP_SPIKE_NS
+    return max(1, int(np.ceil(dense / max(per_spike, 1e-9))))
 
 
 def list_is_dense(tuning: DeliveryTuning, n_synapses: int, n_pre: int, n_post: int) -> bool:

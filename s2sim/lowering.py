@@ -321,9 +321,8 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
     low.arrays = {"pool_pos": np.ascontiguousarray(np.stack([c, y, x], axis=1), dtype=np.int32),
                   "kernel": np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :]),
                   "pre_events": pre_events}
-    reached = pre_events > 0
-    g["dense_from"] = conv_dense_from(tuning, p["pool_x"] * p["pool_y"], float(rows_y[y][reached].mean()) if
-                                      reached.any() else 0.0, float(pre_events[reached].mean()) if reached.any()
+    reached = pre_events[pre_events > 0]
+    g["dense_from"] = conv_dense_from(tuning, p["pool_x"] * p["pool_y"], float(reached.mean()) if reached.size
                                       else 0.0, g, post.ring_planes)
     g["map_offset"] = 0
     if g["dense_from"] != NEVER:
