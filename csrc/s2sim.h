@@ -26,6 +26,8 @@ extern "C" {
 #define S2_ERR_RUN 2
 /* s2_run: a spike_list input holds a value other than 0 or 1 (the message names population, sample, tick). */
 #define S2_ERR_INPUT 3
+/* s2_build_dense: a (pre, post) pair occurs twice, so the list cannot become dense rows. */
+#define S2_REPEATED_PAIR 4
 
 /* Neuron dynamics (s2sim.models.KIND_*). */
 #define S2_KIND_INPUT 0
@@ -185,6 +187,21 @@ typedef struct {
  * dense product may read past its last cell). */
 int32_t s2_conv_quads(int32_t c_in, int32_t k_w);
 int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y);
+
+/* Lowering helpers (csrc/build.c): a connection list of m synapses (external pre / post indices, int8 weights,
+ * delays or NULL) into the kernel's rows, in one pass and without temporaries. pre_map / post_map map external to
+ * internal neuron order (NULL: the same). abs_sum[j] (n_post, zeroed by the caller) receives the sum of |w| into
+ * internal post neuron j, for the accumulator bound.
+ * s2_build_dense: dense [n_pre][n_post] and row_nnz (zeroed), seen a zeroed bitmap of n_pre * n_post bits; returns
+ * S2_REPEATED_PAIR when a pair repeats. s2_build_rows: CSR rows (row_ptr n_pre + 1, cursor n_pre scratch, target /
+ * weight_out / delay_out m, delay_out NULL with delay NULL). Both return S2_ERR_INVALID for an index outside its
+ * population. */
+int s2_build_dense(int64_t m, const int32_t *pre, const int32_t *post, const int8_t *weight, const int32_t *pre_map,
+                   const int32_t *post_map, int32_t n_pre, int32_t n_post, int8_t *dense, uint8_t *seen,
+                   int32_t *row_nnz, int64_t *abs_sum);
+int s2_build_rows(int64_t m, const int32_t *pre, const int32_t *post, const int8_t *weight, const uint8_t *delay,
+                  const int32_t *pre_map, const int32_t *post_map, int32_t n_pre, int32_t n_post, int64_t *row_ptr,
+                  int64_t *cursor, int32_t *target, int8_t *weight_out, uint8_t *delay_out, int64_t *abs_sum);
 
 /* Check every index, offset, size and pointer of a network; on success mark it validated. */
 int s2_validate(s2_network *net, char *err, size_t errlen);

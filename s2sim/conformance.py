@@ -493,7 +493,7 @@ def _first_divergence(pops: list[PopulationAgreement], network: Network) -> Dive
 # -- explaining a divergence ----------------------------------------------------------------------------------
 def _explain(div: Divergence, expected: Trace, observed: Trace, notes: list[str]) -> NeuronInputs | None:
     """The diverging neuron's synaptic input at that tick, from pre spikes in expected (or a re-run of it)."""
-    from .lowering import round_weights
+    from .list_rows import round_weights
 
     net = expected.network
     post = net.population(div.population)

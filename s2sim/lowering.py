@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError, LimitError
-from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
 from .delivery import NEVER, DeliveryTuning, conv_dense_from, list_is_dense, uses_amx
+from .errors import ConfigError, LimitError
+from .list_rows import build_rows, check_range, int8_weights, round_weights
+from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
 from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, ConvGeometry, Network, Projection
 from .spec import NetworkSpec, PopulationSpec
@@ -89,6 +90,8 @@ class LoweredProjection:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     geometry: dict[str, int] = field(default_factory=dict)
     n_synapses: int = 0
+    #: Connection lists: the sum of |w| into each internal post neuron (for the accumulator bound).
+    abs_sum: np.ndarray | None = None
 
 
 @dataclass
@@ -113,36 +116,6 @@ class LoweredNetwork:
             if pop.name == name:
                 return k
         raise ConfigError(f"no population named {name!r}")
-
-
-def round_weights(weights: np.ndarray, mode: str, where: str) -> np.ndarray:
-    """Float weights -> integer-valued float64 by ChipProfile.weight_rounding (see docs/datapath.md)."""
-    w = np.asarray(weights, dtype=np.float64)
-    if mode == "trunc":
-        return np.trunc(w)
-    if mode == "nearest_even":
-        return np.rint(w)
-    if mode == "nearest_away":
-        # from the fractional part: floor(|w| + 0.5) would round 0.49999999999999994 up
-        t = np.trunc(w)
-        return t + np.sign(w) * (np.abs(w - t) >= 0.5)
-    if mode == "floor":
-        return np.floor(w)
-    if mode == "exact":
-        bad = np.flatnonzero(w.ravel() != np.round(w.ravel()))
-        if bad.size:
-            raise ConfigError(f"{where}: weight {w.ravel()[bad[0]]} (entry {bad[0]}) is not an integer and "
-                              "ChipProfile.weight_rounding is 'exact'")
-        return w
-    raise ConfigError(f"{where}: unknown weight_rounding {mode!r}")
-
-
-def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:
-    bad = np.flatnonzero((w.ravel() < low) | (w.ravel() > high))
-    if bad.size:
-        raise LimitError(f"{where}: weight {w.ravel()[bad[0]]:g} (entry {bad[0]}, after rounding) outside the "
-                         f"chip's range {low}..{high}; {bad.size} weight(s) out of range (nothing is clipped; "
-                         "scale the weights, e.g. with s2sim.quantize)")
 
 
 def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None,
@@ -261,37 +234,15 @@ def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopul
                 post_model: NeuronModel) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
-    w = round_weights(proj.weights, post.settings.weight_rounding, where)
-    limit = post_model.weight_limit
-    _check_range(w, -limit, limit, where)
-    w = w.astype(np.int8)  # every list weight limit is at most 127
-    pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
-    post_idx = proj.post_idx if post.to_internal is None else post.to_internal[proj.post_idx]
-    delays = proj.delays
-    uniform = delays.size == 0 or bool(np.all(delays == delays[0]))
-    low = LoweredProjection(proj.name, PROJ_SPARSE, ends[0], ends[1], pre.n, n_synapses=int(w.size))
-    low.geometry = {"uniform_delay": int(delays[0]) if uniform and delays.size else 0}
-    if uniform and list_is_dense(tuning, w.size, pre.n, post.n) and _pairs_unique(pre_idx, post_idx, pre.n, post.n):
-        dense = np.zeros((pre.n, post.n), dtype=np.int8)
-        dense[pre_idx, post_idx] = w
-        low.kind = PROJ_DENSE
-        low.arrays = {"dense": dense, "row_nnz": np.bincount(pre_idx, minlength=pre.n).astype(np.int32)}
-        return low
-    order = np.argsort(pre_idx, kind="stable")
-    row_ptr = np.zeros(pre.n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pre_idx, minlength=pre.n), out=row_ptr[1:])
-    low.arrays = {"row_ptr": row_ptr, "target": np.ascontiguousarray(post_idx[order], dtype=np.int32),
-                  "weight": np.ascontiguousarray(w[order])}
-    if not uniform:  # per-synapse delays only where they differ: the kernel then skips the delay lookup
-        low.arrays["delay"] = np.ascontiguousarray(delays[order], dtype=np.uint8)
+    w = int8_weights(proj, post.settings.weight_rounding, post_model.weight_limit, where)
+    delays = proj.stored_delays
+    uniform = delays.size == 0 or int(delays.min()) == int(delays.max())
+    dense = uniform and list_is_dense(tuning, w.size, pre.n, post.n)
+    rows = build_rows(proj, w, pre.n, post.n, pre.to_internal, post.to_internal, dense, uniform)
+    low = LoweredProjection(proj.name, PROJ_DENSE if rows.dense else PROJ_SPARSE, ends[0], ends[1], pre.n,
+                            rows.arrays, {"uniform_delay": int(delays[0]) if uniform and delays.size else 0},
+                            n_synapses=int(w.size), abs_sum=rows.abs_sum)
     return low
-
-
-def _pairs_unique(pre_idx: np.ndarray, post_idx: np.ndarray, n_pre: int, n_post: int) -> bool:
-    """No (pre, post) pair repeats (dense rows hold one weight per pair): counted in a pair bitmap, O(n)."""
-    seen = np.zeros(n_pre * n_post, dtype=np.bool_)
-    seen[pre_idx.astype(np.int64) * n_post + post_idx] = True
-    return int(np.count_nonzero(seen)) == pre_idx.size
 
 
 def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation],
@@ -299,7 +250,7 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
     w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
-    _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
+    check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
     w = w.astype(np.int8)
     p = geometry.params
     c_in, h, wd = geometry.in_shape
@@ -365,11 +316,8 @@ def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],
             pool = proj.conv_params["pool_x"] * proj.conv_params["pool_y"]
             per_channel = np.abs(low.arrays["kernel"].astype(np.float64)).sum(axis=(0, 1, 2)) * pool
             acc += np.tile(per_channel, pops[low.post].n // per_channel.size)
-        elif low.kind == PROJ_DENSE:
-            acc += np.abs(low.arrays["dense"].astype(np.float64)).sum(axis=0)
         else:
-            acc += np.bincount(low.arrays["target"], np.abs(low.arrays["weight"].astype(np.float64)),
-                               minlength=pops[low.post].n)
+            acc += low.abs_sum
     for k, acc in worst.items():
         if acc.size and acc.max() > ACCUMULATOR_LIMIT:
             i = int(np.argmax(acc))

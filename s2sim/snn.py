@@ -188,42 +188,116 @@ class Projection:
 
     Weights may be floats; they become integers by ChipProfile.weight_rounding when the network is lowered.
     The delay field takes effect at tick ``t + 1 + delay`` for a spike sent in tick ``t``.
+
+    The list is stored compactly (indices int32, delays uint8, whole-number weights int16, others float64: 11 bytes
+    per synapse for integer weights) and checked in chunks, so that a list of millions of synapses costs little
+    more than its own size while it is built. ``weights`` reads back as float64.
     """
+
+    #: Rows converted at a time: the temporaries of one chunk stay small whatever the list's length.
+    CHUNK = 1 << 14
 
     def __init__(self, pre: Population, post: Population, connections: Iterable, name: str | None = None) -> None:
         self.pre, self.post = _check_pair(pre, post, "Projection")
         self.name = str(name) if name is not None else f"{pre.name}->{post.name}"
         conns = _numeric_array(connections, f"projection {self.name!r}: connections",
-                               "numbers [[pre, post, weight, delay], ...]")
+                               "numbers [[pre, post, weight, delay], ...]", copy=False)
         if conns.size == 0:
             conns = conns.reshape(0, 4)
         if conns.ndim != 2 or conns.shape[1] != 4:
             raise ConfigError(f"projection {self.name!r}: connections have shape {conns.shape}; expected (n, 4) "
                               "rows [pre_idx, post_idx, weight, delay]")
-        bad = np.flatnonzero(~np.isfinite(conns).all(axis=1))
-        if bad.size:
-            raise ConfigError(f"projection {self.name!r}: connection {bad[0]} = {conns[bad[0]].tolist()} is not "
-                              "finite")
-        self.pre_idx = self._index_column(conns[:, 0], "pre index")
-        self.post_idx = self._index_column(conns[:, 1], "post index")
-        self.weights = conns[:, 2].copy()
-        self.delays = self._index_column(conns[:, 3], "delay", LimitError, f"0..{post.model.max_delay} for model "
-                                         f"{post.neuron_model!r} of population {post.name!r}")
-        for arr in (self.pre_idx, self.post_idx, self.weights, self.delays):
+        m = len(conns)
+        self.pre_idx, self.post_idx = np.empty(m, np.int32), np.empty(m, np.int32)
+        self._delays = np.empty(m, np.uint8)
+        self._weights: np.ndarray = np.empty(m, np.int16)
+        for a in range(0, m, self.CHUNK):
+            self._store_chunk(conns[a:a + self.CHUNK], a)
+        for arr in (self.pre_idx, self.post_idx, self._weights, self._delays):
             arr.setflags(write=False)
+        # the columns never change: their maxima are what check_sizes compares with the population sizes
+        self._maxima = tuple(int(col.max(initial=0)) for col in (self.pre_idx, self.post_idx, self._delays))
         self.check_sizes(pre.validated(), post.validated())
 
-    def _index_column(self, col: np.ndarray, what: str, negative_error: type = ConfigError,
-                      limit: str = "") -> np.ndarray:
-        nonint = np.flatnonzero(col != np.round(col))
-        if nonint.size:
-            raise ConfigError(f"projection {self.name!r}: connection {nonint[0]} has non-integer {what} "
-                              f"{col[nonint[0]]}")
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights as given, float64 (a new array; :attr:`stored_weights` is the compact one)."""
+        return self._weights.astype(np.float64)
+
+    @property
+    def stored_weights(self) -> np.ndarray:
+        """The weights as stored: int16 when every weight is a whole number within int16, else float64."""
+        return self._weights
+
+    @property
+    def delays(self) -> np.ndarray:
+        """The delays, int64 (a new array; :attr:`stored_delays` is the compact uint8 one)."""
+        return self._delays.astype(np.int64)
+
+    @property
+    def stored_delays(self) -> np.ndarray:
+        """The delays as stored (uint8)."""
+        return self._delays
+
+    def _store_chunk(self, block: np.ndarray, a: int) -> None:
+        """Check rows a.. of the connection list and store them in the compact columns."""
+        cols = np.ascontiguousarray(block.T)  # column by column: contiguous passes instead of strided ones
+        if not self._chunk_is_clean(cols):
+            self._refuse_chunk(block, a)
+        b = a + len(block)
+        self.pre_idx[a:b], self.post_idx[a:b], self._delays[a:b] = cols[0], cols[1], cols[3]
+        w = cols[2]
+        if self._weights.dtype == np.int16 and (w.dtype.kind != "f" or np.array_equal(w, np.trunc(w))) \
+                and (not w.size or (w.min() >= -32767 and w.max() <= 32767)):
+            self._weights[a:b] = w
+            return
+        if self._weights.dtype == np.int16:  # the first weight that needs a float: widen what is stored so far
+            self._weights = self._weights.astype(np.float64)
+        self._weights[a:b] = w
+
+    @staticmethod
+    def _chunk_is_clean(cols: np.ndarray) -> bool:
+        """Every index a whole number in 0..2^31-1, every delay in 0..255, every weight finite (one quick pass
+        per check; NaN and inf fail them)."""
+        if not cols.shape[1]:
+            return True
+        index = cols[[0, 1, 3]]
+        if index.min() < 0 or cols[:2].max() > 2**31 - 1 or cols[3].max() > 255:
+            return False
+        return cols.dtype.kind != "f" or (np.array_equal(index, np.trunc(index)) and bool(np.isfinite(cols[2]).all()))
+
+    def _refuse_chunk(self, block: np.ndarray, a: int) -> None:
+        """Raise the error of the first bad connection in rows a.. (the chunk failed the quick check)."""
+        if block.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+            if bad.size:
+                raise ConfigError(f"projection {self.name!r}: connection {a + bad[0]} = {block[bad[0]].tolist()} is "
+                                  "not finite")
+        post = self.post
+        self._index_column(block[:, 0], a, "pre index")
+        self._index_column(block[:, 1], a, "post index")
+        self._index_column(block[:, 3], a, "delay", LimitError, f"0..{post.model.max_delay} for model "
+                           f"{post.neuron_model!r} of population {post.name!r}", 255)
+        raise ConfigError(f"projection {self.name!r}: internal error: connections {a}.. failed a check that no "
+                          "single check explains")
+
+    def _index_column(self, col: np.ndarray, offset: int, what: str, negative_error: type = ConfigError,
+                      limit: str = "", largest: int = 2**31 - 1) -> np.ndarray:
+        if col.dtype.kind == "f":
+            nonint = np.flatnonzero(col != np.round(col))
+            if nonint.size:
+                raise ConfigError(f"projection {self.name!r}: connection {offset + nonint[0]} has non-integer {what} "
+                                  f"{col[nonint[0]]}")
         neg = np.flatnonzero(col < 0)
         if neg.size:
-            raise negative_error(f"projection {self.name!r}: connection {neg[0]} has negative {what} "
+            raise negative_error(f"projection {self.name!r}: connection {offset + neg[0]} has negative {what} "
                                  f"{int(col[neg[0]])}" + (f", outside {limit}" if limit else ""))
-        return col.astype(np.int64)
+        big = np.flatnonzero(col > largest)
+        if big.size:  # beyond any population (or delay field): refused now, as check_sizes would refuse it later
+            raise (LimitError if limit else ConfigError)(
+                f"projection {self.name!r}: connection {offset + big[0]} has {what} {int(col[big[0]])}, outside "
+                + (limit or f"0..{largest}"))
+        return col
 
     def check_sizes(self, pre: PopulationSpec, post: PopulationSpec) -> None:
         """Check the indices and delays against the populations as they are now (sizes may change after
@@ -232,14 +306,14 @@ class Projection:
             raise ConfigError(f"projection {self.name!r}: target population {post.name!r} is a spike_list source "
                               "and cannot receive synapses")
         max_delay = post.model.max_delay
-        for col, what, bound, kind, limit in (
-                (self.pre_idx, "pre index", pre.size, ConfigError, f"0..{pre.size - 1} (population {pre.name!r} "
-                                                                    f"has {pre.size} neurons)"),
-                (self.post_idx, "post index", post.size, ConfigError, f"0..{post.size - 1} (population "
-                                                                      f"{post.name!r} has {post.size} neurons)"),
-                (self.delays, "delay", max_delay + 1, LimitError, f"0..{max_delay} for model "
-                                                                  f"{post.neuron_model!r} of population {post.name!r}")):
-            if col.size and col.max() >= bound:
+        for col, top, what, bound, kind, limit in (
+                (self.pre_idx, self._maxima[0], "pre index", pre.size, ConfigError,
+                 f"0..{pre.size - 1} (population {pre.name!r} has {pre.size} neurons)"),
+                (self.post_idx, self._maxima[1], "post index", post.size, ConfigError,
+                 f"0..{post.size - 1} (population {post.name!r} has {post.size} neurons)"),
+                (self._delays, self._maxima[2], "delay", max_delay + 1, LimitError,
+                 f"0..{max_delay} for model {post.neuron_model!r} of population {post.name!r}")):
+            if col.size and top >= bound:
                 i = int(np.argmax(col >= bound))
                 raise kind(f"projection {self.name!r}: connection {i} has {what} {int(col[i])}, outside {limit}")
 
@@ -472,8 +546,10 @@ def _check_pair(pre: Any, post: Any, what: str) -> tuple[Population, Population]
     return pre, post
 
 
-def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
-    """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast."""
+def _numeric_array(value: Any, where: str, expected: str, copy: bool = True) -> np.ndarray:
+    """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast.
+
+    With ``copy=False`` an integer or float array is returned as it is (the caller only reads it)."""
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
@@ -482,4 +558,6 @@ def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
         kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}.get(
             arr.dtype.kind, f"dtype {arr.dtype}")
         raise ConfigError(f"{where} must be {expected}, got {kind}")
+    if not copy and arr.dtype.kind in "iuf":
+        return arr
     return arr.astype(np.float64)
