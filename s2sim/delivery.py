@@ -19,11 +19,11 @@ NEVER = 2**31 - 1
 #: A pooled cell may collect at most this many spikes per tick on the dense conv path (uint8 counts; the plain
 #: AVX2 dot product is exact up to 127, see csrc/kernel.c).
 MAX_POOL_COUNT = 127
-#: A connection list becomes dense int8 rows from this fraction of connected pairs on. Measured on the 2048 -> 4096
-#: benchmark layer: a sparse synapse costs about 7x a dense one per event (a scattered add against a vector lane),
-#: so dense rows win from about 1/7 of the pairs; the cut-over sits a little above that because dense rows also
-#: take memory for the unconnected pairs.
-DENSE_MIN_DENSITY = 0.15
+#: A connection list becomes dense int8 rows from this fraction of connected pairs on. Measured (2048 inputs at 5 %
+#: activity, median of 7 runs, tools/bench.py's synapse layer): with 4096 targets dense rows win from 12-14 %
+#: (sparse/dense time 0.96 at 12 %, 1.21 at 14 %), with 512 targets from about 10 %. A sparse synapse costs about
+#: 8x a dense one (a scattered add against one vector lane), dense rows also pay for the unconnected pairs.
+DENSE_MIN_DENSITY = 0.125
 #: Dense rows at most this large (bytes): beyond it the matrix would cost more memory than it saves time.
 DENSE_MAX_BYTES = 1 << 28
 

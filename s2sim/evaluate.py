@@ -1,21 +1,31 @@
-"""Evaluate a whole test split in the simulator, scaled out over local processes or a Dask cluster.
+"""Evaluate a whole test split in the simulator: in this process on every core, or on local processes or a Dask
+cluster when asked.
 
     from s2sim.evaluate import evaluate
-    result = evaluate(gesture_net, test_spikes)                         # local processes, one per core
+    result = evaluate(gesture_net, test_spikes)                         # this process, the kernel's threads
+    result = evaluate(gesture_net, test_spikes, backend="processes")    # local processes, one per core
     result = evaluate(gesture_net, test_spikes, dask_address="tcp://scheduler:8786")   # an existing cluster
     print(result.accuracy, result.seconds)
 
-The split is cut into chunks; every worker lowers the network once (per process, cached by the network's
-content hash) and runs its chunks with ``Simulator.run_batch`` on one thread. Networks travel as s2sim's exact
-dict form (:mod:`s2sim.network_io`), so a worker runs bit-for-bit what the caller built. A Dask worker needs
-s2sim installed in its own environment.
+By default the split runs in this process: ``Simulator.run_batch`` spreads each chunk over all cores with threads
+(the C kernel releases the GIL), which costs no process start-up, no pickling and works in a plain script without
+an ``if __name__ == "__main__":`` guard. Processes cannot beat that on one machine (the kernel's threads already
+scale to every core); they are there for a machine whose cores the kernel's threads cannot use, and Dask for
+several machines. There the split is cut into chunks; every worker lowers the network once (per process, cached by
+the network's content hash) and runs its chunks on one thread. Networks travel as s2sim's exact dict form
+(:mod:`s2sim.network_io`), so a worker runs bit-for-bit what the caller built. A Dask worker needs s2sim installed
+in its own environment.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import sys
 import time
+import warnings
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -56,9 +66,9 @@ class EvaluationResult:
     seconds : float
         Wall-clock time of the simulation, chunking and transfer included.
     backend : str
-        "inline", "processes" or "dask".
+        "threads" (this process), "processes" or "dask".
     workers : int
-        Processes that ran chunks (for Dask: the cluster's workers).
+        Threads (this process) or processes that ran chunks (for Dask: the cluster's workers).
     chunks : int
         Tasks the split was cut into.
     """
@@ -114,9 +124,14 @@ def agreement(reference_spikes: np.ndarray, result: EvaluationResult) -> dict[st
     return {"prediction": float(same_pred.mean()), "spikes": float(same_spikes.mean())}
 
 
+#: Samples per chunk in this process (bounds the memory of one run_batch; the kernel's threads split each chunk).
+THREAD_CHUNK = 256
+BACKENDS = ("auto", "threads", "processes")
+
+
 def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, *,
              profile: ChipProfile | None = None, workers: int | None = None, dask_address: Any = None,
-             chunk_size: int | None = None, progress: bool = False) -> EvaluationResult:
+             chunk_size: int | None = None, progress: bool = False, backend: str = "auto") -> EvaluationResult:
     """Run every sample of ``data`` through the simulator and collect the output.
 
     Parameters
@@ -128,16 +143,20 @@ def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, 
     profile : ChipProfile, optional
         The chip variant (default ChipProfile()).
     workers : int, optional
-        Local processes (default: one per core, at most one per chunk). 1 runs in this process (the
-        simulator's threads then use every core).
-        With ``dask_address`` it only sets the default chunking.
+        Local processes (default: one per core, at most one per chunk); a number above 1 asks for processes
+        when ``backend`` is "auto". With ``dask_address`` it only sets the default chunking.
     dask_address : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``) or a ``dask.distributed.Client``; chunks then run
-        on that cluster instead of local processes.
+        on that cluster.
     chunk_size : int, optional
-        Samples per task (default: the split divided evenly, about four chunks per worker).
+        Samples per task (default: in this process THREAD_CHUNK; otherwise the split divided evenly, about four
+        chunks per worker).
     progress : bool
         Show a progress bar over chunks.
+    backend : str
+        "auto" (default: this process, unless ``workers`` > 1 or ``dask_address`` asks otherwise), "threads"
+        (this process, the kernel's threads on every core) or "processes". A script without an
+        ``if __name__ == "__main__":`` guard cannot start processes: its run falls back to threads with a warning.
     """
     spikes, labels = _unpack(data)
     gnet = network() if callable(network) else network
@@ -148,28 +167,36 @@ def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, 
         raise ConfigError(f"evaluate: samples have {spikes.shape[1]} ticks; the network runs {gnet.timesteps}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"evaluate: workers must be a positive int, got {workers!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"evaluate: backend = {backend!r}; expected one of {BACKENDS}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ConfigError(f"evaluate: chunk_size must be a positive int, got {chunk_size!r}")
     job = _make_job(gnet, profile or ChipProfile())
     n = len(spikes)
-    n_workers = workers or os.cpu_count() or 1
-    size = chunk_size or max(1, -(-n // (4 * n_workers)))
-    if size < 1:
-        raise ConfigError(f"evaluate: chunk_size must be positive, got {chunk_size}")
+    cores = os.cpu_count() or 1
+    mode = "dask" if dask_address is not None else backend
+    if mode == "auto":
+        mode = "processes" if workers is not None and workers > 1 else "threads"
+    n_workers = workers or cores
+    size = chunk_size or (THREAD_CHUNK if mode == "threads" else max(1, -(-n // (4 * n_workers))))
     bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
     t0 = time.perf_counter()
-    if dask_address is not None:
-        (parts, n_workers), backend = _run_dask(job, spikes, bounds, dask_address, progress), "dask"
-    elif n_workers == 1 or len(bounds) <= 1:
-        threads = os.cpu_count() or 1  # in this process the simulator may use every core
-        parts = [_run_chunk(job, spikes[a:b], threads) for a, b in _bar(bounds, progress)]
-        backend, n_workers = "inline", 1
-    else:
+    if mode == "dask":
+        parts, n_workers = _run_dask(job, spikes, bounds, dask_address, progress)
+    elif mode == "processes" and len(bounds) > 1:
         n_workers = min(n_workers, len(bounds))
-        parts, backend = _run_processes(job, spikes, bounds, n_workers, progress), "processes"
+        parts = _run_processes(job, spikes, bounds, n_workers, progress)
+        if parts is None:
+            mode = "threads"
+    else:
+        mode = "threads"
+    if mode == "threads":
+        parts, n_workers = [_run_chunk(job, spikes[a:b], cores) for a, b in _bar(bounds, progress)], cores
     seconds = time.perf_counter() - t0
     out_spikes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, spikes.shape[1], 0), np.uint8)
     names = list(parts[0][1]) if parts else []
     activity = {name: np.concatenate([p[1][name] for p in parts]) for name in names}
-    return EvaluationResult(labels, out_spikes, activity, seconds, backend, n_workers, len(bounds))
+    return EvaluationResult(labels, out_spikes, activity, seconds, mode, n_workers, len(bounds))
 
 
 def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -247,16 +274,32 @@ def _chunk_in_worker(args: tuple[str, np.ndarray]):
     return _run_chunk(_WORKER_JOB[key], spikes)
 
 
+def _script_reimported() -> bool:
+    """True in a spawned child while it re-runs the parent's main script (its __main__ is then __mp_main__)."""
+    return multiprocessing.parent_process() is not None and \
+        getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__"
+
+
 def _run_processes(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int,
-                   progress: bool) -> list:
-    import multiprocessing
+                   progress: bool) -> list | None:
+    """Chunks on spawned processes; None when they cannot start (a script without a __main__ guard, whose
+    workers re-run it and stop at this call instead of starting processes of their own)."""
     from concurrent.futures import ProcessPoolExecutor
 
+    if _script_reimported():
+        raise RuntimeError("s2sim.evaluate: a worker process re-ran a script without an "
+                           "if __name__ == '__main__' guard")
     # spawn, not fork: the caller may hold torch's or the simulator's threads, which a forked child cannot use
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_remember_job, initargs=(job,)) as pool:
-        results = pool.map(_chunk_in_worker, [(job.key, spikes[a:b]) for a, b in bounds])
-        return list(_bar(results, progress, len(bounds)))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_remember_job, initargs=(job,)) as pool:
+            results = pool.map(_chunk_in_worker, [(job.key, spikes[a:b]) for a, b in bounds])
+            return list(_bar(results, progress, len(bounds)))
+    except BrokenProcessPool:
+        warnings.warn("evaluate: worker processes could not start (a script run directly needs an "
+                      "`if __name__ == '__main__':` guard to use processes); evaluated in this process's threads "
+                      "instead, with identical results", RuntimeWarning, stacklevel=3)
+        return None
 
 
 def _run_dask(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], address: Any,

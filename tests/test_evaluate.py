@@ -47,8 +47,8 @@ def reference(quantized, data):
 
 def test_inline_matches_the_quantized_forward(quantized, data, reference):
     net = gm.chip_network(quantized, FRAMES.n_time_bins)
-    res = evaluate(net, data, profile=quantized.config.profile, workers=1, chunk_size=5)
-    assert res.backend == "inline" and res.chunks == 3
+    res = evaluate(net, data, profile=quantized.config.profile, chunk_size=5)
+    assert res.backend == "threads" and res.chunks == 3
     assert res.output_spikes.shape == (12, FRAMES.n_time_bins, 11)
     assert reference.sum() > 0  # a silent output would make the comparison vacuous
     np.testing.assert_array_equal(res.output_spikes, reference)
@@ -129,3 +129,36 @@ def test_model_file_and_quant_config_round_trip(model, tmp_path, data):
     gm.save_model(path, gm.build_torch_model(other), CONFIG)  # weights that do not fit the stored config
     with pytest.raises(TraceError, match="do not fit"):
         gm.load_model(path)
+
+
+PLAIN_SCRIPT = """
+import numpy as np
+from s2sim import snn
+from s2sim.evaluate import evaluate
+from s2sim.gesture_model import GestureNetwork
+
+inp = snn.Population(4, "spike_list", {{}}, name="input")
+out = snn.Population(11, "lif_no_delay", {{"threshold": 2.0}}, name="out", record=["spikes"])
+conns = [[i, j, 1 + (i + j) % 3, 0] for i in range(4) for j in range(11)]
+net = snn.Network("plain").add(inp, out, snn.Projection(inp, out, conns))
+spikes = (np.random.default_rng(0).random((6, 5, 4)) < 0.5).astype(np.uint8)
+res = evaluate(GestureNetwork(net, "input", "out", 6, 1), (spikes, np.zeros(6, np.int64)), {args})
+print(res.backend, int(res.output_spikes.sum()))
+"""
+
+
+@pytest.mark.parametrize("args, backend", [("", "threads"), ("workers=2, chunk_size=2", "threads")])
+def test_a_plain_script_without_a_main_guard_finishes(tmp_path, args, backend):
+    # By default evaluate() runs in this process; asked for processes, a script without an
+    # `if __name__ == "__main__":` guard cannot start them (each worker re-runs the script): it falls back to
+    # threads with a warning instead of hanging or crashing.
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN_SCRIPT.format(args=args))
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    got_backend, total = run.stdout.split()
+    assert got_backend == backend and int(total) > 0
+    assert ("guard" in run.stderr) == ("workers=2" in args)

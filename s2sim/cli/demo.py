@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--qat-model", type=Path, default=QAT_MODEL, help="QAT-trained model (.npz)")
     parser.add_argument("--raster", type=Path, default=Path("s2sim-demo-raster.png"),
                         help="spike raster to write (default ./s2sim-demo-raster.png)")
-    parser.add_argument("--workers", type=int, help="simulator processes (default: one per core)")
+    parser.add_argument("--workers", type=int, help="simulator processes (default: none; the simulator's threads "
+                        "run in this process on every core)")
     parser.add_argument("--dask", help="address of a running Dask scheduler to simulate on")
     parser.set_defaults(func=run)
 
