@@ -22,6 +22,12 @@
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
+#include <sched.h>
+#if defined(__SSE2__)
+#define S2_PAUSE() _mm_pause()
+#else
+#define S2_PAUSE() ((void)0)
+#endif
 #if defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__linux__)
 #define S2_HAVE_AMX 1
 #include <sys/syscall.h>
@@ -213,6 +219,8 @@ static int validate_population(const s2_network *net, int32_t k, char *err, size
         return fail(err, errlen, S2_ERR_INVALID, "population %d: size %d < 1", k, p->n);
     if (p->kind < S2_KIND_INPUT || p->kind > S2_KIND_CURR_EXP)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown kind %d", k, p->kind);
+    if (p->grain < 1)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: grain %d < 1", k, p->grain);
     if (p->state_offset < 0 || p->state_offset + p->n > net->n_neurons)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: state range [%lld, %lld) outside %lld neurons", k,
                     (long long)p->state_offset, (long long)(p->state_offset + p->n), (long long)net->n_neurons);
@@ -426,6 +434,45 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
  * a type bit. lif populations have one signed plane (see add_row for why that is the same arithmetic).
  * ---------------------------------------------------------------------------------------------------------- */
 
+/* The neurons [lo, hi) of a population that one thread owns: all of them, or (a sample split over threads) its
+ * share, cut at multiples of the population's grain. */
+typedef struct {
+    int32_t lo, hi;
+} span;
+
+static inline span own_span(const s2_population *p, const s2_workspace *ws)
+{
+    const int64_t units = ((int64_t)p->n + p->grain - 1) / p->grain, t = ws->thread, parts = ws->n_threads;
+    const int64_t lo = units * t / parts * p->grain, hi = units * (t + 1) / parts * p->grain;
+    span r = {(int32_t)(lo < p->n ? lo : p->n), (int32_t)(hi < p->n ? hi : p->n)};
+    return r;
+}
+
+/* The spikes a population emitted in the previous tick, as one list per thread that emitted them (a split
+ * sample: thread t lists the spikes of its own range, from the range's first index on). */
+typedef struct {
+    const int32_t *idx[S2_MAX_SPLIT];
+    int32_t n[S2_MAX_SPLIT];
+    int32_t parts;
+    int64_t total;
+} spike_lists;
+
+static spike_lists previous_spikes(const s2_network *net, const s2_workspace *ws, int32_t k)
+{
+    const s2_population *p = &net->pops[k];
+    spike_lists sp;
+    sp.parts = ws->n_threads;
+    sp.total = 0;
+    for (int32_t t = 0; t < sp.parts; t++) {
+        s2_workspace other = *ws;
+        other.thread = t;
+        sp.idx[t] = ws->spikes_prev + p->state_offset + own_span(p, &other).lo;
+        sp.n[t] = ws->n_prev[(int64_t)k * ws->n_threads + t];
+        sp.total += sp.n[t];
+    }
+    return sp;
+}
+
 static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p, int32_t tick)
 {
     return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * p->ring_planes * p->n;
@@ -466,64 +513,78 @@ static inline void add_row(int32_t *slot, int32_t planes, int32_t n, const int8_
 }
 
 /* The synapses of the spiking rows into their slots (slot[d]: the slot that delay d feeds this tick). Instantiated
- * per plane count and with or without per-synapse delays (constant arguments), so a projection whose synapses
- * share one delay does no delay lookup and no bookkeeping per synapse. Returns the delays used as a bit set. */
+ * per plane count, with or without per-synapse delays and with or without a target range (constant arguments),
+ * so a projection whose synapses share one delay does no delay lookup and no bookkeeping per synapse, and an
+ * unsplit sample no range test. A thread of a split sample adds only the synapses into its own range (it reads
+ * every spiking row: sparse rows are not ordered by target). Returns the delays used as a bit set. */
 static inline __attribute__((always_inline)) uint32_t sparse_rows(const s2_projection *q, int32_t *const *slot,
-                                                                  int32_t n, const int32_t *spikes, int32_t n_spikes,
-                                                                  int32_t planes, int delayed)
+                                                                  int32_t n, const spike_lists *sp, span r,
+                                                                  int32_t planes, int delayed, int ranged)
 {
     uint32_t used = 0;
-    for (int32_t s = 0; s < n_spikes; s++) {
-        const int32_t i = spikes[s];
-        for (int64_t k = q->row_ptr[i]; k < q->row_ptr[i + 1]; k++) {
-            const int32_t d = delayed ? q->delay[k] : 0, w = q->weight[k];
-            if (planes == 1)
-                slot[d][q->target[k]] += w;
-            else
-                slot[d][(w < 0 ? n : 0) + q->target[k]] += w < 0 ? -w : w;
-            if (delayed)
-                used |= 1u << d;
+    for (int32_t part = 0; part < sp->parts; part++)
+        for (int32_t s = 0; s < sp->n[part]; s++) {
+            const int32_t i = sp->idx[part][s];
+            for (int64_t k = q->row_ptr[i]; k < q->row_ptr[i + 1]; k++) {
+                const int32_t d = delayed ? q->delay[k] : 0, w = q->weight[k], j = q->target[k];
+                if (ranged && (j < r.lo || j >= r.hi))
+                    continue;
+                if (planes == 1)
+                    slot[d][j] += w;
+                else
+                    slot[d][(w < 0 ? n : 0) + j] += w < 0 ? -w : w;
+                if (delayed)
+                    used |= 1u << d;
+            }
         }
-    }
     return delayed ? used : 1u;
 }
 
-static int64_t deliver_sparse(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                              const int32_t *spikes, int32_t n_spikes, int32_t tick)
+/* Synaptic events of the spiking rows (counted once, by thread 0 of a split sample). */
+static int64_t row_events(const spike_lists *sp, const int64_t *row_ptr, const int32_t *row_nnz,
+                          const int32_t *per_pre)
+{
+    int64_t events = 0;
+    for (int32_t part = 0; part < sp->parts; part++)
+        for (int32_t s = 0; s < sp->n[part]; s++) {
+            const int32_t i = sp->idx[part][s];
+            events += row_ptr ? row_ptr[i + 1] - row_ptr[i] : (row_nnz ? row_nnz[i] : per_pre[i]);
+        }
+    return events;
+}
+
+#define S2_SPARSE_ROWS(PLANES, RANGED)                                                                            \
+    (q->delay ? sparse_rows(q, slot, post->n, sp, r, PLANES, 1, RANGED)                                          \
+              : sparse_rows(q, slot, post->n, sp, r, PLANES, 0, RANGED))
+
+static void deliver_sparse(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                           const spike_lists *sp, span r, int32_t tick)
 {
     int32_t *slot[8]; /* by delay: the slot a synapse of that delay feeds this tick */
     const int32_t first = q->delay ? 0 : q->uniform_delay, count = q->delay ? post->ring_slots : 1;
     for (int32_t d = 0; d < count; d++)
         slot[d] = ring_slot(ws, post, tick + first + d);
+    const int ranged = r.lo > 0 || r.hi < post->n;
     uint32_t used;
     if (post->ring_planes == 1)
-        used = q->delay ? sparse_rows(q, slot, post->n, spikes, n_spikes, 1, 1)
-                        : sparse_rows(q, slot, post->n, spikes, n_spikes, 1, 0);
+        used = ranged ? S2_SPARSE_ROWS(1, 1) : S2_SPARSE_ROWS(1, 0);
     else
-        used = q->delay ? sparse_rows(q, slot, post->n, spikes, n_spikes, 2, 1)
-                        : sparse_rows(q, slot, post->n, spikes, n_spikes, 2, 0);
+        used = ranged ? S2_SPARSE_ROWS(2, 1) : S2_SPARSE_ROWS(2, 0);
     for (int32_t d = 0; d < count; d++)
         if (used & (1u << d))
             mark_dirty(ws, q->post, post, tick + first + d);
-    int64_t events = 0;
-    for (int32_t s = 0; s < n_spikes; s++)
-        events += q->row_ptr[spikes[s] + 1] - q->row_ptr[spikes[s]];
-    return events;
 }
 
-static int64_t deliver_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                             const int32_t *spikes, int32_t n_spikes, int32_t tick)
+/* Dense rows: each spike adds its row's part in this thread's range. */
+static void deliver_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                          const spike_lists *sp, span r, int32_t tick)
 {
-    int64_t events = 0;
     const int32_t n = post->n;
     int32_t *exc = ring_slot(ws, post, tick + q->uniform_delay);
     mark_dirty(ws, q->post, post, tick + q->uniform_delay);
-    for (int32_t s = 0; s < n_spikes; s++) {
-        const int32_t i = spikes[s];
-        add_row(exc, post->ring_planes, n, q->dense + (int64_t)i * n, n);
-        events += q->row_nnz[i];
-    }
-    return events;
+    for (int32_t part = 0; part < sp->parts; part++)
+        for (int32_t s = 0; s < sp->n[part]; s++)
+            add_row(exc + r.lo, post->ring_planes, n, q->dense + (int64_t)sp->idx[part][s] * n + r.lo, r.hi - r.lo);
 }
 
 /* The kernel rows ky that connect input row y to an output row: y = oy * stride - pad + ky with 0 <= oy < size,
@@ -549,13 +610,15 @@ static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stri
     return hi;
 }
 
-/* Event-driven conv: every spike adds the kernel taps of its pooled cell into the outputs they reach. */
+/* Event-driven conv: every spike adds the kernel taps of its pooled cell into the outputs they reach, in output
+ * rows [oy_lo, oy_hi). */
 static void deliver_conv_events(const s2_projection *q, const s2_population *post, int32_t *slot,
-                                const int32_t *spikes, int32_t n_spikes)
+                                const spike_lists *sp, int32_t oy_lo, int32_t oy_hi)
 {
     const int32_t n = post->n, co = q->c_out;
-    for (int32_t s = 0; s < n_spikes; s++) {
-        const int32_t *pos = q->pool_pos + 3 * (int64_t)spikes[s];
+    for (int32_t part = 0; part < sp->parts; part++)
+    for (int32_t s = 0; s < sp->n[part]; s++) {
+        const int32_t *pos = q->pool_pos + 3 * (int64_t)sp->idx[part][s];
         const int32_t c = pos[0], y = pos[1], x = pos[2];
         int32_t ky0 = 0, oy0 = 0, kx0 = 0, ox0 = 0;
         const int32_t ky1 = tap_series(y, q->pad_top, q->k_h, q->stride_y, q->oh, &ky0, &oy0);
@@ -564,6 +627,8 @@ static void deliver_conv_events(const s2_projection *q, const s2_population *pos
             continue;
         const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
         for (int32_t ky = ky0, oy = oy0; ky <= ky1; ky += q->stride_y, oy--) {
+            if (oy < oy_lo || oy >= oy_hi)
+                continue;
             /* kernel columns are stored reversed, so tap kx sits at column k_w - 1 - kx: as kx falls, output
              * and kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one
              * contiguous add of (taps * c_out) values instead of one short add per tap. */
@@ -608,13 +673,14 @@ static inline void add_lanes(int32_t *restrict out, const int32_t *restrict sums
 
 /* Output positions pos .. pos+P-1 (flat oy*ow + ox; a block may span rows), channel vectors cb .. cb+CB-1 of one
  * packed plane: the dot products of their map windows with the plane's weights, added (sign +1) or subtracted
- * (-1) into out. Positions past the last are computed as copies of the last and not stored. P and CB are
+ * (-1) into out. Positions from n_pos on are computed as copies of the last one and not stored. P and CB are
  * constants at each call, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void conv_block(const s2_projection *q, const uint8_t *map,
-                                                             const int8_t *plane, int32_t pos, int32_t cb, int CB,
-                                                             int P, int32_t sign, int fresh, int32_t *out)
+                                                             const int8_t *plane, int32_t pos, int32_t n_pos,
+                                                             int32_t cb, int CB, int P, int32_t sign, int fresh,
+                                                             int32_t *out)
 {
-    const int32_t quads = conv_quads(q), pad = conv_out_pad(q), row = map_w(q) * q->c_in, n_pos = q->oh * q->ow;
+    const int32_t quads = conv_quads(q), pad = conv_out_pad(q), row = map_w(q) * q->c_in;
     const uint8_t *a[S2_CONV_BLOCK];
     int32_t oy = pos / q->ow, ox = pos % q->ow;
     for (int p = 0; p < P; p++) {
@@ -680,12 +746,12 @@ typedef struct {
     if (nt > T)                                                                                                  \
         _tile_stored(T, direct ? (void *)dst[T] : (void *)sums[T], direct ? 4 * q->c_out : 64);
 
-static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t sign,
-                            int fresh, int32_t *out)
+static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t oy_lo,
+                            int32_t oy_hi, int32_t sign, int fresh, int32_t *out)
 {
     const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
     const int32_t per_tile = tile_positions(q->ow), tiles_x = (q->ow + per_tile - 1) / per_tile;
-    const int32_t step = q->stride_x * q->c_in, row = map_w(q) * q->c_in, n_tiles = q->oh * tiles_x;
+    const int32_t step = q->stride_x * q->c_in, row = map_w(q) * q->c_in, n_tiles = (oy_hi - oy_lo) * tiles_x;
     const int direct = sign > 0 && q->c_out % 16 == 0 && q->ow % per_tile == 0;
     s2_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -702,7 +768,7 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
             const uint8_t *src[4];
             int32_t *dst[4];
             for (int32_t t = 0; t < nt; t++) {
-                const int32_t oy = (t0 + t) / tiles_x, ox0 = (t0 + t) % tiles_x * per_tile;
+                const int32_t oy = oy_lo + (t0 + t) / tiles_x, ox0 = (t0 + t) % tiles_x * per_tile;
                 src[t] = map + (int64_t)oy * q->stride_y * row + (int64_t)ox0 * step;
                 dst[t] = out + ((int64_t)oy * q->ow + ox0) * q->c_out + first;
             }
@@ -733,54 +799,53 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
  * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
  * negative weights, whose sum goes into the inh plane as a magnitude. */
 static void deliver_conv_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                               int32_t *slot, const int32_t *spikes, int32_t n_spikes, int fresh, int amx)
+                               int32_t *slot, const spike_lists *sp, int32_t oy_lo, int32_t oy_hi, int fresh, int amx)
 {
     uint8_t *map = ws->conv_map + q->map_offset;
-    for (int32_t s = 0; s < n_spikes; s++) {
-        const int32_t c = q->cell[spikes[s]];
-        if (c >= 0)
-            map[c]++;
-    }
+    for (int32_t part = 0; part < sp->parts; part++)
+        for (int32_t s = 0; s < sp->n[part]; s++) {
+            const int32_t c = q->cell[sp->idx[part][s]];
+            if (c >= 0)
+                map[c]++;
+        }
     const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
-    const int32_t n_pos = q->oh * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
+    const int32_t pos_lo = oy_lo * q->ow, n_pos = oy_hi * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
     for (int32_t pl = 0; pl < post->ring_planes; pl++) {
         const int8_t *plane = q->packed + pl * plane_size;
         int32_t *out = slot + (int64_t)pl * post->n;
         const int32_t sign = pl ? -1 : 1;
 #ifdef S2_HAVE_AMX
         if (amx) {
-            conv_planes_amx(q, map, plane, sign, fresh, out);
+            conv_planes_amx(q, map, plane, oy_lo, oy_hi, sign, fresh, out);
             continue;
         }
 #endif
         int32_t cb = 0;
         for (; cb + S2_MAX_CB <= n_cb; cb += S2_MAX_CB)
-            for (int32_t pos = 0; pos < n_pos; pos += 4)
-                conv_block(q, map, plane, pos, cb, S2_MAX_CB, 4, sign, fresh, out);
+            for (int32_t pos = pos_lo; pos < n_pos; pos += 4)
+                conv_block(q, map, plane, pos, n_pos, cb, S2_MAX_CB, 4, sign, fresh, out);
         for (; cb < n_cb; cb++)
-            for (int32_t pos = 0; pos < n_pos; pos += S2_CONV_BLOCK)
-                conv_block(q, map, plane, pos, cb, 1, S2_CONV_BLOCK, sign, fresh, out);
+            for (int32_t pos = pos_lo; pos < n_pos; pos += S2_CONV_BLOCK)
+                conv_block(q, map, plane, pos, n_pos, cb, 1, S2_CONV_BLOCK, sign, fresh, out);
     }
     memset(map, 0, (size_t)map_h(q) * map_w(q) * q->c_in);
 }
 
 /* A conv projection takes the cheaper of its two paths for this tick's spike count (lowering's cost model sets
- * dense_from); both give the same sums, and the events are counted per spike either way. */
-static int64_t deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                            const int32_t *spikes, int32_t n_spikes, int32_t tick, int amx)
+ * dense_from); both give the same sums. A thread of a split sample computes its own output rows (its range is
+ * cut at whole rows: the target's grain). */
+static void deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
+                         const spike_lists *sp, span r, int32_t tick, int amx)
 {
     int32_t *slot = ring_slot(ws, post, tick);
     /* a slot no projection has written since the update cleared it is all zero: the dense path stores into it */
     const int fresh = !ws->dirty[(int64_t)q->post * 8 + (tick & (post->ring_slots - 1))];
     mark_dirty(ws, q->post, post, tick);
-    if (n_spikes >= q->dense_from)
-        deliver_conv_dense(q, post, ws, slot, spikes, n_spikes, fresh, amx);
+    const int32_t row = q->ow * q->c_out, oy_lo = r.lo / row, oy_hi = (r.hi + row - 1) / row;
+    if (sp->total >= q->dense_from)
+        deliver_conv_dense(q, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
     else
-        deliver_conv_events(q, post, slot, spikes, n_spikes);
-    int64_t events = 0;
-    for (int32_t s = 0; s < n_spikes; s++)
-        events += q->pre_events[spikes[s]];
-    return events;
+        deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
 }
 
 static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_pop_io *io, int64_t b,
@@ -788,20 +853,21 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
 {
     for (int32_t k = 0; k < net->n_projs; k++) {
         const s2_projection *q = &net->projs[k];
-        const s2_population *pre = &net->pops[q->pre], *post = &net->pops[q->post];
-        const int32_t *spikes = ws->spikes_prev + pre->state_offset;
-        const int32_t n_spikes = ws->n_prev[q->pre];
-        if (!n_spikes)
+        const s2_population *post = &net->pops[q->post];
+        const spike_lists sp = previous_spikes(net, ws, q->pre);
+        if (!sp.total)
             continue;
-        int64_t events;
+        const span r = own_span(post, ws);
         if (q->kind == S2_PROJ_SPARSE)
-            events = deliver_sparse(q, post, ws, spikes, n_spikes, tick);
+            deliver_sparse(q, post, ws, &sp, r, tick);
         else if (q->kind == S2_PROJ_DENSE)
-            events = deliver_dense(q, post, ws, spikes, n_spikes, tick);
+            deliver_dense(q, post, ws, &sp, r, tick);
         else
-            events = deliver_conv(q, post, ws, spikes, n_spikes, tick, (net->flags & S2_FLAG_AMX) != 0);
-        if (io[q->post].rec_counts)
-            io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] += events;
+            deliver_conv(q, post, ws, &sp, r, tick, (net->flags & S2_FLAG_AMX) != 0);
+        if (io[q->post].rec_counts && ws->thread == 0)
+            io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] +=
+                row_events(&sp, q->kind == S2_PROJ_SPARSE ? q->row_ptr : NULL,
+                           q->kind == S2_PROJ_DENSE ? q->row_nnz : NULL, q->pre_events);
     }
 }
 
@@ -987,31 +1053,28 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
             }                                                                                                    \
         }                                                                                                        \
     }                                                                                                            \
-    static void init_state_##SUF(const s2_network *net, const s2_workspace *ws)                                  \
+    /* The initial state of neurons r of a population: V = v_init, currents zero. */                             \
+    static void init_state_##SUF(const s2_population *p, const s2_workspace *ws, span r)                         \
     {                                                                                                            \
-        for (int32_t k = 0; k < net->n_pops; k++) {                                                              \
-            const s2_population *p = &net->pops[k];                                                              \
-            if (p->kind == S2_KIND_INPUT)                                                                        \
-                continue;                                                                                        \
-            T *v = (T *)ws->v + p->state_offset;                                                                 \
-            for (int32_t i = 0; i < p->n; i++)                                                                   \
-                v[i] = (T)p->v_init[i];                                                                          \
-        }                                                                                                        \
-        if (net->n_curr) {                                                                                       \
-            memset(ws->i_exc, 0, sizeof(T) * (size_t)net->n_curr);                                               \
-            memset(ws->i_inh, 0, sizeof(T) * (size_t)net->n_curr);                                               \
+        T *v = (T *)ws->v + p->state_offset;                                                                     \
+        for (int32_t i = r.lo; i < r.hi; i++)                                                                    \
+            v[i] = (T)p->v_init[i];                                                                              \
+        if (p->kind == S2_KIND_CURR_EXP) {                                                                       \
+            memset((T *)ws->i_exc + p->curr_offset + r.lo, 0, sizeof(T) * (size_t)(r.hi - r.lo));                \
+            memset((T *)ws->i_inh + p->curr_offset + r.lo, 0, sizeof(T) * (size_t)(r.hi - r.lo));                \
         }                                                                                                        \
     }                                                                                                            \
                                                                                                                  \
     static void record_v_##SUF(const s2_population *p, const s2_pop_io *io, const s2_workspace *ws, int64_t b,   \
-                               int32_t n_ticks, int32_t tick)                                                    \
+                               int32_t n_ticks, int32_t tick, span r)                                            \
     {                                                                                                            \
-        const T *v = (const T *)ws->v + p->state_offset;                                                         \
+        const T *v = (const T *)ws->v + p->state_offset + r.lo;                                                  \
+        const size_t bytes = sizeof(T) * (size_t)(r.hi - r.lo);                                                  \
         if (io->rec_v_last) {                                                                                    \
             if (tick == n_ticks - 1)                                                                             \
-                memcpy((T *)io->rec_v + b * p->n, v, sizeof(T) * (size_t)p->n);                                  \
+                memcpy((T *)io->rec_v + b * p->n + r.lo, v, bytes);                                              \
         } else {                                                                                                 \
-            memcpy((T *)io->rec_v + (b * n_ticks + tick) * p->n, v, sizeof(T) * (size_t)p->n);                   \
+            memcpy((T *)io->rec_v + (b * n_ticks + tick) * p->n + r.lo, v, bytes);                               \
         }                                                                                                        \
     }
 
@@ -1062,28 +1125,29 @@ static int pop_switches(const s2_population *p)
  * into spike indices, so detecting the spikes costs no second pass over the population. */
 #define S2_CHUNK 1024
 
-/* Phase 2 for one population: update it chunk by chunk (or take a spike_list's input row), list its spikes for
- * the next tick's delivery, and record. Returns S2_ERR_INPUT when an input row holds a value other than 0 or 1
- * (the input is checked here, in the one pass that reads it, instead of before every run). */
+/* Phase 2 for this thread's range r of one population: update it chunk by chunk (or take a spike_list's input
+ * row), list its spikes for the next tick's delivery, and record. Returns S2_ERR_INPUT when an input row holds a
+ * value other than 0 or 1 (the input is checked here, in the one pass that reads it, not before every run). */
 static int step_population(const s2_population *p, int32_t k, const s2_pop_io *io, const s2_workspace *ws,
                            int64_t b, int32_t n_ticks, int32_t tick, int f64)
 {
+    const span r = own_span(p, ws);
     const int64_t row = (b * n_ticks + tick) * p->n;
-    int32_t *out = ws->spikes_cur + p->state_offset;
+    int32_t *out = ws->spikes_cur + p->state_offset + r.lo;
     int32_t count = 0;
     const uint8_t *flag;
     if (p->kind == S2_KIND_INPUT) {
         flag = io->input + row;
-        if (max_byte(flag, p->n) > 1)
+        if (max_byte(flag + r.lo, r.hi - r.lo) > 1)
             return S2_ERR_INPUT;
-        count = collect_spikes(flag, 0, p->n, out, 0);
+        count = collect_spikes(flag, r.lo, r.hi, out, 0);
     } else {
         uint8_t *dirty = &ws->dirty[(int64_t)k * 8 + (tick & (p->ring_slots - 1))];
         const int sw = pop_switches(p) | (*dirty ? S2_SW_INPUT : 0);
         *dirty = 0;
         flag = ws->flags + p->state_offset;
-        for (int32_t lo = 0; lo < p->n; lo += S2_CHUNK) {
-            const int32_t hi = p->n - lo < S2_CHUNK ? p->n : lo + S2_CHUNK;
+        for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
+            const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;
             if (f64)
                 update_f64(p, ws, tick, sw, lo, hi);
             else
@@ -1092,40 +1156,77 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         }
         if (io->rec_v) {
             if (f64)
-                record_v_f64(p, io, ws, b, n_ticks, tick);
+                record_v_f64(p, io, ws, b, n_ticks, tick, r);
             else
-                record_v_f32(p, io, ws, b, n_ticks, tick);
+                record_v_f32(p, io, ws, b, n_ticks, tick, r);
         }
     }
-    ws->n_cur[k] = count;
+    ws->n_cur[(int64_t)k * ws->n_threads + ws->thread] = count;
     if (io->rec_spikes)
-        memcpy(io->rec_spikes + row, flag, (size_t)p->n);
-    if (io->rec_counts)
-        io->rec_counts[(b * n_ticks + tick) * 2] = count;
+        memcpy(io->rec_spikes + row + r.lo, flag + r.lo, (size_t)(r.hi - r.lo));
+    if (io->rec_counts)  /* the threads of a split sample each add their share */
+        __atomic_fetch_add(&io->rec_counts[(b * n_ticks + tick) * 2], count, __ATOMIC_RELAXED);
     return S2_OK;
 }
 
-/* Runs one sample; on an invalid input value returns S2_ERR_INPUT and sets *bad_pop, *bad_tick. */
+/* The threads of a split sample meet here once per tick (each tick's delivery reads every thread's spike lists).
+ * sync[0] counts arrivals, sync[1] is the generation, sync[2] the abort flag a failing thread raises so that the
+ * others stop instead of waiting for it. Spins briefly, then yields the core: on a loaded machine the thread
+ * being waited for may need it. Returns S2_ERR_RUN when another thread aborted. */
+static int meet(int32_t *sync, int32_t n_threads)
+{
+    const int32_t generation = __atomic_load_n(&sync[1], __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&sync[0], 1, __ATOMIC_ACQ_REL) == n_threads) {
+        __atomic_store_n(&sync[0], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&sync[1], generation + 1, __ATOMIC_RELEASE);
+        return S2_OK;
+    }
+    for (int spins = 0; __atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == generation; spins++) {
+        if (__atomic_load_n(&sync[2], __ATOMIC_ACQUIRE))
+            return S2_ERR_RUN;
+        if (spins < 4000)
+            S2_PAUSE();
+        else
+            sched_yield();
+    }
+    return S2_OK;
+}
+
+/* The initial state of this thread's range of every population, its scratch, and (thread 0) the counts. */
+static void start_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
+                         int32_t n_ticks)
+{
+    for (int32_t k = 0; k < net->n_pops; k++) {
+        const s2_population *p = &net->pops[k];
+        const span r = own_span(p, ws);
+        ws->n_prev[(int64_t)k * ws->n_threads + ws->thread] = 0;
+        if (io[k].rec_counts && ws->thread == 0)
+            memset(io[k].rec_counts + b * n_ticks * 2, 0, sizeof(int64_t) * 2 * (size_t)n_ticks);
+        if (p->kind == S2_KIND_INPUT)
+            continue;
+        if (net->flags & S2_FLAG_FLOAT64)
+            init_state_f64(p, ws, r);
+        else
+            init_state_f32(p, ws, r);
+        if (p->kind == S2_KIND_CURR_EXP)
+            memset(ws->refrac + p->curr_offset + r.lo, 0, sizeof(int32_t) * (size_t)(r.hi - r.lo));
+        for (int32_t plane = 0; plane < p->ring_slots * p->ring_planes; plane++)
+            memset(ws->ring + p->ring_offset + (int64_t)plane * p->n + r.lo, 0, sizeof(int32_t) * (size_t)(r.hi - r.lo));
+    }
+    if (net->n_conv_map)
+        memset(ws->conv_map, 0, (size_t)net->n_conv_map);
+    memset(ws->dirty, 0, 8 * (size_t)net->n_pops);
+}
+
+/* Runs one sample (this thread's share of it). Returns S2_ERR_INPUT with *bad_pop, *bad_tick set when an input
+ * value is not 0 or 1, S2_ERR_RUN when another thread of the sample stopped. */
 static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
                       int32_t n_ticks, int32_t *bad_pop, int32_t *bad_tick)
 {
-    const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
-    if (f64)
-        init_state_f64(net, ws);
-    else
-        init_state_f32(net, ws);
-    if (net->n_curr)
-        memset(ws->refrac, 0, sizeof(int32_t) * (size_t)net->n_curr);
-    if (net->n_ring)
-        memset(ws->ring, 0, sizeof(int32_t) * (size_t)net->n_ring);
-    if (net->n_conv_map)
-        memset(ws->conv_map, 0, (size_t)net->n_conv_map);
-    memset(ws->n_prev, 0, sizeof(int32_t) * (size_t)net->n_pops);
-    memset(ws->dirty, 0, 8 * (size_t)net->n_pops);
-    for (int32_t k = 0; k < net->n_pops; k++)
-        if (io[k].rec_counts)
-            memset(io[k].rec_counts + b * n_ticks * 2, 0, sizeof(int64_t) * 2 * (size_t)n_ticks);
-
+    const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0, split = ws->n_threads > 1;
+    start_sample(net, io, ws, b, n_ticks);
+    if (split && meet(ws->sync, ws->n_threads))
+        return S2_ERR_RUN;
     int32_t *prev = ws->spikes_prev, *cur = ws->spikes_cur, *n_prev = ws->n_prev, *n_cur = ws->n_cur;
     for (int32_t tick = 0; tick < n_ticks; tick++) {
         s2_workspace w = *ws;
@@ -1138,9 +1239,13 @@ static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_works
             if (step_population(&net->pops[k], k, &io[k], &w, b, n_ticks, tick, f64) != S2_OK) {
                 *bad_pop = k;
                 *bad_tick = tick;
+                if (split)
+                    __atomic_store_n(&ws->sync[2], 1, __ATOMIC_RELEASE);
                 return S2_ERR_INPUT;
             }
         }
+        if (split && meet(ws->sync, ws->n_threads))  /* every thread's spikes of this tick are listed */
+            return S2_ERR_RUN;
         int32_t *t = prev; prev = cur; cur = t;
         t = n_prev; n_prev = n_cur; n_cur = t;
     }
@@ -1156,6 +1261,10 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
         !ws->n_cur || !ws->dirty || (net->n_curr && (!ws->i_exc || !ws->i_inh || !ws->refrac)) ||
         (net->n_conv_map && !ws->conv_map))
         return fail(err, errlen, S2_ERR_RUN, "workspace or io array is NULL");
+    if (ws->n_threads < 1 || ws->n_threads > S2_MAX_SPLIT || ws->thread < 0 || ws->thread >= ws->n_threads ||
+        (ws->n_threads > 1 && !ws->sync))
+        return fail(err, errlen, S2_ERR_RUN, "workspace: thread %d of %d (at most %d, sync %s)", ws->thread,
+                    ws->n_threads, S2_MAX_SPLIT, ws->sync ? "set" : "NULL");
     if (n_ticks < 0 || batch < 0 || b_begin < 0 || b_end > batch || b_begin > b_end)
         return fail(err, errlen, S2_ERR_RUN, "bad run range: ticks %d, samples [%d, %d) of %d", n_ticks, b_begin,
                     b_end, batch);
@@ -1175,6 +1284,8 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
 #ifdef S2_HAVE_MXCSR
     _mm_setcsr(saved);
 #endif
+    if (rc == S2_ERR_RUN)
+        return fail(err, errlen, S2_ERR_RUN, "another thread of the sample stopped");
     if (rc == S2_ERR_INPUT)
         return fail(err, errlen, S2_ERR_INPUT, "population %d, sample %lld, tick %d: an input value is not 0 or 1",
                     bad_pop, (long long)(b - 1), bad_tick);

@@ -61,13 +61,18 @@ extern "C" {
 
 #define S2_VALIDATED 0x5325A11D
 
+/* A sample can be split over at most this many threads (s2_workspace.n_threads). */
+#define S2_MAX_SPLIT 8
+
 /* One population. Per-neuron parameters are float32 as uploaded to the chip (t_refrac int32).
  * Offsets index the workspace arrays: state_offset into v / flags / spike lists (n entries),
  * ring_offset into ring (ring_slots * ring_planes * n int32: slot-major, then plane, then neuron; lif has one
  * signed plane, except under LEFT_TO_RIGHT, curr_exp an exc and an inh plane of magnitudes),
  * curr_offset into i_exc / i_inh (curr_exp only, else -1). Each of the three ranges must start at or after the end of the
  * previous population's (s2_validate refuses overlaps). uniform_params = 1 promises that threshold,
- * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read). */
+ * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read).
+ * grain: when a sample is split over threads, each thread owns a range of every population whose bounds are
+ * multiples of grain (a conv target's output row, oh*ow*c_out / oh, so each thread owns whole rows). */
 typedef struct {
     int32_t kind;
     int32_t reset;
@@ -76,6 +81,7 @@ typedef struct {
     int32_t ring_planes;
     int32_t uniform_params;
     int32_t flags;
+    int32_t grain;
     int64_t state_offset;
     int64_t ring_offset;
     int64_t curr_offset;
@@ -166,7 +172,11 @@ typedef struct {
 
 /* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
  * population (which ring slots received input); conv_map holds n_conv_map bytes (the conv projections' pooled
- * maps, all zero between ticks; NULL when n_conv_map is 0). */
+ * maps, all zero between ticks; NULL when n_conv_map is 0).
+ * A sample split over n_threads > 1 threads: every thread calls s2_run with the same arguments except its own
+ * workspace, whose thread is its index; the workspaces share every array except dirty and conv_map (each
+ * thread's own), n_prev / n_cur hold n_pops * n_threads counts, and sync points at 4 int32, zero before the run,
+ * shared by all of them. Each thread updates its own range of every population, and delivers into it. */
 typedef struct {
     void *v;
     void *i_exc;
@@ -180,6 +190,9 @@ typedef struct {
     int32_t *n_cur;
     uint8_t *dirty;
     uint8_t *conv_map;
+    int32_t thread;
+    int32_t n_threads;
+    int32_t *sync;
 } s2_workspace;
 
 /* The dense conv path's sizes, shared with Python: quads per kernel row in the packed kernel (ceil(k_w*c_in/4)

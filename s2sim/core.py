@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CoreError
-from .delivery import NEVER
+from .tuning import NEVER
 from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation
 from .models import KIND_INPUT
 from .profile import ChipProfile
@@ -98,6 +98,7 @@ class CoreNetwork:
                         "curr_offset"):
                 setattr(c, key, getattr(pop, key))
             c.uniform_params = int(pop.uniform_params)
+            c.grain = pop.grain
             c.flags = _population_flags(pop, lowered.profile)
             for key in _POP_PTRS:
                 setattr(c, key, self._hold("float *", pop.params.get(key)))
@@ -143,9 +144,15 @@ class CoreNetwork:
 
     def workspace(self) -> Workspace:
         """Allocate the scratch one thread needs."""
+        return self.split_workspaces(1)[0]
+
+    def split_workspaces(self, n_threads: int) -> list[Workspace]:
+        """Scratch for ``n_threads`` threads that run each sample together (csrc/s2sim.h, s2_workspace): shared
+        state and spike lists, each thread's own dirty flags and conv maps, and the shared sync words."""
         low = self.lowered
         ftype = np.float64 if self.float64 else np.float32
-        arrays = {
+        n_pops = len(low.populations)
+        shared = {
             "v": np.zeros(low.n_neurons, ftype),
             "i_exc": np.zeros(low.n_curr, ftype),
             "i_inh": np.zeros(low.n_curr, ftype),
@@ -154,18 +161,25 @@ class CoreNetwork:
             "flags": np.zeros(low.n_neurons, np.uint8),
             "spikes_prev": np.zeros(low.n_neurons, np.int32),
             "spikes_cur": np.zeros(low.n_neurons, np.int32),
-            "n_prev": np.zeros(len(low.populations), np.int32),
-            "n_cur": np.zeros(len(low.populations), np.int32),
-            "dirty": np.zeros(8 * len(low.populations), np.uint8),
-            "conv_map": np.zeros(low.n_conv_map, np.uint8),
+            "n_prev": np.zeros(n_pops * n_threads, np.int32),
+            "n_cur": np.zeros(n_pops * n_threads, np.int32),
+            "sync": np.zeros(4, np.int32),
         }
-        ws = ffi.new("s2_workspace *")
         vtype = "double *" if self.float64 else "float *"
         ctypes = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *",
                   "conv_map": "uint8_t *"}
-        for key, arr in arrays.items():
-            setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
-        return Workspace(arrays, ws)
+        out = []
+        for thread in range(n_threads):
+            arrays = {**shared, "dirty": np.zeros(8 * n_pops, np.uint8),
+                      "conv_map": np.zeros(low.n_conv_map, np.uint8)}
+            ws = ffi.new("s2_workspace *")
+            for key, arr in arrays.items():
+                setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
+            ws.thread, ws.n_threads = thread, n_threads
+            if n_threads == 1:
+                ws.sync = ffi.NULL
+            out.append(Workspace(arrays, ws))
+        return out
 
     def make_io(self, buffers: list[dict[str, np.ndarray]], batch: int, timesteps: int) -> Any:
         """C view of per-population run buffers (keys: input, spikes, v, v_last, counts), each checked against
@@ -199,7 +213,8 @@ class CoreNetwork:
         return io
 
     def run(self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int) -> None:
-        """Run samples [begin, end) of a batch; releases the GIL for the duration."""
+        """Run samples [begin, end) of a batch (this thread's share of each, for split workspaces); releases the
+        GIL for the duration."""
         err = ffi.new("char[]", ERRLEN)
         _raise(lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, err, ERRLEN), err)
 

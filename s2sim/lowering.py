@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .delivery import NEVER, DeliveryTuning, conv_dense_from, list_is_dense, uses_amx
+from .tuning import NEVER, KernelTuning, conv_dense_from, list_is_dense, uses_amx
 from .errors import ConfigError, LimitError
 from .list_rows import build_rows, check_range, int8_weights, round_weights
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
@@ -24,6 +24,8 @@ from .spec import NetworkSpec, PopulationSpec
 ACCUMULATOR_LIMIT = MAX_INPUT_SUM
 #: Alignment of each conv projection's pooled map inside the workspace's conv_map (a cache line).
 MAP_ALIGN = 64
+#: Split samples: thread ranges of a non-conv population start at multiples of this many neurons.
+SPLIT_GRAIN = 64
 
 PROJ_SPARSE, PROJ_DENSE, PROJ_CONV = 0, 1, 2
 _UNIFORM_PARAMS = ("threshold", "alpha_decay", "v_reset", "exc_decay", "inh_decay")
@@ -50,6 +52,15 @@ class LoweredPopulation:
     uniform_params: bool = False
     #: The profile's per-model settings for this population's model (None for a spike_list).
     settings: ModelSettings | None = None
+
+    @property
+    def grain(self) -> int:
+        """Neurons per unit when a sample is split over threads: a conv target's output row (its conv delivery
+        works on whole rows), else 64 (the spike scan's width)."""
+        if self.channel_last_shape is None:
+            return SPLIT_GRAIN
+        c, _, w = self.channel_last_shape
+        return c * w
 
     @property
     def to_external(self) -> np.ndarray | None:
@@ -119,9 +130,9 @@ class LoweredNetwork:
 
 
 def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None,
-          tuning: DeliveryTuning | None = None) -> LoweredNetwork:
+          tuning: KernelTuning | None = None) -> LoweredNetwork:
     """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
-    it for the C core (``tuning``: delivery path choices, speed only; see s2sim.delivery).
+    it for the C core (``tuning``: delivery path choices, speed only; see s2sim.tuning).
 
     Raises
     ------
@@ -132,9 +143,9 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None,
     if not isinstance(profile, ChipProfile):
         raise ConfigError(f"profile must be a ChipProfile, got {type(profile).__name__}")
     spec = net if isinstance(net, NetworkSpec) else net.validated()
-    tuning = tuning or DeliveryTuning()
-    if not isinstance(tuning, DeliveryTuning):
-        raise ConfigError(f"tuning must be a DeliveryTuning, got {type(tuning).__name__}")
+    tuning = tuning or KernelTuning()
+    if not isinstance(tuning, KernelTuning):
+        raise ConfigError(f"tuning must be a KernelTuning, got {type(tuning).__name__}")
     conv_shapes = _conv_target_shapes(spec, profile)
     pops = _lower_populations(spec, conv_shapes, profile)
     projections = [_lower_projection(spec, k, pops, profile, tuning) for k in range(len(spec.projections))]
@@ -222,7 +233,7 @@ def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | No
 
 
 def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], profile: ChipProfile,
-                      tuning: DeliveryTuning) -> LoweredProjection:
+                      tuning: KernelTuning) -> LoweredProjection:
     proj, pre, post = spec.projections[k], spec.pre[k], spec.post[k]
     if isinstance(proj, Conv2DProjection):
         sizes = (spec.populations[pre].size, spec.populations[post].size)
@@ -230,7 +241,7 @@ def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], 
     return _lower_list(proj, (pre, post), pops, tuning, spec.populations[post].model)
 
 
-def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], tuning: DeliveryTuning,
+def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], tuning: KernelTuning,
                 post_model: NeuronModel) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
@@ -246,7 +257,7 @@ def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopul
 
 
 def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation],
-                tuning: DeliveryTuning, geometry: ConvGeometry) -> LoweredProjection:
+                tuning: KernelTuning, geometry: ConvGeometry) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
     w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)

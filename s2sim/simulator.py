@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .core import CoreNetwork, InputRefused
-from .delivery import DeliveryTuning
+from .tuning import KernelTuning, split_threads
 from .errors import ConfigError
 from .lowering import LoweredNetwork, lower
 from .profile import ChipProfile
@@ -34,11 +34,11 @@ class LoadedNetwork:
     """
 
     def __init__(self, net: Network, profile: ChipProfile, num_threads: int,
-                 tuning: DeliveryTuning | None = None) -> None:
+                 tuning: KernelTuning | None = None) -> None:
         self.net = net
         self.profile = profile
         self.num_threads = num_threads
-        self.tuning = tuning or DeliveryTuning()
+        self.tuning = tuning or KernelTuning()
         # The workspaces are scratch shared by successive runs: concurrent callers take turns.
         self._lock = threading.Lock()
         self._load(net.validated())
@@ -47,6 +47,7 @@ class LoadedNetwork:
         self.lowered: LoweredNetwork = lower(spec, self.profile, self.tuning)
         self.core = CoreNetwork(self.lowered)
         self._workspaces: list = []
+        self._split: list = []  # the workspaces of a sample split over threads
         self.spec = spec
 
     def refresh(self) -> NetworkSpec:
@@ -76,19 +77,30 @@ class LoadedNetwork:
         batch, timesteps = self._batch_shape(spec, inputs, timesteps)
         buffers = self._buffers(spec, inputs, batch, timesteps, all_spikes)
         io = self.core.make_io(buffers, batch, timesteps)
-        threads = max(1, min(self.num_threads, batch))
-        while len(self._workspaces) < threads:
-            self._workspaces.append(self.core.workspace())
-        bounds = np.linspace(0, batch, threads + 1).astype(int)
+        low = self.lowered
+        per_sample = split_threads(self.tuning, batch, self.num_threads,
+                                   low.n_neurons + sum(p.n_synapses for p in low.projections))
+        if per_sample > 1:
+            if len(self._split) != per_sample:
+                self._split = self.core.split_workspaces(per_sample)
+            self._split[0].arrays["sync"][:] = 0
+            calls = [(ws, 0, batch) for ws in self._split]
+        else:
+            threads = max(1, min(self.num_threads, batch))
+            while len(self._workspaces) < threads:
+                self._workspaces.append(self.core.workspace())
+            bounds = np.linspace(0, batch, threads + 1).astype(int)
+            calls = [(self._workspaces[i], int(bounds[i]), int(bounds[i + 1])) for i in range(threads)]
         try:
-            if threads == 1:
-                self.core.run(io, self._workspaces[0], batch, timesteps, 0, batch)
+            if len(calls) == 1:
+                self.core.run(io, calls[0][0], batch, timesteps, calls[0][1], calls[0][2])
             else:
-                with ThreadPoolExecutor(threads) as pool:
-                    jobs = [pool.submit(self.core.run, io, self._workspaces[i], batch, timesteps, int(bounds[i]),
-                                        int(bounds[i + 1])) for i in range(threads)]
-                    for job in jobs:
-                        job.result()
+                with ThreadPoolExecutor(len(calls)) as pool:
+                    jobs = [pool.submit(self.core.run, io, ws, batch, timesteps, a, b) for ws, a, b in calls]
+                    errors = [job.exception() for job in jobs]
+                failed = [e for e in errors if e]
+                if failed:  # a refused input stops its thread; the others of a split sample stop because of it
+                    raise next((e for e in failed if isinstance(e, InputRefused)), failed[0])
         except InputRefused:
             # uint8 inputs reach the core unchecked (it checks them as it reads them); name the bad value
             for name, arr in inputs.items():
@@ -173,12 +185,12 @@ class Simulator:
         Also estimate every run's PE time, DVFS levels and energy (tick length, DVFS mode; see docs/timing.md).
         Without it, runs are timed only when a population records a PE diagnostic (with the default
         TimingConfig: 1 ms ticks, high performance level).
-    tuning : s2sim.delivery.DeliveryTuning, optional
+    tuning : s2sim.tuning.KernelTuning, optional
         Force the kernel's delivery paths (speed only; every path gives bit-identical results).
     """
 
     def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None,
-                 timing: Any = None, tuning: DeliveryTuning | None = None) -> None:
+                 timing: Any = None, tuning: KernelTuning | None = None) -> None:
         self.profile = profile or ChipProfile()
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"profile must be a ChipProfile, got {type(self.profile).__name__}")
@@ -191,9 +203,9 @@ class Simulator:
         if timing is not None and not isinstance(timing, TimingConfig):
             raise ConfigError(f"timing must be an s2sim.timing.TimingConfig, got {type(timing).__name__}")
         self.timing = timing
-        if tuning is not None and not isinstance(tuning, DeliveryTuning):
-            raise ConfigError(f"tuning must be an s2sim.delivery.DeliveryTuning, got {type(tuning).__name__}")
-        self.tuning = tuning or DeliveryTuning()
+        if tuning is not None and not isinstance(tuning, KernelTuning):
+            raise ConfigError(f"tuning must be an s2sim.tuning.KernelTuning, got {type(tuning).__name__}")
+        self.tuning = tuning or KernelTuning()
 
     def load(self, net: Network) -> LoadedNetwork:
         """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see

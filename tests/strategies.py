@@ -20,6 +20,7 @@ from s2sim import snn
 from s2sim.models import MODELS
 from s2sim.profile import (INPUT_GROUPINGS, REFRACTORY_RULES, STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS,
                            ChipProfile, field_models)
+from s2sim.tuning import KernelTuning
 
 LIST_TARGET_MODELS = ("lif", "lif_no_delay", "lif_curr_exp", "lif_curr_exp_no_delay", "lif_conv2d")
 NEURON_RECORD = ["spikes", "v", "v_last", "counts"]
@@ -51,11 +52,13 @@ class ConvProjSpec:
 
 @dataclass
 class NetSpec:
-    """A random network and how to run it."""
+    """A random network and how to run it (``tuning`` and ``threads``: the kernel paths the run takes)."""
 
     profile: ChipProfile
     timesteps: int
     batch: int
+    tuning: KernelTuning = field(default_factory=KernelTuning)
+    threads: int = 1
     pops: list[PopSpec] = field(default_factory=list)
     projections: list[Any] = field(default_factory=list)
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -171,7 +174,8 @@ def _neuron_params(num: _Numbers, model: str, size: int, scale: float) -> dict:
 
 
 def _input_raster(num: _Numbers, batch: int, timesteps: int, size: int) -> np.ndarray:
-    density = num.rng.choice([0.1, 0.3, 0.6])
+    # quiet to busy: the conv kernel picks its event-driven or its dense path per tick from the spike count
+    density = num.rng.choice([0.02, 0.1, 0.3, 0.6, 0.95])
     return (num.rng.random((batch, timesteps, size)) < density).astype(np.uint8)
 
 
@@ -185,20 +189,25 @@ def _connections(num: _Numbers, pre: PopSpec, post: PopSpec) -> list:
     n = int(num.rng.integers(1, max(2, pre.size * post.size) + 1))
     pre_idx = num.rng.integers(0, pre.size, n)          # repeats give several synapses between one pair
     post_idx = num.rng.integers(0, post.size, n)
-    delays = num.rng.integers(0, model.max_delay + 1, n)
+    if num.rng.random() < 0.5:   # one delay for the whole list: the kernel's rows then carry no delays
+        delays = np.full(n, num.rng.integers(0, model.max_delay + 1))
+    else:
+        delays = num.rng.integers(0, model.max_delay + 1, n)
     weights = num.weights(model.weight_limit, n)
     return [[int(a), int(b), float(w), int(d)] for a, b, w, d in zip(pre_idx, post_idx, weights, delays)]
 
 
 @st.composite
-def conv_geometry(draw) -> dict:
-    """Shapes of one conv layer: C_in, C_out, kernel, and conv_params with fused pool, stride, padding."""
-    c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+def conv_geometry(draw, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3) -> dict:
+    """Shapes of one conv layer: C_in, C_out, kernel, and conv_params with fused pool, stride, padding. Wide
+    layers (more than 16 channels, kernel rows of more than 64 taps) exercise the dense conv product's channel
+    groups and tap chunks."""
+    c_in, c_out = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
     pool_y, pool_x = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    ph, pw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
     pads = {k: draw(st.integers(0, 2)) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")}
-    kh = draw(st.integers(1, min(3, ph + pads["pad_top"] + pads["pad_bottom"])))
-    kw = draw(st.integers(1, min(3, pw + pads["pad_left"] + pads["pad_right"])))
+    kh = draw(st.integers(1, min(max_kernel, ph + pads["pad_top"] + pads["pad_bottom"])))
+    kw = draw(st.integers(1, min(max_kernel, pw + pads["pad_left"] + pads["pad_right"])))
     stride_y, stride_x = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     conv_params = {"in_height": ph * pool_y, "in_width": pw * pool_x, "pool_y": pool_y, "pool_x": pool_x,
                    "stride_y": stride_y, "stride_x": stride_x, **pads}
@@ -209,15 +218,27 @@ def conv_geometry(draw) -> dict:
 
 
 @st.composite
+def tunings(draw) -> tuple[KernelTuning, int]:
+    """Kernel path choices and a thread count: forced event-driven, dense or cost-model conv and list delivery,
+    AMX or SIMD dense products, samples split over two threads or not."""
+    tuning = KernelTuning(conv=draw(st.sampled_from(("auto", "events", "dense"))),
+                          lists=draw(st.sampled_from(("auto", "events", "dense"))), matrix_unit=draw(st.booleans()),
+                          split=draw(st.sampled_from(("auto", "never", "always"))))
+    return tuning, draw(st.sampled_from((1, 2)))
+
+
+@st.composite
 def net_specs(draw, max_neuron_pops: int = 3, conv: bool | None = None,
-              precisions=STATE_PRECISIONS, max_timesteps: int = 24, max_batch: int = 3) -> NetSpec:
+              precisions=STATE_PRECISIONS, max_timesteps: int = 24, max_batch: int = 3, wide_conv: bool = False) -> NetSpec:
     """A random network: 1-2 spike_list inputs, neuron populations of every model, list projections (recurrent,
     several into one population, delays 0..max), and (when ``conv`` is True, or sometimes when None) a
-    Conv2DProjection onto a lif_conv2d population that then feeds the rest."""
+    Conv2DProjection onto a lif_conv2d population that then feeds the rest (``wide_conv``: up to 40 channels and
+    5x5 kernels). Run with drawn kernel paths (:func:`tunings`)."""
     with_conv = conv if conv is not None else draw(st.booleans())
     models = draw(st.lists(st.sampled_from(LIST_TARGET_MODELS), min_size=1, max_size=max_neuron_pops))
     profile = draw(profiles(precisions, models + ["lif_conv2d"] * with_conv))
-    spec = NetSpec(profile, draw(st.integers(2, max_timesteps)), draw(st.integers(1, max_batch)))
+    tuning, threads = draw(tunings())
+    spec = NetSpec(profile, draw(st.integers(2, max_timesteps)), draw(st.integers(1, max_batch)), tuning, threads)
     exact = any("exact" in (s.weight_rounding, s.conv_weight_rounding)
                 for s in map(profile.model_settings, LIST_TARGET_MODELS))
     integer_weights = exact or draw(st.booleans())
@@ -227,7 +248,7 @@ def net_specs(draw, max_neuron_pops: int = 3, conv: bool | None = None,
     for k in range(draw(st.integers(1, 2))):
         spec.pops.append(_input_pop(draw, num, spec, f"in{k}", draw(st.integers(1, 6))))
     if with_conv:
-        _add_conv_layer(draw, num, spec)
+        _add_conv_layer(draw, num, spec, wide_conv)
     for k, model in enumerate(models):
         size = draw(st.integers(1, 8))
         post = PopSpec(f"n{k}", size, model, {})
@@ -247,8 +268,8 @@ def _input_pop(draw, num: _Numbers, spec: NetSpec, name: str, size: int) -> PopS
     return PopSpec(name, size, "spike_list", _spike_times(num, spec.timesteps, size))
 
 
-def _add_conv_layer(draw, num: _Numbers, spec: NetSpec) -> None:
-    geo = draw(conv_geometry())
+def _add_conv_layer(draw, num: _Numbers, spec: NetSpec, wide: bool = False) -> None:
+    geo = draw(conv_geometry(40, 6, 5) if wide else conv_geometry())
     src = _input_pop(draw, num, spec, "conv_in", geo["in_size"])
     spec.pops.append(src)
     shape = (geo["c_in"], geo["c_out"], geo["kh"], geo["kw"])

@@ -65,7 +65,7 @@ def _check_spec(spec) -> None:
     net, inputs = spec.build()
     want = oracle.run_batch(net, inputs, spec.timesteps, spec.profile)
     net, inputs = spec.build()
-    got = Simulator(spec.profile).run_batch(net, inputs, spec.timesteps)
+    got = Simulator(spec.profile, num_threads=spec.threads, tuning=spec.tuning).run_batch(net, inputs, spec.timesteps)
     assert_identical(want, got)
 
 
@@ -84,6 +84,13 @@ def test_kernel_matches_oracle_on_random_conv_networks(spec):
 @settings(PROPERTY, max_examples=60)
 @given(net_specs(max_timesteps=60, max_batch=6))
 def test_kernel_matches_oracle_on_longer_batched_runs(spec):
+    _check_spec(spec)
+
+
+@settings(PROPERTY, max_examples=60)
+@given(net_specs(conv=True, max_neuron_pops=1, wide_conv=True, max_timesteps=8))
+def test_kernel_matches_oracle_on_wide_conv_networks(spec):
+    # up to 40 channels and 5x5 kernels: several channel groups and tap chunks in the dense conv product
     _check_spec(spec)
 
 

@@ -1,9 +1,11 @@
-"""How the C core delivers spikes: which representation and which path each projection gets, from a cost model.
+"""How the C core runs a network: which representation and delivery path each projection gets, and whether a
+sample is split over threads, chosen by a cost model.
 
 Every choice here changes speed only, never results: each representation and path computes the same integer sums
-(the kernel-vs-oracle tests run every one of them). :class:`DeliveryTuning` lets a caller force a path (the tests
-do, to exercise each one); the defaults follow the cost model below, whose constants were measured on the
-project's machine (instruction counts under callgrind and timings, tools/bench.py) and are written next to each.
+and a split sample the same updates (the kernel-vs-oracle tests run every one of them). :class:`KernelTuning` lets
+a caller force a choice (the tests do, to exercise each one); the defaults follow the cost model below, whose
+constants were measured on the project's machine (timings and instruction counts, tools/bench.py) and are
+written next to each.
 """
 from __future__ import annotations
 
@@ -28,10 +30,15 @@ DENSE_MIN_DENSITY = 0.125
 DENSE_MAX_BYTES = 1 << 28
 
 _PATHS = ("auto", "events", "dense")
+_SPLITS = ("auto", "never", "always")
+#: A sample is split over threads (when the batch has fewer samples than threads) from this many neurons plus
+#: synapses on: the threads meet once per tick (about 1-2 us with both running, more on a loaded machine), which
+#: a smaller network's tick does not pay for.
+SPLIT_MIN_SIZE = 50_000
 
 
 @dataclass(frozen=True)
-class DeliveryTuning:
+class KernelTuning:
     """Path choices of the kernel (speed only; every path gives bit-identical results).
 
     Attributes
@@ -45,17 +52,22 @@ class DeliveryTuning:
     matrix_unit : bool
         Run the dense conv product on the CPU's AMX tile unit where the core has it and the OS grants it
         (False: the SIMD dot products).
+    split : str
+        Samples of a batch smaller than the thread count: ``"auto"`` (split each sample over the threads, each
+        updating and delivering into its share of every population, when the network is large enough),
+        ``"never"`` or ``"always"``.
     """
 
     conv: str = "auto"
     lists: str = "auto"
     matrix_unit: bool = True
+    split: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("conv", "lists"):
+        for name, allowed in (("conv", _PATHS), ("lists", _PATHS), ("split", _SPLITS)):
             value = getattr(self, name)
-            if value not in _PATHS:
-                raise ConfigError(f"DeliveryTuning.{name} = {value!r}; expected one of {_PATHS}")
+            if value not in allowed:
+                raise ConfigError(f"KernelTuning.{name} = {value!r}; expected one of {allowed}")
 
 
 @lru_cache(maxsize=1)
@@ -74,7 +86,7 @@ def amx_available() -> bool:
     return bool(lib.s2_amx_enable())
 
 
-def uses_amx(tuning: DeliveryTuning) -> bool:
+def uses_amx(tuning: KernelTuning) -> bool:
     """Whether networks lowered with ``tuning`` run their dense conv products on AMX."""
     return tuning.matrix_unit and amx_available()
 
@@ -88,7 +100,7 @@ _EVENT_NS, _EVENT_SPIKE_NS = 0.095, 5.0
 _DOT_NS, _TILE_NS, _TILE_OUTPUT_NS, _MAP_SPIKE_NS = 0.25, 7.0, 0.05, 2.0
 
 
-def conv_dense_from(tuning: DeliveryTuning, pool_area: int, events_per_spike: float, geometry: dict,
+def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict,
                     planes: int) -> int:
     """Spike count per tick from which the dense conv path is cheaper (the kernel's ``dense_from``).
 
@@ -123,8 +135,20 @@ def conv_dense_from(tuning: DeliveryTuning, pool_area: int, events_per_spike: fl
     return max(1, int(np.ceil(dense / max(per_spike, 1e-9))))
 
 
-def list_is_dense(tuning: DeliveryTuning, n_synapses: int, n_pre: int, n_post: int) -> bool:
+def list_is_dense(tuning: KernelTuning, n_synapses: int, n_pre: int, n_post: int) -> bool:
     """Whether a connection list should be tried as dense rows (the caller checks they are possible)."""
     if tuning.lists == "events" or n_synapses == 0 or n_pre * n_post > DENSE_MAX_BYTES:
         return False
     return tuning.lists == "dense" or n_synapses >= DENSE_MIN_DENSITY * n_pre * n_post
+
+
+def split_threads(tuning: KernelTuning, batch: int, threads: int, size: int) -> int:
+    """Threads to run each sample on: 1 (samples spread over the threads), or ``threads`` when the batch is smaller
+    than the thread count and the network (``size``: neurons plus synapses) is large enough."""
+    from ._core import lib
+
+    threads = min(threads, int(lib.S2_MAX_SPLIT))
+    if threads < 2 or tuning.split == "never" or (tuning.split == "auto" and (batch >= threads or
+                                                                              size < SPLIT_MIN_SIZE)):
+        return 1
+    return threads

@@ -1,0 +1,134 @@
+"""The kernel's speed paths give the oracle's results where the property tests rarely go, and their inputs are
+checked: a busy conv layer on every dense product, pools too large for it, repeated pairs in a dense-looking list,
+long connection lists converted chunk by chunk, a sample split over threads, inputs checked inside the kernel."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from s2sim import oracle, snn
+from s2sim.errors import ConfigError
+from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
+from s2sim.simulator import Simulator
+from s2sim.tuning import NEVER, KernelTuning, amx_available
+from test_oracle_vs_kernel import assert_identical
+
+DENSE_PRODUCTS = [KernelTuning(conv="dense", matrix_unit=True), KernelTuning(conv="dense", matrix_unit=False),
+                  KernelTuning(conv="events")]
+
+
+def _conv_net(c_in: int, c_out: int, side: int, k: int, pool: int, record=("spikes", "v", "counts"), seed=0):
+    rng = np.random.default_rng(seed)
+    inp = snn.Population(c_in * side * side, "spike_list", {}, name="in")
+    out_side = side // pool - k + 1
+    conv = snn.Population(c_out * out_side * out_side, "lif_conv2d", {"threshold": 300.0, "alpha_decay": 0.75},
+                          name="conv", record=list(record))
+    proj = snn.Conv2DProjection(inp, conv, rng.integers(-128, 128, (c_in, c_out, k, k)),
+                                {"in_height": side, "in_width": side, "pool_x": pool, "pool_y": pool})
+    return snn.Network("conv").add(inp, conv, proj), rng
+
+
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS, ids=["amx", "simd", "events"])
+def test_busy_wide_conv_on_every_product(tuning):
+    # 20 input channels x 5 taps = 100 bytes per kernel row (two tap chunks), 40 output channels (three groups,
+    # the last one partial), 90 % of the inputs spiking: every product against the oracle
+    net, rng = _conv_net(20, 40, 12, 5, 1)
+    x = (rng.random((2, 4, net.populations[0].size)) < 0.9).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 4)
+    got = Simulator(tuning=tuning).run_batch(net, {"in": x}, 4)
+    assert want.spikes["conv"].any()
+    assert_identical(want, got)
+
+
+def test_amx_is_used_where_the_machine_has_it():
+    net, _ = _conv_net(2, 16, 8, 3, 1)
+    assert lower(net, tuning=KernelTuning(conv="dense")).amx == amx_available()
+    assert not lower(net, tuning=KernelTuning(conv="dense", matrix_unit=False)).amx
+
+
+def test_pool_too_large_for_the_dense_product_stays_event_driven():
+    # a 12 x 12 sum-pool can put 144 spikes into one pooled cell, more than the dense product's uint8 counts
+    # admit (127): the conv keeps the event-driven path even when the dense one is asked for
+    net, rng = _conv_net(1, 2, 24, 2, 12)
+    low = lower(net, tuning=KernelTuning(conv="dense"))
+    assert low.projections[0].geometry["dense_from"] == NEVER
+    x = np.ones((1, 3, net.populations[0].size), np.uint8)
+    assert_identical(oracle.run_batch(net, {"in": x}, 3),
+                     Simulator(tuning=KernelTuning(conv="dense")).run_batch(net, {"in": x}, 3))
+
+
+def test_a_repeated_pair_keeps_a_dense_looking_list_sparse():
+    # every pair connected (dense rows would pay) but one pair twice: its two weights must both count
+    stim = snn.Population(8, "spike_list", {}, name="stim")
+    post = snn.Population(8, "lif_no_delay", {"threshold": 1e6}, name="post", record=["v"])
+    conns = [[i, j, 1 + i + j, 0] for i in range(8) for j in range(8)] + [[3, 5, 7, 0]]
+    net = snn.Network().add(stim, post, snn.Projection(stim, post, conns))
+    assert lower(net).projections[0].kind == PROJ_SPARSE
+    net_unique = snn.Network().add(stim, post, snn.Projection(stim, post, conns[:-1]))
+    assert lower(net_unique).projections[0].kind == PROJ_DENSE
+    x = np.ones((1, 2, 8), np.uint8)
+    assert_identical(oracle.run_batch(net, {"stim": x}, 2), Simulator().run_batch(net, {"stim": x}, 2))
+
+
+def test_long_lists_are_converted_chunk_by_chunk():
+    # longer than one conversion chunk, whole-number weights at first and a fraction after the first chunk: the
+    # stored weights widen to float64 and read back exactly; an error in a later chunk names its global index
+    n = snn.Projection.CHUNK + 100
+    stim = snn.Population(10, "spike_list", {}, name="stim")
+    post = snn.Population(10, "lif_no_delay", {}, name="post")
+    conns = np.zeros((n, 4))
+    conns[:, 0], conns[:, 1], conns[:, 2] = np.arange(n) % 10, np.arange(n) // 7 % 10, np.arange(n) % 5 - 2
+    conns[n - 3, 2] = 0.25
+    proj = snn.Projection(stim, post, conns)
+    assert proj.stored_weights.dtype == np.float64
+    np.testing.assert_array_equal(proj.weights, conns[:, 2])
+    np.testing.assert_array_equal(proj.pre_idx, conns[:, 0])
+    assert proj.delays.dtype == np.int64 and not proj.delays.any()
+    conns[n - 2, 1] = np.nan
+    with pytest.raises(ConfigError, match=f"connection {n - 2} .* not finite"):
+        snn.Projection(stim, post, conns)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_split_samples_match_the_oracle(batch):
+    # a conv layer feeding a list layer, every sample split over two threads (each updating and delivering into
+    # its own rows and neurons)
+    net, rng = _conv_net(2, 8, 14, 3, 2)
+    conv = net.populations[1]
+    out = snn.Population(40, "lif_curr_exp", {"threshold": 20.0, "t_refrac": 1}, name="out",
+                         record=["spikes", "v", "counts"])
+    pre = rng.integers(0, conv.size, 600)
+    conns = np.stack([pre, rng.integers(0, 40, 600), rng.integers(-15, 16, 600), rng.integers(0, 8, 600)], 1)
+    net.add(out, snn.Projection(conv, out, conns))
+    x = (rng.random((batch, 12, net.populations[0].size)) < 0.4).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 12)
+    assert want.spikes["out"].any()
+    for tuning in (KernelTuning(split="always"), KernelTuning(split="always", conv="dense")):
+        assert_identical(want, Simulator(num_threads=2, tuning=tuning).run_batch(net, {"in": x}, 12))
+
+
+@pytest.mark.parametrize("threads, split", [(1, "never"), (2, "never"), (2, "always")])
+def test_input_values_are_checked_inside_the_kernel(threads, split):
+    stim = snn.Population(5, "spike_list", {}, name="stim")
+    post = snn.Population(3, "lif_no_delay", {}, name="post")
+    net = snn.Network().add(stim, post, snn.Projection(stim, post, [[0, 0, 1, 0]]))
+    sim = Simulator(num_threads=threads, tuning=KernelTuning(split=split))
+    x = np.zeros((2, 4, 5), np.uint8)
+    x[1, 2, 3] = 2
+    with pytest.raises(ConfigError, match=r"'stim'.*\[1, 2, 3\] = 2"):
+        sim.run_batch(net, {"stim": x})
+    x[1, 2, 3] = 1  # the same network runs again afterwards (no state left over from the refused run)
+    assert sim.run_batch(net, {"stim": x}).counts["stim"][1, 2, 0] == 1
+    with pytest.raises(ConfigError, match=r"0\.5"):
+        sim.run_batch(net, {"stim": x * 0.5})
+    np.testing.assert_array_equal(sim.run_batch(net, {"stim": x.astype(bool)}).counts["stim"],
+                                  sim.run_batch(net, {"stim": x}).counts["stim"])
+
+
+def test_bad_tuning_is_refused():
+    with pytest.raises(ConfigError, match="conv"):
+        KernelTuning(conv="fast")
+    with pytest.raises(ConfigError, match="split"):
+        KernelTuning(split=2)
+    with pytest.raises(ConfigError, match="KernelTuning"):
+        Simulator(tuning="dense")
