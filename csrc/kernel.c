@@ -246,14 +246,15 @@ static int validate_population(const s2_network *net, int32_t k, char *err, size
                     (long long)net->n_ring);
     if (!p->threshold || !p->alpha_decay || !p->i_offset || !p->v_reset || !p->v_init)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: a parameter array is NULL", k);
-    if (p->uniform_params) {
-        const float *arrays[5] = {p->threshold, p->alpha_decay, p->v_reset, p->exc_decay, p->inh_decay};
-        for (int a = 0; a < 5; a++)
-            for (int32_t i = 1; arrays[a] && i < p->n; i++)
-                if (memcmp(&arrays[a][i], &arrays[a][0], sizeof(float)))
-                    return fail(err, errlen, S2_ERR_INVALID, "population %d: uniform_params set but parameter %d "
-                                "differs at neuron %d", k, a, i);
-    }
+    if (p->uniform_params & ~(S2_UNIFORM_PARAMS | S2_UNIFORM_OFFSET))
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown uniform_params 0x%x", k, p->uniform_params);
+    const float *arrays[6] = {p->threshold, p->alpha_decay, p->v_reset, p->exc_decay, p->inh_decay, p->i_offset};
+    for (int a = 0; a < 6; a++)
+        for (int32_t i = 1; (p->uniform_params & (a < 5 ? S2_UNIFORM_PARAMS : S2_UNIFORM_OFFSET)) && arrays[a] &&
+                            i < p->n; i++)
+            if (memcmp(&arrays[a][i], &arrays[a][0], sizeof(float)))
+                return fail(err, errlen, S2_ERR_INVALID, "population %d: uniform_params set but parameter %d "
+                            "differs at neuron %d", k, a, i);
     if (p->kind == S2_KIND_CURR_EXP) {
         if (!p->exc_decay || !p->inh_decay || !p->t_refrac)
             return fail(err, errlen, S2_ERR_INVALID, "population %d: a curr_exp parameter array is NULL", k);
@@ -478,10 +479,35 @@ static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p,
     return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * p->ring_planes * p->n;
 }
 
-/* Marks which ring slots of a population received input, so the update can skip reading empty slots. */
+/* The state of each ring slot (ws->dirty, per population and slot): all zero (CLEAN), holding this tick's input
+ * (INPUT), or read by the update and not cleared since (STALE): the update leaves a slot stale instead of
+ * clearing it, because the next delivery may overwrite it whole (a dense conv product) and a clearing pass costs
+ * as much as the update's own read. The update reads only INPUT slots. */
+#define S2_SLOT_CLEAN 0
+#define S2_SLOT_INPUT 1
+#define S2_SLOT_STALE 2
+
+static inline uint8_t *slot_state(const s2_workspace *ws, int32_t post, const s2_population *p, int32_t tick)
+{
+    return &ws->dirty[(int64_t)post * 8 + (tick & (p->ring_slots - 1))];
+}
+
+/* Before adding into a slot: a stale slot is cleared first (this thread's range of every plane). */
+static void prepare_slot(const s2_workspace *ws, int32_t post, const s2_population *p, int32_t tick, span r)
+{
+    uint8_t *state = slot_state(ws, post, p, tick);
+    if (*state != S2_SLOT_STALE)
+        return;
+    int32_t *slot = ring_slot(ws, p, tick);
+    for (int32_t plane = 0; plane < p->ring_planes; plane++)
+        memset(slot + (int64_t)plane * p->n + r.lo, 0, sizeof(int32_t) * (size_t)(r.hi - r.lo));
+    *state = S2_SLOT_CLEAN;
+}
+
+/* Marks a slot as holding input, so that the update reads it. */
 static inline void mark_dirty(const s2_workspace *ws, int32_t post, const s2_population *p, int32_t tick)
 {
-    ws->dirty[(int64_t)post * 8 + (tick & (p->ring_slots - 1))] = 1;
+    *slot_state(ws, post, p, tick) = S2_SLOT_INPUT;
 }
 
 /* Add one signed int8 row into the exc and inh planes; branch-free so it vectorises. */
@@ -562,8 +588,10 @@ static void deliver_sparse(const s2_projection *q, const s2_population *post, co
 {
     int32_t *slot[8]; /* by delay: the slot a synapse of that delay feeds this tick */
     const int32_t first = q->delay ? 0 : q->uniform_delay, count = q->delay ? post->ring_slots : 1;
-    for (int32_t d = 0; d < count; d++)
+    for (int32_t d = 0; d < count; d++) {
+        prepare_slot(ws, q->post, post, tick + first + d, r);
         slot[d] = ring_slot(ws, post, tick + first + d);
+    }
     const int ranged = r.lo > 0 || r.hi < post->n;
     uint32_t used;
     if (post->ring_planes == 1)
@@ -581,6 +609,7 @@ static void deliver_dense(const s2_projection *q, const s2_population *post, con
 {
     const int32_t n = post->n;
     int32_t *exc = ring_slot(ws, post, tick + q->uniform_delay);
+    prepare_slot(ws, q->post, post, tick + q->uniform_delay, r);
     mark_dirty(ws, q->post, post, tick + q->uniform_delay);
     for (int32_t part = 0; part < sp->parts; part++)
         for (int32_t s = 0; s < sp->n[part]; s++)
@@ -838,14 +867,16 @@ static void deliver_conv(const s2_projection *q, const s2_population *post, cons
                          const spike_lists *sp, span r, int32_t tick, int amx)
 {
     int32_t *slot = ring_slot(ws, post, tick);
-    /* a slot no projection has written since the update cleared it is all zero: the dense path stores into it */
-    const int fresh = !ws->dirty[(int64_t)q->post * 8 + (tick & (post->ring_slots - 1))];
-    mark_dirty(ws, q->post, post, tick);
     const int32_t row = q->ow * q->c_out, oy_lo = r.lo / row, oy_hi = (r.hi + row - 1) / row;
-    if (sp->total >= q->dense_from)
+    /* no input in the slot yet this tick (it is clean or stale): the dense product overwrites it whole */
+    const int fresh = *slot_state(ws, q->post, post, tick) != S2_SLOT_INPUT;
+    if (sp->total >= q->dense_from) {
         deliver_conv_dense(q, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
-    else
+    } else {
+        prepare_slot(ws, q->post, post, tick, r);
         deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
+    }
+    mark_dirty(ws, q->post, post, tick);
 }
 
 static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_pop_io *io, int64_t b,
@@ -879,23 +910,25 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
 
 /* Switches of one update loop instance, packed into a small code so one switch dispatches: fused multiply-add,
  * strict threshold, uniform parameters (threshold, decays, v_reset equal for all neurons: the loop then reads one
- * value instead of streaming an array), whether the ring slot holds any input, and whether i_offset joins after
- * the leak ((V*alpha + syn) + i_offset) instead of before (V*alpha + (syn + i_offset)). */
+ * value instead of streaming an array), whether the ring slot holds any input, and a uniform i_offset (one value
+ * for all neurons: conv layers). The update streams from L2, so every array it need not read counts. */
 #define S2_SW_FUSED 1
 #define S2_SW_STRICT 2
 #define S2_SW_UNIFORM 4
 #define S2_SW_INPUT 8
-#define S2_SW_LEAK_FIRST 16
+#define S2_SW_UNIFORM_OFFSET 16
 #define S2_SW_CASES16(F, B) F(B + 0) F(B + 1) F(B + 2) F(B + 3) F(B + 4) F(B + 5) F(B + 6) F(B + 7) F(B + 8) \
     F(B + 9) F(B + 10) F(B + 11) F(B + 12) F(B + 13) F(B + 14) F(B + 15)
 #define S2_SW_CASES(F) S2_SW_CASES16(F, 0) S2_SW_CASES16(F, 16)
-/* The rare variants: the currents rounded the other way from V, the left-to-right grouping ((V*alpha + E) - I)
- * + i_offset, flush-to-zero, and no spike while refractory. */
+/* The rare variants: the currents rounded the other way from V, the other two input groupings (i_offset after the
+ * leak, (V*alpha + syn) + i_offset; left to right, ((V*alpha + E) - I) + i_offset), flush-to-zero, and no spike
+ * while refractory. */
 #define S2_SW_CURRENT_FLIP 32
 #define S2_SW_LEFT_TO_RIGHT 64
 #define S2_SW_FTZ 128
 #define S2_SW_REFRAC_NO_SPIKE 256
-#define S2_SW_RARE (S2_SW_CURRENT_FLIP | S2_SW_LEFT_TO_RIGHT | S2_SW_FTZ | S2_SW_REFRAC_NO_SPIKE)
+#define S2_SW_LEAK_FIRST 512
+#define S2_SW_RARE (S2_SW_CURRENT_FLIP | S2_SW_LEFT_TO_RIGHT | S2_SW_FTZ | S2_SW_REFRAC_NO_SPIKE | S2_SW_LEAK_FIRST)
 
 /* The ARM FPU's flush-to-zero mode (FPSCR.FZ) in software, so x86's own (which detects tininess after rounding)
  * is never involved: a subnormal operand reads as zero of its sign, and a result whose exact value is tiny
@@ -970,29 +1003,31 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
         return s;                                                                                                \
     }                                                                                                            \
                                                                                                                  \
-    /* Read and clear one ring entry (cleared here, in the pass that reads it, rather than by a second pass over \
-     * the slot). A slot without input reads as zero sums: (0 - 0) + i_offset, the same arithmetic without the  \
-     * loads and stores. */                                                                                      \
-    static inline __attribute__((always_inline)) T ring_in_##SUF(int32_t *plane, int32_t i, int sw)              \
+    /* One ring entry. The slot is not cleared after it is read: it turns stale, and the next delivery into it  \
+     * either overwrites it (the dense conv product) or clears it first (see prepare_slot). A slot without input  \
+     * reads as zero sums: (0 - 0) + i_offset, the same arithmetic without the loads. */                         \
+    static inline __attribute__((always_inline)) T ring_in_##SUF(const int32_t *plane, int32_t i, int sw)        \
     {                                                                                                            \
-        if (!(sw & S2_SW_INPUT))                                                                                 \
-            return (T)0;                                                                                         \
-        const int32_t x = plane[i];                                                                              \
-        plane[i] = 0;                                                                                            \
-        return (T)x;                                                                                             \
+        return (sw & S2_SW_INPUT) ? (T)plane[i] : (T)0;                                                          \
+    }                                                                                                            \
+                                                                                                                 \
+    static inline __attribute__((always_inline)) T offset_##SUF(const s2_population *p, int32_t i, int sw)       \
+    {                                                                                                            \
+        return (T)p->i_offset[(sw & S2_SW_UNIFORM_OFFSET) ? 0 : i];                                               \
     }                                                                                                            \
                                                                                                                  \
     /* Neurons [lo, hi) of a population; v, exc (the slot's first plane) and flag point at its neuron 0. */       \
     static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,           \
-                                                                int32_t *restrict exc, uint8_t *restrict flag,   \
-                                                                int32_t lo, int32_t hi, int sw)                  \
+                                                                const int32_t *restrict exc,                     \
+                                                                uint8_t *restrict flag, int32_t lo, int32_t hi,  \
+                                                                int sw)                                          \
     {                                                                                                            \
         const int split = sw & S2_SW_LEFT_TO_RIGHT; /* exc and inh planes apart (else one signed plane) */       \
-        int32_t *restrict inh = exc + p->n;                                                                      \
+        const int32_t *restrict inh = exc + p->n;                                                                \
         for (int32_t i = lo; i < hi; i++) {                                                                      \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
             T x = step_##SUF(v[i], (T)p->alpha_decay[j], ring_in_##SUF(exc, i, sw),                              \
-                             split ? ring_in_##SUF(inh, i, sw) : (T)0, (T)p->i_offset[i], sw);                   \
+                             split ? ring_in_##SUF(inh, i, sw) : (T)0, offset_##SUF(p, i, sw), sw);              \
             flag[i] = (uint8_t)fire_##SUF(p, j, &x, 1, sw);                                                      \
             v[i] = x;                                                                                            \
         }                                                                                                        \
@@ -1002,16 +1037,16 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
      * unless the rule is REFRAC_NO_SPIKE. The currents integrate either way (their update comes first). */      \
     static inline __attribute__((always_inline)) void curr_exp_##SUF(                                            \
         const s2_population *p, T *restrict v, T *restrict ie, T *restrict ii, int32_t *restrict refrac,         \
-        int32_t *restrict exc, uint8_t *restrict flag, int32_t lo, int32_t hi, int sw)                           \
+        const int32_t *restrict exc, uint8_t *restrict flag, int32_t lo, int32_t hi, int sw)                     \
     {                                                                                                            \
-        int32_t *restrict inh = exc + p->n;                                                                      \
+        const int32_t *restrict inh = exc + p->n;                                                                \
         const int fused_i = ((sw & S2_SW_FUSED) != 0) ^ ((sw & S2_SW_CURRENT_FLIP) != 0);                        \
         for (int32_t i = lo; i < hi; i++) {                                                                      \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
             ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(exc, i, sw), fused_i, sw);                \
             ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused_i, sw);                \
             const int32_t ref = refrac[i] > 0;                                                                   \
-            const T stepped = step_##SUF(v[i], (T)p->alpha_decay[j], ie[i], ii[i], (T)p->i_offset[i], sw);       \
+            const T stepped = step_##SUF(v[i], (T)p->alpha_decay[j], ie[i], ii[i], offset_##SUF(p, i, sw), sw);  \
             T x = ref ? v[i] : stepped;                                                                          \
             const int32_t s = fire_##SUF(p, j, &x, !(ref && (sw & S2_SW_REFRAC_NO_SPIKE)), sw);                  \
             v[i] = x;                                                                                            \
@@ -1115,7 +1150,8 @@ static int pop_switches(const s2_population *p)
 {
     const int f = p->flags, fused = (f & S2_POP_FMA) != 0, current = (f & S2_POP_CURRENT_FMA) != 0;
     return (fused ? S2_SW_FUSED : 0) | ((f & S2_POP_THRESHOLD_GT) ? S2_SW_STRICT : 0) |
-           (p->uniform_params ? S2_SW_UNIFORM : 0) | ((f & S2_POP_LEAK_FIRST) ? S2_SW_LEAK_FIRST : 0) |
+           ((p->uniform_params & S2_UNIFORM_PARAMS) ? S2_SW_UNIFORM : 0) | ((f & S2_POP_LEAK_FIRST) ? S2_SW_LEAK_FIRST : 0) |
+           ((p->uniform_params & S2_UNIFORM_OFFSET) ? S2_SW_UNIFORM_OFFSET : 0) |
            (p->kind == S2_KIND_CURR_EXP && current != fused ? S2_SW_CURRENT_FLIP : 0) |
            ((f & S2_POP_LEFT_TO_RIGHT) ? S2_SW_LEFT_TO_RIGHT : 0) | ((f & S2_POP_FTZ) ? S2_SW_FTZ : 0) |
            ((f & S2_POP_REFRAC_NO_SPIKE) ? S2_SW_REFRAC_NO_SPIKE : 0);
@@ -1142,9 +1178,10 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
             return S2_ERR_INPUT;
         count = collect_spikes(flag, r.lo, r.hi, out, 0);
     } else {
-        uint8_t *dirty = &ws->dirty[(int64_t)k * 8 + (tick & (p->ring_slots - 1))];
-        const int sw = pop_switches(p) | (*dirty ? S2_SW_INPUT : 0);
-        *dirty = 0;
+        uint8_t *state = slot_state(ws, k, p, tick);
+        const int sw = pop_switches(p) | (*state == S2_SLOT_INPUT ? S2_SW_INPUT : 0);
+        if (*state == S2_SLOT_INPUT)
+            *state = S2_SLOT_STALE;
         flag = ws->flags + p->state_offset;
         for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
             const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;

@@ -59,6 +59,10 @@ extern "C" {
 #define S2_POP_FTZ 32
 #define S2_POP_REFRAC_NO_SPIKE 64
 
+/* s2_population.uniform_params */
+#define S2_UNIFORM_PARAMS 1
+#define S2_UNIFORM_OFFSET 2
+
 #define S2_VALIDATED 0x5325A11D
 
 /* A sample can be split over at most this many threads (s2_workspace.n_threads). */
@@ -69,8 +73,9 @@ extern "C" {
  * ring_offset into ring (ring_slots * ring_planes * n int32: slot-major, then plane, then neuron; lif has one
  * signed plane, except under LEFT_TO_RIGHT, curr_exp an exc and an inh plane of magnitudes),
  * curr_offset into i_exc / i_inh (curr_exp only, else -1). Each of the three ranges must start at or after the end of the
- * previous population's (s2_validate refuses overlaps). uniform_params = 1 promises that threshold,
- * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read).
+ * previous population's (s2_validate refuses overlaps). uniform_params: S2_UNIFORM_PARAMS promises that
+ * threshold, alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons, S2_UNIFORM_OFFSET the
+ * same of i_offset (element 0 is read).
  * grain: when a sample is split over threads, each thread owns a range of every population whose bounds are
  * multiples of grain (a conv target's output row, oh*ow*c_out / oh, so each thread owns whole rows). */
 typedef struct {
@@ -171,7 +176,7 @@ typedef struct {
 } s2_pop_io;
 
 /* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
- * population (which ring slots received input); conv_map holds n_conv_map bytes (the conv projections' pooled
+ * population (the state of each ring slot: 0 before a run); conv_map holds n_conv_map bytes (the conv projections' pooled
  * maps, all zero between ticks; NULL when n_conv_map is 0).
  * A sample split over n_threads > 1 threads: every thread calls s2_run with the same arguments except its own
  * workspace, whose thread is its index; the workspaces share every array except dirty and conv_map (each

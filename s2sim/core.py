@@ -97,7 +97,8 @@ class CoreNetwork:
             for key in ("kind", "reset", "n", "ring_slots", "ring_planes", "state_offset", "ring_offset",
                         "curr_offset"):
                 setattr(c, key, getattr(pop, key))
-            c.uniform_params = int(pop.uniform_params)
+            c.uniform_params = ((lib.S2_UNIFORM_PARAMS if pop.uniform_params else 0)
+                                | (lib.S2_UNIFORM_OFFSET if pop.uniform_offset else 0))
             c.grain = pop.grain
             c.flags = _population_flags(pop, lowered.profile)
             for key in _POP_PTRS:

@@ -50,6 +50,8 @@ class LoweredPopulation:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
+    #: i_offset is the same for every neuron.
+    uniform_offset: bool = False
     #: The profile's per-model settings for this population's model (None for a spike_list).
     settings: ModelSettings | None = None
 
@@ -223,9 +225,9 @@ def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | No
         if key in pop.params:
             values = pop.params[key] if to_ext is None else pop.params[key][to_ext]
             low.params[key] = np.ascontiguousarray(values, dtype=np.float32)
-    low.uniform_params = all(
-        np.all(low.params[key].view(np.uint32) == low.params[key].view(np.uint32)[0])
-        for key in _UNIFORM_PARAMS if key in low.params)
+    same = {key: bool(np.all(arr.view(np.uint32) == arr.view(np.uint32)[0])) for key, arr in low.params.items()}
+    low.uniform_params = all(same[key] for key in _UNIFORM_PARAMS if key in same)
+    low.uniform_offset = same["i_offset"]
     if model.kind == KIND_CURR_EXP:
         refrac = pop.params["t_refrac"] if to_ext is None else pop.params["t_refrac"][to_ext]
         low.params["t_refrac"] = np.ascontiguousarray(refrac, dtype=np.int32)
