@@ -127,6 +127,30 @@ static inline s2_acc acc_dot4(s2_acc acc, uint32_t counts, const int8_t *w)
 static inline void acc_store(int32_t *out, s2_acc acc) { memcpy(out, acc.lane, sizeof acc.lane); }
 #endif
 
+/* Appends i + j to out[count..] for every set bit j of m; returns the new count. With AVX-512 branch-free (a busy
+ * layer's bits are unpredictable): four compressed stores of 16 indices, each writing 16 entries from the new
+ * count on. The caller's list has room: out[count] belongs to neuron i - lo or earlier, and i + 63 < hi. */
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
+{
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    for (int q = 0; q < 4; q++) {
+        const __mmask16 k = (__mmask16)(m >> (16 * q));
+        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(i + 16 * q), lanes);
+        _mm512_storeu_si512((void *)(out + count), _mm512_maskz_compress_epi32(k, idx));
+        count += __builtin_popcount(k);
+    }
+    return count;
+}
+#else
+static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
+{
+    for (; m; m &= m - 1)
+        out[count++] = i + __builtin_ctzll(m);
+    return count;
+}
+#endif
+
 const char *s2_simd_level(void)
 {
     return S2_SIMD_NAME;
@@ -335,8 +359,14 @@ static int validate_sparse(const s2_projection *q, const s2_population *post, in
 static int validate_conv_map(const s2_network *net, const s2_projection *q, const s2_population *pre, int32_t k,
                              char *err, size_t errlen)
 {
-    if (!q->cell || !q->packed)
+    if (!q->cell || !q->packed || !q->cell_events)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense conv arrays are NULL", k);
+    if (q->pool_x < 1 || q->pool_y < 1)
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: pool %d x %d", k, q->pool_x, q->pool_y);
+    if (q->pre_channel_last && (pre->kind == S2_KIND_INPUT ||
+                                (int64_t)q->c_in * q->ph * q->pool_y * q->pw * q->pool_x != pre->n))
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: pre_channel_last, but the pre population is not "
+                    "a %d x %d x %d neuron population", k, q->c_in, q->ph * q->pool_y, q->pw * q->pool_x);
     if (q->dense_from < 0)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense_from %d < 0", k, q->dense_from);
     const int64_t cells = (int64_t)map_h(q) * map_w(q) * q->c_in;
@@ -827,16 +857,58 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
  * (an implicit im2col: the window of one kernel row is k_w * c_in contiguous map bytes). Costs the same whatever
  * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
  * negative weights, whose sum goes into the inh plane as a magnitude. */
-static void deliver_conv_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                               int32_t *slot, const spike_lists *sp, int32_t oy_lo, int32_t oy_hi, int fresh, int amx)
+/* The pooled map from a channel-last pre population's spike flags (still last tick's: in one thread, delivery
+ * precedes the update): each map cell adds the pool_y x pool_x pixels' c_in flags, 16 channels per vector add
+ * (c_in a multiple of 16). Rows and columns past the map are read by no output and skipped. */
+typedef uint8_t s2_bytes16 __attribute__((vector_size(16)));
+
+static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *map)
+{
+    const int32_t c_in = q->c_in, width = q->pw * q->pool_x, mw = map_w(q), mh = map_h(q);
+    const int32_t cols = q->pw < mw - q->pad_left ? q->pw : mw - q->pad_left;
+    for (int32_t y = 0; y < q->ph * q->pool_y && y / q->pool_y + q->pad_top < mh; y++) {
+        const uint8_t *in = flags + (int64_t)y * width * c_in;
+        uint8_t *row = map + ((int64_t)(y / q->pool_y + q->pad_top) * mw + q->pad_left) * c_in;
+        for (int32_t x = 0; x < cols; x++)
+            for (int32_t c = 0; c < c_in; c += 16) {
+                s2_bytes16 sum, part;
+                memcpy(&sum, row + (int64_t)x * c_in + c, 16);
+                for (int32_t dx = 0; dx < q->pool_x; dx++) {
+                    memcpy(&part, in + ((int64_t)x * q->pool_x + dx) * c_in + c, 16);
+                    sum += part;
+                }
+                memcpy(row + (int64_t)x * c_in + c, &sum, 16);
+            }
+    }
+}
+
+/* Synaptic events of the spikes counted into the map: a dot product of the counts with each cell's events. */
+static int64_t map_events(const s2_projection *q, const uint8_t *map)
+{
+    int64_t events = 0;
+    const int64_t cells = (int64_t)map_h(q) * map_w(q) * q->c_in;
+    for (int64_t j = 0; j < cells; j++)
+        events += (int64_t)map[j] * q->cell_events[j];
+    return events;
+}
+
+static int64_t deliver_conv_dense(const s2_projection *q, const s2_population *pre, const s2_population *post,
+                                  const s2_workspace *ws, int32_t *slot, const spike_lists *sp, int32_t oy_lo,
+                                  int32_t oy_hi, int fresh, int amx)
 {
     uint8_t *map = ws->conv_map + q->map_offset;
-    for (int32_t part = 0; part < sp->parts; part++)
-        for (int32_t s = 0; s < sp->n[part]; s++) {
-            const int32_t c = q->cell[sp->idx[part][s]];
-            if (c >= 0)
-                map[c]++;
-        }
+    /* not in a split sample: there another thread may already be updating (rewriting) the pre's flags */
+    if (q->pre_channel_last && q->c_in % 16 == 0 && ws->n_threads == 1) {
+        pool_flags(q, ws->flags + pre->state_offset, map);
+    } else {
+        for (int32_t part = 0; part < sp->parts; part++)
+            for (int32_t s = 0; s < sp->n[part]; s++) {
+                const int32_t c = q->cell[sp->idx[part][s]];
+                if (c >= 0)
+                    map[c]++;
+            }
+    }
+    const int64_t events = ws->thread == 0 ? map_events(q, map) : 0;
     const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
     const int32_t pos_lo = oy_lo * q->ow, n_pos = oy_hi * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
     for (int32_t pl = 0; pl < post->ring_planes; pl++) {
@@ -858,25 +930,29 @@ static void deliver_conv_dense(const s2_projection *q, const s2_population *post
                 conv_block(q, map, plane, pos, n_pos, cb, 1, S2_CONV_BLOCK, sign, fresh, out);
     }
     memset(map, 0, (size_t)map_h(q) * map_w(q) * q->c_in);
+    return events;
 }
 
 /* A conv projection takes the cheaper of its two paths for this tick's spike count (lowering's cost model sets
  * dense_from); both give the same sums. A thread of a split sample computes its own output rows (its range is
  * cut at whole rows: the target's grain). */
-static void deliver_conv(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
-                         const spike_lists *sp, span r, int32_t tick, int amx)
+static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, const s2_population *post,
+                            const s2_workspace *ws, const spike_lists *sp, span r, int32_t tick, int amx)
 {
     int32_t *slot = ring_slot(ws, post, tick);
     const int32_t row = q->ow * q->c_out, oy_lo = r.lo / row, oy_hi = (r.hi + row - 1) / row;
     /* no input in the slot yet this tick (it is clean or stale): the dense product overwrites it whole */
     const int fresh = *slot_state(ws, q->post, post, tick) != S2_SLOT_INPUT;
+    int64_t events;
     if (sp->total >= q->dense_from) {
-        deliver_conv_dense(q, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
+        events = deliver_conv_dense(q, pre, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
     } else {
         prepare_slot(ws, q->post, post, tick, r);
         deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
+        events = ws->thread == 0 ? row_events(sp, NULL, NULL, q->pre_events) : 0;
     }
     mark_dirty(ws, q->post, post, tick);
+    return events;
 }
 
 static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_pop_io *io, int64_t b,
@@ -889,16 +965,19 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         if (!sp.total)
             continue;
         const span r = own_span(post, ws);
-        if (q->kind == S2_PROJ_SPARSE)
-            deliver_sparse(q, post, ws, &sp, r, tick);
-        else if (q->kind == S2_PROJ_DENSE)
-            deliver_dense(q, post, ws, &sp, r, tick);
-        else
-            deliver_conv(q, post, ws, &sp, r, tick, (net->flags & S2_FLAG_AMX) != 0);
+        int64_t events = 0;  /* counted by thread 0 only */
+        if (q->kind == S2_PROJ_CONV) {
+            events = deliver_conv(q, &net->pops[q->pre], post, ws, &sp, r, tick, (net->flags & S2_FLAG_AMX) != 0);
+        } else {
+            if (q->kind == S2_PROJ_SPARSE)
+                deliver_sparse(q, post, ws, &sp, r, tick);
+            else
+                deliver_dense(q, post, ws, &sp, r, tick);
+            if (ws->thread == 0)
+                events = row_events(&sp, q->kind == S2_PROJ_SPARSE ? q->row_ptr : NULL, q->row_nnz, NULL);
+        }
         if (io[q->post].rec_counts && ws->thread == 0)
-            io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] +=
-                row_events(&sp, q->kind == S2_PROJ_SPARSE ? q->row_ptr : NULL,
-                           q->kind == S2_PROJ_DENSE ? q->row_nnz : NULL, q->pre_events);
+            io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] += events;
     }
 }
 
@@ -1126,9 +1205,11 @@ S2_DEFINE_UPDATES(double, f64, fma)
 static int32_t collect_spikes(const uint8_t *flag, int32_t lo, int32_t hi, int32_t *out, int32_t count)
 {
     int32_t i = lo;
-    for (; i + 64 <= hi; i += 64)
-        for (uint64_t m = nonzero_mask64(flag + i); m; m &= m - 1)
-            out[count++] = i + __builtin_ctzll(m);
+    for (; i + 64 <= hi; i += 64) {
+        const uint64_t m = nonzero_mask64(flag + i);
+        if (m)
+            count = append_set_bits(m, i, out, count);
+    }
     for (; i < hi; i++) {
         out[count] = i;
         count += flag[i] != 0;

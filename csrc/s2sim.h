@@ -116,7 +116,11 @@ typedef struct {
  *       kernel as [ring planes][k_h][quads][c_out_pad][4] int8 (quads = s2_conv_quads(), c_out_pad = c_out rounded
  *       up to 16; element (ky, j = kx*c_in + ci, co) at quad j/4, lane j%4; zero beyond k_w*c_in and c_out). With
  *       two ring planes, plane 0 holds max(w, 0) and plane 1 min(w, 0). The map lives in the workspace's conv_map
- *       at map_offset (s2_map_bytes() bytes); a pooled cell must collect at most 127 spikes per tick. */
+ *       at map_offset (s2_map_bytes() bytes); a pooled cell must collect at most 127 spikes per tick.
+ *       cell_events[j]: synaptic events of one spike counted into map cell j (the dense path counts them from
+ *       the map). pre_channel_last = 1 says the pre population is a neuron population whose internal order is
+ *       (y, x, c) over c_in x (ph * pool_y) x (pw * pool_x): the dense path then sums its spike flags into the
+ *       map with vector adds (the fused sum-pool) instead of counting spike by spike. */
 typedef struct {
     int32_t kind;
     int32_t pre;
@@ -148,6 +152,10 @@ typedef struct {
     const int32_t *cell;
     const int8_t *packed;
     int64_t map_offset;
+    const int32_t *cell_events;
+    int32_t pool_x;
+    int32_t pool_y;
+    int32_t pre_channel_last;
 } s2_projection;
 
 typedef struct {

@@ -289,12 +289,20 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
     g["dense_from"] = conv_dense_from(tuning, p["pool_x"] * p["pool_y"], float(reached.mean()) if reached.size
                                       else 0.0, g, post.ring_planes)
     g["map_offset"] = 0
+    g["pool_x"], g["pool_y"] = p["pool_x"], p["pool_y"]
+    # a conv layer's output feeding the next conv: its spike flags pool into the map with vector adds
+    g["pre_channel_last"] = int(pre.channel_last_shape == geometry.in_shape)
     if g["dense_from"] != NEVER:
-        map_w = (ow - 1) * p["stride_x"] + k_w
+        map_h, map_w = (oh - 1) * p["stride_y"] + k_h, (ow - 1) * p["stride_x"] + k_w
         map_y, map_x = y + p["pad_top"], x + p["pad_left"]
-        inside = (map_y < (oh - 1) * p["stride_y"] + k_h) & (map_x < map_w)
+        inside = (map_y < map_h) & (map_x < map_w)
         low.arrays["cell"] = np.where(inside, (map_y * map_w + map_x) * c_in + c, -1).astype(np.int32)
         low.arrays["packed"] = _pack_conv(w, post.ring_planes)
+        cell_events = np.zeros((map_h, map_w, c_in), np.int32)  # events of one spike counted into each map cell
+        rows, cols = min(ph, map_h - p["pad_top"]), min(pw, map_w - p["pad_left"])
+        cell_events[p["pad_top"]:p["pad_top"] + rows, p["pad_left"]:p["pad_left"] + cols] = \
+            (rows_y[:rows, None] * taps_x[None, :cols] * c_out)[:, :, None]
+        low.arrays["cell_events"] = cell_events.ravel()
     low.geometry = g
     return low
 

@@ -198,13 +198,21 @@ def _connections(num: _Numbers, pre: PopSpec, post: PopSpec) -> list:
 
 
 @st.composite
-def conv_geometry(draw, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3) -> dict:
+def conv_geometry(draw, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3,
+                  in_shape: tuple[int, int, int] | None = None) -> dict:
     """Shapes of one conv layer: C_in, C_out, kernel, and conv_params with fused pool, stride, padding. Wide
     layers (more than 16 channels, kernel rows of more than 64 taps) exercise the dense conv product's channel
-    groups and tap chunks."""
-    c_in, c_out = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
-    pool_y, pool_x = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    ph, pw = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    groups and tap chunks. ``in_shape`` (C, H, W): the layer reads that input (another conv layer's output)."""
+    c_out = draw(st.integers(1, max_channels))
+    if in_shape is None:
+        c_in = draw(st.integers(1, max_channels))
+        pool_y, pool_x = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        ph, pw = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    else:
+        c_in, h, w = in_shape
+        pool_y, pool_x = draw(st.sampled_from([p for p in (1, 2) if h % p == 0])), \
+            draw(st.sampled_from([p for p in (1, 2) if w % p == 0]))
+        ph, pw = h // pool_y, w // pool_x
     pads = {k: draw(st.integers(0, 2)) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")}
     kh = draw(st.integers(1, min(max_kernel, ph + pads["pad_top"] + pads["pad_bottom"])))
     kw = draw(st.integers(1, min(max_kernel, pw + pads["pad_left"] + pads["pad_right"])))
@@ -214,7 +222,7 @@ def conv_geometry(draw, max_channels: int = 2, max_side: int = 4, max_kernel: in
     oh = (ph + pads["pad_top"] + pads["pad_bottom"] - kh) // stride_y + 1
     ow = (pw + pads["pad_left"] + pads["pad_right"] - kw) // stride_x + 1
     return {"c_in": c_in, "c_out": c_out, "kh": kh, "kw": kw, "conv_params": conv_params,
-            "in_size": c_in * ph * pool_y * pw * pool_x, "out_size": c_out * oh * ow}
+            "in_size": c_in * ph * pool_y * pw * pool_x, "out_size": c_out * oh * ow, "out_shape": (c_out, oh, ow)}
 
 
 @st.composite
@@ -269,14 +277,22 @@ def _input_pop(draw, num: _Numbers, spec: NetSpec, name: str, size: int) -> PopS
 
 
 def _add_conv_layer(draw, num: _Numbers, spec: NetSpec, wide: bool = False) -> None:
+    """A conv layer from a spike_list, sometimes followed by a second one reading the first's output (a conv
+    layer's own neuron order then feeds the next conv)."""
     geo = draw(conv_geometry(40, 6, 5) if wide else conv_geometry())
     src = _input_pop(draw, num, spec, "conv_in", geo["in_size"])
     spec.pops.append(src)
+    _conv_projection(num, spec, src.name, "conv", geo)
+    if draw(st.booleans()):
+        _conv_projection(num, spec, "conv", "conv2", draw(conv_geometry(40 if wide else 3, 6, 5 if wide else 3,
+                                                                        in_shape=geo["out_shape"])))
+
+
+def _conv_projection(num: _Numbers, spec: NetSpec, pre: str, name: str, geo: dict) -> None:
     shape = (geo["c_in"], geo["c_out"], geo["kh"], geo["kw"])
-    n = int(np.prod(shape))
-    weights = num.weights(127, n).reshape(shape)   # every rounding stays inside -128..127
-    post = PopSpec("conv", geo["out_size"], "lif_conv2d", {})
+    weights = num.weights(127, int(np.prod(shape))).reshape(shape)   # every rounding stays inside -128..127
+    post = PopSpec(name, geo["out_size"], "lif_conv2d", {})
     # Scale: a tap sees up to pool_y*pool_x spikes; keep thresholds in reach of a few average taps.
     post.params = _neuron_params(num, "lif_conv2d", post.size, scale=40.0)
     spec.pops.append(post)
-    spec.projections.append(ConvProjSpec(src.name, post.name, weights, geo["conv_params"]))
+    spec.projections.append(ConvProjSpec(pre, name, weights, geo["conv_params"]))

@@ -40,6 +40,27 @@ def test_busy_wide_conv_on_every_product(tuning):
     assert_identical(want, got)
 
 
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS, ids=["amx", "simd", "events"])
+@pytest.mark.parametrize("pool", [1, 2])
+def test_conv_feeding_conv(tuning, pool):
+    # a 16-channel conv layer feeds a second one (with a fused sum-pool and padding): the dense path then pools
+    # the first layer's spike flags into its map directly (16 channels per vector add)
+    net, rng = _conv_net(2, 16, 12, 3, 1)
+    first = net.populations[1]
+    side = 10 // pool
+    second = snn.Population(8 * side * side, "lif_conv2d", {"threshold": 200.0, "alpha_decay": 0.5}, name="second",
+                            record=["spikes", "v", "counts"])
+    net.add(second, snn.Conv2DProjection(first, second, rng.integers(-128, 128, (16, 8, 3, 3)),
+                                         {"in_height": 10, "in_width": 10, "pool_x": pool, "pool_y": pool,
+                                          "pad_top": 1, "pad_left": 1, "pad_bottom": 1, "pad_right": 1}))
+    first.params = {"threshold": 60.0, "alpha_decay": 0.75}
+    x = (rng.random((2, 6, net.populations[0].size)) < 0.6).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 6)
+    assert want.spikes["second"].any() and want.spikes["conv"].mean() > 0.05
+    assert lower(net, tuning=tuning).projections[1].geometry["pre_channel_last"] == 1
+    assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 6))
+
+
 def test_amx_is_used_where_the_machine_has_it():
     net, _ = _conv_net(2, 16, 8, 3, 1)
     assert lower(net, tuning=KernelTuning(conv="dense")).amx == amx_available()
