@@ -509,13 +509,15 @@ static inline int32_t *ring_slot(const s2_workspace *ws, const s2_population *p,
     return ws->ring + p->ring_offset + (int64_t)(tick & (p->ring_slots - 1)) * p->ring_planes * p->n;
 }
 
-/* The state of each ring slot (ws->dirty, per population and slot): all zero (CLEAN), holding this tick's input
- * (INPUT), or read by the update and not cleared since (STALE): the update leaves a slot stale instead of
- * clearing it, because the next delivery may overwrite it whole (a dense conv product) and a clearing pass costs
- * as much as the update's own read. The update reads only INPUT slots. */
+/* The state of each ring slot (ws->dirty, per population and slot): all zero (CLEAN); holding input added onto
+ * it (INPUT); holding input written whole by a dense conv product (FULL); read by the update and not cleared
+ * since (STALE). The update clears an INPUT slot chunk by chunk as it reads it (in L1), but leaves a FULL slot
+ * stale: the next tick's dense product overwrites it again, so clearing it would be a wasted pass over the slot;
+ * a delivery that adds into a stale slot clears it first. */
 #define S2_SLOT_CLEAN 0
 #define S2_SLOT_INPUT 1
 #define S2_SLOT_STALE 2
+#define S2_SLOT_FULL 3
 
 static inline uint8_t *slot_state(const s2_workspace *ws, int32_t post, const s2_population *p, int32_t tick)
 {
@@ -534,10 +536,13 @@ static void prepare_slot(const s2_workspace *ws, int32_t post, const s2_populati
     *state = S2_SLOT_CLEAN;
 }
 
-/* Marks a slot as holding input, so that the update reads it. */
+/* Marks a slot as holding input added onto it, so that the update reads it (and clears it; a FULL slot stays
+ * FULL: it is defined everywhere). */
 static inline void mark_dirty(const s2_workspace *ws, int32_t post, const s2_population *p, int32_t tick)
 {
-    *slot_state(ws, post, p, tick) = S2_SLOT_INPUT;
+    uint8_t *state = slot_state(ws, post, p, tick);
+    if (*state != S2_SLOT_FULL)
+        *state = S2_SLOT_INPUT;
 }
 
 /* Add one signed int8 row into the exc and inh planes; branch-free so it vectorises. */
@@ -941,17 +946,19 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
 {
     int32_t *slot = ring_slot(ws, post, tick);
     const int32_t row = q->ow * q->c_out, oy_lo = r.lo / row, oy_hi = (r.hi + row - 1) / row;
+    uint8_t *state = slot_state(ws, q->post, post, tick);
     /* no input in the slot yet this tick (it is clean or stale): the dense product overwrites it whole */
-    const int fresh = *slot_state(ws, q->post, post, tick) != S2_SLOT_INPUT;
+    const int fresh = *state == S2_SLOT_CLEAN || *state == S2_SLOT_STALE;
     int64_t events;
     if (sp->total >= q->dense_from) {
         events = deliver_conv_dense(q, pre, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
+        *state = *state == S2_SLOT_INPUT ? S2_SLOT_INPUT : S2_SLOT_FULL;
     } else {
         prepare_slot(ws, q->post, post, tick, r);
         deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
         events = ws->thread == 0 ? row_events(sp, NULL, NULL, q->pre_events) : 0;
+        mark_dirty(ws, q->post, post, tick);
     }
-    mark_dirty(ws, q->post, post, tick);
     return events;
 }
 
@@ -1260,9 +1267,11 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         count = collect_spikes(flag, r.lo, r.hi, out, 0);
     } else {
         uint8_t *state = slot_state(ws, k, p, tick);
-        const int sw = pop_switches(p) | (*state == S2_SLOT_INPUT ? S2_SW_INPUT : 0);
-        if (*state == S2_SLOT_INPUT)
-            *state = S2_SLOT_STALE;
+        const int input = *state == S2_SLOT_INPUT || *state == S2_SLOT_FULL, clear = *state == S2_SLOT_INPUT;
+        const int sw = pop_switches(p) | (input ? S2_SW_INPUT : 0);
+        int32_t *slot = ring_slot(ws, p, tick);
+        if (input)
+            *state = clear ? S2_SLOT_CLEAN : S2_SLOT_STALE;
         flag = ws->flags + p->state_offset;
         for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
             const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;
@@ -1270,6 +1279,8 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
                 update_f64(p, ws, tick, sw, lo, hi);
             else
                 update_f32(p, ws, tick, sw, lo, hi);
+            for (int32_t plane = 0; clear && plane < p->ring_planes; plane++)  /* the chunk's entries, in L1 */
+                memset(slot + (int64_t)plane * p->n + lo, 0, sizeof(int32_t) * (size_t)(hi - lo));
             count = collect_spikes(flag, lo, hi, out, count);
         }
         if (io->rec_v) {
