@@ -14,13 +14,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .core import CoreNetwork, InputRefused
-from .tuning import KernelTuning, split_threads
 from .errors import ConfigError
 from .lowering import LoweredNetwork, lower
 from .profile import ChipProfile
 from .results import BatchResult
 from .snn import Network
 from .spec import DIAGNOSTIC_RECORDABLES, NetworkSpec, raw_fingerprint
+from .tuning import KernelTuning, split_threads
 
 
 class LoadedNetwork:
@@ -77,6 +77,19 @@ class LoadedNetwork:
         batch, timesteps = self._batch_shape(spec, inputs, timesteps)
         buffers = self._buffers(spec, inputs, batch, timesteps, all_spikes)
         io = self.core.make_io(buffers, batch, timesteps)
+        try:
+            self._execute(io, self._calls(batch), batch, timesteps)
+        except InputRefused:
+            # uint8 inputs reach the core unchecked (it checks them as it reads them); name the bad value
+            for name, arr in inputs.items():
+                spec.population(name).check_input(arr)
+            raise
+        return self._result(spec, buffers, timesteps)
+
+    def _calls(self, batch: int) -> list[tuple[Any, int, int]]:
+        """The C calls of one batch, one per thread: (workspace, first sample, end). Either the samples are spread
+        over the threads, or (a batch smaller than the thread count, a large network) every thread runs its share
+        of each sample (csrc/s2sim.h, s2_workspace)."""
         low = self.lowered
         per_sample = split_threads(self.tuning, batch, self.num_threads,
                                    low.n_neurons + sum(p.n_synapses for p in low.projections))
@@ -84,29 +97,24 @@ class LoadedNetwork:
             if len(self._split) != per_sample:
                 self._split = self.core.split_workspaces(per_sample)
             self._split[0].arrays["sync"][:] = 0
-            calls = [(ws, 0, batch) for ws in self._split]
-        else:
-            threads = max(1, min(self.num_threads, batch))
-            while len(self._workspaces) < threads:
-                self._workspaces.append(self.core.workspace())
-            bounds = np.linspace(0, batch, threads + 1).astype(int)
-            calls = [(self._workspaces[i], int(bounds[i]), int(bounds[i + 1])) for i in range(threads)]
-        try:
-            if len(calls) == 1:
-                self.core.run(io, calls[0][0], batch, timesteps, calls[0][1], calls[0][2])
-            else:
-                with ThreadPoolExecutor(len(calls)) as pool:
-                    jobs = [pool.submit(self.core.run, io, ws, batch, timesteps, a, b) for ws, a, b in calls]
-                    errors = [job.exception() for job in jobs]
-                failed = [e for e in errors if e]
-                if failed:  # a refused input stops its thread; the others of a split sample stop because of it
-                    raise next((e for e in failed if isinstance(e, InputRefused)), failed[0])
-        except InputRefused:
-            # uint8 inputs reach the core unchecked (it checks them as it reads them); name the bad value
-            for name, arr in inputs.items():
-                spec.population(name).check_input(arr)
-            raise
-        return self._result(spec, buffers, timesteps)
+            return [(ws, 0, batch) for ws in self._split]
+        threads = max(1, min(self.num_threads, batch))
+        while len(self._workspaces) < threads:
+            self._workspaces.append(self.core.workspace())
+        bounds = np.linspace(0, batch, threads + 1).astype(int)
+        return [(self._workspaces[i], int(bounds[i]), int(bounds[i + 1])) for i in range(threads)]
+
+    def _execute(self, io: Any, calls: list[tuple[Any, int, int]], batch: int, timesteps: int) -> None:
+        """Run the calls, each on its own thread (the core releases the GIL); a refused input is raised first."""
+        if len(calls) == 1:
+            ws, begin, end = calls[0]
+            self.core.run(io, ws, batch, timesteps, begin, end)
+            return
+        with ThreadPoolExecutor(len(calls)) as pool:
+            jobs = [pool.submit(self.core.run, io, ws, batch, timesteps, a, b) for ws, a, b in calls]
+            failed = [e for e in (job.exception() for job in jobs) if e]
+        if failed:  # a refused input stops its thread; the others of a split sample stop because of it
+            raise next((e for e in failed if isinstance(e, InputRefused)), failed[0])
 
     @staticmethod
     def _batch_shape(spec: NetworkSpec, inputs: dict, timesteps: int | None) -> tuple[int, int]:

@@ -9,6 +9,7 @@ written next to each.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,9 +33,11 @@ DENSE_MAX_BYTES = 1 << 28
 _PATHS = ("auto", "events", "dense")
 _SPLITS = ("auto", "never", "always")
 #: A sample is split over threads (when the batch has fewer samples than threads) from this many neurons plus
-#: synapses on: the threads meet once per tick (about 1-2 us with both running, more on a loaded machine), which
-#: a smaller network's tick does not pay for.
-SPLIT_MIN_SIZE = 50_000
+#: synapses on, and only while the machine has a core to spare: the threads meet once per tick (about 1-2 us when
+#: both run), and a thread waiting for a descheduled partner loses the whole gain. Measured here on a quiet moment:
+#: 100k neurons gained 1.37x, 30k neurons and the DVS net (one sample) lost (13.9 against 3.9 and 22 against 11 us
+#: per tick) when the second core was busy with other work.
+SPLIT_MIN_SIZE = 200_000
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class KernelTuning:
         (False: the SIMD dot products).
     split : str
         Samples of a batch smaller than the thread count: ``"auto"`` (split each sample over the threads, each
-        updating and delivering into its share of every population, when the network is large enough),
-        ``"never"`` or ``"always"``.
+        updating and delivering into its share of every population, when the network is large enough and the
+        machine is not busy, see SPLIT_MIN_SIZE), ``"never"`` or ``"always"``.
     """
 
     conv: str = "auto"
@@ -144,11 +147,14 @@ def list_is_dense(tuning: KernelTuning, n_synapses: int, n_pre: int, n_post: int
 
 def split_threads(tuning: KernelTuning, batch: int, threads: int, size: int) -> int:
     """Threads to run each sample on: 1 (samples spread over the threads), or ``threads`` when the batch is smaller
-    than the thread count and the network (``size``: neurons plus synapses) is large enough."""
+    than the thread count, the network (``size``: neurons plus synapses) is large enough and the machine's load
+    (one-minute average, this process's own work included) leaves the threads their cores."""
     from ._core import lib
 
     threads = min(threads, int(lib.S2_MAX_SPLIT))
-    if threads < 2 or tuning.split == "never" or (tuning.split == "auto" and (batch >= threads or
-                                                                              size < SPLIT_MIN_SIZE)):
+    if threads < 2 or tuning.split == "never":
+        return 1
+    if tuning.split == "auto" and (batch >= threads or size < SPLIT_MIN_SIZE or
+                                   os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5):
         return 1
     return threads
