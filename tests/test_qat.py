@@ -128,21 +128,27 @@ def test_verify_option_raises_on_mismatch(digits_batch):
         model(x, verify=True, simulator=Simulator(ChipProfile(fused_multiply_add=False)))
 
 
-def test_surrogate_backward_matches_autograd_reference():
-    """The hand-written backward equals autograd through V[t] = alpha*Vpost[t-1] + inp[t] with an arctan
-    surrogate spike and a detached subtractive reset, on the same (float64-agreeing) spike trains."""
-    torch.manual_seed(0)
-    t_len, b, n = 12, 4, 6
-    inp = (torch.rand(t_len, b, n) * 60).round()
-    alpha = torch.full((n,), 0.875)  # exact in float32 and float64
-    theta = torch.full((n,), 100.0)
-    scale = 50.0
-    from s2sim.qat import _ChipLIF
+@pytest.mark.parametrize("subtract", [True, False], ids=["subtract", "zero"])
+@pytest.mark.parametrize("recurrent", [False, True], ids=["ff", "rec"])
+@pytest.mark.parametrize("curr_exp", [False, True], ids=["lif", "curr_exp"])
+def test_surrogate_backward_matches_autograd_reference(curr_exp, recurrent, subtract):
+    """The hand-written BPTT equals autograd through the float64 model V[t] = alpha*Vpost[t-1] + I[t] + i_offset,
+    I[t] = decay*I[t-1] + syn[t] + W_rec s[t-1] (curr_exp; I = syn + W_rec s[t-1] for lif), with an arctan
+    surrogate spike and a detached reset, on the same spike trains."""
+    from s2sim.qat import _ChipNeuron, _Dynamics
 
-    inp1 = inp.clone().requires_grad_(True)
-    spk, v = _ChipLIF.apply(inp1, alpha, theta, scale, True, True, True, 2.0)
-    w = torch.randn(t_len, b, n)
-    wv = torch.randn(t_len, b, n)
+    gen = torch.Generator().manual_seed(0)
+    t_len, b, n, scale = 12, 4, 6, 50.0
+    exc = torch.randint(0, 50, (t_len, b, n), generator=gen).float()
+    inh = torch.randint(0, 15, (t_len, b, n), generator=gen).float()
+    values = {"syn": exc - inh, "i_offset": torch.full((n,), 1.5), "alpha": torch.full((n,), 0.875),
+              "decay": torch.full((n,), 0.5) if curr_exp else None, "theta": torch.full((n,), 100.0),
+              "w_rec": torch.randint(-20, 21, (n, n), generator=gen).float() if recurrent else None}
+    mine = {k: None if v is None else v.clone().requires_grad_(True) for k, v in values.items()}
+    dyn = _Dynamics(scale, True, True, subtract, 2.0)
+    spk, v = _ChipNeuron.apply(mine["syn"], exc if curr_exp else None, inh if curr_exp else None, mine["i_offset"],
+                               mine["alpha"], mine["decay"], mine["theta"], mine["w_rec"], dyn)
+    w, wv = torch.randn(t_len, b, n, generator=gen), torch.randn(t_len, b, n, generator=gen)
     ((spk * w).sum() + (v * wv).sum() * 1e-3).backward()
 
     class Spike(torch.autograd.Function):
@@ -154,22 +160,25 @@ def test_surrogate_backward_matches_autograd_reference():
         @staticmethod
         def backward(ctx, g):
             (u,) = ctx.saved_tensors
-            x = u / scale
-            return g * (1.0 / (1 + (math.pi * x) ** 2)) / scale
+            return g * (1.0 / (1 + (math.pi * u / scale) ** 2)) / scale
 
-    inp2 = inp.double().requires_grad_(True)
-    vv = torch.zeros(b, n, dtype=torch.float64)
+    ref = {k: None if v is None else v.double().requires_grad_(True) for k, v in values.items()}
+    vv = cur = s = torch.zeros(b, n, dtype=torch.float64)
     spikes, posts = [], []
     for t in range(t_len):
-        vv = alpha.double() * vv + inp2[t]
-        s = Spike.apply(vv - theta.double())
-        vv = vv - s.detach() * theta.double()
+        inp = ref["syn"][t] + (s @ ref["w_rec"].T if recurrent else 0)
+        cur = ref["decay"] * cur + inp if curr_exp else inp
+        vv = ref["alpha"] * vv + (cur + ref["i_offset"])
+        s = Spike.apply(vv - ref["theta"])
+        vv = vv - s.detach() * ref["theta"] if subtract else vv * (1 - s.detach())
         spikes.append(s)
         posts.append(vv)
     ref_spk = torch.stack(spikes)
-    assert torch.equal(ref_spk.float(), spk)
+    assert torch.equal(ref_spk.float(), spk) and 0 < int(spk.sum()) < spk.numel()
     ((ref_spk * w.double()).sum() + (torch.stack(posts) * wv.double()).sum() * 1e-3).backward()
-    torch.testing.assert_close(inp1.grad.double(), inp2.grad, rtol=1e-5, atol=1e-7)
+    for key, tensor in mine.items():
+        if tensor is not None:
+            torch.testing.assert_close(tensor.grad.double(), ref[key].grad, rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_chip_timing_one_tick_per_hop():
