@@ -24,6 +24,10 @@ import numpy as np
 from .errors import ConfigError
 
 
+#: A change within this many thresholds of a whole number of thresholds counts as a tie (does not exceed it).
+TIE_TOLERANCE = 1e-9
+
+
 @dataclass(frozen=True)
 class EventCameraConfig:
     """Pixel parameters of the event camera.
@@ -100,8 +104,9 @@ class EventCamera:
         """Event counts [N, 2, H, W] (OFF, ON) of the time step starting at ``t_ms`` with intensities ``frame``."""
         change = self._log(np.asarray(frame, dtype=np.float64)) - self.reference
         # thresholds strictly exceeded: a scene that returns exactly to where a pixel last fired (the end of a
-        # closed saccade path) must not fire every such pixel at once on the tie
-        crossings = np.maximum(np.ceil(np.abs(change) / self.thresholds) - 1, 0)
+        # closed saccade path) must not fire every such pixel at once on the tie; TIE_TOLERANCE keeps float64
+        # rounding of the references from turning such ties into events
+        crossings = np.maximum(np.ceil(np.abs(change) / self.thresholds - TIE_TOLERANCE) - 1, 0)
         if self.max_per_step is not None:
             crossings = np.minimum(crossings, self.max_per_step)
         crossings[self.blind_until > t_ms] = 0

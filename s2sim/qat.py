@@ -290,13 +290,16 @@ def _ste_float32(value64: Any):
 
 @dataclass
 class FakeQuantLayer:
-    """One stage at its current weights: the chip tensors and how they were quantized."""
+    """One stage at its current weights: the chip tensors, how they were quantized, and the float values."""
 
     tensors: LayerTensors
     model: str
     limit: int
     clip: float
     n_clipped: int
+    float_weight: Any
+    float_recurrent: Any
+    float_threshold: Any
 
 
 def fake_quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig) -> FakeQuantLayer:
@@ -321,7 +324,7 @@ def fake_quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantCo
     decay = None if params.syn_decay is None else params.syn_decay.float()
     tensors = LayerTensors(stage.name, stage.geometry, wq, i_offset, params.beta.float(), threshold, stage.reset,
                            scale, decay, wrq)
-    return FakeQuantLayer(tensors, model, limit, clip, n_clipped)
+    return FakeQuantLayer(tensors, model, limit, clip, n_clipped, w, w_rec, params.threshold)
 
 
 # -- the QAT model ----------------------------------------------------------------------------------------------

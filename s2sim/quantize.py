@@ -237,17 +237,15 @@ def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig)
 
     with torch.no_grad():
         fq = fake_quantize_stage(stage, index, n_layers, config)
-        t = fq.tensors
-        w, _ = stage.effective()
-        w_rec = stage.recurrent_weight()
-        thr = stage.neuron_params().threshold
+    t = fq.tensors
     if not torch.isfinite(t.threshold).all() or not torch.isfinite(t.i_offset).all():
         raise LimitError(f"{stage.name}: threshold or i_offset times scale {t.scale:.6g} overflows float32")
     as_np = lambda x, dtype: None if x is None else x.detach().numpy().astype(dtype)  # noqa: E731
     out = QuantLayer(stage.name, stage.geometry, fq.model, fq.limit, t.scale, fq.clip, rule_of(config, index, n_layers),
                      as_np(t.weight, np.int64), t.threshold.numpy(), t.i_offset.numpy(), as_np(t.alpha, np.float32),
-                     stage.reset, fq.n_clipped, w.detach().double().numpy(), thr.detach().double().numpy(),
-                     as_np(t.syn_decay, np.float32), as_np(t.recurrent, np.int64), as_np(w_rec, np.float64))
+                     stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
+                     as_np(fq.float_threshold, np.float64), as_np(t.syn_decay, np.float32),
+                     as_np(t.recurrent, np.int64), as_np(fq.float_recurrent, np.float64))
     check_exact_sums(out)
     return out
 
@@ -454,12 +452,17 @@ def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | Non
 def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig):
     n = len(stages)
     tried: dict[tuple[float, ...], float] = {}
+    layers: dict[tuple[int, float], QuantLayer] = {}   # a layer depends on its own percentile only
+
+    def layer(i: int, p: float) -> QuantLayer:
+        if (i, p) not in layers:
+            layers[(i, p)] = quantize_stage(stages[i], i, n, replace(config, percentile=p))
+        return layers[(i, p)]
 
     def score(ps: tuple[float, ...]) -> float:
         if ps not in tried:
             cfg = replace(config, percentile=ps)
-            qm = QuantizedModel([quantize_stage(s, i, n, cfg) for i, s in enumerate(stages)], tuple(x.shape[2:]),
-                                cfg)
+            qm = QuantizedModel([layer(i, p) for i, p in enumerate(ps)], tuple(x.shape[2:]), cfg)
             tried[ps] = _accuracy(qm.predict(x), y)
         return tried[ps]
 

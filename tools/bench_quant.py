@@ -211,6 +211,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, help="use only the first N train and test samples (quick runs)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: on a loaded machine two threads "
                     "ran conv training ten times slower)")
+    ap.add_argument("--ticks", type=int, default=20, help="Saccade Digits ticks per sample (default 20)")
+    ap.add_argument("--step-ms", type=float, default=2.0, help="event-camera time step in ms (default 2)")
     ap.add_argument("--cache-dir", type=Path, help="Saccade Digits cache (default ~/.cache/s2sim)")
     args = ap.parse_args(argv)
 
@@ -220,7 +222,8 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    data = saccade_digits.load(cache_dir=args.cache_dir)
+    config = saccade_digits.SaccadeConfig(n_ticks=args.ticks, step_ms=args.step_ms)
+    data = saccade_digits.load(config, cache_dir=args.cache_dir)
     shape = data.config.input_shape
     train_idx, test_idx = data.train[:args.limit], data.test[:args.limit]
     train = Split(data.spikes[train_idx], data.labels[train_idx], shape)
