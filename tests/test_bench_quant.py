@@ -14,12 +14,12 @@ pytest.importorskip("sklearn")
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench_quant.py"
 
 
-def test_bench_quant_json_rows(tmp_path, capsys):
+def test_bench_quant_json_rows(saccade_cache, capsys):
     spec = importlib.util.spec_from_file_location("bench_quant", TOOL)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     bench.main(["--json", "--seeds", "1", "--limit", "24", "--epochs", "1", "--qat-epochs", "1", "--calib", "16",
-                "--ticks", "5", "--step-ms", "6", "--cache-dir", str(tmp_path)])
+                "--ticks", "5", "--step-ms", "6", "--cache-dir", str(saccade_cache)])
     out = json.loads(capsys.readouterr().out)
     assert [(r["net"], r["bits"]) for r in out["rows"]] == [("conv", 8), ("conv", 4), ("recurrent", 8),
                                                             ("recurrent", 4)]

@@ -62,8 +62,8 @@ def test_camera_rejects_bad_settings():
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("saccade")
+def cache_dir(saccade_cache):
+    return saccade_cache
 
 
 @pytest.fixture(scope="module")

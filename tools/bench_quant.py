@@ -84,10 +84,9 @@ class Split:
         return len(self.labels)
 
     def x(self, idx):
-        import torch
+        from s2sim.gesture_model import time_first
 
-        arr = self.spikes[idx]
-        return torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], *self.shape).swapaxes(0, 1).astype(np.float32))
+        return time_first(self.spikes[idx])
 
     def chunks(self, size: int = 150):
         for i in range(0, len(self), size):

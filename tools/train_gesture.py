@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bins", type=int, default=32, help="time bins = chip ticks per sample (default 32)")
     p.add_argument("--size", type=int, default=32, help="downsampled width/height (default 32)")
     p.add_argument("--beta", type=float, default=0.9, help="membrane decay of every Leaky layer (default 0.9)")
+    p.add_argument("--reset-delay", action="store_true",
+                   help="train with snnTorch's default reset_delay=True (the chip resets at once; PTQ inherits the "
+                        "difference, QAT trains it away)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -111,7 +114,7 @@ def setup(args: argparse.Namespace):
         model, config, _ = gm.load_model(args.init)
     else:
         frames = gestures.FrameConfig(n_time_bins=args.bins, size=args.size)
-        config = gm.GestureNetConfig(frames=frames, beta=args.beta)
+        config = gm.GestureNetConfig(frames=frames, beta=args.beta, reset_delay=args.reset_delay)
         torch.manual_seed(args.seed)
         model = gm.build_torch_model(config)
     model.train()
