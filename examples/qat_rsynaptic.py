@@ -64,7 +64,8 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    data = saccade_digits.load(saccade_digits.SaccadeConfig(n_ticks=args.ticks, step_ms=args.step_ms), cache_dir=args.cache_dir)
+    config = saccade_digits.SaccadeConfig(n_ticks=args.ticks, step_ms=args.step_ms)
+    data = saccade_digits.load(config, cache_dir=args.cache_dir)
     shape = data.config.input_shape
     train, test = data.train[:args.limit], data.test[:args.limit]
     x_test = time_first(data.spikes[test])

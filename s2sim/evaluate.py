@@ -377,7 +377,8 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
         qat = QATModel(qat_model, config.frames.input_shape, qat_config or QuantConfig()).freeze()
         qat_spikes = _chip_forward_spikes(qat, test, n_bins, len(qat.layers), batch_size)
         seconds["qat_forward"] = time.perf_counter() - t0
-        rows.append((f"QAT ({describe_format(qat.config)})", float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels)),
+        qat_acc = float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels))
+        rows.append((f"QAT ({describe_format(qat.config)})", qat_acc,
                      "QAT model's chip-arithmetic torch forward"))
     else:
         qat, qat_spikes = ptq_model, _chip_forward_spikes(ptq_model, test, n_bins, len(ptq_model.layers), batch_size)

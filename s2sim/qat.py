@@ -148,8 +148,9 @@ class _ChipNeuron(torch.autograd.Function):
                 g_wrec += g_syn[t].T @ spikes[t - 1]
             g_v_next, g_syn_next = g_v, g_syn[t]
         need = ctx.needs_input_grad
+        decay_shape = None if decay is None else decay.shape
         return (g_syn, None, None, _reduce_to(g_ioff, need[3], ctx.i_offset_shape),
-                _reduce_to(g_alpha, need[4], alpha.shape), _reduce_to(g_decay, need[5], None if decay is None else decay.shape),
+                _reduce_to(g_alpha, need[4], alpha.shape), _reduce_to(g_decay, need[5], decay_shape),
                 _reduce_to(g_theta, need[6], theta.shape), g_wrec if need[7] else None, None)
 
 
