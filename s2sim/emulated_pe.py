@@ -55,8 +55,8 @@ _DESC = struct.Struct("<11I")
 _ENTRY = struct.Struct("<7I")
 _CONV_DESC = struct.Struct("<17I")
 _ROUTE = struct.Struct("<3I")
-#: Per tick and PE: packets, words, taps, held, spikes, t_deliver, t_update (csrc/pe/pe.h, pe_counters).
-COUNTERS = ("packets", "words", "taps", "held", "spikes", "t_deliver", "t_update")
+#: Per tick and PE (csrc/pe/pe.h, pe_counters).
+COUNTERS = ("packets", "rows", "words", "taps", "tap_tests", "held", "spikes", "t_deliver", "t_update")
 _PARAMS = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init", "exc_decay", "inh_decay")
 _KEY_BITS = 16
 
@@ -82,6 +82,7 @@ class Build:
 
 BUILDS: Mapping[str, Build] = {
     "host-iso": Build("pe-host-iso", "host", ChipProfile(fused_multiply_add=False)),
+    "host-asan": Build("pe-host-asan", "host", ChipProfile(fused_multiply_add=False)),
     "host-gnu": Build("pe-host-gnu", "host", ChipProfile()),
     "m4-gnu": Build("pe-m4-gnu.elf", "m4", ChipProfile()),
     "m4-iso": Build("pe-m4-iso.elf", "m4", ChipProfile(fused_multiply_add=False)),
@@ -142,6 +143,8 @@ class PESlice:
     model: str
     start: int
     stop: int
+    #: Entries of the PE's population table (a received key is checked against each).
+    entries: int = 0
 
     @property
     def n(self) -> int:
@@ -211,11 +214,14 @@ def pack(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | No
     slices = [PESlice(s.pe, s.population, network.population(s.population).neuron_model, s.start, s.stop)
               for s in placement.slices]
     blob = _Blob(_HEADER.size)
-    descs = [_pack_pe(network, s, placement, pop_id, ins, timesteps, profile, blob) for s in slices]
+    descs = [_pack_pe(network, s, pop_id, ins, timesteps, profile, blob) for s in slices]
     routes = _routes(network, slices, pop_id)
     pes_offset = blob.add(b"".join(descs))
     routes_offset = blob.add(b"".join(_ROUTE.pack(*r) for r in routes) or b"\0" * 4)
     path = out_path.encode()
+    if blob.size > 16 << 20:
+        raise LimitError(f"network {network.name!r}: the emulated PE's image is {blob.size} bytes, more than the "
+                         "16 MB of the emulated board's PSRAM")
     if len(path) >= 256:
         raise ConfigError(f"emulated PE output path too long ({len(path)} bytes, at most 255): {out_path}")
     header = _HEADER.pack(_MAGIC, _VERSION, len(slices), timesteps, len(routes), pes_offset, routes_offset,
@@ -223,8 +229,8 @@ def pack(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | No
     return Image(header + b"".join(blob.parts), slices, timesteps, ins)
 
 
-def _pack_pe(network: Network, s: PESlice, placement: Placement, pop_id: dict, ins: dict, timesteps: int,
-             profile: ChipProfile, blob: _Blob) -> bytes:
+def _pack_pe(network: Network, s: PESlice, pop_id: dict, ins: dict, timesteps: int, profile: ChipProfile,
+             blob: _Blob) -> bytes:
     pop = network.population(s.population)
     key_base = (pop_id[pop.name] << _KEY_BITS) + s.start
     if pop.model.is_input:
@@ -239,6 +245,7 @@ def _pack_pe(network: Network, s: PESlice, placement: Placement, pop_id: dict, i
     params_offset = blob.add(b"".join(p.tobytes() for p in params) + refrac.tobytes())
     entries = [_pack_entry(proj, s, pop_id, profile, blob) for proj in network.projections if proj.post is pop]
     entries = [e for e in entries if e is not None]
+    s.entries = len(entries)
     entries_offset = blob.add(b"".join(entries) or b"\0" * 4)
     max_inbox = sum(proj.pre.size for proj in network.projections if proj.post is pop)
     kind = _PE_CURR_EXP if pop.model.kind == KIND_CURR_EXP else _PE_LIF
@@ -309,7 +316,7 @@ class EmulatedRun:
         Spikes and float32 voltages of the populations that record them, in the conformance trace format.
     pes : list of PESlice
     counters : np.ndarray
-        uint32 [timesteps, n_pes, 7], columns :data:`COUNTERS`.
+        uint32 [timesteps, n_pes, len(COUNTERS)], columns :data:`COUNTERS`.
     build : str
     """
 
@@ -326,7 +333,7 @@ class EmulatedRun:
         """
         if BUILDS[self.build].machine != "m4":
             raise ConfigError(f"build {self.build!r} runs on the host and counts no instructions")
-        steps = self.counters[:, :, 5:7].astype(np.float64) * SYSTICK_NS / 2**ICOUNT_SHIFT
+        steps = self.counters[:, :, -2:].astype(np.float64) * SYSTICK_NS / 2**ICOUNT_SHIFT
         whole = np.rint(steps)
         if np.any(np.abs(steps - whole) > 0.2):
             raise CoreError("SysTick differences are not whole instruction counts: QEMU's -icount or the "
@@ -377,7 +384,7 @@ def _status_text(code: int) -> str:
 
 
 def _read_records(records: bytes, image: Image) -> tuple[list, list, np.ndarray]:
-    """Per PE: spikes [T, n] and voltages [T, n] (None for sources); counters [T, n_pes, 7]."""
+    """Per PE: spikes [T, n] and voltages [T, n] (None for sources); counters [T, n_pes, len(COUNTERS)]."""
     t_all, n_pes = image.timesteps, len(image.pes)
     spikes = [np.zeros((t_all, s.n), np.uint8) for s in image.pes]
     volts = [None if s.model == "spike_list" else np.zeros((t_all, s.n), np.float32) for s in image.pes]
@@ -416,5 +423,80 @@ def _trace(network: Network, image: Image, spikes: list, volts: list, build: str
                  metadata={"build": build, **dict(metadata or {})})
 
 
+# -- instruction counts -----------------------------------------------------------------------------------------
+#: Per phase, the events whose counts explain its instructions (COUNTERS columns, or "neuron": the PE's slice).
+PHASE_EVENTS = {"delivery": ("packet", "table_entry", "row", "synaptic_word", "conv_tap_test", "conv_tap"),
+                "update": ("neuron", "spike", "held")}
+_EVENT_COLUMN = {name: COUNTERS.index(column) for name, column in (
+    ("packet", "packets"), ("row", "rows"), ("synaptic_word", "words"), ("conv_tap", "taps"),
+    ("conv_tap_test", "tap_tests"), ("held", "held"), ("spike", "spikes"))}
+
+
+@dataclass
+class InstructionFit:
+    """Instructions of one phase of one model's PE tick as a linear function of its events (least squares).
+
+    ``per_event`` maps each event to its instructions (``"base"``: per PE and tick). An event the samples cannot
+    separate from the ones before it (it always occurred in proportion to them) is listed in ``not_separated`` and
+    its cost is part of theirs. ``max_residual`` is the largest difference between a sample and the fit.
+    """
+
+    per_event: dict[str, float]
+    samples: int
+    max_residual: float
+    not_separated: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"per_event": {k: round(v, 3) for k, v in self.per_event.items()}, "samples": self.samples,
+                "max_residual": round(self.max_residual, 3), "not_separated": self.not_separated}
+
+
+def instruction_fits(runs: list[EmulatedRun]) -> dict[str, dict[str, InstructionFit]]:
+    """Per neuron model (and spike_list) and phase, the instructions per event from M4F runs.
+
+    Every (tick, PE) of every run is one sample; the update phase is fitted on the slice size (instructions per
+    neuron update), spikes and refractory neurons, the delivery phase on received packets, population-table
+    entries checked (packets times the table's entries: the program scans its table), the synapse rows (or conv
+    kernels) the packets selected, synapse words, conv taps whose output position was tested against the PE's
+    slice and conv taps applied. Events that never occur for a model are left
+    out.
+    """
+    samples: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for r in runs:
+        instr = r.instructions()
+        for k, pe in enumerate(r.pes):
+            counts = r.counters[:, k].astype(np.float64)
+            derived = {"neuron": np.full(len(instr), float(pe.n)),
+                       "table_entry": counts[:, COUNTERS.index("packets")] * pe.entries}
+            samples.setdefault(pe.model, []).append((counts, instr[:, k], derived))
+    out: dict[str, dict[str, InstructionFit]] = {}
+    for model, rows in sorted(samples.items()):
+        counts = np.concatenate([c for c, _, _ in rows])
+        instr = np.concatenate([i for _, i, _ in rows])
+        derived = {key: np.concatenate([d[key] for _, _, d in rows]) for key in ("neuron", "table_entry")}
+        out[model] = {phase: _fit(events, counts, derived, instr[:, j])
+                      for j, (phase, events) in enumerate(PHASE_EVENTS.items())}
+    return out
+
+
+def _fit(events: tuple[str, ...], counts: np.ndarray, derived: dict[str, np.ndarray], y: np.ndarray,
+         ) -> InstructionFit:
+    names, columns, merged = ["base"], [np.ones(len(y))], []
+    for event in events:
+        col = derived[event] if event in derived else counts[:, _EVENT_COLUMN[event]]
+        if not np.any(col != 0):
+            continue
+        trial = np.stack(columns + [col], axis=1)
+        if np.linalg.matrix_rank(trial) < trial.shape[1]:
+            merged.append(event)       # a combination of the events before it: its cost is part of theirs
+            continue
+        names.append(event)
+        columns.append(col)
+    design = np.stack(columns, axis=1)
+    coef, *_ = np.linalg.lstsq(design, y.astype(np.float64), rcond=None)
+    residual = float(np.max(np.abs(design @ coef - y))) if len(y) else 0.0
+    return InstructionFit(dict(zip(names, coef.tolist())), len(y), residual, merged)
+
+
 __all__ = ["BUILDS", "Build", "availability", "program", "pack", "run", "EmulatedRun", "Image", "PESlice",
-           "COUNTERS"]
+           "COUNTERS", "InstructionFit", "instruction_fits", "PHASE_EVENTS"]

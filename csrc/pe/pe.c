@@ -11,6 +11,8 @@
 #include <string.h>
 
 #define COUNTER_MASK 0x00FFFFFFu /* the M4F's SysTick counts 24 bits */
+#define MAX_COUNT 0x00FFFFFFu    /* bound on every count in an image, so sums and products of two stay in range */
+#define MAX_DIM 0xFFFFu          /* bound on every conv dimension, stride and padding */
 
 typedef struct {
     const pe_desc *d;
@@ -57,7 +59,7 @@ static void *take(loader *ld, uint32_t count, uint32_t size)
 
 static int check_rows(const loader *ld, const pe_desc *d, const pe_entry *e)
 {
-    const uint32_t *rows = (const uint32_t *)at(ld, e->rows_offset, e->n_rows + 1, 4);
+    const uint32_t *rows = e->n_rows < MAX_COUNT ? (const uint32_t *)at(ld, e->rows_offset, e->n_rows + 1, 4) : NULL;
     const uint16_t *words;
     uint32_t k;
     if (!rows || rows[0] != 0)
@@ -77,16 +79,25 @@ static int check_rows(const loader *ld, const pe_desc *d, const pe_entry *e)
     return 0;
 }
 
+/* Every conv size is checked in 64 bits, so the tick's 32-bit index arithmetic cannot wrap. */
 static int check_conv(const loader *ld, const pe_desc *d, const pe_entry *e)
 {
     const pe_conv *g = (const pe_conv *)at(ld, e->conv_offset, 1, sizeof(pe_conv));
-    if (!g || !g->c_in || !g->pool_y || !g->pool_x || !g->stride_y || !g->stride_x || !g->k_h || !g->k_w)
+    const uint32_t *field;
+    uint64_t kernel;
+    if (!g)
         return -30;
-    if (g->ph != g->in_h / g->pool_y || g->pw != g->in_w / g->pool_x || e->n_rows != g->c_in * g->in_h * g->in_w)
+    for (field = &g->c_in; field < &g->kernel_offset; field++)
+        if (*field > MAX_DIM || (*field == 0 && field != &g->pad_top && field != &g->pad_left))
+            return -30;
+    if (g->ph != g->in_h / g->pool_y || g->pw != g->in_w / g->pool_x ||
+        e->n_rows != (uint64_t)g->c_in * g->in_h * g->in_w)
         return -31;
-    if (d->first + d->n > g->c_out * g->oh * g->ow || d->ring_slots != 1)
+    if ((uint64_t)d->first + d->n > (uint64_t)g->c_out * g->oh * g->ow ||
+        (uint64_t)g->c_out * g->oh * g->ow > 0xFFFFFFFFu || d->ring_slots != 1)
         return -32;
-    if (!at(ld, g->kernel_offset, g->c_in * g->c_out * g->k_h * g->k_w, 1))
+    kernel = (uint64_t)g->c_in * g->c_out * g->k_h * g->k_w;
+    if (kernel > MAX_COUNT || !at(ld, g->kernel_offset, (uint32_t)kernel, 1))
         return -33;
     return 0;
 }
@@ -97,7 +108,8 @@ static int load_pe(loader *ld, const pe_image *img, const pe_desc *d, pe_state *
     int rc;
     memset(s, 0, sizeof *s);
     s->d = d;
-    if (n == 0 || n > 256 || d->kind > PE_CURR_EXP || (d->ring_slots != 1 && d->ring_slots != 8) || d->reset > 1)
+    if (n == 0 || n > 256 || d->kind > PE_CURR_EXP || (d->ring_slots != 1 && d->ring_slots != 8) || d->reset > 1 ||
+        d->max_inbox > MAX_COUNT || d->first > MAX_COUNT || d->key_base > 0xFFFFFFFFu - n)
         return -10;
     s->outbox = (uint32_t *)take(ld, n, 4);
     s->spiked = (uint8_t *)take(ld, n, 1);
@@ -196,6 +208,7 @@ static void deliver_conv(pe_state *s, const pe_entry *e, const uint8_t *image, u
             for (co = 0; co < g->c_out; co++) {
                 const int32_t w = kernel[((c * g->c_out + co) * g->k_h + ky) * g->k_w + kx];
                 const uint32_t target = (co * g->oh + (uint32_t)ny / g->stride_y) * g->ow + (uint32_t)nx / g->stride_x;
+                s->c.tap_tests++;
                 if (target < s->d->first || target >= s->d->first + s->d->n)
                     continue;
                 *ring_cell(s, 0, w < 0, target - s->d->first) += (uint32_t)(w < 0 ? -w : w);
@@ -215,6 +228,7 @@ static void deliver(pe_state *s, const uint8_t *image, uint32_t tick)
             const uint32_t src = key & ~e->mask;
             if ((key & e->mask) != e->key_match || src >= e->n_rows)
                 continue;
+            s->c.rows++;
             if (e->kind == PE_CONV)
                 deliver_conv(s, e, image, src);
             else
@@ -348,7 +362,7 @@ static int write_records(const pe_state *s)
     return rc ? -50 : 0;
 }
 
-int pe_run(const uint8_t *image, uint8_t *arena, uint32_t arena_bytes)
+int pe_run(const uint8_t *image, uint32_t image_bytes, uint8_t *arena, uint32_t arena_bytes)
 {
     const pe_image *img = (const pe_image *)image;
     loader ld;
@@ -357,7 +371,9 @@ int pe_run(const uint8_t *image, uint8_t *arena, uint32_t arena_bytes)
     pe_state *pes;
     uint32_t p, t, done[2];
     int rc = 0;
-    if (img->magic != PE_IMAGE_MAGIC || img->version != PE_IMAGE_VERSION || img->n_pes == 0)
+    if (image_bytes < sizeof(pe_image) || img->magic != PE_IMAGE_MAGIC || img->version != PE_IMAGE_VERSION ||
+        img->n_pes == 0 || img->image_bytes > image_bytes || img->n_ticks > MAX_COUNT ||
+        memchr(img->out_path, 0, PE_PATH_BYTES) == NULL)
         return -1;
     ld.image = image;
     ld.image_bytes = img->image_bytes;

@@ -95,8 +95,10 @@ typedef struct {
  * padded to 4 bytes. After the last tick: PE_OUTPUT_MAGIC and n_ticks. */
 typedef struct {
     uint32_t packets;   /* keys received (delivered this tick) */
+    uint32_t rows;      /* population-table entries a key matched: synapse rows read (or conv kernels applied) */
     uint32_t words;     /* synapse words processed */
     uint32_t taps;      /* conv kernel weights applied */
+    uint32_t tap_tests; /* conv kernel weights whose output position was tested against the slice */
     uint32_t held;      /* refractory neurons (V held) */
     uint32_t spikes;    /* neurons that spiked (or keys a source sent) */
     uint32_t t_deliver; /* platform counter over the delivery phase */
@@ -109,7 +111,8 @@ int plat_open_output(const char *path);
 int plat_write(const void *data, uint32_t bytes);
 void plat_close_output(void);
 
-/* Run the whole image: all PEs in lockstep for n_ticks. Returns 0, or a negative code for a malformed image. */
-int pe_run(const uint8_t *image, uint8_t *arena, uint32_t arena_bytes);
+/* Run the image (at most image_bytes long; its header must not claim more): all PEs in lockstep for n_ticks.
+ * Returns 0, or a negative code for a malformed image. */
+int pe_run(const uint8_t *image, uint32_t image_bytes, uint8_t *arena, uint32_t arena_bytes);
 
 #endif /* PE_H */

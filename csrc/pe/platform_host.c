@@ -58,7 +58,7 @@ int main(int argc, char **argv)
         return 2;
     }
     fclose(f);
-    rc = pe_run(image, arena, ARENA_BYTES);
+    rc = (unsigned long)size > 0xFFFFFFFFul ? -1 : pe_run(image, (uint32_t)size, arena, ARENA_BYTES);
     free(image);
     free(arena);
     return -rc;

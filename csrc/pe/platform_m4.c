@@ -10,7 +10,8 @@
 
 #include <string.h>
 
-#define IMAGE_ADDRESS 0x21000000u /* PSRAM, 16 MB */
+#define IMAGE_ADDRESS 0x21000000u /* PSRAM */
+#define IMAGE_MAX_BYTES (16u << 20)
 #define ARENA_BYTES (3u << 20)    /* in the 4 MB SSRAM2/3, below the stack */
 
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
@@ -94,7 +95,7 @@ void reset_handler(void)
     SYST_RVR = 0x00FFFFFFu;
     SYST_CVR = 0;
     SYST_CSR = 5u; /* enabled, processor clock, no interrupt */
-    exit_with(-pe_run((const uint8_t *)IMAGE_ADDRESS, arena, ARENA_BYTES));
+    exit_with(-pe_run((const uint8_t *)IMAGE_ADDRESS, IMAGE_MAX_BYTES, arena, ARENA_BYTES));
 }
 
 static void fault_handler(void)
