@@ -283,7 +283,7 @@ def compare(expected: Trace, observed: Trace, *, tolerance: Tolerance | None = N
 
 
 def _source(trace: Trace) -> str:
-    profile = "profile unknown" if trace.profile is None else _profile_label(trace.profile)
+    profile = "profile unknown" if trace.profile is None else profile_label(trace.profile)
     text = f"{trace.source} ({profile}; {trace.timesteps} ticks"
     if trace.tick_offset:
         text += f", first {trace.tick_offset} dropped"
@@ -538,8 +538,8 @@ def _pre_spikes(trace: Trace, names: set[str], profile: ChipProfile,
             pop["record"].append("spikes")
     rerun = simulate(network_from_dict(data), trace.timesteps, profile, trace.inputs)
     notes.append("pre-synaptic spikes for the divergence report come from a re-run of the expected network under "
-                 f"{_profile_label(profile)}")
-    return {n: rerun.inputs.get(n, rerun.spikes.get(n)) for n in names}, f"a re-run under {_profile_label(profile)}"
+                 f"{profile_label(profile)}")
+    return {n: rerun.inputs.get(n, rerun.spikes.get(n)) for n in names}, f"a re-run under {profile_label(profile)}"
 
 
 def _list_input(proj, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int,
@@ -702,7 +702,7 @@ class Inference:
         if self.not_probed():
             lines.append("not probed by these traces: " + ", ".join(self.not_probed()))
         if len(self.consistent) == 1:
-            lines.append(f"as a profile (points not probed at their defaults): {_profile_label(self.profiles()[0])}")
+            lines.append(f"as a profile (points not probed at their defaults): {profile_label(self.profiles()[0])}")
         return "\n".join(lines)
 
 
@@ -823,11 +823,11 @@ def _signature(run: Trace, name: str, frame: Trace) -> bytes:
 def _first_failure(trace: Trace, name: str, profile: ChipProfile, cache: dict) -> str:
     run = _run(trace, _run_key(trace), (profile, json.dumps(profile.to_dict(), sort_keys=True)), cache)
     if isinstance(run, Exception):
-        return f"cannot run under {_profile_label(profile)}: {run}"
+        return f"cannot run under {profile_label(profile)}: {run}"
     result = compare(replace(run, network=trace.network), trace, explain=False, max_listed=1)
     pop = next(p for p in result.populations if p.population == name)
     div = next((v.listed[0] for v in pop.variables if v.listed), None)
-    return f"under {_profile_label(profile)}: " + (div.describe() if div else "differs")
+    return f"under {profile_label(profile)}: " + (div.describe() if div else "differs")
 
 
 def _join(relations: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -874,7 +874,7 @@ def _run_key(trace: Trace) -> str:
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
-def _profile_label(profile: ChipProfile) -> str:
+def profile_label(profile: ChipProfile) -> str:
     """The profile as code, naming only the fields that differ from ChipProfile()'s."""
     default = ChipProfile().to_dict()
     changed = {k: v for k, v in profile.to_dict().items() if v != default[k]}

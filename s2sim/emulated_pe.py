@@ -32,9 +32,9 @@ import numpy as np
 from .errors import ConfigError, CoreError, LimitError
 from .lowering import lower, round_weights
 from .models import KIND_CURR_EXP
-from .placement import Placement, place
+from .placement import place
 from .profile import ChipProfile
-from .snn import Conv2DProjection, Network, Population
+from .snn import Conv2DProjection, Network
 from .traces import Trace, spike_list_inputs
 
 #: Source folder of the PE program (present in a source checkout, not in an installed wheel).

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from s2sim import emulated_pe, probes, snn
 from s2sim.cli import main
 from s2sim.conformance import compare, infer, simulate
-from s2sim.errors import ConfigError, CoreError
+from s2sim.errors import ConfigError
 from s2sim.profile import ChipProfile
 from s2sim.traces import write_trace
 from s2sim.variants import open_points, value_of
@@ -119,7 +119,7 @@ def test_the_fma_and_subnormal_probes_tell_the_builds_apart(probe_runs):
     names = [p.name for p in probes.probe_suite()]
     differs = {name: [] for name in names}
     for k, name in enumerate(names):
-        a, b, c = (probe_runs[b][k].trace for b in ("m4-gnu", "m4-iso", "m4-gnu-ftz"))
+        a, b, c = (probe_runs[build][k].trace for build in ("m4-gnu", "m4-iso", "m4-gnu-ftz"))
         differs[name] = [not compare(a, b).match, not compare(a, c).match]
     assert differs["fma"] == [True, False] and differs["input_grouping"] == [True, False]
     assert differs["subnormal"] == [False, True]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from s2sim import emulated_pe, probes, snn
-from s2sim.conformance import _profile_label, compare, infer, simulate
+from s2sim.conformance import profile_label, compare, infer, simulate
 from s2sim.models import KIND_CURR_EXP, MODELS
 from s2sim.profile import NEURON_MODELS
 from s2sim.traces import write_trace
@@ -132,8 +132,8 @@ def run_build(build: str, networks: list, workers: int, write: Path | None) -> d
     truth = {p.name: value_of(expected, p) for p in open_points()}
     return {
         "jobs": jobs,
-        "variant": {"expected_profile": _profile_label(expected),
-                    "inferred_profiles": [_profile_label(p) for p in inference.profiles()],
+        "variant": {"expected_profile": profile_label(expected),
+                    "inferred_profiles": [profile_label(p) for p in inference.profiles()],
                     "correct": inference.settled() == truth and not inference.not_distinguished(),
                     "not_distinguished": inference.not_distinguished(),
                     "wrong": {k: v for k, v in inference.settled().items() if truth[k] != v}},
