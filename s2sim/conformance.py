@@ -600,8 +600,8 @@ def hypotheses(trace: Trace | Network, restrict: Mapping[str, Sequence[Any]] | N
                ) -> dict[str, list[dict[Point, Any]]]:
     """The hypotheses :func:`infer` considers, population by population.
 
-    For each population that records something: every combination of the open points that can change what it
-    records (:func:`s2sim.variants.relevant_points`; values limited by ``restrict``, point or field name ->
+    For each population that records spikes or voltages (in the trace, when a Trace is given): every combination
+    of the open points that can change what it records (:func:`s2sim.variants.relevant_points`; values limited by ``restrict``, point or field name ->
     values), every other point at ChipProfile()'s value. Populations with more than :data:`MAX_SEARCH`
     combinations are left out: inference only checks them.
     """
@@ -610,9 +610,16 @@ def hypotheses(trace: Trace | Network, restrict: Mapping[str, Sequence[Any]] | N
     out = {}
     for pop in network.populations:
         points = sorted(relevant[pop.name])
-        if points and pop.record and combination_count(points, restrict) <= MAX_SEARCH:
+        if points and _records(trace, pop) and combination_count(points, restrict) <= MAX_SEARCH:
             out[pop.name] = list(combinations(points, restrict))
     return out
+
+
+def _records(trace: Trace | Network, pop) -> bool:
+    """Whether ``pop`` has recorded spikes or voltages to compare (in the trace, or by its record list)."""
+    if isinstance(trace, Trace):
+        return any(pop.name in group for group in (trace.spikes, trace.voltages, trace.v_last))
+    return any(v in pop.record for v in _VARIABLES)
 
 
 @dataclass
@@ -741,7 +748,7 @@ def infer(observed: Trace | Sequence[Trace], *, restrict: Mapping[str, Sequence[
         for pop in trace.network.populations:
             if pop.name in found:
                 searches.append(_search(trace, label, pop.name, found[pop.name], cache))
-            elif pop.record and relevant_points(trace.network)[pop.name]:
+            elif _records(trace, pop) and relevant_points(trace.network)[pop.name]:
                 checked_only.append((label, pop.name))
     joined = _join([s.consistent for s in searches])
     unlisted = max(0, len(joined) - MAX_CONSISTENT)
