@@ -251,6 +251,27 @@ class TimingReport:
         hz = np.where(self.high, LEVELS["high"].hz, LEVELS["low"].hz)
         return float((self.cycles / hz).max())
 
+    def suggestion(self, target: float = 0.9) -> dict[str, Any] | None:
+        """When the busiest PE needs more than ``target`` of its tick: the ``max_atoms_per_core`` of its population
+        that would bring it to ``target``, or None when it does not need one.
+
+        Neuron updates and synaptic words scale with the neurons a PE holds; the fixed cost and the packets it
+        receives do not (a packet reaches every PE holding a target of its neuron), so ``max_atoms_per_core`` is
+        None when no split can help: then lengthen the tick (:meth:`min_tick_s`).
+        """
+        b = self.bottleneck()
+        if b["time_done"] <= target:
+            return None
+        s, row, t = b["sample"], int(np.flatnonzero(self.load.pes == b["pe"])[0]), b["tick"]
+        model, neurons = self.load.models[row], int(self.load.neurons[row])
+        costs = self.config.costs(model)
+        cycles = float(self.cycles[s, row, t])
+        fixed = costs.fixed + costs.packet_in * float(self.load.packets_in[s, row, t])
+        budget = cycles * target / b["time_done"]          # the cycles that fit ``target`` of this tick
+        atoms = int(neurons * (budget - fixed) / (cycles - fixed)) if cycles > fixed and neurons else 0
+        return {"population": b["population"], "max_atoms_per_core": atoms if atoms >= 1 else None,
+                "neurons_on_pe": neurons, "target_time_done": target, "min_tick_s": self.min_tick_s()}
+
     def per_population(self, name: str, what: str, sample: int = 0) -> dict[str, np.ndarray]:
         """py-spinnaker2's format of one population's diagnostic: ``{"PE(x, y, p)": array[T]}`` per PE.
 
@@ -278,7 +299,7 @@ class TimingReport:
             "ticks_with_misses": len({(m.sample, m.tick) for m in misses}),
             "energy_per_sample_j": {"mean": float(self.energy_j.mean()), "min": float(self.energy_j.min()),
                                     "max": float(self.energy_j.max())},
-            "bottleneck": self.bottleneck(), "min_tick_s": self.min_tick_s(),
+            "bottleneck": self.bottleneck(), "min_tick_s": self.min_tick_s(), "suggestion": self.suggestion(),
             "time_done_max_per_pe": {pe_label(int(pe)): float(self.time_done[:, row].max())
                                      for row, pe in enumerate(self.load.pes)},
             "high_level_share": float(self.high.mean()),
@@ -299,8 +320,37 @@ class TimingReport:
                  f"{d['min_tick_s'] * 1e3:.3g} ms",
                  f"deadline misses: {d['deadline_misses']} (PE, tick) pairs in {d['ticks_with_misses']} ticks"]
         lines += [m.describe() for m in self.misses()[:5]]
+        hint = d["suggestion"]
+        if hint is not None:
+            lines.append(f"suggestion: set_max_atoms_per_core({hint['max_atoms_per_core']}) on {hint['population']!r} "
+                         f"(now {hint['neurons_on_pe']} on its busiest PE) to bring that PE to time_done "
+                         f"{hint['target_time_done']}" if hint["max_atoms_per_core"] else
+                         f"suggestion: no split of {hint['population']!r} fits the tick; use a tick of at least "
+                         f"{hint['min_tick_s'] * 1e3:.3g} ms")
         lines += [f"cycle costs: {src}" for src in d["calibration"]]
         return "\n".join(lines)
+
+
+def merge_summaries(parts: list[dict[str, Any]], energies: list[np.ndarray]) -> dict[str, Any]:
+    """One summary (:meth:`TimingReport.to_dict` form) of a run done in chunks of samples."""
+    if not parts:
+        raise ConfigError("timing: nothing to merge")
+    energy = np.concatenate(energies)
+    out = dict(parts[0])
+    out["deadline_misses"] = sum(p["deadline_misses"] for p in parts)
+    out["ticks_with_misses"] = sum(p["ticks_with_misses"] for p in parts)
+    out["energy_per_sample_j"] = {"mean": float(energy.mean()), "min": float(energy.min()),
+                                  "max": float(energy.max())}
+    out["bottleneck"] = max((p["bottleneck"] for p in parts), key=lambda b: b["time_done"])
+    out["min_tick_s"] = max(p["min_tick_s"] for p in parts)
+    out["suggestion"] = next((p["suggestion"] for p in parts if p["suggestion"] is not None
+                              and p["bottleneck"] == out["bottleneck"]), None)
+    out["time_done_max_per_pe"] = {k: max(p["time_done_max_per_pe"][k] for p in parts)
+                                   for k in parts[0]["time_done_max_per_pe"]}
+    sizes = [len(e) for e in energies]
+    out["high_level_share"] = float(np.average([p["high_level_share"] for p in parts], weights=sizes))
+    out["samples"] = int(sum(sizes))
+    return out
 
 
 def pe_label(pe: int) -> str:
