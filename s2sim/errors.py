@@ -44,3 +44,7 @@ class S2SimWarning(UserWarning):
 
 class IgnoredSettingWarning(S2SimWarning):
     """A setting that means something on a board but nothing in the simulator (e.g. ``hw.run(debug=True)``)."""
+
+
+class NotChipArithmeticWarning(S2SimWarning):
+    """A result computed in a mode no chip runs (e.g. float synaptic weights for the Brian2 backend)."""

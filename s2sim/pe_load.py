@@ -138,7 +138,7 @@ def _word_matrix(spec: NetworkSpec, projections: list[int], pe_of: dict[str, np.
     for k in projections:
         proj, post = spec.projections[k], spec.populations[spec.post[k]]
         if isinstance(proj, Conv2DProjection):
-            src, dst = proj.tap_pairs(profile.conv_x_axis, (pre.size, post.size))
+            src, dst, _ = proj.tap_pairs(profile.conv_x_axis, (pre.size, post.size))
         else:
             src, dst = proj.pre_idx, proj.post_idx
         np.add.at(matrix, (src, pe_of[post.name][dst]), 1.0)

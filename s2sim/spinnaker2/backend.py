@@ -122,12 +122,17 @@ def notify(record: RunRecord) -> None:
         observer(record)
 
 
-def say_once(key: str, message: str) -> None:
-    """Warn (IgnoredSettingWarning) the first time ``key`` comes up in this process, never again; the warning
-    points at the user's line, not at s2sim's."""
+def forget_said() -> None:
+    """Start a new "once" for say_once (``s2sim exec`` does, per script)."""
+    _STATE.said.clear()
+
+
+def say_once(key: str, message: str, category: type[Warning] = IgnoredSettingWarning) -> None:
+    """Warn the first time ``key`` comes up in this process, never again; the warning points at the user's line,
+    not at s2sim's."""
     if key not in _STATE.said:
         _STATE.said.add(key)
-        warnings.warn(message, IgnoredSettingWarning, stacklevel=_caller_level())
+        warnings.warn(message, category, stacklevel=_caller_level())
 
 
 def _caller_level() -> int:
