@@ -202,3 +202,10 @@ def test_cli_run_reports_latency_misses_and_energy(tmp_path, capsys):
     assert (tmp_path / "t.png").stat().st_size > 10_000
     assert main([*argv[:-3], "--sys-tick", "-1"]) == 2
     assert "--sys-tick / --dvfs" in capsys.readouterr().err
+
+
+def test_a_fully_busy_chip_draws_the_coremark_power():
+    e = EnergyConstants()
+    for level, coremark in (("low", 424.6e-3), ("high", 1247.9e-3)):
+        power = e.chip_off_w + PES_PER_CHIP * (e.pe_sleep_w(level) + e.pe_cycle_j(level) * LEVELS[level].hz)
+        assert power == pytest.approx(coremark, rel=1e-12)
