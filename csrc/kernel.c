@@ -91,6 +91,37 @@ static int validate_population(const s2_network *net, int32_t k, char *err, size
     return S2_OK;
 }
 
+/* Populations must own disjoint slices of the workspace: two populations sharing state, ring or current words
+ * would corrupt each other without any index ever leaving its array. The lowering lays them out in network
+ * order, so each range must start at or after the end of the previous population's range. */
+static int validate_layout(const s2_network *net, char *err, size_t errlen)
+{
+    int64_t state_end = 0, ring_end = 0, curr_end = 0;
+    for (int32_t k = 0; k < net->n_pops; k++) {
+        const s2_population *p = &net->pops[k];
+        if (p->state_offset < state_end)
+            return fail(err, errlen, S2_ERR_INVALID, "population %d: state range starts at %lld, inside the "
+                        "previous population's range (ends at %lld)", k, (long long)p->state_offset,
+                        (long long)state_end);
+        state_end = p->state_offset + p->n;
+        if (p->kind == S2_KIND_INPUT)
+            continue;
+        if (p->ring_offset < ring_end)
+            return fail(err, errlen, S2_ERR_INVALID, "population %d: ring range starts at %lld, inside the "
+                        "previous population's range (ends at %lld)", k, (long long)p->ring_offset,
+                        (long long)ring_end);
+        ring_end = p->ring_offset + (int64_t)p->ring_slots * p->ring_planes * p->n;
+        if (p->kind == S2_KIND_CURR_EXP) {
+            if (p->curr_offset < curr_end)
+                return fail(err, errlen, S2_ERR_INVALID, "population %d: current range starts at %lld, inside the "
+                            "previous population's range (ends at %lld)", k, (long long)p->curr_offset,
+                            (long long)curr_end);
+            curr_end = p->curr_offset + p->n;
+        }
+    }
+    return S2_OK;
+}
+
 static int validate_sparse(const s2_projection *q, const s2_population *post, int32_t k, char *err, size_t errlen)
 {
     if (!q->row_ptr || (q->row_ptr[q->n_pre] > 0 && (!q->target || !q->delay || !q->weight)))
@@ -176,6 +207,9 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
         if (rc)
             return rc;
     }
+    int rc_layout = validate_layout(net, err, errlen);
+    if (rc_layout)
+        return rc_layout;
     for (int32_t k = 0; k < net->n_projs; k++) {
         int rc = validate_projection(net, k, err, errlen);
         if (rc)

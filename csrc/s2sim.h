@@ -59,7 +59,8 @@ extern "C" {
  * Offsets index the workspace arrays: state_offset into v / flags / spike lists (n entries),
  * ring_offset into ring (ring_slots * ring_planes * n int32: slot-major, then plane, then neuron; lif has one
  * signed plane, except under LEFT_TO_RIGHT, curr_exp an exc and an inh plane of magnitudes),
- * curr_offset into i_exc / i_inh (curr_exp only, else -1). uniform_params = 1 promises that threshold,
+ * curr_offset into i_exc / i_inh (curr_exp only, else -1). Each of the three ranges must start at or after the end of the
+ * previous population's (s2_validate refuses overlaps). uniform_params = 1 promises that threshold,
  * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read). */
 typedef struct {
     int32_t kind;

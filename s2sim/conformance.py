@@ -511,9 +511,10 @@ def _explain(div: Divergence, expected: Trace, observed: Trace, notes: list[str]
         summed = _conv_input if is_conv else _list_input
         exc, inh, n = summed(proj, w, spikes[proj.pre.name], div.tick, div.neuron, profile)
         rows.append((proj.name, proj.pre.name, exc, inh, n))
-    params = {k: float(np.float32(v[div.neuron])) for k, v in post.params.items() if k != "t_refrac"}
-    if "t_refrac" in post.params:
-        params["t_refrac"] = float(post.params["t_refrac"][div.neuron])
+    post_params = post.validated().params
+    params = {k: float(np.float32(v[div.neuron])) for k, v in post_params.items() if k != "t_refrac"}
+    if "t_refrac" in post_params:
+        params["t_refrac"] = float(post_params["t_refrac"][div.neuron])
     return NeuronInputs(div.tick, sum(r[2] for r in rows), sum(r[3] for r in rows), rows, params,
                         _v_at(expected, post.name, div.neuron, div.tick - 1),
                         _v_at(observed, post.name, div.neuron, div.tick - 1), origin)

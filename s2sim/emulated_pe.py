@@ -239,9 +239,11 @@ def _pack_pe(network: Network, s: PESlice, pop_id: dict, ins: dict, timesteps: i
         start = np.searchsorted(ticks, np.arange(timesteps + 1)).astype("<u4")
         spikes = blob.add(start.tobytes() + neurons.astype("<u4").tobytes())
         return _DESC.pack(_PE_SOURCE, s.n, s.start, key_base, 1, 0, 0, 0, 0, 0, spikes)
-    params = [np.asarray(pop.params.get(k, np.zeros(pop.size)), np.float64)[s.start:s.stop].astype("<f4")
-              for k in _PARAMS]
-    refrac = np.asarray(pop.params.get("t_refrac", np.zeros(pop.size)))[s.start:s.stop].astype("<i4")
+    def param(key: str) -> np.ndarray:     # the lif models have no decays or t_refrac: zeros, never read
+        return pop.param(key)[s.start:s.stop] if key in pop.model.defaults else np.zeros(s.n)
+
+    params = [param(k).astype("<f4") for k in _PARAMS]
+    refrac = param("t_refrac").astype("<i4")
     params_offset = blob.add(b"".join(p.tobytes() for p in params) + refrac.tobytes())
     entries = [_pack_entry(proj, s, pop_id, profile, blob) for proj in network.projections if proj.post is pop]
     entries = [e for e in entries if e is not None]

@@ -90,10 +90,20 @@ def test_unknown_model():
         snn.Population(2, "izhikevich", {}, name="p")
 
 
-@pytest.mark.parametrize("size", [0, -3])
-def test_empty_population(size):
-    with raises(ConfigError, "'p'", "size", str(size)):
-        snn.Population(size, "lif", {}, name="p")
+def test_negative_population_size():
+    with raises(ConfigError, "'p'", "size", "-3"):
+        snn.Population(-3, "lif", {}, name="p")
+
+
+def test_population_of_size_zero_is_accepted_until_it_runs():
+    # py-spinnaker2 scripts create empty populations and grow them (pop.size += 1)
+    pop = snn.Population(0, "lif", {"threshold": 2.0}, name="p")
+    net = snn.Network().add(pop)
+    with raises(ConfigError, "'p'", "size", "0"):
+        Simulator().run(net, 3)
+    pop.size += 2
+    Simulator().run(net, 3)
+    assert pop.param("threshold").tolist() == [2.0, 2.0]
 
 
 @pytest.mark.parametrize("size", [2.5, "4", True])
