@@ -238,6 +238,9 @@ class TimingReport:
         bool [batch, n_pe, T]: the PE ran the tick at the high performance level.
     energy_j : np.ndarray
         float64 [batch]: energy per sample (whole run), joules.
+    active_j : np.ndarray
+        float64 [batch]: the part of ``energy_j`` spent executing cycles (it scales with the cycles per
+        instruction; the rest is sleep and baseline power over the run's duration).
     slices : list of tuple
         Per PE row: (population, first neuron, end neuron).
     n_chips : int
@@ -249,6 +252,7 @@ class TimingReport:
     time_done: np.ndarray
     high: np.ndarray
     energy_j: np.ndarray
+    active_j: np.ndarray
     slices: list[tuple[str, int, int]]
     n_chips: int
     config: TimingConfig
@@ -309,6 +313,11 @@ class TimingReport:
         return {"population": b["population"], "max_atoms_per_core": atoms if atoms >= 1 else None,
                 "neurons_on_pe": neurons, "target_time_done": target, "min_tick_s": self.min_tick_s()}
 
+    def _energy_at_cpi(self, cpi: float) -> float:
+        """Mean energy per sample had every cycle cost been counted at ``cpi`` instead of :data:`CPI` (the range
+        docs/timing.md gives)."""
+        return float((self.energy_j + self.active_j * (cpi / CPI - 1.0)).mean())
+
     def per_population(self, name: str, what: str, sample: int = 0) -> dict[str, np.ndarray]:
         """py-spinnaker2's format of one population's diagnostic: ``{"PE(x, y, p)": array[T]}`` per PE.
 
@@ -335,7 +344,8 @@ class TimingReport:
             "latency_ms": self.latency_s * 1e3, "deadline_misses": len(misses),
             "ticks_with_misses": len({(m.sample, m.tick) for m in misses}),
             "energy_per_sample_j": {"mean": float(self.energy_j.mean()), "min": float(self.energy_j.min()),
-                                    "max": float(self.energy_j.max())},
+                                    "max": float(self.energy_j.max()),
+                                    "cpi_range": [float(self._energy_at_cpi(c)) for c in CPI_RANGE]},
             "bottleneck": self.bottleneck(), "min_tick_s": self.min_tick_s(), "suggestion": self.suggestion(),
             "time_done_max_per_pe": {pe_label(int(pe)): float(self.time_done[:, row].max())
                                      for row, pe in enumerate(self.load.pes)},
@@ -348,10 +358,12 @@ class TimingReport:
         """A short text report."""
         d = self.to_dict()
         b = d["bottleneck"]
+        e = d["energy_per_sample_j"]
         lines = [f"PE time and energy (estimate; tick {self.config.sys_tick_in_s * 1e3:g} ms, DVFS {d['dvfs']})",
                  f"latency per sample: {d['latency_ms']:.3g} ms ({self.timesteps} ticks)",
-                 f"energy per sample: {d['energy_per_sample_j']['mean'] * 1e3:.4g} mJ "
-                 f"(range {d['energy_per_sample_j']['min'] * 1e3:.4g}..{d['energy_per_sample_j']['max'] * 1e3:.4g})",
+                 f"energy per sample: {e['mean'] * 1e3:.4g} mJ (samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; "
+                 f"{e['cpi_range'][0] * 1e3:.4g}..{e['cpi_range'][1] * 1e3:.4g} over the CPI range "
+                 f"{CPI_RANGE[0]:g}-{CPI_RANGE[1]:g})",
                  f"bottleneck: PE {b['pe']} ({b['population']}[{b['neurons'][0]}:{b['neurons'][1]}]) time_done "
                  f"{b['time_done']:.3f} in tick {b['tick']}; shortest tick without misses "
                  f"{d['min_tick_s'] * 1e3:.3g} ms",
@@ -376,15 +388,17 @@ def merge_summaries(parts: list[dict[str, Any]], energies: list[np.ndarray]) -> 
     out = dict(parts[0])
     out["deadline_misses"] = sum(p["deadline_misses"] for p in parts)
     out["ticks_with_misses"] = sum(p["ticks_with_misses"] for p in parts)
+    sizes = [len(e) for e in energies]
     out["energy_per_sample_j"] = {"mean": float(energy.mean()), "min": float(energy.min()),
-                                  "max": float(energy.max())}
+                                  "max": float(energy.max()),
+                                  "cpi_range": [float(np.average([p["energy_per_sample_j"]["cpi_range"][i]
+                                                                  for p in parts], weights=sizes)) for i in (0, 1)]}
     out["bottleneck"] = max((p["bottleneck"] for p in parts), key=lambda b: b["time_done"])
     out["min_tick_s"] = max(p["min_tick_s"] for p in parts)
     out["suggestion"] = next((p["suggestion"] for p in parts if p["suggestion"] is not None
                               and p["bottleneck"] == out["bottleneck"]), None)
     out["time_done_max_per_pe"] = {k: max(p["time_done_max_per_pe"][k] for p in parts)
                                    for k in parts[0]["time_done_max_per_pe"]}
-    sizes = [len(e) for e in energies]
     out["high_level_share"] = float(np.average([p["high_level_share"] for p in parts], weights=sizes))
     out["samples"] = int(sum(sizes))
     return out
@@ -430,14 +444,16 @@ def estimate(net: Network | NetworkSpec, result: BatchResult, config: TimingConf
             model, DEFAULT_PL_THRESHOLD["lif_no_delay"])
     hz = np.where(high, LEVELS["high"].hz, LEVELS["low"].hz)
     time_done = cycles / (hz * config.sys_tick_in_s)
-    energy = _energy(cycles, high, load, placement.n_chips, config)
+    energy, active = _energy(cycles, high, load, placement.n_chips, config)
     slices = [(s.population, s.start, s.stop) for s in placement.slices]
-    return TimingReport(load, cycles, time_done, high, energy, slices, placement.n_chips, config)
+    return TimingReport(load, cycles, time_done, high, energy, active, slices, placement.n_chips, config)
 
 
-def _energy(cycles: np.ndarray, high: np.ndarray, load: PELoad, n_chips: int, config: TimingConfig) -> np.ndarray:
+def _energy(cycles: np.ndarray, high: np.ndarray, load: PELoad, n_chips: int,
+            config: TimingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Energy per sample, and its part spent on cycles."""
     e, tick = config.energy, config.sys_tick_in_s
-    sleep = np.where(high, e.pe_sleep_w("high"), e.pe_sleep_w("low")) * tick
-    active = cycles * np.where(high, e.pe_cycle_j("high"), e.pe_cycle_j("low"))
-    per_sample = (sleep + active).sum(axis=(1, 2)) + e.packet_j * load.packets_out.sum(axis=(1, 2))
-    return per_sample + n_chips * e.chip_off_w * tick * cycles.shape[2]
+    sleep = (np.where(high, e.pe_sleep_w("high"), e.pe_sleep_w("low")) * tick).sum(axis=(1, 2))
+    active = (cycles * np.where(high, e.pe_cycle_j("high"), e.pe_cycle_j("low"))).sum(axis=(1, 2))
+    baseline = n_chips * e.chip_off_w * tick * cycles.shape[2] + e.packet_j * load.packets_out.sum(axis=(1, 2))
+    return sleep + active + baseline, active

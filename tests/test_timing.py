@@ -148,7 +148,13 @@ def test_energy_adds_up_from_the_chip_figures():
     expect = (sleep + report.cycles * per_cycle).sum(axis=(1, 2)) + 75.2e-3 * 2e-3 * report.timesteps
     np.testing.assert_allclose(report.energy_j, expect, rtol=1e-12)   # float sums in another order
     assert e.pe_cycle_j("low") < e.pe_cycle_j("high")
-    assert report.to_dict()["estimate"] is True
+    d = report.to_dict()
+    assert d["estimate"] is True
+    active = (report.cycles * per_cycle).sum(axis=(1, 2))
+    np.testing.assert_allclose(report.active_j, active, rtol=1e-12)
+    lo, hi = d["energy_per_sample_j"]["cpi_range"]
+    assert lo == pytest.approx(float((expect + active * (1.1 / 1.3 - 1)).mean()), rel=1e-12)
+    assert lo < d["energy_per_sample_j"]["mean"] < hi
 
 
 def test_py_spinnaker2_formats_and_labels():
