@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from .errors import CoreError
-from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork
+from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation
+from .models import KIND_INPUT
+from .profile import ChipProfile
 
 try:
     from ._core import ffi, lib
@@ -32,6 +34,27 @@ def _ptr(ctype: str, arr: np.ndarray | None) -> Any:
     if not arr.flags.c_contiguous:
         raise CoreError("internal error: non-contiguous array handed to the C core")
     return ffi.cast(ctype, ffi.from_buffer(arr))
+
+
+def _expect(arr: np.ndarray | None, count: int, what: str) -> None:
+    """The C core trusts the sizes it is told; every array handed to it is checked against them here first."""
+    size = 0 if arr is None else arr.size
+    if size != count:
+        raise CoreError(f"internal error: {what} has {size} elements where the C core will read {count}")
+
+
+def _population_flags(pop: LoweredPopulation, profile: ChipProfile) -> int:
+    """The S2_POP_* flags of one population: its model's settings and the profile's global arithmetic."""
+    s = pop.settings
+    if s is None:  # a spike_list has no arithmetic
+        return 0
+    return ((lib.S2_POP_FMA if s.fused_multiply_add else 0)
+            | (lib.S2_POP_CURRENT_FMA if s.current_fused_multiply_add else 0)
+            | (lib.S2_POP_THRESHOLD_GT if s.threshold_op == ">" else 0)
+            | (lib.S2_POP_LEAK_FIRST if profile.input_grouping == "leak_first" else 0)
+            | (lib.S2_POP_LEFT_TO_RIGHT if profile.input_grouping == "left_to_right" else 0)
+            | (lib.S2_POP_FTZ if profile.flush_to_zero else 0)
+            | (lib.S2_POP_REFRAC_NO_SPIKE if profile.refractory_rule == "no_spike" else 0))
 
 
 def _raise(rc: int, err: Any) -> None:
@@ -63,27 +86,26 @@ class CoreNetwork:
         pops = lowered.populations
         self._pops = ffi.new("s2_population[]", len(pops))
         for k, pop in enumerate(pops):
+            _check_population(pop)
             c = self._pops[k]
             for key in ("kind", "reset", "n", "ring_slots", "ring_planes", "state_offset", "ring_offset",
                         "curr_offset"):
                 setattr(c, key, getattr(pop, key))
             c.uniform_params = int(pop.uniform_params)
+            c.flags = _population_flags(pop, lowered.profile)
             for key in _POP_PTRS:
                 setattr(c, key, self._hold("float *", pop.params.get(key)))
             c.t_refrac = self._hold("int32_t *", pop.params.get("t_refrac"))
         projs = lowered.projections
         self._projs = ffi.new("s2_projection[]", max(len(projs), 1))
         for k, proj in enumerate(projs):
+            _check_projection(proj, pops[proj.post].n)
             self._fill_projection(self._projs[k], proj)
         self._net = ffi.new("s2_network *")
         n = self._net
         n.n_pops, n.n_projs, n.pops, n.projs = len(pops), len(projs), self._pops, self._projs
         n.n_neurons, n.n_ring, n.n_curr = lowered.n_neurons, lowered.n_ring, lowered.n_curr
-        p = lowered.profile
-        n.flags = ((lib.S2_FLAG_FMA if p.fused_multiply_add else 0)
-                   | (lib.S2_FLAG_THRESHOLD_GT if p.threshold_op == ">" else 0)
-                   | (lib.S2_FLAG_FLOAT64 if self.float64 else 0)
-                   | (lib.S2_FLAG_LEAK_FIRST if p.input_grouping == "leak_first" else 0))
+        n.flags = lib.S2_FLAG_FLOAT64 if self.float64 else 0
         err = ffi.new("char[]", ERRLEN)
         _raise(lib.s2_validate(self._net, err, ERRLEN), err)
 
@@ -133,8 +155,26 @@ class CoreNetwork:
             setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
         return Workspace(arrays, ws)
 
-    def make_io(self, buffers: list[dict[str, np.ndarray]]) -> Any:
-        """C view of per-population run buffers (keys: input, spikes, v, v_last, counts)."""
+    def make_io(self, buffers: list[dict[str, np.ndarray]], batch: int, timesteps: int) -> Any:
+        """C view of per-population run buffers (keys: input, spikes, v, v_last, counts), each checked against
+        the [batch, timesteps, n] extent the core will index."""
+        pops = self.lowered.populations
+        if len(buffers) != len(pops):
+            raise CoreError(f"internal error: {len(buffers)} buffer sets for {len(pops)} populations")
+        vdtype = np.float64 if self.float64 else np.float32
+        for pop, buf in zip(pops, buffers):
+            rows = batch * timesteps * pop.n
+            if pop.kind == KIND_INPUT and buf.get("input") is None:
+                raise CoreError(f"internal error: population {pop.name!r} has no input buffer")
+            for key, count in (("input", rows), ("spikes", rows), ("v", rows), ("v_last", batch * pop.n),
+                               ("counts", batch * timesteps * 2)):
+                arr = buf.get(key)
+                if arr is not None:
+                    _expect(arr, count, f"population {pop.name!r} {key} buffer")
+                    want = {"input": np.uint8, "spikes": np.uint8, "counts": np.int64}.get(key, vdtype)
+                    if arr.dtype != want or not arr.flags.c_contiguous:
+                        raise CoreError(f"internal error: population {pop.name!r} {key} buffer is {arr.dtype}, "
+                                        f"expected contiguous {np.dtype(want)}")
         io = ffi.new("s2_pop_io[]", len(buffers))
         vtype = "double *" if self.float64 else "float *"
         for k, buf in enumerate(buffers):
@@ -150,3 +190,26 @@ class CoreNetwork:
         """Run samples [begin, end) of a batch; releases the GIL for the duration."""
         err = ffi.new("char[]", ERRLEN)
         _raise(lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, err, ERRLEN), err)
+
+
+def _check_population(pop) -> None:
+    for key in _POP_PTRS:
+        if key in pop.params:
+            _expect(pop.params[key], pop.n, f"population {pop.name!r} parameter {key}")
+    if "t_refrac" in pop.params:
+        _expect(pop.params["t_refrac"], pop.n, f"population {pop.name!r} t_refrac")
+
+
+def _check_projection(proj, n_post: int) -> None:
+    a, g, where = proj.arrays, proj.geometry, f"projection {proj.name!r}"
+    if proj.kind == PROJ_CONV:
+        _expect(a["pool_pos"], 3 * proj.n_pre, f"{where} pool_pos")
+        _expect(a["kernel"], g["c_in"] * g["k_h"] * g["k_w"] * g["c_out"], f"{where} kernel")
+    elif proj.kind == PROJ_DENSE:
+        _expect(a["dense"], proj.n_pre * n_post, f"{where} dense rows")
+        _expect(a["row_nnz"], proj.n_pre, f"{where} row_nnz")
+    else:
+        _expect(a["row_ptr"], proj.n_pre + 1, f"{where} row_ptr")
+        n_syn = int(a["row_ptr"][-1])
+        for key in ("target", "delay", "weight"):
+            _expect(a[key], n_syn, f"{where} {key}")

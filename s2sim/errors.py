@@ -32,3 +32,19 @@ class TraceError(S2SimError, ValueError):
 
 class BoardUnavailable(S2SimError, RuntimeError):
     """py-spinnaker2 is not installed or no board address is configured."""
+
+
+class NotModelledError(S2SimError, NotImplementedError):
+    """A py-spinnaker2 feature s2sim accepts but does not compute (yet): the message says what and why."""
+
+
+class S2SimWarning(UserWarning):
+    """Base class of every warning s2sim issues; filter on it (or a subclass) to silence or escalate them."""
+
+
+class IgnoredSettingWarning(S2SimWarning):
+    """A setting that means something on a board but nothing in the simulator (e.g. ``hw.run(debug=True)``)."""
+
+
+class NotChipArithmeticWarning(S2SimWarning):
+    """A result computed in a mode no chip runs (e.g. float synaptic weights for the Brian2 backend)."""

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError, LimitError
-from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM
-from .profile import ChipProfile
-from .snn import Conv2DProjection, Network, Population, Projection
+from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
+from .profile import ChipProfile, ModelSettings
+from .snn import Conv2DProjection, ConvGeometry, Network, Projection
+from .spec import NetworkSpec, PopulationSpec
 
 #: Below MAX_INPUT_SUM the kernel may keep one signed accumulator for lif populations (see models.py).
 ACCUMULATOR_LIMIT = MAX_INPUT_SUM
@@ -46,6 +47,8 @@ class LoweredPopulation:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
+    #: The profile's per-model settings for this population's model (None for a spike_list).
+    settings: ModelSettings | None = None
 
     @property
     def to_external(self) -> np.ndarray | None:
@@ -98,6 +101,8 @@ class LoweredNetwork:
     n_ring: int
     n_curr: int
     profile: ChipProfile
+    #: The validated snapshot this was lowered from.
+    spec: NetworkSpec
 
     def index(self, name: str) -> int:
         for k, pop in enumerate(self.populations):
@@ -136,8 +141,9 @@ def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:
                          "scale the weights, e.g. with s2sim.quantize)")
 
 
-def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
-    """Check ``net`` against the chip's limits under ``profile`` and lower it for the C core.
+def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None) -> LoweredNetwork:
+    """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
+    it for the C core.
 
     Raises
     ------
@@ -147,82 +153,93 @@ def lower(net: Network, profile: ChipProfile | None = None) -> LoweredNetwork:
     profile = profile or ChipProfile()
     if not isinstance(profile, ChipProfile):
         raise ConfigError(f"profile must be a ChipProfile, got {type(profile).__name__}")
-    if not net.populations:
-        raise ConfigError(f"network {net.name!r} has no populations")
-    index = {id(p): k for k, p in enumerate(net.populations)}
-    for proj in net.projections:
-        for end in (proj.pre, proj.post):
-            if id(end) not in index:
-                raise ConfigError(f"projection {proj.name!r}: population {end.name!r} was not added to network "
-                                  f"{net.name!r}")
-    conv_shapes = _conv_target_shapes(net, profile)
-    pops = _lower_populations(net, conv_shapes)
-    projections = [_lower_projection(p, index, pops, profile) for p in net.projections]
-    _check_accumulators(net, projections, pops)
+    spec = net if isinstance(net, NetworkSpec) else net.validated()
+    conv_shapes = _conv_target_shapes(spec, profile)
+    pops = _lower_populations(spec, conv_shapes, profile)
+    projections = [_lower_projection(spec, k, pops, profile) for k in range(len(spec.projections))]
+    _check_accumulators(spec, projections, pops)
     last = pops[-1]
     n_ring = max((p.ring_offset + p.ring_slots * p.ring_planes * p.n for p in pops), default=0)
     n_curr = sum(p.n for p in pops if p.kind == KIND_CURR_EXP)
-    return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile)
+    return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile, spec)
 
 
-def _conv_target_shapes(net: Network, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
+def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
     shapes: dict[int, tuple[int, int, int]] = {}
-    for proj in net.projections:
+    for proj, pre, post in zip(spec.projections, spec.pre, spec.post):
         if isinstance(proj, Conv2DProjection):
-            out_shape = proj.geometry(profile.conv_x_axis).out_shape
-            prev = shapes.setdefault(id(proj.post), out_shape)
+            sizes = (spec.populations[pre].size, spec.populations[post].size)
+            out_shape = proj.geometry(profile.conv_x_axis, sizes).out_shape
+            prev = shapes.setdefault(post, out_shape)
             if prev != out_shape:
                 raise ConfigError(f"population {proj.post.name!r}: conv projections give output shapes {prev} and "
                                   f"{out_shape} (C, H, W); they must agree")
     return shapes
 
 
-def _lower_populations(net: Network, conv_shapes: dict) -> list[LoweredPopulation]:
+def _ring_planes(kind: int, profile: ChipProfile) -> int:
+    """Two planes (exc, inh) where the update needs them apart: decaying currents, or the left-to-right grouping
+    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound)."""
+    return 2 if kind == KIND_CURR_EXP or profile.input_grouping == "left_to_right" else 1
+
+
+def _lower_populations(spec: NetworkSpec, conv_shapes: dict, profile: ChipProfile) -> list[LoweredPopulation]:
     out = []
     state = ring = curr = 0
-    for pop in net.populations:
-        model = pop.model
-        low = LoweredPopulation(
-            name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-            ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1,
-            state_offset=state, ring_offset=ring if not model.is_input else -1,
-            curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shapes.get(id(pop)))
-        to_ext = low.to_external
-        if not model.is_input:
-            for key in _PARAM_NAMES:
-                if key in pop.params:
-                    values = pop.params[key] if to_ext is None else pop.params[key][to_ext]
-                    low.params[key] = np.ascontiguousarray(values, dtype=np.float32)
-            low.uniform_params = all(
-                np.all(low.params[key].view(np.uint32) == low.params[key].view(np.uint32)[0])
-                for key in _UNIFORM_PARAMS if key in low.params)
-            if model.kind == KIND_CURR_EXP:
-                refrac = pop.params["t_refrac"] if to_ext is None else pop.params["t_refrac"][to_ext]
-                low.params["t_refrac"] = np.ascontiguousarray(refrac, dtype=np.int32)
-                curr += pop.size
-            ring += model.ring_slots * low.ring_planes * pop.size
+    for k, pop in enumerate(spec.populations):
+        out.append(_lower_population(pop, conv_shapes.get(k), state, ring, curr, profile))
         state += pop.size
-        out.append(low)
+        if not pop.model.is_input:
+            ring += out[-1].ring_slots * out[-1].ring_planes * pop.size
+        if pop.model.kind == KIND_CURR_EXP:
+            curr += pop.size
     return out
 
 
-def _lower_projection(proj, index: dict, pops: list[LoweredPopulation], profile: ChipProfile) -> LoweredProjection:
-    pre, post = pops[index[id(proj.pre)]], pops[index[id(proj.post)]]
+def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | None, state: int, ring: int,
+                      curr: int, profile: ChipProfile) -> LoweredPopulation:
+    model = pop.model
+    low = LoweredPopulation(
+        name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
+        ring_slots=model.ring_slots, ring_planes=_ring_planes(model.kind, profile),
+        state_offset=state, ring_offset=ring if not model.is_input else -1,
+        curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shape)
+    if model.is_input:
+        return low
+    low.settings = profile.model_settings(model.name)
+    to_ext = low.to_external
+    for key in _PARAM_NAMES:
+        if key in pop.params:
+            values = pop.params[key] if to_ext is None else pop.params[key][to_ext]
+            low.params[key] = np.ascontiguousarray(values, dtype=np.float32)
+    low.uniform_params = all(
+        np.all(low.params[key].view(np.uint32) == low.params[key].view(np.uint32)[0])
+        for key in _UNIFORM_PARAMS if key in low.params)
+    if model.kind == KIND_CURR_EXP:
+        refrac = pop.params["t_refrac"] if to_ext is None else pop.params["t_refrac"][to_ext]
+        low.params["t_refrac"] = np.ascontiguousarray(refrac, dtype=np.int32)
+    return low
+
+
+def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation],
+                      profile: ChipProfile) -> LoweredProjection:
+    proj, pre, post = spec.projections[k], spec.pre[k], spec.post[k]
     if isinstance(proj, Conv2DProjection):
-        return _lower_conv(proj, index, pre, post, profile)
-    return _lower_list(proj, index, pre, post, profile)
+        sizes = (spec.populations[pre].size, spec.populations[post].size)
+        return _lower_conv(proj, (pre, post), pops, profile, proj.geometry(profile.conv_x_axis, sizes))
+    return _lower_list(proj, (pre, post), pops, profile, spec.populations[post].model)
 
 
-def _lower_list(proj: Projection, index: dict, pre: LoweredPopulation, post: LoweredPopulation,
-                profile: ChipProfile) -> LoweredProjection:
-    where = f"projection {proj.name!r} into population {post.name!r} ({proj.post.neuron_model})"
-    w = round_weights(proj.weights, profile.weight_rounding, where)
-    limit = proj.post.model.weight_limit
+def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], profile: ChipProfile,
+                post_model: NeuronModel) -> LoweredProjection:
+    pre, post = pops[ends[0]], pops[ends[1]]
+    where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
+    w = round_weights(proj.weights, post.settings.weight_rounding, where)
+    limit = post_model.weight_limit
     _check_range(w, -limit, limit, where)
     pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
     post_idx = proj.post_idx if post.to_internal is None else post.to_internal[proj.post_idx]
-    low = LoweredProjection(proj.name, PROJ_SPARSE, index[id(proj.pre)], index[id(proj.post)], pre.n,
-                            n_synapses=int(w.size))
+    low = LoweredProjection(proj.name, PROJ_SPARSE, ends[0], ends[1], pre.n, n_synapses=int(w.size))
     if _dense_fits(proj, pre.n, post.n):
         dense = np.zeros((pre.n, post.n), dtype=np.int8)
         dense[pre_idx, post_idx] = w.astype(np.int8)
@@ -253,12 +270,12 @@ def _dense_fits(proj: Projection, n_pre: int, n_post: int) -> bool:
     return np.unique(pairs).size == m
 
 
-def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, post: LoweredPopulation,
-                profile: ChipProfile) -> LoweredProjection:
+def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation], profile: ChipProfile,
+                geometry: ConvGeometry) -> LoweredProjection:
+    pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
-    w = round_weights(proj.weights, profile.weight_rounding, where)
+    w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
-    geometry = proj.geometry(profile.conv_x_axis)
     p = geometry.params
     c_in, h, wd = geometry.in_shape
     _, ph, pw = geometry.pooled_shape
@@ -270,8 +287,7 @@ def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, pos
     # [c_in, kH, kW reversed, c_out]: channel-last rows, columns reversed so one kernel row of taps lines up
     # with consecutive output positions (csrc/kernel.c, deliver_conv)
     kernel = np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :], dtype=np.int8)
-    low = LoweredProjection(proj.name, PROJ_CONV, index[id(proj.pre)], index[id(proj.post)], pre.n,
-                            n_synapses=int(np.count_nonzero(w)))
+    low = LoweredProjection(proj.name, PROJ_CONV, ends[0], ends[1], pre.n, n_synapses=int(np.count_nonzero(w)))
     low.arrays = {"pool_pos": np.ascontiguousarray(pool_pos), "kernel": kernel}
     low.geometry = {
         "c_in": c_in, "ph": ph, "pw": pw, "c_out": c_out, "oh": oh, "ow": ow, "k_h": w.shape[2], "k_w": w.shape[3],
@@ -280,10 +296,11 @@ def _lower_conv(proj: Conv2DProjection, index: dict, pre: LoweredPopulation, pos
     return low
 
 
-def _check_accumulators(net: Network, projections: list[LoweredProjection], pops: list[LoweredPopulation]) -> None:
+def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],
+                        pops: list[LoweredPopulation]) -> None:
     """Refuse networks whose worst-case per-tick input to one neuron could overflow the accumulators."""
     worst = {k: np.zeros(p.n, dtype=np.float64) for k, p in enumerate(pops) if p.kind != KIND_INPUT}
-    for proj, low in zip(net.projections, projections):
+    for proj, low in zip(spec.projections, projections):
         acc = worst[low.post]
         if low.kind == PROJ_CONV:
             pool = proj.conv_params["pool_x"] * proj.conv_params["pool_y"]

@@ -66,7 +66,8 @@ def network_from_dict(data: Mapping[str, Any]) -> Network:
     return net
 
 
-def _population_to_dict(pop: Population) -> dict[str, Any]:
+def _population_to_dict(population: Population) -> dict[str, Any]:
+    pop = population.validated()
     out: dict[str, Any] = {
         "name": pop.name,
         "size": pop.size,

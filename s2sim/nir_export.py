@@ -192,7 +192,8 @@ def _population_node(nir: Any, pop: snn.Population, shape: tuple[int, ...], dt: 
     md["s2sim_reset"] = pop.reset
     md["s2sim_weight_limit"] = int(pop.model.weight_limit)
     md["s2sim_max_delay"] = int(pop.model.max_delay)
-    for key, value in pop.params.items():
+    params = pop.validated().params
+    for key, value in params.items():
         md[f"s2sim_param_{key}"] = np.asarray(value, dtype=np.float64)
     if getattr(pop, "voltage_scale", None) is not None:
         md["s2sim_voltage_scale"] = np.asarray(pop.voltage_scale, dtype=np.float64)
@@ -200,7 +201,7 @@ def _population_node(nir: Any, pop: snn.Population, shape: tuple[int, ...], dt: 
         md["s2sim_weight_scale"] = float(pop.weight_scale)
     if np.any(pop.param("v_init") != 0):
         _refuse(pop, "v_init", "NIR neurons start at 0")
-    p = {k: np.asarray(v, np.float64).reshape(shape) for k, v in pop.params.items()}
+    p = {k: np.asarray(v, np.float64).reshape(shape) for k, v in params.items()}
     alpha = p["alpha_decay"]
     if pop.model.kind == KIND_CURR_EXP:
         if np.any(p["t_refrac"] != 0):

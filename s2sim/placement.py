@@ -440,6 +440,7 @@ def place(net: Network, profile: ChipProfile | None = None, memory: MemoryModel 
     """
     profile = profile or ChipProfile()
     mm = memory or MemoryModel()
+    net.validated()     # edits since construction are checked before anything is placed
     slices: list[Slice] = []
     pops: dict[str, PopulationPlacement] = {}
     fanout = packet_targets(net, profile.conv_x_axis)

@@ -9,11 +9,13 @@ chip computes for the quantized network:
 - one tick per population hop: a layer sees the previous layer's spikes of the previous tick, and a recurrent
   layer its own spikes of the previous tick;
 - per tick, in float32, lif populations (Leaky, RLeaky): ``inp = syn + i_offset`` (``syn`` an integer sum,
-  exact), ``V = fma(V, alpha, inp)`` (or ``V * alpha + inp``, per ChipProfile.fused_multiply_add);
+  exact), ``V = fma(V, alpha, inp)`` (or ``V * alpha + inp``, per the profile's fused_multiply_add);
   current-based populations (Synaptic, RSynaptic): ``I_exc = fma(I_exc, decay, E)`` and ``I_inh = fma(I_inh,
   decay, I)`` with ``E`` and ``I`` the excitatory and inhibitory integer sums, decayed separately as on the chip,
   then ``V = fma(V, alpha, (I_exc - I_inh) + i_offset)``; spike if ``V >= threshold`` (or ``>``), reset by
   subtraction or to 0, V recorded after the reset. snnTorch neurons have no refractory period (t_refrac = 0).
+  Each population runs with its model's spike test and FMA settings (``ChipProfile.model_settings``: overrides
+  per model, and ``current_fused_multiply_add`` for the current decay).
 
 The fused multiply-add is emulated exactly in float64 with round-to-odd (same argument as
 :func:`s2sim.oracle.fma_float32`), so spikes and membranes are bit-identical to :class:`s2sim.Simulator` running
@@ -71,10 +73,12 @@ def _muladd(v, alpha, inp, fused: bool):
 
 @dataclass(frozen=True)
 class _Dynamics:
-    """The settings of one population's neuron loop that are not tensors."""
+    """The settings of one population's neuron loop that are not tensors (FMA of the membrane and of the
+    synaptic currents, spike test ``>=``, subtract reset)."""
 
     scale: float
     fused: bool
+    current_fused: bool
     ge: bool
     subtract: bool
     slope: float
@@ -102,8 +106,8 @@ class _ChipNeuron(torch.autograd.Function):
                 cur = syn[t] if w_rec is None else syn[t] + s_prev @ w_rec.T
             else:
                 e, i = (exc[t], inh[t]) if w_rec is None else (exc[t] + s_prev @ rec_exc, inh[t] + s_prev @ rec_inh)
-                i_exc = _muladd(i_exc, decay, e, dyn.fused)
-                i_inh = _muladd(i_inh, decay, i, dyn.fused)
+                i_exc = _muladd(i_exc, decay, e, dyn.current_fused)
+                i_inh = _muladd(i_inh, decay, i, dyn.current_fused)
                 cur = i_net[t] = i_exc - i_inh
             v = _muladd(v, alpha, cur + i_offset, dyn.fused)
             v_pre[t] = v
@@ -166,11 +170,13 @@ def _reduce_to(grad, needed: bool, shape):
 class LayerTensors:
     """What the chip holds for one population, as torch tensors (weights integer-valued float32).
 
-    ``syn_decay`` (current-based populations) is uploaded as exc_decay and inh_decay; ``recurrent`` [n, n] (post,
-    pre) holds the integer weights of a projection of the population onto itself.
+    ``model`` is the chip model (its ChipProfile settings apply); ``syn_decay`` (current-based populations) is
+    uploaded as exc_decay and inh_decay; ``recurrent`` [n, n] (post, pre) holds the integer weights of a projection
+    of the population onto itself.
     """
 
     name: str
+    model: str
     geometry: Any
     weight: Any
     i_offset: Any
@@ -209,7 +215,8 @@ def _one_tick_late(syn, n_ticks: int, batch: int):
 
 def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile, record_v: bool = False,
              slope: float = 2.0) -> ChipTrace:
-    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop.
+    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
+    runs with its model's settings in ``profile`` (``ChipProfile.model_settings``).
 
     Differentiable with respect to weights (feed-forward and recurrent), i_offset, alpha, the synaptic decay and
     the threshold (surrogate gradient).
@@ -231,8 +238,9 @@ def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: Chip
                 positive = layer.weight.detach().clamp_min(0) + 0.0
                 exc = _one_tick_late(_synapse(layer.geometry, pre, positive), n_ticks, batch)
                 inh = exc - syn.detach()
-        dyn = _Dynamics(layer.scale, profile.fused_multiply_add, profile.threshold_op == ">=",
-                        layer.reset == "reset_by_subtraction", slope)
+        settings = profile.model_settings(layer.model)
+        dyn = _Dynamics(layer.scale, settings.fused_multiply_add, settings.current_fused_multiply_add,
+                        settings.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope)
         spikes, v = _ChipNeuron.apply(syn, exc, inh, layer.i_offset, layer.alpha, layer.syn_decay, layer.threshold,
                                       layer.recurrent, dyn)
         trace.names.append(layer.name)
@@ -248,7 +256,7 @@ def frozen_tensors(layers: Sequence[QuantLayer]) -> list[LayerTensors]:
     def f32(a):
         return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32))
 
-    return [LayerTensors(q.name, q.geometry, f32(q.weights), torch.as_tensor(q.i_offset), torch.as_tensor(q.alpha),
+    return [LayerTensors(q.name, q.model, q.geometry, f32(q.weights), torch.as_tensor(q.i_offset), torch.as_tensor(q.alpha),
                          torch.as_tensor(q.threshold), q.reset, q.scale, f32(q.syn_decay), f32(q.recurrent))
             for q in layers]
 
@@ -323,7 +331,7 @@ def fake_quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantCo
     i_offset = _ste_float32(stage.membrane_bias(bias, params).double() * scale)
     threshold = _ste_float32(params.threshold.double() * scale)
     decay = None if params.syn_decay is None else params.syn_decay.float()
-    tensors = LayerTensors(stage.name, stage.geometry, wq, i_offset, params.beta.float(), threshold, stage.reset,
+    tensors = LayerTensors(stage.name, model, stage.geometry, wq, i_offset, params.beta.float(), threshold, stage.reset,
                            scale, decay, wrq)
     return FakeQuantLayer(tensors, model, limit, clip, n_clipped, w, w_rec, params.threshold)
 

@@ -73,9 +73,11 @@ class QuantConfig:
     extra_ticks : int or None
         Ticks run after the input ends; default one per layer (the chip's pipeline depth).
     profile : ChipProfile
-        Spike test and FMA setting of the chip forward (weight rounding and the placement limits are irrelevant:
-        weights are integers). Every other field must keep its default (ConfigError otherwise): the forward
-        models only that chip.
+        Spike test and FMA settings of the chip forward, per model as ``overrides`` and ``model_settings`` give them
+        (membrane and synaptic-current FMA). Weight roundings and the placement limits cannot change what it computes
+        (weights reach the chip as integers), nor can ``refractory_rule`` (snnTorch neurons have no refractory
+        period, so the populations get ``t_refrac = 0``). Every other field must keep its default (ConfigError
+        otherwise): the forward models only that chip.
     silent_rate, saturation_rate : float
         Report warnings: a layer whose mean firing rate (spikes per neuron and tick) after quantization is at most
         ``silent_rate`` is called silent, at least ``saturation_rate`` saturated.
@@ -126,10 +128,12 @@ class QuantConfig:
         return float(values[index])
 
 
-#: ChipProfile fields the torch forward follows (threshold_op, fused_multiply_add) or that cannot change what it
-#: computes (weights reach the chip as integers; the placement limits move neurons, not values).
-MODELLED_PROFILE_FIELDS = frozenset({"threshold_op", "fused_multiply_add", "weight_rounding", "max_atoms_per_core",
-                                     "max_targets_per_core"})
+#: ChipProfile fields the torch forward follows (the spike test and the FMA settings, per model through
+#: ``overrides``) or that cannot change what it computes: weights reach the chip as integers, the placement limits
+#: move neurons, not values, and the refractory rule never applies with snnTorch's t_refrac = 0.
+MODELLED_PROFILE_FIELDS = frozenset({"threshold_op", "fused_multiply_add", "current_fused_multiply_add",
+                                     "overrides", "weight_rounding", "conv_weight_rounding", "refractory_rule",
+                                     "max_atoms_per_core", "max_targets_per_core"})
 
 
 def _check_modelled_profile(profile: ChipProfile) -> None:

@@ -11,16 +11,16 @@ holds happens in :mod:`s2sim.lowering`, because that depends on the ChipProfile 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, LimitError
-from .models import INTEGER_PARAMS, RESET_MODES, NeuronModel, get_model
+from .errors import ConfigError, LimitError, NotModelledError
+from .models import NeuronModel, get_model
+from .spec import (RECORDABLES, NetworkSpec, PopulationSpec, as_index, check_max_atoms, check_record, network_spec,
+                   population_spec)
 
-RECORDABLES = ("spikes", "v", "v_last", "counts")
 CONV_PARAM_DEFAULTS = {
     "stride_x": 1, "stride_y": 1, "pool_x": 1, "pool_y": 1,
     "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0,
@@ -29,26 +29,15 @@ CONV_PARAM_REQUIRED = ("in_height", "in_width")
 #: The x/y parameter pairs a chip reading x along the height would swap (ChipProfile.conv_x_axis).
 CONV_AXIS_PAIRS = (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"), ("pad_right", "pad_bottom"))
 
-#: Largest population s2sim accepts: well above any board (48 chips x 152 PEs x 250 neurons = 1.8 M), low enough
-#: that per-neuron arrays stay far from int32 index limits and from exhausting memory on a typo.
-MAX_POPULATION_SIZE = 1 << 24
-
 _auto_names = itertools.count()
-
-
-def _check_size(size: Any, name: str) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise ConfigError(f"population {name!r}: size must be an int, got {size!r}")
-    if size < 1:
-        raise ConfigError(f"population {name!r}: size must be at least 1, got {size}")
-    if size > MAX_POPULATION_SIZE:
-        raise LimitError(f"population {name!r}: size {size} exceeds s2sim's limit of {MAX_POPULATION_SIZE} neurons "
-                         "per population (a 48-chip board holds about 1.8 million lif neurons)")
-    return int(size)
 
 
 class Population:
     """A group of neurons of one model.
+
+    The attributes ``size``, ``params``, ``record`` and ``max_atoms_per_core`` hold what the user wrote and may be
+    changed between runs, in place or by assignment, as py-spinnaker2 scripts do; every change takes effect at the
+    next run and is validated then (:meth:`validated`), with the same errors as at construction.
 
     Parameters
     ----------
@@ -59,113 +48,83 @@ class Population:
         "lif_curr_exp_no_delay").
     params : dict
         For ``spike_list``: ``{neuron_index: [tick, ...]}``. Otherwise parameter name -> scalar or one value per
-        neuron, plus ``reset`` ("reset_by_subtraction" or "reset_to_v_reset"). Missing parameters take the
-        model defaults; unknown names are an error.
+        neuron, plus ``reset`` ("reset_by_subtraction" or "reset_to_v_reset"); missing parameters take the model
+        defaults, unknown names are an error. Kept as given (not copied), as py-spinnaker2 does: editing the
+        dict or an array in it, or assigning a new dict to ``pop.params``, changes the next run.
     name : str, optional
         Unique name within its network (generated when omitted).
     record : list of str, optional
-        Any of "spikes", "v", "v_last", "counts". Default ``["spikes"]``.
+        Any of "spikes", "v", "v_last", "counts" (and py-spinnaker2's diagnostics "time_done", "n_packets",
+        "performance_level"). Default ``["spikes"]``.
+
+    Notes
+    -----
+    A size of 0 is accepted at construction, as py-spinnaker2 scripts grow populations with ``pop.size += 1``;
+    running a population that still has no neuron is an error.
     """
 
     def __init__(self, size: int, neuron_model: str, params: Mapping | None = None, name: str | None = None,
                  record: Sequence[str] | None = None) -> None:
         self.name = str(name) if name is not None else f"pop{next(_auto_names)}"
-        self.size = _check_size(size, self.name)
-        self.model: NeuronModel = get_model(neuron_model, self.name)
-        self.neuron_model = self.model.name
-        self.record = self._check_record(["spikes"] if record is None else record)
+        model = get_model(neuron_model, self.name)
+        self.neuron_model = model.name
+        self.size = size
+        self.params: Any = params if params is not None else {}
+        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str)
+                                                                     else list(record))
         self.max_atoms_per_core: int | None = None
-        self.spike_times: dict[int, list[int]] = {}
-        self.params: dict[str, np.ndarray] = {}
-        self.reset = "reset_by_subtraction"
-        if self.model.is_input:
-            self.spike_times = self._check_spike_times(params or {})
-        else:
-            self._set_params(params or {})
         self._results: dict[str, Any] = {}
-
-    # -- construction checks -------------------------------------------------------------------------------
-    def _check_record(self, record: Sequence[str]) -> list[str]:
-        if isinstance(record, str):
-            record = [record]
-        out = []
-        for item in record:
-            if item not in RECORDABLES:
-                raise ConfigError(f"population {self.name!r}: unknown recordable {item!r}; known: {RECORDABLES}")
-            if self.model.is_input and item in ("v", "v_last"):
-                raise ConfigError(f"population {self.name!r}: a spike_list has no membrane to record ({item!r})")
-            if item not in out:
-                out.append(item)
-        return out
-
-    def _check_spike_times(self, params: Mapping) -> dict[int, list[int]]:
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"population {self.name!r}: spike_list params must be a dict neuron -> list of ticks")
-        out: dict[int, list[int]] = {}
-        for key, ticks in params.items():
-            idx = _as_index(key, f"population {self.name!r}: spike_list neuron index")
-            if not 0 <= idx < self.size:
-                raise ConfigError(f"population {self.name!r}: spike_list neuron index {idx} out of range "
-                                  f"0..{self.size - 1}")
-            if np.ndim(ticks) == 0:
-                ticks = [ticks]
-            clean = sorted(_as_index(t, f"population {self.name!r}: neuron {idx} spike tick") for t in ticks)
-            if clean and clean[0] < 0:
-                raise ConfigError(f"population {self.name!r}: neuron {idx} has negative spike tick {clean[0]}")
-            dup = [a for a, b in zip(clean, clean[1:]) if a == b]
-            if dup:
-                raise ConfigError(f"population {self.name!r}: neuron {idx} lists tick {dup[0]} twice; a spike_list "
-                                  "source sends at most one spike per neuron and tick")
-            out[idx] = clean
-        return out
-
-    def _set_params(self, params: Mapping) -> None:
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"population {self.name!r}: params must be a dict, got {type(params).__name__}")
-        defaults = self.model.defaults
-        for key in params:
-            if key != "reset" and key not in defaults:
-                raise ConfigError(f"population {self.name!r}: unknown parameter {key!r} for model "
-                                  f"{self.neuron_model!r}; known: {sorted(defaults) + ['reset']}")
-        self.reset = params.get("reset", "reset_by_subtraction")
-        if self.reset not in RESET_MODES:
-            raise ConfigError(f"population {self.name!r}: reset = {self.reset!r} is not one of {RESET_MODES}")
-        for key, default in defaults.items():
-            self.params[key] = self._param_array(key, params.get(key, default))
-
-    def _param_array(self, key: str, value: Any) -> np.ndarray:
-        where = f"population {self.name!r}: parameter {key!r}"
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where} must be a number or a list of numbers, got {value!r}") from None
-        if arr.ndim == 0:
-            arr = np.full(self.size, float(arr))
-        if arr.shape != (self.size,):
-            raise ConfigError(f"{where} has shape {arr.shape}; expected a scalar or ({self.size},)")
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            raise ConfigError(f"{where} of neuron {bad[0]} is {arr[bad[0]]}; parameters must be finite")
-        if key in INTEGER_PARAMS:
-            if np.any(arr != np.round(arr)) or np.any(arr < 0) or np.any(arr > 2**31 - 1):
-                i = int(np.flatnonzero((arr != np.round(arr)) | (arr < 0) | (arr > 2**31 - 1))[0])
-                raise ConfigError(f"{where} of neuron {i} is {arr[i]}; it must be an integer 0..2147483647")
+        if not (isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size == 0):
+            self.validated()
         else:
-            with np.errstate(over="ignore"):
-                f32 = arr.astype(np.float32)
-            over = np.flatnonzero(~np.isfinite(f32))
-            if over.size:
-                raise LimitError(f"{where} of neuron {over[0]} is {arr[over[0]]}, beyond float32's range "
-                                 f"(|x| <= {float(np.finfo(np.float32).max):.4g})")
-        arr.setflags(write=False)
-        return arr
+            check_record(self.record, self.name, model)
+
+    def validated(self) -> PopulationSpec:
+        """The population as it is now, checked: an immutable :class:`~s2sim.spec.PopulationSpec`.
+
+        Raises ConfigError / LimitError naming the population, parameter, value and limit.
+        """
+        return population_spec(self)
+
+    # -- derived, read-only views --------------------------------------------------------------------------
+    @property
+    def model(self) -> NeuronModel:
+        """The neuron model (from ``neuron_model``)."""
+        return get_model(self.neuron_model, self.name)
+
+    @property
+    def reset(self) -> str:
+        """The reset mode as validated ("reset_by_subtraction" or "reset_to_v_reset")."""
+        return self.validated().reset
+
+    @property
+    def spike_times(self) -> dict[int, list[int]]:
+        """A spike_list's input as validated: neuron -> sorted ticks. The same data as ``params``."""
+        return {i: list(t) for i, t in self.validated().spike_times.items()}
+
+    @spike_times.setter
+    def spike_times(self, value: Mapping) -> None:
+        if not self.model.is_input:
+            raise ConfigError(f"population {self.name!r}: spike_times belong to spike_list populations, not "
+                              f"{self.neuron_model!r}")
+        self.params = value
+
+    def param(self, key: str) -> np.ndarray:
+        """One parameter as validated: a read-only float64 array of length ``size`` (before the float32 upload)."""
+        return self.validated().param(key)
+
+    def input_array(self, timesteps: int) -> np.ndarray:
+        """The spike_list as a dense uint8 [timesteps, size] array (see PopulationSpec.input_array)."""
+        return self.validated().input_array(timesteps)
+
+    def check_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
+        """Validate a 0/1 spike array [..., ticks, size] for this spike_list (see PopulationSpec.check_input)."""
+        return self.validated().check_input(spikes, where)
 
     # -- py-spinnaker2 API ---------------------------------------------------------------------------------
     def set_max_atoms_per_core(self, n: int) -> None:
         """Limit neurons per PE for this population (as py-spinnaker2)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"population {self.name!r}: max_atoms_per_core must be a positive int, got {n!r}")
-        self.max_atoms_per_core = int(n)
+        self.max_atoms_per_core = check_max_atoms(n, self.name)
 
     def get_spikes(self) -> dict[int, list[int]]:
         """Recorded spikes of the last run: neuron -> list of ticks (every neuron present, as py-spinnaker2)."""
@@ -176,61 +135,47 @@ class Population:
 
         With ``record=["v_last"]`` each array holds the last tick only.
         """
-        if "v" in self._results:
-            return self._results["v"]
-        return self._result("v_last")
+        results = self._results
+        if "v" in results or "v_last" in results:
+            return results["v"] if "v" in results else results["v_last"]
+        return self._result("v_last" if "v_last" in self.record and "v" not in self.record else "v")
 
     def get_counts(self) -> dict[str, np.ndarray]:
         """Per-tick counts of the last run: ``{"spikes": int64[T], "synaptic_events": int64[T]}``."""
         return self._result("counts")
 
-    def _result(self, key: str) -> Any:
-        if key not in self._results:
-            if key not in self.record and not (key == "v_last" and "v" in self.record):
-                raise ConfigError(f"population {self.name!r}: {key!r} was not recorded (record={self.record})")
-            raise ConfigError(f"population {self.name!r}: no results; run the network first")
-        return self._results[key]
+    def get_time_done_times(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE ``time_done`` record (fraction of the tick each PE needed).
 
-    def input_array(self, timesteps: int) -> np.ndarray:
-        """The spike_list as a dense uint8 [timesteps, size] array (1 where the neuron spikes in that tick)."""
-        out = np.zeros((timesteps, self.size), dtype=np.uint8)
-        for idx, ticks in self.spike_times.items():
-            late = [t for t in ticks if t >= timesteps]
-            if late:
-                raise LimitError(f"population {self.name!r}: neuron {idx} spikes at tick {late[0]}, beyond the run "
-                                 f"of {timesteps} ticks (last tick {timesteps - 1})")
-            out[ticks, idx] = 1
-        return out
-
-    def check_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
-        """Validate a spike array [..., ticks, size] for this spike_list and return it as contiguous uint8.
-
-        Every value must be 0 or 1 (bool accepted): a source sends at most one spike per neuron and tick, so a
-        2 or a 0.7 is an error, never wrapped or truncated by a cast.
+        Raises NotModelledError: the PE time model is not part of the bit-exact simulator yet.
         """
-        label = f"{where}[{self.name!r}]"
-        try:
-            arr = np.asarray(spikes)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{label} is not an array of 0/1 spikes") from None
-        if arr.ndim < 2 or arr.shape[-1] != self.size:
-            raise ConfigError(f"{label} has shape {arr.shape}; expected [..., ticks, {self.size}]")
-        if arr.dtype == np.bool_:
-            return np.ascontiguousarray(arr, dtype=np.uint8)
-        try:
-            bad = ~((arr == 0) | (arr == 1))
-        except TypeError:
-            bad = np.ones(arr.shape, dtype=bool)
-        if np.any(bad):
-            index = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ConfigError(f"{label}{list(index)} = {np.asarray(arr[index]).item()!r}; a spike_list sends at "
-                              "most one spike per "
-                              "neuron and tick (values must be 0 or 1)")
-        return np.ascontiguousarray(arr, dtype=np.uint8)
+        return self._diagnostic("time_done")
 
-    def param(self, key: str) -> np.ndarray:
-        """One parameter as a float64 array of length ``size`` (host values, before float32 upload)."""
-        return self.params[key]
+    def get_n_packets(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE count of received spike packets per tick (see get_time_done_times)."""
+        return self._diagnostic("n_packets")
+
+    def get_performance_levels(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE DVFS performance level per tick (see get_time_done_times)."""
+        return self._diagnostic("performance_level")
+
+    def _diagnostic(self, key: str) -> Any:
+        if key in self._results:
+            return self._results[key]
+        if key not in self.record:
+            raise ConfigError(f"population {self.name!r}: {key!r} was not recorded (record={self.record})")
+        raise NotModelledError(f"population {self.name!r}: {key!r} is a PE diagnostic, estimated by s2sim's PE time "
+                               "model (s2sim.timing) when a py-spinnaker2 backend (s2sim.spinnaker2.hardware) runs "
+                               "the network; Simulator.run does not time PEs: use s2sim.timing.estimate")
+
+    def _result(self, key: str) -> Any:
+        results = self._results
+        if key not in results:
+            if key not in self.record and not (key == "v_last" and "v" in self.record):
+                raise ConfigError(f"population {self.name!r}: {key!r} was not recorded in the last run "
+                                  f"(record={self.record})")
+            raise ConfigError(f"population {self.name!r}: no {key!r} results; run the network first")
+        return results[key]
 
     def __repr__(self) -> str:
         return f"Population({self.size}, {self.neuron_model!r}, name={self.name!r})"
@@ -246,11 +191,8 @@ class Projection:
     def __init__(self, pre: Population, post: Population, connections: Iterable, name: str | None = None) -> None:
         self.pre, self.post = _check_pair(pre, post, "Projection")
         self.name = str(name) if name is not None else f"{pre.name}->{post.name}"
-        try:
-            conns = np.asarray(connections, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError(f"projection {self.name!r}: connections must be numbers [[pre, post, weight, delay], "
-                              "...]") from None
+        conns = _numeric_array(connections, f"projection {self.name!r}: connections",
+                               "numbers [[pre, post, weight, delay], ...]")
         if conns.size == 0:
             conns = conns.reshape(0, 4)
         if conns.ndim != 2 or conns.shape[1] != 4:
@@ -260,33 +202,55 @@ class Projection:
         if bad.size:
             raise ConfigError(f"projection {self.name!r}: connection {bad[0]} = {conns[bad[0]].tolist()} is not "
                               "finite")
-        self.pre_idx = self._index_column(conns[:, 0], "pre index", pre.size)
-        self.post_idx = self._index_column(conns[:, 1], "post index", post.size)
+        self.pre_idx = self._index_column(conns[:, 0], "pre index")
+        self.post_idx = self._index_column(conns[:, 1], "post index")
         self.weights = conns[:, 2].copy()
-        max_delay = post.model.max_delay
-        self.delays = self._index_column(conns[:, 3], "delay", max_delay + 1, kind=LimitError,
-                                         limit_text=f"0..{max_delay} for model {post.neuron_model!r} of population "
-                                                    f"{post.name!r}")
+        self.delays = self._index_column(conns[:, 3], "delay", LimitError, f"0..{post.model.max_delay} for model "
+                                         f"{post.neuron_model!r} of population {post.name!r}")
         for arr in (self.pre_idx, self.post_idx, self.weights, self.delays):
             arr.setflags(write=False)
+        self.check_sizes(pre.validated(), post.validated())
 
-    def _index_column(self, col: np.ndarray, what: str, bound: int, kind=ConfigError,
-                      limit_text: str = "") -> np.ndarray:
+    def _index_column(self, col: np.ndarray, what: str, negative_error: type = ConfigError,
+                      limit: str = "") -> np.ndarray:
         nonint = np.flatnonzero(col != np.round(col))
         if nonint.size:
             raise ConfigError(f"projection {self.name!r}: connection {nonint[0]} has non-integer {what} "
                               f"{col[nonint[0]]}")
-        out = np.flatnonzero((col < 0) | (col >= bound))
-        if out.size:
-            limit = limit_text or f"0..{bound - 1}"
-            raise kind(f"projection {self.name!r}: connection {out[0]} has {what} {int(col[out[0]])}, outside "
-                       f"{limit}")
+        neg = np.flatnonzero(col < 0)
+        if neg.size:
+            raise negative_error(f"projection {self.name!r}: connection {neg[0]} has negative {what} "
+                                 f"{int(col[neg[0]])}" + (f", outside {limit}" if limit else ""))
         return col.astype(np.int64)
+
+    def check_sizes(self, pre: PopulationSpec, post: PopulationSpec) -> None:
+        """Check the indices and delays against the populations as they are now (sizes may change after
+        construction: a population shrunk below its connections' indices is an error at the next run)."""
+        if post.model.is_input:
+            raise ConfigError(f"projection {self.name!r}: target population {post.name!r} is a spike_list source "
+                              "and cannot receive synapses")
+        max_delay = post.model.max_delay
+        for col, what, bound, kind, limit in (
+                (self.pre_idx, "pre index", pre.size, ConfigError, f"0..{pre.size - 1} (population {pre.name!r} "
+                                                                    f"has {pre.size} neurons)"),
+                (self.post_idx, "post index", post.size, ConfigError, f"0..{post.size - 1} (population "
+                                                                      f"{post.name!r} has {post.size} neurons)"),
+                (self.delays, "delay", max_delay + 1, LimitError, f"0..{max_delay} for model "
+                                                                  f"{post.neuron_model!r} of population {post.name!r}")):
+            if col.size and col.max() >= bound:
+                i = int(np.argmax(col >= bound))
+                raise kind(f"projection {self.name!r}: connection {i} has {what} {int(col[i])}, outside {limit}")
 
     @property
     def connections(self) -> np.ndarray:
         """The connection list as an (n, 4) float64 array."""
         return np.stack([self.pre_idx, self.post_idx, self.weights, self.delays], axis=1).astype(np.float64)
+
+    @property
+    def sparse_weights(self) -> Any:
+        """The weights as a ``[pre.size, post.size]`` scipy sparse matrix (py-spinnaker2 scripts count synapses with
+        ``proj.sparse_weights.nonzero()``); repeated pairs are summed."""
+        return _sparse(self.pre_idx, self.post_idx, self.weights, self.pre, self.post, self.name)
 
     def __repr__(self) -> str:
         return f"Projection({self.pre.name!r} -> {self.post.name!r}, {len(self.weights)} synapses)"
@@ -329,35 +293,41 @@ class Conv2DProjection:
         if not post.model.conv_target:
             raise ConfigError(f"{where}: target population {post.name!r} has model {post.neuron_model!r}; a "
                               "Conv2DProjection needs 'lif_conv2d'")
-        try:
-            w = np.asarray(weights, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: weights must be a numeric array [C_in, C_out, kH, kW]") from None
+        w = _numeric_array(weights, f"{where}: weights", "a numeric array [C_in, C_out, kH, kW]")
         if w.ndim != 4 or 0 in w.shape:
             raise ConfigError(f"{where}: weights have shape {w.shape}; expected non-empty [C_in, C_out, kH, kW]")
         if not np.isfinite(w).all():
             raise ConfigError(f"{where}: weights contain NaN or inf")
-        self.weights = w
+        self.weights = w.copy() if w is weights else w
         self.weights.setflags(write=False)
         self.conv_params = self._check_params(conv_params, where)
         geometry = self.geometry("width")
         self.in_shape, self.pooled_shape, self.out_shape = geometry.in_shape, geometry.pooled_shape, geometry.out_shape
 
-    def geometry(self, x_axis: str = "width") -> "ConvGeometry":
+    def check_sizes(self, pre: PopulationSpec, post: PopulationSpec) -> None:
+        """Check the convolution against the populations as they are now (sizes may change after construction)."""
+        if not post.model.conv_target:
+            raise ConfigError(f"conv projection {self.name!r}: target population {post.name!r} has model "
+                              f"{post.neuron_model!r}; a Conv2DProjection needs 'lif_conv2d'")
+        self.geometry("width", (pre.size, post.size))
+
+    def geometry(self, x_axis: str = "width", sizes: tuple[int, int] | None = None) -> "ConvGeometry":
         """Shapes and parameters of the convolution when ``*_x`` parameters act along ``x_axis``.
 
         "width" is the reading of the parameter names; "height" swaps every x/y pair (stride, pool, padding) as a
-        chip that reads them the other way would (ChipProfile.conv_x_axis, an open point). Raises ConfigError when
-        the populations do not fit that reading.
+        chip that reads them the other way would (ChipProfile.conv_x_axis, an open point). ``sizes`` are the
+        (pre, post) population sizes to check against (default: their current sizes). Raises ConfigError when the
+        populations do not fit that reading.
         """
+        pre_size, post_size = sizes if sizes is not None else (self.pre.size, self.post.size)
         where = f"conv projection {self.name!r} (x along the {x_axis})"
         p = dict(self.conv_params)
         if x_axis == "height":
             for a, b in CONV_AXIS_PAIRS:
                 p[a], p[b] = p[b], p[a]
         c_in, c_out, kh, kw = self.weights.shape
-        if self.pre.size != c_in * p["in_height"] * p["in_width"]:
-            raise ConfigError(f"{where}: pre population {self.pre.name!r} has {self.pre.size} neurons; weights and "
+        if pre_size != c_in * p["in_height"] * p["in_width"]:
+            raise ConfigError(f"{where}: pre population {self.pre.name!r} has {pre_size} neurons; weights and "
                               f"conv_params say C_in*in_height*in_width = {c_in}*{p['in_height']}*{p['in_width']} = "
                               f"{c_in * p['in_height'] * p['in_width']}")
         for axis, size, pool in (("in_height", p["in_height"], p["pool_y"]), ("in_width", p["in_width"], p["pool_x"])):
@@ -370,10 +340,46 @@ class Conv2DProjection:
         if oh < 1 or ow < 1:
             raise ConfigError(f"{where}: kernel {kh}x{kw} is larger than the padded pooled input "
                               f"{ph + p['pad_top'] + p['pad_bottom']}x{pw + p['pad_left'] + p['pad_right']}")
-        if self.post.size != c_out * oh * ow:
-            raise ConfigError(f"{where}: post population {self.post.name!r} has {self.post.size} neurons; the "
+        if post_size != c_out * oh * ow:
+            raise ConfigError(f"{where}: post population {self.post.name!r} has {post_size} neurons; the "
                               f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
         return ConvGeometry(p, (c_in, p["in_height"], p["in_width"]), (c_in, ph, pw), (c_out, oh, ow))
+
+    @property
+    def sparse_weights(self) -> Any:
+        """The convolution unrolled into a ``[pre.size, post.size]`` scipy sparse matrix of its (float) kernel
+        weights, as py-spinnaker2 scripts inspect projections (``proj.sparse_weights.nonzero()``)."""
+        src, dst, w = self.tap_pairs()
+        return _sparse(src, dst, w, self.pre, self.post, self.name)
+
+    def tap_pairs(self, x_axis: str = "width",
+                  sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (pre neuron, post neuron) pair a kernel tap connects, in py-spinnaker2 neuron order (one entry
+        per synaptic event a spike of the pre neuron causes), and the kernel weight of each.
+
+        A pre neuron lands in one pooled cell; each kernel tap from that cell reaches one output position in every
+        output channel.
+        """
+        g = self.geometry(x_axis, sizes)
+        p = g.params
+        c_in, h, w = g.in_shape
+        c_out, oh, ow = g.out_shape
+        kh, kw = self.weights.shape[2:]
+        pre = np.arange(c_in * h * w)
+        c, rem = np.divmod(pre, h * w)
+        y, x = np.divmod(rem, w)
+        py, px = y // p["pool_y"], x // p["pool_x"]
+        ky, kx = np.arange(kh), np.arange(kw)
+        oy_num = py[:, None] + p["pad_top"] - ky[None, :]                        # [n_pre, kh] = oy * stride_y
+        ox_num = px[:, None] + p["pad_left"] - kx[None, :]
+        ok_y = (oy_num % p["stride_y"] == 0) & (oy_num >= 0) & (oy_num // p["stride_y"] < oh)
+        ok_x = (ox_num % p["stride_x"] == 0) & (ox_num >= 0) & (ox_num // p["stride_x"] < ow)
+        ok = ok_y[:, :, None] & ok_x[:, None, :]                                  # [n_pre, kh, kw]
+        n, i, j = np.nonzero(ok)
+        pos = (oy_num[n, i] // p["stride_y"]) * ow + ox_num[n, j] // p["stride_x"]
+        src = np.repeat(n, c_out)
+        dst = (np.arange(c_out)[None, :] * oh * ow + pos[:, None]).ravel()
+        return src, dst, self.weights[c[n], :, i, j].ravel()
 
     @staticmethod
     def _check_params(conv_params: Mapping, where: str) -> dict[str, int]:
@@ -388,7 +394,7 @@ class Conv2DProjection:
             raise ConfigError(f"{where}: conv_params lack {missing}")
         out = {}
         for key in (*CONV_PARAM_REQUIRED, *CONV_PARAM_DEFAULTS):
-            value = _as_index(conv_params.get(key, CONV_PARAM_DEFAULTS.get(key)), f"{where}: conv_params[{key!r}]")
+            value = as_index(conv_params.get(key, CONV_PARAM_DEFAULTS.get(key)), f"{where}: conv_params[{key!r}]")
             low = 0 if key.startswith("pad") else 1
             if value < low:
                 raise ConfigError(f"{where}: conv_params[{key!r}] = {value}; it must be at least {low}")
@@ -432,6 +438,11 @@ class Network:
         raise ConfigError(f"network {self.name!r}: no population named {name!r}; have "
                           f"{[p.name for p in self.populations]}")
 
+    def validated(self) -> NetworkSpec:
+        """The network as it is now, checked: an immutable :class:`~s2sim.spec.NetworkSpec` (profile-independent
+        checks; :meth:`validate` adds the chip limits that depend on a ChipProfile)."""
+        return network_spec(self)
+
     def validate(self, profile: Any = None) -> None:
         """Check the network against the chip's limits under ``profile`` (default ChipProfile()).
 
@@ -460,11 +471,24 @@ def _check_pair(pre: Any, post: Any, what: str) -> tuple[Population, Population]
     return pre, post
 
 
-def _as_index(value: Any, where: str) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(f"{where} must be an integer, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
-    raise ConfigError(f"{where} must be an integer, got {value!r}")
+def _sparse(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, pre: Population, post: Population,
+            name: str) -> Any:
+    try:
+        from scipy import sparse
+    except ImportError:
+        raise ConfigError(f"projection {name!r}: sparse_weights needs scipy (pip install scipy)") from None
+    shape = (pre.validated().size, post.validated().size)
+    return sparse.csr_array((np.asarray(weights, np.float64), (src, dst)), shape=shape)
+
+
+def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
+    """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be {expected}") from None
+    if arr.dtype.kind not in "iuf" and arr.size:
+        kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}.get(
+            arr.dtype.kind, f"dtype {arr.dtype}")
+        raise ConfigError(f"{where} must be {expected}, got {kind}")
+    return arr.astype(np.float64)

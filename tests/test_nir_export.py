@@ -23,9 +23,10 @@ def assert_same_network(a, b):
             assert pa.spike_times == pb.spike_times
             continue
         assert pa.reset == pb.reset
-        assert sorted(pa.params) == sorted(pb.params)
-        for key in pa.params:
-            np.testing.assert_array_equal(bits(pa.params[key]), bits(pb.params[key]), err_msg=f"{pa.name}.{key}")
+        params_a, params_b = pa.validated().params, pb.validated().params
+        assert sorted(params_a) == sorted(params_b)
+        for key in params_a:
+            np.testing.assert_array_equal(bits(params_a[key]), bits(params_b[key]), err_msg=f"{pa.name}.{key}")
     assert [p.name for p in a.projections] == [p.name for p in b.projections]
     for ja, jb in zip(a.projections, b.projections):
         assert type(ja) is type(jb) and (ja.pre.name, ja.post.name) == (jb.pre.name, jb.post.name)

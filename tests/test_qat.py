@@ -145,7 +145,7 @@ def test_surrogate_backward_matches_autograd_reference(curr_exp, recurrent, subt
               "decay": torch.full((n,), 0.5) if curr_exp else None, "theta": torch.full((n,), 100.0),
               "w_rec": torch.randint(-20, 21, (n, n), generator=gen).float() if recurrent else None}
     mine = {k: None if v is None else v.clone().requires_grad_(True) for k, v in values.items()}
-    dyn = _Dynamics(scale, True, True, subtract, 2.0)
+    dyn = _Dynamics(scale, True, True, True, subtract, 2.0)
     spk, v = _ChipNeuron.apply(mine["syn"], exc if curr_exp else None, inh if curr_exp else None, mine["i_offset"],
                                mine["alpha"], mine["decay"], mine["theta"], mine["w_rec"], dyn)
     w, wv = torch.randn(t_len, b, n, generator=gen), torch.randn(t_len, b, n, generator=gen)

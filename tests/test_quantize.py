@@ -270,13 +270,14 @@ def test_unsupported_modules_and_settings():
 
 
 @pytest.mark.parametrize("field, value", [("state_precision", "float64"), ("input_grouping", "leak_first"),
-                                          ("conv_x_axis", "height")])
+                                          ("input_grouping", "left_to_right"), ("conv_x_axis", "height"),
+                                          ("flush_to_zero", True)])
 def test_profiles_the_torch_forward_does_not_model_are_refused(field, value):
     from s2sim import ChipProfile
     from s2sim.errors import ConfigError
     from s2sim.quantize import QuantConfig
 
-    with pytest.raises(ConfigError, match=f"profile.{field} = '{value}'"):
+    with pytest.raises(ConfigError, match=f"profile.{field} = {value!r}"):
         QuantConfig(profile=ChipProfile(**{field: value}))
 
 
@@ -371,3 +372,21 @@ def test_rsynaptic_recurrence_runs_as_in_snntorch_where_the_resets_agree():
     with torch.no_grad():
         rec.recurrent.weight.zero_()
     assert not torch.equal(snntorch_steps(m, x), ref)  # the recurrence does shape these spikes
+
+
+def test_per_model_settings_are_modelled_bit_exactly():
+    """Spike test and FMA settings per model (overrides, the current-decay FMA) reach the torch forward layer by
+    layer: it stays bit-identical to the simulator, and differs from the forward without them."""
+    from s2sim import ChipProfile
+
+    m = recurrent_dense_model()
+    x = spikes((12, 6, 20), p=0.3, seed=8)
+    profile = ChipProfile(overrides={"lif_curr_exp_no_delay": {"threshold_op": ">", "fused_multiply_add": False}},
+                          current_fused_multiply_add=True, fused_multiply_add=True, refractory_rule="no_spike")
+    qm = ptq(m, x, config=QuantConfig(profile=profile))
+    rep = verify(qm, x)
+    assert rep.identical, rep.summary()
+    plain = ptq(m, x).forward(x, record_v=True).voltages[0].numpy()
+    assert not np.array_equal(qm.forward(x, record_v=True).voltages[0].numpy().view(np.uint32), plain.view(np.uint32))
+    qc = ptq(m, x, config=QuantConfig(profile=ChipProfile(current_fused_multiply_add=False)))
+    assert verify(qc, x).identical

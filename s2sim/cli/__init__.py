@@ -13,7 +13,7 @@ from typing import Sequence
 from ..errors import S2SimError
 
 #: Command modules in the order ``s2sim --help`` lists them.
-COMMANDS = ("demo", "convert", "run", "plot", "conform")
+COMMANDS = ("demo", "convert", "run", "plot", "conform", "execute")
 
 
 def build_parser() -> argparse.ArgumentParser:

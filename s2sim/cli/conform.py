@@ -17,12 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "conform", help="compare two run traces bit for bit, or infer the chip variant from chip traces",
         description="Compare an expected trace (usually the simulator's) with an observed one (usually the chip's): "
-                    "per-population agreement and the first divergence. With --infer, re-run the traces' networks "
-                    "under every chip variant and report which reproduce them. Exit status 1 on mismatch.")
+                    "per-population agreement and the first divergence. With --infer, re-run each population of the "
+                    "traces under every combination of the chip-variant points it depends on and report which "
+                    "points the traces settle, and which they cannot tell apart. Exit status 1 on mismatch.")
     parser.add_argument("traces", nargs="+", metavar="TRACE",
                         help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
     parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    parser.add_argument("--write-profile", metavar="PROFILE.json", default=None,
+                        help="with --infer: write the profile the traces settle as JSON (for s2sim exec --profile "
+                             "and ChipProfile.from_dict); an error when they leave more than one")
     parser.add_argument("--plot", metavar="PNG", help="write rasters and voltage differences to this PNG file")
     tol = parser.add_argument_group("tolerance (non-exact sources such as Brian2 or snnTorch; default bit-exact)")
     tol.add_argument("--atol", type=float, default=None, help="absolute voltage tolerance")
@@ -33,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="compare the common ticks of traces that end at different ticks")
     parser.add_argument("--state-precision", choices=("float32", "float64"), action="append", default=None,
                         help="with --infer: state precisions to try (repeatable; default both)")
+    parser.add_argument("--only", action="append", default=None, metavar="POINT=VALUE[,VALUE...]",
+                        help="with --infer: try only these values of a point or field, e.g. "
+                             "flush_to_zero=False or 'threshold_op[lif]=>=' (repeatable)")
     parser.set_defaults(func=run_conform)
 
 
@@ -58,17 +65,54 @@ def run_conform(args: argparse.Namespace) -> int:
 
 
 def _run_infer(args: argparse.Namespace) -> int:
-    from ..conformance import hypotheses, infer
-    from ..profile import STATE_PRECISIONS
+    from ..conformance import infer
     from ..traces import read_trace_set
 
     if args.plot or _tolerance(args) is not None:
         raise ConfigError("conform --infer: --plot and tolerance options apply to a two-trace comparison only")
     traces, labels = read_trace_set(args.traces)
-    candidates = hypotheses(args.state_precision or STATE_PRECISIONS)
-    result = infer(traces, candidates, labels=labels)
+    restrict = _restrictions(args.only or [])
+    if args.state_precision:
+        restrict["state_precision"] = args.state_precision
+    result = infer(traces, restrict=restrict, labels=labels)
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
+    if args.write_profile:
+        _write_profile(result, args.write_profile)
     return 0 if result.consistent else 1
+
+
+def _write_profile(result: Any, path: str) -> None:
+    """The one profile the traces settle, as JSON (s2sim exec --profile and ChipProfile.from_dict read it)."""
+    profiles = result.profiles()
+    if len(profiles) != 1:
+        raise ConfigError(f"conform --write-profile {path!r}: the traces leave {len(profiles)} profiles consistent "
+                          "(0: none reproduces them; more: some points are not distinguished); nothing written")
+    text = json.dumps({"profile": profiles[0].to_dict(), "not_probed": result.not_probed()}, indent=1) + "\n"
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError(f"conform --write-profile {path!r}: cannot write it ({exc})") from None
+    print(f"wrote {path}: the inferred ChipProfile (use it with s2sim exec --profile {path})", file=sys.stderr)
+
+
+def _restrictions(items: list[str]) -> dict[str, list]:
+    """``POINT=V1,V2`` options -> {point or field: [values]}, values parsed as the field's own values."""
+    from ..variants import FIELD_VALUES
+
+    out: dict[str, list] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        field = name.split("[")[0]
+        if not sep or field not in FIELD_VALUES:
+            raise ConfigError(f"conform --only {item!r}: expected POINT=VALUE with a point of "
+                              f"{sorted(FIELD_VALUES)} (per-model points as field[model])")
+        by_text = {str(v): v for v in FIELD_VALUES[field]}
+        bad = [v for v in text.split(",") if v not in by_text]
+        if bad:
+            raise ConfigError(f"conform --only {item!r}: {bad} not among {list(by_text)}")
+        out[name] = [by_text[v] for v in text.split(",")]
+    return out
 
 
 def _tolerance(args: argparse.Namespace) -> Any:
