@@ -1,4 +1,4 @@
-"""examples/: the QAT fine-tuning example runs end to end and its frozen network is bit-identical to the
+"""tools/qat_rsynaptic.py: the QAT fine-tuning example runs end to end and its frozen network is bit-identical to the
 simulator."""
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("snntorch")
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
 def test_qat_rsynaptic_example(saccade_cache, capsys):
-    spec = importlib.util.spec_from_file_location("qat_rsynaptic", EXAMPLES / "qat_rsynaptic.py")
+    spec = importlib.util.spec_from_file_location("qat_rsynaptic", TOOLS / "qat_rsynaptic.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     out = example.main(["--limit", "48", "--epochs", "1", "--qat-epochs", "1", "--ticks", "5", "--step-ms", "6",

@@ -4,7 +4,7 @@ The network has the shape of the NIR paper's Braille reader: Linear -> RSynaptic
 Linear -> Synaptic. On SpiNNaker2 each neuron layer becomes a ``lif_curr_exp_no_delay`` population (8-bit
 weights; ``lif_curr_exp`` with --bits 4), the RSynaptic one with a recurrent projection onto itself.
 
-    PYTHONPATH=. python examples/qat_rsynaptic.py              # about a minute on a 2-core machine
+    PYTHONPATH=. python tools/qat_rsynaptic.py              # about a minute on a 2-core machine
 
 1. Train the float model with plain snnTorch on Saccade Digits (synthetic events from real images).
 2. PTQ: quantize it as it is (py-spinnaker2's max rule) and measure on the test split.
