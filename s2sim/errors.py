@@ -1,9 +1,16 @@
-"""The exception tree of s2sim.
+"""The exception tree of s2sim, and its warning categories.
 
-Every class also subclasses the builtin it refines, so ``except ValueError`` in user code keeps working.
+Every error class also subclasses the builtin it refines, so ``except ValueError`` in user code keeps working.
 Messages name the population (or node, or file), the parameter, the offending value and the limit.
+
+Warnings flag results that are legal but very likely not what was meant (weights that all round to zero, a
+time constant shorter than the time step, a graph without ``dt``). Each has a named category under
+:class:`S2SimWarning`, so it can be filtered or made an error with the standard :mod:`warnings` machinery; the
+``strict=True`` options of the API (and ``--strict`` on the command line) raise the matching error instead.
 """
 from __future__ import annotations
+
+import warnings
 
 
 class S2SimError(Exception):
@@ -30,5 +37,69 @@ class TraceError(S2SimError, ValueError):
     """A trace or data file is unreadable, truncated or does not match the network it claims to record."""
 
 
+class ResourceError(S2SimError, MemoryError):
+    """A step would need more memory than the budget allows (see :mod:`s2sim.memory`); nothing was allocated."""
+
+
+class RunTimeout(S2SimError, TimeoutError):
+    """A run or a file read took longer than its ``timeout`` and was stopped."""
+
+
 class BoardUnavailable(S2SimError, RuntimeError):
     """py-spinnaker2 is not installed or no board address is configured."""
+
+
+# -- warnings ------------------------------------------------------------------------------------------------------
+
+class S2SimWarning(UserWarning):
+    """Base class of s2sim's warnings.
+
+    Attributes
+    ----------
+    subject : str
+        What the warning is about (a projection, population or file name), so a caller can report each subject
+        once when several stages notice the same problem.
+    """
+
+    def __init__(self, message: str, subject: str = "") -> None:
+        super().__init__(message)
+        self.subject = subject
+
+
+class WeightLossWarning(S2SimWarning):
+    """A projection's weights all round to zero, or rounding loses more than
+    :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of its weight mass (sum of |w|)."""
+
+
+class TimeConstantWarning(S2SimWarning):
+    """A time constant or decay makes no sense for a leaky neuron (tau < dt, a decay outside [0, 1])."""
+
+
+class MetadataWarning(S2SimWarning):
+    """A graph lacks metadata that its conversion depends on (``dt``), so a default was assumed."""
+
+
+#: Share of a projection's weight mass, sum(|w - round(w)|) / sum(|w|), above which rounding is reported.
+WEIGHT_LOSS_LIMIT = 0.5
+
+
+def warn(category: type[S2SimWarning], message: str, subject: str = "", *, strict: bool = False,
+         error: type[S2SimError] = ConfigError, stacklevel: int = 3) -> None:
+    """Issue ``message`` as a ``category`` warning, or raise ``error`` with the same message when ``strict``.
+
+    Parameters
+    ----------
+    category : type
+        A subclass of :class:`S2SimWarning`.
+    message : str
+        Names the population / projection / node, the value and the limit, like an error message.
+    subject : str
+        The name the warning is about (see :attr:`S2SimWarning.subject`).
+    strict : bool
+        Raise instead of warning.
+    error : type
+        The error class raised when ``strict`` (the one the calling stage raises for bad input).
+    """
+    if strict:
+        raise error(f"{message} [{category.__name__}, an error under strict=True]")
+    warnings.warn(category(message, subject), stacklevel=stacklevel)

@@ -193,6 +193,8 @@ def _make_job(gnet: GestureNetwork, profile: ChipProfile) -> _Job:
     from .network_io import network_to_dict
 
     network = network_to_dict(gnet.net)
+    for pop in network["populations"]:  # the activity per layer comes from the counts, recorded only when asked
+        pop["record"] = [*pop["record"], "counts"] if "counts" not in pop["record"] else pop["record"]
     text = json.dumps([network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict()],
                       sort_keys=True)
     key = hashlib.sha256(text.encode()).hexdigest()

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ConfigError, LimitError
 from .models import NeuronModel, get_model
 from .spec import (RECORDABLES, NetworkSpec, PopulationSpec, as_index, check_max_atoms, check_record, network_spec,
-                   population_spec)
+                   numeric_array, population_spec)
 
 CONV_PARAM_DEFAULTS = {
     "stride_x": 1, "stride_y": 1, "pool_x": 1, "pool_y": 1,
@@ -407,12 +407,4 @@ def _check_pair(pre: Any, post: Any, what: str) -> tuple[Population, Population]
 
 def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
     """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be {expected}") from None
-    if arr.dtype.kind not in "iuf" and arr.size:
-        kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}.get(
-            arr.dtype.kind, f"dtype {arr.dtype}")
-        raise ConfigError(f"{where} must be {expected}, got {kind}")
-    return arr.astype(np.float64)
+    return numeric_array(value, where, expected).astype(np.float64)

@@ -205,17 +205,19 @@ def _chunks(batch: int, size: int) -> Iterator[tuple[int, int]]:
 
 def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: Any, batch_size: int,
              threads: int | None = None, voltages: bool = True,
-             progress: Callable[[int], None] | None = None) -> BatchResult:
+             progress: Callable[[int], None] | None = None, counts: bool = False) -> BatchResult:
     """Run ``net`` on all samples in chunks of ``batch_size``; spikes (every population), voltages (every neuron
-    population, unless ``voltages`` is False) and counts, [B, T, ...], as one BatchResult.
+    population, unless ``voltages`` is False) and, with ``counts``, the counts, [B, T, ...], as one BatchResult.
 
-    Adds "spikes" (and "v") to each population's ``record`` list: the network is the one this command loaded."""
+    Adds "spikes" (and "v", "counts") to each population's ``record`` list: the network is the one this command
+    loaded."""
     from ..simulator import Simulator
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     for pop in net.populations:
         wanted = ["spikes", "v"] if voltages and not pop.model.is_input else ["spikes"]
+        wanted += ["counts"] if counts else []
         pop.record.extend(item for item in wanted if item not in pop.record)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
     loaded = Simulator(profile=profile, num_threads=threads).load(net)
@@ -278,7 +280,7 @@ def run_run(args: argparse.Namespace) -> int:
     inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs), args.ticks, args.input)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
     result = simulate(net, inputs, ticks, model.profile, args.batch_size, args.threads,
-                      voltages=not args.no_voltages, progress=_progress(batch, args.progress))
+                      voltages=not args.no_voltages, progress=_progress(batch, args.progress), counts=args.report)
     keep = {p.name for p in (model.outputs if args.outputs_only else net.populations)}
     spikes = {k: v for k, v in result.spikes.items() if k in keep}
     volts = {k: v for k, v in result.voltages.items() if k in keep}
