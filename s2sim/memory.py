@@ -38,10 +38,15 @@ def parse_size(text: str | int) -> int:
     return int(value)
 
 
-def set_budget(size: int | str | None) -> None:
-    """Set the process-wide budget in bytes (or a size string); None returns to the default (available memory)."""
+def set_budget(size: int | str | None) -> int | None:
+    """Set the process-wide budget in bytes (or a size string); None returns to the default (available memory).
+
+    Returns the previous setting (None when it was the default), so a caller can restore it.
+    """
     global _budget
+    previous = _budget
     _budget = None if size is None else parse_size(size)
+    return previous
 
 
 def available() -> int:
@@ -88,3 +93,19 @@ def check(needed: float, what: str, hint: str = "") -> None:
     if needed > limit:
         raise ResourceError(f"{what} needs an estimated {fmt(needed)}, more than the memory budget of {fmt(limit)} "
                             f"({source}); nothing was allocated" + (f". {hint}" if hint else ""))
+
+
+def hdf5_bytes(f: object) -> int:
+    """Bytes the datasets of an open h5py File declare (shape x item size, before any decompression): what
+    reading them all would allocate, known before a byte of them is read."""
+    import h5py
+    import numpy as np
+
+    total = [0]
+
+    def add(_name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            total[0] += int(np.prod(obj.shape, dtype=np.float64)) * max(int(obj.dtype.itemsize), 8)
+
+    f.visititems(add)  # type: ignore[attr-defined]
+    return total[0]

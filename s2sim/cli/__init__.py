@@ -1,19 +1,30 @@
 """The ``s2sim`` command line: one module per command, each with ``register(subparsers)``.
 
 A command module adds its own sub-parser and sets ``func`` on it; this file only dispatches, so commands stay
-independent and their heavy imports happen only when that command runs.
+independent and their heavy imports happen only when that command runs. Options every command has (``--strict``,
+``--memory-budget``) are added here.
+
+Exit status: 0 success, 1 a negative result (e.g. a conformance mismatch), 2 an error (bad input, an unreadable
+file, a refused resource, a warning under ``--strict``), 3 an internal error (a bug in s2sim), 130 Ctrl-C.
+Warnings (:class:`~s2sim.errors.S2SimWarning`) are printed as ``s2sim CMD: warning: ...``, once per subject.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+import traceback
+import warnings
+from typing import Any, Sequence
 
-from ..errors import S2SimError
+from ..errors import S2SimError, S2SimWarning
 
 #: Command modules in the order ``s2sim --help`` lists them.
 COMMANDS = ("demo", "convert", "run", "plot", "conform")
+
+EXIT_OK, EXIT_NEGATIVE, EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_UNSET = object()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    for command in sub.choices.values():
+        _add_common_options(command)
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("checks")
+    group.add_argument("--strict", action="store_true",
+                       help="fail (exit 2) on any s2sim warning: weights that all round to zero, time constants "
+                            "shorter than dt, a graph without dt metadata, ...")
+    group.add_argument("--memory-budget", metavar="SIZE", default=None,
+                       help="refuse steps whose estimated memory exceeds SIZE (bytes, or e.g. 512M, 4G); default: "
+                            "the memory available on this machine")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,11 +52,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    # exit status: 0 success, 1 a negative result (e.g. a conformance mismatch), 2 an error
-    try:
-        return int(args.func(args) or 0)
-    except S2SimError as exc:
-        print(f"s2sim {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    from .. import memory
 
+    printer = _WarningPrinter(args.command)
+    restore: Any = _UNSET
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error" if args.strict else "always", S2SimWarning)
+            warnings.showwarning = printer.show
+            if args.memory_budget is not None:
+                restore = memory.set_budget(args.memory_budget)
+            return int(args.func(args) or EXIT_OK)
+    except S2SimError as exc:
+        return _fail(args.command, f"error: {exc}", EXIT_ERROR)
+    except S2SimWarning as exc:  # --strict
+        return _fail(args.command, f"error: {exc} [{type(exc).__name__}, an error under --strict]", EXIT_ERROR)
+    except KeyboardInterrupt:
+        return _fail(args.command, "interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: say so plainly, with the details a report needs
+        detail = "".join(traceback.format_exception(exc)) if os.environ.get("S2SIM_TRACEBACK") else \
+            "set S2SIM_TRACEBACK=1 to see the traceback"
+        return _fail(args.command, f"internal error (a bug in s2sim; please report it): {type(exc).__name__}: "
+                                   f"{exc}\n{detail}", EXIT_BUG)
+    finally:
+        if restore is not _UNSET:
+            memory.set_budget(restore)
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"s2sim {command}: {message}", file=sys.stderr)
+    return code
+
+
+class _WarningPrinter:
+    """Prints s2sim warnings as one line each, once per (category, subject): the conversion and the lowering of the
+    same projection report the same problem; other warnings go to Python's usual printer."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.seen: set[tuple[type, str]] = set()
+        self.count = 0
+        self._default = warnings.showwarning
+
+    def show(self, message: Any, category: type, filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if not issubclass(category, S2SimWarning):
+            self._default(message, category, filename, lineno, file, line)
+            return
+        key = (category, getattr(message, "subject", "") or str(message))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.count += 1
+        print(f"s2sim {self.command}: warning: {message} [{category.__name__}]", file=sys.stderr)
