@@ -101,5 +101,5 @@ def warn(category: type[S2SimWarning], message: str, subject: str = "", *, stric
         The error class raised when ``strict`` (the one the calling stage raises for bad input).
     """
     if strict:
-        raise error(f"{message} [{category.__name__}, an error under strict=True]")
+        raise error(f"{message} [{category.__name__}, an error in strict mode]")
     warnings.warn(category(message, subject), stacklevel=stacklevel)

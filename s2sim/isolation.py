@@ -13,6 +13,7 @@ otherwise started by multiprocessing's fork server (safe with threads; the first
 """
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import signal
 import threading
@@ -25,7 +26,7 @@ from .errors import ResourceError, RunTimeout, S2SimError, TraceError
 DEFAULT_TIMEOUT = 300.0
 
 
-def call_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+def call_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float | None = None) -> Any:
     """Return ``fn(*args)`` computed in a child process.
 
     Parameters
@@ -34,8 +35,8 @@ def call_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float 
         A module-level function (it is pickled by reference); it should raise s2sim errors for bad input.
     what : str
         The file or object being read, for messages ("NIR file 'model.nir'").
-    timeout : float or None
-        Seconds to wait for the result.
+    timeout : float, optional
+        Seconds to wait for the result (default :data:`DEFAULT_TIMEOUT`).
 
     Raises
     ------
@@ -49,7 +50,8 @@ def call_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float 
     S2SimError
         Whatever s2sim error ``fn`` raised, unchanged.
     """
-    ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
     limit, _ = memory.budget()
     proc = ctx.Process(target=_child, args=(send, fn, args, what, limit), daemon=True)
@@ -75,7 +77,18 @@ def call_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float 
     raise payload
 
 
+def _context() -> Any:
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
+    # modules the server imports once, so that each child it forks starts with the readers loaded
+    ctx.set_forkserver_preload(["s2sim.isolation", "s2sim.nir_import", "s2sim.traces", "h5py", "nir"])
+    return ctx
+
+
 def _child(send: Any, fn: Callable[..., Any], args: tuple, what: str, limit: int) -> None:
+    faulthandler.disable()  # a crash here is reported by the parent; no traceback dump from the child
+    memory.set_budget(limit)  # the parent's budget, also where the child does not inherit its settings
     _limit_address_space(limit)
     try:
         result: tuple[str, Any] = ("ok", fn(*args))

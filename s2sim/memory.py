@@ -105,7 +105,7 @@ def hdf5_bytes(f: object) -> int:
 
     def add(_name: str, obj: object) -> None:
         if isinstance(obj, h5py.Dataset):
-            total[0] += int(np.prod(obj.shape, dtype=np.float64)) * max(int(obj.dtype.itemsize), 8)
+            total[0] += int(np.prod(obj.shape or (), dtype=np.float64)) * max(int(obj.dtype.itemsize), 1)
 
     f.visititems(add)  # type: ignore[attr-defined]
     return total[0]

@@ -74,15 +74,19 @@ def network_bytes(data: Any) -> int:
     if not isinstance(data, Mapping):
         return 0
     total = 0
-    for item in data.get("populations") or ():
+    for item in _list_or_empty(data.get("populations")):
         size = item.get("size") if isinstance(item, Mapping) else None
         if isinstance(size, int) and 0 < size <= MAX_POPULATION_SIZE:
             model = MODELS.get(item.get("neuron_model")) if isinstance(item.get("neuron_model"), str) else None
             total += size * 8 * 4 * max(len(model.defaults) if model else 0, 1)
-    for item in data.get("projections") or ():
+    for item in _list_or_empty(data.get("projections")):
         rows = item.get("connections") if isinstance(item, Mapping) else None
         total += 4 * 8 * 6 * len(rows) if isinstance(rows, list) else 0
     return total
+
+
+def _list_or_empty(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _population_to_dict(population: Population) -> dict[str, Any]:

@@ -40,7 +40,7 @@ import numpy as np
 from . import memory, snn
 from .conversion_report import (REPORTED_ROUNDINGS, ConversionReport, ParameterMapping, PopulationReport,
                                 ProjectionReport, WeightRounding)
-from .errors import ConversionError, MetadataWarning, TimeConstantWarning, TraceError, warn
+from .errors import ConversionError, MetadataWarning, ResourceError, TimeConstantWarning, TraceError, warn
 from .lowering import check_weight_loss
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, MODELS
 from .spec import MAX_POPULATION_SIZE, numeric_array
@@ -259,6 +259,8 @@ def read_nir_file(path: str) -> Any:
     memory.check(declared, f"reading NIR file {path!r} (the arrays it declares)")
     try:
         return nir.read(path, type_check=False)
+    except MemoryError:
+        raise ResourceError(f"NIR file {path!r}: reading it needs more memory than is available") from None
     except Exception as exc:  # nir and h5py raise OSError, KeyError, ValueError, AssertionError, ... on bad files
         raise TraceError(f"NIR file {path!r} cannot be read ({type(exc).__name__}: {exc}); it is truncated, "
                          "damaged or not a NIR graph") from None
@@ -388,8 +390,13 @@ _NUMERIC_ATTRS = {
 }
 
 
+#: Dimensions of the weight of each weight node type.
+_WEIGHT_NDIM = {"Affine": 2, "Linear": 2, "Conv2d": 4}
+
+
 def _check_values(nodes: dict[str, Any]) -> None:
-    """Every weight, bias and neuron parameter is a finite real array (no strings, booleans, complex numbers)."""
+    """Every weight, bias and neuron parameter is a finite real array (no strings, booleans, complex numbers), and
+    every weight a non-empty array of the right dimensions."""
     for name, node in nodes.items():
         kind = _kind(node)
         for key in _NUMERIC_ATTRS.get(kind, ()):
@@ -400,6 +407,11 @@ def _check_values(nodes: dict[str, Any]) -> None:
                                 ConversionError)
             if not np.all(np.isfinite(arr)):
                 raise ConversionError(f"node {name!r}: {kind} parameter {key!r} contains NaN or inf")
+        if kind in _WEIGHT_NDIM:
+            shape = np.shape(getattr(node, "weight", None))
+            if getattr(node, "weight", None) is None or len(shape) != _WEIGHT_NDIM[kind] or 0 in shape:
+                raise ConversionError(f"node {name!r}: {kind} weight has shape {shape}; expected a non-empty array "
+                                      f"of {_WEIGHT_NDIM[kind]} dimensions")
 
 
 def _neuron_param_arrays(name: str, node: Any) -> dict[str, np.ndarray]:
@@ -448,6 +460,10 @@ def _conv_geometry(name: str, node: Any) -> dict[str, Any]:
     if w.shape[0] % groups:
         raise ConversionError(f"node {name!r}: Conv2d has {w.shape[0]} output channels, not a multiple of its "
                               f"{groups} groups")
+    bias = getattr(node, "bias", None)
+    if bias is not None and np.size(bias) not in (1, w.shape[0]):
+        raise ConversionError(f"node {name!r}: Conv2d bias has {np.size(bias)} values for {w.shape[0]} output "
+                              "channels")
     pad = node.padding
     kh, kw = w.shape[2:]
     if isinstance(pad, bytes):
@@ -634,7 +650,13 @@ class _Synapses:
         return self.linear(vec) + self.bias
 
 
-def _compose(a: _Synapses, b: _Synapses) -> _Synapses:
+#: Peak bytes per neuron while converting: float64 NIR and chip parameters, biases, scales and their temporaries.
+_NEURON_BYTES = 8 * 40
+#: Peak bytes per synapse entry while building connection lists (index and weight arrays with their temporaries).
+_ENTRY_BYTES = 128
+
+
+def _compose(a: _Synapses, b: _Synapses, what: str = "composing two weight layers") -> _Synapses:
     """``b after a``; entries (i, k) exist where some path i -> j -> k exists; listed pre-major like py-spinnaker2."""
     order = np.argsort(b.pre, kind="stable")
     b_pre, b_post, b_w = b.pre[order], b.post[order], b.w[order]
@@ -642,6 +664,8 @@ def _compose(a: _Synapses, b: _Synapses) -> _Synapses:
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     reps = counts[a.post]
     total = int(reps.sum())
+    memory.check(total * _ENTRY_BYTES, f"{what} ({total} synapse entries)",
+                 "Use fewer or smaller layers, or a conv geometry that converts without unrolling")
     offsets = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
     idx = np.repeat(starts[a.post], reps) + offsets
     pre = np.repeat(a.pre, reps)
@@ -788,7 +812,7 @@ class _Converter:
             where = "has no 'dt' metadata" if config.use_metadata else "is read with use_metadata=False"
             warn(MetadataWarning, f"NIR graph {self.source} {where} and ConversionConfig.dt is not set: dt = 1.0 "
                  "(py-spinnaker2's default) is assumed, so every time constant is read in ticks; set "
-                 "ConversionConfig(dt=...) to the graph's time step (snnTorch graphs: 1e-4)", self.source,
+                 "ConversionConfig(dt=...) or --dt to the graph's time step (snnTorch graphs: 1e-4)", self.source,
                  strict=config.strict, error=ConversionError, stacklevel=5)
             new = replace(new, dt=1.0)
         return new
@@ -800,6 +824,9 @@ class _Converter:
         report.notes.append("conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
                             "py-spinnaker2 maps stride[0] to stride_x")
         pop_names = [n for n, node in self.nodes.items() if _kind(node) in _NEURON_TYPES + ("Input",)]
+        neurons = sum(int(np.prod(self.out_shape[n], dtype=np.float64)) for n in pop_names)
+        memory.check(neurons * _NEURON_BYTES, f"converting NIR graph {self.source}: parameters, biases and scales of "
+                     f"{neurons} neurons")
         pop_names.sort(key=self._rank)
         chains = [c for p in pop_names for c in self._chains_from(p, p, (), set())]
         outputs = {c.source for c in chains if c.target is None}
@@ -912,7 +939,7 @@ class _Converter:
         ops = [o for o in chain.ops if _kind(self.nodes[o]) != "Flatten"]
         stages = [self._op_synapses(o) for o in ops]
         for i, stage in enumerate(stages):
-            syn = _compose(syn, stage)
+            syn = _compose(syn, stage, f"path {chain.source!r} -> {' -> '.join(ops[:i + 1])}")
             if stage.bias.any():
                 vec = stage.bias
                 for later in stages[i + 1:]:
@@ -940,6 +967,13 @@ class _Converter:
     def _op_synapses(self, name: str) -> _Synapses:
         node = self.nodes[name]
         kind = _kind(node)
+        entries = int(np.prod(self.in_shape[name], dtype=np.float64))  # a pool: one entry per input
+        if kind in ("Affine", "Linear", "Conv2d"):
+            weight = np.asarray(node.weight)
+            entries = weight.size * (int(np.prod(self.out_shape[name][1:], dtype=np.float64)) if kind == "Conv2d"
+                                     else 1)
+        memory.check(entries * _ENTRY_BYTES, f"node {name!r}: {kind} as a connection list ({entries} entries)",
+                     "A conv feeding a neuron population directly converts without unrolling")
         if kind in ("Affine", "Linear"):
             return _affine_synapses(node)
         in_shape = self.in_shape[name]
@@ -961,6 +995,7 @@ class _Converter:
             if self.s2sim_format and "s2sim_record" in md:
                 record = [r for r in _meta_text(md, "s2sim_record", f"node {name!r}").split(",") if r]
             pop = snn.Population(size, "spike_list", spikes, name=name, record=record)
+            self._restore_atoms(pop, md)
             pop.voltage_scale = None
             pop.nir_shape = shape
             return pop, PopulationReport(name, kind, "spike_list", size, shape, None, None, None, is_input=True,
@@ -980,10 +1015,7 @@ class _Converter:
         for plan in plans:
             notes.extend(plan.notes)
         pop = snn.Population(size, model, {**params, "reset": reset}, name=name, record=record)
-        if self.s2sim_format and "s2sim_max_atoms_per_core" in md:
-            atoms = _meta_int(md, "s2sim_max_atoms_per_core", f"node {name!r}")
-            if atoms > 0:
-                pop.set_max_atoms_per_core(atoms)
+        self._restore_atoms(pop, md)
         pop.voltage_scale = np.asarray(scale, dtype=np.float64)
         pop.weight_scale = w_scale
         pop.nir_shape = shape
@@ -995,6 +1027,12 @@ class _Converter:
         for plan in plans:
             plan.w_scale = w_scale
         return pop, prep
+
+    def _restore_atoms(self, pop: snn.Population, md: dict[str, Any]) -> None:
+        if self.s2sim_format and "s2sim_max_atoms_per_core" in md:
+            atoms = _meta_int(md, "s2sim_max_atoms_per_core", f"node {pop.name!r}")
+            if atoms > 0:
+                pop.set_max_atoms_per_core(atoms)
 
     def _model_for(self, name: str, plans: list[_Plan]) -> str:
         has_conv = any(p.kind == "conv2d" for p in plans)
@@ -1128,6 +1166,11 @@ class _Converter:
             proj = snn.Projection(pre, post, conns, name=plan.name)
             synapses = int(chip.size)
         rounding = {mode: _rounding(chip, w_scale, mode, lo, hi) for mode in REPORTED_ROUNDINGS}
+        kept = min((np.trunc(chip) if mode == "trunc" else np.rint(chip) for mode in REPORTED_ROUNDINGS),
+                   key=lambda ints: float(np.abs(chip - ints).sum()))
+        check_weight_loss(chip, kept, f"{where} (projection {plan.name!r})", plan.name,
+                          f"either rounding the conversion report shows ({' or '.join(REPORTED_ROUNDINGS)}) at weight "
+                          f"scale {w_scale:.6g}", strict=self.config.strict, error=ConversionError)
         delay = 0 if plan.kind == "conv2d" else int(plan.delays.max(initial=0))
         rep = ProjectionReport(plan.name, pre.name, post.name, plan.kind, plan.chain.ops, synapses, float(w_scale),
                                (lo, hi), float(np.max(np.abs(plan.weights), initial=0.0)),
@@ -1171,6 +1214,30 @@ def _tau_from_alpha(alpha: np.ndarray, dt: float, integrator: Integrator) -> np.
         return -dt / np.log(alpha)
 
 
+def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: ConversionConfig) -> None:
+    """Time constants and r must be positive (errors); a time constant shorter than dt makes the per-tick decay
+    meaningless (a TimeConstantWarning, a ConversionError under strict)."""
+    for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
+        if key not in p:
+            continue
+        bad = np.flatnonzero(p[key] == 0 if key == "w_in" else p[key] <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise ConversionError(f"node {name!r}: {kind} parameter {key!r} of neuron {i} is {p[key][i]:g}; it must "
+                                  f"{'not be 0' if key == 'w_in' else 'be positive'} (the chip mapping divides by it)")
+    for key in ("tau", "tau_mem", "tau_syn"):
+        if key not in p:
+            continue
+        short = np.flatnonzero(p[key] < cfg.dt)
+        if short.size:
+            i = int(short[0])
+            _, alpha = _discretize(p[key][i:i + 1], cfg.dt, cfg.integrator)
+            warn(TimeConstantWarning, f"node {name!r}: {kind} {key} of neuron {i} is {p[key][i]:g}, shorter than dt = "
+                 f"{cfg.dt:g} ({short.size} neuron(s)); the {cfg.integrator.value} integrator gives a per-tick decay "
+                 f"of {float(alpha[0]):.4g}, so the state forgets its input within a tick. Is dt in the graph's time "
+                 "unit (snnTorch graphs: 1e-4)?", name, strict=cfg.strict, error=ConversionError, stacklevel=6)
+
+
 def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.ndarray, cfg: ConversionConfig):
     """Chip parameters (float64 host values), voltage scale S and the report's parameter mappings.
 
@@ -1180,9 +1247,7 @@ def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.nda
          for k, v in _neuron_param_arrays(name, node).items()}
     kind = _kind(node)
     dt, integ = cfg.dt, cfg.integrator
-    for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
-        if key in p and np.any(p[key] == 0):
-            raise ConversionError(f"node {name!r}: parameter {key!r} is 0; the chip mapping divides by it")
+    _check_time_constants(name, kind, p, cfg)
     mappings: list[ParameterMapping] = []
     if kind == "IF":
         scale = w_scale / p["r"]

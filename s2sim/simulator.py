@@ -119,7 +119,10 @@ class LoadedNetwork:
             pop = spec.population(name)
             if not pop.model.is_input:
                 raise ConfigError(f"inputs: population {name!r} is a {pop.neuron_model!r}, not a spike_list source")
-            shape = np.shape(arr)
+            try:
+                shape = np.shape(arr)
+            except ValueError:  # a ragged nested list
+                raise ConfigError(f"inputs[{name!r}] is not a rectangular array [batch, ticks, {pop.size}]") from None
             if len(shape) != 3 or shape[2] != pop.size:
                 raise ConfigError(f"inputs[{name!r}] has shape {shape}; expected [batch, ticks, {pop.size}]")
             if shape[0] < 1:
@@ -208,7 +211,8 @@ def _deadline(timeout: float | None) -> tuple[float, float] | None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)) \
             or not timeout > 0 or not np.isfinite(timeout):
         raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-    return time.monotonic() + float(timeout), float(timeout)
+    timeout = min(float(timeout), threading.TIMEOUT_MAX)  # longer waits overflow the platform's timer
+    return time.monotonic() + timeout, timeout
 
 
 def _call(fn: Callable[..., bool], args: tuple, keep: object) -> Callable[[], bool]:
@@ -231,7 +235,6 @@ def _supervise(calls: list[Callable[[], bool]], cancel: np.ndarray, deadline: tu
     """
     pool = ThreadPoolExecutor(len(calls), thread_name_prefix="s2sim-run")
     futures = [pool.submit(call) for call in calls]
-    pool.shutdown(wait=False)
     try:
         left = None if deadline is None else max(0.0, deadline[0] - time.monotonic())
         _, pending = wait(futures, timeout=left, return_when=FIRST_EXCEPTION)
@@ -239,12 +242,15 @@ def _supervise(calls: list[Callable[[], bool]], cancel: np.ndarray, deadline: tu
         cancel[0] = 1
         _drain(futures)
         raise
+    finally:
+        pool.shutdown(wait=False)
     if pending:  # a worker failed, or the deadline passed
         cancel[0] = 1
         _drain(futures)
         if not any(f.exception() is not None for f in futures):
             raise RunTimeout(f"{what} stopped after its timeout of {deadline[1]:g} s; the results are discarded "
                              "(the loaded network stays usable)")
+    pool.shutdown(wait=True)  # every call has returned: this only joins the threads, leaving none behind
     for future in futures:
         future.result()  # the CoreError of a failed worker
 

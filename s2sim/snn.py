@@ -70,8 +70,10 @@ class Population:
         self.neuron_model = model.name
         self.size = size
         self.params: Any = params if params is not None else {}
-        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str)
-                                                                     else list(record))
+        # anything but a name or a list of names is kept as given and refused by the validation below
+        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str) else
+                                                                     list(record) if isinstance(record, (list, tuple))
+                                                                     else record)
         self.max_atoms_per_core: int | None = None
         self._results: dict[str, Any] = {}
         if not (isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size == 0):

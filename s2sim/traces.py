@@ -389,6 +389,8 @@ def read_raw_trace(path: str) -> dict[str, Any]:
             return _raw_contents(f, path)
     except (TraceError, ResourceError):
         raise
+    except MemoryError:
+        raise ResourceError(f"{path}: reading the trace needs more memory than is available") from None
     except Exception as exc:  # KeyError, AttributeError, RuntimeError, ...: a group or dataset is not what it was
         raise TraceError(f"{path}: damaged or incomplete trace ({type(exc).__name__}: {exc})") from None
 

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except S2SimError as exc:
         return _fail(args.command, f"error: {exc}", EXIT_ERROR)
     except S2SimWarning as exc:  # --strict
-        return _fail(args.command, f"error: {exc} [{type(exc).__name__}, an error under --strict]", EXIT_ERROR)
+        return _fail(args.command, f"error: {exc} [{type(exc).__name__}, an error in strict mode]", EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(args.command, "interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: say so plainly, with the details a report needs

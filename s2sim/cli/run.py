@@ -197,6 +197,10 @@ def _fit_ticks(inputs: dict[str, np.ndarray], ticks: int | None, path: str) -> t
                               f"spikes of input(s) {sorted(late)} (the first at tick {min(late.values())}); "
                               "run at least as many ticks as the input has")
         return {name: np.ascontiguousarray(arr[:, :ticks]) for name, arr in inputs.items()}, ticks
+    from .. import memory
+
+    memory.check(sum(arr.shape[0] * ticks * arr.shape[2] for arr in inputs.values()),
+                 f"padding the inputs of {path!r} to {ticks} ticks", "Run fewer ticks")
     pad = ((0, 0), (0, ticks - length), (0, 0))
     return {name: np.pad(arr, pad) for name, arr in inputs.items()}, ticks
 
