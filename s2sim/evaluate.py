@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ConfigError
 from .gesture_model import GestureNetwork, predict
 from .profile import ChipProfile
+from .spec import numeric_array
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,11 @@ def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray]:
         spikes, labels = data
     else:
         raise ConfigError("evaluate: data must be GestureSpikes or a (spikes, labels) pair")
-    spikes, labels = np.asarray(spikes), np.asarray(labels, dtype=np.int64)
+    spikes = np.asarray(spikes)
+    labels = numeric_array(labels, "evaluate: labels", "class indices")
+    if labels.size and np.any(labels != np.round(labels)):
+        raise ConfigError("evaluate: labels must be integer class indices")
+    labels = labels.astype(np.int64)
     if spikes.ndim != 3:
         raise ConfigError(f"evaluate: spikes have shape {spikes.shape}; expected [samples, ticks, inputs]")
     if labels.shape != (spikes.shape[0],):

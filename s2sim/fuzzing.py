@@ -30,6 +30,7 @@ import numpy as np
 
 from . import memory, snn
 from .errors import RunTimeout, S2SimError
+from .nir_import import NUMERIC_ATTRIBUTES
 
 #: Seconds a child process may spend reading one fuzzed file (a hang costs this much, then counts as an error).
 READ_TIMEOUT = 5.0
@@ -229,12 +230,8 @@ def _exported_graph() -> Any:
 
 #: Node attributes s2sim reads, per node type (a mutation elsewhere would be ignored, rightly).
 READ_FIELDS = {
-    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
-    "IF": ("r", "v_threshold", "v_reset"),
-    "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
-    "Affine": ("weight", "bias"),
-    "Linear": ("weight",),
-    "Conv2d": ("weight", "bias", "stride", "padding", "dilation", "groups"),
+    **NUMERIC_ATTRIBUTES,
+    "Conv2d": NUMERIC_ATTRIBUTES["Conv2d"] + ("stride", "padding", "dilation", "groups"),
     "SumPool2d": ("kernel_size", "stride", "padding"),
     "AvgPool2d": ("kernel_size", "stride", "padding"),
 }

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import ConfigError
 from .models import MODELS
 from .snn import Conv2DProjection, Network, Population, Projection
-from .spec import MAX_POPULATION_SIZE, as_index, numeric_array
+from .spec import MAX_POPULATION_SIZE, as_index, key_index, numeric_array
 
 #: Identifies the dict form; bump NETWORK_FORMAT_VERSION when its meaning changes.
 NETWORK_FORMAT = "s2sim-network"
@@ -114,7 +114,7 @@ def _population_from_dict(item: Mapping[str, Any]) -> Population:
     model = _required(item, "neuron_model", where)
     if model == "spike_list":
         times = _required_dict(item, "spike_times", where)
-        params: dict[Any, Any] = {_key_index(k, f"{where}: spike_times key"): v for k, v in times.items()}
+        params: dict[Any, Any] = {key_index(k, f"{where}: spike_times key"): v for k, v in times.items()}
     else:
         params = dict(_required_dict(item, "params", where))
         params["reset"] = _required(item, "reset", where)
@@ -179,9 +179,3 @@ def _required_dict(item: Mapping[str, Any], key: str, where: str) -> Mapping:
         raise ConfigError(f"{where}: {key!r} must be an object (a dict), got {type(value).__name__}")
     return value
 
-
-def _key_index(key: Any, where: str) -> int:
-    """A neuron index written as a JSON object key ("3")."""
-    if isinstance(key, str) and key.isascii() and key.isdigit():
-        return int(key)
-    return as_index(key, where)

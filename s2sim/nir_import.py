@@ -380,7 +380,7 @@ def _count(value: Any, name: str, what: str) -> int:
 _INDEX_MAX = 2**31 - 1
 
 #: Numeric attributes of each node type, checked once before anything is computed from them.
-_NUMERIC_ATTRS = {
+NUMERIC_ATTRIBUTES = {
     "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
     "IF": ("r", "v_threshold", "v_reset"),
     "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
@@ -399,7 +399,7 @@ def _check_values(nodes: dict[str, Any]) -> None:
     every weight a non-empty array of the right dimensions."""
     for name, node in nodes.items():
         kind = _kind(node)
-        for key in _NUMERIC_ATTRS.get(kind, ()):
+        for key in NUMERIC_ATTRIBUTES.get(kind, ()):
             value = getattr(node, key, None)
             if value is None:
                 continue
@@ -415,7 +415,7 @@ def _check_values(nodes: dict[str, Any]) -> None:
 
 
 def _neuron_param_arrays(name: str, node: Any) -> dict[str, np.ndarray]:
-    keys = _NUMERIC_ATTRS[_kind(node)]
+    keys = NUMERIC_ATTRIBUTES[_kind(node)]
     out = {}
     for key in keys:
         value = getattr(node, key, None)

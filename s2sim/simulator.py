@@ -305,10 +305,13 @@ class Simulator:
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
         key = (repr(self.profile), self.strict)
-        cached = net.__dict__.get("_loaded")
-        if cached is None or cached[0] != key:
-            cached = (key, self.load(net))
-            net.__dict__["_loaded"] = cached
+        # one loaded network per network, also when several threads run it for the first time at once: its run
+        # lock is what keeps their published results whole
+        with net.__dict__.setdefault("_load_lock", threading.Lock()):
+            cached = net.__dict__.get("_loaded")
+            if cached is None or cached[0] != key:
+                cached = (key, self.load(net))
+                net.__dict__["_loaded"] = cached
         loaded = cached[1]
         loaded.num_threads = self.num_threads
         return loaded

@@ -54,6 +54,13 @@ def as_index(value: Any, where: str) -> int:
     raise ConfigError(f"{where} must be an integer, got {value!r}")
 
 
+def key_index(key: Any, where: str) -> int:
+    """A neuron index used as a dict key: an int, or a string of digits as JSON has to write one."""
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        return int(key)
+    return as_index(key, where)
+
+
 _KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}
 
 

@@ -23,6 +23,7 @@ from .errors import ConfigError, ResourceError, TraceError
 from .network_io import network_bytes, network_from_dict, network_to_dict
 from .profile import ChipProfile
 from .snn import Network
+from .spec import key_index, numeric_array
 
 #: Identifies the HDF5 layout; bump TRACE_FORMAT_VERSION when it changes (readers refuse newer versions).
 TRACE_FORMAT = "s2sim-trace"
@@ -245,9 +246,12 @@ def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timestep
     out = np.zeros((timesteps - offset, size), dtype=np.uint8)
     for key, ticks in sdict.items():
         try:
-            idx = int(key)
-            tick_array = np.atleast_1d(np.asarray(ticks, dtype=np.int64))
-        except (TypeError, ValueError):
+            idx = key_index(key, "neuron index")
+            tick_array = np.atleast_1d(numeric_array(ticks, "ticks", "integers"))
+            if np.any(tick_array != np.round(tick_array)):
+                raise ConfigError("not integers")
+            tick_array = tick_array.astype(np.int64)
+        except ConfigError:
             raise TraceError(f"spikes of population {name!r}: neuron {key!r} -> {ticks!r} is not an integer neuron "
                              "index with a list of integer ticks") from None
         if not 0 <= idx < size:
@@ -268,10 +272,10 @@ def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows
     wide = np.empty((rows, size), dtype=np.float64)
     for i in range(size):
         try:
-            values = np.asarray(vdict[i] if i in vdict else vdict[str(i)], dtype=None)
+            values = numeric_array(vdict[i] if i in vdict else vdict[str(i)], "voltages", "numbers")
             if values.dtype != np.float32:
                 values = values.astype(np.float64)
-        except (TypeError, ValueError):
+        except ConfigError:
             raise TraceError(f"voltages of population {name!r}: neuron {i} has non-numeric values") from None
         if values.ndim != 1 or values.shape[0] != rows:
             raise TraceError(f"voltages of population {name!r}: neuron {i} has {values.size} values; expected "
