@@ -10,6 +10,8 @@ time constant shorter than the time step, a graph without ``dt``). Each has a na
 """
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 
@@ -84,8 +86,11 @@ WEIGHT_LOSS_LIMIT = 0.5
 
 
 def warn(category: type[S2SimWarning], message: str, subject: str = "", *, strict: bool = False,
-         error: type[S2SimError] = ConfigError, stacklevel: int = 3) -> None:
+         error: type[S2SimError] = ConfigError) -> None:
     """Issue ``message`` as a ``category`` warning, or raise ``error`` with the same message when ``strict``.
+
+    The warning is attributed to the first caller outside the s2sim package (the user's line), wherever inside
+    s2sim the problem was noticed.
 
     Parameters
     ----------
@@ -102,4 +107,13 @@ def warn(category: type[S2SimWarning], message: str, subject: str = "", *, stric
     """
     if strict:
         raise error(f"{message} [{category.__name__}, an error in strict mode]")
-    warnings.warn(category(message, subject), stacklevel=stacklevel)
+    warnings.warn(category(message, subject), stacklevel=_outside_package())
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` of the innermost frame that is not s2sim's own code."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

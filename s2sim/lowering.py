@@ -152,12 +152,12 @@ def check_weight_loss(weights: np.ndarray, rounded: np.ndarray, where: str, subj
         nonzero = int(np.count_nonzero(w))
         warn(WeightLossWarning, f"{where}: all {nonzero} non-zero weight(s) round to 0 under {how} (largest |w| "
              f"{float(np.abs(w).max()):.4g}); the projection carries no input at all; {advice}", subject,
-             strict=strict, error=error, stacklevel=4)
+             strict=strict, error=error)
         return
     loss = float(np.abs(w - r).sum()) / mass
     if loss > WEIGHT_LOSS_LIMIT:
         warn(WeightLossWarning, f"{where}: rounding under {how} loses {loss:.0%} of the weight mass sum(|w|) (more "
-             f"than {WEIGHT_LOSS_LIMIT:.0%}); {advice}", subject, strict=strict, error=error, stacklevel=4)
+             f"than {WEIGHT_LOSS_LIMIT:.0%}); {advice}", subject, strict=strict, error=error)
 
 
 def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
@@ -172,7 +172,7 @@ def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
             i = int(bad[0])
             effect = "grows without input" if arr[i] > 1 else "flips sign every tick"
             warn(TimeConstantWarning, f"population {pop.name!r}: {key} of neuron {i} is {float(arr[i]):.6g}, outside "
-                 f"[0, 1] ({bad.size} neuron(s)); the state {effect}", pop.name, strict=strict, stacklevel=4)
+                 f"[0, 1] ({bad.size} neuron(s)); the state {effect}", pop.name, strict=strict)
 
 
 def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:

@@ -813,7 +813,7 @@ class _Converter:
             warn(MetadataWarning, f"NIR graph {self.source} {where} and ConversionConfig.dt is not set: dt = 1.0 "
                  "(py-spinnaker2's default) is assumed, so every time constant is read in ticks; set "
                  "ConversionConfig(dt=...) or --dt to the graph's time step (snnTorch graphs: 1e-4)", self.source,
-                 strict=config.strict, error=ConversionError, stacklevel=5)
+                 strict=config.strict, error=ConversionError)
             new = replace(new, dt=1.0)
         return new
 
@@ -1235,7 +1235,7 @@ def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: C
             warn(TimeConstantWarning, f"node {name!r}: {kind} {key} of neuron {i} is {p[key][i]:g}, shorter than dt = "
                  f"{cfg.dt:g} ({short.size} neuron(s)); the {cfg.integrator.value} integrator gives a per-tick decay "
                  f"of {float(alpha[0]):.4g}, so the state forgets its input within a tick. Is dt in the graph's time "
-                 "unit (snnTorch graphs: 1e-4)?", name, strict=cfg.strict, error=ConversionError, stacklevel=6)
+                 "unit (snnTorch graphs: 1e-4)?", name, strict=cfg.strict, error=ConversionError)
 
 
 def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.ndarray, cfg: ConversionConfig):
