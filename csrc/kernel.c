@@ -8,6 +8,7 @@
  */
 #include "s2sim.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
  * Validation: everything s2_run indexes is checked here once, so the tick loop can stay free of checks.
  * ---------------------------------------------------------------------------------------------------------- */
 
+#define S2_POP_ALL (S2_POP_FMA | S2_POP_CURRENT_FMA | S2_POP_THRESHOLD_GT | S2_POP_LEAK_FIRST | \
+                    S2_POP_LEFT_TO_RIGHT | S2_POP_FTZ | S2_POP_REFRAC_NO_SPIKE)
+
 static int validate_population(const s2_network *net, int32_t k, char *err, size_t errlen)
 {
     const s2_population *p = &net->pops[k];
@@ -49,9 +53,17 @@ static int validate_population(const s2_network *net, int32_t k, char *err, size
         return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown reset %d", k, p->reset);
     if (p->ring_slots != 1 && p->ring_slots != 8)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: ring_slots %d is not 1 or 8", k, p->ring_slots);
-    if (p->ring_planes != (p->kind == S2_KIND_CURR_EXP ? 2 : 1))
-        return fail(err, errlen, S2_ERR_INVALID, "population %d: ring_planes %d does not fit kind %d", k,
-                    p->ring_planes, p->kind);
+    if (p->flags & ~S2_POP_ALL)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: unknown flags 0x%x", k, p->flags);
+    if ((p->flags & S2_POP_LEAK_FIRST) && (p->flags & S2_POP_LEFT_TO_RIGHT))
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: two input groupings at once", k);
+    if ((p->flags & S2_POP_FTZ) && (net->flags & S2_FLAG_FLOAT64))
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: flush-to-zero needs float32 state", k);
+    /* two planes where the update needs exc and inh apart: decaying currents, or the left-to-right grouping */
+    const int32_t planes = (p->kind == S2_KIND_CURR_EXP || (p->flags & S2_POP_LEFT_TO_RIGHT)) ? 2 : 1;
+    if (p->ring_planes != planes)
+        return fail(err, errlen, S2_ERR_INVALID, "population %d: ring_planes %d, its kind and flags need %d", k,
+                    p->ring_planes, planes);
     if (p->ring_offset < 0 || p->ring_offset + (int64_t)p->ring_slots * p->ring_planes * p->n > net->n_ring)
         return fail(err, errlen, S2_ERR_INVALID, "population %d: ring range outside %lld words", k,
                     (long long)net->n_ring);
@@ -187,7 +199,7 @@ int s2_validate(s2_network *net, char *err, size_t errlen)
         return fail(err, errlen, S2_ERR_INVALID, "network: NULL arrays");
     if (net->n_pops < 1 || net->n_projs < 0 || net->n_neurons < 1 || net->n_ring < 0 || net->n_curr < 0)
         return fail(err, errlen, S2_ERR_INVALID, "network: empty or negative sizes");
-    if (net->flags & ~(S2_FLAG_FMA | S2_FLAG_THRESHOLD_GT | S2_FLAG_FLOAT64 | S2_FLAG_LEAK_FIRST))
+    if (net->flags & ~S2_FLAG_FLOAT64)
         return fail(err, errlen, S2_ERR_INVALID, "network: unknown flags 0x%x", net->flags);
     net->validated = 0;
     for (int32_t k = 0; k < net->n_pops; k++) {
@@ -241,7 +253,8 @@ static inline void add_row_signed(int32_t *restrict acc, const int8_t *restrict 
 }
 
 /* A slot holds one signed plane (lif: lowering bounds every |sum| by 2^24, where (float)E - (float)I equals
- * (float)(E - I) exactly) or separate exc and inh planes (curr_exp: the two currents decay separately).
+ * (float)(E - I) exactly) or separate exc and inh planes (curr_exp: the two currents decay separately; lif
+ * under the left-to-right grouping, which adds E and subtracts I in separate roundings).
  * n is the plane stride, len the row length. */
 static inline void add_row(int32_t *slot, int32_t planes, int32_t n, const int8_t *w, int32_t len)
 {
@@ -382,14 +395,15 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
 }
 
 /* ------------------------------------------------------------------------------------------------------------
- * Phase 2: neuron update. One body per dynamics, instantiated for float and double state and specialised on
- * four switches (below) so each instance is a straight vectorisable loop.
+ * Phase 2: neuron update. One body per dynamics, instantiated for float and double state. The common
+ * arithmetic is specialised on five switches (below) so each instance is a straight vectorisable loop; the
+ * rare variants run one generic instance that branches at run time.
  * ---------------------------------------------------------------------------------------------------------- */
 
-/* Compile-time switches of one update loop instance, packed into a small code so one switch dispatches:
- * fused multiply-add, strict threshold, uniform parameters (threshold, decays, v_reset equal for all neurons:
- * the loop then reads one value instead of streaming an array), whether the ring slot holds any input, and
- * whether i_offset joins after the leak ((V*alpha + syn) + i_offset) instead of before (V*alpha + (syn + i_offset)). */
+/* Switches of one update loop instance, packed into a small code so one switch dispatches: fused multiply-add,
+ * strict threshold, uniform parameters (threshold, decays, v_reset equal for all neurons: the loop then reads one
+ * value instead of streaming an array), whether the ring slot holds any input, and whether i_offset joins after
+ * the leak ((V*alpha + syn) + i_offset) instead of before (V*alpha + (syn + i_offset)). */
 #define S2_SW_FUSED 1
 #define S2_SW_STRICT 2
 #define S2_SW_UNIFORM 4
@@ -398,25 +412,84 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
 #define S2_SW_CASES16(F, B) F(B + 0) F(B + 1) F(B + 2) F(B + 3) F(B + 4) F(B + 5) F(B + 6) F(B + 7) F(B + 8) \
     F(B + 9) F(B + 10) F(B + 11) F(B + 12) F(B + 13) F(B + 14) F(B + 15)
 #define S2_SW_CASES(F) S2_SW_CASES16(F, 0) S2_SW_CASES16(F, 16)
+/* The rare variants: the currents rounded the other way from V, the left-to-right grouping ((V*alpha + E) - I)
+ * + i_offset, flush-to-zero, and no spike while refractory. */
+#define S2_SW_CURRENT_FLIP 32
+#define S2_SW_LEFT_TO_RIGHT 64
+#define S2_SW_FTZ 128
+#define S2_SW_REFRAC_NO_SPIKE 256
+#define S2_SW_RARE (S2_SW_CURRENT_FLIP | S2_SW_LEFT_TO_RIGHT | S2_SW_FTZ | S2_SW_REFRAC_NO_SPIKE)
 
-#define S2_DEFINE_UPDATES(T, SUF, FMA_FN)                                                                         \
-    static inline __attribute__((always_inline)) T mac_##SUF(T a, T b, T c, int fused)                          \
+/* The ARM FPU's flush-to-zero mode (FPSCR.FZ) in software, so x86's own (which detects tininess after rounding)
+ * is never involved: a subnormal operand reads as zero of its sign, and a result whose exact value is tiny
+ * (0 < |x| < FLT_MIN, before rounding) becomes zero of its sign. A tiny exact sum is representable, so sums can
+ * be flushed after rounding; products are exact in double, and a fused product's exact sign and size come from
+ * the double sum plus its TwoSum error. float32 state only (s2_validate refuses FTZ with double state, whose
+ * versions below are the plain operations). */
+static inline float daz_f32(float x)
+{
+    return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x;
+}
+
+static inline float add_ftz_f32(float a, float b)
+{
+    return daz_f32(daz_f32(a) + daz_f32(b));
+}
+
+static inline float mul_ftz_f32(float a, float b)
+{
+    const double p = (double)daz_f32(a) * (double)daz_f32(b);
+    return fabs(p) < FLT_MIN ? (float)copysign(0.0, p) : (float)p;
+}
+
+static inline float fma_ftz_f32(float a, float b, float c)
+{
+    a = daz_f32(a), b = daz_f32(b), c = daz_f32(c);
+    const double p = (double)a * (double)b, s = p + c, bv = s - p, e = (p - (s - bv)) + (c - bv);
+    const int tiny = fabs(s) < FLT_MIN || (fabs(s) == FLT_MIN && e != 0 && (e < 0) != (s < 0));
+    return tiny ? (float)copysign(0.0, s) : fmaf(a, b, c);
+}
+
+static inline double daz_f64(double x) { return x; }
+static inline double add_ftz_f64(double a, double b) { return a + b; }
+static inline double mul_ftz_f64(double a, double b) { return a * b; }
+static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b, c); }
+
+#define S2_DEFINE_UPDATES(T, SUF, FMA_FN)                                                                        \
+    static inline __attribute__((always_inline)) T add_##SUF(T a, T b, int sw)                                   \
     {                                                                                                            \
+        return (sw & S2_SW_FTZ) ? add_ftz_##SUF(a, b) : a + b;                                                   \
+    }                                                                                                            \
+                                                                                                                 \
+    static inline __attribute__((always_inline)) T mac_##SUF(T a, T b, T c, int fused, int sw)                   \
+    {                                                                                                            \
+        if (sw & S2_SW_FTZ)                                                                                      \
+            return fused ? fma_ftz_##SUF(a, b, c) : add_ftz_##SUF(mul_ftz_##SUF(a, b), c);                       \
         return fused ? FMA_FN(a, b, c) : a * b + c;                                                              \
     }                                                                                                            \
                                                                                                                  \
-    /* Membrane step shared by both dynamics: leak + input, threshold, reset. Returns the spike flag. */         \
-    static inline __attribute__((always_inline)) int32_t membrane_##SUF(const s2_population *p, int32_t i, T *v, \
-                                                                        T syn, int sw)                           \
+    /* Leak and input: V*alpha joined with this tick's excitatory input e, inhibitory input inh (lif with one    \
+     * signed plane: e = E - I, inh = 0, the same under the 2^24 bound, see add_row) and i_offset. */            \
+    static inline __attribute__((always_inline)) T step_##SUF(T v, T a, T e, T inh, T off, int sw)               \
     {                                                                                                            \
-        const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                          \
-        const T a = (T)p->alpha_decay[j], off = (T)p->i_offset[i];                                               \
-        const T x = (sw & S2_SW_LEAK_FIRST) ? mac_##SUF(*v, a, syn, sw & S2_SW_FUSED) + off                      \
-                                            : mac_##SUF(*v, a, syn + off, sw & S2_SW_FUSED);                     \
+        const int fused = sw & S2_SW_FUSED;                                                                      \
+        if (sw & S2_SW_LEFT_TO_RIGHT)                                                                            \
+            return add_##SUF(add_##SUF(mac_##SUF(v, a, e, fused, sw), -inh, sw), off, sw);                       \
+        const T syn = add_##SUF(e, -inh, sw);                                                                    \
+        if (sw & S2_SW_LEAK_FIRST)                                                                               \
+            return add_##SUF(mac_##SUF(v, a, syn, fused, sw), off, sw);                                          \
+        return mac_##SUF(v, a, add_##SUF(syn, off, sw), fused, sw);                                              \
+    }                                                                                                            \
+                                                                                                                 \
+    /* Threshold test (when allowed) and reset of a stepped or held V. Returns the spike flag. */                \
+    static inline __attribute__((always_inline)) int32_t fire_##SUF(const s2_population *p, int32_t j, T *v,     \
+                                                                    int32_t allowed, int sw)                     \
+    {                                                                                                            \
         const T th = (T)p->threshold[j];                                                                         \
-        const int32_t s = (sw & S2_SW_STRICT) ? (x > th) : (x >= th);                                            \
-        const T r = p->reset == S2_RESET_SUBTRACT ? x - th : (T)p->v_reset[j];                                   \
-        *v = s ? r : x;                                                                                          \
+        const T x = (sw & S2_SW_FTZ) ? daz_##SUF(*v) : *v, t = (sw & S2_SW_FTZ) ? daz_##SUF(th) : th;            \
+        const int32_t s = allowed & ((sw & S2_SW_STRICT) ? (x > t) : (x >= t));                                  \
+        const T r = p->reset == S2_RESET_SUBTRACT ? add_##SUF(*v, -th, sw) : (T)p->v_reset[j];                   \
+        *v = s ? r : *v;                                                                                         \
         return s;                                                                                                \
     }                                                                                                            \
                                                                                                                  \
@@ -426,37 +499,56 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         return (sw & S2_SW_INPUT) ? (T)plane[i] : (T)0;                                                          \
     }                                                                                                            \
                                                                                                                  \
-    static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,          \
+    static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,           \
                                                                 int32_t *restrict exc, uint8_t *restrict flag,   \
                                                                 int sw)                                          \
     {                                                                                                            \
+        const int split = sw & S2_SW_LEFT_TO_RIGHT; /* exc and inh planes apart (else one signed plane) */       \
+        const int32_t *restrict inh = exc + p->n;                                                                \
         for (int32_t i = 0; i < p->n; i++) {                                                                     \
-            /* one signed plane: (float)E - (float)I == (float)(E - I) under the 2^24 bound (see add_row) */     \
-            flag[i] = (uint8_t)membrane_##SUF(p, i, &v[i], ring_in_##SUF(exc, i, sw), sw);                       \
+            const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
+            T x = step_##SUF(v[i], (T)p->alpha_decay[j], ring_in_##SUF(exc, i, sw),                              \
+                             split ? ring_in_##SUF(inh, i, sw) : (T)0, (T)p->i_offset[i], sw);                   \
+            flag[i] = (uint8_t)fire_##SUF(p, j, &x, 1, sw);                                                      \
+            v[i] = x;                                                                                            \
         }                                                                                                        \
         if (sw & S2_SW_INPUT)                                                                                    \
-            memset(exc, 0, sizeof(int32_t) * (size_t)p->n);                                                      \
+            memset(exc, 0, sizeof(int32_t) * (split ? 2 : 1) * (size_t)p->n);                                    \
     }                                                                                                            \
                                                                                                                  \
-    static inline __attribute__((always_inline)) void curr_exp_##SUF(                                           \
+    /* While refrac > 0 the update only counts down and holds V; the threshold test still runs on the held V     \
+     * unless the rule is REFRAC_NO_SPIKE. The currents integrate either way (their update comes first). */      \
+    static inline __attribute__((always_inline)) void curr_exp_##SUF(                                            \
         const s2_population *p, T *restrict v, T *restrict ie, T *restrict ii, int32_t *restrict refrac,         \
         int32_t *restrict exc, uint8_t *restrict flag, int sw)                                                   \
     {                                                                                                            \
         int32_t *restrict inh = exc + p->n;                                                                      \
-        const int fused = sw & S2_SW_FUSED;                                                                      \
+        const int fused_i = ((sw & S2_SW_FUSED) != 0) ^ ((sw & S2_SW_CURRENT_FLIP) != 0);                        \
         for (int32_t i = 0; i < p->n; i++) {                                                                     \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
-            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(exc, i, sw), fused);                      \
-            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused);                      \
+            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(exc, i, sw), fused_i, sw);                \
+            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused_i, sw);                \
             const int32_t ref = refrac[i] > 0;                                                                   \
-            T vn = v[i];                                                                                         \
-            const int32_t s = membrane_##SUF(p, i, &vn, ie[i] - ii[i], sw);                                      \
-            v[i] = ref ? v[i] : vn;                                                                              \
-            flag[i] = (uint8_t)(s & !ref);                                                                       \
-            refrac[i] = ref ? refrac[i] - 1 : (s ? p->t_refrac[i] : 0);                                          \
+            const T stepped = step_##SUF(v[i], (T)p->alpha_decay[j], ie[i], ii[i], (T)p->i_offset[i], sw);       \
+            T x = ref ? v[i] : stepped;                                                                          \
+            const int32_t s = fire_##SUF(p, j, &x, !(ref && (sw & S2_SW_REFRAC_NO_SPIKE)), sw);                  \
+            v[i] = x;                                                                                            \
+            flag[i] = (uint8_t)s;                                                                                \
+            refrac[i] = s ? p->t_refrac[i] : (ref ? refrac[i] - 1 : 0);                                          \
         }                                                                                                        \
         if (sw & S2_SW_INPUT)                                                                                    \
             memset(exc, 0, sizeof(int32_t) * 2 * (size_t)p->n);                                                  \
+    }                                                                                                            \
+                                                                                                                 \
+    /* The rare variants: one instance whose switches are run-time values. */                                    \
+    static __attribute__((noinline)) void update_rare_##SUF(const s2_population *p, const s2_workspace *ws,      \
+                                                            T *v, int32_t *exc, uint8_t *flag, int sw)           \
+    {                                                                                                            \
+        if (p->kind == S2_KIND_LIF)                                                                              \
+            lif_##SUF(p, v, exc, flag, sw);                                                                      \
+        else                                                                                                     \
+            curr_exp_##SUF(p, v, (T *)ws->i_exc + p->curr_offset, (T *)ws->i_inh + p->curr_offset,               \
+                           ws->refrac + p->curr_offset, exc, flag, sw);                                          \
     }                                                                                                            \
                                                                                                                  \
     static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int sw)               \
@@ -464,7 +556,9 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         T *v = (T *)ws->v + p->state_offset;                                                                     \
         int32_t *exc = ring_slot(ws, p, tick);                                                                   \
         uint8_t *flag = ws->flags + p->state_offset;                                                             \
-        if (p->kind == S2_KIND_LIF) {                                                                            \
+        if (sw & S2_SW_RARE) {                                                                                   \
+            update_rare_##SUF(p, ws, v, exc, flag, sw);                                                          \
+        } else if (p->kind == S2_KIND_LIF) {                                                                     \
             switch (sw) {                                                                                        \
                 S2_SW_CASES(S2_LIF_CASE_##SUF)                                                                   \
             }                                                                                                    \
@@ -476,7 +570,6 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
             }                                                                                                    \
         }                                                                                                        \
     }                                                                                                            \
-                                                                                                                 \
     static void init_state_##SUF(const s2_network *net, const s2_workspace *ws)                                  \
     {                                                                                                            \
         for (int32_t k = 0; k < net->n_pops; k++) {                                                              \
@@ -545,14 +638,22 @@ static void emit_spikes(const s2_population *p, int32_t k, const s2_pop_io *io, 
         io->rec_counts[(b * n_ticks + tick) * 2] = count;
 }
 
+/* The update switches of a population's arithmetic (S2_POP_* flags), without the per-tick INPUT switch. */
+static int pop_switches(const s2_population *p)
+{
+    const int f = p->flags, fused = (f & S2_POP_FMA) != 0, current = (f & S2_POP_CURRENT_FMA) != 0;
+    return (fused ? S2_SW_FUSED : 0) | ((f & S2_POP_THRESHOLD_GT) ? S2_SW_STRICT : 0) |
+           (p->uniform_params ? S2_SW_UNIFORM : 0) | ((f & S2_POP_LEAK_FIRST) ? S2_SW_LEAK_FIRST : 0) |
+           (p->kind == S2_KIND_CURR_EXP && current != fused ? S2_SW_CURRENT_FLIP : 0) |
+           ((f & S2_POP_LEFT_TO_RIGHT) ? S2_SW_LEFT_TO_RIGHT : 0) | ((f & S2_POP_FTZ) ? S2_SW_FTZ : 0) |
+           ((f & S2_POP_REFRAC_NO_SPIKE) ? S2_SW_REFRAC_NO_SPIKE : 0);
+}
+
 /* Returns 1 when *cancel was set before the run finished (checked between ticks), else 0. */
 static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
                       int32_t n_ticks, const int32_t *cancel)
 {
     const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
-    const int base_sw = ((net->flags & S2_FLAG_FMA) ? S2_SW_FUSED : 0) |
-                        ((net->flags & S2_FLAG_THRESHOLD_GT) ? S2_SW_STRICT : 0) |
-                        ((net->flags & S2_FLAG_LEAK_FIRST) ? S2_SW_LEAK_FIRST : 0);
     if (f64)
         init_state_f64(net, ws);
     else
@@ -582,7 +683,7 @@ static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_works
             const s2_population *p = &net->pops[k];
             if (p->kind != S2_KIND_INPUT) {
                 uint8_t *dirty = &ws->dirty[(int64_t)k * 8 + (tick & (p->ring_slots - 1))];
-                const int sw = base_sw | (p->uniform_params ? S2_SW_UNIFORM : 0) | (*dirty ? S2_SW_INPUT : 0);
+                const int sw = pop_switches(p) | (*dirty ? S2_SW_INPUT : 0);
                 *dirty = 0;
                 if (f64)
                     update_f64(p, &w, tick, sw);

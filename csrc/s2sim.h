@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* CFFI_BEGIN */
-#define S2_ABI_VERSION 2
+#define S2_ABI_VERSION 3
 #define S2_OK 0
 #define S2_ERR_INVALID 1
 #define S2_ERR_RUN 2
@@ -38,18 +38,28 @@ extern "C" {
 #define S2_PROJ_DENSE 1
 #define S2_PROJ_CONV 2
 
-/* s2_network.flags */
-#define S2_FLAG_FMA 1
-#define S2_FLAG_THRESHOLD_GT 2
+/* s2_network.flags: the state's float type, shared by every population (the workspace holds one type). */
 #define S2_FLAG_FLOAT64 4
-#define S2_FLAG_LEAK_FIRST 8
+
+/* s2_population.flags: the arithmetic of the population's model (ChipProfile.model_settings, docs/datapath.md).
+ * FMA: V*alpha + input rounded once; CURRENT_FMA: the same for I*decay + ring (curr_exp); THRESHOLD_GT: spike
+ * test V > threshold instead of >=; LEAK_FIRST / LEFT_TO_RIGHT: input grouping (neither: input first; at most
+ * one); FTZ: flush-to-zero (float32 only); REFRAC_NO_SPIKE: a refractory neuron never spikes (otherwise its held
+ * V is tested). */
+#define S2_POP_FMA 1
+#define S2_POP_CURRENT_FMA 2
+#define S2_POP_THRESHOLD_GT 4
+#define S2_POP_LEAK_FIRST 8
+#define S2_POP_LEFT_TO_RIGHT 16
+#define S2_POP_FTZ 32
+#define S2_POP_REFRAC_NO_SPIKE 64
 
 #define S2_VALIDATED 0x5325A11D
 
 /* One population. Per-neuron parameters are float32 as uploaded to the chip (t_refrac int32).
  * Offsets index the workspace arrays: state_offset into v / flags / spike lists (n entries),
  * ring_offset into ring (ring_slots * ring_planes * n int32: slot-major, then plane, then neuron; lif has one
- * signed plane, curr_exp an exc and an inh plane of magnitudes),
+ * signed plane, except under LEFT_TO_RIGHT, curr_exp an exc and an inh plane of magnitudes),
  * curr_offset into i_exc / i_inh (curr_exp only, else -1). Each of the three ranges must start at or after the end of the
  * previous population's (s2_validate refuses overlaps). uniform_params = 1 promises that threshold,
  * alpha_decay, v_reset, exc_decay and inh_decay hold one value for all neurons (element 0 is read). */
@@ -60,6 +70,7 @@ typedef struct {
     int32_t ring_slots;
     int32_t ring_planes;
     int32_t uniform_params;
+    int32_t flags;
     int64_t state_offset;
     int64_t ring_offset;
     int64_t curr_offset;

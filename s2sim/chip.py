@@ -116,19 +116,28 @@ def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
 
 def run_on_board(net: Network, timesteps: int, address: str | None = None,
                  inputs: Mapping[str, np.ndarray] | None = None,
-                 metadata: Mapping[str, Any] | None = None) -> Trace:
+                 metadata: Mapping[str, Any] | None = None, modules: tuple[Any, Any] | None = None) -> Trace:
     """Run ``net`` on the board for ``timesteps`` ticks and return the chip's Trace (UNTESTED: needs a board).
+
+    ``modules`` are py-spinnaker2's ``(snn, hardware)`` modules when the caller imported them already (``s2sim
+    exec --board``, where the name ``spinnaker2`` stands for s2sim's stand-in inside the script).
 
     Raises
     ------
     BoardUnavailable
         py-spinnaker2 missing or no board address; the message says how to fix it.
     """
-    ok, detail = board_status(address)
-    if not ok:
-        raise BoardUnavailable(detail)
-    hardware = _spinnaker2("hardware")
-    s2net, pops = to_spinnaker2(net, inputs)
+    if modules is None:
+        ok, detail = board_status(address)
+        if not ok:
+            raise BoardUnavailable(detail)
+        snn_module, hardware = _spinnaker2("snn"), _spinnaker2("hardware")
+    else:
+        detail = board_address(address)
+        if detail is None:
+            raise BoardUnavailable(f"no board address: pass address=... or set {' or '.join(BOARD_ENV_VARS)}")
+        snn_module, hardware = modules
+    s2net, pops = to_spinnaker2(net, inputs, snn_module=snn_module)
     hw = hardware.SpiNNaker2Chip(eth_ip=detail)
     hw.run(s2net, timesteps)
     mine = {p.name: p for p in net.populations}

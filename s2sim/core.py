@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from .errors import CoreError
-from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork
+from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation
 from .models import KIND_INPUT
+from .profile import ChipProfile
 
 try:
     from ._core import ffi, lib
@@ -40,6 +41,20 @@ def _expect(arr: np.ndarray | None, count: int, what: str) -> None:
     size = 0 if arr is None else arr.size
     if size != count:
         raise CoreError(f"internal error: {what} has {size} elements where the C core will read {count}")
+
+
+def _population_flags(pop: LoweredPopulation, profile: ChipProfile) -> int:
+    """The S2_POP_* flags of one population: its model's settings and the profile's global arithmetic."""
+    s = pop.settings
+    if s is None:  # a spike_list has no arithmetic
+        return 0
+    return ((lib.S2_POP_FMA if s.fused_multiply_add else 0)
+            | (lib.S2_POP_CURRENT_FMA if s.current_fused_multiply_add else 0)
+            | (lib.S2_POP_THRESHOLD_GT if s.threshold_op == ">" else 0)
+            | (lib.S2_POP_LEAK_FIRST if profile.input_grouping == "leak_first" else 0)
+            | (lib.S2_POP_LEFT_TO_RIGHT if profile.input_grouping == "left_to_right" else 0)
+            | (lib.S2_POP_FTZ if profile.flush_to_zero else 0)
+            | (lib.S2_POP_REFRAC_NO_SPIKE if profile.refractory_rule == "no_spike" else 0))
 
 
 def _raise(rc: int, err: Any) -> None:
@@ -77,6 +92,7 @@ class CoreNetwork:
                         "curr_offset"):
                 setattr(c, key, getattr(pop, key))
             c.uniform_params = int(pop.uniform_params)
+            c.flags = _population_flags(pop, lowered.profile)
             for key in _POP_PTRS:
                 setattr(c, key, self._hold("float *", pop.params.get(key)))
             c.t_refrac = self._hold("int32_t *", pop.params.get("t_refrac"))
@@ -89,11 +105,7 @@ class CoreNetwork:
         n = self._net
         n.n_pops, n.n_projs, n.pops, n.projs = len(pops), len(projs), self._pops, self._projs
         n.n_neurons, n.n_ring, n.n_curr = lowered.n_neurons, lowered.n_ring, lowered.n_curr
-        p = lowered.profile
-        n.flags = ((lib.S2_FLAG_FMA if p.fused_multiply_add else 0)
-                   | (lib.S2_FLAG_THRESHOLD_GT if p.threshold_op == ">" else 0)
-                   | (lib.S2_FLAG_FLOAT64 if self.float64 else 0)
-                   | (lib.S2_FLAG_LEAK_FIRST if p.input_grouping == "leak_first" else 0))
+        n.flags = lib.S2_FLAG_FLOAT64 if self.float64 else 0
         err = ffi.new("char[]", ERRLEN)
         _raise(lib.s2_validate(self._net, err, ERRLEN), err)
 

@@ -51,10 +51,14 @@ class BoardUnavailable(S2SimError, RuntimeError):
     """py-spinnaker2 is not installed or no board address is configured."""
 
 
+class NotModelledError(S2SimError, NotImplementedError):
+    """A py-spinnaker2 feature s2sim accepts but does not compute (yet): the message says what and why."""
+
+
 # -- warnings ------------------------------------------------------------------------------------------------------
 
 class S2SimWarning(UserWarning):
-    """Base class of s2sim's warnings.
+    """Base class of every warning s2sim issues; filter on it (or a subclass) to silence or escalate them.
 
     Attributes
     ----------
@@ -79,6 +83,14 @@ class TimeConstantWarning(S2SimWarning):
 
 class MetadataWarning(S2SimWarning):
     """A graph lacks metadata that its conversion depends on (``dt``), so a default was assumed."""
+
+
+class IgnoredSettingWarning(S2SimWarning):
+    """A setting that means something on a board but nothing in the simulator (e.g. ``hw.run(debug=True)``)."""
+
+
+class NotChipArithmeticWarning(S2SimWarning):
+    """A result computed in a mode no chip runs (e.g. float synaptic weights for the Brian2 backend)."""
 
 
 #: Share of a projection's weight mass, sum(|w - round(w)|) / sum(|w|), above which rounding is reported.
@@ -107,13 +119,14 @@ def warn(category: type[S2SimWarning], message: str, subject: str = "", *, stric
     """
     if strict:
         raise error(f"{message} [{category.__name__}, an error in strict mode]")
-    warnings.warn(category(message, subject), stacklevel=_outside_package())
+    warnings.warn(category(message, subject), stacklevel=caller_stacklevel())
 
 
-def _outside_package() -> int:
-    """The ``stacklevel`` of the innermost frame that is not s2sim's own code."""
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` made by this function's caller that points at the innermost
+    frame outside the s2sim package (the user's line)."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(package):
+    frame, level = sys._getframe(2), 2  # 1 = the frame calling warnings.warn, as warnings.warn counts
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     return level

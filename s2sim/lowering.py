@@ -16,7 +16,7 @@ from . import memory
 from .errors import (WEIGHT_LOSS_LIMIT, ConfigError, LimitError, S2SimError, TimeConstantWarning, WeightLossWarning,
                      warn)
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
-from .profile import ChipProfile
+from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, ConvGeometry, Network, Projection
 from .spec import NetworkSpec, PopulationSpec
 
@@ -50,6 +50,8 @@ class LoweredPopulation:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     #: threshold, alpha_decay, v_reset and the decays are the same for every neuron (the kernel reads one value).
     uniform_params: bool = False
+    #: The profile's per-model settings for this population's model (None for a spike_list).
+    settings: ModelSettings | None = None
 
     @property
     def to_external(self) -> np.ndarray | None:
@@ -188,7 +190,7 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, *, str
     it for the C core.
 
     Warns (WeightLossWarning) when a projection's weights all round to zero or lose more than
-    :data:`~s2sim.errors.WEIGHT_LOSS_LIMIT` of their mass under ``profile.weight_rounding``, and
+    :data:`~s2sim.errors.WEIGHT_LOSS_LIMIT` of their mass under the target model's weight rounding, and
     (TimeConstantWarning) when a decay lies outside [0, 1]; ``strict`` makes both a ConfigError.
 
     Raises
@@ -205,7 +207,7 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, *, str
     memory.check(lowering_bytes(spec), f"lowering network {spec.name!r} for the C core",
                  "Reduce the population sizes or the number of synapses")
     conv_shapes = _conv_target_shapes(spec, profile)
-    pops = _lower_populations(spec, conv_shapes)
+    pops = _lower_populations(spec, conv_shapes, profile)
     for pop in spec.populations:
         check_decays(pop, strict=strict)
     projections = [_lower_projection(spec, k, pops, profile, strict) for k in range(len(spec.projections))]
@@ -248,11 +250,17 @@ def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tu
     return shapes
 
 
-def _lower_populations(spec: NetworkSpec, conv_shapes: dict) -> list[LoweredPopulation]:
+def _ring_planes(kind: int, profile: ChipProfile) -> int:
+    """Two planes (exc, inh) where the update needs them apart: decaying currents, or the left-to-right grouping
+    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound)."""
+    return 2 if kind == KIND_CURR_EXP or profile.input_grouping == "left_to_right" else 1
+
+
+def _lower_populations(spec: NetworkSpec, conv_shapes: dict, profile: ChipProfile) -> list[LoweredPopulation]:
     out = []
     state = ring = curr = 0
     for k, pop in enumerate(spec.populations):
-        out.append(_lower_population(pop, conv_shapes.get(k), state, ring, curr))
+        out.append(_lower_population(pop, conv_shapes.get(k), state, ring, curr, profile))
         state += pop.size
         if not pop.model.is_input:
             ring += out[-1].ring_slots * out[-1].ring_planes * pop.size
@@ -262,15 +270,16 @@ def _lower_populations(spec: NetworkSpec, conv_shapes: dict) -> list[LoweredPopu
 
 
 def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | None, state: int, ring: int,
-                      curr: int) -> LoweredPopulation:
+                      curr: int, profile: ChipProfile) -> LoweredPopulation:
     model = pop.model
     low = LoweredPopulation(
         name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-        ring_slots=model.ring_slots, ring_planes=2 if model.kind == KIND_CURR_EXP else 1,
+        ring_slots=model.ring_slots, ring_planes=_ring_planes(model.kind, profile),
         state_offset=state, ring_offset=ring if not model.is_input else -1,
         curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shape)
     if model.is_input:
         return low
+    low.settings = profile.model_settings(model.name)
     to_ext = low.to_external
     for key in _PARAM_NAMES:
         if key in pop.params:
@@ -294,11 +303,11 @@ def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], 
     return _lower_list(proj, (pre, post), pops, profile, spec.populations[post].model, strict)
 
 
-def _rounded(proj: Projection | Conv2DProjection, profile: ChipProfile, where: str, strict: bool) -> np.ndarray:
-    """The projection's weights rounded by the profile, reported when rounding silences them."""
-    w = round_weights(proj.weights, profile.weight_rounding, where)
-    check_weight_loss(proj.weights, w, where, proj.name, f"weight_rounding {profile.weight_rounding!r}",
-                      strict=strict)
+def _rounded(proj: Projection | Conv2DProjection, mode: str, where: str, strict: bool) -> np.ndarray:
+    """The projection's weights rounded by ``mode`` (the target model's setting), reported when rounding silences
+    them."""
+    w = round_weights(proj.weights, mode, where)
+    check_weight_loss(proj.weights, w, where, proj.name, f"weight rounding {mode!r}", strict=strict)
     return w
 
 
@@ -306,7 +315,7 @@ def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopul
                 post_model: NeuronModel, strict: bool = False) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
-    w = _rounded(proj, profile, where, strict)
+    w = _rounded(proj, post.settings.weight_rounding, where, strict)
     limit = post_model.weight_limit
     _check_range(w, -limit, limit, where)
     pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
@@ -346,7 +355,7 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
                 geometry: ConvGeometry, strict: bool = False) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
-    w = _rounded(proj, profile, where, strict)
+    w = _rounded(proj, post.settings.conv_weight_rounding, where, strict)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
     p = geometry.params
     c_in, h, wd = geometry.in_shape

@@ -99,13 +99,28 @@ CONV_WEIGHT_MAX = 127
 INTEGER_PARAMS = frozenset({"t_refrac"})
 
 
+#: Models that py-spinnaker2 scripts use but whose ARM code is not public, so their arithmetic cannot be reproduced
+#: bit for bit. Refused by name, with this reason, rather than as unknown.
+UNPUBLISHED_MODELS: Mapping[str, str] = MappingProxyType({
+    "izhikevich": "Izhikevich neurons", "lif_fugu": "the Fugu LIF variant", "alif": "adaptive-threshold LIF",
+    "lif_prob": "probabilistic LIF (its random number generator is not public either)",
+    "poisson_process": "Poisson spike sources (the chip's random number generator is not public)",
+    "conv2d_if_neuron_rate_code": "the rate-coded conv IF input layer of the MAC array",
+    "qubo_neuron": "QUBO solver neurons", "neurofem_2048": "the NeuroFEM solver",
+})
+
+
 def get_model(name: str, population: str = "?") -> NeuronModel:
-    """Return the model called ``name`` or raise ConfigError listing the known ones."""
+    """Return the model called ``name`` or raise ConfigError saying why it is not available."""
     from .errors import ConfigError
 
     try:
         return MODELS[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"population {population!r}: unknown neuron_model {name!r}; known models: {', '.join(MODELS)}"
-        ) from None
+        pass
+    known = ", ".join(MODELS)
+    if isinstance(name, str) and name in UNPUBLISHED_MODELS:
+        raise ConfigError(f"population {population!r}: neuron_model {name!r} ({UNPUBLISHED_MODELS[name]}) exists in "
+                          "py-spinnaker2, but the ARM code that computes it is not public, so s2sim cannot reproduce "
+                          f"it bit for bit; supported models: {known}")
+    raise ConfigError(f"population {population!r}: unknown neuron_model {name!r}; known models: {known}")

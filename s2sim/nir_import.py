@@ -43,7 +43,7 @@ from .conversion_report import (REPORTED_ROUNDINGS, ConversionReport, ParameterM
 from .errors import ConversionError, MetadataWarning, ResourceError, TimeConstantWarning, TraceError, warn
 from .lowering import check_weight_loss
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, MODELS
-from .spec import MAX_POPULATION_SIZE, numeric_array
+from .spec import DIAGNOSTIC_RECORDABLES, MAX_POPULATION_SIZE, RECORDABLES, numeric_array
 
 __all__ = ["Integrator", "Reset", "ConversionConfig", "Conversion", "convert", "from_nir"]
 
@@ -136,9 +136,10 @@ class ConversionConfig:
             raise ConversionError(f"ConversionConfig.reset = {self.reset!r} is not one of {[r.value for r in Reset]}")
         set_(self, "reset", reset)
         record = (self.output_record,) if isinstance(self.output_record, str) else tuple(self.output_record)
-        bad = [r for r in record if r not in snn.RECORDABLES]
+        known = RECORDABLES + DIAGNOSTIC_RECORDABLES
+        bad = [r for r in record if r not in known]
         if bad:
-            raise ConversionError(f"ConversionConfig.output_record: unknown {bad}; known {snn.RECORDABLES}")
+            raise ConversionError(f"ConversionConfig.output_record: unknown {bad}; known {known}")
         set_(self, "output_record", record)
         if self.dt is not None and not _positive_real(self.dt):
             raise ConversionError(f"ConversionConfig.dt = {self.dt!r} must be a positive finite number or None")
@@ -990,7 +991,7 @@ class _Converter:
         record = list(self.config.output_record) if is_output else []
         md = _clean_metadata(getattr(node, "metadata", None) or {})
         if kind == "Input":
-            record = [r for r in record if r in ("spikes", "counts")]
+            record = [r for r in record if r in ("spikes", "counts", *DIAGNOSTIC_RECORDABLES)]
             spikes = _meta_spike_times(md, name) if self.s2sim_format else {}
             if self.s2sim_format and "s2sim_record" in md:
                 record = [r for r in _meta_text(md, "s2sim_record", f"node {name!r}").split(",") if r]

@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ConfigError, LimitError
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM
-from .profile import ChipProfile
+from .profile import ChipProfile, ModelSettings
 from .results import BatchResult
 from .snn import Conv2DProjection, Network, Projection
 from .spec import PopulationSpec
@@ -49,16 +49,21 @@ def fma_float32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     proved algorithms using rounding to odd", IEEE TC 2008). The exact error of the float64 sum comes from
     Knuth's TwoSum, which is exact for finite inputs.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _sum_to_odd(a, b, c).astype(np.float32)
+
+
+def _sum_to_odd(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32 ``a * b + c`` in float64, rounded to odd (see :func:`fma_float32`). Its sign and its magnitude
+    relative to any float32 are those of the exact value: rounding to odd never crosses a float32."""
     p = np.asarray(a, dtype=np.float32).astype(np.float64) * np.asarray(b, dtype=np.float32).astype(np.float64)
     c64 = np.asarray(c, dtype=np.float32).astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        s = p + c64
-        b_virtual = s - p
-        err = (p - (s - b_virtual)) + (c64 - b_virtual)
-        even = (s.view(np.uint64) & np.uint64(1)) == 0
-        to_odd = np.isfinite(s) & (err != 0) & even
-        s = np.where(to_odd, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
-        return s.astype(np.float32)
+    s = p + c64
+    b_virtual = s - p
+    err = (p - (s - b_virtual)) + (c64 - b_virtual)
+    even = (s.view(np.uint64) & np.uint64(1)) == 0
+    to_odd = np.isfinite(s) & (err != 0) & even
+    return np.where(to_odd, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
 
 
 def fma_float64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -91,23 +96,56 @@ def _fma_one_float64(x: float, y: float, z: float) -> float:
 
 
 # -- arithmetic of one profile --------------------------------------------------------------------------------
+_FLT_MIN = float(np.finfo(np.float32).tiny)
+
+
+def _flush(x: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
+    """Flush-to-zero as the ARM FPU does it (FPSCR.FZ): a value whose exact magnitude (``exact``, default ``x``
+    itself) is below the smallest normal float32 becomes zero of the same sign."""
+    exact = x if exact is None else exact
+    with np.errstate(invalid="ignore"):
+        tiny = np.abs(exact) < _FLT_MIN
+    return np.where(tiny, np.copysign(np.float32(0), exact).astype(np.float32), x).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class _Arithmetic:
-    """The float type of the state and the multiply-add a profile prescribes."""
+    """The float type of the state and the roundings a profile prescribes (flush-to-zero: float32 only)."""
 
     dtype: type
-    fused: bool
+    ftz: bool = False
 
     @classmethod
     def of(cls, profile: ChipProfile) -> "_Arithmetic":
         dtype = np.float64 if profile.state_precision == "float64" else np.float32
-        return cls(dtype, profile.fused_multiply_add)
+        return cls(dtype, profile.flush_to_zero)
 
-    def muladd(self, x: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:
-        if self.fused:
+    def muladd(self, x: np.ndarray, a: np.ndarray, c: np.ndarray, fused: bool) -> np.ndarray:
+        """``x * a + c``, rounded once (``fused``) or twice."""
+        if self.ftz:
+            x, a, c = _flush(x), _flush(a), _flush(c)
+            if fused:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    return _flush(fma_float32(x, a, c), _sum_to_odd(x, a, c))
+            product = x.astype(np.float64) * a.astype(np.float64)      # exact: the flush sees the exact product
+            with np.errstate(over="ignore"):
+                return self.add(_flush(product.astype(np.float32), product), c)
+        if fused:
             fma = fma_float64 if self.dtype is np.float64 else fma_float32
             return fma(x, a, c).astype(self.dtype)
         return (x * a).astype(self.dtype) + c
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``x + y`` rounded once; a tiny exact sum is representable, so flushing after rounding is exact."""
+        if self.ftz:
+            return _flush(_flush(x) + _flush(y))
+        return (x + y).astype(self.dtype)
+
+    def at_least(self, v: np.ndarray, threshold: np.ndarray, strict: bool) -> np.ndarray:
+        """The spike test on (flushed) operands."""
+        if self.ftz:
+            v, threshold = _flush(v), _flush(threshold)
+        return v > threshold if strict else v >= threshold
 
     def from_count(self, count: np.ndarray) -> np.ndarray:
         """(float) of a uint32 ring sum: exact in float64, then one round-to-nearest-even step to float32."""
@@ -151,16 +189,20 @@ def _check_range(w: np.ndarray, low: int, high: int, where: str, original: np.nd
 class _ListSynapses:
     """A connection list with integer weights: delivery adds |w| at ring slot (t + delay) mod S."""
 
-    def __init__(self, proj: Projection, profile: ChipProfile) -> None:
+    def __init__(self, proj: Projection, profile: ChipProfile, float_weights: bool = False) -> None:
         where = f"projection {proj.name!r}"
         limit = proj.post.model.weight_limit
         self.pre, self.post = proj.pre.name, proj.post.name
         self.pre_idx = np.asarray(proj.pre_idx, dtype=np.int64)
         self.post_idx = np.asarray(proj.post_idx, dtype=np.int64)
         self.delays = np.asarray(proj.delays, dtype=np.int64)
-        self.weights = _round_weights(proj.weights, profile.weight_rounding, where)
-        _check_range(self.weights, -limit, limit, f"{where} into {proj.post.neuron_model!r} population "
-                     f"{proj.post.name!r}", np.asarray(proj.weights))
+        if float_weights:
+            self.weights = np.asarray(proj.weights, dtype=np.float64)
+        else:
+            self.weights = _round_weights(proj.weights,
+                                          profile.model_settings(proj.post.neuron_model).weight_rounding, where)
+            _check_range(self.weights, -limit, limit, f"{where} into {proj.post.neuron_model!r} population "
+                         f"{proj.post.name!r}", np.asarray(proj.weights))
         self._check_indices(proj)
 
     def _check_indices(self, proj: Projection) -> None:
@@ -189,11 +231,15 @@ class _ListSynapses:
 class _ConvSynapses:
     """A Conv2DProjection: sum-pool the pre spikes, then cross-correlate with the integer kernel."""
 
-    def __init__(self, proj: Conv2DProjection, profile: ChipProfile) -> None:
+    def __init__(self, proj: Conv2DProjection, profile: ChipProfile, float_weights: bool = False) -> None:
         where = f"conv projection {proj.name!r}"
         self.pre, self.post = proj.pre.name, proj.post.name
-        self.kernel = _round_weights(proj.weights, profile.weight_rounding, where)  # [C_in, C_out, kH, kW]
-        _check_range(self.kernel, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where, np.asarray(proj.weights))
+        if float_weights:
+            self.kernel = np.asarray(proj.weights, dtype=np.float64)
+        else:
+            rounding = profile.model_settings(proj.post.neuron_model).conv_weight_rounding
+            self.kernel = _round_weights(proj.weights, rounding, where)  # [C_in, C_out, kH, kW]
+            _check_range(self.kernel, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where, np.asarray(proj.weights))
         p = dict(proj.conv_params)
         if profile.conv_x_axis == "height":   # the chip reads every x parameter along the height, y along the width
             for x_key, y_key in (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"),
@@ -215,7 +261,7 @@ class _ConvSynapses:
         batch = pre_spikes.shape[0]
         grid = pre_spikes.reshape(batch, self.c_in, self.ph, self.pool_y, self.pw, self.pool_x).astype(np.int64)
         pooled = grid.sum(axis=(3, 5))                                   # [B, C_in, ph, pw]: every spike counts
-        exc = np.zeros((batch, self.c_out, self.oh, self.ow), dtype=np.int64)
+        exc = np.zeros((batch, self.c_out, self.oh, self.ow), dtype=self.kernel.dtype)
         inh = np.zeros_like(exc)
         events = np.zeros(batch, dtype=np.int64)
         oy, ox = np.arange(self.oh), np.arange(self.ow)
@@ -241,23 +287,28 @@ class _ConvSynapses:
 
 # -- neurons --------------------------------------------------------------------------------------------------
 class _NeuronGroup:
-    """The state of one non-input population over the batch, and its tick update."""
+    """The state of one non-input population over the batch, and its tick update.
 
-    def __init__(self, pop: PopulationSpec, batch: int, arith: _Arithmetic, threshold_op: str,
-                 leak_first: bool = False) -> None:
+    ``settings`` are the profile's settings for the population's model; ``grouping`` and ``refractory_rule`` the
+    profile's (see ChipProfile).
+    """
+
+    def __init__(self, pop: PopulationSpec, batch: int, arith: _Arithmetic, settings: ModelSettings, grouping: str,
+                 refractory_rule: str, ring_dtype: type = np.int64) -> None:
         self.pop = pop
         self.arith = arith
-        self.leak_first = leak_first
+        self.settings = settings
+        self.grouping = grouping
+        self.refractory_spikes = refractory_rule == "held_v_tested"
         self.curr_exp = pop.model.kind == KIND_CURR_EXP
         self.subtract = pop.reset == "reset_by_subtraction"
-        self.above: Callable = np.greater_equal if threshold_op == ">=" else np.greater
         self.p = {key: self._upload(pop, key) for key in pop.params}
         n = pop.size
         self.v = np.broadcast_to(self.p["v_init"], (batch, n)).astype(arith.dtype)
         self.i_exc = np.zeros((batch, n), dtype=arith.dtype)
         self.i_inh = np.zeros((batch, n), dtype=arith.dtype)
         self.refrac = np.zeros((batch, n), dtype=np.int64)
-        self.ring = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=np.int64)
+        self.ring = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=ring_dtype)
 
     def _upload(self, pop: PopulationSpec, key: str) -> np.ndarray:
         values = np.asarray(pop.param(key), dtype=np.float64)
@@ -266,31 +317,42 @@ class _NeuronGroup:
         # Parameters are rounded to float32 once (the upload); float64 mode widens that float32 value.
         return values.astype(np.float32).astype(self.arith.dtype)
 
+    def _leak_and_input(self, exc: np.ndarray, inh: np.ndarray) -> np.ndarray:
+        """V * alpha joined with this tick's excitatory and inhibitory input and i_offset, in the profile's grouping."""
+        a, p, fused = self.arith, self.p, self.settings.fused_multiply_add
+        if self.grouping == "left_to_right":     # ((V * alpha + E) - I) + i_offset
+            return a.add(a.add(a.muladd(self.v, p["alpha_decay"], exc, fused), -inh), p["i_offset"])
+        syn = a.add(exc, -inh)
+        if self.grouping == "leak_first":        # (V * alpha + (E - I)) + i_offset
+            return a.add(a.muladd(self.v, p["alpha_decay"], syn, fused), p["i_offset"])
+        return a.muladd(self.v, p["alpha_decay"], a.add(syn, p["i_offset"]), fused)   # V * alpha + ((E - I) + i_offset)
+
     def update(self, t: int) -> np.ndarray:
         """Phase 2 of tick t; returns the uint8 spikes [B, N] (V after reset is in ``self.v``)."""
         slot = self.ring[t % self.ring.shape[0]]
         exc, inh = self.arith.from_count(slot[0]), self.arith.from_count(slot[1])
         slot[...] = 0
-        p, mul = self.p, self.arith.muladd
+        p, a = self.p, self.arith
+        allowed = np.ones(self.v.shape, dtype=bool)
         if self.curr_exp:
-            self.i_exc = mul(self.i_exc, p["exc_decay"], exc)
-            self.i_inh = mul(self.i_inh, p["inh_decay"], inh)
-            syn = self.i_exc - self.i_inh
-        else:
-            syn = exc - inh
-        if self.leak_first:     # (V * alpha + syn) + i_offset
-            stepped = (mul(self.v, p["alpha_decay"], syn) + p["i_offset"]).astype(self.arith.dtype)
-        else:                   # V * alpha + (syn + i_offset)
-            stepped = mul(self.v, p["alpha_decay"], syn + p["i_offset"])
-        if self.curr_exp:
+            fused = self.settings.current_fused_multiply_add
+            self.i_exc = a.muladd(self.i_exc, p["exc_decay"], exc, fused)
+            self.i_inh = a.muladd(self.i_inh, p["inh_decay"], inh, fused)
+            stepped = self._leak_and_input(self.i_exc, self.i_inh)
+            # refractory: count down and hold V; the held V is still tested unless the rule says no spike
             resting = self.refrac > 0
             self.refrac = np.where(resting, self.refrac - 1, self.refrac)
             stepped = np.where(resting, self.v, stepped)
-            spiked = self.above(stepped, p["threshold"]) & ~resting
+            if not self.refractory_spikes:
+                allowed = ~resting
         else:
-            spiked = self.above(stepped, p["threshold"])
-        reset_value = (stepped - p["threshold"]) if self.subtract else np.broadcast_to(p["v_reset"], stepped.shape)
-        self.v = np.where(spiked, reset_value, stepped).astype(self.arith.dtype)
+            stepped = self._leak_and_input(exc, inh)
+        spiked = a.at_least(stepped, p["threshold"], self.settings.threshold_op == ">") & allowed
+        if self.subtract:
+            reset_value = a.add(stepped, -p["threshold"])
+        else:
+            reset_value = np.broadcast_to(p["v_reset"], stepped.shape)
+        self.v = np.where(spiked, reset_value, stepped).astype(a.dtype)
         if self.curr_exp:
             self.refrac = np.where(spiked, p["t_refrac"], self.refrac)
         return spiked.astype(np.uint8)
@@ -298,7 +360,7 @@ class _NeuronGroup:
 
 # -- the run --------------------------------------------------------------------------------------------------
 def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-              profile: ChipProfile | None = None) -> BatchResult:
+              profile: ChipProfile | None = None, float_weights: bool = False) -> BatchResult:
     """Simulate ``net`` for ``timesteps`` ticks on every sample of a batch; the reference for Simulator.run_batch.
 
     Each tick ``t``: (1) every projection delivers the spikes its pre population emitted in tick ``t - 1`` (a
@@ -316,6 +378,9 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
         Ticks to run; taken from the input arrays when omitted.
     profile : ChipProfile, optional
         Default ``ChipProfile()``.
+    float_weights : bool
+        Keep the weights as given, summed in float64 (not a chip behaviour: py-spinnaker2's Brian2 backend with
+        ``quantize_weights=False``). Needs ``profile.state_precision == "float64"``.
 
     Returns
     -------
@@ -339,12 +404,17 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
     timesteps = _check_timesteps(timesteps, inputs)
     _check_names(net)
     pops = net.validated().populations    # parameters, spike times and records as they are now
-    synapses = [_make_synapses(proj, profile, net) for proj in net.projections]
-    _check_accumulators(net, synapses)
+    if float_weights and profile.state_precision != "float64":
+        raise ConfigError("float weights are a Brian2-backend mode: they need ChipProfile(state_precision='float64')")
+    synapses = [_make_synapses(proj, profile, net, float_weights) for proj in net.projections]
+    if not float_weights:
+        _check_accumulators(net, synapses)
     batch = _check_inputs(net, inputs, timesteps)
     arith = _Arithmetic.of(profile)
 
-    groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.threshold_op, profile.input_grouping == "leak_first")
+    groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.model_settings(pop.neuron_model),
+                                     profile.input_grouping, profile.refractory_rule,
+                                     np.float64 if float_weights else np.int64)
               for pop in pops if pop.model.kind != KIND_INPUT}
     stimuli = {pop.name: _stimulus(pop, inputs, batch, timesteps) for pop in pops if pop.model.kind == KIND_INPUT}
     rec = _Recording(pops, batch, timesteps, arith.dtype)
@@ -385,14 +455,14 @@ def _check_names(net: Network) -> None:
         seen.add(pop.name)
 
 
-def _make_synapses(proj, profile: ChipProfile, net: Network):
+def _make_synapses(proj, profile: ChipProfile, net: Network, float_weights: bool = False):
     for end in (proj.pre, proj.post):
         if not any(end is pop for pop in net.populations):
             raise ConfigError(f"projection {proj.name!r}: population {end.name!r} is not part of network "
                               f"{net.name!r}")
     if isinstance(proj, Conv2DProjection):
-        return _ConvSynapses(proj, profile)
-    return _ListSynapses(proj, profile)
+        return _ConvSynapses(proj, profile, float_weights)
+    return _ListSynapses(proj, profile, float_weights)
 
 
 def _check_accumulators(net: Network, synapses: list) -> None:

@@ -1,9 +1,9 @@
 """Probe networks for board owners: small runs whose chip output settles the open points of docs/datapath.md.
 
-Each probe isolates one point and is insensitive to the others (integer weights where rounding is not probed,
-``alpha_decay = 0`` or ``1`` where arithmetic is not probed, thresholds no sum can equal unless equality is
-probed), so :func:`s2sim.conformance.infer` can combine them: every combination of the points gives a different
-set of traces.
+Each probe population isolates one or a few points and is insensitive to the others (integer weights where
+rounding is not probed, ``alpha_decay = 0`` or ``1`` where arithmetic is not probed, thresholds no sum can equal
+unless equality is probed), so :func:`s2sim.conformance.infer` settles each point on the population that isolates
+it; tests/test_probes.py proves that every point is separated by some population of the suite.
 
     from s2sim import probes
     paths = probes.write_probe_suite("probes/")        # networks + inputs + the default profile's output
@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .profile import ChipProfile
+from .models import KIND_CURR_EXP, MODELS
+from .profile import NEURON_MODELS, ChipProfile
 from .snn import Conv2DProjection, Network, Population, Projection
 from .traces import Trace, write_trace
 
@@ -39,13 +39,14 @@ class Probe:
 
 
 # -- float32 / float64 witnesses for the multiply-add ---------------------------------------------------------
-def muladd_sequence(x0: float, a: float, c: float, ticks: int, precision: str, fused: bool, offset: float = 0.0,
-                    leak_first: bool = False) -> list[float]:
-    """``ticks`` values of ``x <- x * a + (syn + offset)`` (or ``(x * a + syn) + offset`` with ``leak_first``)
-    in the given arithmetic, widened to float64; ``syn`` is 0 in the first tick and ``c`` after it.
+def muladd_sequence(x0: float, a: float, exc: float, ticks: int, precision: str, fused: bool, offset: float = 0.0,
+                    grouping: str = "input_first", inh: float = 0.0) -> list[float]:
+    """``ticks`` values of a membrane update in the given arithmetic, widened to float64.
 
-    This is a neuron with v_init ``x0``, alpha_decay ``a``, i_offset ``offset`` fed weight ``c`` by a spike_list
-    that spikes every tick from tick 0 (a spike acts one tick later), and with ``x0 = offset = 0`` the synaptic
+    The neuron has v_init ``x0``, alpha_decay ``a`` and i_offset ``offset``, and receives excitatory input ``exc``
+    and inhibitory input ``inh`` in every tick from tick 1 (a spike_list spiking every tick from tick 0 through
+    weights ``exc`` and ``-inh``). ``grouping`` is ChipProfile.input_grouping: ``V*a + ((E - I) + offset)``,
+    ``(V*a + (E - I)) + offset`` or ``((V*a + E) - I) + offset``. With ``x0 = offset = inh = 0`` this is also the
     current ``I_exc`` of a lif_curr_exp neuron with exc_decay ``a``.
     """
     from .oracle import fma_float32, fma_float64
@@ -56,49 +57,64 @@ def muladd_sequence(x0: float, a: float, c: float, ticks: int, precision: str, f
     def muladd(x, y, z):
         return fma(x, y, z).astype(dtype) if fused else (x * y).astype(dtype) + z
 
-    x, a_, c_, off = (np.asarray([v], dtype=dtype) for v in (np.float32(x0), np.float32(a), np.float32(c),
-                                                                np.float32(offset)))
+    x, a_, e_, i_, off = (np.asarray([v], dtype=dtype) for v in (np.float32(x0), np.float32(a), np.float32(exc),
+                                                                  np.float32(inh), np.float32(offset)))
+    zero = np.zeros(1, dtype)
     out = []
     for tick in range(ticks):
-        syn = c_ if tick else np.zeros(1, dtype)
-        x = (muladd(x, a_, syn) + off) if leak_first else muladd(x, a_, syn + off)
+        e, i = (e_, i_) if tick else (zero, zero)
+        if grouping == "left_to_right":
+            x = (muladd(x, a_, e) - i) + off
+        elif grouping == "leak_first":
+            x = muladd(x, a_, e - i) + off
+        else:
+            x = muladd(x, a_, (e - i) + off)
         out.append(float(x[0]))
     return out
 
 
-def distinguishes_arithmetic(x0: float, a: float, c: float, ticks: int, offset: float = 0.0,
-                             groupings: tuple[bool, ...] = (False,)) -> bool:
+def distinguishes_arithmetic(witness: tuple[float, ...], ticks: int, groupings: tuple[str, ...] = ("input_first",),
+                             ) -> bool:
     """True when every arithmetic (float32/float64 state x fused/unfused x the given input groupings) gives its
-    own sequence."""
-    seqs = {tuple(muladd_sequence(x0, a, c, ticks, p, f, offset, g))
+    own sequence for ``witness = (x0, a, exc, offset, inh)``."""
+    x0, a, exc, off, inh = witness
+    seqs = {tuple(muladd_sequence(x0, a, exc, ticks, p, f, off, g, inh))
             for p in ("float32", "float64") for f in (False, True) for g in groupings}
     return len(seqs) == 4 * len(groupings)
 
 
+def _membrane_draw(rng: np.random.Generator, limit: int) -> tuple[float, ...]:
+    # integer excitatory input only, no i_offset: where i_offset and I join cannot matter (probed separately)
+    return rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, limit + 1)), 0.0, 0.0
+
+
+def _current_draw(rng: np.random.Generator, limit: int) -> tuple[float, ...]:
+    return 0.0, rng.uniform(0.5, 0.95), float(rng.integers(1, min(limit, 15) + 1)), 0.0, 0.0
+
+
+def _grouping_draw(rng: np.random.Generator, limit: int) -> tuple[float, ...]:
+    # excitatory and inhibitory input in the same tick, and an inexact i_offset
+    return (rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, limit + 1)),
+            rng.uniform(0.1, 10.0), float(rng.integers(1, limit + 1)))
+
+
+_DRAWS = {"membrane": (_membrane_draw, ("input_first",)), "current": (_current_draw, ("input_first",)),
+          "grouping": (_grouping_draw, ("input_first", "leak_first", "left_to_right"))}
+
+
 @lru_cache(maxsize=None)
-def find_witness(draw: Callable[[np.random.Generator], tuple[float, float, float, float]], ticks: int = 6,
-                 seed: int = 0, attempts: int = 10_000,
-                 groupings: tuple[bool, ...] = (False,)) -> tuple[float, float, float, float]:
-    """Search (seeded, so deterministic) for float32 ``(x0, a, c, offset)`` that :func:`distinguishes_arithmetic`."""
+def find_witness(kind: str, limit: int, ticks: int = 6, seed: int = 0,
+                 attempts: int = 10_000) -> tuple[float, ...]:
+    """Search (seeded, so deterministic) for float32 ``(x0, a, exc, offset, inh)`` of the given ``kind``
+    ("membrane", "current" or "grouping"; weights up to ``limit``) that :func:`distinguishes_arithmetic`
+    (for "grouping": under all three input groupings)."""
+    draw, groupings = _DRAWS[kind]
     rng = np.random.default_rng(seed)
     for _ in range(attempts):
-        x0, a, c, off = (float(np.float32(v)) for v in draw(rng))
-        if distinguishes_arithmetic(x0, a, c, ticks, off, groupings):
-            return x0, a, c, off
-    raise RuntimeError(f"no multiply-add witness found in {attempts} attempts (seed {seed})")
-
-
-def _membrane_draw(rng: np.random.Generator) -> tuple[float, float, float, float]:
-    # integer input and no i_offset: where i_offset joins cannot matter (input_grouping is probed separately)
-    return rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, 128)), 0.0
-
-
-def _current_draw(rng: np.random.Generator) -> tuple[float, float, float, float]:
-    return 0.0, rng.uniform(0.5, 0.95), float(rng.integers(1, 16)), 0.0
-
-
-def _grouping_draw(rng: np.random.Generator) -> tuple[float, float, float, float]:
-    return rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, 128)), rng.uniform(0.1, 10.0)
+        witness = tuple(float(np.float32(v)) for v in draw(rng, limit))
+        if distinguishes_arithmetic(witness, ticks, groupings):
+            return witness
+    raise RuntimeError(f"no {kind} witness found in {attempts} attempts (seed {seed})")
 
 
 # -- the probes -----------------------------------------------------------------------------------------------
@@ -111,49 +127,59 @@ def _lif(size: int, model: str, name: str, **params) -> Population:
 
 
 def threshold_probe() -> Probe:
-    """V lands exactly on the threshold (3 == 3.0) in three models: ``>=`` spikes, ``>`` does not."""
+    """V lands exactly on the threshold (3 == 3.0) in every model: ``>=`` spikes, ``>`` does not."""
     src = Population(1, "spike_list", {0: [1, 4]}, name="src")
     net = Network("probe_threshold_equality").add(src)
-    for model in ("lif_no_delay", "lif", "lif_curr_exp"):
+    for model in NEURON_MODELS:
         pop = _lif(3, model, f"thr_{model}", threshold=3.0)
         # neuron 0 reaches the threshold exactly, 1 stays below, 2 goes above (controls)
         net.add(pop, Projection(src, pop, [[0, 0, 3, 0], [0, 1, 2, 0], [0, 2, 4, 0]]))
-    return Probe("threshold_equality", "spike test V >= threshold or V > threshold (threshold_op)", net, 8)
+    return Probe("threshold_equality", "spike test V >= threshold or V > threshold, per model (threshold_op)", net, 8)
 
 
-def _driven_membranes(name: str, witnesses: list[tuple[float, float, float, float]], src: Population,
+def _driven_membranes(model: str, name: str, witnesses: list[tuple[float, ...]], src: Population,
                       net: Network) -> None:
-    """One lif_no_delay neuron per witness (v_init, alpha_decay, weight from ``src``, i_offset), added to ``net``."""
-    pop = Population(len(witnesses), "lif_no_delay", {
-        "v_init": [w[0] for w in witnesses], "alpha_decay": [w[1] for w in witnesses],
-        "i_offset": [w[3] for w in witnesses], "threshold": _NEVER}, name=name, record=_RECORD)
-    net.add(pop, Projection(src, pop, [[0, k, w[2], 0] for k, w in enumerate(witnesses)]))
+    """Add a ``model`` population with one neuron per witness (v_init, alpha_decay, exc weight, i_offset, inh
+    weight) fed by ``src`` to ``net``."""
+    pop = _lif(len(witnesses), model, name, v_init=[w[0] for w in witnesses],
+               alpha_decay=[w[1] for w in witnesses], i_offset=[w[3] for w in witnesses])
+    conns = [[0, n, w[2], 0] for n, w in enumerate(witnesses)]
+    conns += [[0, n, -w[4], 0] for n, w in enumerate(witnesses) if w[4]]
+    net.add(pop, Projection(src, pop, conns))
 
 
 def fma_probe(seed: int = 0) -> Probe:
-    """Membrane and synaptic-current multiply-adds whose one- and two-rounding results differ, in float32 and
-    float64 state alike (values found by :func:`find_witness`)."""
+    """Per model, membrane multiply-adds whose one- and two-rounding results differ in float32 and float64 state
+    alike, and per curr_exp model a synaptic-current decay that does the same (values by :func:`find_witness`)."""
     ticks = 6
     src = Population(1, "spike_list", {0: list(range(ticks + 1))}, name="src")
     net = Network("probe_fma").add(src)
-    _driven_membranes("fma_membrane", [find_witness(_membrane_draw, ticks, seed + k) for k in range(3)], src, net)
-    _, decay, weight, _ = find_witness(_current_draw, ticks, seed + 100)
-    # alpha_decay 0 makes the recorded V equal this tick's I_exc exactly, in every arithmetic
-    cur = _lif(1, "lif_curr_exp", "fma_current", exc_decay=decay)
-    net.add(cur, Projection(src, cur, [[0, 0, weight, 0]]))
-    return Probe("fma", "V*alpha + input and I*decay + ring rounded once (fused) or twice, float32 or float64 "
-                        "state (fused_multiply_add, state_precision)", net, ticks + 2)
+    for k, model in enumerate(NEURON_MODELS):
+        limit = MODELS[model].weight_limit
+        witnesses = [find_witness("membrane", limit, ticks, seed + 10 * k + j) for j in range(3)]
+        _driven_membranes(model, f"fma_membrane_{model}", witnesses, src, net)
+    for k, model in enumerate(m for m in NEURON_MODELS if MODELS[m].kind == KIND_CURR_EXP):
+        _, decay, weight, _, _ = find_witness("current", MODELS[model].weight_limit, ticks, seed + 100 + k)
+        # alpha_decay 0 makes the recorded V equal this tick's I_exc exactly, in every arithmetic
+        cur = _lif(1, model, f"fma_current_{model}", exc_decay=decay)
+        net.add(cur, Projection(src, cur, [[0, 0, weight, 0]]))
+    return Probe("fma", "V*alpha + input (per model) and I*decay + ring (per curr_exp model) rounded once or twice, "
+                        "float32 or float64 state (fused_multiply_add, current_fused_multiply_add, state_precision)",
+                 net, ticks + 2)
 
 
 def grouping_probe(seed: int = 0) -> Probe:
-    """A non-zero i_offset beside a constant synaptic input, with values for which ``V*alpha + (syn + i_offset)``
-    and ``(V*alpha + syn) + i_offset`` differ under every arithmetic (fused or not, float32 or float64)."""
+    """Excitatory and inhibitory input in the same tick beside an inexact i_offset, with values for which the
+    three input groupings differ under every arithmetic (fused or not, float32 or float64), in a lif and a
+    curr_exp model (decays 0, so the currents equal the tick's input)."""
     ticks = 6
     src = Population(1, "spike_list", {0: list(range(ticks + 1))}, name="src")
     net = Network("probe_input_grouping").add(src)
-    witnesses = [find_witness(_grouping_draw, ticks, seed + 200, groupings=(False, True))]
-    _driven_membranes("grouping_membrane", witnesses, src, net)
-    return Probe("input_grouping", "where i_offset joins the membrane update (input_grouping)", net, ticks + 2)
+    for k, model in enumerate(("lif_no_delay", "lif_curr_exp_no_delay")):
+        witness = find_witness("grouping", MODELS[model].weight_limit, ticks, seed + 200 + k)
+        _driven_membranes(model, f"grouping_{model}", [witness], src, net)
+    return Probe("input_grouping", "where i_offset and the inhibitory input join the membrane update "
+                                   "(input_grouping)", net, ticks + 2)
 
 
 #: Non-integer weights on which trunc, floor, nearest_even and nearest_away all give different integer vectors.
@@ -161,16 +187,19 @@ ROUNDING_WEIGHTS = (0.5, 1.5, 2.5, 1.7, -0.7, -1.5, -2.5)
 
 
 def rounding_probe() -> Probe:
-    """One spike through each non-integer weight, in a connection list and in a conv kernel; V shows the integer."""
+    """One spike through each non-integer weight, in a connection list into every model and in a conv kernel;
+    V shows the integer."""
     n = len(ROUNDING_WEIGHTS)
     src = Population(1, "spike_list", {0: [0]}, name="src")
-    lst = _lif(n, "lif_no_delay", "round_list")
+    net = Network("probe_weight_rounding").add(src)
+    for model in NEURON_MODELS:
+        pop = _lif(n, model, f"round_list_{model}")
+        net.add(pop, Projection(src, pop, [[0, i, w, 0] for i, w in enumerate(ROUNDING_WEIGHTS)]))
     conv = _lif(n, "lif_conv2d", "round_conv")
     kernel = np.asarray(ROUNDING_WEIGHTS, dtype=np.float64).reshape(1, n, 1, 1)
-    net = Network("probe_weight_rounding").add(
-        src, lst, conv, Projection(src, lst, [[0, i, w, 0] for i, w in enumerate(ROUNDING_WEIGHTS)]),
-        Conv2DProjection(src, conv, kernel, {"in_height": 1, "in_width": 1}))
-    return Probe("weight_rounding", "how non-integer float weights become integers (weight_rounding)", net, 4)
+    net.add(conv, Conv2DProjection(src, conv, kernel, {"in_height": 1, "in_width": 1}))
+    return Probe("weight_rounding", "how non-integer float weights become integers, per model and for conv kernels "
+                                    "(weight_rounding, conv_weight_rounding)", net, 4)
 
 
 def delay_probe() -> Probe:
@@ -217,10 +246,42 @@ def refractory_probe() -> Probe:
                  net, 20)
 
 
+def refractory_held_v_probe() -> Probe:
+    """t_refrac 2 with a held V at or above threshold, in both curr_exp models: one spike (w 2 at tick 1, alpha 1)
+    resets neuron 0 to v_reset = threshold = 1 and neuron 1 to v_reset 2. Testing the held V spikes in every
+    refractory tick (neuron 0 only under ``>=``); not testing it spikes every third tick."""
+    src = Population(1, "spike_list", {0: [0]}, name="src")
+    net = Network("probe_refractory_held_v").add(src)
+    for model in (m for m in NEURON_MODELS if MODELS[m].kind == KIND_CURR_EXP):
+        pop = _lif(2, model, f"held_v_{model}", alpha_decay=1.0, threshold=1.0, t_refrac=2,
+                   reset="reset_to_v_reset", v_reset=[1.0, 2.0])
+        net.add(pop, Projection(src, pop, [[0, 0, 2, 0], [0, 1, 2, 0]]))
+    return Probe("refractory_held_v", "whether a refractory neuron whose held V is at or above threshold spikes "
+                                      "(refractory_rule)", net, 10)
+
+
+#: float32 values around the smallest normal 2**-126 (v_init, alpha_decay) and what each neuron shows.
+_SUBNORMAL_NEURONS = (
+    (1e-40, 1.0),                              # a subnormal V, multiplied by 1: kept, or read as 0
+    (2.0**-100 * (1 - 2.0**-24), 2.0**-26),    # a product tiny before rounding that rounds up to 2**-126
+    (1e-30, 1e-10),                            # a product deep in the subnormals (float64 state: not rounded)
+    (2.0**-124, 0.5),                          # halving into the subnormals, tick by tick
+)
+
+
+def subnormal_probe() -> Probe:
+    """V near and below float32's smallest normal value, no input: flush-to-zero reads subnormal operands as zero
+    and flushes results that are tiny before rounding (neuron 1 separates that from flushing after rounding)."""
+    pop = _lif(len(_SUBNORMAL_NEURONS), "lif_no_delay", "subnormal", v_init=[v for v, _ in _SUBNORMAL_NEURONS],
+               alpha_decay=[a for _, a in _SUBNORMAL_NEURONS], threshold=1.0)
+    return Probe("subnormal", "flush-to-zero of subnormal operands and tiny results (flush_to_zero)",
+                 Network("probe_subnormal").add(pop), 6)
+
+
 def probe_suite(seed: int = 0) -> list[Probe]:
     """All probes, one per open point of docs/datapath.md."""
     return [threshold_probe(), fma_probe(seed), grouping_probe(seed), rounding_probe(), delay_probe(),
-            conv_x_axis_probe(), refractory_probe()]
+            conv_x_axis_probe(), refractory_probe(), refractory_held_v_probe(), subnormal_probe()]
 
 
 def probe_traces(profile: ChipProfile | None = None, seed: int = 0) -> list[Trace]:

@@ -68,7 +68,8 @@ class QuantConfig:
         Ticks run after the input ends; default one per layer (the chip's pipeline depth).
     profile : ChipProfile
         Spike test and FMA setting of the chip forward (weight rounding is irrelevant: weights are integers).
-        state_precision, input_grouping and conv_x_axis must keep their defaults (ConfigError otherwise).
+        state_precision, input_grouping, conv_x_axis and flush_to_zero must keep their defaults, and per-model
+        overrides must not change the spike test or FMA of the models the network uses (ConfigError otherwise).
     silent_rate, saturation_rate : float
         Report warnings: a layer whose mean firing rate (spikes per neuron and tick) after quantization is at most
         ``silent_rate`` is called silent, at least ``saturation_rate`` saturated.
@@ -103,13 +104,21 @@ class QuantConfig:
             raise ConfigError(f"QuantConfig.extra_ticks = {self.extra_ticks!r} must be None or an int >= 0")
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"QuantConfig.profile must be a ChipProfile, got {type(self.profile).__name__}")
-        # The torch forward implements the float32 chip with the default input grouping and conv axes; any
-        # other variant would make "bit-identical to the simulator" untrue, so it is refused, not approximated.
+        # The torch forward implements the float32 chip with the default input grouping and conv axes, without
+        # flush-to-zero, and one spike test and FMA setting for all its layers; any other variant would make
+        # "bit-identical to the simulator" untrue, so it is refused, not approximated.
         for name, supported in (("state_precision", "float32"), ("input_grouping", "input_first"),
-                                ("conv_x_axis", "width")):
+                                ("conv_x_axis", "width"), ("flush_to_zero", False)):
             if getattr(self.profile, name) != supported:
                 raise ConfigError(f"QuantConfig.profile.{name} = {getattr(self.profile, name)!r}: the quantized "
                                   f"torch forward models {name} = {supported!r} only")
+        for model in (self.dense_model, CONV_MODEL):
+            settings = self.profile.model_settings(model)
+            for name in ("threshold_op", "fused_multiply_add"):
+                if getattr(settings, name) != getattr(self.profile, name):
+                    raise ConfigError(f"QuantConfig.profile.overrides[{model!r}][{name!r}] = "
+                                      f"{getattr(settings, name)!r}: the quantized torch forward runs every layer "
+                                      f"with the profile's {name} ({getattr(self.profile, name)!r})")
 
     def layer_percentile(self, index: int, n_layers: int) -> float:
         """The percentile of layer ``index`` (a single value applies to every layer)."""

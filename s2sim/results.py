@@ -5,6 +5,7 @@ Arrays are in each population's own (external, py-spinnaker2) neuron order: flat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,8 @@ class BatchResult:
     voltages: dict[str, np.ndarray] = field(default_factory=dict)
     v_last: dict[str, np.ndarray] = field(default_factory=dict)
     counts: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The PE time and energy estimate of the run (s2sim.timing.TimingReport), when it was asked for.
+    timing: Any = None
 
     @property
     def batch(self) -> int:

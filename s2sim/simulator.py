@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .lowering import LoweredNetwork, lower
 from .profile import ChipProfile
 from .results import BatchResult
 from .snn import Network
-from .spec import NetworkSpec, raw_fingerprint
+from .spec import DIAGNOSTIC_RECORDABLES, NetworkSpec, raw_fingerprint
 
 class LoadedNetwork:
     """A network lowered and validated for one ChipProfile, ready to run many batches.
@@ -46,6 +46,8 @@ class LoadedNetwork:
         self.strict = strict
         # The workspaces are scratch shared by successive runs: concurrent callers take turns.
         self._lock = threading.Lock()
+        # Simulator.run holds this one across a run and the publication of its results onto the populations.
+        self.publish_lock = threading.Lock()
         self._load(net.validated())
 
     def _load(self, spec: NetworkSpec) -> None:
@@ -63,45 +65,30 @@ class LoadedNetwork:
         return spec
 
     def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-                  timeout: float | None = None) -> BatchResult:
+                  all_spikes: bool = False, timeout: float | None = None) -> BatchResult:
         """Run a batch; see :meth:`Simulator.run_batch`. Safe to call from several threads (calls take turns).
 
         Raises ConfigError when the network was edited while the run was going on (the results would belong to
         neither version).
         """
-        return self._locked_run(inputs, timesteps, timeout)
-
-    def run(self, timesteps: int, timeout: float | None = None) -> BatchResult:
-        """Run one sample and publish its results on the populations, as py-spinnaker2's ``hw.run`` does.
-
-        Running and publishing happen under one lock, so when several threads run the network every population
-        ends up with the results of the same run, never a mix.
-        """
-        return self._locked_run(None, timesteps, timeout, publish=True)
-
-    def _locked_run(self, inputs: Mapping[str, np.ndarray] | None, timesteps: int | None, timeout: float | None,
-                    publish: bool = False) -> BatchResult:
         deadline = _deadline(timeout)
         with self._lock:
             spec = self.refresh()
-            result = self._run_batch(spec, dict(inputs or {}), timesteps, deadline)
+            result = self._run_batch(spec, dict(inputs or {}), timesteps, all_spikes, deadline)
             if raw_fingerprint(self.net) != spec.fingerprint:
                 raise ConfigError(f"network {self.net.name!r} was changed while it was running; the results are "
                                   "discarded (edit a network between runs, not during one)")
-            if publish:
-                for pop in self.net.populations:
-                    pop._results = _population_results(result, pop.name)
             return result
 
-    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None,
+    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None, all_spikes: bool,
                    deadline: tuple[float, float] | None) -> BatchResult:
         batch, timesteps = self._batch_shape(spec, inputs, timesteps)
         threads = max(1, min(self.num_threads, batch))
-        memory.check(self._run_bytes(spec, inputs, batch, timesteps, threads),
+        memory.check(self._run_bytes(spec, inputs, batch, timesteps, threads, all_spikes),
                      f"a run of network {spec.name!r} ({batch} sample(s) x {timesteps} ticks: recording buffers, "
                      "inputs and workspaces)",
                      "Record less (v_last instead of v, fewer populations), run fewer ticks, or split the batch")
-        buffers = self._buffers(spec, inputs, batch, timesteps)
+        buffers = self._buffers(spec, inputs, batch, timesteps, all_spikes)
         io = self.core.make_io(buffers, batch, timesteps)
         while len(self._workspaces) < threads:
             self._workspaces.append(self.core.workspace())
@@ -144,7 +131,8 @@ class LoadedNetwork:
             raise ConfigError(f"inputs have {ticks.pop()} ticks but timesteps is {timesteps}")
         return (batches.pop() if batches else 1), int(timesteps)
 
-    def _run_bytes(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, threads: int) -> int:
+    def _run_bytes(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, threads: int,
+                   all_spikes: bool = False) -> int:
         """Estimated bytes a run allocates: recording buffers (twice for conv targets, whose records are
         reordered), dense inputs made from spike_list params, and the workspaces still to be allocated."""
         item = 8 if self.core.float64 else 4
@@ -152,7 +140,7 @@ class LoadedNetwork:
         total = 0
         for pop, low in zip(spec.populations, self.lowered.populations):
             record = pop.record
-            per_row = ("spikes" in record) + item * ("v" in record)
+            per_row = (all_spikes or "spikes" in record) + item * ("v" in record)
             own = rows * low.n * per_row + batch * low.n * item * ("v_last" in record)
             total += own * (2 if low.channel_last_shape else 1) + rows * 16 * ("counts" in record)
             if pop.model.is_input and pop.name not in inputs:
@@ -161,7 +149,8 @@ class LoadedNetwork:
         per_workspace = low.n_neurons * 13 + low.n_ring * 4 + low.n_curr * 3 * item
         return total + max(0, threads - len(self._workspaces)) * per_workspace
 
-    def _buffers(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int) -> list[dict[str, np.ndarray]]:
+    def _buffers(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int,
+                 all_spikes: bool = False) -> list[dict[str, np.ndarray]]:
         # Sized from the lowered network (what the core was validated with), never from the live objects.
         ftype = np.float64 if self.core.float64 else np.float32
         buffers = []
@@ -174,7 +163,7 @@ class LoadedNetwork:
                 given = inputs.get(pop.name)
                 buf["input"] = (np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, n)))
                                 if given is None else pop.check_input(given))
-            if "spikes" in pop.record:
+            if all_spikes or "spikes" in pop.record:
                 buf["spikes"] = np.zeros((batch, timesteps, n), np.uint8)
             if "v" in pop.record:
                 buf["v"] = np.zeros((batch, timesteps, n), ftype)
@@ -274,13 +263,17 @@ class Simulator:
         The chip variant to reproduce (default ChipProfile()).
     num_threads : int, optional
         Threads a batch is spread over (default: all cores).
+    timing : s2sim.timing.TimingConfig, optional
+        Also estimate every run's PE time, DVFS levels and energy (tick length, DVFS mode; see docs/timing.md).
+        Without it, runs are timed only when a population records a PE diagnostic (with the default
+        TimingConfig: 1 ms ticks, high performance level).
     strict : bool
         Raise ConfigError instead of a WeightLossWarning / TimeConstantWarning when a network is lowered
         (weights that all round to zero, decays outside [0, 1]; see :mod:`s2sim.errors`).
     """
 
     def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None,
-                 strict: bool = False) -> None:
+                 timing: Any = None, strict: bool = False) -> None:
         self.profile = profile or ChipProfile()
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"profile must be a ChipProfile, got {type(self.profile).__name__}")
@@ -291,6 +284,11 @@ class Simulator:
             raise ConfigError(f"strict must be True or False, got {strict!r}")
         self.num_threads = num_threads or os.cpu_count() or 1
         self.strict = strict
+        from .timing import TimingConfig
+
+        if timing is not None and not isinstance(timing, TimingConfig):
+            raise ConfigError(f"timing must be an s2sim.timing.TimingConfig, got {type(timing).__name__}")
+        self.timing = timing
 
     def load(self, net: Network) -> LoadedNetwork:
         """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see
@@ -305,8 +303,8 @@ class Simulator:
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
         key = (repr(self.profile), self.strict)
-        # one loaded network per network, also when several threads run it for the first time at once: its run
-        # lock is what keeps their published results whole
+        # one loaded network per network, also when several threads run it for the first time at once: its
+        # publication lock is what keeps their published results whole
         with net.__dict__.setdefault("_load_lock", threading.Lock()):
             cached = net.__dict__.get("_loaded")
             if cached is None or cached[0] != key:
@@ -317,7 +315,8 @@ class Simulator:
         return loaded
 
     def run_batch(self, net: Network, inputs: Mapping[str, np.ndarray] | None = None,
-                  timesteps: int | None = None, timeout: float | None = None) -> BatchResult:
+                  timesteps: int | None = None, all_spikes: bool = False,
+                  timeout: float | None = None) -> BatchResult:
         """Run a batch of independent samples.
 
         Parameters
@@ -328,6 +327,8 @@ class Simulator:
             ``params`` spike times in every sample.
         timesteps : int, optional
             Ticks to run; taken from the inputs when omitted.
+        all_spikes : bool
+            Keep every population's spikes, whatever its ``record`` says.
         timeout : float, optional
             Seconds the run may take; it is then stopped (between two ticks) and RunTimeout is raised.
 
@@ -335,7 +336,9 @@ class Simulator:
         -------
         BatchResult
             spikes / voltages / v_last / counts of the populations that record them, in each population's
-            py-spinnaker2 neuron order.
+            py-spinnaker2 neuron order; ``timing`` (a :class:`s2sim.timing.TimingReport`) when the Simulator was
+            given a TimingConfig or a population records a PE diagnostic (``time_done``, ``n_packets``,
+            ``performance_level``).
 
         Raises
         ------
@@ -344,21 +347,60 @@ class Simulator:
         KeyboardInterrupt
             On Ctrl-C, within about one tick; the network stays usable.
         """
-        return self._loaded(net).run_batch(inputs, timesteps, timeout)
+        loaded = self._loaded(net)
+        if not self._times(net.validated()):
+            return loaded.run_batch(inputs, timesteps, all_spikes, timeout)
+        from .timing import TimingConfig, estimate
+
+        res = loaded.run_batch(inputs, timesteps, True, timeout)
+        spec = loaded.spec
+        res.timing = estimate(spec, res, self.timing or TimingConfig(), placement=_placement(net, self.profile),
+                              profile=self.profile)
+        if not all_spikes:
+            for pop in spec.populations:
+                if "spikes" not in pop.record:
+                    res.spikes.pop(pop.name, None)
+        return res
+
+    def _times(self, spec: NetworkSpec) -> bool:
+        return self.timing is not None or any(d in p.record for p in spec.populations for d in DIAGNOSTIC_RECORDABLES)
 
     def run(self, net: Network, timesteps: int, timeout: float | None = None) -> BatchResult:
-        """Run one sample, as py-spinnaker2's ``hw.run(net, timesteps)``; results go to the populations."""
-        return self._loaded(net).run(timesteps, timeout)
+        """Run one sample, as py-spinnaker2's ``hw.run(net, timesteps)``; results go to the populations.
+
+        The run and the publication of its results hold the network's publication lock, so when several threads
+        run one network, every population ends up with the results of one and the same run, never a mix.
+        """
+        with self._loaded(net).publish_lock:
+            res = self.run_batch(net, None, timesteps, timeout=timeout)
+            diagnostics = {}
+            if res.timing is not None:
+                diagnostics = {p.name: {d: res.timing.per_population(p.name, d) for d in DIAGNOSTIC_RECORDABLES
+                                        if d in p.record} for p in net.populations}
+            publish_results(net, res, diagnostics)
+        return res
 
 
-def _population_results(res: BatchResult, name: str) -> dict:
+def _placement(net: Network, profile: ChipProfile) -> Any:
+    from .placement import place
+
+    return place(net, profile)
+
+
+def publish_results(net: Network, res: BatchResult, extra: Mapping[str, dict] | None = None) -> None:
+    """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...), each
+    population's whole set at once; ``extra`` adds results by population name (the PE diagnostics)."""
+    for pop in net.populations:
+        pop._results = {**_population_results(res, pop.name, pop.record), **(extra or {}).get(pop.name, {})}
+
+
+def _population_results(res: BatchResult, name: str, record: Sequence[str]) -> dict:
     """One population's results of sample 0 in py-spinnaker2's formats, built whole before it is published (so a
     reader in another thread never sees half of it)."""
     out: dict = {}
     if name in res.counts:
-        out["counts"] = {"spikes": res.counts[name][0, :, 0].copy(),
-                         "synaptic_events": res.counts[name][0, :, 1].copy()}
-    if name in res.spikes:
+        out["counts"] = {"spikes": res.counts[name][0, :, 0].copy(), "synaptic_events": res.counts[name][0, :, 1].copy()}
+    if name in res.spikes and "spikes" in record:
         out["spikes"] = res.spike_dict(name)
     if name in res.voltages:
         out["v"] = res.voltage_dict(name)

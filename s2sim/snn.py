@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, LimitError
+from .errors import ConfigError, LimitError, NotModelledError
 from .models import NeuronModel, get_model
 from .spec import (RECORDABLES, NetworkSpec, PopulationSpec, as_index, check_max_atoms, check_record, network_spec,
                    numeric_array, population_spec)
@@ -146,6 +146,30 @@ class Population:
         """Per-tick counts of the last run: ``{"spikes": int64[T], "synaptic_events": int64[T]}``."""
         return self._result("counts")
 
+    def get_time_done_times(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE ``time_done`` record (fraction of the tick each PE needed).
+
+        Raises NotModelledError: the PE time model is not part of the bit-exact simulator yet.
+        """
+        return self._diagnostic("time_done")
+
+    def get_n_packets(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE count of received spike packets per tick (see get_time_done_times)."""
+        return self._diagnostic("n_packets")
+
+    def get_performance_levels(self) -> dict[str, np.ndarray]:
+        """py-spinnaker2's per-PE DVFS performance level per tick (see get_time_done_times)."""
+        return self._diagnostic("performance_level")
+
+    def _diagnostic(self, key: str) -> Any:
+        if key in self._results:
+            return self._results[key]
+        if key not in self.record:
+            raise ConfigError(f"population {self.name!r}: {key!r} was not recorded (record={self.record})")
+        raise NotModelledError(f"population {self.name!r}: {key!r} is a PE diagnostic, estimated by s2sim's PE time "
+                               "model (s2sim.timing) when a py-spinnaker2 backend (s2sim.spinnaker2.hardware) runs "
+                               "the network; Simulator.run does not time PEs: use s2sim.timing.estimate")
+
     def _result(self, key: str) -> Any:
         results = self._results
         if key not in results:
@@ -223,6 +247,12 @@ class Projection:
     def connections(self) -> np.ndarray:
         """The connection list as an (n, 4) float64 array."""
         return np.stack([self.pre_idx, self.post_idx, self.weights, self.delays], axis=1).astype(np.float64)
+
+    @property
+    def sparse_weights(self) -> Any:
+        """The weights as a ``[pre.size, post.size]`` scipy sparse matrix (py-spinnaker2 scripts count synapses with
+        ``proj.sparse_weights.nonzero()``); repeated pairs are summed."""
+        return _sparse(self.pre_idx, self.post_idx, self.weights, self.pre, self.post, self.name)
 
     def __repr__(self) -> str:
         return f"Projection({self.pre.name!r} -> {self.post.name!r}, {len(self.weights)} synapses)"
@@ -317,6 +347,42 @@ class Conv2DProjection:
                               f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
         return ConvGeometry(p, (c_in, p["in_height"], p["in_width"]), (c_in, ph, pw), (c_out, oh, ow))
 
+    @property
+    def sparse_weights(self) -> Any:
+        """The convolution unrolled into a ``[pre.size, post.size]`` scipy sparse matrix of its (float) kernel
+        weights, as py-spinnaker2 scripts inspect projections (``proj.sparse_weights.nonzero()``)."""
+        src, dst, w = self.tap_pairs()
+        return _sparse(src, dst, w, self.pre, self.post, self.name)
+
+    def tap_pairs(self, x_axis: str = "width",
+                  sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (pre neuron, post neuron) pair a kernel tap connects, in py-spinnaker2 neuron order (one entry
+        per synaptic event a spike of the pre neuron causes), and the kernel weight of each.
+
+        A pre neuron lands in one pooled cell; each kernel tap from that cell reaches one output position in every
+        output channel.
+        """
+        g = self.geometry(x_axis, sizes)
+        p = g.params
+        c_in, h, w = g.in_shape
+        c_out, oh, ow = g.out_shape
+        kh, kw = self.weights.shape[2:]
+        pre = np.arange(c_in * h * w)
+        c, rem = np.divmod(pre, h * w)
+        y, x = np.divmod(rem, w)
+        py, px = y // p["pool_y"], x // p["pool_x"]
+        ky, kx = np.arange(kh), np.arange(kw)
+        oy_num = py[:, None] + p["pad_top"] - ky[None, :]                        # [n_pre, kh] = oy * stride_y
+        ox_num = px[:, None] + p["pad_left"] - kx[None, :]
+        ok_y = (oy_num % p["stride_y"] == 0) & (oy_num >= 0) & (oy_num // p["stride_y"] < oh)
+        ok_x = (ox_num % p["stride_x"] == 0) & (ox_num >= 0) & (ox_num // p["stride_x"] < ow)
+        ok = ok_y[:, :, None] & ok_x[:, None, :]                                  # [n_pre, kh, kw]
+        n, i, j = np.nonzero(ok)
+        pos = (oy_num[n, i] // p["stride_y"]) * ow + ox_num[n, j] // p["stride_x"]
+        src = np.repeat(n, c_out)
+        dst = (np.arange(c_out)[None, :] * oh * ow + pos[:, None]).ravel()
+        return src, dst, self.weights[c[n], :, i, j].ravel()
+
     @staticmethod
     def _check_params(conv_params: Mapping, where: str) -> dict[str, int]:
         if not isinstance(conv_params, Mapping):
@@ -405,6 +471,16 @@ def _check_pair(pre: Any, post: Any, what: str) -> tuple[Population, Population]
         raise ConfigError(f"{what} {pre.name!r} -> {post.name!r}: target population {post.name!r} is a spike_list "
                           "source and cannot receive synapses")
     return pre, post
+
+
+def _sparse(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, pre: Population, post: Population,
+            name: str) -> Any:
+    try:
+        from scipy import sparse
+    except ImportError:
+        raise ConfigError(f"projection {name!r}: sparse_weights needs scipy (pip install scipy)") from None
+    shape = (pre.validated().size, post.validated().size)
+    return sparse.csr_array((np.asarray(weights, np.float64), (src, dst)), shape=shape)
 
 
 def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from s2sim import snn
 from s2sim.models import MODELS
-from s2sim.profile import INPUT_GROUPINGS, STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS, ChipProfile
+from s2sim.profile import (INPUT_GROUPINGS, REFRACTORY_RULES, STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS,
+                           ChipProfile, field_models)
 
 LIST_TARGET_MODELS = ("lif", "lif_no_delay", "lif_curr_exp", "lif_curr_exp_no_delay", "lif_conv2d")
 NEURON_RECORD = ["spikes", "v", "v_last", "counts"]
@@ -77,28 +78,60 @@ class NetSpec:
         return [p.name for p in self.pops if p.model != "spike_list"]
 
 
-def profiles(precisions=STATE_PRECISIONS) -> st.SearchStrategy[ChipProfile]:
-    return st.builds(ChipProfile, threshold_op=st.sampled_from(THRESHOLD_OPS), fused_multiply_add=st.booleans(),
-                     weight_rounding=st.sampled_from(WEIGHT_ROUNDINGS), state_precision=st.sampled_from(precisions),
-                     input_grouping=st.sampled_from(INPUT_GROUPINGS))
+_PER_MODEL_CHOICES = {
+    "threshold_op": st.sampled_from(THRESHOLD_OPS),
+    "fused_multiply_add": st.booleans(),
+    "current_fused_multiply_add": st.booleans(),
+    "weight_rounding": st.sampled_from(WEIGHT_ROUNDINGS),
+    "conv_weight_rounding": st.sampled_from(WEIGHT_ROUNDINGS),
+}
+
+
+@st.composite
+def model_overrides(draw, models=LIST_TARGET_MODELS) -> dict:
+    """Per-model overrides: a few (model, field) pairs of the given models set to a drawn value."""
+    out: dict = {}
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(sorted(_PER_MODEL_CHOICES)))
+        usable = [m for m in field_models(name) if m in models]
+        if usable:
+            out.setdefault(draw(st.sampled_from(usable)), {})[name] = draw(_PER_MODEL_CHOICES[name])
+    return out
+
+
+@st.composite
+def profiles(draw, precisions=STATE_PRECISIONS, models=LIST_TARGET_MODELS) -> ChipProfile:
+    """Every field of a ChipProfile, with overrides for some of ``models``."""
+    precision = draw(st.sampled_from(precisions))
+    return ChipProfile(
+        threshold_op=draw(st.sampled_from(THRESHOLD_OPS)), fused_multiply_add=draw(st.booleans()),
+        current_fused_multiply_add=draw(st.none() | st.booleans()),
+        weight_rounding=draw(st.sampled_from(WEIGHT_ROUNDINGS)),
+        conv_weight_rounding=draw(st.none() | st.sampled_from(WEIGHT_ROUNDINGS)),
+        state_precision=precision, input_grouping=draw(st.sampled_from(INPUT_GROUPINGS)),
+        flush_to_zero=precision == "float32" and draw(st.booleans()),
+        refractory_rule=draw(st.sampled_from(REFRACTORY_RULES)), overrides=draw(model_overrides(models)))
 
 
 class _Numbers:
     """The seeded generator behind one spec, with the value styles the tests want."""
 
-    def __init__(self, seed: int, dyadic: bool, integer_weights: bool) -> None:
+    def __init__(self, seed: int, dyadic: bool, integer_weights: bool, tiny: bool = False) -> None:
         self.rng = np.random.default_rng(seed)
         # Dyadic values (multiples of 1/4, alpha in {1, 0.75, 0.5}) make V land exactly on the threshold,
         # where ">=" and ">" differ; uniform floats make every multiply-add round, where the FMA setting shows.
         self.dyadic = dyadic
         self.integer_weights = integer_weights
+        # Tiny neuron parameters (near float32's smallest normal) let V decay into the subnormals, where
+        # flush-to-zero shows.
+        self.param_scale = 2.0**-124 if tiny else 1.0
 
     def value(self, low: float, high: float, size: int) -> Any:
         per_neuron = size > 1 and self.rng.random() < 0.5
         n = size if per_neuron else 1
         vals = self.rng.uniform(low, high, n)
-        if self.dyadic:
-            vals = np.round(vals * 4) / 4
+        if self.dyadic:   # multiples of a quarter of the parameter scale (a power of two: exact)
+            vals = np.round(vals * 4 / self.param_scale) / 4 * self.param_scale
         out = vals.tolist()
         return out if per_neuron else out[0]
 
@@ -120,6 +153,7 @@ class _Numbers:
 
 
 def _neuron_params(num: _Numbers, model: str, size: int, scale: float) -> dict:
+    scale *= num.param_scale
     threshold = num.value(0.5 * scale, 1.5 * scale, size)
     params = {
         "threshold": threshold,
@@ -180,17 +214,21 @@ def net_specs(draw, max_neuron_pops: int = 3, conv: bool | None = None,
     """A random network: 1-2 spike_list inputs, neuron populations of every model, list projections (recurrent,
     several into one population, delays 0..max), and (when ``conv`` is True, or sometimes when None) a
     Conv2DProjection onto a lif_conv2d population that then feeds the rest."""
-    profile = draw(profiles(precisions))
+    with_conv = conv if conv is not None else draw(st.booleans())
+    models = draw(st.lists(st.sampled_from(LIST_TARGET_MODELS), min_size=1, max_size=max_neuron_pops))
+    profile = draw(profiles(precisions, models + ["lif_conv2d"] * with_conv))
     spec = NetSpec(profile, draw(st.integers(2, max_timesteps)), draw(st.integers(1, max_batch)))
-    integer_weights = profile.weight_rounding == "exact" or draw(st.booleans())
-    num = _Numbers(draw(st.integers(0, 2**32 - 1)), dyadic=draw(st.booleans()), integer_weights=integer_weights)
+    exact = any("exact" in (s.weight_rounding, s.conv_weight_rounding)
+                for s in map(profile.model_settings, LIST_TARGET_MODELS))
+    integer_weights = exact or draw(st.booleans())
+    num = _Numbers(draw(st.integers(0, 2**32 - 1)), dyadic=draw(st.booleans()), integer_weights=integer_weights,
+                   tiny=draw(st.integers(0, 3)) == 0)
 
     for k in range(draw(st.integers(1, 2))):
         spec.pops.append(_input_pop(draw, num, spec, f"in{k}", draw(st.integers(1, 6))))
-    if conv if conv is not None else draw(st.booleans()):
+    if with_conv:
         _add_conv_layer(draw, num, spec)
-    for k in range(draw(st.integers(1, max_neuron_pops))):
-        model = draw(st.sampled_from(LIST_TARGET_MODELS))
+    for k, model in enumerate(models):
         size = draw(st.integers(1, 8))
         post = PopSpec(f"n{k}", size, model, {})
         post.params = _neuron_params(num, model, size, scale=MODELS[model].weight_limit * 0.6)

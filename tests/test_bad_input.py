@@ -358,6 +358,42 @@ def test_bad_profile_fields():
         ChipProfile(state_precision="float16")
     with raises(ConfigError, "fused_multiply_add", "1"):
         ChipProfile(fused_multiply_add=1)
+    with raises(ConfigError, "refractory_rule", "'never'"):
+        ChipProfile(refractory_rule="never")
+    with raises(ConfigError, "input_grouping", "'right_to_left'"):
+        ChipProfile(input_grouping="right_to_left")
+    with raises(ConfigError, "flush_to_zero", "float64"):
+        ChipProfile(flush_to_zero=True, state_precision="float64")
+
+
+@pytest.mark.parametrize("overrides, fragments", [
+    ({"spike_list": {"threshold_op": ">"}}, ["'spike_list'", "not a neuron model"]),
+    ({"lif_fast": {"threshold_op": ">"}}, ["'lif_fast'", "not a neuron model"]),
+    ({"lif": {"state_precision": "float64"}}, ["'state_precision'", "not a per-model field"]),
+    ({"lif": {"threshold_op": "=>"}}, ["'=>'", "threshold_op"]),
+    ({"lif": {"current_fused_multiply_add": False}}, ["'lif'", "no effect", "refused"]),
+    ({"lif_no_delay": {"conv_weight_rounding": "floor"}}, ["'lif_no_delay'", "no effect"]),
+    ({"lif": {"fused_multiply_add": "yes"}}, ["'yes'", "bool"]),
+    ({"lif": ">"}, ["overrides['lif']", "dict"]),
+    ("lif", ["overrides", "dict"]),
+])
+def test_bad_profile_overrides(overrides, fragments):
+    with raises(ConfigError, *fragments):
+        ChipProfile(overrides=overrides)
+
+
+def test_profile_overrides_round_trip_and_resolve():
+    p = ChipProfile(weight_rounding="floor", overrides={"lif_curr_exp": {"current_fused_multiply_add": False},
+                                                        "lif": {"threshold_op": ">"}})
+    assert ChipProfile.from_dict(p.to_dict()) == p and hash(ChipProfile.from_dict(p.to_dict())) == hash(p)
+    assert p.to_dict()["overrides"] == {"lif": {"threshold_op": ">"},
+                                        "lif_curr_exp": {"current_fused_multiply_add": False}}
+    lif, cur, conv = (p.model_settings(m) for m in ("lif", "lif_curr_exp", "lif_conv2d"))
+    assert (lif.threshold_op, cur.threshold_op) == (">", ">=")
+    assert (cur.fused_multiply_add, cur.current_fused_multiply_add) == (True, False)
+    assert (conv.weight_rounding, conv.conv_weight_rounding) == ("floor", "floor")
+    with raises(ConfigError, "'spike_list'", "not a neuron model"):
+        p.model_settings("spike_list")
 
 
 # -- fuzz: whatever the user writes, the answer is a result or an s2sim error -------------------------------

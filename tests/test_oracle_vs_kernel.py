@@ -89,11 +89,14 @@ def test_kernel_matches_oracle_on_longer_batched_runs(spec):
 
 def test_generated_networks_spike_and_see_the_profile():
     """The strategy is only useful if its networks spike and their results depend on the open datapath points."""
-    stats = {"cases": 0, "spiking": 0, "fma_visible": 0, "threshold_op_visible": 0, "grouping_visible": 0}
+    stats = {"cases": 0, "spiking": 0, "fma": 0, "threshold_op": 0, "grouping": 0, "left_to_right": 0, "ftz": 0,
+             "refractory": 0, "override": 0}
 
     def differs(spec, res, **change):
-        other = oracle.run_batch(*spec.build(), spec.timesteps, ChipProfile(**{**spec.profile.to_dict(), **change}))
-        return any(not np.array_equal(bits(res.voltages[n]), bits(other.voltages[n])) for n in spec.neuron_names())
+        profile = ChipProfile(**{**spec.profile.to_dict(), **change})
+        other = oracle.run_batch(*spec.build(), spec.timesteps, profile)
+        return any(not np.array_equal(bits(res.voltages[n]), bits(other.voltages[n])) or
+                   not np.array_equal(res.spikes[n], other.spikes[n]) for n in spec.neuron_names())
 
     @settings(max_examples=120, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
@@ -101,20 +104,28 @@ def test_generated_networks_spike_and_see_the_profile():
     def collect(spec):
         net, inputs = spec.build()
         res = oracle.run_batch(net, inputs, spec.timesteps, spec.profile)
+        p = spec.profile
         stats["cases"] += 1
         stats["spiking"] += any(res.spikes[n].any() for n in spec.neuron_names())
-        stats["fma_visible"] += differs(spec, res, fused_multiply_add=not spec.profile.fused_multiply_add)
-        other_op = ">" if spec.profile.threshold_op == ">=" else ">="
-        stats["threshold_op_visible"] += differs(spec, res, threshold_op=other_op)
-        other_grouping = "leak_first" if spec.profile.input_grouping == "input_first" else "input_first"
-        stats["grouping_visible"] += differs(spec, res, input_grouping=other_grouping)
+        stats["fma"] += differs(spec, res, fused_multiply_add=not p.fused_multiply_add, overrides={})
+        stats["threshold_op"] += differs(spec, res, threshold_op=">" if p.threshold_op == ">=" else ">=", overrides={})
+        grouping = "leak_first" if p.input_grouping == "input_first" else "input_first"
+        stats["grouping"] += differs(spec, res, input_grouping=grouping)
+        if p.input_grouping != "left_to_right":
+            stats["left_to_right"] += differs(spec, res, input_grouping="left_to_right")
+        stats["ftz"] += differs(spec, res, flush_to_zero=not p.flush_to_zero)
+        rule = "no_spike" if p.refractory_rule == "held_v_tested" else "held_v_tested"
+        stats["refractory"] += differs(spec, res, refractory_rule=rule)
+        if p.overrides:
+            stats["override"] += differs(spec, res, overrides={})
 
     collect()
     assert stats["cases"] == 120
     assert stats["spiking"] >= 0.8 * stats["cases"], stats
-    assert stats["fma_visible"] >= 0.3 * stats["cases"], stats
-    assert stats["threshold_op_visible"] >= 1, stats
-    assert stats["grouping_visible"] >= 0.2 * stats["cases"], stats
+    assert stats["fma"] >= 0.3 * stats["cases"], stats
+    assert stats["grouping"] >= 0.2 * stats["cases"], stats
+    for point in ("threshold_op", "left_to_right", "ftz", "refractory", "override"):
+        assert stats[point] >= 3, stats
 
 
 # -- the oracle's fused multiply-add --------------------------------------------------------------------------
@@ -421,3 +432,120 @@ def test_input_grouping_by_hand(runner):
         got = run(runner, net, 3, profile).voltages["pop"][0, :, 0]
         expected = np.array(trace(off, grouping == "leak_first"), np.float32)
         np.testing.assert_array_equal(bits(got), bits(expected))
+
+
+# -- refractory rule, third grouping, flush-to-zero, per-model settings: hand-worked ------------------------------
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("rule", ["held_v_tested", "no_spike"])
+@pytest.mark.parametrize("op", [">=", ">"])
+def test_refractory_neuron_with_held_v_at_threshold(runner, rule, op):
+    # lif_curr_exp, t_refrac 2, reset to v_reset = threshold = 1, alpha 1, exc_decay 0, weight 2 arriving at tick 1:
+    # tick 1: I = 2, V = 0 + 2 = 2 -> spike (both ops), V = 1, refrac 2. No more input.
+    # held_v_tested, ">=": every refractory tick counts down, holds V = 1 and tests it: 1 >= 1 spikes, resets to 1
+    #   and restarts the counter, so the neuron spikes in every tick from 1 on.
+    # no_spike, ">=": ticks 2, 3 held without a test; tick 4 updates V = 1*1 + 0 = 1 -> spike; then 7, 10, ...
+    # ">": V = 1 is never above threshold 1 again: one spike, whatever the rule.
+    params = {"threshold": 1.0, "alpha_decay": 1.0, "exc_decay": 0.0, "t_refrac": 2, "reset": "reset_to_v_reset",
+              "v_reset": 1.0}
+    net = _single_neuron("lif_curr_exp", params, stim_ticks=[0], weight=2)
+    res = run(runner, net, 11, ChipProfile(threshold_op=op, refractory_rule=rule))
+    spikes = np.flatnonzero(res.spikes["pop"][0, :, 0]).tolist()
+    if op == ">":
+        assert spikes == [1]
+    elif rule == "held_v_tested":
+        assert spikes == list(range(1, 11))
+    else:
+        assert spikes == [1, 4, 7, 10]
+    assert res.voltages["pop"][0, :, 0].tolist() == [0.0] + [1.0] * 10
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("model", ["lif_no_delay", "lif_curr_exp_no_delay"])
+def test_left_to_right_grouping_by_hand(runner, model):
+    # Excitatory w 5 and inhibitory w -3 arrive in the same tick (every tick from 1), alpha 0.75, i_offset 0.1,
+    # separate multiply-add, written out in numpy float32: ((V*a + E) - I) + off against V*a + ((E - I) + off).
+    # For curr_exp, decays 0 make I_exc = E and I_inh = I exactly.
+    f = np.float32
+    a, off = f(0.75), f(0.1)
+
+    def trace(grouping):
+        v, out = f(0.0), []
+        for tick in range(6):
+            e, i = (f(5), f(3)) if tick else (f(0), f(0))
+            if grouping == "left_to_right":
+                v = f(f(f(f(v * a) + e) - i) + off)
+            else:
+                v = f(f(v * a) + f(f(e - i) + off))
+            out.append(v)
+        return np.array(out, np.float32)
+
+    assert not np.array_equal(bits(trace("left_to_right")), bits(trace("input_first")))
+    stim = snn.Population(1, "spike_list", {0: list(range(6))}, name="stim")
+    params = {"alpha_decay": 0.75, "i_offset": 0.1, "threshold": 1e9}
+    if model.startswith("lif_curr_exp"):
+        params.update(exc_decay=0.0, inh_decay=0.0)
+    pop = snn.Population(1, model, params, name="pop", record=["v"])
+    net = snn.Network("ltr").add(stim, pop, snn.Projection(stim, pop, [[0, 0, 5, 0], [0, 0, -3, 0]]))
+    for grouping in ("left_to_right", "input_first"):
+        got = run(runner, net, 6, ChipProfile(fused_multiply_add=False, input_grouping=grouping))
+        np.testing.assert_array_equal(bits(got.voltages["pop"][0, :, 0]), bits(trace(grouping)))
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_flush_to_zero_by_hand(runner, fused):
+    # Neuron 0: v_init 1e-40 (float32 subnormal 0x000116c2), alpha 1, no input: V*1 + 0 keeps it, or flushes the
+    # subnormal operand to 0. Neuron 1: V = 2**-100 * (1 - 2**-24), alpha 2**-26: the exact product
+    # 2**-126 - 2**-150 lies below the smallest normal 2**-126 but rounds up to it (a tie, to even). Flush-to-zero
+    # as the ARM FPU does it judges tininess before rounding: 0. (x86's FTZ, judging after rounding, keeps 2**-126.)
+    # Neuron 2: v_init 0 against a subnormal threshold 1e-40: flushed, 0 >= 0 spikes (reset by subtraction of the
+    # flushed threshold gives 0 - 0 = 0); unflushed, 0 < 1e-40.
+    sub = float(np.float32(1e-40))
+    params = {"v_init": [sub, 2.0**-100 * (1 - 2.0**-24), 0.0], "alpha_decay": [1.0, 2.0**-26, 1.0],
+              "threshold": [1.0, 1.0, sub]}
+    pop = snn.Population(3, "lif_no_delay", params, name="pop", record=["v", "spikes"])
+    net = snn.Network("ftz").add(pop)
+    for ftz in (False, True):
+        res = run(runner, net, 1, ChipProfile(fused_multiply_add=fused, flush_to_zero=ftz))
+        v = res.voltages["pop"][0, 0]
+        if ftz:
+            assert bits(v).tolist() == [0, 0, 0] and res.spikes["pop"][0, 0].tolist() == [0, 0, 1]
+        else:
+            assert v.tolist() == [sub, 2.0**-126, 0.0] and res.spikes["pop"][0, 0].tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_current_fma_is_its_own_setting(runner):
+    # lif_curr_exp_no_delay, alpha 0 (V equals I_exc), exc_decay 0.004 (0x3b83126f): w 15 arrives at tick 1 and
+    # w 1 at tick 2, so I_exc(2) = 15 * 0.004f + 1: 0x3f87ae15 rounded once, 0x3f87ae14 rounded twice.
+    stim = snn.Population(2, "spike_list", {0: [0], 1: [1]}, name="stim")
+    pop = snn.Population(1, "lif_curr_exp_no_delay", {"alpha_decay": 0.0, "exc_decay": 0.004, "threshold": 1e9},
+                         name="pop", record=["v"])
+    net = snn.Network("cur").add(stim, pop, snn.Projection(stim, pop, [[0, 0, 15, 0], [1, 0, 1, 0]]))
+    f = np.float32
+    assert bits(np.array([f(f(15) * f(0.004)) + f(1)]))[0] == 0x3f87ae14
+    for v_fma in (True, False):
+        for current_fma, want in ((True, 0x3f87ae15), (False, 0x3f87ae14)):
+            profile = ChipProfile(fused_multiply_add=v_fma, current_fused_multiply_add=current_fma)
+            assert bits(run(runner, net, 3, profile).voltages["pop"][0, 2])[0] == want
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_per_model_overrides(runner):
+    # The same input reaches threshold 3 exactly in a lif and a lif_no_delay population; only lif overrides the
+    # spike test to ">". Weight 2.5 rounds by each model's own rule, conv kernels by the conv rule.
+    stim = snn.Population(1, "spike_list", {0: [0]}, name="stim")
+    params = {"threshold": 3.0, "alpha_decay": 0.0}
+    lif = snn.Population(2, "lif", params, name="lif", record=["spikes", "v"])
+    nodelay = snn.Population(2, "lif_no_delay", params, name="nodelay", record=["spikes", "v"])
+    conv = snn.Population(1, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="conv", record=["v"])
+    net = snn.Network("overrides").add(
+        stim, lif, nodelay, conv, snn.Projection(stim, lif, [[0, 0, 3, 0], [0, 1, 2.5, 0]]),
+        snn.Projection(stim, nodelay, [[0, 0, 3, 0], [0, 1, 2.5, 0]]),
+        snn.Conv2DProjection(stim, conv, np.array([[[[2.5]]]]), {"in_height": 1, "in_width": 1}))
+    profile = ChipProfile(weight_rounding="floor", conv_weight_rounding="nearest_away",
+                          overrides={"lif": {"threshold_op": ">", "weight_rounding": "nearest_even"}})
+    res = run(runner, net, 2, profile)
+    assert res.spikes["lif"][0, 1].tolist() == [0, 0] and res.voltages["lif"][0, 1].tolist() == [3.0, 2.0]
+    assert res.spikes["nodelay"][0, 1].tolist() == [1, 0] and res.voltages["nodelay"][0, 1].tolist() == [0.0, 2.0]
+    assert res.voltages["conv"][0, 1].tolist() == [3.0]

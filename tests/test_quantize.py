@@ -202,11 +202,26 @@ def test_unsupported_modules_and_settings():
 
 
 @pytest.mark.parametrize("field, value", [("state_precision", "float64"), ("input_grouping", "leak_first"),
-                                          ("conv_x_axis", "height")])
+                                          ("input_grouping", "left_to_right"), ("conv_x_axis", "height"),
+                                          ("flush_to_zero", True)])
 def test_profiles_the_torch_forward_does_not_model_are_refused(field, value):
     from s2sim import ChipProfile
     from s2sim.errors import ConfigError
     from s2sim.quantize import QuantConfig
 
-    with pytest.raises(ConfigError, match=f"profile.{field} = '{value}'"):
+    with pytest.raises(ConfigError, match=f"profile.{field} = {value!r}"):
         QuantConfig(profile=ChipProfile(**{field: value}))
+
+
+def test_per_model_overrides_the_torch_forward_does_not_model_are_refused():
+    from s2sim import ChipProfile
+    from s2sim.errors import ConfigError
+    from s2sim.quantize import QuantConfig
+
+    with pytest.raises(ConfigError, match=r"overrides\['lif_conv2d'\]\['threshold_op'\] = '>'"):
+        QuantConfig(profile=ChipProfile(overrides={"lif_conv2d": {"threshold_op": ">"}}))
+    with pytest.raises(ConfigError, match=r"overrides\['lif'\]\['fused_multiply_add'\] = False"):
+        QuantConfig(dense_model="lif", profile=ChipProfile(overrides={"lif": {"fused_multiply_add": False}}))
+    # overrides of models the quantized network never uses change nothing it computes
+    QuantConfig(profile=ChipProfile(overrides={"lif_curr_exp": {"threshold_op": ">"}, "lif": {"threshold_op": ">"}},
+                                    refractory_rule="no_spike", current_fused_multiply_add=False))

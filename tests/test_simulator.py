@@ -7,7 +7,7 @@ import pytest
 import s2sim
 from s2sim import ChipProfile, snn
 from s2sim.benchmarks import NIR_PAPER_SPIKES, NIR_PAPER_TICKS, nir_paper_lif
-from s2sim.core import CoreNetwork
+from s2sim.core import CoreNetwork, ffi, lib
 from s2sim.errors import ConfigError, CoreError, LimitError
 from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
 from s2sim.simulator import Simulator
@@ -193,6 +193,25 @@ def test_c_core_rejects_corrupt_network_without_crashing():
     lowered.projections[0].arrays["delay"][0] = 9
     with pytest.raises(CoreError, match="delay 9"):
         CoreNetwork(lowered)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (1 << 7, "unknown flags 0x80"),
+    (lib.S2_POP_LEAK_FIRST | lib.S2_POP_LEFT_TO_RIGHT, "two input groupings"),
+    (lib.S2_POP_LEFT_TO_RIGHT, "ring_planes 1, its kind and flags need 2"),
+])
+def test_c_core_rejects_inconsistent_population_flags(flags, message):
+    stim = snn.Population(1, "spike_list", {}, name="stim")
+    pop = snn.Population(3, "lif", {}, name="pop")
+    core = CoreNetwork(lower(snn.Network().add(stim, pop, snn.Projection(stim, pop, [[0, 1, 3, 2]]))))
+    core._pops[1].flags = flags
+    err = ffi.new("char[]", 256)
+    assert lib.s2_validate(core._net, err, 256) == lib.S2_ERR_INVALID
+    assert message in ffi.string(err).decode()
+    f64 = CoreNetwork(lower(snn.Network().add(stim, pop), ChipProfile(state_precision="float64")))
+    f64._pops[1].flags = lib.S2_POP_FTZ
+    assert lib.s2_validate(f64._net, err, 256) == lib.S2_ERR_INVALID
+    assert "flush-to-zero needs float32" in ffi.string(err).decode()
 
 
 def test_import_is_light():

@@ -77,6 +77,7 @@ class Variant:
     fma: bool = True
     threshold_op: str = ">="
     precision: str = "float32"
+    refractory_rule: str = "held_v_tested"   # or "no_spike"
 
     @property
     def dtype(self):
@@ -138,19 +139,20 @@ def run(neurons: dict, synapses: list, ticks: int, var: Variant = Variant()) -> 
             slot = t % n.slots
             e, i = dt(n.ring[slot, 0]), dt(n.ring[slot, 1])
             n.ring[slot] = 0
+            resting = False
             if n.curr_exp:
                 n.i_exc = var.mac(n.i_exc, n.p["exc_decay"], e)
                 n.i_inh = var.mac(n.i_inh, n.p["inh_decay"], i)
-                if n.refrac > 0:
-                    n.refrac -= 1
-                    n.trace.append(n.v)
-                    continue
+                resting = n.refrac > 0
                 inp = dt(dt(n.i_exc - n.i_inh) + n.p["i_offset"])
             else:
                 inp = dt(dt(e - i) + n.p["i_offset"])
-            n.v = var.mac(n.v, n.p["alpha_decay"], inp)
+            if resting:          # count down and hold V; the threshold test below still runs unless "no_spike"
+                n.refrac -= 1
+            else:
+                n.v = var.mac(n.v, n.p["alpha_decay"], inp)
             n.pre.append(n.v)
-            if var.fires(n.v, n.p["threshold"]):
+            if var.fires(n.v, n.p["threshold"]) and not (resting and var.refractory_rule == "no_spike"):
                 fired.add(k)
                 n.out.append(t)
                 n.v = dt(n.v - n.p["threshold"]) if n.reset == "reset_by_subtraction" else n.p["v_reset"]
@@ -312,11 +314,20 @@ def case_delay() -> None:
     res = run(nets, [("in", "h1", 1, 0), ("h1", "h2", 1, 0), ("h2", "h3", 1, 0)], 6)
     print("chain of lif_no_delay (w 1, threshold 1): input at 0 -> spikes " +
           ", ".join(f"{k} {res[k][0]}" for k in ("h1", "h2", "h3")))
-    nets = {"in": Neuron(spikes_in=(0, 1)),
-            "r": Neuron(threshold=1.0, alpha_decay=1.0, curr_exp=True, exc_decay=0.5, t_refrac=2, slots=1)}
-    out, trace, _ = run(nets, [("in", "r", 2, 0)], 7)["r"]
-    print("lif_curr_exp_no_delay, t_refrac 2, threshold 1, exc_decay 0.5, alpha 1, input w 2 at ticks 0 and 1: "
-          f"spikes {out}; v = {[float(v) for v in trace]}")
+    for rule in ("held_v_tested", "no_spike"):
+        nets = {"in": Neuron(spikes_in=(0, 1)),
+                "r": Neuron(threshold=1.0, alpha_decay=1.0, curr_exp=True, exc_decay=0.5, t_refrac=2, slots=1)}
+        out, trace, _ = run(nets, [("in", "r", 2, 0)], 7, Variant(refractory_rule=rule))["r"]
+        print(f"lif_curr_exp_no_delay, t_refrac 2, threshold 1, exc_decay 0.5, alpha 1, input w 2 at ticks 0 and 1, "
+              f"refractory_rule {rule}: spikes {out}; v = {[float(v) for v in trace]}")
+    for rule in ("held_v_tested", "no_spike"):
+        for op in (">=", ">"):
+            nets = {"in": Neuron(spikes_in=(0,)),
+                    "r": Neuron(threshold=1.0, alpha_decay=1.0, curr_exp=True, exc_decay=0.0, t_refrac=2, slots=1,
+                                reset="reset_to_v_reset", v_reset=1.0)}
+            out, _, _ = run(nets, [("in", "r", 2, 0)], 11, Variant(threshold_op=op, refractory_rule=rule))["r"]
+            print(f"refractory probe (t_refrac 2, v_reset = threshold = 1, w 2 at tick 0), {rule}, {op}: "
+                  f"spikes {out}")
 
 
 def case_int_to_float() -> None:
@@ -375,10 +386,32 @@ def case_grouping() -> None:
     e, i, off = np.float32(1), np.float32(1), np.float32(1e-8)
     print(f"  E = I = 1, i_offset = {show(off)}: (E - I) + i_offset = {show((e - i) + off)}; "
           f"(E + i_offset) - I = {show((e + off) - i)}")
+    v, a, e, i, off = np.float32(1e8), np.float32(1), np.float32(5), np.float32(1), np.float32(0)
+    print(f"  V = {show(v)} (ulp 8), alpha 1, E = 5, I = 1, i_offset 0: V*a + ((E - I) + i_offset) = "
+          f"{show(mul_add(v, a, (e - i) + off))} (V + 4 is a tie, to even); ((V*a + E) - I) + i_offset = "
+          f"{show(((mul_add(v, a, e)) - i) + off)} (V + 5 rounds up to V + 8, then V + 7 rounds to V + 8)")
+
+
+def ftz(x: Fraction) -> np.float32:
+    """ARM flush-to-zero of an exact result: tiny before rounding (0 < |x| < 2**-126) gives 0, else RNE."""
+    return np.float32(0.0) if 0 < abs(x) < Fraction(2) ** -126 else fraction_to_f32(x)
+
+
+def case_subnormal() -> None:
+    print("## Case 9: subnormals and flush-to-zero")
+    sub = np.float32(1e-40)
+    print(f"  v_init 1e-40 = {show(sub)}; V*1 + 0 keeps it ({show(fma(sub, 1, 0))}) with flush-to-zero off; with it "
+          "on the subnormal operand reads as 0: 0")
+    v, a = np.float32(2.0**-100 * (1 - 2.0**-24)), np.float32(2.0**-26)
+    exact = Fraction(float(v)) * Fraction(float(a))
+    print(f"  V = {show(v)}, alpha = {show(a)}: exact product 2^-126 - 2^-150 (tiny) rounds to "
+          f"{show(fraction_to_f32(exact))} = 2^-126 (a tie, to even); flush-to-zero judging tininess before rounding "
+          f"(ARM) gives {show(ftz(exact))}, judging after rounding (x86 MXCSR.FTZ) would keep 2^-126")
 
 
 CASES = {"threshold": case_threshold, "fma": case_fma, "rounding": case_rounding, "bench": case_benchmark,
-         "delay": case_delay, "int2float": case_int_to_float, "conv": case_conv, "grouping": case_grouping}
+         "delay": case_delay, "int2float": case_int_to_float, "conv": case_conv, "grouping": case_grouping,
+         "subnormal": case_subnormal}
 
 
 def main(argv: list[str]) -> None:

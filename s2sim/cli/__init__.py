@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import S2SimError, S2SimWarning
 
 #: Command modules in the order ``s2sim --help`` lists them.
-COMMANDS = ("demo", "convert", "run", "plot", "conform")
+COMMANDS = ("demo", "convert", "run", "plot", "conform", "execute")
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _UNSET = object()

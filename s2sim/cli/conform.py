@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "conform", help="compare two run traces bit for bit, or infer the chip variant from chip traces",
         description="Compare an expected trace (usually the simulator's) with an observed one (usually the chip's): "
-                    "per-population agreement and the first divergence. With --infer, re-run the traces' networks "
-                    "under every chip variant and report which reproduce them. Exit status 1 on mismatch.")
+                    "per-population agreement and the first divergence. With --infer, re-run each population of the "
+                    "traces under every combination of the chip-variant points it depends on and report which "
+                    "points the traces settle, and which they cannot tell apart. Exit status 1 on mismatch.")
     parser.add_argument("traces", nargs="+", metavar="TRACE",
                         help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
     parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
@@ -34,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="compare the common ticks of traces that end at different ticks")
     parser.add_argument("--state-precision", choices=("float32", "float64"), action="append", default=None,
                         help="with --infer: state precisions to try (repeatable; default both)")
+    parser.add_argument("--only", action="append", default=None, metavar="POINT=VALUE[,VALUE...]",
+                        help="with --infer: try only these values of a point or field, e.g. "
+                             "flush_to_zero=False or 'threshold_op[lif]=>=' (repeatable)")
     parser.set_defaults(func=run_conform)
 
 
@@ -61,17 +65,37 @@ def run_conform(args: argparse.Namespace) -> int:
 
 
 def _run_infer(args: argparse.Namespace) -> int:
-    from ..conformance import hypotheses, infer
-    from ..profile import STATE_PRECISIONS
+    from ..conformance import infer
     from ..traces import read_trace_set
 
     if args.plot or _tolerance(args) is not None:
         raise ConfigError("conform --infer: --plot and tolerance options apply to a two-trace comparison only")
     traces, labels = read_trace_set(args.traces, isolate=True)
-    candidates = hypotheses(args.state_precision or STATE_PRECISIONS)
-    result = infer(traces, candidates, labels=labels)
+    restrict = _restrictions(args.only or [])
+    if args.state_precision:
+        restrict["state_precision"] = args.state_precision
+    result = infer(traces, restrict=restrict, labels=labels)
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
     return 0 if result.consistent else 1
+
+
+def _restrictions(items: list[str]) -> dict[str, list]:
+    """``POINT=V1,V2`` options -> {point or field: [values]}, values parsed as the field's own values."""
+    from ..variants import FIELD_VALUES
+
+    out: dict[str, list] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        field = name.split("[")[0]
+        if not sep or field not in FIELD_VALUES:
+            raise ConfigError(f"conform --only {item!r}: expected POINT=VALUE with a point of "
+                              f"{sorted(FIELD_VALUES)} (per-model points as field[model])")
+        by_text = {str(v): v for v in FIELD_VALUES[field]}
+        bad = [v for v in text.split(",") if v not in by_text]
+        if bad:
+            raise ConfigError(f"conform --only {item!r}: {bad} not among {list(by_text)}")
+        out[name] = [by_text[v] for v in text.split(",")]
+    return out
 
 
 def _tolerance(args: argparse.Namespace) -> Any:

@@ -63,6 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="stop the simulation after this many seconds (exit 2); default: no limit")
     parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                         help="progress bar on stderr (auto: when stderr is a terminal)")
+    timing = parser.add_argument_group("PE time and energy (an estimate, docs/timing.md)")
+    timing.add_argument("--sys-tick", type=float, default=None, metavar="SECONDS",
+                        help="estimate per-PE time_done, deadline misses, latency and energy for this tick length "
+                             "(py-spinnaker2's sys_tick_in_s, e.g. 1e-3)")
+    timing.add_argument("--dvfs", choices=("low", "high", "auto"), default=None,
+                        help="performance level of every PE (auto: high in a tick when a PE received more packets "
+                             "than its model's pl_threshold); implies the estimate, with a 1 ms tick unless given")
+    timing.add_argument("--timing-plot", metavar="PNG", default=None,
+                        help="draw sample 0's time_done per PE and tick, and time_done against received packets")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary instead of the text lines")
     add_conversion_options(parser)
     parser.set_defaults(func=run_run)
 
@@ -241,15 +251,17 @@ def _chunks(batch: int, size: int) -> Iterator[tuple[int, int]]:
 
 def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: Any, batch_size: int,
              threads: int | None = None, voltages: bool = True,
-             progress: Callable[[int], None] | None = None, counts: bool = False, strict: bool = False,
-             timeout: float | None = None) -> BatchResult:
+             progress: Callable[[int], None] | None = None, timing: Any = None, counts: bool = False,
+             strict: bool = False, timeout: float | None = None) -> BatchResult:
     """Run ``net`` on all samples in chunks of ``batch_size``; spikes (every population), voltages (every neuron
     population, unless ``voltages`` is False) and, with ``counts``, the counts, [B, T, ...], as one BatchResult.
+    With ``timing`` (a TimingConfig) the result's ``timing`` is the merged PE time summary of every chunk (a dict).
 
     Adds "spikes" (and "v", "counts") to each population's ``record`` list: the network is the one this command
     loaded. ``timeout`` bounds the whole simulation (RunTimeout)."""
     from ..errors import RunTimeout
     from ..simulator import Simulator
+    from ..timing import merge_summaries
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
@@ -258,19 +270,25 @@ def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: An
         wanted += ["counts"] if counts else []
         pop.record.extend(item for item in wanted if item not in pop.record)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
-    loaded = Simulator(profile=profile, num_threads=threads, strict=strict).load(net)
+    sim = Simulator(profile=profile, num_threads=threads, timing=timing, strict=strict)
     deadline = None if timeout is None else time.monotonic() + timeout
     total = BatchResult(ticks)
+    summaries, energies = [], []
     for start, stop in _chunks(batch, batch_size):
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise RunTimeout(f"simulation stopped after its timeout of {timeout:g} s ({start} of {batch} samples "
                              "done); nothing was written")
-        res = loaded.run_batch({k: v[start:stop] for k, v in inputs.items()}, ticks, timeout=left)
+        res = sim.run_batch(net, {k: v[start:stop] for k, v in inputs.items()}, ticks, timeout=left)
         for group in ("spikes", "voltages", "counts"):
             _collect(getattr(total, group), getattr(res, group), start, batch)
+        if res.timing is not None:
+            summaries.append(res.timing.to_dict())
+            energies.append(res.timing.energy_j)
         if progress:
             progress(stop - start)
+    if summaries:
+        total.timing = merge_summaries(summaries, energies)
     return total
 
 
@@ -317,6 +335,48 @@ def _scale(pop: Any) -> Any:
     return float(arr[0]) if arr.size and np.all(arr == arr[0]) else arr.tolist()
 
 
+def _timing_config(args: argparse.Namespace) -> Any:
+    if args.sys_tick is None and args.dvfs is None:
+        return None
+    from ..timing import TimingConfig
+
+    try:
+        return TimingConfig(sys_tick_in_s=1e-3 if args.sys_tick is None else args.sys_tick, dvfs=args.dvfs or "high")
+    except ConfigError as exc:
+        raise ConfigError(f"--sys-tick / --dvfs: {exc}") from None
+
+
+def _default_timing() -> Any:
+    from ..timing import TimingConfig
+
+    return TimingConfig()
+
+
+def _plot_first_sample(net: Any, result: BatchResult, timing: Any, profile: Any, path: str) -> None:
+    from ..plotting import plot_timing
+    from ..timing import estimate
+
+    first = BatchResult(result.timesteps, spikes={k: v[:1] for k, v in result.spikes.items()})
+    plot_timing(estimate(net, first, timing, profile=profile), path)
+    print(f"wrote {path}: time_done per PE and tick of sample 0 (estimate)", file=sys.stderr)
+
+
+def format_timing_summary(t: Mapping[str, Any]) -> str:
+    """The merged PE time summary as a few text lines."""
+    b, e = t["bottleneck"], t["energy_per_sample_j"]
+    lines = [f"PE time (estimate, tick {t['sys_tick_in_s'] * 1e3:g} ms, DVFS {t['dvfs']}): latency "
+             f"{t['latency_ms']:.4g} ms per sample; energy per sample {e['mean'] * 1e3:.4g} mJ "
+             f"(min {e['min'] * 1e3:.4g}, max {e['max'] * 1e3:.4g})",
+             f"deadline misses: {t['deadline_misses']} (PE, tick) pairs; bottleneck PE {b['pe']} "
+             f"({b['population']}) time_done {b['time_done']:.3f}; shortest tick without misses "
+             f"{t['min_tick_s'] * 1e3:.3g} ms"]
+    hint = t.get("suggestion")
+    if hint and hint["max_atoms_per_core"]:
+        lines.append(f"suggestion: set_max_atoms_per_core({hint['max_atoms_per_core']}) on {hint['population']!r}")
+    lines += [f"cycle costs: {c}" for c in t["calibration"]]
+    return "\n".join(lines)
+
+
 def run_run(args: argparse.Namespace) -> int:
     check_output(args.output, "-o/--output")
     if args.trace:
@@ -327,9 +387,10 @@ def run_run(args: argparse.Namespace) -> int:
     net = model.net
     inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs), args.ticks, args.input)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    timing = _timing_config(args)
     result = simulate(net, inputs, ticks, model.profile, args.batch_size, args.threads,
-                      voltages=not args.no_voltages, progress=_progress(batch, args.progress), counts=args.report,
-                      strict=args.strict, timeout=args.timeout)
+                      voltages=not args.no_voltages, progress=_progress(batch, args.progress), timing=timing,
+                      counts=args.report, strict=args.strict, timeout=args.timeout)
     keep = {p.name for p in (model.outputs if args.outputs_only else net.populations)}
     spikes = {k: v for k, v in result.spikes.items() if k in keep}
     volts = {k: v for k, v in result.voltages.items() if k in keep}
@@ -340,8 +401,19 @@ def run_run(args: argparse.Namespace) -> int:
     if report is not None:
         attrs["conversion"] = report.to_dict()
     attrs["voltage_scale"] = {p.name: _scale(p) for p in net.populations if p.name in volts}
+    if result.timing is not None:
+        attrs["timing"] = result.timing
     write_recording(args.output, spikes, volts, model.dt, attrs)
-    print(f"wrote {args.output}: {len(spikes)} population(s), {batch} sample(s), {ticks} ticks")
+    summary = {"output": args.output, "populations": len(spikes), "samples": batch, "ticks": ticks,
+               "timing": result.timing}
+    if args.json:
+        print(json.dumps(summary, default=json_default, indent=1))
+    else:
+        print(f"wrote {args.output}: {len(spikes)} population(s), {batch} sample(s), {ticks} ticks")
+        if result.timing is not None:
+            print(format_timing_summary(result.timing))
+    if args.timing_plot:
+        _plot_first_sample(net, result, timing or _default_timing(), model.profile, args.timing_plot)
     if args.trace:
         from ..traces import from_result, write_trace
 
