@@ -83,7 +83,7 @@ def test_rockpool_like_weights_of_0_04_warn_at_conversion_and_at_run(tmp_path):
     nir.write(str(path), dense_graph(np.full((2, 3), 0.04), tau=0.02, metadata={"dt": 1e-3}))
     with pytest.warns(WeightLossWarning, match=r"'in->lif'.*all 6 non-zero weight\(s\) round to 0"):
         net, _, _ = from_nir(str(path))
-    with pytest.warns(WeightLossWarning, match=r"weight_rounding 'trunc'.*no input at all"):
+    with pytest.warns(WeightLossWarning, match=r"weight rounding 'trunc'.*no input at all"):
         Simulator(num_threads=1).run_batch(net, timesteps=3)
     net.__dict__.pop("_loaded")
     with raises(ConfigError, "'in->lif'", "round to 0", "strict"):

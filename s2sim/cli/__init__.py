@@ -14,6 +14,7 @@ import argparse
 import importlib
 import os
 import sys
+import sysconfig
 import traceback
 import warnings
 from typing import Any, Sequence
@@ -55,12 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     from .. import memory
 
-    printer = _WarningPrinter(args.command)
+    printer = _WarningFormat(args.command)
     restore: Any = _UNSET
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), printer:
             warnings.simplefilter("error" if args.strict else "always", S2SimWarning)
-            warnings.showwarning = printer.show
             if args.memory_budget is not None:
                 restore = memory.set_budget(args.memory_budget)
             return int(args.func(args) or EXIT_OK)
@@ -85,24 +85,35 @@ def _fail(command: str, message: str, code: int) -> int:
     return code
 
 
-class _WarningPrinter:
-    """Prints s2sim warnings as one line each, once per (category, subject): the conversion and the lowering of the
-    same projection report the same problem; other warnings go to Python's usual printer."""
+class _WarningFormat:
+    """While active, Python prints s2sim warnings as ``s2sim CMD: warning: [file:line: ]message [Category]``, once
+    per (category, subject): the conversion and the lowering of the same projection report the same problem. The
+    file and line are shown when they are the user's (a script run by ``s2sim exec``), not s2sim's or Python's.
+
+    Only the text is changed (``warnings.formatwarning``), so anything recording warnings still gets every one.
+    """
 
     def __init__(self, command: str) -> None:
         self.command = command
         self.seen: set[tuple[type, str]] = set()
-        self.count = 0
-        self._default = warnings.showwarning
+        self._original = warnings.formatwarning
+        self._hidden = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+                        os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep)
 
-    def show(self, message: Any, category: type, filename: str, lineno: int, file: Any = None,
-             line: str | None = None) -> None:
+    def __enter__(self) -> "_WarningFormat":
+        warnings.formatwarning = self.format
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        warnings.formatwarning = self._original
+
+    def format(self, message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
         if not issubclass(category, S2SimWarning):
-            self._default(message, category, filename, lineno, file, line)
-            return
+            return self._original(message, category, filename, lineno, line)
         key = (category, getattr(message, "subject", "") or str(message))
         if key in self.seen:
-            return
+            return ""
         self.seen.add(key)
-        self.count += 1
-        print(f"s2sim {self.command}: warning: {message} [{category.__name__}]", file=sys.stderr)
+        where = "" if os.path.abspath(filename).startswith(self._hidden) or filename.startswith("<") else \
+            f"{filename}:{lineno}: "
+        return f"s2sim {self.command}: warning: {where}{message} [{category.__name__}]\n"
