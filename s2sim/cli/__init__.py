@@ -97,8 +97,9 @@ class _WarningFormat:
         self.command = command
         self.seen: set[tuple[type, str]] = set()
         self._original = warnings.formatwarning
-        self._hidden = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-                        os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep)
+        paths = sysconfig.get_paths()  # the console script that calls main() is no user's line either
+        self._hidden = tuple(os.path.abspath(p) + os.sep for p in (os.path.dirname(os.path.dirname(__file__)),
+                                                                   paths["stdlib"], paths["scripts"]))
 
     def __enter__(self) -> "_WarningFormat":
         warnings.formatwarning = self.format
