@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     from .. import memory
 
-    printer = _WarningFormat(args.command)
+    printer = _WarningPrinter(args.command)
     restore: Any = _UNSET
     try:
         with warnings.catch_warnings(), printer:
@@ -85,36 +85,46 @@ def _fail(command: str, message: str, code: int) -> int:
     return code
 
 
-class _WarningFormat:
-    """While active, Python prints s2sim warnings as ``s2sim CMD: warning: [file:line: ]message [Category]``, once
+class _WarningPrinter:
+    """While active, s2sim warnings are printed as ``s2sim CMD: warning: [file:line: ]message [Category]``, once
     per (category, subject): the conversion and the lowering of the same projection report the same problem. The
     file and line are shown when they are the user's (a script run by ``s2sim exec``), not s2sim's or Python's.
-
-    Only the text is changed (``warnings.formatwarning``), so anything recording warnings still gets every one.
-    """
+    Other warnings are shown as Python shows them."""
 
     def __init__(self, command: str) -> None:
         self.command = command
         self.seen: set[tuple[type, str]] = set()
-        self._original = warnings.formatwarning
         paths = sysconfig.get_paths()  # the console script that calls main() is no user's line either
         self._hidden = tuple(os.path.abspath(p) + os.sep for p in (os.path.dirname(os.path.dirname(__file__)),
                                                                    paths["stdlib"], paths["scripts"]))
 
-    def __enter__(self) -> "_WarningFormat":
-        warnings.formatwarning = self.format
+    def __enter__(self) -> "_WarningPrinter":
+        self._show = warnings.showwarning
+        warnings.showwarning = self.show
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        warnings.formatwarning = self._original
+        warnings.showwarning = self._show
 
-    def format(self, message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+    def show(self, message: Any, category: type, filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
         if not issubclass(category, S2SimWarning):
-            return self._original(message, category, filename, lineno, line)
+            self._show(message, category, filename, lineno, file, line)
+            return
+        _hand_on(warnings.WarningMessage(message, category, filename, lineno, file, line))
         key = (category, getattr(message, "subject", "") or str(message))
         if key in self.seen:
-            return ""
+            return
         self.seen.add(key)
-        where = "" if os.path.abspath(filename).startswith(self._hidden) or filename.startswith("<") else \
+        where = "" if filename.startswith("<") or os.path.abspath(filename).startswith(self._hidden) else \
             f"{filename}:{lineno}: "
-        return f"s2sim {self.command}: warning: {where}{message} [{category.__name__}]\n"
+        print(f"s2sim {self.command}: warning: {where}{message} [{category.__name__}]", file=sys.stderr)
+
+
+def _hand_on(msg: warnings.WarningMessage) -> None:
+    """Give the warning to whoever records warnings around main() (``catch_warnings(record=True)``,
+    ``pytest.warns``): a replaced ``showwarning`` would otherwise hide it from them. CPython keeps the recorder in
+    ``warnings._showwarnmsg_impl``; the default there is the warnings module's own printer, which is skipped."""
+    impl = getattr(warnings, "_showwarnmsg_impl", None)
+    if impl is not None and getattr(impl, "__module__", None) != "warnings":
+        impl(msg)
