@@ -302,7 +302,8 @@ def _exported_metadata_case(rng: random.Random, graph: Any, config: dict[str, An
     if rng.random() < 0.3:
         del md[key]
         label = "deleted"
-        must_fail = key in ("s2sim_pre_idx", "s2sim_post_idx", "s2sim_delays", "s2sim_model")
+        # without s2sim_model the NIR values are used (a plain NIR graph); the index lists have no such fallback
+        must_fail = key in ("s2sim_pre_idx", "s2sim_post_idx", "s2sim_delays")
     else:
         label, md[key], invalid = poison(rng, md[key])
         text_keys = ("s2sim_model", "s2sim_reset", "s2sim_record", "s2sim_name")
