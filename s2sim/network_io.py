@@ -151,7 +151,8 @@ def _projection_from_dict(item: Mapping[str, Any], pops: Mapping[str, Population
     if kind == "connections":
         return Projection(ends[0], ends[1], _required(item, "connections", where), name=name)
     if kind == "conv2d":
-        shape = tuple(as_index(x, f"{where}: weights_shape entry") for x in _required_list(item, "weights_shape", where))
+        dims = _required_list(item, "weights_shape", where)
+        shape = tuple(as_index(x, f"{where}: weights_shape entry") for x in dims)
         flat = numeric_array(_required(item, "weights", where), f"{where}: weights", "a list of numbers").ravel()
         if flat.size != int(np.prod(shape, dtype=np.float64)) or min(shape, default=0) < 1:
             raise ConfigError(f"{where}: {flat.size} weights stored for shape {shape}")

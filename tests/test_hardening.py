@@ -193,8 +193,9 @@ def test_nir_parameters_must_be_real_numbers(value):
 
 def conv_graph():
     nodes = {"in": nir.Input(input_type={"input": np.array([1, 8, 8])}),
-             "conv": nir.Conv2d(input_shape=np.array([8, 8]), weight=np.full((2, 1, 3, 3), 9.0), stride=np.array([1, 1]),
-                                padding=np.array([1, 1]), dilation=np.array([1, 1]), groups=1, bias=np.zeros(2)),
+             "conv": nir.Conv2d(input_shape=np.array([8, 8]), weight=np.full((2, 1, 3, 3), 9.0),
+                                stride=np.array([1, 1]), padding=np.array([1, 1]), dilation=np.array([1, 1]), groups=1,
+                                bias=np.zeros(2)),
              "lif": lif(128), "out": nir.Output(output_type={"output": np.array([2, 8, 8])})}
     return nir.NIRGraph(nodes=nodes, edges=[("in", "conv"), ("conv", "lif"), ("lif", "out")], type_check=False,
                         metadata={"dt": 1e-4})
