@@ -421,7 +421,7 @@ def nir_structure_case(rng: random.Random, workdir: Path) -> Case:
             label, value, invalid = poison(rng, group[key][()])
             _replace_dataset(group, key, value)
             # storing in HDF5 turns [True, 2.0] into [1.0, 2.0]: that one no longer differs from a number
-            cast = label == "bool in a list" or (label == "bool" and (kind, key) in _CAST_BY_NIR)
+            cast = label == "bool in a list" or (label in ("bool", "bool array") and (kind, key) in _CAST_BY_NIR)
             must_fail = (invalid and not cast) or (key in POSITIVE_FIELDS and label in ("zero", "negative"))
     return Case("nir-file-structure", f"{name}: node {node_name!r} {key} := {label}",
                 lambda: _read_nir_isolated(path, config), must_fail)
