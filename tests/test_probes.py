@@ -257,8 +257,14 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
         chip = simulate(trace.network, trace.timesteps, chip_profile, trace.inputs, metadata=trace.metadata)
         chip.profile, chip.source = None, "spinnaker2"     # a board does not know its profile
         write_trace(tmp_path / "chip" / f"{label}.h5", chip)
-    assert main(["conform", "--infer", str(tmp_path / "chip"), "--state-precision", "float32"]) == 0
+    profile_file = tmp_path / "profile.json"
+    assert main(["conform", "--infer", str(tmp_path / "chip"), "--state-precision", "float32",
+                 "--write-profile", str(profile_file)]) == 0
     out = capsys.readouterr().out
+    # the written profile is the chip's, and s2sim exec --profile simulates with it
+    from s2sim.cli.execute import _read_profile
+
+    assert _read_profile(str(profile_file)) == chip_profile
     assert "1 combination(s) of the searched points reproduce every trace exactly" in out
     assert "restricted to: state_precision in ['float32']" in out
     for settled in ("threshold_op[lif_curr_exp]=>,", "fused_multiply_add[lif_conv2d]=False",
@@ -266,8 +272,9 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
         assert settled in out
     assert ("as a profile (points not probed at their defaults): ChipProfile(threshold_op='>', "
             "weight_rounding='nearest_even', overrides={'lif_conv2d': {'fused_multiply_add': False}})") in out
-    assert main(["conform", "--infer", str(tmp_path / "chip"), "--only", "threshold_op=>=", "--json"]) == 1
-    assert '"consistent": []' in capsys.readouterr().out
+    assert main(["conform", "--infer", str(tmp_path / "chip"), "--only", "threshold_op=>=", "--json",
+                 "--write-profile", str(tmp_path / "none.json")]) == 2
+    assert '"consistent": []' in capsys.readouterr().out and not (tmp_path / "none.json").exists()
 
 
 def test_board_parts_skip_cleanly_without_a_board(monkeypatch):

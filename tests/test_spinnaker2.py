@@ -167,15 +167,20 @@ def test_nir_script_per_sample_input_matches_a_native_batch(tmp_path):
     assert got["spikes_hidden"].sum() > 0 and np.ptp(got["v_out"]) > 0
 
 
-def test_brian2_script_reproduces_the_nir_paper_benchmark(tmp_path):
-    graph, out = tmp_path / "lif.nir", tmp_path / "o.npz"
+def nir_paper_lif(path: Path) -> None:
+    """The NIR paper's single-LIF graph, weight and threshold scaled by 102.02 as its py-spinnaker2 script does."""
     one = np.ones(1)
-    nir.write(graph, nir.NIRGraph(
+    nir.write(path, nir.NIRGraph(
         nodes={"input": nir.Input(input_type={"input": one}), "0": nir.Affine(weight=np.array([[102.02]]),
                                                                               bias=np.zeros(1)),
                "1": nir.LIF(tau=one * 2.5e-3, r=one, v_leak=0 * one, v_threshold=one * 0.1 * 102.02),
                "output": nir.Output(output_type={"output": one})},
         edges=[("input", "0"), ("0", "1"), ("1", "output")]))
+
+
+def test_brian2_script_reproduces_the_nir_paper_benchmark(tmp_path):
+    graph, out = tmp_path / "lif.nir", tmp_path / "o.npz"
+    nir_paper_lif(graph)
     assert run_script("brian2_lif.py", graph, out) == 0
     got = np.load(out)
     for key in ("brian2", "chip", "brian2_again"):
@@ -203,13 +208,7 @@ def test_brian2_float_weights_follow_a_float64_recurrence(tmp_path):
     import json
 
     graph, out, profile = tmp_path / "lif.nir", tmp_path / "o.npz", tmp_path / "p.json"
-    one = np.ones(1)
-    nir.write(graph, nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": one}), "0": nir.Affine(weight=np.array([[102.02]]),
-                                                                              bias=np.zeros(1)),
-               "1": nir.LIF(tau=one * 2.5e-3, r=one, v_leak=0 * one, v_threshold=one * 0.1 * 102.02),
-               "output": nir.Output(output_type={"output": one})},
-        edges=[("input", "0"), ("0", "1"), ("1", "output")]))
+    nir_paper_lif(graph)
     profile.write_text(json.dumps(ChipProfile(fused_multiply_add=False).to_dict()))
     with pytest.warns(NotChipArithmeticWarning, match="fractional weights are kept"):
         assert main(["exec", "--profile", str(profile), str(SCRIPTS / "brian2_lif.py"), str(graph), str(out)]) == 0

@@ -6,7 +6,7 @@ import pytest
 
 from s2sim import Simulator, place, snn
 from s2sim.errors import ConfigError
-from s2sim.pe_load import pe_load
+from s2sim.pe_load import EVENTS, pe_load
 from s2sim.placement import PES_PER_CHIP
 from s2sim.timing import DEFAULT_CYCLES, LEVELS, EnergyConstants, TimingConfig, estimate, pe_label
 
@@ -36,33 +36,41 @@ def test_load_counts_are_the_simulators_counts():
     load = pe_load(net, place(net), res)
     for name in ("conv", "out"):
         rows = [i for i, p in enumerate(load.populations) if p == name]
-        np.testing.assert_array_equal(load.words[:, rows].sum(axis=1), res.counts[name][:, :, 1])
+        np.testing.assert_array_equal(load.synaptic_events[:, rows].sum(axis=1), res.counts[name][:, :, 1])
     for name in ("src", "conv", "out"):
         rows = [i for i, p in enumerate(load.populations) if p == name]
         np.testing.assert_array_equal(load.packets_out[:, rows].sum(axis=1), res.spikes[name].sum(axis=2))
-    assert load.words.sum() > 0
+    assert load.events["words"].sum() > 0 and load.events["conv_taps"].sum() > 0
 
 
 def test_packets_received_by_brute_force():
+    # a source population's packets reach every PE holding a synapse from it (a conv's: every PE of its target),
+    # one tick later; each is checked against every table entry of the PE and selects one row per projection
     net = conv_net(atoms=16)
+    out = net.population("out")
+    out.set_max_atoms_per_core(4)
+    net.add(snn.Projection(net.population("src"), out, [[0, 9, 2, 0], [3, 9, -1, 1]]))   # reaches one PE of out
     res = run(net, activity=0.1, batch=1, ticks=12)
     placement = place(net)
     load = pe_load(net, placement, res)
-    conv_proj, list_proj = net.projections
-    src_post = conv_proj.tap_pairs()[:2]
+    conv_proj, list_proj, extra = net.projections
+    lag = lambda x: np.concatenate([[0], x[:-1]])  # noqa: E731
+    src, conv = res.spikes["src"][0].sum(axis=1), res.spikes["conv"][0].sum(axis=1)
     for row, s in enumerate(placement.slices):
         if s.population == "conv":
-            pre, post = src_post
-            pre_spikes = res.spikes["src"][0]
+            expect, entries = lag(src), 1
+            taps = np.bincount(conv_proj.tap_pairs()[0], minlength=128)
+            np.testing.assert_array_equal(load.events["conv_tap_tests"][0, row], lag(res.spikes["src"][0] @ taps))
         elif s.population == "out":
-            pre, post = list_proj.pre_idx, list_proj.post_idx
-            pre_spikes = res.spikes["conv"][0]
+            by_list = np.any((list_proj.post_idx >= s.start) & (list_proj.post_idx < s.stop))
+            by_extra = s.start <= 9 < s.stop
+            expect, entries = lag(conv * by_list + src * by_extra), int(by_list) + int(by_extra)
+            np.testing.assert_array_equal(load.events["rows"][0, row], expect)
         else:
-            assert not load.packets_in[0, row].any()
-            continue
-        reaching = np.unique(pre[(post >= s.start) & (post < s.stop)])
-        expect = np.concatenate([[0], pre_spikes[:-1, reaching].sum(axis=1)])
+            expect, entries = np.zeros(12), 0
         np.testing.assert_array_equal(load.packets_in[0, row], expect)
+        np.testing.assert_array_equal(load.events["table_entries"][0, row], expect * entries)
+    assert load.packets_in.sum() > 0
 
 
 def test_time_done_follows_the_model_and_grows_with_activity():
@@ -73,8 +81,9 @@ def test_time_done_follows_the_model_and_grows_with_activity():
     load = busy.load
     for row, model in enumerate(load.models):
         c = DEFAULT_CYCLES[model]
-        cycles = c.fixed + c.neuron * load.neurons[row] + c.word * load.words[:, row] + \
-            c.packet_in * load.packets_in[:, row] + c.packet_out * load.packets_out[:, row]
+        cycles = c.fixed + c.neuron * load.neurons[row]
+        for name in EVENTS:
+            cycles = cycles + getattr(c, name) * load.events[name][:, row]
         np.testing.assert_array_equal(busy.time_done[:, row], cycles / (LEVELS["high"].hz * 1e-3))
 
 
@@ -140,7 +149,13 @@ def test_energy_adds_up_from_the_chip_figures():
     expect = (sleep + report.cycles * per_cycle).sum(axis=(1, 2)) + 75.2e-3 * 2e-3 * report.timesteps
     np.testing.assert_allclose(report.energy_j, expect, rtol=1e-12)   # float sums in another order
     assert e.pe_cycle_j("low") < e.pe_cycle_j("high")
-    assert report.to_dict()["estimate"] is True
+    d = report.to_dict()
+    assert d["estimate"] is True
+    active = (report.cycles * per_cycle).sum(axis=(1, 2))
+    np.testing.assert_allclose(report.active_j, active, rtol=1e-12)
+    lo, hi = d["energy_per_sample_j"]["cpi_range"]
+    assert lo == pytest.approx(float((expect + active * (1.1 / 1.3 - 1)).mean()), rel=1e-12)
+    assert lo < d["energy_per_sample_j"]["mean"] < hi
 
 
 def test_py_spinnaker2_formats_and_labels():

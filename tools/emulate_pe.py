@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--write", type=Path, help="write each build's probe traces to DIR/<build>/")
+    parser.add_argument("--write-calibration", type=Path, metavar="JSON",
+                        help="write the primary M4F build's instruction fits for the PE time model "
+                             "(s2sim/data/pe_instructions.json is this file)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     wanted = [b for b in args.builds.split(",") if b]
@@ -208,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         "toolchain": _toolchain(),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if args.write_calibration and report["instructions"]:
+        calibration = {"build": PRIMARY, "toolchain": report["toolchain"], "networks": len(networks),
+                       "generated_by": "python tools/emulate_pe.py --write-calibration",
+                       "date": time.strftime("%Y-%m-%d"), "instructions": report["instructions"]}
+        args.write_calibration.write_text(json.dumps(calibration, indent=1) + "\n")
     if args.json:
         print(json.dumps(report, indent=1))
     else:

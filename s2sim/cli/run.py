@@ -366,10 +366,13 @@ def format_timing_summary(t: Mapping[str, Any]) -> str:
     b, e = t["bottleneck"], t["energy_per_sample_j"]
     lines = [f"PE time (estimate, tick {t['sys_tick_in_s'] * 1e3:g} ms, DVFS {t['dvfs']}): latency "
              f"{t['latency_ms']:.4g} ms per sample; energy per sample {e['mean'] * 1e3:.4g} mJ "
-             f"(min {e['min'] * 1e3:.4g}, max {e['max'] * 1e3:.4g})",
+             f"(samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; {e['cpi_range'][0] * 1e3:.4g}.."
+             f"{e['cpi_range'][1] * 1e3:.4g} over the CPI range)",
              f"deadline misses: {t['deadline_misses']} (PE, tick) pairs; bottleneck PE {b['pe']} "
              f"({b['population']}) time_done {b['time_done']:.3f}; shortest tick without misses "
              f"{t['min_tick_s'] * 1e3:.3g} ms"]
+    worst = sorted(t["time_done_max_per_pe"].items(), key=lambda kv: -kv[1])[:5]
+    lines.append("worst time_done per PE: " + ", ".join(f"{pe} {v:.3f}" for pe, v in worst))
     hint = t.get("suggestion")
     if hint and hint["max_atoms_per_core"]:
         lines.append(f"suggestion: set_max_atoms_per_core({hint['max_atoms_per_core']}) on {hint['population']!r}")
