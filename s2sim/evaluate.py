@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -347,7 +347,9 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     calib : GestureSpikes, optional
         Calibration samples for PTQ (default: the first 64 test samples; use train samples for a fair number).
     ptq_config : QuantConfig, optional
-        Default ``QuantConfig(scale_rule="max")``.
+        Default: py-spinnaker2's max rule in the QAT model's chip format (``qat_config`` with
+        ``scale_rule="max"``: same rounding, weight widths and profile), so the PTQ and QAT rows compare the same
+        chip; ``QuantConfig(scale_rule="max")`` without a QAT model.
     workers, dask_address
         Passed to :func:`evaluate` for the simulator runs.
     """
@@ -369,19 +371,21 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     t0 = time.perf_counter()
     calib = calib if calib is not None else test.subset(slice(0, 64))
     ptq_model = ptq(float_model, time_first(calib.spikes), torch.from_numpy(calib.labels),
-                    ptq_config or QuantConfig(scale_rule="max"))
+                    ptq_config or replace(qat_config or QuantConfig(), scale_rule="max", threshold_search="none"))
     ptq_net = chip_network(ptq_model, n_bins, name="dvs_gesture_ptq")
     ptq_sim = evaluate(ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address)
     seconds["ptq"] = time.perf_counter() - t0
 
     rows = [("float (snnTorch)", float_acc, "snnTorch forward"),
-            (f"PTQ ({ptq_model.config.scale_rule})", ptq_sim.accuracy, "simulator (PTQ forward is bit-identical)")]
+            (f"PTQ ({describe_format(ptq_model.config)})", ptq_sim.accuracy,
+             "simulator (PTQ forward is bit-identical)")]
     if qat_model is not None:
         t0 = time.perf_counter()
         qat = QATModel(qat_model, config.frames.input_shape, qat_config or QuantConfig()).freeze()
         qat_spikes = _chip_forward_spikes(qat, test, n_bins, len(qat.layers), batch_size)
         seconds["qat_forward"] = time.perf_counter() - t0
-        rows.append((f"QAT ({qat.config.scale_rule})", float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels)),
+        qat_acc = float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels))
+        rows.append((f"QAT ({describe_format(qat.config)})", qat_acc,
                      "QAT model's chip-arithmetic torch forward"))
     else:
         qat, qat_spikes = ptq_model, _chip_forward_spikes(ptq_model, test, n_bins, len(ptq_model.layers), batch_size)
@@ -394,6 +398,18 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
                  f"s2sim.Simulator on the {'QAT' if qat_model is not None else 'PTQ'} network"))
     return PipelineResult(rows, agreement(qat_spikes, sim), ptq_model, qat, network, sim, len(test),
                           "QAT" if qat_model is not None else "PTQ", seconds)
+
+
+def describe_format(config: Any) -> str:
+    """A short label of a QuantConfig's rule and chip format, e.g. "max, trunc, dense +-15"."""
+    parts = [config.scale_rule]
+    if config.rounding == "trunc":
+        parts.append("trunc")
+    if config.dense_model == "lif":
+        parts.append("dense +-15")
+    if config.max_weight is not None:
+        parts.append(f"all +-{config.max_weight}")
+    return ", ".join(parts)
 
 
 def _chip_forward_spikes(quantized: Any, data: Any, n_bins: int, latency: int, batch_size: int) -> np.ndarray:

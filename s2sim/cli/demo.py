@@ -104,7 +104,7 @@ def run_gestures(args: argparse.Namespace) -> int:
         print(f"   warning: population(s) {silent} never spiked")
 
     print("\n3. the NIR route (export_snntorch -> from_nir, py-spinnaker2's conversion of the float model)")
-    print(_indent(_nir_route(model, config, test, args)))
+    print(_indent(_nir_route(model, config, test, args, result.qat.config)))
 
     print("\n4. mapping and resources of the simulated network")
     from ..placement import place
@@ -126,13 +126,14 @@ def _describe(config) -> str:
     f = config.frames
     return (f"{f.polarities}x{f.size}x{f.size} -> conv{config.kernel}x{config.kernel} {c1} -> Leaky -> avgpool "
             f"{config.pool} -> conv{config.kernel}x{config.kernel} {c2} -> Leaky -> avgpool {config.pool} -> dense "
-            f"{config.n_classes} -> Leaky, {f.n_time_bins} ticks per sample")
+            f"{config.n_classes} -> Leaky, {f.n_time_bins} ticks per sample"
+            f"{', trained with snnTorch reset_delay=True' if config.reset_delay else ''}")
 
 
-def _nir_route(model, config, test, args) -> str:
+def _nir_route(model, config, test, args, quant_config) -> str:
     import torch
 
-    from ..evaluate import evaluate
+    from ..evaluate import describe_format, evaluate
     from ..gesture_model import GestureNetwork
     from ..nir_import import ConversionConfig, convert
     from ..snntorch_export import export_snntorch
@@ -147,7 +148,7 @@ def _nir_route(model, config, test, args) -> str:
     return (f"NIR graph of {len(graph.nodes)} nodes -> {pops}\n"
             f"weights scaled 127/max|W| per population, truncated toward zero (ChipProfile.weight_rounding)\n"
             f"simulator accuracy of this conversion: {100 * res.accuracy:.2f} % "
-            f"(the PTQ/QAT rows above round to nearest instead)")
+            f"(the PTQ/QAT rows above: {describe_format(quant_config)})")
 
 
 #: The published DVS Gesture energies on SpiNNaker2 by DVFS mode (chip paper, as quoted in public summaries; the
