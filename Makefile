@@ -12,7 +12,7 @@ DEPS   := $(VENV)/.s2sim-deps
 CORE   := $(VENV)/.s2sim-core
 SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.py) CMakeLists.txt
 
-.PHONY: env build demo test sanitize bench clean
+.PHONY: env build demo test sanitize bench emulate clean
 
 env: $(DEPS)
 build: $(CORE)
@@ -42,6 +42,10 @@ sanitize: $(DEPS)
 
 bench: $(CORE)
 	$(PY) tools/bench.py
+
+# The emulated PE against the simulator (needs arm-none-eabi-gcc, newlib, qemu-system-arm; see .ci/run).
+emulate: $(CORE)
+	$(PY) tools/emulate_pe.py
 
 clean:
 	rm -rf build $(VENV) s2sim/_core*.so

@@ -1342,17 +1342,30 @@ static void start_sample(const s2_network *net, const s2_pop_io *io, const s2_wo
     memset(ws->dirty, 0, 8 * (size_t)net->n_pops);
 }
 
+/* Why the threads of a split sample stopped early: the cancel flag, or another thread's error. */
+static int stopped(const int32_t *cancel)
+{
+    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) ? S2_CANCELLED : S2_ERR_RUN;
+}
+
 /* Runs one sample (this thread's share of it). Returns S2_ERR_INPUT with *bad_pop, *bad_tick set when an input
- * value is not 0 or 1, S2_ERR_RUN when another thread of the sample stopped. */
+ * value is not 0 or 1, S2_CANCELLED when *cancel was set (checked between ticks), S2_ERR_RUN when another thread
+ * of the sample stopped. A thread that stops raises the sample's abort flag, so the others stop too. */
 static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
-                      int32_t n_ticks, int32_t *bad_pop, int32_t *bad_tick)
+                      int32_t n_ticks, const int32_t *cancel, int32_t *bad_pop, int32_t *bad_tick)
 {
     const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0, split = ws->n_threads > 1;
     start_sample(net, io, ws, b, n_ticks);
     if (split && meet(ws->sync, ws->n_threads))
-        return S2_ERR_RUN;
+        return stopped(cancel);
     int32_t *prev = ws->spikes_prev, *cur = ws->spikes_cur, *n_prev = ws->n_prev, *n_cur = ws->n_cur;
     for (int32_t tick = 0; tick < n_ticks; tick++) {
+        /* another thread stores the flag; an atomic load keeps the read from being hoisted out of the loop */
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+            if (split)
+                __atomic_store_n(&ws->sync[2], 1, __ATOMIC_RELEASE);
+            return S2_CANCELLED;
+        }
         s2_workspace w = *ws;
         w.spikes_prev = prev;
         w.spikes_cur = cur;
@@ -1369,7 +1382,7 @@ static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_works
             }
         }
         if (split && meet(ws->sync, ws->n_threads))  /* every thread's spikes of this tick are listed */
-            return S2_ERR_RUN;
+            return stopped(cancel);
         int32_t *t = prev; prev = cur; cur = t;
         t = n_prev; n_prev = n_cur; n_cur = t;
     }
@@ -1377,7 +1390,7 @@ static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_works
 }
 
 int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
-           int32_t b_begin, int32_t b_end, char *err, size_t errlen)
+           int32_t b_begin, int32_t b_end, const int32_t *cancel, char *err, size_t errlen)
 {
     if (!net || net->validated != S2_VALIDATED)
         return fail(err, errlen, S2_ERR_RUN, "network was not validated");
@@ -1404,7 +1417,7 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
     int32_t bad_pop = 0, bad_tick = 0;
     int64_t b = b_begin;
     for (; b < b_end && rc == S2_OK; b++)
-        rc = run_sample(net, io, ws, b, n_ticks, &bad_pop, &bad_tick);
+        rc = run_sample(net, io, ws, b, n_ticks, cancel, &bad_pop, &bad_tick);
 #ifdef S2_HAVE_MXCSR
     _mm_setcsr(saved);
 #endif

@@ -20,14 +20,16 @@ extern "C" {
 #endif
 
 /* CFFI_BEGIN */
-#define S2_ABI_VERSION 3
+#define S2_ABI_VERSION 4
 #define S2_OK 0
 #define S2_ERR_INVALID 1
 #define S2_ERR_RUN 2
+/* s2_run: the run was cancelled through its cancel flag. */
+#define S2_CANCELLED 3
 /* s2_run: a spike_list input holds a value other than 0 or 1 (the message names population, sample, tick). */
-#define S2_ERR_INPUT 3
+#define S2_ERR_INPUT 4
 /* s2_build_dense: a (pre, post) pair occurs twice, so the list cannot become dense rows. */
-#define S2_REPEATED_PAIR 4
+#define S2_REPEATED_PAIR 5
 
 /* Neuron dynamics (s2sim.models.KIND_*). */
 #define S2_KIND_INPUT 0
@@ -232,10 +234,14 @@ int s2_build_rows(int64_t m, const int32_t *pre, const int32_t *post, const int8
 /* Check every index, offset, size and pointer of a network; on success mark it validated. */
 int s2_validate(s2_network *net, char *err, size_t errlen);
 
-/* Run samples [b_begin, b_end) for n_ticks ticks, each from the initial state. Input rows are checked as they
- * are read: a value other than 0 or 1 stops the run with S2_ERR_INPUT. */
+/* Run samples [b_begin, b_end) for n_ticks ticks, each from the initial state.
+ * Input rows are checked as they are read: a value other than 0 or 1 stops the run with S2_ERR_INPUT.
+ * cancel (may be NULL) is read between ticks: once another thread stores a non-zero value there, the run stops
+ * at the end of the current tick and returns S2_CANCELLED (the io buffers then hold a partial run; the network
+ * and workspace stay valid for the next run, which starts from the initial state). The threads of a split sample
+ * stop together. */
 int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
-           int32_t b_begin, int32_t b_end, char *err, size_t errlen);
+           int32_t b_begin, int32_t b_end, const int32_t *cancel, char *err, size_t errlen);
 
 /* The SIMD level the core was compiled for: "avx512", "avx2", "sse2" or "portable". */
 const char *s2_simd_level(void);

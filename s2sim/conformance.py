@@ -283,7 +283,7 @@ def compare(expected: Trace, observed: Trace, *, tolerance: Tolerance | None = N
 
 
 def _source(trace: Trace) -> str:
-    profile = "profile unknown" if trace.profile is None else _profile_label(trace.profile)
+    profile = "profile unknown" if trace.profile is None else profile_label(trace.profile)
     text = f"{trace.source} ({profile}; {trace.timesteps} ticks"
     if trace.tick_offset:
         text += f", first {trace.tick_offset} dropped"
@@ -539,8 +539,8 @@ def _pre_spikes(trace: Trace, names: set[str], profile: ChipProfile,
             pop["record"].append("spikes")
     rerun = simulate(network_from_dict(data), trace.timesteps, profile, trace.inputs)
     notes.append("pre-synaptic spikes for the divergence report come from a re-run of the expected network under "
-                 f"{_profile_label(profile)}")
-    return {n: rerun.inputs.get(n, rerun.spikes.get(n)) for n in names}, f"a re-run under {_profile_label(profile)}"
+                 f"{profile_label(profile)}")
+    return {n: rerun.inputs.get(n, rerun.spikes.get(n)) for n in names}, f"a re-run under {profile_label(profile)}"
 
 
 def _list_input(proj, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int,
@@ -601,8 +601,8 @@ def hypotheses(trace: Trace | Network, restrict: Mapping[str, Sequence[Any]] | N
                ) -> dict[str, list[dict[Point, Any]]]:
     """The hypotheses :func:`infer` considers, population by population.
 
-    For each population that records something: every combination of the open points that can change what it
-    records (:func:`s2sim.variants.relevant_points`; values limited by ``restrict``, point or field name ->
+    For each population that records spikes or voltages (in the trace, when a Trace is given): every combination
+    of the open points that can change what it records (:func:`s2sim.variants.relevant_points`; values limited by ``restrict``, point or field name ->
     values), every other point at ChipProfile()'s value. Populations with more than :data:`MAX_SEARCH`
     combinations are left out: inference only checks them.
     """
@@ -611,9 +611,16 @@ def hypotheses(trace: Trace | Network, restrict: Mapping[str, Sequence[Any]] | N
     out = {}
     for pop in network.populations:
         points = sorted(relevant[pop.name])
-        if points and pop.record and combination_count(points, restrict) <= MAX_SEARCH:
+        if points and _records(trace, pop) and combination_count(points, restrict) <= MAX_SEARCH:
             out[pop.name] = list(combinations(points, restrict))
     return out
+
+
+def _records(trace: Trace | Network, pop) -> bool:
+    """Whether ``pop`` has recorded spikes or voltages to compare (in the trace, or by its record list)."""
+    if isinstance(trace, Trace):
+        return any(pop.name in group for group in (trace.spikes, trace.voltages, trace.v_last))
+    return any(v in pop.record for v in _VARIABLES)
 
 
 @dataclass
@@ -703,7 +710,7 @@ class Inference:
         if self.not_probed():
             lines.append("not probed by these traces: " + ", ".join(self.not_probed()))
         if len(self.consistent) == 1:
-            lines.append(f"as a profile (points not probed at their defaults): {_profile_label(self.profiles()[0])}")
+            lines.append(f"as a profile (points not probed at their defaults): {profile_label(self.profiles()[0])}")
         return "\n".join(lines)
 
 
@@ -742,7 +749,7 @@ def infer(observed: Trace | Sequence[Trace], *, restrict: Mapping[str, Sequence[
         for pop in trace.network.populations:
             if pop.name in found:
                 searches.append(_search(trace, label, pop.name, found[pop.name], cache))
-            elif pop.record and relevant_points(trace.network)[pop.name]:
+            elif _records(trace, pop) and relevant_points(trace.network)[pop.name]:
                 checked_only.append((label, pop.name))
     joined = _join([s.consistent for s in searches])
     unlisted = max(0, len(joined) - MAX_CONSISTENT)
@@ -824,11 +831,11 @@ def _signature(run: Trace, name: str, frame: Trace) -> bytes:
 def _first_failure(trace: Trace, name: str, profile: ChipProfile, cache: dict) -> str:
     run = _run(trace, _run_key(trace), (profile, json.dumps(profile.to_dict(), sort_keys=True)), cache)
     if isinstance(run, Exception):
-        return f"cannot run under {_profile_label(profile)}: {run}"
+        return f"cannot run under {profile_label(profile)}: {run}"
     result = compare(replace(run, network=trace.network), trace, explain=False, max_listed=1)
     pop = next(p for p in result.populations if p.population == name)
     div = next((v.listed[0] for v in pop.variables if v.listed), None)
-    return f"under {_profile_label(profile)}: " + (div.describe() if div else "differs")
+    return f"under {profile_label(profile)}: " + (div.describe() if div else "differs")
 
 
 def _join(relations: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -875,7 +882,7 @@ def _run_key(trace: Trace) -> str:
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
-def _profile_label(profile: ChipProfile) -> str:
+def profile_label(profile: ChipProfile) -> str:
     """The profile as code, naming only the fields that differ from ChipProfile()'s."""
     default = ChipProfile().to_dict()
     changed = {k: v for k, v in profile.to_dict().items() if v != default[k]}

@@ -26,7 +26,7 @@ import sys
 import time
 import warnings
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -34,6 +34,7 @@ import numpy as np
 from .errors import ConfigError
 from .gesture_model import GestureNetwork, predict
 from .profile import ChipProfile
+from .spec import numeric_array
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,11 @@ def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray]:
         spikes, labels = data
     else:
         raise ConfigError("evaluate: data must be GestureSpikes or a (spikes, labels) pair")
-    spikes, labels = np.asarray(spikes), np.asarray(labels, dtype=np.int64)
+    spikes = np.asarray(spikes)
+    labels = numeric_array(labels, "evaluate: labels", "class indices")
+    if labels.size and np.any(labels != np.round(labels)):
+        raise ConfigError("evaluate: labels must be integer class indices")
+    labels = labels.astype(np.int64)
     if spikes.ndim != 3:
         raise ConfigError(f"evaluate: spikes have shape {spikes.shape}; expected [samples, ticks, inputs]")
     if labels.shape != (spikes.shape[0],):
@@ -220,6 +225,8 @@ def _make_job(gnet: GestureNetwork, profile: ChipProfile) -> _Job:
     from .network_io import network_to_dict
 
     network = network_to_dict(gnet.net)
+    for pop in network["populations"]:  # the activity per layer comes from the counts, recorded only when asked
+        pop["record"] = [*pop["record"], "counts"] if "counts" not in pop["record"] else pop["record"]
     text = json.dumps([network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict()],
                       sort_keys=True)
     key = hashlib.sha256(text.encode()).hexdigest()
@@ -383,7 +390,9 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     calib : GestureSpikes, optional
         Calibration samples for PTQ (default: the first 64 test samples; use train samples for a fair number).
     ptq_config : QuantConfig, optional
-        Default ``QuantConfig(scale_rule="max")``.
+        Default: py-spinnaker2's max rule in the QAT model's chip format (``qat_config`` with
+        ``scale_rule="max"``: same rounding, weight widths and profile), so the PTQ and QAT rows compare the same
+        chip; ``QuantConfig(scale_rule="max")`` without a QAT model.
     workers, dask_address
         Passed to :func:`evaluate` for the simulator runs.
     """
@@ -405,19 +414,21 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     t0 = time.perf_counter()
     calib = calib if calib is not None else test.subset(slice(0, 64))
     ptq_model = ptq(float_model, time_first(calib.spikes), torch.from_numpy(calib.labels),
-                    ptq_config or QuantConfig(scale_rule="max"))
+                    ptq_config or replace(qat_config or QuantConfig(), scale_rule="max", threshold_search="none"))
     ptq_net = chip_network(ptq_model, n_bins, name="dvs_gesture_ptq")
     ptq_sim = evaluate(ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address)
     seconds["ptq"] = time.perf_counter() - t0
 
     rows = [("float (snnTorch)", float_acc, "snnTorch forward"),
-            (f"PTQ ({ptq_model.config.scale_rule})", ptq_sim.accuracy, "simulator (PTQ forward is bit-identical)")]
+            (f"PTQ ({describe_format(ptq_model.config)})", ptq_sim.accuracy,
+             "simulator (PTQ forward is bit-identical)")]
     if qat_model is not None:
         t0 = time.perf_counter()
         qat = QATModel(qat_model, config.frames.input_shape, qat_config or QuantConfig()).freeze()
         qat_spikes = _chip_forward_spikes(qat, test, n_bins, len(qat.layers), batch_size)
         seconds["qat_forward"] = time.perf_counter() - t0
-        rows.append((f"QAT ({qat.config.scale_rule})", float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels)),
+        qat_acc = float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels))
+        rows.append((f"QAT ({describe_format(qat.config)})", qat_acc,
                      "QAT model's chip-arithmetic torch forward"))
     else:
         qat, qat_spikes = ptq_model, _chip_forward_spikes(ptq_model, test, n_bins, len(ptq_model.layers), batch_size)
@@ -430,6 +441,18 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
                  f"s2sim.Simulator on the {'QAT' if qat_model is not None else 'PTQ'} network"))
     return PipelineResult(rows, agreement(qat_spikes, sim), ptq_model, qat, network, sim, len(test),
                           "QAT" if qat_model is not None else "PTQ", seconds)
+
+
+def describe_format(config: Any) -> str:
+    """A short label of a QuantConfig's rule and chip format, e.g. "max, trunc, dense +-15"."""
+    parts = [config.scale_rule]
+    if config.rounding == "trunc":
+        parts.append("trunc")
+    if config.dense_model == "lif":
+        parts.append("dense +-15")
+    if config.max_weight is not None:
+        parts.append(f"all +-{config.max_weight}")
+    return ", ".join(parts)
 
 
 def _chip_forward_spikes(quantized: Any, data: Any, n_bins: int, latency: int, batch_size: int) -> np.ndarray:

@@ -11,8 +11,8 @@ Conv2DProjection as a 2x2 sum-pool) -> lif_no_delay 11 (the second pool and the 
 list from every conv2 neuron). A sum-pool counts every spike of its window where the average pool takes a
 quarter of them, so the quantiser folds the 1/4 into the weights after the pool.
 
-The Leaky layers reset by subtraction with ``reset_delay=False``: the threshold is subtracted in the step the
-neuron spikes, which is what the chip does (``V = V * alpha_decay + input``; spike; ``V -= threshold``;
+The Leaky layers reset by subtraction, by default with ``reset_delay=False``: the threshold is subtracted in the
+step the neuron spikes, which is what the chip does (``V = V * alpha_decay + input``; spike; ``V -= threshold``;
 docs/quantization.md works out the remaining differences). Every population hop costs the chip one tick, so
 the chip's output at tick ``t + latency`` is the float model's output at step ``t`` (:class:`GestureNetwork`).
 
@@ -52,6 +52,10 @@ class GestureNetConfig:
     threshold : float
         Firing threshold of every Leaky layer, in the float model's units.
     n_classes : int
+    reset_delay : bool
+        snnTorch's ``reset_delay`` of every Leaky layer. False (default) subtracts the threshold in the spike step,
+        as the chip does; True is snnTorch's own default, which subtracts it one step later and undecayed, so the
+        chip's spikes differ (docs/quantization.md) and PTQ inherits the difference.
     """
 
     frames: FrameConfig = field(default_factory=FrameConfig)
@@ -61,6 +65,7 @@ class GestureNetConfig:
     beta: float = 0.9
     threshold: float = 1.0
     n_classes: int = N_CLASSES
+    reset_delay: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -116,7 +121,7 @@ def build_torch_model(config: GestureNetConfig = GestureNetConfig()):
 
     def leaky():
         return snn.Leaky(beta=config.beta, threshold=config.threshold, spike_grad=grad, init_hidden=True,
-                         reset_mechanism="subtract", reset_delay=False)
+                         reset_mechanism="subtract", reset_delay=config.reset_delay)
 
     return torch.nn.Sequential(
         torch.nn.Conv2d(config.frames.polarities, c1, config.kernel, bias=False), leaky(),

@@ -355,22 +355,40 @@ def _read_cache(path: Path, config: FrameConfig) -> GestureSpikes:
 
 
 # -- shipped recordings -------------------------------------------------------------------------------------------
+#: Version of the recordings file (keys ``xyp<i>``: uint8 [3, N] rows x, y, p; ``dt<i>``: uint16 [N] time steps in
+#: ms, the first from 0). Column-wise small integers compress to about a third of (N, 4) int16 rows.
+RECORDINGS_FORMAT = 2
+
+
 def save_recordings(path: str | os.PathLike, recordings: Sequence[np.ndarray], labels: Sequence[int]) -> None:
-    """Write (N, 4) ``[x, y, p, t_ms]`` recordings and their labels into one compressed ``.npz``."""
-    arrays = {f"rec{i:03d}": np.asarray(r, dtype=np.int16) for i, r in enumerate(recordings)}
-    for key, rec in zip(arrays, recordings):
-        if not np.array_equal(arrays[key], rec):
-            raise ConfigError(f"recording {key} has values outside int16; cannot store it compactly")
-    np.savez_compressed(path, labels=np.asarray(labels, dtype=np.int64), **arrays)
+    """Write (N, 4) ``[x, y, p, t_ms]`` recordings (sorted by time) and their labels into one compressed ``.npz``.
+
+    Raises ConfigError naming the recording when it does not fit the compact form (x, y outside 0..255, p not
+    0/1, t negative, unsorted, or a gap above 65535 ms).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for i, rec in enumerate(recordings):
+        rec = np.asarray(rec, dtype=np.int64).reshape(-1, 4)
+        dt = np.diff(rec[:, 3], prepend=0)
+        if (rec[:, :2].min(initial=0) < 0 or rec[:, :2].max(initial=0) > 255 or not np.isin(rec[:, 2], (0, 1)).all()
+                or dt.min(initial=0) < 0 or dt.max(initial=0) > 65535):
+            raise ConfigError(f"recording {i}: x/y outside 0..255, polarity not 0/1, negative or unsorted times, or "
+                              "a gap above 65535 ms; cannot store it compactly")
+        arrays[f"xyp{i:03d}"] = rec[:, :3].T.astype(np.uint8)
+        arrays[f"dt{i:03d}"] = dt.astype(np.uint16)
+    np.savez_compressed(path, format=RECORDINGS_FORMAT, labels=np.asarray(labels, dtype=np.int64), **arrays)
 
 
 def load_recordings(path: str | os.PathLike) -> tuple[list[np.ndarray], np.ndarray]:
     """Read a file written by :func:`save_recordings`: structured events (tonic's form) and labels."""
     try:
         with np.load(path) as z:
+            if int(z["format"]) != RECORDINGS_FORMAT:
+                raise ValueError(f"format {int(z['format'])}, expected {RECORDINGS_FORMAT}")
             labels = z["labels"]
-            keys = sorted(k for k in z.files if k.startswith("rec"))
-            recordings = [events_from_array(z[k], f"{path}:{k}") for k in keys]
+            keys = sorted(k[3:] for k in z.files if k.startswith("xyp"))
+            recordings = [events_from_array(np.column_stack([z[f"xyp{k}"].T, np.cumsum(z[f"dt{k}"], dtype=np.int64)]),
+                                            f"{path}:{k}") for k in keys]
     except (OSError, KeyError, ValueError) as exc:
         raise TraceError(f"{path}: not a recordings file written by save_recordings ({exc})") from exc
     if len(recordings) != len(labels):
@@ -381,7 +399,7 @@ def load_recordings(path: str | os.PathLike) -> tuple[list[np.ndarray], np.ndarr
 # -- synthetic gestures -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Shape of the synthetic recordings.
+    """Shape of the synthetic recordings, and the nuisances that make them hard.
 
     Parameters
     ----------
@@ -390,22 +408,44 @@ class SyntheticConfig:
     duration_ms : int
         Mean recording length in ms (+-20 %).
     noise : float
-        Share of events that are uniform background noise.
+        Share of events that are uniform background noise (sensor noise).
     blob_sigma : float
-        Spread of the events around a moving hand, in sensor pixels.
+        Spread of the events around a moving hand, in sensor pixels, before the size factor.
+    size_jitter : float
+        The whole gesture (paths, distances, blob size) is scaled about the sensor centre by a factor drawn from
+        ``1 +- size_jitter`` per recording: people stand nearer or farther.
+    speed_jitter : float
+        The number of gesture cycles per recording is drawn from ``2 x (1 +- speed_jitter)``, and the pace drifts
+        within the recording by up to ``speed_jitter`` (a monotonic time warp).
+    hot_pixels : float
+        Mean number of hot pixels per recording (Poisson); each fires ``hot_share`` of the events at one pixel
+        with one polarity, all through the recording.
+    hot_share : float
+        Share of the recording's events from each hot pixel.
+    distractor : float
+        Share of events from an overlapping motion: a second hand on a random smooth path during a random part
+        (at least 30 %) of the recording.
     """
 
     events: int = 3000
     duration_ms: int = 1000
-    noise: float = 0.1
+    noise: float = 0.2
     blob_sigma: float = 4.0
+    size_jitter: float = 0.3
+    speed_jitter: float = 0.4
+    hot_pixels: float = 3.0
+    hot_share: float = 0.02
+    distractor: float = 0.25
 
     def __post_init__(self) -> None:
         if self.events < 10 or self.duration_ms < 10:
             raise ConfigError(f"SyntheticConfig: events ({self.events}) and duration_ms ({self.duration_ms}) must "
                               "be at least 10")
-        if not 0.0 <= self.noise < 1.0:
-            raise ConfigError(f"SyntheticConfig.noise must be in [0, 1), got {self.noise}")
+        for name in ("noise", "size_jitter", "speed_jitter", "hot_share", "distractor"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"SyntheticConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.hot_pixels >= 0:
+            raise ConfigError(f"SyntheticConfig.hot_pixels must be >= 0, got {self.hot_pixels}")
 
 
 def _circle(cx: float, cy: float, r: float, direction: float):
@@ -448,28 +488,55 @@ def synthetic_recording(label: int, rng: np.random.Generator,
                         config: SyntheticConfig = SyntheticConfig()) -> np.ndarray:
     """One synthetic recording of class ``label``: int32 (N, 4) rows ``[x, y, p, t_ms]`` sorted by time.
 
-    Hands move along a class-specific path (two full periods over the recording, speed jittered); events
-    scatter around each hand, ON events on the side the hand moves towards and OFF events behind it, as a
-    moving edge gives on a DVS. A share ``config.noise`` of events is uniform noise.
+    Hands move along a class-specific path (about two periods over the recording), scaled about the sensor centre
+    and played at a drifting pace; events scatter around each hand, ON events on the side the hand moves towards
+    and OFF events behind it, as a moving edge gives on a DVS. On top: a distractor hand on a random path for
+    part of the recording, hot pixels, and uniform noise (shares in ``config``).
     """
-    path = _trajectories(label, rng)
     n = int(config.events * rng.uniform(0.8, 1.2))
     duration = max(2, int(config.duration_ms * rng.uniform(0.8, 1.2)))
-    t = np.sort(rng.integers(0, duration, size=n))
-    cycles = 2.0 * rng.uniform(0.8, 1.2)
-    phase = 2 * np.pi * cycles * t / duration + rng.uniform(0, 2 * np.pi)
-    here, ahead = path(phase), path(phase + 0.05)
+    size = rng.uniform(1 - config.size_jitter, 1 + config.size_jitter)
+    n_hot = [int(config.hot_share * n)] * int(rng.poisson(config.hot_pixels))
+    n_noise, n_distractor = int(config.noise * n), int(config.distractor * n)
+    n_hand = max(1, n - n_noise - n_distractor - sum(n_hot))
+    t = np.sort(rng.integers(0, duration, size=n_hand))
+    cycles = 2.0 * rng.uniform(1 - config.speed_jitter, 1 + config.speed_jitter)
+    drift, start = rng.uniform(0, config.speed_jitter), rng.uniform(0, 2 * np.pi)
+    warped = t / duration + drift * np.sin(2 * np.pi * t / duration + start) / (2 * np.pi)  # increasing: drift < 1
+    parts = [_moving_blob(_trajectories(label, rng), 2 * np.pi * cycles * warped + rng.uniform(0, 2 * np.pi), t,
+                          size, config.blob_sigma, rng)]
+    if n_distractor:
+        begin = rng.uniform(0, 0.7) * duration
+        t_d = np.sort(rng.uniform(begin, begin + rng.uniform(0.3, 1.0) * (duration - begin), n_distractor)).astype(int)
+        parts.append(_moving_blob(_trajectories(N_CLASSES - 1, rng), 4 * np.pi * t_d / duration, t_d, size,
+                                  config.blob_sigma, rng))
+    for count in n_hot:
+        xy = rng.integers(0, 128, size=2)
+        parts.append(np.column_stack([np.tile(xy, (count, 1)), np.full(count, rng.integers(0, 2)),
+                                      rng.integers(0, duration, count)]))
+    parts.append(np.column_stack([rng.integers(0, 128, (n_noise, 2)), rng.integers(0, 2, n_noise),
+                                  rng.integers(0, duration, n_noise)]))
+    rec = np.concatenate(parts).astype(np.int64)
+    return rec[np.argsort(rec[:, 3], kind="stable")].astype(np.int32)
+
+
+def _moving_blob(path: Callable[[np.ndarray], np.ndarray], phase: np.ndarray, t: np.ndarray, size: float,
+                 sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Events [x, y, p, t] scattered around the hands of ``path`` at ``phase``, the gesture scaled by ``size``
+    about the sensor centre; ON where the hand moves to, OFF behind it."""
+    n = len(t)
+
+    def scaled(ph):
+        return 64.0 + (path(ph) - 64.0) * size
+
+    here, ahead = scaled(phase), scaled(phase + 0.05)
     hand = rng.integers(0, here.shape[0], size=n)
     centre = here[hand, np.arange(n)]
     velocity = ahead[hand, np.arange(n)] - centre
-    offset = rng.normal(0.0, config.blob_sigma, size=(n, 2))
-    xy = centre + offset
+    offset = rng.normal(0.0, sigma * size, size=(n, 2))
     polarity = (np.sum(offset * velocity, axis=1) > 0).astype(np.int64)
-    noise = rng.random(n) < config.noise
-    xy[noise] = rng.uniform(0, 128, size=(int(noise.sum()), 2))
-    polarity[noise] = rng.integers(0, 2, size=int(noise.sum()))
-    xy = np.clip(np.floor(xy), 0, 127).astype(np.int64)  # hands near the border: their events land on the edge
-    return np.stack([xy[:, 0], xy[:, 1], polarity, t], axis=1).astype(np.int32)
+    xy = np.clip(np.floor(centre + offset), 0, 127).astype(np.int64)  # hands near the border: events on the edge
+    return np.column_stack([xy, polarity, t])
 
 
 def synthetic_recordings(n: int, seed: int = 0,

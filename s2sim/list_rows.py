@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError, CoreError, LimitError
+from .errors import WEIGHT_LOSS_LIMIT, ConfigError, CoreError, LimitError, S2SimError, WeightLossWarning, warn
 from .snn import Projection
 
 #: Weights rounded at a time (the float64 temporaries of one chunk stay small).
@@ -48,21 +48,73 @@ def check_range(w: np.ndarray, low: int, high: int, where: str, offset: int = 0,
                          "clipped; scale the weights, e.g. with s2sim.quantize)")
 
 
-def int8_weights(proj: Projection, mode: str, limit: int, where: str) -> np.ndarray:
-    """The list's weights rounded by ``mode`` and checked against -limit..limit, as int8 (limit <= 127)."""
+@dataclass
+class WeightLoss:
+    """What rounding does to a list of weights: sum |w|, sum |w - rounded|, non-zero weights before and after,
+    the largest |w|; added up chunk by chunk."""
+
+    mass: float = 0.0
+    lost: float = 0.0
+    nonzero: int = 0
+    kept: int = 0
+    largest: float = 0.0
+
+    def add(self, w: np.ndarray, rounded: np.ndarray) -> None:
+        a = np.abs(w)
+        self.mass += float(a.sum())
+        self.lost += float(np.abs(w - rounded).sum())
+        self.nonzero += int(np.count_nonzero(w))
+        self.kept += int(np.count_nonzero(rounded))
+        self.largest = max(self.largest, float(a.max(initial=0.0)))
+
+    def report(self, where: str, subject: str, how: str, *, strict: bool = False,
+               error: type[S2SimError] = ConfigError) -> None:
+        """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences the projection: every
+        non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass is lost."""
+        if self.mass == 0.0:
+            return
+        advice = ("scale the weights up (s2sim.quantize, or ConversionConfig(scale_weights=True) for a NIR graph) "
+                  "or choose a model with a wider weight range")
+        if not self.kept:
+            warn(WeightLossWarning, f"{where}: all {self.nonzero} non-zero weight(s) round to 0 under {how} (largest "
+                 f"|w| {self.largest:.4g}); the projection carries no input at all; {advice}", subject,
+                 strict=strict, error=error)
+        elif self.lost / self.mass > WEIGHT_LOSS_LIMIT:
+            warn(WeightLossWarning, f"{where}: rounding under {how} loses {self.lost / self.mass:.0%} of the weight "
+                 f"mass sum(|w|) (more than {WEIGHT_LOSS_LIMIT:.0%}); {advice}", subject, strict=strict, error=error)
+
+
+def check_weight_loss(weights: np.ndarray, rounded: np.ndarray, where: str, subject: str, how: str, *,
+                      strict: bool = False, error: type[S2SimError] = ConfigError) -> None:
+    """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection: every non-zero
+    weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
+
+    ``how`` names the rounding ("weight_rounding 'trunc'"); an all-zero projection as given is not reported.
+    """
+    loss = WeightLoss()
+    loss.add(np.asarray(weights, dtype=np.float64).ravel(), np.asarray(rounded, dtype=np.float64).ravel())
+    loss.report(where, subject, how, strict=strict, error=error)
+
+
+def int8_weights(proj: Projection, mode: str, limit: int, where: str, strict: bool = False) -> np.ndarray:
+    """The list's weights rounded by ``mode`` and checked against -limit..limit, as int8 (limit <= 127); a rounding
+    that silences the list is reported (see :class:`WeightLoss`)."""
     stored = proj.stored_weights
-    if stored.dtype.kind == "i":  # whole numbers: every rounding mode leaves them as they are
+    if stored.dtype.kind == "i":  # whole numbers: every rounding mode leaves them as they are, nothing is lost
         if stored.size and (stored.min() < -limit or stored.max() > limit):
             check_range(stored, -limit, limit, where, total=int(np.count_nonzero(np.abs(stored) > limit)))
         return stored.astype(np.int8)
     out = np.empty(stored.size, np.int8)
+    loss = WeightLoss()
     for a in range(0, stored.size, CHUNK):
         w = round_weights(stored[a:a + CHUNK], mode, where)
+        loss.add(stored[a:a + CHUNK], w)
         if w.size and (w.min() < -limit or w.max() > limit):
             total = sum(int(np.count_nonzero(np.abs(round_weights(stored[b:b + CHUNK], mode, where)) > limit))
                         for b in range(0, stored.size, CHUNK))
             check_range(w, -limit, limit, where, a, total)
         out[a:a + CHUNK] = w
+    loss.report(where, proj.name, f"weight rounding {mode!r}", strict=strict)
     return out
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tuning import NEVER, KernelTuning, conv_dense_from, list_is_dense, uses_amx
-from .errors import ConfigError, LimitError
-from .list_rows import build_rows, check_range, int8_weights, round_weights
+from . import memory
+from .errors import ConfigError, LimitError, TimeConstantWarning, warn
+from .list_rows import build_rows, check_range, check_weight_loss, int8_weights, round_weights
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
 from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, ConvGeometry, Network, Projection
 from .spec import NetworkSpec, PopulationSpec
+from .tuning import NEVER, KernelTuning, conv_dense_from, list_is_dense, uses_amx
 
 #: Below MAX_INPUT_SUM the kernel may keep one signed accumulator for lif populations (see models.py).
 ACCUMULATOR_LIMIT = MAX_INPUT_SUM
@@ -30,6 +31,7 @@ SPLIT_GRAIN = 64
 PROJ_SPARSE, PROJ_DENSE, PROJ_CONV = 0, 1, 2
 _UNIFORM_PARAMS = ("threshold", "alpha_decay", "v_reset", "exc_decay", "inh_decay")
 _PARAM_NAMES = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init", "exc_decay", "inh_decay")
+_DECAYS = ("alpha_decay", "exc_decay", "inh_decay")
 
 
 @dataclass
@@ -131,15 +133,36 @@ class LoweredNetwork:
         raise ConfigError(f"no population named {name!r}")
 
 
-def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None,
-          tuning: KernelTuning | None = None) -> LoweredNetwork:
+def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
+    """Warn (TimeConstantWarning; ConfigError when ``strict``) about decays outside [0, 1] (as float32 on the
+    chip): above 1 the state grows without input, below 0 it flips sign every tick."""
+    for key in _DECAYS:
+        if key not in pop.params:
+            continue
+        arr = pop.params[key].astype(np.float32)
+        bad = np.flatnonzero((arr < 0) | (arr > 1))
+        if bad.size:
+            i = int(bad[0])
+            effect = "grows without input" if arr[i] > 1 else "flips sign every tick"
+            warn(TimeConstantWarning, f"population {pop.name!r}: {key} of neuron {i} is {float(arr[i]):.6g}, outside "
+                 f"[0, 1] ({bad.size} neuron(s)); the state {effect}", pop.name, strict=strict)
+
+
+def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, tuning: KernelTuning | None = None, *,
+          strict: bool = False) -> LoweredNetwork:
     """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
     it for the C core (``tuning``: delivery path choices, speed only; see s2sim.tuning).
+
+    Warns (WeightLossWarning) when a projection's weights all round to zero or lose more than
+    :data:`~s2sim.errors.WEIGHT_LOSS_LIMIT` of their mass under the target model's weight rounding, and
+    (TimeConstantWarning) when a decay lies outside [0, 1]; ``strict`` makes both a ConfigError.
 
     Raises
     ------
     ConfigError, LimitError
         With the population or projection, the parameter, the value and the limit.
+    ResourceError
+        When the lowered arrays would exceed the memory budget (:mod:`s2sim.memory`).
     """
     profile = profile or ChipProfile()
     if not isinstance(profile, ChipProfile):
@@ -148,9 +171,13 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None,
     tuning = tuning or KernelTuning()
     if not isinstance(tuning, KernelTuning):
         raise ConfigError(f"tuning must be a KernelTuning, got {type(tuning).__name__}")
+    memory.check(lowering_bytes(spec), f"lowering network {spec.name!r} for the C core",
+                 "Reduce the population sizes or the number of synapses")
     conv_shapes = _conv_target_shapes(spec, profile)
     pops = _lower_populations(spec, conv_shapes, profile)
-    projections = [_lower_projection(spec, k, pops, profile, tuning) for k in range(len(spec.projections))]
+    for pop in spec.populations:
+        check_decays(pop, strict=strict)
+    projections = [_lower_projection(spec, k, pops, profile, tuning, strict) for k in range(len(spec.projections))]
     _check_accumulators(spec, projections, pops)
     last = pops[-1]
     n_ring = max((p.ring_offset + p.ring_slots * p.ring_planes * p.n for p in pops), default=0)
@@ -175,6 +202,25 @@ def map_bytes(g: dict) -> int:
     from ._core import lib
 
     return int(lib.s2_map_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"]))
+
+
+def lowering_bytes(spec: NetworkSpec) -> int:
+    """Estimated peak bytes of lowering ``spec``: float32 parameters, ring buffers and state per neuron, and per
+    synapse the int8 weights and the kernel's rows (dense: one byte per pair and the pair bitmap; sparse: target,
+    weight and delay), built in place by csrc/build.c; a conv layer's arrays per pre neuron."""
+    total = 0
+    for pop in spec.populations:
+        ring = pop.model.ring_slots * (2 if pop.model.kind == KIND_CURR_EXP else 1)
+        total += pop.size * (4 * len(_PARAM_NAMES) + 8 + 4 * ring + 16)
+    for proj, pre, post in zip(spec.projections, spec.pre, spec.post):
+        n_pre, n_post = spec.populations[pre].size, spec.populations[post].size
+        if isinstance(proj, Conv2DProjection):
+            total += n_pre * 72 + proj.weights.size * 24 + n_post * 16
+        else:
+            m = proj.stored_weights.size
+            dense = n_pre * n_post if list_is_dense(KernelTuning(), m, n_pre, n_post) else 0
+            total += m * 7 + n_pre * 24 + dense * 9 // 8 + n_post * 16
+    return total
 
 
 def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
@@ -235,34 +281,35 @@ def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | No
 
 
 def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], profile: ChipProfile,
-                      tuning: KernelTuning) -> LoweredProjection:
+                      tuning: KernelTuning, strict: bool = False) -> LoweredProjection:
     proj, pre, post = spec.projections[k], spec.pre[k], spec.post[k]
     if isinstance(proj, Conv2DProjection):
         sizes = (spec.populations[pre].size, spec.populations[post].size)
-        return _lower_conv(proj, (pre, post), pops, tuning, proj.geometry(profile.conv_x_axis, sizes))
-    return _lower_list(proj, (pre, post), pops, tuning, spec.populations[post].model)
+        return _lower_conv(proj, (pre, post), pops, tuning, proj.geometry(profile.conv_x_axis, sizes), strict)
+    return _lower_list(proj, (pre, post), pops, tuning, spec.populations[post].model, strict)
 
 
 def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], tuning: KernelTuning,
-                post_model: NeuronModel) -> LoweredProjection:
+                post_model: NeuronModel, strict: bool = False) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
-    w = int8_weights(proj, post.settings.weight_rounding, post_model.weight_limit, where)
+    w = int8_weights(proj, post.settings.weight_rounding, post_model.weight_limit, where, strict)
     delays = proj.stored_delays
     uniform = delays.size == 0 or int(delays.min()) == int(delays.max())
     dense = uniform and list_is_dense(tuning, w.size, pre.n, post.n)
     rows = build_rows(proj, w, pre.n, post.n, pre.to_internal, post.to_internal, dense, uniform)
-    low = LoweredProjection(proj.name, PROJ_DENSE if rows.dense else PROJ_SPARSE, ends[0], ends[1], pre.n,
-                            rows.arrays, {"uniform_delay": int(delays[0]) if uniform and delays.size else 0},
-                            n_synapses=int(w.size), abs_sum=rows.abs_sum)
-    return low
+    return LoweredProjection(proj.name, PROJ_DENSE if rows.dense else PROJ_SPARSE, ends[0], ends[1], pre.n,
+                             rows.arrays, {"uniform_delay": int(delays[0]) if uniform and delays.size else 0},
+                             n_synapses=int(w.size), abs_sum=rows.abs_sum)
 
 
 def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation],
-                tuning: KernelTuning, geometry: ConvGeometry) -> LoweredProjection:
+                tuning: KernelTuning, geometry: ConvGeometry, strict: bool = False) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
-    w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
+    mode = post.settings.conv_weight_rounding
+    w = round_weights(proj.weights, mode, where)
+    check_weight_loss(proj.weights, w, where, proj.name, f"weight rounding {mode!r}", strict=strict)
     check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
     w = w.astype(np.int8)
     p = geometry.params

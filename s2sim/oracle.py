@@ -189,17 +189,20 @@ def _check_range(w: np.ndarray, low: int, high: int, where: str, original: np.nd
 class _ListSynapses:
     """A connection list with integer weights: delivery adds |w| at ring slot (t + delay) mod S."""
 
-    def __init__(self, proj: Projection, profile: ChipProfile) -> None:
+    def __init__(self, proj: Projection, profile: ChipProfile, float_weights: bool = False) -> None:
         where = f"projection {proj.name!r}"
         limit = proj.post.model.weight_limit
         self.pre, self.post = proj.pre.name, proj.post.name
         self.pre_idx = np.asarray(proj.pre_idx, dtype=np.int64)
         self.post_idx = np.asarray(proj.post_idx, dtype=np.int64)
         self.delays = np.asarray(proj.delays, dtype=np.int64)
-        self.weights = _round_weights(proj.weights, profile.model_settings(proj.post.neuron_model).weight_rounding,
-                                      where)
-        _check_range(self.weights, -limit, limit, f"{where} into {proj.post.neuron_model!r} population "
-                     f"{proj.post.name!r}", np.asarray(proj.weights))
+        if float_weights:
+            self.weights = np.asarray(proj.weights, dtype=np.float64)
+        else:
+            self.weights = _round_weights(proj.weights,
+                                          profile.model_settings(proj.post.neuron_model).weight_rounding, where)
+            _check_range(self.weights, -limit, limit, f"{where} into {proj.post.neuron_model!r} population "
+                         f"{proj.post.name!r}", np.asarray(proj.weights))
         self._check_indices(proj)
 
     def _check_indices(self, proj: Projection) -> None:
@@ -228,12 +231,15 @@ class _ListSynapses:
 class _ConvSynapses:
     """A Conv2DProjection: sum-pool the pre spikes, then cross-correlate with the integer kernel."""
 
-    def __init__(self, proj: Conv2DProjection, profile: ChipProfile) -> None:
+    def __init__(self, proj: Conv2DProjection, profile: ChipProfile, float_weights: bool = False) -> None:
         where = f"conv projection {proj.name!r}"
         self.pre, self.post = proj.pre.name, proj.post.name
-        rounding = profile.model_settings(proj.post.neuron_model).conv_weight_rounding
-        self.kernel = _round_weights(proj.weights, rounding, where)  # [C_in, C_out, kH, kW]
-        _check_range(self.kernel, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where, np.asarray(proj.weights))
+        if float_weights:
+            self.kernel = np.asarray(proj.weights, dtype=np.float64)
+        else:
+            rounding = profile.model_settings(proj.post.neuron_model).conv_weight_rounding
+            self.kernel = _round_weights(proj.weights, rounding, where)  # [C_in, C_out, kH, kW]
+            _check_range(self.kernel, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where, np.asarray(proj.weights))
         p = dict(proj.conv_params)
         if profile.conv_x_axis == "height":   # the chip reads every x parameter along the height, y along the width
             for x_key, y_key in (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"),
@@ -255,7 +261,7 @@ class _ConvSynapses:
         batch = pre_spikes.shape[0]
         grid = pre_spikes.reshape(batch, self.c_in, self.ph, self.pool_y, self.pw, self.pool_x).astype(np.int64)
         pooled = grid.sum(axis=(3, 5))                                   # [B, C_in, ph, pw]: every spike counts
-        exc = np.zeros((batch, self.c_out, self.oh, self.ow), dtype=np.int64)
+        exc = np.zeros((batch, self.c_out, self.oh, self.ow), dtype=self.kernel.dtype)
         inh = np.zeros_like(exc)
         events = np.zeros(batch, dtype=np.int64)
         oy, ox = np.arange(self.oh), np.arange(self.ow)
@@ -288,7 +294,7 @@ class _NeuronGroup:
     """
 
     def __init__(self, pop: PopulationSpec, batch: int, arith: _Arithmetic, settings: ModelSettings, grouping: str,
-                 refractory_rule: str) -> None:
+                 refractory_rule: str, ring_dtype: type = np.int64) -> None:
         self.pop = pop
         self.arith = arith
         self.settings = settings
@@ -302,7 +308,7 @@ class _NeuronGroup:
         self.i_exc = np.zeros((batch, n), dtype=arith.dtype)
         self.i_inh = np.zeros((batch, n), dtype=arith.dtype)
         self.refrac = np.zeros((batch, n), dtype=np.int64)
-        self.ring = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=np.int64)
+        self.ring = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=ring_dtype)
 
     def _upload(self, pop: PopulationSpec, key: str) -> np.ndarray:
         values = np.asarray(pop.param(key), dtype=np.float64)
@@ -354,7 +360,7 @@ class _NeuronGroup:
 
 # -- the run --------------------------------------------------------------------------------------------------
 def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-              profile: ChipProfile | None = None) -> BatchResult:
+              profile: ChipProfile | None = None, float_weights: bool = False) -> BatchResult:
     """Simulate ``net`` for ``timesteps`` ticks on every sample of a batch; the reference for Simulator.run_batch.
 
     Each tick ``t``: (1) every projection delivers the spikes its pre population emitted in tick ``t - 1`` (a
@@ -372,6 +378,9 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
         Ticks to run; taken from the input arrays when omitted.
     profile : ChipProfile, optional
         Default ``ChipProfile()``.
+    float_weights : bool
+        Keep the weights as given, summed in float64 (not a chip behaviour: py-spinnaker2's Brian2 backend with
+        ``quantize_weights=False``). Needs ``profile.state_precision == "float64"``.
 
     Returns
     -------
@@ -395,13 +404,17 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
     timesteps = _check_timesteps(timesteps, inputs)
     _check_names(net)
     pops = net.validated().populations    # parameters, spike times and records as they are now
-    synapses = [_make_synapses(proj, profile, net) for proj in net.projections]
-    _check_accumulators(net, synapses)
+    if float_weights and profile.state_precision != "float64":
+        raise ConfigError("float weights are a Brian2-backend mode: they need ChipProfile(state_precision='float64')")
+    synapses = [_make_synapses(proj, profile, net, float_weights) for proj in net.projections]
+    if not float_weights:
+        _check_accumulators(net, synapses)
     batch = _check_inputs(net, inputs, timesteps)
     arith = _Arithmetic.of(profile)
 
     groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.model_settings(pop.neuron_model),
-                                     profile.input_grouping, profile.refractory_rule)
+                                     profile.input_grouping, profile.refractory_rule,
+                                     np.float64 if float_weights else np.int64)
               for pop in pops if pop.model.kind != KIND_INPUT}
     stimuli = {pop.name: _stimulus(pop, inputs, batch, timesteps) for pop in pops if pop.model.kind == KIND_INPUT}
     rec = _Recording(pops, batch, timesteps, arith.dtype)
@@ -442,14 +455,14 @@ def _check_names(net: Network) -> None:
         seen.add(pop.name)
 
 
-def _make_synapses(proj, profile: ChipProfile, net: Network):
+def _make_synapses(proj, profile: ChipProfile, net: Network, float_weights: bool = False):
     for end in (proj.pre, proj.post):
         if not any(end is pop for pop in net.populations):
             raise ConfigError(f"projection {proj.name!r}: population {end.name!r} is not part of network "
                               f"{net.name!r}")
     if isinstance(proj, Conv2DProjection):
-        return _ConvSynapses(proj, profile)
-    return _ListSynapses(proj, profile)
+        return _ConvSynapses(proj, profile, float_weights)
+    return _ListSynapses(proj, profile, float_weights)
 
 
 def _check_accumulators(net: Network, synapses: list) -> None:
@@ -516,7 +529,8 @@ class _Recording:
                 self.result.voltages[pop.name] = np.zeros(shape, dtype=dtype)
             if "v_last" in pop.record:
                 self.result.v_last[pop.name] = np.zeros((batch, pop.size), dtype=dtype)
-            self.result.counts[pop.name] = np.zeros((batch, timesteps, 2), dtype=np.int64)
+            if "counts" in pop.record:
+                self.result.counts[pop.name] = np.zeros((batch, timesteps, 2), dtype=np.int64)
 
     def store(self, pop: PopulationSpec, t: int, spikes: np.ndarray, v: np.ndarray | None, events: np.ndarray) -> None:
         res = self.result
@@ -524,8 +538,9 @@ class _Recording:
             res.spikes[pop.name][:, t] = spikes
         if pop.name in res.voltages:
             res.voltages[pop.name][:, t] = v
-        res.counts[pop.name][:, t, 0] = spikes.sum(axis=1, dtype=np.int64)
-        res.counts[pop.name][:, t, 1] = events
+        if pop.name in res.counts:
+            res.counts[pop.name][:, t, 0] = spikes.sum(axis=1, dtype=np.int64)
+            res.counts[pop.name][:, t, 1] = events
 
     def finish(self, name: str, v: np.ndarray) -> None:
         if name in self.result.v_last:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import memory
 from .errors import ConfigError, TraceError
 
 
@@ -36,13 +37,15 @@ def load_recording(path: str) -> dict[str, NodeRecording]:
         with h5py.File(path, "r") as f:
             kind = f.attrs.get("__type__")
             order = f.attrs.get("s2sim_node_order")
-    except OSError as exc:
+            declared = memory.hdf5_bytes(f)
+    except Exception as exc:  # OSError, RuntimeError, ...: whatever a damaged file makes h5py raise
         raise TraceError(f"recording file {path!r} is not a readable HDF5 file: {exc}") from None
     if kind != "NIRGraphData":
         raise TraceError(f"recording file {path!r} is not NIR data (nir.write_data); root type is {kind!r}")
+    memory.check(declared, f"reading recording file {path!r} (the arrays it declares)")
     try:
         data = nir.read_data(path)
-    except (OSError, KeyError, ValueError) as exc:
+    except Exception as exc:  # nir and h5py raise OSError, KeyError, ValueError, RuntimeError, ...
         raise TraceError(f"recording file {path!r} is damaged: {type(exc).__name__}: {exc}") from None
     out = {}
     for name, node in data.nodes.items():
@@ -174,3 +177,47 @@ def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def plot_timing(report: Any, out: str, sample: int = 0) -> str:
+    """Two panels of a PE time estimate (s2sim.timing.TimingReport), saved as PNG at 150 dpi: time_done per PE
+    and tick as a heat map (deadline misses outlined), and time_done against the packets each PE received in the
+    tick (the calibration plot py-spinnaker2 users draw by hand), with the deadline at 1.
+
+    Draws on its own Figure (no pyplot state, the user's matplotlib backend untouched). Returns the path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    done, packets = report.time_done, report.load.packets_in
+    if not 0 <= sample < done.shape[0]:
+        raise ConfigError(f"timing plot: sample {sample} out of range; the report has {done.shape[0]} sample(s)")
+    tick_ms = report.config.sys_tick_in_s * 1e3
+    rows = [f"PE {pe} {pop}" for pe, pop in zip(report.load.pes, report.load.populations)]
+    fig = Figure(figsize=(13, max(3.0, 0.22 * len(rows) + 1.6)))
+    FigureCanvasAgg(fig)
+    heat, scatter = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    image = heat.imshow(done[sample], aspect="auto", interpolation="nearest", cmap="viridis",
+                        extent=(-0.5 * tick_ms, (done.shape[2] - 0.5) * tick_ms, len(rows) - 0.5, -0.5))
+    missed = done[sample] > 1.0
+    if missed.any():
+        heat.contour(np.arange(done.shape[2]) * tick_ms, np.arange(len(rows)), missed.astype(float), levels=[0.5],
+                     colors="red", linewidths=0.8)
+    heat.set_yticks(np.arange(len(rows)), rows, fontsize=max(4, min(8, 300 // max(len(rows), 1))))
+    heat.set_xlabel("time (ms)")
+    heat.set_title(f"time_done per PE (estimate; tick {tick_ms:g} ms; red: deadline missed)", fontsize=9)
+    fig.colorbar(image, ax=heat, label="time_done (fraction of the tick)")
+    for pop in dict.fromkeys(report.load.populations):
+        sel = [i for i, p in enumerate(report.load.populations) if p == pop]
+        scatter.scatter(packets[sample, sel].ravel(), done[sample, sel].ravel(), s=6, alpha=0.6, label=pop)
+    scatter.axhline(1.0, color="red", linewidth=0.8, linestyle="--", label="deadline")
+    scatter.set_xlabel("packets received in the tick")
+    scatter.set_ylabel("time_done")
+    scatter.set_title("time_done vs received packets, per PE and tick", fontsize=9)
+    scatter.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+    try:
+        fig.savefig(out, dpi=150)
+    except OSError as exc:
+        raise TraceError(f"timing plot {out!r} cannot be written: {exc}") from None
+    return out

@@ -4,18 +4,25 @@
 chip computes for the quantized network:
 
 - weights fake-quantized to the population's integer width with a straight-through gradient; the scale is
-  recomputed from the current weights at every forward and the threshold and bias are multiplied by it
-  (adaptive threshold scaling: the chip threshold follows the learned weight scale);
-- one tick per population hop: a layer sees the previous layer's spikes of the previous tick;
-- per tick, in float32: ``inp = syn + i_offset`` (``syn`` an integer sum, exact), ``V = fma(V, alpha, inp)``
-  (or ``V * alpha + inp``, per ChipProfile.fused_multiply_add), spike if ``V >= threshold`` (or ``>``), reset by
-  subtraction or to 0, V recorded after the reset.
+  recomputed from the current weights (feed-forward and recurrent together) at every forward and the threshold
+  and bias are multiplied by it (adaptive threshold scaling: the chip threshold follows the learned weight scale);
+- one tick per population hop: a layer sees the previous layer's spikes of the previous tick, and a recurrent
+  layer its own spikes of the previous tick;
+- per tick, in float32, lif populations (Leaky, RLeaky): ``inp = syn + i_offset`` (``syn`` an integer sum,
+  exact), ``V = fma(V, alpha, inp)`` (or ``V * alpha + inp``, per the profile's fused_multiply_add);
+  current-based populations (Synaptic, RSynaptic): ``I_exc = fma(I_exc, decay, E)`` and ``I_inh = fma(I_inh,
+  decay, I)`` with ``E`` and ``I`` the excitatory and inhibitory integer sums, decayed separately as on the chip,
+  then ``V = fma(V, alpha, (I_exc - I_inh) + i_offset)``; spike if ``V >= threshold`` (or ``>``), reset by
+  subtraction or to 0, V recorded after the reset. snnTorch neurons have no refractory period (t_refrac = 0).
+  Each population runs with its model's spike test and FMA settings (``ChipProfile.model_settings``: overrides
+  per model, and ``current_fused_multiply_add`` for the current decay).
 
 The fused multiply-add is emulated exactly in float64 with round-to-odd (same argument as
 :func:`s2sim.oracle.fma_float32`), so spikes and membranes are bit-identical to :class:`s2sim.Simulator` running
 :meth:`QATModel.freeze` ``.to_network()``; :func:`verify` and ``forward(x, verify=True)`` check that on real
 batches. The backward is a surrogate gradient (arctan, as snnTorch's default) through the recorded membranes,
-with the reset detached as in snnTorch.
+with the reset detached as in snnTorch, back through time along the membrane, the synaptic current and the
+recurrent projection.
 
 Tensors are time-first: input spikes [T, B, *input_shape]; outputs [n_ticks, B, n] with
 ``n_ticks = T + extra_ticks`` (default: one tick per layer, so the last input reaches the output layer).
@@ -64,58 +71,112 @@ def _muladd(v, alpha, inp, fused: bool):
     return fma32(v, alpha, inp) if fused else v * alpha + inp
 
 
-class _ChipLIF(torch.autograd.Function):
-    """Chip LIF dynamics forward; arctan surrogate-gradient backward through the recorded membranes."""
+@dataclass(frozen=True)
+class _Dynamics:
+    """The settings of one population's neuron loop that are not tensors (FMA of the membrane and of the
+    synaptic currents, spike test ``>=``, subtract reset)."""
+
+    scale: float
+    fused: bool
+    current_fused: bool
+    ge: bool
+    subtract: bool
+    slope: float
+
+
+class _ChipNeuron(torch.autograd.Function):
+    """One population over all ticks: the chip's dynamics forward, arctan surrogate-gradient BPTT backward.
+
+    Inputs: ``syn`` [T, B, n] feed-forward synaptic sums (integer-valued float32, already one tick late); ``exc``
+    and ``inh`` its excitatory and inhibitory parts (current-based populations, else None); ``i_offset``,
+    ``alpha``, ``theta`` [n]; ``decay`` [n] the synaptic current decay (None: lif); ``w_rec`` [n, n] integer
+    recurrent weights (post, pre) or None; ``dyn``. Returns spikes and V after reset, [T, B, n] each.
+    """
 
     @staticmethod
-    def forward(ctx, inp, alpha, theta, scale, fused, ge, subtract, slope):
-        v = torch.zeros_like(inp[0])
-        zero = torch.zeros_like(v)
-        spikes, v_pre, v_post = torch.empty_like(inp), torch.empty_like(inp), torch.empty_like(inp)
-        for t in range(inp.shape[0]):
-            v = _muladd(v, alpha, inp[t], fused)
+    def forward(ctx, syn, exc, inh, i_offset, alpha, decay, theta, w_rec, dyn):
+        zero = torch.zeros_like(syn[0])
+        v, i_exc, i_inh, s_prev = zero, zero, zero, zero
+        spikes, v_pre, v_post = torch.empty_like(syn), torch.empty_like(syn), torch.empty_like(syn)
+        i_net = torch.empty_like(syn) if decay is not None else None
+        if w_rec is not None:  # ``+ 0.0`` turns the -0.0 of clamp(-0.0) into the chip's +0.0
+            rec_exc, rec_inh = w_rec.clamp_min(0).T + 0.0, (-w_rec).clamp_min(0).T + 0.0
+        for t in range(syn.shape[0]):
+            if decay is None:
+                cur = syn[t] if w_rec is None else syn[t] + s_prev @ w_rec.T
+            else:
+                e, i = (exc[t], inh[t]) if w_rec is None else (exc[t] + s_prev @ rec_exc, inh[t] + s_prev @ rec_inh)
+                i_exc = _muladd(i_exc, decay, e, dyn.current_fused)
+                i_inh = _muladd(i_inh, decay, i, dyn.current_fused)
+                cur = i_net[t] = i_exc - i_inh
+            v = _muladd(v, alpha, cur + i_offset, dyn.fused)
             v_pre[t] = v
-            s = v >= theta if ge else v > theta
-            v = torch.where(s, v - theta if subtract else zero, v)
-            spikes[t] = s
+            s = v >= theta if dyn.ge else v > theta
+            v = torch.where(s, v - theta if dyn.subtract else zero, v)
+            s_prev = spikes[t] = s.float()
             v_post[t] = v
-        ctx.save_for_backward(v_pre, v_post, spikes, alpha, theta)
-        ctx.scale, ctx.subtract, ctx.slope = scale, subtract, slope
+        ctx.save_for_backward(v_pre, v_post, spikes, i_net, alpha, decay, theta, w_rec)
+        ctx.dyn, ctx.i_offset_shape = dyn, i_offset.shape
         return spikes, v_post
 
     @staticmethod
     def backward(ctx, g_spk, g_vpost):
-        v_pre, v_post, spikes, alpha, theta = ctx.saved_tensors
+        v_pre, v_post, spikes, i_net, alpha, decay, theta, w_rec = ctx.saved_tensors
+        dyn = ctx.dyn
         # snnTorch's ATan surrogate on the membrane in float units (chip units / scale)
-        x = (v_pre - theta) / ctx.scale
-        dsdv = (ctx.slope / 2) / (1 + (math.pi / 2 * ctx.slope * x) ** 2) / ctx.scale
-        g_inp = torch.empty_like(v_pre)
-        g_alpha = torch.zeros_like(v_pre[0])
-        g_theta = torch.zeros_like(v_pre[0])
-        g_next = torch.zeros_like(v_pre[0])
+        x = (v_pre - theta) / dyn.scale
+        dsdv = (dyn.slope / 2) / (1 + (math.pi / 2 * dyn.slope * x) ** 2) / dyn.scale
+        zero = torch.zeros_like(v_pre[0])
+        g_syn = torch.empty_like(v_pre)
+        g_alpha, g_decay, g_theta, g_ioff = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+        g_v_next, g_i_next, g_syn_next = zero, zero, zero   # gradients of V, I and the input at tick t + 1
+        g_wrec = torch.zeros_like(w_rec) if w_rec is not None else None
         for t in range(v_pre.shape[0] - 1, -1, -1):
+            g_s = g_spk[t] if w_rec is None else g_spk[t] + g_syn_next @ w_rec
             # V[t+1] = alpha * V_post[t] + inp[t+1]; the reset is detached as in snnTorch
-            g_post = g_vpost[t] + alpha * g_next
-            g_alpha += g_next * v_post[t]
-            g_s = g_spk[t] * dsdv[t]
-            g_next = g_s + (g_post if ctx.subtract else g_post * (1 - spikes[t]))
-            g_theta -= g_s
-            g_inp[t] = g_next
-        return (g_inp, _reduce_to(g_alpha, alpha) if ctx.needs_input_grad[1] else None,
-                _reduce_to(g_theta, theta) if ctx.needs_input_grad[2] else None, None, None, None, None, None)
+            g_post = g_vpost[t] + alpha * g_v_next
+            g_alpha += g_v_next * v_post[t]
+            g_sur = g_s * dsdv[t]
+            if dyn.subtract:  # V_post = V - s * theta
+                g_v, g_theta = g_sur + g_post, g_theta - g_sur - g_post * spikes[t]
+            else:             # V_post = V * (1 - s)
+                g_v, g_theta = g_sur + g_post * (1 - spikes[t]), g_theta - g_sur
+            g_ioff += g_v
+            if decay is not None:  # I[t+1] = decay * I[t] + syn[t+1]
+                g_decay += g_i_next * i_net[t]
+                g_i_next = g_v + decay * g_i_next
+                g_syn[t] = g_i_next
+            else:
+                g_syn[t] = g_v
+            if w_rec is not None and t > 0:
+                g_wrec += g_syn[t].T @ spikes[t - 1]
+            g_v_next, g_syn_next = g_v, g_syn[t]
+        need = ctx.needs_input_grad
+        decay_shape = None if decay is None else decay.shape
+        return (g_syn, None, None, _reduce_to(g_ioff, need[3], ctx.i_offset_shape),
+                _reduce_to(g_alpha, need[4], alpha.shape), _reduce_to(g_decay, need[5], decay_shape),
+                _reduce_to(g_theta, need[6], theta.shape), g_wrec if need[7] else None, None)
 
 
-def _reduce_to(grad, ref):
-    """Sum a per-(sample, neuron) gradient down to the shape of ``ref`` ([n] or scalar)."""
-    return grad.sum(0).reshape(ref.shape) if ref.dim() else grad.sum()
+def _reduce_to(grad, needed: bool, shape):
+    """Sum a per-(sample, neuron) gradient down to ``shape`` ([n] or scalar); None when not needed."""
+    if not needed or shape is None:
+        return None
+    return grad.sum(0).reshape(shape) if len(shape) else grad.sum()
 
 
 # -- per-layer tensors and the layer-by-layer forward ----------------------------------------------------------
 @dataclass
 class LayerTensors:
-    """What the chip holds for one population, as torch tensors (weights integer-valued float32)."""
+    """What the chip holds for one population, as torch tensors (weights integer-valued float32).
+
+    ``model`` is the chip model (its ChipProfile settings apply); ``syn_decay`` (current-based populations) is
+    uploaded as exc_decay and inh_decay; ``recurrent`` [n, n] (post, pre) holds the integer weights of a projection
+    of the population onto itself.
+    """
 
     name: str
+    model: str
     geometry: Any
     weight: Any
     i_offset: Any
@@ -123,6 +184,8 @@ class LayerTensors:
     threshold: Any
     reset: str
     scale: float
+    syn_decay: Any = None
+    recurrent: Any = None
 
 
 @dataclass
@@ -134,23 +197,29 @@ class ChipTrace:
     voltages: list[Any] = field(default_factory=list)
 
 
-def _synapse(layer: LayerTensors, x):
+def _synapse(geometry: Any, x, weight):
     """Integer synaptic sums [n, n_out] for pre spikes x [n, *in_shape]; exact in float32 (checked < 2**24)."""
-    g = layer.geometry
-    if g.kind == "dense":
-        syn = F.linear(x.reshape(x.shape[0], -1), layer.weight)
+    if geometry.kind == "dense":
+        syn = F.linear(x.reshape(x.shape[0], -1), weight)
     else:
-        if g.pool > 1:
-            x = F.avg_pool2d(x, g.pool, divisor_override=1)
-        syn = F.conv2d(x, layer.weight, stride=g.stride, padding=g.padding).reshape(x.shape[0], -1)
+        if geometry.pool > 1:
+            x = F.avg_pool2d(x, geometry.pool, divisor_override=1)
+        syn = F.conv2d(x, weight, stride=geometry.stride, padding=geometry.padding).reshape(x.shape[0], -1)
     return syn + 0.0  # a sum of -0.0 terms is -0.0; the chip's (float)exc - (float)inh is +0.0
+
+
+def _one_tick_late(syn, n_ticks: int, batch: int):
+    """Sums of the spikes of ticks 0..T-2 [(T-1)*B, n] as the input of ticks 1..T-1 [T, B, n] (tick 0 gets none)."""
+    return torch.cat([torch.zeros((batch, syn.shape[1]), dtype=syn.dtype), syn]).reshape(n_ticks, batch, -1)
 
 
 def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile, record_v: bool = False,
              slope: float = 2.0) -> ChipTrace:
-    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop.
+    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
+    runs with its model's settings in ``profile`` (``ChipProfile.model_settings``).
 
-    Differentiable with respect to weights, i_offset, alpha and threshold (surrogate gradient).
+    Differentiable with respect to weights (feed-forward and recurrent), i_offset, alpha, the synaptic decay and
+    the threshold (surrogate gradient).
     """
     x = torch.as_tensor(x, dtype=torch.float32)
     t_in, batch = int(x.shape[0]), int(x.shape[1])
@@ -161,11 +230,19 @@ def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: Chip
     trace = ChipTrace([], [], [])
     for layer in layers:
         # a spike sent in tick t arrives in tick t + 1: shift by one tick (spikes of the last tick go nowhere)
-        syn = _synapse(layer, cur[:-1].reshape((n_ticks - 1) * batch, *cur.shape[2:]))
-        syn = torch.cat([torch.zeros((batch, syn.shape[1]), dtype=syn.dtype), syn]).reshape(n_ticks, batch, -1)
-        inp = syn + layer.i_offset
-        spikes, v = _ChipLIF.apply(inp, layer.alpha, layer.threshold, layer.scale, profile.fused_multiply_add,
-                             profile.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope)
+        pre = cur[:-1].reshape((n_ticks - 1) * batch, *cur.shape[2:])
+        syn = _one_tick_late(_synapse(layer.geometry, pre, layer.weight), n_ticks, batch)
+        exc = inh = None
+        if layer.syn_decay is not None:  # the chip keeps the excitatory and inhibitory sums apart
+            with torch.no_grad():
+                positive = layer.weight.detach().clamp_min(0) + 0.0
+                exc = _one_tick_late(_synapse(layer.geometry, pre, positive), n_ticks, batch)
+                inh = exc - syn.detach()
+        settings = profile.model_settings(layer.model)
+        dyn = _Dynamics(layer.scale, settings.fused_multiply_add, settings.current_fused_multiply_add,
+                        settings.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope)
+        spikes, v = _ChipNeuron.apply(syn, exc, inh, layer.i_offset, layer.alpha, layer.syn_decay, layer.threshold,
+                                      layer.recurrent, dyn)
         trace.names.append(layer.name)
         trace.spikes.append(spikes)
         if record_v:
@@ -176,9 +253,12 @@ def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: Chip
 
 def frozen_tensors(layers: Sequence[QuantLayer]) -> list[LayerTensors]:
     """Torch tensors of a :class:`QuantizedModel`'s integer layers."""
-    return [LayerTensors(q.name, q.geometry, torch.as_tensor(q.weights, dtype=torch.float32),
-                         torch.as_tensor(q.i_offset), torch.as_tensor(q.alpha), torch.as_tensor(q.threshold),
-                         q.reset, q.scale) for q in layers]
+    def f32(a):
+        return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32))
+
+    return [LayerTensors(q.name, q.model, q.geometry, f32(q.weights), torch.as_tensor(q.i_offset), torch.as_tensor(q.alpha),
+                         torch.as_tensor(q.threshold), q.reset, q.scale, f32(q.syn_decay), f32(q.recurrent))
+            for q in layers]
 
 
 # -- fake quantization ------------------------------------------------------------------------------------------
@@ -217,15 +297,55 @@ def _ste_float32(value64: Any):
     return v32.detach() + (value64 - value64.detach()).float()
 
 
+@dataclass
+class FakeQuantLayer:
+    """One stage at its current weights: the chip tensors, how they were quantized, and the float values."""
+
+    tensors: LayerTensors
+    model: str
+    limit: int
+    clip: float
+    n_clipped: int
+    float_weight: Any
+    float_recurrent: Any
+    float_threshold: Any
+
+
+def fake_quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig) -> FakeQuantLayer:
+    """The chip values of one stage, differentiable (PTQ freezes them, QAT trains through them).
+
+    One scale for every weight into the population, feed-forward and recurrent, from ``config``'s rule; threshold
+    and ``i_offset`` (:meth:`Stage.membrane_bias`) times that scale, rounded once to float32.
+    """
+    w, bias = stage.effective()
+    w_rec = stage.recurrent_weight()
+    params = stage.neuron_params()
+    model, limit = weight_limit(stage.geometry.kind, config.dense_model, stage.kind, config.max_weight)
+    every = w.reshape(-1) if w_rec is None else torch.cat([w.reshape(-1), w_rec.reshape(-1)])
+    scale, clip = stage_scale(every, limit, config, index, n_layers, stage.name)
+    wq, n_clipped = fake_quant_weight(w, scale, limit, config.rounding)
+    wrq = None
+    if w_rec is not None:
+        wrq, n_rec_clipped = fake_quant_weight(w_rec, scale, limit, config.rounding)
+        n_clipped += n_rec_clipped
+    i_offset = _ste_float32(stage.membrane_bias(bias, params).double() * scale)
+    threshold = _ste_float32(params.threshold.double() * scale)
+    decay = None if params.syn_decay is None else params.syn_decay.float()
+    tensors = LayerTensors(stage.name, model, stage.geometry, wq, i_offset, params.beta.float(), threshold, stage.reset,
+                           scale, decay, wrq)
+    return FakeQuantLayer(tensors, model, limit, clip, n_clipped, w, w_rec, params.threshold)
+
+
 # -- the QAT model ----------------------------------------------------------------------------------------------
 class QATModel(torch.nn.Module):
-    """Quantization-aware training wrapper of a feed-forward snnTorch model (see module docstring).
+    """Quantization-aware training wrapper of an snnTorch model (see module docstring).
 
     Parameters
     ----------
     model : torch.nn.Module
-        The snnTorch model (``nn.Sequential`` as accepted by :func:`s2sim.quantize.parse_model`). Its parameters
-        becomes a submodule and is trained in place (``QATModel.parameters()`` are the model's own tensors).
+        The snnTorch model (``nn.Sequential`` as accepted by :func:`s2sim.quantize.parse_model`: Leaky, RLeaky,
+        Synaptic, RSynaptic layers). It becomes a submodule and is trained in place (``QATModel.parameters()`` are
+        the model's own tensors, recurrent weights included).
     input_shape : tuple of int
         Shape of one input frame, e.g. (64,) or (2, 32, 32).
     config : QuantConfig
@@ -253,17 +373,8 @@ class QATModel(torch.nn.Module):
 
     def layer_tensors(self) -> list[LayerTensors]:
         """The current fake-quantized chip values (differentiable)."""
-        out = []
         n = len(self.stages)
-        for i, stage in enumerate(self.stages):
-            w, b = stage.effective()
-            beta, thr = stage.leaky_params()
-            _, limit = weight_limit(stage.geometry.kind, self.config.dense_model)
-            scale, _ = stage_scale(w, limit, self.config, i, n, stage.name)
-            wq, _ = fake_quant_weight(w, scale, limit, self.config.rounding)
-            out.append(LayerTensors(stage.name, stage.geometry, wq, _ste_float32(b.double() * scale),
-                                    beta.float(), _ste_float32(thr.double() * scale), stage.reset, scale))
-        return out
+        return [fake_quantize_stage(stage, i, n, self.config).tensors for i, stage in enumerate(self.stages)]
 
     def run(self, x: Any, record_v: bool = False) -> ChipTrace:
         """Chip forward over all layers: see :func:`chip_run`."""

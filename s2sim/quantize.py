@@ -1,14 +1,12 @@
 """Post-training quantization (PTQ) of snnTorch networks to the chip's integer weights.
 
-A feed-forward snnTorch model (an ``nn.Sequential``, possibly nested, of ``Linear`` / ``Conv2d`` / ``AvgPool2d`` /
-``Flatten`` and ``snntorch.Leaky``) becomes one chip population per ``Leaky``. Everything between two ``Leaky``
-modules is one projection ("stage"): pools before a conv become its fused sum-pool, a pool right after a conv is
-folded into a larger strided kernel, pools and a flatten before a ``Linear`` are folded into its connection list.
-
-Per target population one symmetric scale maps float weights to integers at the model's width (±127 for
-``lif_no_delay`` and ``lif_conv2d``, ±15 for ``lif``); threshold and bias (``i_offset``) are multiplied by the
-same scale, so the chip's membrane is the float membrane times ``scale``. The scale rules, the percentile search
-on calibration data and the per-layer report are described in docs/quantization.md.
+A feed-forward snnTorch model becomes one chip population per neuron layer (``Leaky``, ``RLeaky``, ``Synaptic``,
+``RSynaptic``; :mod:`s2sim.snntorch_stages` parses it). Per target population one symmetric scale maps float
+weights (feed-forward and recurrent alike, since both feed the same membrane) to integers at the model's width
+(±127 for ``lif_no_delay``, ``lif_conv2d`` and ``lif_curr_exp_no_delay``, ±15 for the models with a delay field,
+``lif`` and ``lif_curr_exp``); threshold and bias (``i_offset``) are multiplied by the same scale, so the chip's
+membrane is the float membrane times ``scale``. The scale rules, the percentile search on calibration data and
+the per-layer report are described in docs/quantization.md.
 
 The quantized forward used for calibration is the chip's arithmetic in torch (:mod:`s2sim.qat`), bit-identical
 to :class:`s2sim.Simulator` running :meth:`QuantizedModel.to_network`. Torch and snnTorch are imported lazily.
@@ -16,14 +14,18 @@ to :class:`s2sim.Simulator` running :meth:`QuantizedModel.to_network`. Torch and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, ConversionError, LimitError
+from .errors import ConfigError, LimitError
 from .models import MAX_INPUT_SUM, MODELS
 from .profile import ChipProfile
+from .snntorch_stages import Geometry, Stage, float_run, parse_model
+
+__all__ = ["QuantConfig", "QuantLayer", "QuantizedModel", "QuantReport", "LayerReport", "ptq", "select_scale",
+           "weight_limit", "quantize_stage", "parse_model", "float_run", "Geometry", "Stage"]
 
 ScaleRule = Literal["max", "percentile", "mean_std"]
 Rounding = Literal["nearest_even", "trunc"]
@@ -57,8 +59,12 @@ class QuantConfig:
     rounding : {"nearest_even", "trunc"}
         ``W * scale`` to integer: round half to even, or toward zero (py-spinnaker2's conv path).
     dense_model : {"lif_no_delay", "lif"}
-        Chip model of populations fed by a Linear: ±127 weights, or ±15 weights (the model with a delay field).
-        Populations fed by a Conv2d are always ``lif_conv2d`` (±127).
+        Chip model of populations fed by a Linear: ±127 weights, or ±15 weights (the model with a delay field);
+        the current-based layers (Synaptic, RSynaptic) take the matching ``lif_curr_exp_no_delay`` (±127) or
+        ``lif_curr_exp`` (±15). Populations fed by a Conv2d are always ``lif_conv2d`` (±127).
+    max_weight : int or None
+        Cap every layer's integer range at ±max_weight, below what its model holds (e.g. 15: the 4-bit magnitude of
+        the models with a delay field, also for conv kernels). None: the model's own range.
     threshold_search : {"none", "global", "per_layer"}
         PTQ only. Choose the percentile of the percentile rule on calibration data (needs labels and
         ``scale_rule="percentile"``): one value for all layers, or layer by layer starting from the best global one.
@@ -67,9 +73,11 @@ class QuantConfig:
     extra_ticks : int or None
         Ticks run after the input ends; default one per layer (the chip's pipeline depth).
     profile : ChipProfile
-        Spike test and FMA setting of the chip forward (weight rounding is irrelevant: weights are integers).
-        state_precision, input_grouping, conv_x_axis and flush_to_zero must keep their defaults, and per-model
-        overrides must not change the spike test or FMA of the models the network uses (ConfigError otherwise).
+        Spike test and FMA settings of the chip forward, per model as ``overrides`` and ``model_settings`` give them
+        (membrane and synaptic-current FMA). Weight roundings and the placement limits cannot change what it computes
+        (weights reach the chip as integers), nor can ``refractory_rule`` (snnTorch neurons have no refractory
+        period, so the populations get ``t_refrac = 0``). Every other field must keep its default (ConfigError
+        otherwise): the forward models only that chip.
     silent_rate, saturation_rate : float
         Report warnings: a layer whose mean firing rate (spikes per neuron and tick) after quantization is at most
         ``silent_rate`` is called silent, at least ``saturation_rate`` saturated.
@@ -80,6 +88,7 @@ class QuantConfig:
     k_std: float = 3.0
     rounding: Rounding = "nearest_even"
     dense_model: DenseModel = "lif_no_delay"
+    max_weight: int | None = None
     threshold_search: ThresholdSearch = "none"
     search_percentiles: tuple[float, ...] = (100.0, 99.99, 99.9, 99.7, 99.5, 99.0, 98.0, 96.0)
     extra_ticks: int | None = None
@@ -102,23 +111,12 @@ class QuantConfig:
                               f"of scale_rule='percentile', but scale_rule = {self.scale_rule!r}")
         if self.extra_ticks is not None and (not isinstance(self.extra_ticks, int) or self.extra_ticks < 0):
             raise ConfigError(f"QuantConfig.extra_ticks = {self.extra_ticks!r} must be None or an int >= 0")
+        if self.max_weight is not None and (isinstance(self.max_weight, bool) or not isinstance(self.max_weight, int)
+                                            or self.max_weight < 1):
+            raise ConfigError(f"QuantConfig.max_weight = {self.max_weight!r} must be None or an int >= 1")
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"QuantConfig.profile must be a ChipProfile, got {type(self.profile).__name__}")
-        # The torch forward implements the float32 chip with the default input grouping and conv axes, without
-        # flush-to-zero, and one spike test and FMA setting for all its layers; any other variant would make
-        # "bit-identical to the simulator" untrue, so it is refused, not approximated.
-        for name, supported in (("state_precision", "float32"), ("input_grouping", "input_first"),
-                                ("conv_x_axis", "width"), ("flush_to_zero", False)):
-            if getattr(self.profile, name) != supported:
-                raise ConfigError(f"QuantConfig.profile.{name} = {getattr(self.profile, name)!r}: the quantized "
-                                  f"torch forward models {name} = {supported!r} only")
-        for model in (self.dense_model, CONV_MODEL):
-            settings = self.profile.model_settings(model)
-            for name in ("threshold_op", "fused_multiply_add"):
-                if getattr(settings, name) != getattr(self.profile, name):
-                    raise ConfigError(f"QuantConfig.profile.overrides[{model!r}][{name!r}] = "
-                                      f"{getattr(settings, name)!r}: the quantized torch forward runs every layer "
-                                      f"with the profile's {name} ({getattr(self.profile, name)!r})")
+        _check_modelled_profile(self.profile)
 
     def layer_percentile(self, index: int, n_layers: int) -> float:
         """The percentile of layer ``index`` (a single value applies to every layer)."""
@@ -130,6 +128,26 @@ class QuantConfig:
         return float(values[index])
 
 
+#: ChipProfile fields the torch forward follows (the spike test and the FMA settings, per model through
+#: ``overrides``) or that cannot change what it computes: weights reach the chip as integers, the placement limits
+#: move neurons, not values, and the refractory rule never applies with snnTorch's t_refrac = 0.
+MODELLED_PROFILE_FIELDS = frozenset({"threshold_op", "fused_multiply_add", "current_fused_multiply_add",
+                                     "overrides", "weight_rounding", "conv_weight_rounding", "refractory_rule",
+                                     "max_atoms_per_core", "max_targets_per_core"})
+
+
+def _check_modelled_profile(profile: ChipProfile) -> None:
+    """Refuse a profile whose other fields differ from the defaults: the forward implements the default float32
+    chip only, and "bit-identical to the simulator" would be untrue for any other variant (also for fields added to
+    ChipProfile later, which is why the check lists what is modelled instead of what is not)."""
+    default = ChipProfile()
+    for f in fields(profile):
+        value = getattr(profile, f.name)
+        if f.name not in MODELLED_PROFILE_FIELDS and value != getattr(default, f.name):
+            raise ConfigError(f"QuantConfig.profile.{f.name} = {value!r}: the quantized torch forward models "
+                              f"{f.name} = {getattr(default, f.name)!r} only")
+
+
 def _as_tuple(value: float | Sequence[float]) -> tuple[float, ...]:
     return tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),)
 
@@ -137,250 +155,6 @@ def _as_tuple(value: float | Sequence[float]) -> tuple[float, ...]:
 def _choice(name: str, value: object, choices: tuple) -> None:
     if value not in choices:
         raise ConfigError(f"QuantConfig.{name} = {value!r} is not one of {choices}")
-
-
-# -- parsing a torch model into stages --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Geometry:
-    """How one projection connects its pre and post populations.
-
-    ``kind`` "dense": weights [n_out, n_in] over the pre population's flat order. ``kind`` "conv": kernel
-    [C_out, C_in, kH, kW] (torch layout) applied to the input sum-pooled by ``pool``, with ``stride`` and
-    ``padding`` as (y, x) pairs.
-    """
-
-    kind: Literal["dense", "conv"]
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    pool: int = 1
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-
-    @property
-    def n_in(self) -> int:
-        return int(np.prod(self.in_shape))
-
-    @property
-    def n_out(self) -> int:
-        return int(np.prod(self.out_shape))
-
-
-@dataclass
-class Stage:
-    """One chip population and the torch modules feeding it (``ops``, then ``leaky``)."""
-
-    name: str
-    geometry: Geometry
-    ops: list
-    leaky: Any
-    post_pool: int = 1
-
-    @property
-    def n_out(self) -> int:
-        return self.geometry.n_out
-
-    def synapse_float(self, x):
-        """The float model's input current: the torch modules applied to ``x`` [n, *in_shape]."""
-        for op in self.ops:
-            x = op(x)
-        return x.reshape(x.shape[0], -1)
-
-    def effective(self):
-        """(weight, bias) of the chip projection in float, as differentiable torch tensors.
-
-        dense: weight [n_out, n_in] (pools and flatten folded in by probing the linear chain with unit vectors),
-        conv: kernel [C_out, C_in, kH', kW'] divided by the fused pool area and with a following pool folded in.
-        bias: one value per post neuron.
-        """
-        import torch
-        import torch.nn.functional as F
-
-        main = next(op for op in self.ops if isinstance(op, (torch.nn.Linear, torch.nn.Conv2d)))
-        g = self.geometry
-        if g.kind == "dense":
-            if len(self.ops) == 1:
-                weight = main.weight
-            else:
-                probe = torch.eye(g.n_in, dtype=main.weight.dtype).reshape(g.n_in, *g.in_shape)
-                for op in self.ops:
-                    probe = F.linear(probe, main.weight) if op is main else op(probe)
-                weight = probe.reshape(g.n_in, -1).T
-            bias = main.bias if main.bias is not None else torch.zeros(g.n_out, dtype=weight.dtype)
-            return weight, bias
-        weight = _fold_pool(main.weight, self.post_pool, main.stride) / float(g.pool * g.pool)
-        per_channel = main.bias if main.bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype)
-        bias = per_channel.repeat_interleave(g.out_shape[1] * g.out_shape[2])
-        return weight, bias
-
-    def leaky_params(self):
-        """(beta clamped to [0, 1], threshold) of the Leaky, broadcast to one value per post neuron."""
-        import torch
-
-        shape = self.geometry.out_shape
-        beta = torch.broadcast_to(torch.as_tensor(self.leaky.beta).clamp(0, 1), shape).reshape(-1)
-        thr = torch.broadcast_to(torch.as_tensor(self.leaky.threshold), shape).reshape(-1)
-        return beta, thr
-
-    @property
-    def reset(self) -> str:
-        return "reset_by_subtraction" if self.leaky.reset_mechanism == "subtract" else "reset_to_v_reset"
-
-
-def _fold_pool(weight, q: int, stride: tuple[int, int]):
-    """A conv (kernel K, stride s) followed by a q x q average pool equals one conv with kernel K + (q-1)s and
-    stride q*s whose taps are the pool-averaged shifted copies of the kernel."""
-    import torch
-
-    if q == 1:
-        return weight
-    co, ci, kh, kw = weight.shape
-    sy, sx = stride
-    out = torch.zeros(co, ci, kh + (q - 1) * sy, kw + (q - 1) * sx, dtype=weight.dtype)
-    for dy in range(q):
-        for dx in range(q):
-            pad = (dx * sx, (q - 1 - dx) * sx, dy * sy, (q - 1 - dy) * sy)
-            out = out + torch.nn.functional.pad(weight, pad)
-    return out / float(q * q)
-
-
-def parse_model(model: Any, input_shape: Sequence[int]) -> list[Stage]:
-    """Split a feed-forward snnTorch model into chip stages (one per ``Leaky``).
-
-    Raises
-    ------
-    ConversionError
-        For a module the chip cannot run (MaxPool2d, a Leaky that is not subtract/zero reset, a graded spike
-        factor, a pool with padding or stride != kernel, a conv with dilation or groups), naming the module.
-    """
-    import snntorch
-    import torch.nn as nn
-
-    modules = list(_leaves(model, ""))
-    stages: list[Stage] = []
-    shape = tuple(int(s) for s in input_shape)
-    pending: list[tuple[str, Any]] = []
-    for name, mod in modules:
-        if isinstance(mod, (nn.Dropout, nn.Identity)):
-            continue
-        if isinstance(mod, snntorch.Leaky):
-            _check_leaky(name, mod)
-            stage = _make_stage(f"layer{len(stages) + 1}", pending, mod, shape, name)
-            stages.append(stage)
-            shape = stage.geometry.out_shape
-            pending = []
-        elif isinstance(mod, (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten)):
-            pending.append((name, mod))
-        else:
-            raise ConversionError(f"module {name!r} ({type(mod).__name__}) has no chip equivalent; supported: "
-                                  "Linear, Conv2d, AvgPool2d, Flatten, Dropout, snntorch.Leaky")
-    if pending:
-        raise ConversionError(f"modules {[n for n, _ in pending]} after the last Leaky have no neuron population "
-                              "to feed; end the model with a Leaky")
-    if not stages:
-        raise ConversionError("the model has no snntorch.Leaky layer")
-    return stages
-
-
-def _leaves(module: Any, prefix: str):
-    children = list(module.named_children())
-    if not children:
-        yield prefix or type(module).__name__, module
-        return
-    for name, child in children:
-        yield from _leaves(child, f"{prefix}.{name}" if prefix else name)
-
-
-def _check_leaky(name: str, mod: Any) -> None:
-    if mod.reset_mechanism not in ("subtract", "zero"):
-        raise ConversionError(f"Leaky {name!r}: reset_mechanism {mod.reset_mechanism!r}; the chip resets by "
-                              "subtraction or to v_reset (use 'subtract' or 'zero')")
-    if float(mod.graded_spikes_factor) != 1.0 or getattr(mod, "inhibition", False) or mod.state_quant:
-        raise ConversionError(f"Leaky {name!r}: graded spikes, inhibition and state_quant have no chip equivalent")
-
-
-def _make_stage(stage_name: str, ops: list[tuple[str, Any]], leaky: Any, shape: tuple[int, ...],
-                leaky_name: str) -> Stage:
-    import torch.nn as nn
-
-    mains = [(n, m) for n, m in ops if isinstance(m, (nn.Linear, nn.Conv2d))]
-    if len(mains) != 1:
-        raise ConversionError(f"{stage_name} (Leaky {leaky_name!r}): needs exactly one Linear or Conv2d before it, "
-                              f"found {[n for n, _ in mains] or 'none'}; two weight layers in a row cannot share "
-                              "one chip projection")
-    main_name, main = mains[0]
-    idx = [m for _, m in ops].index(main)
-    before, after = ops[:idx], ops[idx + 1:]
-    if isinstance(main, nn.Linear):
-        return _dense_stage(stage_name, ops, before, after, main, main_name, shape, leaky)
-    return _conv_stage(stage_name, ops, before, after, main, main_name, shape, leaky)
-
-
-def _pool_factor(name: str, pool: Any, shape: tuple[int, ...]) -> int:
-    k = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0]
-    ks = (pool.kernel_size,) * 2 if isinstance(pool.kernel_size, int) else tuple(pool.kernel_size)
-    st = ks if pool.stride is None else ((pool.stride,) * 2 if isinstance(pool.stride, int) else tuple(pool.stride))
-    pad = (pool.padding,) * 2 if isinstance(pool.padding, int) else tuple(pool.padding)
-    if ks[0] != ks[1] or st != ks or pad != (0, 0) or pool.ceil_mode:
-        raise ConversionError(f"AvgPool2d {name!r}: kernel {ks}, stride {st}, padding {pad}, ceil_mode "
-                              f"{pool.ceil_mode}; the chip's sum-pool needs a square kernel == stride, no padding")
-    if len(shape) != 3 or shape[1] % k or shape[2] % k:
-        raise ConversionError(f"AvgPool2d {name!r}: input shape {shape} is not (C, H, W) with H and W multiples "
-                              f"of {k}")
-    return int(k)
-
-
-def _dense_stage(stage_name, ops, before, after, main, main_name, shape, leaky) -> Stage:
-    import torch.nn as nn
-
-    if after:
-        raise ConversionError(f"{stage_name}: modules {[n for n, _ in after]} between Linear {main_name!r} and "
-                              "its Leaky are not supported")
-    cur = shape
-    for name, op in before:
-        if isinstance(op, nn.AvgPool2d):
-            k = _pool_factor(name, op, cur)
-            cur = (cur[0], cur[1] // k, cur[2] // k)
-        elif isinstance(op, nn.Flatten):
-            cur = (int(np.prod(cur)),)
-        else:
-            raise ConversionError(f"{stage_name}: {type(op).__name__} {name!r} before Linear {main_name!r}")
-    if cur != (main.in_features,):
-        raise ConversionError(f"Linear {main_name!r}: in_features {main.in_features}, but its input has shape {cur}")
-    geo = Geometry("dense", shape, (main.out_features,))
-    return Stage(stage_name, geo, [op for _, op in ops], leaky)
-
-
-def _conv_stage(stage_name, ops, before, after, main, main_name, shape, leaky) -> Stage:
-    import torch.nn as nn
-
-    pool = 1
-    for name, op in before:
-        if not isinstance(op, nn.AvgPool2d) or pool != 1:
-            raise ConversionError(f"{stage_name}: only one AvgPool2d may precede Conv2d {main_name!r}, found "
-                                  f"{type(op).__name__} {name!r}")
-        pool = _pool_factor(name, op, shape)
-    post_pool = 1
-    for name, op in after:
-        if not isinstance(op, nn.AvgPool2d) or post_pool != 1:
-            raise ConversionError(f"{stage_name}: only one AvgPool2d may sit between Conv2d {main_name!r} and its "
-                                  f"Leaky, found {type(op).__name__} {name!r}")
-        post_pool = -1  # checked below, once the conv output shape is known
-        post_op = (name, op)
-    if (main.dilation != (1, 1) or main.groups != 1 or main.padding_mode != "zeros"
-            or isinstance(main.padding, str)):
-        raise ConversionError(f"Conv2d {main_name!r}: dilation {main.dilation}, groups {main.groups}, padding "
-                              f"{main.padding!r} ({main.padding_mode}); the chip runs dilation 1, groups 1, "
-                              "numeric zero padding")
-    if len(shape) != 3 or shape[0] != main.in_channels:
-        raise ConversionError(f"Conv2d {main_name!r}: expects {main.in_channels} input channels, input shape {shape}")
-    ph, pw = shape[1] // pool, shape[2] // pool
-    (kh, kw), (sy, sx), (py, px) = main.kernel_size, main.stride, main.padding
-    oh, ow = (ph + 2 * py - kh) // sy + 1, (pw + 2 * px - kw) // sx + 1
-    if post_pool == -1:
-        post_pool = _pool_factor(post_op[0], post_op[1], (main.out_channels, oh, ow))
-        oh, ow = oh // post_pool, ow // post_pool
-    geo = Geometry("conv", shape, (main.out_channels, oh, ow), pool, (sy * post_pool, sx * post_pool), (py, px))
-    return Stage(stage_name, geo, [op for _, op in ops], leaky, post_pool)
 
 
 # -- scales and integers ---------------------------------------------------------------------------------------
@@ -407,10 +181,19 @@ def select_scale(abs_weights: np.ndarray, limit: int, rule: str, percentile: flo
     return limit / clip, clip
 
 
-def weight_limit(kind: str, dense_model: str) -> tuple[str, int]:
-    """(chip model, largest weight magnitude) of a population fed by a ``kind`` projection."""
-    name = CONV_MODEL if kind == "conv" else dense_model
-    return name, MODELS[name].weight_limit
+#: The current-based model of the same weight format as each dense model.
+CURR_EXP_MODELS = {"lif_no_delay": "lif_curr_exp_no_delay", "lif": "lif_curr_exp"}
+
+
+def weight_limit(kind: str, dense_model: str, neuron: str = "lif", max_weight: int | None = None) -> tuple[str, int]:
+    """(chip model, largest weight magnitude) of a population of ``neuron`` dynamics ("lif" or "curr_exp") fed by a
+    ``kind`` ("dense" or "conv") projection; ``max_weight`` caps the magnitude below the model's own limit."""
+    if kind == "conv":
+        name = CONV_MODEL
+    else:
+        name = CURR_EXP_MODELS[dense_model] if neuron == "curr_exp" else dense_model
+    limit = MODELS[name].weight_limit
+    return name, limit if max_weight is None else min(limit, max_weight)
 
 
 @dataclass
@@ -418,7 +201,9 @@ class QuantLayer:
     """One quantized population: integer weights and the float32 values uploaded to the chip.
 
     ``weights`` are integers (int64) in torch layout; ``threshold``, ``i_offset`` and ``alpha`` are float32, one
-    per neuron; ``scale`` maps float units to chip units (chip membrane = float membrane * scale).
+    per neuron; ``scale`` maps float units to chip units (chip membrane = float membrane * scale). Current-based
+    populations also have ``syn_decay`` (float32, uploaded as exc_decay and inh_decay); recurrent ones
+    ``recurrent``, integer weights [n, n] (post, pre) of the projection onto themselves, with the same scale.
     """
 
     name: str
@@ -436,28 +221,35 @@ class QuantLayer:
     n_clipped: int
     float_weights: np.ndarray
     float_threshold: np.ndarray
+    syn_decay: np.ndarray | None = None
+    recurrent: np.ndarray | None = None
+    float_recurrent: np.ndarray | None = None
+
+    @property
+    def all_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(integer, float) weights of every synapse into the population, flat: feed-forward then recurrent."""
+        ints = [self.weights.ravel()] + ([] if self.recurrent is None else [self.recurrent.ravel()])
+        floats = [self.float_weights.ravel()] + ([] if self.float_recurrent is None else [self.float_recurrent.ravel()])
+        return np.concatenate(ints), np.concatenate(floats)
 
 
 def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig) -> QuantLayer:
-    """Freeze one stage at the current torch parameters with ``config``'s rule (same code path as QAT)."""
+    """Freeze one stage at the current torch parameters with ``config``'s rule (the code path of QAT's forward)."""
     import torch
 
-    from .qat import fake_quant_weight, rule_of, stage_scale
+    from .qat import fake_quantize_stage, rule_of
 
     with torch.no_grad():
-        w, b = stage.effective()
-        beta, thr = stage.leaky_params()
-        model, limit = weight_limit(stage.geometry.kind, config.dense_model)
-        scale, clip = stage_scale(w, limit, config, index, n_layers, stage.name)
-        wq, n_clipped = fake_quant_weight(w, scale, limit, config.rounding)
-        threshold = (thr.double() * scale).float()
-        i_offset = (b.double() * scale).float()
-    if not torch.isfinite(threshold).all() or not torch.isfinite(i_offset).all():
-        raise LimitError(f"{stage.name}: threshold or i_offset times scale {scale:.6g} overflows float32")
-    out = QuantLayer(stage.name, stage.geometry, model, limit, scale, clip, rule_of(config, index, n_layers),
-                     wq.detach().numpy().astype(np.int64), threshold.numpy(), i_offset.numpy(),
-                     beta.detach().float().numpy(), stage.reset, int(n_clipped),
-                     w.detach().double().numpy(), thr.detach().double().numpy())
+        fq = fake_quantize_stage(stage, index, n_layers, config)
+    t = fq.tensors
+    if not torch.isfinite(t.threshold).all() or not torch.isfinite(t.i_offset).all():
+        raise LimitError(f"{stage.name}: threshold or i_offset times scale {t.scale:.6g} overflows float32")
+    as_np = lambda x, dtype: None if x is None else x.detach().numpy().astype(dtype)  # noqa: E731
+    out = QuantLayer(stage.name, stage.geometry, fq.model, fq.limit, t.scale, fq.clip, rule_of(config, index, n_layers),
+                     as_np(t.weight, np.int64), t.threshold.numpy(), t.i_offset.numpy(), as_np(t.alpha, np.float32),
+                     stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
+                     as_np(fq.float_threshold, np.float64), as_np(t.syn_decay, np.float32),
+                     as_np(t.recurrent, np.int64), as_np(fq.float_recurrent, np.float64))
     check_exact_sums(out)
     return out
 
@@ -466,7 +258,10 @@ def check_exact_sums(layer: QuantLayer) -> None:
     """The torch forward adds integer weights in float32, exact only below 2**24 per neuron and tick."""
     w = np.abs(layer.weights)
     if layer.geometry.kind == "dense":
-        worst = int(w.sum(axis=1).max())
+        per_neuron = w.sum(axis=1)
+        if layer.recurrent is not None:
+            per_neuron = per_neuron + np.abs(layer.recurrent).sum(axis=1)
+        worst = int(per_neuron.max())
     else:
         worst = int(w.reshape(w.shape[0], -1).sum(axis=1).max()) * layer.geometry.pool ** 2
     if worst > EXACT_SUM_LIMIT:
@@ -517,11 +312,11 @@ class QuantReport:
 
     def format(self) -> str:
         """A plain-text table, one row per layer, then warnings."""
-        head = (f"{'layer':<8} {'model':<13} {'rule':<16} {'scale':>9} {'clipped':>9} {'w_rmse':>7} "
+        head = (f"{'layer':<8} {'model':<21} {'rule':<16} {'scale':>9} {'clipped':>9} {'w_rmse':>7} "
                 f"{'thr_chip':>10} {'thr_err':>8} {'rate_f':>7} {'rate_q':>7} {'silent':>6}")
         rows = [head]
         for r in self.layers:
-            rows.append(f"{r.name:<8} {r.model:<13} {r.rule:<16} {r.scale:>9.4g} {r.n_clipped:>4}/{r.n_weights:<4} "
+            rows.append(f"{r.name:<8} {r.model:<21} {r.rule:<16} {r.scale:>9.4g} {r.n_clipped:>4}/{r.n_weights:<4} "
                         f"{r.weight_rel_rmse:>7.4f} {r.threshold_chip:>10.5g} {r.threshold_rel_error:>8.1e} "
                         f"{r.rate_before:>7.4f} {r.rate_after:>7.4f} {r.silent_neurons:>6.2f}")
         if self.float_accuracy is not None:
@@ -572,8 +367,14 @@ class QuantizedModel:
             params = {"threshold": layer.threshold.astype(np.float64), "alpha_decay": layer.alpha.astype(np.float64),
                       "i_offset": layer.i_offset.astype(np.float64), "v_init": 0.0, "v_reset": 0.0,
                       "reset": layer.reset}
+            if layer.syn_decay is not None:
+                # snnTorch neurons have no refractory period; one decay for both currents, as snnTorch's one syn
+                decay = layer.syn_decay.astype(np.float64)
+                params.update(exc_decay=decay, inh_decay=decay.copy(), t_refrac=0)
             post = snn.Population(layer.geometry.n_out, layer.model, params, name=layer.name, record=list(record))
             net.add(post, _projection(snn, pre, post, layer))
+            if layer.recurrent is not None:
+                net.add(snn.Projection(post, post, _dense_connections(layer.recurrent), name=f"{layer.name}->self"))
             pre = post
         return net
 
@@ -593,15 +394,19 @@ class QuantizedModel:
 def _projection(snn: Any, pre: Any, post: Any, layer: QuantLayer) -> Any:
     g = layer.geometry
     if g.kind == "dense":
-        n_out, n_in = layer.weights.shape
-        post_idx, pre_idx = np.meshgrid(np.arange(n_out), np.arange(n_in), indexing="ij")
-        conns = np.stack([pre_idx.ravel(), post_idx.ravel(), layer.weights.ravel(), np.zeros(n_out * n_in)], 1)
-        return snn.Projection(pre, post, conns)
+        return snn.Projection(pre, post, _dense_connections(layer.weights))
     c_in, h, w = g.in_shape
     conv_params = {"in_height": h, "in_width": w, "stride_y": g.stride[0], "stride_x": g.stride[1],
                    "pool_y": g.pool, "pool_x": g.pool, "pad_top": g.padding[0], "pad_bottom": g.padding[0],
                    "pad_left": g.padding[1], "pad_right": g.padding[1]}
     return snn.Conv2DProjection(pre, post, layer.weights.transpose(1, 0, 2, 3).astype(np.float64), conv_params)
+
+
+def _dense_connections(weights: np.ndarray) -> np.ndarray:
+    """Connection list rows [pre, post, weight, delay 0] of a [post, pre] weight matrix (zeros included)."""
+    n_out, n_in = weights.shape
+    post_idx, pre_idx = np.meshgrid(np.arange(n_out), np.arange(n_in), indexing="ij")
+    return np.stack([pre_idx.ravel(), post_idx.ravel(), weights.ravel(), np.zeros(n_out * n_in)], 1)
 
 
 # -- PTQ --------------------------------------------------------------------------------------------------------
@@ -612,8 +417,8 @@ def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | Non
     Parameters
     ----------
     model : torch.nn.Module
-        ``nn.Sequential`` of Linear / Conv2d / AvgPool2d / Flatten / Dropout and ``snntorch.Leaky`` (subtract or
-        zero reset); see :func:`parse_model`.
+        ``nn.Sequential`` of Linear / Conv2d / AvgPool2d / Flatten / Dropout and snnTorch ``Leaky``, ``RLeaky``,
+        ``Synaptic``, ``RSynaptic`` (subtract or zero reset); see :func:`parse_model`.
     calib_x : torch.Tensor
         Calibration spikes [T, B, *input_shape], 0/1.
     calib_y : torch.Tensor, optional
@@ -651,12 +456,17 @@ def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | Non
 def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig):
     n = len(stages)
     tried: dict[tuple[float, ...], float] = {}
+    layers: dict[tuple[int, float], QuantLayer] = {}   # a layer depends on its own percentile only
+
+    def layer(i: int, p: float) -> QuantLayer:
+        if (i, p) not in layers:
+            layers[(i, p)] = quantize_stage(stages[i], i, n, replace(config, percentile=p))
+        return layers[(i, p)]
 
     def score(ps: tuple[float, ...]) -> float:
         if ps not in tried:
             cfg = replace(config, percentile=ps)
-            qm = QuantizedModel([quantize_stage(s, i, n, cfg) for i, s in enumerate(stages)], tuple(x.shape[2:]),
-                                cfg)
+            qm = QuantizedModel([layer(i, p) for i, p in enumerate(ps)], tuple(x.shape[2:]), cfg)
             tried[ps] = _accuracy(qm.predict(x), y)
         return tried[ps]
 
@@ -675,52 +485,14 @@ def _accuracy(pred: np.ndarray, y: Any) -> float:
     return float(100.0 * np.mean(pred == y))
 
 
-def float_run(stages: list[Stage], x: Any) -> list[Any]:
-    """The float model as snnTorch computes it (no hop delay, spike when ``mem > threshold``, snnTorch's reset
-    including ``reset_delay``): per stage the spikes [T, B, n_out]."""
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for stage in stages:
-            t, b = x.shape[:2]
-            cur = stage.synapse_float(x.reshape(t * b, *x.shape[2:])).reshape(t, b, -1)
-            beta, thr = stage.leaky_params()
-            x = _snntorch_leaky(cur, beta, thr, stage.leaky.reset_mechanism, bool(stage.leaky.reset_delay))
-            out.append(x)
-            x = x.reshape(t, b, *stage.geometry.out_shape)
-    return out
-
-
-def _snntorch_leaky(cur: Any, beta: Any, thr: Any, mechanism: str, reset_delay: bool) -> Any:
-    """snntorch.Leaky's update, step by step in its own operation order."""
-    import torch
-
-    mem = torch.zeros_like(cur[0])
-    spikes = torch.empty_like(cur)
-    for t in range(cur.shape[0]):
-        reset = (mem - thr > 0).float()
-        if mechanism == "subtract":
-            mem = beta * mem + cur[t] - reset * thr
-        else:
-            mem = (1 - reset) * mem
-            mem = beta * mem + cur[t]
-        spk = (mem - thr > 0).float()
-        if not reset_delay:
-            do_reset = spk - reset
-            mem = mem - do_reset * thr if mechanism == "subtract" else mem - do_reset * mem
-        spikes[t] = spk
-    return spikes
-
-
 def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, y: Any, search: list) -> QuantReport:
     cfg = qm.config
     layers = []
     for depth, (stage, layer, sb, sa) in enumerate(zip(stages, qm.layers, before, after), start=1):
         # layer `depth` sees input tick t at chip tick t + depth: compare the aligned window
         sa = sa[depth:depth + sb.shape[0]]
-        fw = layer.float_weights
-        err = fw - layer.weights / layer.scale
+        iw, fw = layer.all_weights
+        err = fw - iw / layer.scale
         rms = float(np.sqrt(np.mean(fw ** 2)))
         thr_eff = layer.threshold.astype(np.float64) / layer.scale
         thr_err = float(np.max(np.abs(thr_eff - layer.float_threshold) / np.abs(layer.float_threshold)))
@@ -740,9 +512,25 @@ def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, 
     if y is not None:
         report.float_accuracy = _accuracy(before[-1].sum(0).argmax(1).numpy(), y)
         report.quant_accuracy = _accuracy(after[-1].sum(0).argmax(1).numpy(), y)
-    for stage in stages:
-        if stage.leaky.reset_mechanism == "subtract" and stage.leaky.reset_delay:
-            report.notes.append(f"{stage.name}: snnTorch Leaky with reset_delay=True subtracts the threshold one step "
-                                "later and undecayed; the chip subtracts it at once and decays it, so spike trains "
-                                "differ (train with reset_delay=False for an exact match)")
+    for stage, layer in zip(stages, qm.layers):
+        report.notes.extend(snntorch_differences(stage, bool(np.any(layer.i_offset != 0))))
     return report
+
+
+def snntorch_differences(stage: Stage, has_bias: bool) -> list[str]:
+    """Why the chip's spikes of ``stage`` can differ from snnTorch's beyond rounding (docs/quantization.md)."""
+    kind, notes = type(stage.neuron).__name__, []
+    if stage.neuron.reset_mechanism == "subtract" and stage.reset_delay:
+        why = ("RSynaptic applies reset_delay=False to a discarded local variable, so it always resets late"
+               if kind == "RSynaptic" and not stage.neuron.reset_delay else "reset_delay=True")
+        notes.append(f"{stage.name}: snnTorch {kind} ({why}) subtracts the threshold one step later and undecayed; "
+                     "the chip subtracts it at once and decays it, so spike trains differ (train with "
+                     "reset_delay=False for an exact match)")
+    if stage.neuron.reset_mechanism == "zero" and stage.reset_delay and kind != "Leaky":
+        notes.append(f"{stage.name}: snnTorch {kind} with the zero reset and reset_delay=True sets the membrane to 0 "
+                     "in the step after a spike, dropping that step's input; the chip sets it to 0 in the spike tick "
+                     "and integrates the next input")
+    if stage.kind == "curr_exp" and has_bias:
+        notes.append(f"{stage.name}: the bias enters the chip's membrane as i_offset = bias / (1 - alpha) from tick 0; "
+                     "in snnTorch it builds up in the synaptic current, so only the steady state agrees")
+    return notes

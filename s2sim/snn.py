@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ConfigError, LimitError, NotModelledError
 from .models import NeuronModel, get_model
 from .spec import (RECORDABLES, NetworkSpec, PopulationSpec, as_index, check_max_atoms, check_record, network_spec,
-                   population_spec)
+                   numeric_array, population_spec)
 
 CONV_PARAM_DEFAULTS = {
     "stride_x": 1, "stride_y": 1, "pool_x": 1, "pool_y": 1,
@@ -30,8 +30,6 @@ CONV_PARAM_REQUIRED = ("in_height", "in_width")
 CONV_AXIS_PAIRS = (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"), ("pad_right", "pad_bottom"))
 
 _auto_names = itertools.count()
-#: Largest matrix Projection.sparse_weights builds (a convenience for scripts, not for big layers).
-SPARSE_WEIGHTS_MAX = 1 << 26
 
 
 class Population:
@@ -72,8 +70,10 @@ class Population:
         self.neuron_model = model.name
         self.size = size
         self.params: Any = params if params is not None else {}
-        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str)
-                                                                     else list(record))
+        # anything but a name or a list of names is kept as given and refused by the validation below
+        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str) else
+                                                                     list(record) if isinstance(record, (list, tuple))
+                                                                     else record)
         self.max_atoms_per_core: int | None = None
         self._results: dict[str, Any] = {}
         if not (isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size == 0):
@@ -200,8 +200,8 @@ class Projection:
     def __init__(self, pre: Population, post: Population, connections: Iterable, name: str | None = None) -> None:
         self.pre, self.post = _check_pair(pre, post, "Projection")
         self.name = str(name) if name is not None else f"{pre.name}->{post.name}"
-        conns = _numeric_array(connections, f"projection {self.name!r}: connections",
-                               "numbers [[pre, post, weight, delay], ...]", copy=False)
+        conns = numeric_array(connections, f"projection {self.name!r}: connections",
+                              "numbers [[pre, post, weight, delay], ...]")  # read in chunks, never copied whole
         if conns.size == 0:
             conns = conns.reshape(0, 4)
         if conns.ndim != 2 or conns.shape[1] != 4:
@@ -323,16 +323,10 @@ class Projection:
         return np.stack([self.pre_idx, self.post_idx, self.weights, self.delays], axis=1).astype(np.float64)
 
     @property
-    def sparse_weights(self) -> np.ndarray:
-        """The weights as a dense ``[pre.size, post.size]`` matrix (py-spinnaker2 scripts count synapses with
+    def sparse_weights(self) -> Any:
+        """The weights as a ``[pre.size, post.size]`` scipy sparse matrix (py-spinnaker2 scripts count synapses with
         ``proj.sparse_weights.nonzero()``); repeated pairs are summed."""
-        n_pre, n_post = self.pre.validated().size, self.post.validated().size
-        if n_pre * n_post > SPARSE_WEIGHTS_MAX:
-            raise LimitError(f"projection {self.name!r}: sparse_weights would be a {n_pre} x {n_post} matrix, above "
-                             f"{SPARSE_WEIGHTS_MAX} entries; use proj.pre_idx, proj.post_idx and proj.weights")
-        out = np.zeros((n_pre, n_post))
-        np.add.at(out, (self.pre_idx, self.post_idx), self.weights)
-        return out
+        return _sparse(self.pre_idx, self.post_idx, self.weights, self.pre, self.post, self.name)
 
     def __repr__(self) -> str:
         return f"Projection({self.pre.name!r} -> {self.post.name!r}, {len(self.weights)} synapses)"
@@ -427,10 +421,17 @@ class Conv2DProjection:
                               f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
         return ConvGeometry(p, (c_in, p["in_height"], p["in_width"]), (c_in, ph, pw), (c_out, oh, ow))
 
+    @property
+    def sparse_weights(self) -> Any:
+        """The convolution unrolled into a ``[pre.size, post.size]`` scipy sparse matrix of its (float) kernel
+        weights, as py-spinnaker2 scripts inspect projections (``proj.sparse_weights.nonzero()``)."""
+        src, dst, w = self.tap_pairs()
+        return _sparse(src, dst, w, self.pre, self.post, self.name)
+
     def tap_pairs(self, x_axis: str = "width",
-                  sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (pre neuron, post neuron) pair a kernel tap connects, in py-spinnaker2 neuron order (one entry
-        per synaptic event a spike of the pre neuron causes).
+        per synaptic event a spike of the pre neuron causes), and the kernel weight of each.
 
         A pre neuron lands in one pooled cell; each kernel tap from that cell reaches one output position in every
         output channel.
@@ -454,7 +455,7 @@ class Conv2DProjection:
         pos = (oy_num[n, i] // p["stride_y"]) * ow + ox_num[n, j] // p["stride_x"]
         src = np.repeat(n, c_out)
         dst = (np.arange(c_out)[None, :] * oh * ow + pos[:, None]).ravel()
-        return src, dst
+        return src, dst, self.weights[c[n], :, i, j].ravel()
 
     @staticmethod
     def _check_params(conv_params: Mapping, where: str) -> dict[str, int]:
@@ -546,18 +547,16 @@ def _check_pair(pre: Any, post: Any, what: str) -> tuple[Population, Population]
     return pre, post
 
 
-def _numeric_array(value: Any, where: str, expected: str, copy: bool = True) -> np.ndarray:
-    """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast.
-
-    With ``copy=False`` an integer or float array is returned as it is (the caller only reads it)."""
+def _sparse(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, pre: Population, post: Population,
+            name: str) -> Any:
     try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be {expected}") from None
-    if arr.dtype.kind not in "iuf" and arr.size:
-        kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}.get(
-            arr.dtype.kind, f"dtype {arr.dtype}")
-        raise ConfigError(f"{where} must be {expected}, got {kind}")
-    if not copy and arr.dtype.kind in "iuf":
-        return arr
-    return arr.astype(np.float64)
+        from scipy import sparse
+    except ImportError:
+        raise ConfigError(f"projection {name!r}: sparse_weights needs scipy (pip install scipy)") from None
+    shape = (pre.validated().size, post.validated().size)
+    return sparse.csr_array((np.asarray(weights, np.float64), (src, dst)), shape=shape)
+
+
+def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
+    """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast."""
+    return numeric_array(value, where, expected).astype(np.float64)

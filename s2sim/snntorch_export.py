@@ -3,11 +3,12 @@ scalar beta/threshold fail NIR type inference, the batch dimension stays in the 
 
 Supported layers (in an ``nn.Sequential``, a ``ModuleList`` or a plain list, applied in order):
 ``nn.Conv2d`` -> Conv2d, ``nn.Linear`` -> Affine/Linear, ``nn.AvgPool2d`` -> AvgPool2d, ``nn.Flatten`` -> Flatten,
-``snn.Leaky`` -> LIF (IF when beta == 1), ``snn.Synaptic`` -> CubaLIF, ``snn.RLeaky`` (linear or one-to-one
-recurrence) -> a nested graph ``{input, lif, w_rec, output}`` as snnTorch writes it. Neuron parameters are written
-as arrays of the layer's shape (no batch dimension): ``tau = dt/(1-beta)``, ``r = tau/dt``, ``v_leak = 0``,
-``v_reset = 0``; Synaptic ``tau_syn = dt/(1-alpha)``, ``w_in = tau_syn/dt``. With FORWARD integration and the same
-dt, s2sim's import then gives ``alpha_decay = beta`` exactly and ``S = w_scale``.
+``snn.Leaky`` -> LIF (IF when beta == 1), ``snn.Synaptic`` -> CubaLIF, ``snn.RLeaky`` and ``snn.RSynaptic`` (linear
+or one-to-one recurrence) -> a nested graph ``{input, lif, w_rec, output}`` as snnTorch writes it, with a LIF or a
+CubaLIF. Neuron parameters are written as arrays of the layer's shape (no batch dimension; a per-neuron beta,
+alpha or threshold is broadcast to it): ``tau = dt/(1-beta)``, ``r = tau/dt``, ``v_leak = 0``, ``v_reset = 0``;
+Synaptic ``tau_syn = dt/(1-alpha)``, ``w_in = tau_syn/dt``. With FORWARD integration and the same dt, s2sim's
+import then gives ``alpha_decay = beta``, ``exc_decay = inh_decay = alpha`` and ``S = w_scale``.
 
 Graph metadata: ``dt``, ``reset_mechanism`` ("subtract"/"zero", one for the whole model), ``integrator``
 ("forward"), ``reset_delay`` (1/0), ``source`` ("snntorch").
@@ -25,8 +26,19 @@ tests/test_snntorch_export.py):
 * subtract reset, ``reset_delay=False``: identical to the chip as long as no membrane stays above the threshold
   after its reset (V > 2*thr in one tick); in that case snnTorch's "avoid double reset" logic can differ
   (a dense test network with V up to 6*thr did differ; a conv network with large V happened to agree).
-* ``Synaptic`` and ``RLeaky`` with zero reset also discard the current step's input (and Synaptic its synaptic
-  current) after a spike; the chip does not. Their subtract reset behaves like Leaky's.
+* ``RLeaky``, ``Synaptic`` and ``RSynaptic`` with zero reset and ``reset_delay=True`` set the membrane to 0 in
+  the step *after* a spike, which drops that step's input (for the synaptic models: the synaptic current's
+  contribution; the current itself is kept); the chip sets V = 0 in the spike tick and integrates the next input.
+  With ``reset_delay=False`` (RLeaky, Synaptic) snnTorch zeroes the membrane in the spike step and agrees with the
+  chip. Their subtract reset behaves like Leaky's.
+* ``RSynaptic`` ignores ``reset_delay=False``: its forward applies the immediate reset to a local variable and
+  discards it (with ``init_hidden=True`` it raises a TypeError instead). It always resets one step late, as with
+  ``reset_delay=True``; the graph metadata says so (``reset_delay`` 1).
+* A recurrent projection costs the chip one tick, exactly as snnTorch's ``recurrent(spk)`` uses the previous
+  step's spikes, so recurrence adds no timing difference.
+* The synaptic models' bias: snnTorch adds a Linear's bias to the synaptic current, the chip has no current
+  offset and the import turns it into ``i_offset = bias / (1 - alpha)`` on V, the steady state of snnTorch's
+  current. Before the current has built up (about ``1 / (1 - alpha)`` steps) the membranes differ.
 * Every population hop adds one chip tick: chip tick ``t + latency`` is snnTorch step ``t`` (the conversion
   report states ``latency`` per output). A bias is integrated from tick 0 by the chip, including the ``latency``
   ticks before the first input arrives, so exact agreement also needs zero biases (or a warm-up).
@@ -62,8 +74,8 @@ def export_snntorch(module: Any, sample: Any, dt: float = 1e-4) -> Any:
     Raises
     ------
     ConversionError
-        A layer is not supported, has non-scalar or learnable-per-neuron settings s2sim cannot express, or
-        layers disagree on the reset mechanism (the message names the layer).
+        A layer is not supported, has a per-neuron setting that does not broadcast to its shape, or layers
+        disagree on the reset mechanism (the message names the layer).
     """
     import nir  # noqa: PLC0415 - optional heavy imports
     import torch  # noqa: PLC0415
@@ -81,7 +93,8 @@ def export_snntorch(module: Any, sample: Any, dt: float = 1e-4) -> Any:
         node, out_shape = _export_layer(nir, torch, name, layer, shape, dt)
         if _is_neuron(layer):
             resets[name] = _reset_mechanism(name, layer)
-            delays[name] = bool(getattr(layer, "reset_delay", True))
+            # RSynaptic's forward never applies reset_delay=False (module docstring)
+            delays[name] = bool(getattr(layer, "reset_delay", True)) or type(layer).__name__ == "RSynaptic"
         nodes[name] = node
         edges.append((prev, name))
         prev, shape = name, out_shape
@@ -110,7 +123,11 @@ def _named_layers(module: Any) -> list[tuple[str, Any]]:
 def _is_neuron(layer: Any) -> bool:
     import snntorch as snn  # noqa: PLC0415
 
-    return isinstance(layer, (snn.Leaky, snn.Synaptic, snn.RLeaky))
+    return isinstance(layer, _neuron_classes(snn))
+
+
+def _neuron_classes(snn: Any) -> tuple:
+    return (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
 
 
 def _reset_mechanism(name: str, layer: Any) -> str:
@@ -121,13 +138,16 @@ def _reset_mechanism(name: str, layer: Any) -> str:
     return mech
 
 
-def _scalar(name: str, layer: Any, attr: str) -> float:
+def _per_neuron(name: str, layer: Any, attr: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A neuron setting (scalar or per neuron, broadcast the way snnTorch's forward broadcasts it) as a float64
+    array of the layer's shape."""
     value = getattr(layer, attr)
-    arr = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
-    if arr.size != 1:
-        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): {attr} has {arr.size} values; "
-                              f"export_snntorch supports a scalar {attr} only")
-    return float(arr.reshape(()))
+    arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.float64)
+    try:
+        return np.broadcast_to(arr, shape).copy()
+    except ValueError:
+        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): {attr} has shape {arr.shape}, which does not "
+                              f"broadcast to the layer's shape {shape}") from None
 
 
 def _check_neuron_options(name: str, layer: Any) -> None:
@@ -141,36 +161,41 @@ def _check_neuron_options(name: str, layer: Any) -> None:
         raise ConversionError(f"layer {name!r} ({kind}): graded spikes are not supported (the chip sends 0/1 spikes)")
 
 
-def _decay(name: str, layer: Any, attr: str) -> float:
+def _decay(name: str, layer: Any, attr: str, shape: tuple[int, ...]) -> np.ndarray:
     # snnTorch clamps decays to [0, 1] in its forward pass; export what it computes with
-    return min(max(_scalar(name, layer, attr), 0.0), 1.0)
+    return np.clip(_per_neuron(name, layer, attr, shape), 0.0, 1.0)
 
 
 def _leaky_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
-    beta = _decay(name, layer, "beta")
-    thr = np.full(shape, _scalar(name, layer, "threshold"))
-    if beta == 1.0:
+    beta = _decay(name, layer, "beta", shape)
+    thr = _per_neuron(name, layer, "threshold", shape)
+    if np.all(beta == 1.0):
         return nir.IF(r=np.ones(shape), v_threshold=thr, v_reset=np.zeros(shape))
-    tau = np.full(shape, dt / (1.0 - beta))
+    if np.any(beta == 1.0):
+        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): beta is 1 for some neurons and below 1 for "
+                              "others; NIR's LIF cannot hold an infinite time constant next to finite ones")
+    tau = dt / (1.0 - beta)
     return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(shape), v_threshold=thr, v_reset=np.zeros(shape))
 
 
 def _synaptic_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
-    alpha, beta = _decay(name, layer, "alpha"), _decay(name, layer, "beta")
-    if alpha == 1.0 or beta == 1.0:
-        raise ConversionError(f"layer {name!r} (Synaptic): alpha = {alpha}, beta = {beta}; a decay of 1 is an "
-                              "infinite NIR time constant (CubaLIF cannot express it)")
-    tau_syn, tau_mem = np.full(shape, dt / (1.0 - alpha)), np.full(shape, dt / (1.0 - beta))
+    alpha, beta = _decay(name, layer, "alpha", shape), _decay(name, layer, "beta", shape)
+    if np.any(alpha == 1.0) or np.any(beta == 1.0):
+        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): alpha = {alpha.max()}, beta = {beta.max()}; "
+                              "a decay of 1 is an infinite NIR time constant (CubaLIF cannot express it)")
+    tau_syn, tau_mem = dt / (1.0 - alpha), dt / (1.0 - beta)
     return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=np.zeros(shape),
-                       v_threshold=np.full(shape, _scalar(name, layer, "threshold")), v_reset=np.zeros(shape),
+                       v_threshold=_per_neuron(name, layer, "threshold", shape), v_reset=np.zeros(shape),
                        w_in=tau_syn / dt)
 
 
-def _rleaky_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
+def _recurrent_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
+    """RLeaky (LIF) or RSynaptic (CubaLIF) with its recurrent weights, as the nested graph snnTorch writes."""
     import torch  # noqa: PLC0415
 
+    kind = type(layer).__name__
     if len(shape) != 1:
-        raise ConversionError(f"layer {name!r} (RLeaky): only 1-D (linear) recurrent layers are supported, input "
+        raise ConversionError(f"layer {name!r} ({kind}): only 1-D (linear) recurrent layers are supported, input "
                               f"shape {shape}")
     n = shape[0]
     rec = layer.recurrent
@@ -182,12 +207,12 @@ def _rleaky_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: fl
         v = rec.V.detach().cpu().numpy().astype(np.float64).reshape(-1)
         w_rec = nir.Linear(weight=np.diag(np.broadcast_to(v, (n,)).copy()))
     else:
-        raise ConversionError(f"layer {name!r} (RLeaky): recurrent {type(rec).__name__} is not supported; use "
+        raise ConversionError(f"layer {name!r} ({kind}): recurrent {type(rec).__name__} is not supported; use "
                               "linear_features=... or all_to_all=False")
     if np.asarray(w_rec.weight).shape != (n, n):
-        raise ConversionError(f"layer {name!r} (RLeaky): recurrent weight has shape {np.asarray(w_rec.weight).shape}, "
+        raise ConversionError(f"layer {name!r} ({kind}): recurrent weight has shape {np.asarray(w_rec.weight).shape}, "
                               f"the layer has {n} neurons")
-    neuron = _leaky_node(nir, name, layer, shape, dt)
+    neuron = (_synaptic_node if kind == "RSynaptic" else _leaky_node)(nir, name, layer, shape, dt)
     return nir.NIRGraph(
         nodes={"input": nir.Input(input_type={"input": np.array(shape)}), "lif": neuron, "w_rec": w_rec,
                "output": nir.Output(output_type={"output": np.array(shape)})},
@@ -228,12 +253,13 @@ def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int,
     """The NIR node of one layer and the layer's output shape (no batch dimension)."""
     import snntorch as snn  # noqa: PLC0415
 
-    if isinstance(layer, (snn.Leaky, snn.Synaptic, snn.RLeaky)):
-        if type(layer) not in (snn.Leaky, snn.Synaptic, snn.RLeaky):
-            raise ConversionError(f"layer {name!r}: {type(layer).__name__} is not supported; use Leaky, Synaptic "
-                                  "or RLeaky")
+    if isinstance(layer, _neuron_classes(snn)):
+        if type(layer) not in _neuron_classes(snn):
+            raise ConversionError(f"layer {name!r}: {type(layer).__name__} is not supported; use Leaky, Synaptic, "
+                                  "RLeaky or RSynaptic")
         _check_neuron_options(name, layer)
-        builder = {snn.Leaky: _leaky_node, snn.Synaptic: _synaptic_node, snn.RLeaky: _rleaky_node}[type(layer)]
+        builder = {snn.Leaky: _leaky_node, snn.Synaptic: _synaptic_node, snn.RLeaky: _recurrent_node,
+                   snn.RSynaptic: _recurrent_node}[type(layer)]
         return builder(nir, name, layer, shape, dt), shape
     if isinstance(layer, torch.nn.Linear):
         w = layer.weight.detach().cpu().numpy().astype(np.float64)
@@ -248,7 +274,8 @@ def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int,
     else:
         hint = ("max pooling has no SpiNNaker2 equivalent; use nn.AvgPool2d"
                 if "MaxPool" in type(layer).__name__ else
-                "supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky")
+                "supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky, "
+                "snn.RSynaptic")
         raise ConversionError(f"layer {name!r}: {type(layer).__name__} is not supported; {hint}")
     return node, _torch_out_shape(torch, name, layer, shape)
 

@@ -18,7 +18,7 @@ def test_shipped_files_are_small_and_consistent():
     recordings, labels = gestures.load_recordings(RECORDINGS)
     assert sorted(set(labels.tolist())) == list(range(gestures.N_CLASSES))
     for path in (FLOAT_MODEL, QAT_MODEL, RECORDINGS):
-        assert path.stat().st_size < 400_000
+        assert path.stat().st_size < 450_000
 
 
 def test_demo_runs_the_gesture_pipeline_on_shipped_files(tmp_path, capsys):

@@ -112,7 +112,8 @@ def test_synthetic_classes_differ_where_the_gesture_says():
         assert mean_x[right] > mean_x[left] + 20
     # clockwise and counter-clockwise circles: same place, opposite sense of rotation
     for k, sense in ((3, 1), (4, -1)):
-        rec = gestures.synthetic_recording(k, np.random.default_rng(1), gestures.SyntheticConfig(noise=0.0))
+        calm = gestures.SyntheticConfig(noise=0.0, hot_pixels=0.0, distractor=0.0, speed_jitter=0.0)
+        rec = gestures.synthetic_recording(k, np.random.default_rng(1), calm)
         angle = np.unwrap(np.arctan2(rec[:, 1] - rec[:, 1].mean(), rec[:, 0] - rec[:, 0].mean()))
         assert np.sign(np.polyfit(rec[:, 3], angle, 1)[0]) == sense
 
@@ -135,10 +136,16 @@ def test_recordings_file_round_trip(tmp_path):
     back, back_labels = gestures.load_recordings(path)
     assert back_labels.tolist() == labels.tolist()
     for raw, ev in zip(recs, back):
-        assert ev["x"].tolist() == raw[:, 0].tolist() and (ev["t"] == raw[:, 3] * 1000).all()
+        for i, name in enumerate(("x", "y", "p")):
+            assert ev[name].astype(int).tolist() == raw[:, i].tolist()
+        assert (ev["t"] == raw[:, 3] * 1000).all()
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(TraceError, match="bad.npz"):
         gestures.load_recordings(tmp_path / "bad.npz")
+    unsorted = recs[0].copy()
+    unsorted[[0, -1], 3] = unsorted[[-1, 0], 3]
+    with pytest.raises(ConfigError, match="recording 1: .*unsorted"):
+        gestures.save_recordings(tmp_path / "x.npz", [recs[1], unsorted], [0, 1])
 
 
 def test_frame_config_checks():

@@ -130,7 +130,7 @@ def test_split_samples_match_the_oracle(batch):
 
 @pytest.mark.parametrize("threads, split", [(1, "never"), (2, "never"), (2, "always")])
 def test_input_values_are_checked_inside_the_kernel(threads, split):
-    stim = snn.Population(5, "spike_list", {}, name="stim")
+    stim = snn.Population(5, "spike_list", {}, name="stim", record=["counts"])
     post = snn.Population(3, "lif_no_delay", {}, name="post")
     net = snn.Network().add(stim, post, snn.Projection(stim, post, [[0, 0, 1, 0]]))
     sim = Simulator(num_threads=threads, tuning=KernelTuning(split=split))
@@ -153,3 +153,19 @@ def test_bad_tuning_is_refused():
         KernelTuning(split=2)
     with pytest.raises(ConfigError, match="KernelTuning"):
         Simulator(tuning="dense")
+
+
+def test_a_split_sample_stops_on_timeout_and_stays_usable():
+    # both threads of a split sample stop at the cancel flag (neither waits for the other forever), and the next
+    # run starts from the initial state
+    from s2sim.errors import RunTimeout
+
+    pop = snn.Population(3000, "lif_no_delay", {"threshold": 5.0, "alpha_decay": 0.9, "i_offset": 0.7}, name="pop",
+                         record=[])
+    net = snn.Network("busy").add(pop)
+    sim = Simulator(num_threads=2, tuning=KernelTuning(split="always"))
+    with pytest.raises(RunTimeout):
+        sim.run_batch(net, None, 10**8, timeout=0.2)
+    pop.record = ["v"]
+    want = Simulator(num_threads=1).run_batch(net, None, 40).voltages["pop"]
+    np.testing.assert_array_equal(sim.run_batch(net, None, 40).voltages["pop"].view(np.uint32), want.view(np.uint32))

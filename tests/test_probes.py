@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from s2sim import ChipProfile, probes
+from s2sim import ChipProfile, probes, snn
 from s2sim.chip import BoardUnavailable, board_status, run_on_board
 from s2sim.cli import main
 from s2sim.conformance import hypotheses, infer, simulate
@@ -171,6 +171,33 @@ def test_a_chip_outside_the_variants_is_reported(cache):
     assert "NO combination of the chip variants reproduces" in result.report()
 
 
+def _deep_network():
+    """A chain through every neuron model: its last population depends on far too many points to be searched."""
+    src = snn.Population(4, "spike_list", {0: [0, 3], 1: [1], 2: [2, 5], 3: [4]}, name="src")
+    net, pre = snn.Network("deep").add(src), src
+    for k, model in enumerate(("lif", "lif_curr_exp", "lif_no_delay", "lif_curr_exp_no_delay", "lif_conv2d")):
+        params = {"threshold": 0.5, "alpha_decay": 0.7, "i_offset": 0.13}
+        if model.startswith("lif_curr_exp"):
+            params.update(t_refrac=1)
+        pop = snn.Population(4, model, params, name=f"layer{k}", record=["spikes", "v"])
+        net.add(pop, snn.Projection(pre, pop, [[i, j, 1.5, 0] for i in range(pre.size) for j in range(4)]))
+        pre = pop
+    return net
+
+
+def test_populations_too_deep_to_search_are_checked(cache):
+    deep = _deep_network()
+    truth = ChipProfile(fused_multiply_add=False)
+    chip = _chip({p: value_of(truth, p) for p in open_points()}, cache)
+    deep_trace = simulate(deep, 10, truth, metadata={"probe": "deep"})
+    result = infer(chip + [deep_trace], cache=cache)
+    assert ("deep", "layer4") in result.checked_only and ("deep", "layer0") not in result.checked_only
+    assert result.profiles() == [truth] and "checked, not searched" in result.report()
+    # the checked population alone rules out what the searched ones allowed
+    tampered = replace(deep_trace, voltages={**deep_trace.voltages, "layer4": deep_trace.voltages["layer4"] + 1})
+    assert infer(chip + [tampered], cache=cache).consistent == []
+
+
 def _witnesses(probe_name: str, pop_name: str):
     probe = next(p for p in probes.probe_suite() if p.name == probe_name)
     pop = probe.network.population(pop_name)
@@ -230,8 +257,14 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
         chip = simulate(trace.network, trace.timesteps, chip_profile, trace.inputs, metadata=trace.metadata)
         chip.profile, chip.source = None, "spinnaker2"     # a board does not know its profile
         write_trace(tmp_path / "chip" / f"{label}.h5", chip)
-    assert main(["conform", "--infer", str(tmp_path / "chip"), "--state-precision", "float32"]) == 0
+    profile_file = tmp_path / "profile.json"
+    assert main(["conform", "--infer", str(tmp_path / "chip"), "--state-precision", "float32",
+                 "--write-profile", str(profile_file)]) == 0
     out = capsys.readouterr().out
+    # the written profile is the chip's, and s2sim exec --profile simulates with it
+    from s2sim.cli.execute import _read_profile
+
+    assert _read_profile(str(profile_file)) == chip_profile
     assert "1 combination(s) of the searched points reproduce every trace exactly" in out
     assert "restricted to: state_precision in ['float32']" in out
     for settled in ("threshold_op[lif_curr_exp]=>,", "fused_multiply_add[lif_conv2d]=False",
@@ -239,8 +272,9 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
         assert settled in out
     assert ("as a profile (points not probed at their defaults): ChipProfile(threshold_op='>', "
             "weight_rounding='nearest_even', overrides={'lif_conv2d': {'fused_multiply_add': False}})") in out
-    assert main(["conform", "--infer", str(tmp_path / "chip"), "--only", "threshold_op=>=", "--json"]) == 1
-    assert '"consistent": []' in capsys.readouterr().out
+    assert main(["conform", "--infer", str(tmp_path / "chip"), "--only", "threshold_op=>=", "--json",
+                 "--write-profile", str(tmp_path / "none.json")]) == 2
+    assert '"consistent": []' in capsys.readouterr().out and not (tmp_path / "none.json").exists()
 
 
 def test_board_parts_skip_cleanly_without_a_board(monkeypatch):

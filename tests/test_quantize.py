@@ -43,6 +43,55 @@ def spikes(shape, p=0.4, seed=0):
     return (torch.rand(shape, generator=gen) < p).float()
 
 
+def neuron_layer(kind, n, reset_mechanism, reset_delay, init_hidden=True):
+    """An snnTorch neuron layer of ``n`` neurons with per-neuron decays (random recurrence for R* layers)."""
+    gen = torch.Generator().manual_seed(n)
+    beta = 0.6 + 0.35 * torch.rand(n, generator=gen)
+    kw = dict(beta=beta, threshold=1.0, reset_mechanism=reset_mechanism, reset_delay=reset_delay,
+              init_hidden=init_hidden)
+    if kind in ("Synaptic", "RSynaptic"):
+        kw["alpha"] = 0.5 + 0.4 * torch.rand(n, generator=gen)
+    if kind in ("RLeaky", "RSynaptic"):
+        kw["linear_features"] = n
+    layer = getattr(snn, kind)(**kw)
+    if kind in ("RLeaky", "RSynaptic"):
+        with torch.no_grad():
+            layer.recurrent.weight.normal_(0, 0.4, generator=gen)
+    return layer
+
+
+def snntorch_steps(model, x):
+    """Output spikes [T, B, n] of snnTorch's own forward, step by step, each layer with explicit state."""
+    states = {}
+    out = []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            h = x[t]
+            for i, layer in enumerate(model):
+                if not isinstance(layer, snn.SpikingNeuron):
+                    h = layer(h)
+                    continue
+                kind = type(layer).__name__
+                zeros = torch.zeros(h.shape[0], layer_size(model, i))
+                spk, syn, mem = states.get(i, (zeros, zeros, zeros))
+                if kind == "Leaky":
+                    spk, mem = layer(h, mem)
+                elif kind == "RLeaky":
+                    spk, mem = layer(h, spk, mem)
+                elif kind == "Synaptic":
+                    spk, syn, mem = layer(h, syn, mem)
+                else:
+                    spk, syn, mem = layer(h, spk, syn, mem)
+                states[i] = (spk, syn, mem)
+                h = spk
+            out.append(h)
+    return torch.stack(out)
+
+
+def layer_size(model, index):
+    return next(m.out_features for m in reversed(list(model)[:index]) if isinstance(m, nn.Linear))
+
+
 @pytest.mark.parametrize("mechanism", ["subtract", "zero"])
 @pytest.mark.parametrize("reset_delay", [False, True])
 def test_float_run_is_snntorch(mechanism, reset_delay):
@@ -56,6 +105,25 @@ def test_float_run_is_snntorch(mechanism, reset_delay):
     mine = float_run(parse_model(m, (20,)), x)[-1]
     assert ref.sum() > 0
     assert torch.equal(ref, mine)
+
+
+@pytest.mark.parametrize("kind", ["Synaptic", "RLeaky", "RSynaptic"])
+@pytest.mark.parametrize("mechanism", ["subtract", "zero"])
+@pytest.mark.parametrize("reset_delay", [False, True])
+def test_float_run_is_snntorch_for_synaptic_and_recurrent_layers(kind, mechanism, reset_delay):
+    """Every layer's spikes, not just the output's, in snnTorch's own operation order (including RSynaptic's
+    discarded reset_delay=False, which only works there with explicit state)."""
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Linear(20, 16), neuron_layer(kind, 16, mechanism, reset_delay, init_hidden=False),
+                      nn.Linear(16, 5), neuron_layer("Leaky", 5, mechanism, reset_delay, init_hidden=False))
+    with torch.no_grad():
+        m[0].weight.mul_(2)
+    x = spikes((15, 9, 20))
+    ref_hidden = snntorch_steps(m[:2], x)
+    ref_out = snntorch_steps(m, x)
+    hidden, out = float_run(parse_model(m, (20,)), x)
+    assert 0 < ref_hidden.mean() < 0.9 and ref_out.sum() > 0
+    assert torch.equal(hidden, ref_hidden) and torch.equal(out, ref_out)
 
 
 def test_conv_stage_effective_weights_equal_the_torch_ops():
@@ -213,15 +281,112 @@ def test_profiles_the_torch_forward_does_not_model_are_refused(field, value):
         QuantConfig(profile=ChipProfile(**{field: value}))
 
 
-def test_per_model_overrides_the_torch_forward_does_not_model_are_refused():
-    from s2sim import ChipProfile
-    from s2sim.errors import ConfigError
-    from s2sim.quantize import QuantConfig
+def recurrent_dense_model(kind="RSynaptic", seed=0):
+    torch.manual_seed(seed)
+    m = nn.Sequential(nn.Linear(20, 12), neuron_layer(kind, 12, "subtract", False), nn.Linear(12, 5),
+                      neuron_layer("Synaptic", 5, "subtract", False))
+    with torch.no_grad():
+        m[0].weight.mul_(3)
+        m[2].weight.mul_(3)
+    return m
 
-    with pytest.raises(ConfigError, match=r"overrides\['lif_conv2d'\]\['threshold_op'\] = '>'"):
-        QuantConfig(profile=ChipProfile(overrides={"lif_conv2d": {"threshold_op": ">"}}))
-    with pytest.raises(ConfigError, match=r"overrides\['lif'\]\['fused_multiply_add'\] = False"):
-        QuantConfig(dense_model="lif", profile=ChipProfile(overrides={"lif": {"fused_multiply_add": False}}))
-    # overrides of models the quantized network never uses change nothing it computes
-    QuantConfig(profile=ChipProfile(overrides={"lif_curr_exp": {"threshold_op": ">"}, "lif": {"threshold_op": ">"}},
-                                    refractory_rule="no_spike", current_fused_multiply_add=False))
+
+def test_ptq_of_recurrent_current_based_net():
+    """One scale for feed-forward and recurrent weights (both feed the same membrane); the chip network has the
+    recurrent projection and curr_exp parameters; PTQ's forward is bit-identical to the simulator."""
+    m = recurrent_dense_model()
+    x = spikes((12, 6, 20), p=0.3, seed=7)
+    qm = ptq(m, x)
+    layer = qm.layers[0]
+    w_ff, w_rec = m[0].weight.detach().double(), m[1].recurrent.weight.detach().double()
+    scale = 127 / max(float(w_ff.abs().max()), float(w_rec.abs().max()))
+    assert layer.scale == scale and layer.model == "lif_curr_exp_no_delay"
+    assert np.array_equal(layer.recurrent, np.rint(w_rec.numpy() * scale).astype(np.int64))
+    assert np.array_equal(layer.syn_decay, m[1].alpha.float().numpy())
+    net = qm.to_network()
+    pop = net.population("layer1")
+    assert pop.neuron_model == "lif_curr_exp_no_delay"
+    assert np.array_equal(pop.param("exc_decay"), pop.param("inh_decay")) and not pop.param("t_refrac").any()
+    assert any(p.pre is p.post is pop for p in net.projections)
+    # bias: i_offset = bias * scale / (1 - alpha), the steady state of snnTorch's synaptic current
+    bias = (m[0].bias + m[1].recurrent.bias).detach().double() * scale / (1 - m[1].alpha.double())
+    assert np.array_equal(layer.i_offset.view(np.uint32), bias.float().numpy().view(np.uint32))
+    assert qm.report.layers[0].n_weights == 20 * 12 + 12 * 12
+    assert any("i_offset = bias / (1 - alpha)" in n for n in qm.report.notes)
+    rep = verify(qm, x)
+    assert rep.identical, rep.summary()
+
+
+def test_max_weight_caps_every_layer():
+    xc = spikes((6, 2, 2, 12, 12), p=0.3, seed=4)
+    qm = ptq(conv_model(), xc, config=QuantConfig(dense_model="lif", max_weight=15))
+    assert [(q.model, q.limit) for q in qm.layers] == [("lif_conv2d", 15), ("lif_conv2d", 15), ("lif", 15)]
+    assert all(np.abs(q.weights).max() == 15 for q in qm.layers)
+    assert verify(qm, xc).identical
+    with pytest.raises(ConfigError, match="max_weight"):
+        QuantConfig(max_weight=0)
+
+
+def test_unsupported_recurrent_and_current_based_layers():
+    syn = snn.Synaptic(alpha=0.5, beta=0.5, init_hidden=True)
+    with pytest.raises(ConversionError, match="no conv target"):
+        parse_model(nn.Sequential(nn.Conv2d(1, 2, 3), syn), (1, 6, 6))
+    conv_rec = snn.RLeaky(beta=0.5, conv2d_channels=2, kernel_size=3, init_hidden=True)
+    with pytest.raises(ConversionError, match="only 1-D"):
+        parse_model(nn.Sequential(nn.Conv2d(1, 2, 3), conv_rec), (1, 6, 6))
+    m = nn.Sequential(nn.Linear(4, 3), snn.Synaptic(alpha=1.0, beta=0.5, init_hidden=True))
+    with pytest.raises(ConversionError, match="alpha = 1 with a bias"):
+        ptq(m, spikes((3, 2, 4)))
+
+
+@pytest.mark.parametrize("field, value", [("threshold_op", ">"), ("fused_multiply_add", False),
+                                          ("weight_rounding", "floor"), ("max_atoms_per_core", 100)])
+def test_profile_fields_the_forward_follows_are_accepted(field, value):
+    from s2sim import ChipProfile
+
+    assert getattr(QuantConfig(profile=ChipProfile(**{field: value})).profile, field) == value
+
+
+def test_rsynaptic_recurrence_runs_as_in_snntorch_where_the_resets_agree():
+    """With beta = 1 snnTorch's late, undecayed subtraction equals the chip's, so with integer weights at scale 1
+    (and dyadic values, exact in float32) the chip forward gives snnTorch's own spikes one tick later: the
+    recurrent projection's one-tick latency is snnTorch's use of the previous step's spikes."""
+    from s2sim import ChipProfile
+
+    gen = torch.Generator().manual_seed(3)
+    rec = snn.RSynaptic(alpha=0.5, beta=1.0, threshold=60.0, linear_features=8, reset_delay=False)
+    m = nn.Sequential(nn.Linear(10, 8, bias=False), rec)
+    with torch.no_grad():
+        m[0].weight.copy_(torch.randint(-10, 30, (8, 10), generator=gen).float())
+        m[0].weight[0, 0] = 127.0
+        rec.recurrent.weight.copy_(torch.randint(-40, 30, (8, 8), generator=gen).float())
+        rec.recurrent.bias.zero_()
+    x = spikes((12, 6, 10), p=0.3)
+    ref = snntorch_steps(m, x)
+    qm = ptq(m, x, config=QuantConfig(profile=ChipProfile(threshold_op=">", fused_multiply_add=False)))
+    assert qm.layers[0].scale == 1.0 and np.abs(qm.layers[0].recurrent).sum() > 0
+    chip = qm.forward(x).spikes[0][1:13]
+    assert 0.1 < float(ref.mean()) < 0.9
+    assert torch.equal(chip, ref)
+    assert verify(qm, x).identical
+    with torch.no_grad():
+        rec.recurrent.weight.zero_()
+    assert not torch.equal(snntorch_steps(m, x), ref)  # the recurrence does shape these spikes
+
+
+def test_per_model_settings_are_modelled_bit_exactly():
+    """Spike test and FMA settings per model (overrides, the current-decay FMA) reach the torch forward layer by
+    layer: it stays bit-identical to the simulator, and differs from the forward without them."""
+    from s2sim import ChipProfile
+
+    m = recurrent_dense_model()
+    x = spikes((12, 6, 20), p=0.3, seed=8)
+    profile = ChipProfile(overrides={"lif_curr_exp_no_delay": {"threshold_op": ">", "fused_multiply_add": False}},
+                          current_fused_multiply_add=True, fused_multiply_add=True, refractory_rule="no_spike")
+    qm = ptq(m, x, config=QuantConfig(profile=profile))
+    rep = verify(qm, x)
+    assert rep.identical, rep.summary()
+    plain = ptq(m, x).forward(x, record_v=True).voltages[0].numpy()
+    assert not np.array_equal(qm.forward(x, record_v=True).voltages[0].numpy().view(np.uint32), plain.view(np.uint32))
+    qc = ptq(m, x, config=QuantConfig(profile=ChipProfile(current_fused_multiply_add=False)))
+    assert verify(qc, x).identical

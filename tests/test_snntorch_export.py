@@ -11,6 +11,8 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 nir = pytest.importorskip("nir")
 
+from dataclasses import replace  # noqa: E402
+
 from torch import nn  # noqa: E402
 
 from s2sim import ChipProfile, Simulator  # noqa: E402
@@ -95,6 +97,9 @@ CASES = [
     # subtract reset with reset_delay=False: equal here although some membranes exceed 2*threshold (where the
     # two can differ); test_synaptic_subtract_without_reset_delay_is_exact checks the stated precondition
     ("conv", dict(beta=0.75, reset="subtract", reset_delay=False)),
+    # RLeaky's zero reset with reset_delay=False zeroes mem in the spike step, as the chip does; its recurrence
+    # uses the previous step's spikes, which is the recurrent projection's one-tick latency
+    ("dense", dict(beta=0.75, reset="zero", recurrent=True, reset_delay=False)),
 ]
 
 
@@ -169,7 +174,7 @@ def test_exported_graph_survives_a_file(tmp_path):
 @pytest.mark.parametrize("layers,match", [
     ([nn.Linear(4, 4), nn.MaxPool1d(2)], "'1'.*MaxPool1d.*AvgPool2d"),
     ([nn.Linear(4, 4), nn.ReLU()], "'1'.*ReLU"),
-    ([nn.Linear(4, 4), snn.Leaky(beta=torch.full((4,), 0.5))], "'1'.*beta has 4 values"),
+    ([nn.Linear(4, 4), snn.Leaky(beta=torch.full((3,), 0.5))], "'1'.*beta has shape \\(3,\\).*\\(4,\\)"),
     ([nn.Linear(4, 4), snn.Leaky(beta=0.5, reset_mechanism="none")], "'1'.*reset_mechanism 'none'"),
     ([nn.Linear(4, 4), snn.Leaky(beta=0.5), nn.Linear(4, 4), snn.Leaky(beta=0.5, reset_mechanism="zero")],
      "different reset mechanisms"),
@@ -178,3 +183,97 @@ def test_exported_graph_survives_a_file(tmp_path):
 def test_unsupported_layers_are_rejected_naming_the_layer(layers, match):
     with pytest.raises(ConversionError, match=match):
         export_snntorch(nn.Sequential(*layers), torch.zeros(4))
+
+
+def one_synaptic_neuron(kind="Synaptic", weight=2.0, bias=None, **kw):
+    lin = nn.Linear(1, 1, bias=bias is not None)
+    with torch.no_grad():
+        lin.weight.fill_(weight)
+        if bias is not None:
+            lin.bias.fill_(bias)
+    extra = {"all_to_all": False, "V": 0.0} if kind == "RSynaptic" else {}
+    return nn.Sequential(lin, getattr(snn, kind)(alpha=0.5, beta=0.5, **extra, **kw))
+
+
+def snntorch_states(model, x):
+    """(spikes, syn, mem) per step of a Linear -> Synaptic/RSynaptic model, explicit state (init_hidden=False)."""
+    neuron = model[1]
+    spk = syn = mem = torch.zeros(1, 1)
+    rows = []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            cur = model[0](torch.tensor(x[t], dtype=torch.float32).reshape(1, 1))
+            if isinstance(neuron, snn.RSynaptic):
+                spk, syn, mem = neuron(cur, spk, syn, mem)
+            else:
+                spk, syn, mem = neuron(cur, syn, mem)
+            rows.append((float(spk), float(syn), float(mem)))
+    return np.array(rows)
+
+
+def test_rsynaptic_ignores_reset_delay_false():
+    """RSynaptic's forward applies reset_delay=False to a local variable it discards: the spikes equal those of
+    reset_delay=True, unlike Synaptic's (which match the chip), and the export says reset_delay 1."""
+    x = np.ones((6, 1), np.uint8)
+    late = snntorch_states(one_synaptic_neuron("RSynaptic", threshold=3.0, reset_delay=True), x)
+    ignored = snntorch_states(one_synaptic_neuron("RSynaptic", threshold=3.0, reset_delay=False), x)
+    applied = snntorch_states(one_synaptic_neuron("Synaptic", threshold=3.0, reset_delay=False), x)
+    np.testing.assert_array_equal(ignored, late)
+    assert not np.array_equal(applied[:, 0], late[:, 0])
+    chip, _ = run_chip(one_synaptic_neuron("Synaptic", threshold=3.0, reset_delay=False), x, (1,))
+    np.testing.assert_array_equal(chip[:, 0], applied[:, 0])
+    rsyn = one_synaptic_neuron("RSynaptic", threshold=3.0, reset_delay=False)
+    assert export_snntorch(rsyn, torch.zeros(1)).metadata["reset_delay"] == 1
+    with pytest.raises(TypeError):  # with init_hidden=True snnTorch cannot run it at all
+        snn.RSynaptic(alpha=0.5, beta=0.5, all_to_all=False, init_hidden=True, reset_delay=False)(torch.ones(1, 1))
+
+
+@pytest.mark.parametrize("kind", ["Synaptic", "RSynaptic"])
+def test_zero_reset_of_synaptic_layers_drops_the_step_after_a_spike(kind):
+    """Input 2 every step, alpha = beta = 0.5, threshold 1.5. snnTorch (reset_delay=True) sets mem to 0 in the step
+    after each spike, dropping that step's current (the current itself is kept: syn = 3 there), so it spikes every
+    other step; the chip zeroes V in the spike tick and spikes every tick. Synaptic with reset_delay=False agrees
+    with the chip."""
+    x = np.ones((6, 1), np.uint8)
+    states = snntorch_states(one_synaptic_neuron(kind, threshold=1.5, reset_mechanism="zero"), x)
+    assert states[:, 0].tolist() == [1, 0, 1, 0, 1, 0]
+    assert states[1, 1:].tolist() == [3.0, 0.0]
+    chip, _ = run_chip(one_synaptic_neuron(kind, threshold=1.5, reset_mechanism="zero"), x, (1,))
+    assert chip[:, 0].tolist() == [1] * 6
+    immediate = snntorch_states(one_synaptic_neuron("Synaptic", threshold=1.5, reset_mechanism="zero",
+                                                    reset_delay=False), x)
+    assert immediate[:, 0].tolist() == [1] * 6
+
+
+def test_synaptic_bias_becomes_a_steady_state_i_offset():
+    """A bias of 1 into Synaptic(alpha=0.5, beta=0.5): snnTorch's current builds up (1, 1.5, 1.75, ...) and mem
+    goes 1, 2, 2.75, ... -> 4; the chip adds i_offset = 1/(1-0.5) = 2 to V from tick 0 (2, 3, 3.5, ... -> 4)."""
+    x = np.zeros((40, 1), np.uint8)
+    model = one_synaptic_neuron(bias=1.0, threshold=1e6)
+    mem = snntorch_states(model, x)[:, 2]
+    res = convert(export_snntorch(model, torch.zeros(1)), replace(CONFIG, output_record=("v",)))
+    (name, _), = res.output_pops.items()
+    pop = res.net.population(name)
+    assert pop.param("i_offset")[0] == 2.0 and pop.neuron_model == "lif_curr_exp_no_delay"
+    out = Simulator(profile=PROFILE).run_batch(res.net, {"input": np.zeros((1, 40, 1), np.uint8)}, 40)
+    chip = out.voltages[name][0, :, 0] / pop.voltage_scale[0]
+    assert mem[:3].tolist() == [1.0, 2.0, 2.75] and chip[:3].tolist() == [2.0, 3.0, 3.5]
+    assert abs(mem[-1] - 4.0) < 1e-5 and abs(chip[-1] - 4.0) < 1e-5
+
+
+def test_rsynaptic_exports_a_recurrent_curr_exp_population_with_per_neuron_decays():
+    rsyn = snn.RSynaptic(alpha=torch.tensor([0.5, 0.75, 0.875]), beta=torch.tensor([0.25, 0.5, 0.75]),
+                         linear_features=3, threshold=torch.tensor([1.0, 2.0, 3.0]), reset_delay=False)
+    model = nn.Sequential(int_weights(nn.Linear(4, 3, bias=False)), rsyn)
+    int_weights(rsyn.recurrent, seed=2)
+    rsyn.recurrent.bias.data.zero_()
+    graph = export_snntorch(model, torch.zeros(4))
+    assert isinstance(graph.nodes["1"], nir.NIRGraph) and isinstance(graph.nodes["1"].nodes["lif"], nir.CubaLIF)
+    res = convert(graph, CONFIG)
+    pop = res.net.population("1.lif")
+    assert pop.neuron_model == "lif_curr_exp_no_delay"
+    np.testing.assert_array_equal(pop.param("exc_decay").astype(np.float32), np.float32([0.5, 0.75, 0.875]))
+    np.testing.assert_array_equal(pop.param("alpha_decay").astype(np.float32), np.float32([0.25, 0.5, 0.75]))
+    np.testing.assert_array_equal(pop.param("threshold"), [1.0, 2.0, 3.0])
+    rec = next(p for p in res.net.projections if p.pre is p.post is pop)
+    np.testing.assert_array_equal(sorted(rec.weights), sorted(rsyn.recurrent.weight.detach().numpy().ravel()))

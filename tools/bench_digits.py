@@ -40,49 +40,26 @@ def build_model(hidden: int, beta: float):
                          nn.Linear(hidden, 10), snn.Leaky(beta=beta, init_hidden=True, reset_delay=False, output=True))
 
 
-def snntorch_forward(model, x):
-    """Plain snnTorch: step through time, output spikes [T, B, 10]."""
-    import snntorch as snn
-    import torch
-
-    # per module: snntorch.utils.reset only reaches Leaky objects in the class's instance list, not deep copies
-    for mod in model.modules():
-        if isinstance(mod, snn.Leaky):
-            mod.reset_mem()
-    out = []
-    for t in range(x.shape[0]):
-        spk, _ = model(x[t])
-        out.append(spk)
-    return torch.stack(out)
-
-
 def train_epochs(forward, params, xtr_images, ytr, args, epochs: int, lr: float, seed: int) -> list[float]:
     """Adam on cross-entropy of output spike counts; a fresh rate code per epoch. Returns seconds per epoch."""
-    import torch
-    import torch.nn.functional as F
+    from s2sim.training import fit
 
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    times = []
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        x = encode(xtr_images, args.ticks, seed * 1000 + epoch)
-        order = torch.randperm(len(ytr), generator=gen)
-        for i in range(0, len(order), args.batch):
-            idx = order[i:i + args.batch]
-            spk = forward(x[:, idx])
-            loss = F.cross_entropy(spk.sum(0) * args.logit_scale, ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-    return times
+    codes: dict[int, object] = {}
+
+    def batches(idx, epoch):
+        if epoch not in codes:
+            codes.clear()
+            codes[epoch] = encode(xtr_images, args.ticks, seed * 1000 + epoch)
+        return codes[epoch][:, idx]
+
+    return fit(forward, params, batches, np.asarray(ytr), epochs, lr, args.batch, seed, args.logit_scale)
 
 
 def epoch_times(model, qat_model, xtr_img, ytr, args, repeats: int = 3) -> tuple[float, float]:
     """Fastest of ``repeats`` epochs of plain snnTorch and of QAT training, run alternately on copies so that
     load from other processes hits both alike."""
     from s2sim.qat import QATModel
+    from s2sim.training import snntorch_forward
 
     best_float, best_qat = float("inf"), float("inf")
     for r in range(repeats):
@@ -93,10 +70,6 @@ def epoch_times(model, qat_model, xtr_img, ytr, args, repeats: int = 3) -> tuple
         best_qat = min(best_qat, train_epochs(lambda x: q(x)[0], q.parameters(), xtr_img, ytr, args, 1,
                                               args.qat_lr, 200 + r)[0])
     return best_float, best_qat
-
-
-def accuracy(pred, y) -> float:
-    return float(100.0 * np.mean(np.asarray(pred) == np.asarray(y)))
 
 
 def main(argv=None) -> dict:
@@ -122,6 +95,7 @@ def main(argv=None) -> dict:
     from s2sim import Simulator
     from s2sim.qat import QATModel
     from s2sim.quantize import QuantConfig, ptq
+    from s2sim.training import accuracy, snntorch_forward
 
     start = time.perf_counter()
     torch.manual_seed(args.seed)

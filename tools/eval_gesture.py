@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
         test = test.subset(slice(0, args.limit))
     calib = train.subset(slice(0, args.calib))
     print(f"test: {test.summary()}")
-    ptq_config = QuantConfig(scale_rule=args.scale_rule, percentile=args.percentile,
-                             threshold_search=args.threshold_search)
+    # PTQ in the QAT model's chip format (rounding, weight widths, profile), with the rule asked for
+    ptq_config = replace(qat_config or QuantConfig(), scale_rule=args.scale_rule, percentile=args.percentile,
+                         threshold_search=args.threshold_search)
     t0 = time.perf_counter()
     result = run_gesture_pipeline(model, config, test, qat_model=qat_model, qat_config=qat_config, calib=calib,
                                   ptq_config=ptq_config, workers=args.workers, dask_address=args.dask,

@@ -4,6 +4,7 @@ synthetic recordings.
     python tools/train_gesture.py --data ~/data --out float.npz                  # real DVS Gesture (local copy)
     python tools/train_gesture.py --synthetic /tmp/syn --out float.npz           # writes synthetic data if absent
     python tools/train_gesture.py --synthetic /tmp/syn --init float.npz --qat --epochs 2 --lr 1e-4 --out qat.npz
+    python tools/train_gesture.py --recordings recordings.npz --n-recordings 55    # held-out synthetic recordings
 
 ``--qat`` fine-tunes through s2sim.qat.QATModel, whose forward is the chip's arithmetic (integer weights,
 float32 FMA, one tick per layer); the test accuracy printed each epoch is then the simulator's, on the frozen
@@ -36,12 +37,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="folder holding DVSGesture/ (tonic's layout)")
     src.add_argument("--synthetic", type=Path, help="folder for synthetic recordings (written when absent)")
+    src.add_argument("--recordings", type=Path, help="only write --n-recordings synthetic recordings (generator "
+                                                     "seed --recordings-seed, not used in training) to this file, "
+                                                     "as shipped in s2sim/data for the demo")
+    p.add_argument("--n-recordings", type=int, default=55, help="recordings for --recordings (default 55)")
+    p.add_argument("--recordings-seed", type=int, default=2026, help="generator seed for --recordings")
     p.add_argument("--n-train", type=int, default=550, help="synthetic train recordings (default 550)")
     p.add_argument("--n-test", type=int, default=220, help="synthetic test recordings (default 220)")
     p.add_argument("--events", type=int, default=3000, help="mean events per synthetic recording (default 3000)")
     p.add_argument("--bins", type=int, default=32, help="time bins = chip ticks per sample (default 32)")
     p.add_argument("--size", type=int, default=32, help="downsampled width/height (default 32)")
     p.add_argument("--beta", type=float, default=0.9, help="membrane decay of every Leaky layer (default 0.9)")
+    p.add_argument("--reset-delay", action="store_true",
+                   help="train with snnTorch's default reset_delay=True (the chip resets at once; PTQ inherits the "
+                        "difference, QAT trains it away)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -52,7 +61,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scale-rule", default="max", choices=("max", "percentile", "mean_std"),
                    help="QAT weight scale rule per layer (default max)")
     p.add_argument("--percentile", type=float, default=99.9, help="percentile of the percentile rule")
-    p.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
+    p.add_argument("--rounding", default="nearest_even", choices=("nearest_even", "trunc"),
+                   help="QAT weight rounding (trunc: toward zero, as py-spinnaker2's conv path)")
+    p.add_argument("--dense-model", default="lif_no_delay", choices=("lif_no_delay", "lif"),
+                   help="QAT chip model of the dense output layer (lif: the 4-bit weights of the delay models)")
+    p.add_argument("--max-weight", type=int, help="QAT: cap every layer's integer weights at +-this")
+    p.add_argument("--out", type=Path, help="model file to write (.npz); required unless --recordings")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: <out>.ckpt.pt)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--cache-dir", type=Path, help="where converted splits are cached")
@@ -100,7 +114,7 @@ def setup(args: argparse.Namespace):
         model, config, _ = gm.load_model(args.init)
     else:
         frames = gestures.FrameConfig(n_time_bins=args.bins, size=args.size)
-        config = gm.GestureNetConfig(frames=frames, beta=args.beta)
+        config = gm.GestureNetConfig(frames=frames, beta=args.beta, reset_delay=args.reset_delay)
         torch.manual_seed(args.seed)
         model = gm.build_torch_model(config)
     model.train()
@@ -111,7 +125,8 @@ def setup(args: argparse.Namespace):
     from s2sim.qat import QATModel
     from s2sim.quantize import QuantConfig
 
-    qconfig = QuantConfig(scale_rule=args.scale_rule, percentile=args.percentile)
+    qconfig = QuantConfig(scale_rule=args.scale_rule, percentile=args.percentile, rounding=args.rounding,
+                          dense_model=args.dense_model, max_weight=args.max_weight)
     qat = QATModel(model, config.frames.input_shape, qconfig)
     # output spikes over the whole run, the chip's pipeline ticks included: that is what the chip counts
     return model, qat, config, qconfig, (lambda x: qat(gm.time_first(x.numpy()))[0].sum(dim=0)), \
@@ -186,10 +201,21 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_recordings(args: argparse.Namespace) -> int:
+    recordings, labels = gestures.synthetic_recordings(args.n_recordings, args.recordings_seed,
+                                                       gestures.SyntheticConfig(events=args.events))
+    gestures.save_recordings(args.recordings, recordings, labels)
+    print(f"wrote {len(recordings)} synthetic recordings (seed {args.recordings_seed}) to {args.recordings}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.recordings is None and args.out is None:
+        print("train_gesture: error: --out is required (unless --recordings)", file=sys.stderr)
+        return 2
     try:
-        return train(args)
+        return write_recordings(args) if args.recordings is not None else train(args)
     except S2SimError as exc:
         print(f"train_gesture: error: {exc}", file=sys.stderr)
         return 1

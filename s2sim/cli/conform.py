@@ -1,7 +1,7 @@
 """``s2sim conform expected.h5 observed.h5`` and ``s2sim conform --infer chip.h5 ...``.
 
-Exit status 0 when the traces agree (or some chip variant reproduces every trace), 1 otherwise, so the command
-can gate a CI job.
+Exit status 0 when the traces agree (or some chip variant reproduces every trace), 1 when they do not, 2 when a
+trace cannot be read (so a damaged file is never reported as a mismatch); the command can gate a CI job.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
+from .checks import check_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
     parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    parser.add_argument("--write-profile", metavar="PROFILE.json", default=None,
+                        help="with --infer: write the profile the traces settle as JSON (for s2sim exec --profile "
+                             "and ChipProfile.from_dict); an error when they leave more than one")
     parser.add_argument("--plot", metavar="PNG", help="write rasters and voltage differences to this PNG file")
     tol = parser.add_argument_group("tolerance (non-exact sources such as Brian2 or snnTorch; default bit-exact)")
     tol.add_argument("--atol", type=float, default=None, help="absolute voltage tolerance")
@@ -49,7 +53,9 @@ def run_conform(args: argparse.Namespace) -> int:
     from ..conformance import compare
     from ..traces import read_trace
 
-    expected, observed = (read_trace(p) for p in args.traces)
+    if args.plot:
+        check_output(args.plot, "--plot")
+    expected, observed = (read_trace(p, isolate=True) for p in args.traces)
     result = compare(expected, observed, tolerance=_tolerance(args), allow_partial=args.allow_partial)
     if args.plot:
         plot_comparison(expected, observed, result, args.plot)
@@ -67,13 +73,30 @@ def _run_infer(args: argparse.Namespace) -> int:
 
     if args.plot or _tolerance(args) is not None:
         raise ConfigError("conform --infer: --plot and tolerance options apply to a two-trace comparison only")
-    traces, labels = read_trace_set(args.traces)
+    traces, labels = read_trace_set(args.traces, isolate=True)
     restrict = _restrictions(args.only or [])
     if args.state_precision:
         restrict["state_precision"] = args.state_precision
     result = infer(traces, restrict=restrict, labels=labels)
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
+    if args.write_profile:
+        _write_profile(result, args.write_profile)
     return 0 if result.consistent else 1
+
+
+def _write_profile(result: Any, path: str) -> None:
+    """The one profile the traces settle, as JSON (s2sim exec --profile and ChipProfile.from_dict read it)."""
+    profiles = result.profiles()
+    if len(profiles) != 1:
+        raise ConfigError(f"conform --write-profile {path!r}: the traces leave {len(profiles)} profiles consistent "
+                          "(0: none reproduces them; more: some points are not distinguished); nothing written")
+    text = json.dumps({"profile": profiles[0].to_dict(), "not_probed": result.not_probed()}, indent=1) + "\n"
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError(f"conform --write-profile {path!r}: cannot write it ({exc})") from None
+    print(f"wrote {path}: the inferred ChipProfile (use it with s2sim exec --profile {path})", file=sys.stderr)
 
 
 def _restrictions(items: list[str]) -> dict[str, list]:

@@ -105,14 +105,17 @@ def run_gestures(args: argparse.Namespace) -> int:
         print(f"   warning: population(s) {silent} never spiked")
 
     print("\n3. the NIR route (export_snntorch -> from_nir, py-spinnaker2's conversion of the float model)")
-    print(_indent(_nir_route(model, config, test, args)))
+    print(_indent(_nir_route(model, config, test, args, result.qat.config)))
 
     print("\n4. mapping and resources of the simulated network")
     from ..placement import place
 
     print(_indent(place(result.network.net, result.qat.config.profile).format()))
 
-    print("\n5. raster")
+    print("\n5. PE time and energy per sample (estimate, docs/timing.md)")
+    print(_indent(_timing(result, test)))
+
+    print("\n6. raster")
     path = _raster(result, test, args.raster)
     print(f"   wrote {path} (sample 0, label {int(test.labels[0])}: {gestures.CLASSES[int(test.labels[0])]})")
     print(f"\ndone in {time.perf_counter() - t_start:.1f} s")
@@ -124,13 +127,14 @@ def _describe(config) -> str:
     f = config.frames
     return (f"{f.polarities}x{f.size}x{f.size} -> conv{config.kernel}x{config.kernel} {c1} -> Leaky -> avgpool "
             f"{config.pool} -> conv{config.kernel}x{config.kernel} {c2} -> Leaky -> avgpool {config.pool} -> dense "
-            f"{config.n_classes} -> Leaky, {f.n_time_bins} ticks per sample")
+            f"{config.n_classes} -> Leaky, {f.n_time_bins} ticks per sample"
+            f"{', trained with snnTorch reset_delay=True' if config.reset_delay else ''}")
 
 
-def _nir_route(model, config, test, args) -> str:
+def _nir_route(model, config, test, args, quant_config) -> str:
     import torch
 
-    from ..evaluate import evaluate
+    from ..evaluate import describe_format, evaluate
     from ..gesture_model import GestureNetwork
     from ..nir_import import ConversionConfig, convert
     from ..snntorch_export import export_snntorch
@@ -145,7 +149,39 @@ def _nir_route(model, config, test, args) -> str:
     return (f"NIR graph of {len(graph.nodes)} nodes -> {pops}\n"
             f"weights scaled 127/max|W| per population, truncated toward zero (ChipProfile.weight_rounding)\n"
             f"simulator accuracy of this conversion: {100 * res.accuracy:.2f} % "
-            f"(the PTQ/QAT rows above round to nearest instead)")
+            f"(the PTQ/QAT rows above: {describe_format(quant_config)})")
+
+
+#: The published DVS Gesture energies on SpiNNaker2 by DVFS mode (chip paper, as quoted in public summaries; the
+#: unit of work, whole test set or one gesture, is not stated there), and the demo's ticks for them.
+PUBLISHED_GESTURE_J = {"auto": 0.741, "high": 1.023, "low": 2.010}
+PUBLISHED_TICK_S = {"auto": 1e-3, "high": 1e-3, "low": 2e-3}
+
+
+def _timing(result, test) -> str:
+    from ..simulator import Simulator
+    from ..timing import TimingConfig
+
+    gnet = result.network
+    net = result.qat.to_network(record=("spikes",), name="dvs_gesture_timing")
+    inputs = gnet.inputs(test.spikes)
+    lines = [f"{'DVFS':<6} {'tick':>6} {'latency':>9} {'misses':>7} {'max time_done':>14} {'energy/sample':>14}   "
+             "published (chip, unit of work not stated)"]
+    calibration = set()
+    for mode in ("low", "high", "auto"):
+        for tick in sorted({1e-3, PUBLISHED_TICK_S[mode]}):
+            res = Simulator(result.qat.config.profile, timing=TimingConfig(sys_tick_in_s=tick, dvfs=mode)).run_batch(
+                net, inputs)
+            t = res.timing.to_dict()
+            calibration.update(t["calibration"])
+            published = f"{PUBLISHED_GESTURE_J[mode]:.3f} J" if tick == PUBLISHED_TICK_S[mode] else ""
+            lines.append(f"{mode:<6} {tick * 1e3:>4g} ms {t['latency_ms']:>6.0f} ms {t['deadline_misses']:>7} "
+                         f"{t['bottleneck']['time_done']:>14.3f} {t['energy_per_sample_j']['mean'] * 1e3:>11.3f} mJ   "
+                         f"{published}")
+    lines.append("the published figures are for the paper's network and test set (not this small synthetic one): "
+                 "compare the ordering of the modes, not the values")
+    lines += [f"cycle costs: {c}" for c in sorted(calibration)]
+    return "\n".join(lines)
 
 
 def _raster(result, test, path: Path) -> Path:

@@ -60,6 +60,7 @@ def run_exec(args: argparse.Namespace) -> int:
     imports = StandInImports()
     board = _board_target(args.board, imports) if args.board is not None else None
     saved_profile = backend.current_profile()
+    backend.forget_said()
     backend.use_profile(profile)
     backend.use_board(board)
     if writer:

@@ -23,7 +23,7 @@ from .backend import RunRecord, add_run_observer, current_profile, remove_run_ob
 
 #: Submodules a script may import, as in py-spinnaker2.
 SUBMODULES = ("snn", "hardware", "brian2_sim", "helpers", "ann2snn_helpers", "s2_nir", "experiment_backends",
-              "neuron_models")
+              "neuron_models", "logger", "mapper")
 
 
 def __getattr__(name: str) -> Any:

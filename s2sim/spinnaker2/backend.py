@@ -8,13 +8,11 @@ writes every run as a conformance trace through an observer).
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Iterator
 
-from ..errors import ConfigError, IgnoredSettingWarning
+from ..errors import ConfigError, IgnoredSettingWarning, caller_stacklevel
 from ..profile import ChipProfile
 from ..results import BatchResult
 from ..snn import Network
@@ -122,18 +120,14 @@ def notify(record: RunRecord) -> None:
         observer(record)
 
 
-def say_once(key: str, message: str) -> None:
-    """Warn (IgnoredSettingWarning) the first time ``key`` comes up in this process, never again; the warning
-    points at the user's line, not at s2sim's."""
+def forget_said() -> None:
+    """Start a new "once" for say_once (``s2sim exec`` does, per script)."""
+    _STATE.said.clear()
+
+
+def say_once(key: str, message: str, category: type[Warning] = IgnoredSettingWarning) -> None:
+    """Warn the first time ``key`` comes up in this process, never again; the warning points at the user's line,
+    not at s2sim's."""
     if key not in _STATE.said:
         _STATE.said.add(key)
-        warnings.warn(message, IgnoredSettingWarning, stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """warnings.warn's stacklevel of the first frame outside the s2sim package."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(2), 2   # 1 = say_once's caller, seen from warnings.warn's own frame
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
+        warnings.warn(message, category, stacklevel=caller_stacklevel())

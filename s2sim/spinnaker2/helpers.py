@@ -38,3 +38,31 @@ def spike_times_to_matrix(spike_times: Mapping[Any, Any], n_timesteps: int) -> n
     out = np.zeros((n, n_timesteps), dtype=np.uint8)
     out[indices, times] = 1
     return out
+
+
+def plot_times_done_multiple_pes_one_plot_vertical(filepath: str, sys_tick_in_s: float | None = None) -> Any:
+    """Plot a ``time_done`` file (npz with ``pes``: PE labels and ``times``: [n_pes, T] fractions of the tick):
+    one row per PE, stacked vertically, with the deadline marked; in seconds when ``sys_tick_in_s`` is given.
+
+    Uses pyplot, as the scripts that call it expect (they leave showing or saving to plt); returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    try:
+        data = np.load(filepath, allow_pickle=False)
+        pes, times = np.asarray(data["pes"]).astype(str), np.asarray(data["times"], dtype=np.float64)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ConfigError(f"plot_times_done_multiple_pes_one_plot_vertical: {filepath!r} is not a time_done file "
+                          f"with arrays 'pes' and 'times' ({exc})") from None
+    if times.ndim != 2 or times.shape[0] != pes.size:
+        raise ConfigError(f"plot_times_done_multiple_pes_one_plot_vertical: {filepath!r}: 'times' has shape "
+                          f"{times.shape}, expected ({pes.size}, ticks)")
+    scale, unit = (sys_tick_in_s, "time done [s]") if sys_tick_in_s else (1.0, "time done [tick]")
+    fig, axes = plt.subplots(pes.size, 1, sharex=True, squeeze=False, figsize=(8, 1.2 * pes.size + 1))
+    for ax, pe, row in zip(axes[:, 0], pes, times):
+        ax.plot(np.arange(row.size), row * scale, linewidth=0.8)
+        ax.axhline(scale, color="red", linewidth=0.6, linestyle="--")
+        ax.set_ylabel(pe, fontsize=7)
+    axes[-1, 0].set_xlabel("tick")
+    fig.supylabel(unit)
+    return fig
