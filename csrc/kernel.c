@@ -894,7 +894,7 @@ static int64_t map_events(const s2_projection *q, const uint8_t *map)
 
 static int64_t deliver_conv_dense(const s2_projection *q, const s2_population *pre, const s2_population *post,
                                   const s2_workspace *ws, int32_t *slot, const spike_lists *sp, int32_t oy_lo,
-                                  int32_t oy_hi, int fresh, int amx)
+                                  int32_t oy_hi, int fresh, int amx, int count)
 {
     uint8_t *map = ws->conv_map + q->map_offset;
     /* not in a split sample: there another thread may already be updating (rewriting) the pre's flags */
@@ -908,7 +908,7 @@ static int64_t deliver_conv_dense(const s2_projection *q, const s2_population *p
                     map[c]++;
             }
     }
-    const int64_t events = ws->thread == 0 ? map_events(q, map) : 0;
+    const int64_t events = count ? map_events(q, map) : 0;
     const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
     const int32_t pos_lo = oy_lo * q->ow, n_pos = oy_hi * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
     for (int32_t pl = 0; pl < post->ring_planes; pl++) {
@@ -935,9 +935,9 @@ static int64_t deliver_conv_dense(const s2_projection *q, const s2_population *p
 
 /* A conv projection takes the cheaper of its two paths for this tick's spike count (lowering's cost model sets
  * dense_from); both give the same sums. A thread of a split sample computes its own output rows (its range is
- * cut at whole rows: the target's grain). */
+ * cut at whole rows: the target's grain). Returns the synaptic events when count is set (else 0). */
 static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, const s2_population *post,
-                            const s2_workspace *ws, const spike_lists *sp, span r, int32_t tick, int amx)
+                            const s2_workspace *ws, const spike_lists *sp, span r, int32_t tick, int amx, int count)
 {
     int32_t *slot = ring_slot(ws, post, tick);
     const int32_t row = q->ow * q->c_out, oy_lo = r.lo / row, oy_hi = (r.hi + row - 1) / row;
@@ -946,12 +946,12 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
     const int fresh = *state == S2_SLOT_CLEAN || *state == S2_SLOT_STALE;
     int64_t events;
     if (sp->total >= q->dense_from) {
-        events = deliver_conv_dense(q, pre, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
+        events = deliver_conv_dense(q, pre, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx, count);
         *state = *state == S2_SLOT_INPUT ? S2_SLOT_INPUT : S2_SLOT_FULL;
     } else {
         prepare_slot(ws, q->post, post, tick, r);
         deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
-        events = ws->thread == 0 ? row_events(sp, NULL, NULL, q->pre_events) : 0;
+        events = count ? row_events(sp, NULL, NULL, q->pre_events) : 0;
         mark_dirty(ws, q->post, post, tick);
     }
     return events;
@@ -967,18 +967,20 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         if (!sp.total)
             continue;
         const span r = own_span(post, ws);
-        int64_t events = 0;  /* counted by thread 0 only */
+        const int count = io[q->post].rec_counts && ws->thread == 0;  /* events: thread 0, when recorded */
+        int64_t events = 0;
         if (q->kind == S2_PROJ_CONV) {
-            events = deliver_conv(q, &net->pops[q->pre], post, ws, &sp, r, tick, (net->flags & S2_FLAG_AMX) != 0);
+            events = deliver_conv(q, &net->pops[q->pre], post, ws, &sp, r, tick, (net->flags & S2_FLAG_AMX) != 0,
+                                  count);
         } else {
             if (q->kind == S2_PROJ_SPARSE)
                 deliver_sparse(q, post, ws, &sp, r, tick);
             else
                 deliver_dense(q, post, ws, &sp, r, tick);
-            if (ws->thread == 0)
+            if (count)
                 events = row_events(&sp, q->kind == S2_PROJ_SPARSE ? q->row_ptr : NULL, q->row_nnz, NULL);
         }
-        if (io[q->post].rec_counts && ws->thread == 0)
+        if (count)
             io[q->post].rec_counts[(b * n_ticks + tick) * 2 + 1] += events;
     }
 }
