@@ -30,7 +30,7 @@
 #endif
 
 /* ------------------------------------------------------------------------------------------------------------
- * SIMD helpers. Each instruction-set level defines the same small operations; every loop above them is written
+ * SIMD helpers. Each instruction-set level defines the same small operations; every loop that uses them is written
  * once. The level is the compiler's target (-march), reported by s2_simd_level(). Integer operations only, so
  * every level computes the same bits.
  * ---------------------------------------------------------------------------------------------------------- */

@@ -3,8 +3,10 @@
 This is where host values become chip values: parameters are rounded once to float32 (the upload), float weights
 become integers by ``profile.weight_rounding`` and are range-checked against the target model's synapse format.
 It also picks, per projection, the representation the kernel handles fastest (sparse rows, dense int8 rows, or a
-convolution), and gives each conv target population a channel-last internal neuron order so a kernel tap is one
-contiguous add over output channels. Recording arrays are translated back to the external order by the caller.
+convolution with its packed kernel for the dense conv product; the cost model is s2sim.tuning, connection lists
+are built by s2sim.list_rows), and gives each conv target population a channel-last internal neuron order so a
+kernel tap is one contiguous add over output channels. Recording arrays are translated back to the external order
+by the caller.
 """
 from __future__ import annotations
 
