@@ -20,6 +20,14 @@ static inline float mac(float a, float b, float c, int fused)
     return fused ? once : twice;
 }
 
+/* A synaptic sum as the chip's float of an integer: torch's matmuls and convs sum integers exactly, but a GPU's
+ * may take a transform (Winograd, FFT) that is off by far less than 0.5, and a sum of -0.0 terms is -0.0 where the
+ * chip's (float) of 0 is +0.0. */
+static inline float integer(float sum)
+{
+    return nearbyintf(sum) + 0.0f;
+}
+
 /* Threshold test and reset of a stepped membrane x: writes the spike flag, returns V after the reset. Selects, not
  * branches, on the flags (as in mac). */
 static inline float fire(float x, float th, int strict, int subtract, float *restrict spk)
@@ -74,8 +82,7 @@ static inline __attribute__((always_inline)) void lif_row(const s2_qn_layer *L, 
               subtract = (L->flags & S2_QN_SUBTRACT) != 0;
     const float *restrict alpha = L->alpha, *restrict off = L->i_offset, *restrict th = L->threshold;
     for (int32_t i = 0; i < L->n; i++) {
-        /* + 0.0f: a conv or matmul of zeros may sum to -0.0 where the chip's integer sum converts to +0.0 */
-        const float x = mac(v[i], alpha[i], (syn[i] + 0.0f) + off[i], fused);
+        const float x = mac(v[i], alpha[i], integer(syn[i]) + off[i], fused);
         o.vpre[i] = x;
         v[i] = fire(x, th[i], strict, subtract, o.spk + i);
         if (keep_post)
@@ -93,8 +100,8 @@ static inline __attribute__((always_inline)) void curr_exp_row(const s2_qn_layer
     const float *restrict alpha = L->alpha, *restrict off = L->i_offset, *restrict th = L->threshold,
                 *restrict decay = L->decay;
     for (int32_t i = 0; i < L->n; i++) {
-        ie[i] = mac(ie[i], decay[i], exc[i], fused_i);
-        ii[i] = mac(ii[i], decay[i], inh[i], fused_i);
+        ie[i] = mac(ie[i], decay[i], integer(exc[i]), fused_i);
+        ii[i] = mac(ii[i], decay[i], integer(inh[i]), fused_i);
         const float net = ie[i] - ii[i];
         const float x = mac(v[i], alpha[i], net + off[i], fused);
         o.inet[i] = net;

@@ -227,8 +227,8 @@ def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
         w_rec = w_rec.detach()
         rec_exc, rec_inh = w_rec.clamp_min(0).T + 0.0, (-w_rec).clamp_min(0).T + 0.0
     for t in range(syn.shape[0]):
-        if decay is None:  # ``+ 0.0``: a sum of -0.0 terms is -0.0; the chip's (float) of an integer sum is +0.0
-            cur = _tick_input(syn, t, dyn.late, zero) + 0.0
+        if decay is None:
+            cur = _tick_input(syn, t, dyn.late, zero)
             cur = cur if w_rec is None else cur + s_prev @ w_rec.T
         else:
             e, i = _tick_input(exc, t, dyn.late, zero), _tick_input(inh, t, dyn.late, zero)
@@ -247,10 +247,12 @@ def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
 
 
 def _tick_input(sums, t: int, late: bool, zero):
-    """The sums that arrive in tick t (see ``Dynamics.late``)."""
-    if not late:
-        return sums[t]
-    return sums[t - 1] if t > 0 else zero
+    """The sums that arrive in tick t (see ``Dynamics.late``) as the chip's floats of integers: rounded (a GPU's
+    conv may take a transform, Winograd or FFT, that is off by far less than 0.5) and ``+ 0.0`` (a sum of -0.0
+    terms is -0.0, the chip's (float) of 0 is +0.0)."""
+    if late and t == 0:
+        return zero
+    return torch.round(sums[t - 1 if late else t]) + 0.0
 
 
 def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn: Dynamics):
