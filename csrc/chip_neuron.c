@@ -20,12 +20,11 @@ static inline float mac(float a, float b, float c, int fused)
     return fused ? once : twice;
 }
 
-/* A synaptic sum as the chip's float of an integer: torch's matmuls and convs sum integers exactly, but a GPU's
- * may take a transform (Winograd, FFT) that is off by far less than 0.5, and a sum of -0.0 terms is -0.0 where the
- * chip's (float) of 0 is +0.0. */
-static inline float integer(float sum)
+/* A synaptic sum as the chip's float of an integer sum: a matmul or conv of -0.0 terms gives -0.0 where the chip's
+ * (float) of 0 is +0.0. */
+static inline float chip_sum(float sum)
 {
-    return nearbyintf(sum) + 0.0f;
+    return sum + 0.0f;
 }
 
 /* Threshold test and reset of a stepped membrane x: writes the spike flag, returns V after the reset. Selects, not
@@ -82,7 +81,7 @@ static inline __attribute__((always_inline)) void lif_row(const s2_qn_layer *L, 
               subtract = (L->flags & S2_QN_SUBTRACT) != 0;
     const float *restrict alpha = L->alpha, *restrict off = L->i_offset, *restrict th = L->threshold;
     for (int32_t i = 0; i < L->n; i++) {
-        const float x = mac(v[i], alpha[i], integer(syn[i]) + off[i], fused);
+        const float x = mac(v[i], alpha[i], chip_sum(syn[i]) + off[i], fused);
         o.vpre[i] = x;
         v[i] = fire(x, th[i], strict, subtract, o.spk + i);
         if (keep_post)
@@ -100,8 +99,8 @@ static inline __attribute__((always_inline)) void curr_exp_row(const s2_qn_layer
     const float *restrict alpha = L->alpha, *restrict off = L->i_offset, *restrict th = L->threshold,
                 *restrict decay = L->decay;
     for (int32_t i = 0; i < L->n; i++) {
-        ie[i] = mac(ie[i], decay[i], integer(exc[i]), fused_i);
-        ii[i] = mac(ii[i], decay[i], integer(inh[i]), fused_i);
+        ie[i] = mac(ie[i], decay[i], chip_sum(exc[i]), fused_i);
+        ii[i] = mac(ii[i], decay[i], chip_sum(inh[i]), fused_i);
         const float net = ie[i] - ii[i];
         const float x = mac(v[i], alpha[i], net + off[i], fused);
         o.inet[i] = net;

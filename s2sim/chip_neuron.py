@@ -247,12 +247,11 @@ def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
 
 
 def _tick_input(sums, t: int, late: bool, zero):
-    """The sums that arrive in tick t (see ``Dynamics.late``) as the chip's floats of integers: rounded (a GPU's
-    conv may take a transform, Winograd or FFT, that is off by far less than 0.5) and ``+ 0.0`` (a sum of -0.0
-    terms is -0.0, the chip's (float) of 0 is +0.0)."""
+    """The sums that arrive in tick t (see ``Dynamics.late``), ``+ 0.0``: a matmul or conv of -0.0 terms gives -0.0
+    where the chip's (float) of an integer sum 0 is +0.0."""
     if late and t == 0:
         return zero
-    return torch.round(sums[t - 1 if late else t]) + 0.0
+    return sums[t - 1 if late else t] + 0.0
 
 
 def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn: Dynamics):

@@ -130,8 +130,8 @@ def _to_cyx(t, shape: tuple[int, ...]):
 def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
     """Integer synaptic sums [T, B, n_out] of the pre spikes [T, B, n_in] of every tick, in one matmul or conv; the
     pre neurons in (y, x, c) order if ``pre_yxc`` (always for a conv), the post neurons in (y, x, c) order for a
-    conv. Exact in float32 (checked < 2**24), but a sum of -0.0 terms may be -0.0 (the neuron loop reads it as the
-    chip's +0.0)."""
+    conv. Exact in float32 (checked < 2**24; rounded off the CPU, where a conv may not sum exactly), but a sum of
+    -0.0 terms may be -0.0 (the neuron loop reads it as the chip's +0.0)."""
     t_len, batch = pre.shape[:2]
     flat = pre.reshape(t_len * batch, -1)
     if geometry.kind == "dense":
@@ -141,7 +141,10 @@ def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
         frames = flat.reshape(-1, h, w, c).permute(0, 3, 1, 2)  # a channels-last [N, C, H, W] view
         if geometry.pool > 1:
             frames = F.avg_pool2d(frames, geometry.pool, divisor_override=1)
-        syn = F.conv2d(frames, weight, stride=geometry.stride, padding=geometry.padding).permute(0, 2, 3, 1)
+        syn = F.conv2d(frames, weight, stride=geometry.stride, padding=geometry.padding)
+        if syn.device.type != "cpu":  # a GPU's conv may take a transform (Winograd, FFT), off by far less than 0.5
+            syn = syn + (torch.round(syn) - syn).detach()
+        syn = syn.permute(0, 2, 3, 1)
     return syn.reshape(t_len, batch, -1)
 
 

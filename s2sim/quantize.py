@@ -246,10 +246,10 @@ def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig)
     t = fq.tensors
     if not torch.isfinite(t.threshold).all() or not torch.isfinite(t.i_offset).all():
         raise LimitError(f"{stage.name}: threshold or i_offset times scale {t.scale:.6g} overflows float32")
-    as_np = lambda x, dtype: None if x is None else x.detach().numpy().astype(dtype)  # noqa: E731
+    as_np = lambda x, dtype: None if x is None else x.detach().cpu().numpy().astype(dtype)  # noqa: E731
     out = QuantLayer(stage.name, stage.geometry, fq.model, fq.limit, t.scale, fq.clip, rule_of(config, index, n_layers),
-                     as_np(t.weight, np.int64), t.threshold.numpy(), t.i_offset.numpy(), as_np(t.alpha, np.float32),
-                     stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
+                     as_np(t.weight, np.int64), as_np(t.threshold, np.float32), as_np(t.i_offset, np.float32),
+                     as_np(t.alpha, np.float32), stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
                      as_np(fq.float_threshold, np.float64), as_np(t.syn_decay, np.float32),
                      as_np(t.recurrent, np.int64), as_np(fq.float_recurrent, np.float64))
     check_exact_sums(out)

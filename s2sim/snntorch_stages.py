@@ -227,7 +227,7 @@ def _fold_pool(weight, q: int, stride: tuple[int, int]):
         return weight
     co, ci, kh, kw = weight.shape
     sy, sx = stride
-    out = torch.zeros(co, ci, kh + (q - 1) * sy, kw + (q - 1) * sx, dtype=weight.dtype)
+    out = torch.zeros(co, ci, kh + (q - 1) * sy, kw + (q - 1) * sx, dtype=weight.dtype, device=weight.device)
     for dy in range(q):
         for dx in range(q):
             pad = (dx * sx, (q - 1 - dx) * sx, dy * sy, (q - 1 - dy) * sy)
