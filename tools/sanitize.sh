@@ -33,3 +33,5 @@ esac
 "$PY" -S -m pytest -q -p no:cacheprovider --capture=sys --rootdir "$root" \
     "$root/tests/test_simulator.py" "$root/tests/test_oracle_vs_kernel.py" "$root/tests/test_bad_input.py" "$root/tests/test_mutation.py" \
     -k "not test_import_is_light"
+# the QAT neuron loop (csrc/chip_neuron.c), driven from torch tensors
+"$PY" -S -m pytest -q -p no:cacheprovider --capture=sys --rootdir "$root" "$root/tests/test_chip_neuron.py"
