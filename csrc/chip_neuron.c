@@ -120,16 +120,19 @@ static inline int64_t input_row(const s2_qn_layer *L, int32_t t, int64_t bn)
     return t > 0 ? (t - 1) * bn : -1;
 }
 
-void s2_qn_forward(const s2_qn_layer *L, const float *syn, const float *exc, const float *inh, float *spikes,
-                   float *v_pre, float *v_post, float *i_net, float *state, float *rec_in)
+void s2_qn_forward(const s2_qn_layer *L, int32_t b_begin, int32_t b_end, const float *syn, const float *exc,
+                   const float *inh, float *spikes, float *v_pre, float *v_post, float *i_net, float *state,
+                   float *scratch)
 {
     const int64_t n = L->n, bn = (int64_t)L->batch * n;
     const int curr = L->decay != NULL;
-    float *v = state, *ie = state + bn, *ii = state + 2 * bn, *none = state + 3 * bn;
-    memset(state, 0, sizeof(float) * (size_t)(3 * bn + 2 * n));
+    float *v = state, *ie = state + bn, *ii = state + 2 * bn, *none = scratch, *rec_in = scratch + 2 * n;
+    for (int k = 0; k < 3; k++)
+        memset(state + k * bn + b_begin * n, 0, sizeof(float) * (size_t)((b_end - b_begin) * n));
+    memset(none, 0, sizeof(float) * (size_t)(2 * n));
     for (int32_t t = 0; t < L->n_ticks; t++) {
         const int64_t row = input_row(L, t, bn);
-        for (int32_t b = 0; b < L->batch; b++) {
+        for (int32_t b = b_begin; b < b_end; b++) {
             const int64_t k = t * bn + b * n, s = b * n, r = row + b * n;
             const float *sy = none, *e = none, *h = none;
             if (row >= 0 && curr)
@@ -211,25 +214,23 @@ static inline __attribute__((always_inline)) void backward_row(
     }
 }
 
-void s2_qn_backward(const s2_qn_layer *L, const float *g_spk, const float *g_vpost, const float *v_pre,
-                    const float *spikes, const float *i_net, float *g_syn, float *g_alpha, float *g_decay,
-                    float *g_threshold, float *g_i_offset, float *scratch)
+void s2_qn_backward(const s2_qn_layer *L, int32_t b_begin, int32_t b_end, const float *g_spk, const float *g_vpost,
+                    const float *v_pre, const float *spikes, const float *i_net, float *g_syn, float *g_alpha,
+                    float *g_decay, float *g_threshold, float *g_i_offset, float *state, float *scratch)
 {
-    const int64_t n = L->n, bn = (int64_t)L->batch * n;
+    const int64_t n = L->n, bn = (int64_t)L->batch * n, first = b_begin * n, count = (b_end - b_begin) * n;
     const int curr = L->decay != NULL;
-    float *grec = scratch + 2 * bn, *discard = grec + n, *none = discard + n;
-    memset(scratch, 0, sizeof(float) * (size_t)(2 * bn));
+    float *grec = scratch, *discard = scratch + n, *none = scratch + 2 * n;
+    float *per_sample[] = {state, state + bn, g_alpha, g_threshold, g_i_offset, curr ? g_decay : NULL};
+    for (size_t k = 0; k < sizeof per_sample / sizeof *per_sample; k++)
+        if (per_sample[k])
+            memset(per_sample[k] + first, 0, sizeof(float) * (size_t)count);
     memset(none, 0, sizeof(float) * (size_t)n);
-    memset(g_alpha, 0, sizeof(float) * (size_t)bn);
-    memset(g_threshold, 0, sizeof(float) * (size_t)bn);
-    memset(g_i_offset, 0, sizeof(float) * (size_t)bn);
-    if (curr)
-        memset(g_decay, 0, sizeof(float) * (size_t)bn);
     if (L->flags & S2_QN_LATE)  /* the last row's sums would arrive after the run */
-        memset(g_syn + (int64_t)(L->n_ticks - 1) * bn, 0, sizeof(float) * (size_t)bn);
+        memset(g_syn + (int64_t)(L->n_ticks - 1) * bn + first, 0, sizeof(float) * (size_t)count);
     for (int32_t t = L->n_ticks - 1; t >= 0; t--) {
         const int64_t row = input_row(L, t, bn), next = t + 1 < L->n_ticks ? input_row(L, t + 1, bn) : -1;
-        for (int32_t b = 0; b < L->batch; b++) {
+        for (int32_t b = b_begin; b < b_end; b++) {
             const int64_t o = t * bn + b * n, s = b * n;
             const float *g_s = g_spk ? g_spk + o : none, *g_vp = g_vpost ? g_vpost + o : none;
             if (L->recurrent && next >= 0) {  /* the spikes of tick t reach tick t + 1's input */
@@ -238,7 +239,7 @@ void s2_qn_backward(const s2_qn_layer *L, const float *g_spk, const float *g_vpo
                     grec[i] += g_s[i];
                 g_s = grec;
             }
-            const grads g = {scratch + s, scratch + bn + s, g_alpha + s, curr ? g_decay + s : NULL,
+            const grads g = {state + s, state + bn + s, g_alpha + s, curr ? g_decay + s : NULL,
                              g_threshold + s, g_i_offset + s};
             float *g_in = row < 0 ? discard : g_syn + row + s;
             if (curr)

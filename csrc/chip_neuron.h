@@ -52,21 +52,25 @@ typedef struct {
     float slope;
 } s2_qn_layer;
 
-/* Forward. lif: syn [T][B][n] feed-forward sums (integer-valued; -0.0 reads as +0.0); curr_exp: exc and inh, the
- * excitatory sums and the inhibitory magnitudes (syn unused). Writes spikes (0/1), v_pre (V before the threshold
- * test), v_post (V after the reset; NULL: not written), and for curr_exp i_net (I_exc - I_inh); state is scratch
- * of 3*B*n + 2*n floats, rec_in of 2*n floats (the sums of a tick with the recurrent input added). */
-void s2_qn_forward(const s2_qn_layer *layer, const float *syn, const float *exc, const float *inh, float *spikes,
-                   float *v_pre, float *v_post, float *i_net, float *state, float *rec_in);
+/* Forward of samples [b_begin, b_end) (calls for disjoint ranges may run at once, on other threads). lif: syn
+ * [T][B][n] feed-forward sums (integer-valued; -0.0 reads as +0.0); curr_exp: exc and inh, the excitatory sums and
+ * the inhibitory magnitudes (syn unused). Writes spikes (0/1), v_pre (V before the threshold test), v_post (V after
+ * the reset; NULL: not written), and for curr_exp i_net (I_exc - I_inh). state: 3*B*n floats, the per-sample
+ * state (each call uses its samples' part); scratch: 4*n floats of the calling thread's own. */
+void s2_qn_forward(const s2_qn_layer *layer, int32_t b_begin, int32_t b_end, const float *syn, const float *exc,
+                   const float *inh, float *spikes, float *v_pre, float *v_post, float *i_net, float *state,
+                   float *scratch);
 
-/* Backward through time for the gradients g_spk and g_vpost of spikes and V after the reset (either NULL: zero),
- * from the forward's v_pre, spikes and (curr_exp) i_net: g_syn [T][B][n], the gradient of each row of syn (for
- * curr_exp of the summed current I; 0 for a row never read); per (sample, neuron) [B][n] g_alpha, g_threshold,
- * g_i_offset and (curr_exp) g_decay, which the caller sums over samples. The reset is detached, as in snnTorch.
- * scratch: 2*B*n + 3*n floats. */
-void s2_qn_backward(const s2_qn_layer *layer, const float *g_spk, const float *g_vpost, const float *v_pre,
-                    const float *spikes, const float *i_net, float *g_syn, float *g_alpha, float *g_decay,
-                    float *g_threshold, float *g_i_offset, float *scratch);
+/* Backward through time, samples [b_begin, b_end), for the gradients g_spk and g_vpost of spikes and V after the
+ * reset (either NULL: zero), from the forward's v_pre, spikes and (curr_exp) i_net: g_syn [T][B][n], the gradient of
+ * each row of syn (for curr_exp of the summed current I; 0 for a row never read); per (sample, neuron) [B][n]
+ * g_alpha, g_threshold, g_i_offset and (curr_exp) g_decay, which the caller sums over samples. The reset is
+ * detached, as in snnTorch. state: 2*B*n floats (per sample, as in the forward); scratch: 3*n floats of the
+ * calling thread's own. */
+void s2_qn_backward(const s2_qn_layer *layer, int32_t b_begin, int32_t b_end, const float *g_spk,
+                    const float *g_vpost, const float *v_pre, const float *spikes, const float *i_net, float *g_syn,
+                    float *g_alpha, float *g_decay, float *g_threshold, float *g_i_offset, float *state,
+                    float *scratch);
 /* CFFI_END */
 
 #ifdef __cplusplus

@@ -9,7 +9,8 @@ synaptic current and the recurrent projection, with the reset detached as in snn
 Two implementations of the same arithmetic, chosen by ``Dynamics.backend``:
 
 - ``"c"``: the C core's loop (csrc/chip_neuron.c), the arithmetic of the simulator's kernel, for CPU tensors.
-  One call per population and direction, with the GIL released.
+  One call per population and direction, the samples split over torch's intra-op thread count (the calls release
+  the GIL).
 - ``"torch"``: torch operations per tick, the fused multiply-add emulated exactly by :func:`fma32`; runs on any
   device (CUDA).
 - ``"auto"`` (default): ``"c"`` for CPU tensors, ``"torch"`` elsewhere.
@@ -20,6 +21,7 @@ tests/test_chip_neuron.py); their gradients agree to float32 rounding (the sums 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +182,26 @@ def _f32(x):
     return None if x is None else x.detach().float().contiguous()
 
 
+def _split(batch: int, n: int) -> list[tuple[int, int]]:
+    """Sample ranges for the C loop's threads: as many as torch's intra-op threads, each with at least 4096
+    neurons of a tick (fewer would not pay for a thread)."""
+    parts = max(1, min(torch.get_num_threads(), batch, batch * n // 4096))
+    bounds = [batch * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _on_threads(call, batch: int, n: int, scratch_per_thread: int) -> None:
+    """``call(b_begin, b_end, scratch)`` for disjoint sample ranges, on threads (the C calls release the GIL)."""
+    ranges = _split(batch, n)
+    scratch = [torch.empty(scratch_per_thread) for _ in ranges]
+    if len(ranges) == 1:
+        call(*ranges[0], scratch[0])
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        for job in [pool.submit(call, b0, b1, buf) for (b0, b1), buf in zip(ranges, scratch)]:
+            job.result()
+
+
 def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
     from ._core import ffi, lib
 
@@ -190,10 +212,11 @@ def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
     spikes, v_pre = torch.empty_like(syn), torch.empty_like(syn)
     v_post = torch.empty_like(syn) if dyn.keep_v else None
     i_net = torch.empty_like(syn) if curr else None
-    state, rec_in = torch.empty(3 * batch * n + 2 * n), torch.empty(2 * n)
-    lib.s2_qn_forward(layer, _ptr(ffi, None if curr else syn), _ptr(ffi, exc if curr else None),
-                      _ptr(ffi, inh if curr else None), _ptr(ffi, spikes), _ptr(ffi, v_pre), _ptr(ffi, v_post),
-                      _ptr(ffi, i_net), _ptr(ffi, state), _ptr(ffi, rec_in))
+    state = torch.empty(3 * batch * n)
+    ptrs = [_ptr(ffi, t) for t in (None if curr else syn, exc if curr else None, inh if curr else None, spikes,
+                                   v_pre, v_post, i_net, state)]
+    _on_threads(lambda b0, b1, scratch: lib.s2_qn_forward(layer, b0, b1, *ptrs, _ptr(ffi, scratch)), batch, n,
+                4 * n)
     del keep
     return spikes, v_pre, v_post, i_net
 
@@ -207,10 +230,11 @@ def _backward_c(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn:
     g_syn = torch.empty_like(v_pre)
     g_ioff, g_alpha, g_theta = (torch.empty(batch, n) for _ in range(3))
     g_decay = torch.empty(batch, n) if curr else None
-    scratch = torch.empty(2 * batch * n + 3 * n)
-    lib.s2_qn_backward(layer, _ptr(ffi, g_spk), _ptr(ffi, g_vpost), _ptr(ffi, v_pre), _ptr(ffi, spikes),
-                       _ptr(ffi, i_net), _ptr(ffi, g_syn), _ptr(ffi, g_alpha), _ptr(ffi, g_decay), _ptr(ffi, g_theta),
-                       _ptr(ffi, g_ioff), _ptr(ffi, scratch))
+    state = torch.empty(2 * batch * n)
+    ptrs = [_ptr(ffi, t) for t in (g_spk, g_vpost, v_pre, spikes, i_net, g_syn, g_alpha, g_decay, g_theta, g_ioff,
+                                   state)]
+    _on_threads(lambda b0, b1, scratch: lib.s2_qn_backward(layer, b0, b1, *ptrs, _ptr(ffi, scratch)), batch, n,
+                3 * n)
     del keep
     return g_syn, g_ioff, g_alpha, g_decay, g_theta
 
