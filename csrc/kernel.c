@@ -649,8 +649,9 @@ static int pop_switches(const s2_population *p)
            ((f & S2_POP_REFRAC_NO_SPIKE) ? S2_SW_REFRAC_NO_SPIKE : 0);
 }
 
-static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
-                       int32_t n_ticks)
+/* Returns 1 when *cancel was set before the run finished (checked between ticks), else 0. */
+static int run_sample(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int64_t b,
+                      int32_t n_ticks, const int32_t *cancel)
 {
     const int f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
     if (f64)
@@ -669,6 +670,9 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
 
     int32_t *prev = ws->spikes_prev, *cur = ws->spikes_cur, *n_prev = ws->n_prev, *n_cur = ws->n_cur;
     for (int32_t tick = 0; tick < n_ticks; tick++) {
+        /* another thread stores the flag; an atomic load keeps the read from being hoisted out of the loop */
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
+            return 1;
         s2_workspace w = *ws;
         w.spikes_prev = prev;
         w.spikes_cur = cur;
@@ -697,10 +701,11 @@ static void run_sample(const s2_network *net, const s2_pop_io *io, const s2_work
         int32_t *t = prev; prev = cur; cur = t;
         t = n_prev; n_prev = n_cur; n_cur = t;
     }
+    return 0;
 }
 
 int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
-           int32_t b_begin, int32_t b_end, char *err, size_t errlen)
+           int32_t b_begin, int32_t b_end, const int32_t *cancel, char *err, size_t errlen)
 {
     if (!net || net->validated != S2_VALIDATED)
         return fail(err, errlen, S2_ERR_RUN, "network was not validated");
@@ -718,10 +723,11 @@ int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, i
     const unsigned int saved = _mm_getcsr();
     _mm_setcsr((saved & ~(0x8040u | 0x6000u)));
 #endif
-    for (int64_t b = b_begin; b < b_end; b++)
-        run_sample(net, io, ws, b, n_ticks);
+    int cancelled = 0;
+    for (int64_t b = b_begin; b < b_end && !cancelled; b++)
+        cancelled = run_sample(net, io, ws, b, n_ticks, cancel);
 #ifdef S2_HAVE_MXCSR
     _mm_setcsr(saved);
 #endif
-    return S2_OK;
+    return cancelled ? S2_CANCELLED : S2_OK;
 }

@@ -20,10 +20,11 @@ extern "C" {
 #endif
 
 /* CFFI_BEGIN */
-#define S2_ABI_VERSION 2
+#define S2_ABI_VERSION 3
 #define S2_OK 0
 #define S2_ERR_INVALID 1
 #define S2_ERR_RUN 2
+#define S2_CANCELLED 3
 
 /* Neuron dynamics (s2sim.models.KIND_*). */
 #define S2_KIND_INPUT 0
@@ -160,9 +161,12 @@ typedef struct {
 /* Check every index, offset, size and pointer of a network; on success mark it validated. */
 int s2_validate(s2_network *net, char *err, size_t errlen);
 
-/* Run samples [b_begin, b_end) for n_ticks ticks, each from the initial state. */
+/* Run samples [b_begin, b_end) for n_ticks ticks, each from the initial state.
+ * cancel (may be NULL) is read between ticks: once another thread stores a non-zero value there, the run stops
+ * at the end of the current tick and returns S2_CANCELLED (the io buffers then hold a partial run; the network
+ * and workspace stay valid for the next run, which starts from the initial state). */
 int s2_run(const s2_network *net, const s2_pop_io *io, const s2_workspace *ws, int32_t batch, int32_t n_ticks,
-           int32_t b_begin, int32_t b_end, char *err, size_t errlen);
+           int32_t b_begin, int32_t b_end, const int32_t *cancel, char *err, size_t errlen);
 /* CFFI_END */
 
 #ifdef __cplusplus

@@ -186,10 +186,22 @@ class CoreNetwork:
             io[k].rec_counts = _ptr("int64_t *", buf.get("counts"))
         return io
 
-    def run(self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int) -> None:
-        """Run samples [begin, end) of a batch; releases the GIL for the duration."""
+    def run(self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int,
+            cancel: np.ndarray | None = None) -> bool:
+        """Run samples [begin, end) of a batch; releases the GIL for the duration.
+
+        ``cancel`` is an int32 array of one element that another thread may set to 1: the core stops at the end of
+        the current tick. Returns False when it stopped that way (the buffers then hold a partial run).
+        """
+        if cancel is not None and (cancel.dtype != np.int32 or cancel.size != 1 or not cancel.flags.c_contiguous):
+            raise CoreError("internal error: the cancel flag must be one contiguous int32")
         err = ffi.new("char[]", ERRLEN)
-        _raise(lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, err, ERRLEN), err)
+        rc = lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, _ptr("int32_t *", cancel), err,
+                        ERRLEN)
+        if rc == lib.S2_CANCELLED:
+            return False
+        _raise(rc, err)
+        return True
 
 
 def _check_population(pop) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ConfigError
 from .gesture_model import GestureNetwork, predict
 from .profile import ChipProfile
+from .spec import numeric_array
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,11 @@ def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray]:
         spikes, labels = data
     else:
         raise ConfigError("evaluate: data must be GestureSpikes or a (spikes, labels) pair")
-    spikes, labels = np.asarray(spikes), np.asarray(labels, dtype=np.int64)
+    spikes = np.asarray(spikes)
+    labels = numeric_array(labels, "evaluate: labels", "class indices")
+    if labels.size and np.any(labels != np.round(labels)):
+        raise ConfigError("evaluate: labels must be integer class indices")
+    labels = labels.astype(np.int64)
     if spikes.ndim != 3:
         raise ConfigError(f"evaluate: spikes have shape {spikes.shape}; expected [samples, ticks, inputs]")
     if labels.shape != (spikes.shape[0],):
@@ -193,6 +198,8 @@ def _make_job(gnet: GestureNetwork, profile: ChipProfile) -> _Job:
     from .network_io import network_to_dict
 
     network = network_to_dict(gnet.net)
+    for pop in network["populations"]:  # the activity per layer comes from the counts, recorded only when asked
+        pop["record"] = [*pop["record"], "counts"] if "counts" not in pop["record"] else pop["record"]
     text = json.dumps([network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict()],
                       sort_keys=True)
     key = hashlib.sha256(text.encode()).hexdigest()

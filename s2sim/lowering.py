@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError, LimitError
+from . import memory
+from .errors import (WEIGHT_LOSS_LIMIT, ConfigError, LimitError, S2SimError, TimeConstantWarning, WeightLossWarning,
+                     warn)
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
 from .profile import ChipProfile, ModelSettings
 from .snn import Conv2DProjection, ConvGeometry, Network, Projection
@@ -27,6 +29,7 @@ DENSE_MAX_BYTES = 1 << 28
 PROJ_SPARSE, PROJ_DENSE, PROJ_CONV = 0, 1, 2
 _UNIFORM_PARAMS = ("threshold", "alpha_decay", "v_reset", "exc_decay", "inh_decay")
 _PARAM_NAMES = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init", "exc_decay", "inh_decay")
+_DECAYS = ("alpha_decay", "exc_decay", "inh_decay")
 
 
 @dataclass
@@ -133,6 +136,47 @@ def round_weights(weights: np.ndarray, mode: str, where: str) -> np.ndarray:
     raise ConfigError(f"{where}: unknown weight_rounding {mode!r}")
 
 
+def check_weight_loss(weights: np.ndarray, rounded: np.ndarray, where: str, subject: str, how: str, *,
+                      strict: bool = False, error: type[S2SimError] = ConfigError) -> None:
+    """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection: every non-zero
+    weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
+
+    ``how`` names the rounding ("weight_rounding 'trunc'"); an all-zero projection as given is not reported.
+    """
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    r = np.asarray(rounded, dtype=np.float64).ravel()
+    mass = float(np.abs(w).sum())
+    if mass == 0.0:
+        return
+    advice = ("scale the weights up (s2sim.quantize, or ConversionConfig(scale_weights=True) for a NIR graph) or "
+              "choose a model with a wider weight range")
+    if not np.any(r):
+        nonzero = int(np.count_nonzero(w))
+        warn(WeightLossWarning, f"{where}: all {nonzero} non-zero weight(s) round to 0 under {how} (largest |w| "
+             f"{float(np.abs(w).max()):.4g}); the projection carries no input at all; {advice}", subject,
+             strict=strict, error=error)
+        return
+    loss = float(np.abs(w - r).sum()) / mass
+    if loss > WEIGHT_LOSS_LIMIT:
+        warn(WeightLossWarning, f"{where}: rounding under {how} loses {loss:.0%} of the weight mass sum(|w|) (more "
+             f"than {WEIGHT_LOSS_LIMIT:.0%}); {advice}", subject, strict=strict, error=error)
+
+
+def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
+    """Warn (TimeConstantWarning; ConfigError when ``strict``) about decays outside [0, 1] (as float32 on the
+    chip): above 1 the state grows without input, below 0 it flips sign every tick."""
+    for key in _DECAYS:
+        if key not in pop.params:
+            continue
+        arr = pop.params[key].astype(np.float32)
+        bad = np.flatnonzero((arr < 0) | (arr > 1))
+        if bad.size:
+            i = int(bad[0])
+            effect = "grows without input" if arr[i] > 1 else "flips sign every tick"
+            warn(TimeConstantWarning, f"population {pop.name!r}: {key} of neuron {i} is {float(arr[i]):.6g}, outside "
+                 f"[0, 1] ({bad.size} neuron(s)); the state {effect}", pop.name, strict=strict)
+
+
 def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:
     bad = np.flatnonzero((w.ravel() < low) | (w.ravel() > high))
     if bad.size:
@@ -141,27 +185,56 @@ def _check_range(w: np.ndarray, low: int, high: int, where: str) -> None:
                          "scale the weights, e.g. with s2sim.quantize)")
 
 
-def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None) -> LoweredNetwork:
+def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, *, strict: bool = False) -> LoweredNetwork:
     """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
     it for the C core.
+
+    Warns (WeightLossWarning) when a projection's weights all round to zero or lose more than
+    :data:`~s2sim.errors.WEIGHT_LOSS_LIMIT` of their mass under the target model's weight rounding, and
+    (TimeConstantWarning) when a decay lies outside [0, 1]; ``strict`` makes both a ConfigError.
 
     Raises
     ------
     ConfigError, LimitError
         With the population or projection, the parameter, the value and the limit.
+    ResourceError
+        When the lowered arrays would exceed the memory budget (:mod:`s2sim.memory`).
     """
     profile = profile or ChipProfile()
     if not isinstance(profile, ChipProfile):
         raise ConfigError(f"profile must be a ChipProfile, got {type(profile).__name__}")
     spec = net if isinstance(net, NetworkSpec) else net.validated()
+    memory.check(lowering_bytes(spec), f"lowering network {spec.name!r} for the C core",
+                 "Reduce the population sizes or the number of synapses")
     conv_shapes = _conv_target_shapes(spec, profile)
     pops = _lower_populations(spec, conv_shapes, profile)
-    projections = [_lower_projection(spec, k, pops, profile) for k in range(len(spec.projections))]
+    for pop in spec.populations:
+        check_decays(pop, strict=strict)
+    projections = [_lower_projection(spec, k, pops, profile, strict) for k in range(len(spec.projections))]
     _check_accumulators(spec, projections, pops)
     last = pops[-1]
     n_ring = max((p.ring_offset + p.ring_slots * p.ring_planes * p.n for p in pops), default=0)
     n_curr = sum(p.n for p in pops if p.kind == KIND_CURR_EXP)
     return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, profile, spec)
+
+
+def lowering_bytes(spec: NetworkSpec) -> int:
+    """Estimated peak bytes of lowering ``spec``: float32 parameters, ring buffers and state per neuron, and per
+    synapse the rounded weights, sort order and the kernel's index arrays (with their temporaries)."""
+    total = 0
+    for pop in spec.populations:
+        ring = pop.model.ring_slots * (2 if pop.model.kind == KIND_CURR_EXP else 1)
+        total += pop.size * (4 * len(_PARAM_NAMES) + 8 + 4 * ring + 16)
+    for proj, pre, post in zip(spec.projections, spec.pre, spec.post):
+        n_pre, n_post = spec.populations[pre].size, spec.populations[post].size
+        if isinstance(proj, Conv2DProjection):
+            total += n_pre * 72 + proj.weights.size * 24 + n_post * 16
+        else:
+            m = proj.weights.size
+            dense = n_pre * n_post if m >= DENSE_MIN_DENSITY * n_pre * n_post and n_pre * n_post <= DENSE_MAX_BYTES \
+                else 0
+            total += m * 64 + n_pre * 16 + dense * 3 + n_post * 16
+    return total
 
 
 def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
@@ -221,20 +294,28 @@ def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | No
     return low
 
 
-def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation],
-                      profile: ChipProfile) -> LoweredProjection:
+def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], profile: ChipProfile,
+                      strict: bool = False) -> LoweredProjection:
     proj, pre, post = spec.projections[k], spec.pre[k], spec.post[k]
     if isinstance(proj, Conv2DProjection):
         sizes = (spec.populations[pre].size, spec.populations[post].size)
-        return _lower_conv(proj, (pre, post), pops, profile, proj.geometry(profile.conv_x_axis, sizes))
-    return _lower_list(proj, (pre, post), pops, profile, spec.populations[post].model)
+        return _lower_conv(proj, (pre, post), pops, profile, proj.geometry(profile.conv_x_axis, sizes), strict)
+    return _lower_list(proj, (pre, post), pops, profile, spec.populations[post].model, strict)
+
+
+def _rounded(proj: Projection | Conv2DProjection, mode: str, where: str, strict: bool) -> np.ndarray:
+    """The projection's weights rounded by ``mode`` (the target model's setting), reported when rounding silences
+    them."""
+    w = round_weights(proj.weights, mode, where)
+    check_weight_loss(proj.weights, w, where, proj.name, f"weight rounding {mode!r}", strict=strict)
+    return w
 
 
 def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], profile: ChipProfile,
-                post_model: NeuronModel) -> LoweredProjection:
+                post_model: NeuronModel, strict: bool = False) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
-    w = round_weights(proj.weights, post.settings.weight_rounding, where)
+    w = _rounded(proj, post.settings.weight_rounding, where, strict)
     limit = post_model.weight_limit
     _check_range(w, -limit, limit, where)
     pre_idx = proj.pre_idx if pre.to_internal is None else pre.to_internal[proj.pre_idx]
@@ -271,10 +352,10 @@ def _dense_fits(proj: Projection, n_pre: int, n_post: int) -> bool:
 
 
 def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation], profile: ChipProfile,
-                geometry: ConvGeometry) -> LoweredProjection:
+                geometry: ConvGeometry, strict: bool = False) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
-    w = round_weights(proj.weights, post.settings.conv_weight_rounding, where)
+    w = _rounded(proj, post.settings.conv_weight_rounding, where, strict)
     _check_range(w, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where)
     p = geometry.params
     c_in, h, wd = geometry.in_shape
@@ -307,7 +388,7 @@ def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],
             per_channel = np.abs(low.arrays["kernel"].astype(np.float64)).sum(axis=(0, 1, 2)) * pool
             acc += np.tile(per_channel, pops[low.post].n // per_channel.size)
         elif low.kind == PROJ_DENSE:
-            acc += np.abs(low.arrays["dense"].astype(np.float64)).sum(axis=0)
+            acc += np.abs(low.arrays["dense"].astype(np.int16)).sum(axis=0, dtype=np.int64)
         else:
             acc += np.bincount(low.arrays["target"], np.abs(low.arrays["weight"].astype(np.float64)),
                                minlength=pops[low.post].n)

@@ -11,7 +11,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import ConfigError
+from .models import MODELS
 from .snn import Conv2DProjection, Network, Population, Projection
+from .spec import MAX_POPULATION_SIZE, as_index, key_index, numeric_array
 
 #: Identifies the dict form; bump NETWORK_FORMAT_VERSION when its meaning changes.
 NETWORK_FORMAT = "s2sim-network"
@@ -57,13 +59,34 @@ def network_from_dict(data: Mapping[str, Any]) -> Network:
                           f"1..{NETWORK_FORMAT_VERSION})")
     net = Network(str(data.get("name", "network")))
     pops: dict[str, Population] = {}
-    for item in _required(data, "populations", "network"):
+    for item in _required_list(data, "populations", "network"):
         pop = _population_from_dict(item)
         pops[pop.name] = pop
         net.add(pop)
-    for item in _required(data, "projections", "network"):
+    for item in _required_list(data, "projections", "network"):
         net.add(_projection_from_dict(item, pops))
     return net
+
+
+def network_bytes(data: Any) -> int:
+    """Estimated bytes of building the network a dict describes (parameter arrays, connection lists), read from
+    the sizes it declares before anything is allocated; 0 for parts that are malformed (building names them)."""
+    if not isinstance(data, Mapping):
+        return 0
+    total = 0
+    for item in _list_or_empty(data.get("populations")):
+        size = item.get("size") if isinstance(item, Mapping) else None
+        if isinstance(size, int) and 0 < size <= MAX_POPULATION_SIZE:
+            model = MODELS.get(item.get("neuron_model")) if isinstance(item.get("neuron_model"), str) else None
+            total += size * 8 * 4 * max(len(model.defaults) if model else 0, 1)
+    for item in _list_or_empty(data.get("projections")):
+        rows = item.get("connections") if isinstance(item, Mapping) else None
+        total += 4 * 8 * 6 * len(rows) if isinstance(rows, list) else 0
+    return total
+
+
+def _list_or_empty(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _population_to_dict(population: Population) -> dict[str, Any]:
@@ -85,12 +108,15 @@ def _population_to_dict(population: Population) -> dict[str, Any]:
 
 def _population_from_dict(item: Mapping[str, Any]) -> Population:
     name = _required(item, "name", "population")
+    if not isinstance(name, str):
+        raise ConfigError(f"population name {name!r} must be a string")
     where = f"population {name!r}"
     model = _required(item, "neuron_model", where)
     if model == "spike_list":
-        params: dict[Any, Any] = {int(k): v for k, v in _required(item, "spike_times", where).items()}
+        times = _required_dict(item, "spike_times", where)
+        params: dict[Any, Any] = {key_index(k, f"{where}: spike_times key"): v for k, v in times.items()}
     else:
-        params = dict(_required(item, "params", where))
+        params = dict(_required_dict(item, "params", where))
         params["reset"] = _required(item, "reset", where)
     pop = Population(_required(item, "size", where), model, params, name=name, record=item.get("record"))
     if item.get("max_atoms_per_core") is not None:
@@ -117,7 +143,7 @@ def _projection_from_dict(item: Mapping[str, Any], pops: Mapping[str, Population
     ends = []
     for end in ("pre", "post"):
         pop_name = _required(item, end, where)
-        if pop_name not in pops:
+        if not isinstance(pop_name, str) or pop_name not in pops:
             raise ConfigError(f"{where}: {end} population {pop_name!r} is not in the network "
                               f"(have {sorted(pops)})")
         ends.append(pops[pop_name])
@@ -125,9 +151,10 @@ def _projection_from_dict(item: Mapping[str, Any], pops: Mapping[str, Population
     if kind == "connections":
         return Projection(ends[0], ends[1], _required(item, "connections", where), name=name)
     if kind == "conv2d":
-        shape = tuple(int(x) for x in _required(item, "weights_shape", where))
-        flat = np.asarray(_required(item, "weights", where), dtype=np.float64)
-        if flat.size != int(np.prod(shape)):
+        dims = _required_list(item, "weights_shape", where)
+        shape = tuple(as_index(x, f"{where}: weights_shape entry") for x in dims)
+        flat = numeric_array(_required(item, "weights", where), f"{where}: weights", "a list of numbers").ravel()
+        if flat.size != int(np.prod(shape, dtype=np.float64)) or min(shape, default=0) < 1:
             raise ConfigError(f"{where}: {flat.size} weights stored for shape {shape}")
         return Conv2DProjection(ends[0], ends[1], flat.reshape(shape), _required(item, "conv_params", where),
                                 name=name)
@@ -138,3 +165,18 @@ def _required(item: Mapping[str, Any], key: str, where: str) -> Any:
     if not isinstance(item, Mapping) or key not in item:
         raise ConfigError(f"{where}: network description lacks {key!r}")
     return item[key]
+
+
+def _required_list(item: Mapping[str, Any], key: str, where: str) -> list:
+    value = _required(item, key, where)
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: {key!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _required_dict(item: Mapping[str, Any], key: str, where: str) -> Mapping:
+    value = _required(item, key, where)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: {key!r} must be an object (a dict), got {type(value).__name__}")
+    return value
+

@@ -33,16 +33,17 @@ import enum
 import math
 import os
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterable, Literal, NamedTuple
+from typing import Any, Iterable, Literal, Mapping, NamedTuple
 
 import numpy as np
 
-from . import snn
+from . import memory, snn
 from .conversion_report import (REPORTED_ROUNDINGS, ConversionReport, ParameterMapping, PopulationReport,
                                 ProjectionReport, WeightRounding)
-from .errors import ConversionError, TraceError
+from .errors import ConversionError, MetadataWarning, ResourceError, TimeConstantWarning, TraceError, warn
+from .lowering import check_weight_loss
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, MODELS
-from .spec import DIAGNOSTIC_RECORDABLES, RECORDABLES
+from .spec import DIAGNOSTIC_RECORDABLES, MAX_POPULATION_SIZE, RECORDABLES, numeric_array
 
 __all__ = ["Integrator", "Reset", "ConversionConfig", "Conversion", "convert", "from_nir"]
 
@@ -76,8 +77,9 @@ class ConversionConfig:
 
     Parameters
     ----------
-    dt : float
-        Discretisation step in the graph's time unit (seconds for snnTorch graphs: 1e-4).
+    dt : float or None
+        Discretisation step in the graph's time unit (seconds for snnTorch graphs: 1e-4). None (the default):
+        the graph's ``dt`` metadata, else py-spinnaker2's default 1.0 with a MetadataWarning.
     output_record : tuple of str
         What output populations record ("spikes", "v", "v_last", "counts").
     conn_delay : int
@@ -99,9 +101,13 @@ class ConversionConfig:
         Fuse two weight layers in a row into one projection when the product fits the chip range.
     use_metadata : bool
         Let graph metadata (``dt``, ``reset_mechanism``/``reset``, ``integrator``) override the fields above.
+    strict : bool
+        Raise ConversionError instead of warning (WeightLossWarning, TimeConstantWarning, MetadataWarning): no
+        graph converts with weights that all round to zero, a time constant shorter than ``dt`` or an assumed
+        ``dt``.
     """
 
-    dt: float = 1.0
+    dt: float | None = None
     output_record: tuple[str, ...] = ("spikes",)
     conn_delay: int = 1
     scale_weights: bool = False
@@ -111,9 +117,13 @@ class ConversionConfig:
     on_overflow: Literal["error", "clip"] = "error"
     fuse_weight_layers: bool = True
     use_metadata: bool = True
+    strict: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        for flag in ("scale_weights", "fuse_weight_layers", "use_metadata", "strict"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ConversionError(f"ConversionConfig.{flag} = {getattr(self, flag)!r} must be True or False")
         try:
             # py-spinnaker2 users write the enum name ("FORWARD"); accept it in any case
             name = self.integrator.lower() if isinstance(self.integrator, str) else self.integrator
@@ -131,12 +141,12 @@ class ConversionConfig:
         if bad:
             raise ConversionError(f"ConversionConfig.output_record: unknown {bad}; known {known}")
         set_(self, "output_record", record)
-        if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
-            raise ConversionError(f"ConversionConfig.dt = {self.dt!r} must be a positive finite number")
+        if self.dt is not None and not _positive_real(self.dt):
+            raise ConversionError(f"ConversionConfig.dt = {self.dt!r} must be a positive finite number or None")
         if isinstance(self.conn_delay, bool) or not isinstance(self.conn_delay, (int, np.integer)) \
                 or not 0 <= self.conn_delay <= 7:
             raise ConversionError(f"ConversionConfig.conn_delay = {self.conn_delay!r} must be an int 0..7")
-        if not 0 < self.weight_scale_percentile <= 100:
+        if not _real(self.weight_scale_percentile) or not 0 < self.weight_scale_percentile <= 100:
             raise ConversionError(f"ConversionConfig.weight_scale_percentile = {self.weight_scale_percentile!r} "
                                   "must be in (0, 100]")
         if self.on_overflow not in ("error", "clip"):
@@ -151,6 +161,16 @@ class ConversionConfig:
         return out
 
 
+def _real(value: Any) -> bool:
+    """A real number given as a number (not a bool, a string or a complex)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and math.isfinite(value)
+
+
+def _positive_real(value: Any) -> bool:
+    return _real(value) and value > 0
+
+
 class Conversion(NamedTuple):
     """Result of :func:`convert`."""
 
@@ -160,8 +180,11 @@ class Conversion(NamedTuple):
     report: ConversionReport
 
 
-def from_nir(graph_or_path: Any, config: ConversionConfig | None = None):
+def from_nir(graph_or_path: Any, config: ConversionConfig | None = None, *, isolate: bool = False):
     """Convert a NIR graph (or a NIR HDF5 file) into an s2sim network.
+
+    ``isolate=True`` reads a file in a child process (:mod:`s2sim.isolation`): a file that crashes or hangs the
+    HDF5 library then raises TraceError instead of taking the interpreter down. Use it for files from elsewhere.
 
     Returns
     -------
@@ -176,17 +199,25 @@ def from_nir(graph_or_path: Any, config: ConversionConfig | None = None):
         The graph cannot be expressed on the chip (message names the node).
     TraceError
         The file is missing, truncated or not a NIR graph.
+    ResourceError
+        Reading or converting the graph would exceed the memory budget (:mod:`s2sim.memory`).
+
+    Warns
+    -----
+    WeightLossWarning, TimeConstantWarning, MetadataWarning
+        Weights that all round to zero, time constants shorter than dt, a graph without ``dt`` (errors with
+        ``ConversionConfig(strict=True)``).
     """
-    conv = convert(graph_or_path, config)
+    conv = convert(graph_or_path, config, isolate=isolate)
     return conv.net, conv.input_pops, conv.output_pops
 
 
-def convert(graph_or_path: Any, config: ConversionConfig | None = None) -> Conversion:
+def convert(graph_or_path: Any, config: ConversionConfig | None = None, *, isolate: bool = False) -> Conversion:
     """Like :func:`from_nir`, also returning the :class:`~s2sim.conversion_report.ConversionReport`."""
     config = ConversionConfig() if config is None else config
     if not isinstance(config, ConversionConfig):
         raise ConversionError(f"config must be a ConversionConfig, got {type(config).__name__}")
-    graph, source = _load(graph_or_path)
+    graph, source = _load(graph_or_path, isolate)
     return _Converter(graph, source, config).run()
 
 
@@ -199,7 +230,7 @@ def _nir():
     return nir
 
 
-def _load(src: Any) -> tuple[Any, str]:
+def _load(src: Any, isolate: bool = False) -> tuple[Any, str]:
     nir = _nir()
     if isinstance(src, nir.NIRGraph):
         return src, "<graph>"
@@ -207,21 +238,46 @@ def _load(src: Any) -> tuple[Any, str]:
         path = os.fspath(src)
         if not os.path.isfile(path):
             raise TraceError(f"NIR file {path!r} does not exist")
-        try:
-            return nir.read(path, type_check=False), path
-        except Exception as exc:  # h5py/nir raise OSError, KeyError, ValueError, AssertionError, ... on bad files
-            raise TraceError(f"NIR file {path!r} cannot be read ({type(exc).__name__}: {exc}); it is truncated, "
-                             "not HDF5 or not a NIR graph") from exc
+        if isolate:
+            from .isolation import call_isolated
+
+            return call_isolated(read_nir_file, path, what=f"NIR file {path!r}"), path
+        return read_nir_file(path), path
     raise ConversionError(f"from_nir expects a nir.NIRGraph or a file path, got {type(src).__name__}")
+
+
+def read_nir_file(path: str) -> Any:
+    """``nir.read`` after checking the memory the file's arrays declare; any failure becomes a TraceError."""
+    import h5py
+
+    nir = _nir()
+    try:
+        with h5py.File(path, "r") as f:
+            declared = memory.hdf5_bytes(f)
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError, ... on damaged files
+        raise TraceError(f"NIR file {path!r} cannot be read as HDF5 ({type(exc).__name__}: {exc}); it is "
+                         "truncated or not HDF5") from None
+    memory.check(declared, f"reading NIR file {path!r} (the arrays it declares)")
+    try:
+        return nir.read(path, type_check=False)
+    except MemoryError:
+        raise ResourceError(f"NIR file {path!r}: reading it needs more memory than is available") from None
+    except Exception as exc:  # nir and h5py raise OSError, KeyError, ValueError, AssertionError, ... on bad files
+        raise TraceError(f"NIR file {path!r} cannot be read ({type(exc).__name__}: {exc}); it is truncated, "
+                         "damaged or not a NIR graph") from None
+
 
 
 def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Inline nested NIRGraphs (children named ``outer.inner``) and splice out their Input/Output nodes."""
     nir = _nir()
+    if not isinstance(getattr(graph, "nodes", None), Mapping):
+        raise ConversionError(f"graph nodes must be a dict name -> node, got {type(graph.nodes).__name__}")
     nodes: dict[str, Any] = {}
     edges: list[tuple[str, str]] = []
     ports: dict[str, tuple[list[str], list[str]]] = {}
     for name, node in graph.nodes.items():
+        name = _edge_name(name)
         if isinstance(node, nir.NIRGraph):
             sub_nodes, sub_edges = _flatten(node)
             nodes.update({f"{name}.{k}": n for k, n in sub_nodes.items()})
@@ -230,8 +286,7 @@ def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
                            [f"{name}.{k}" for k, n in sub_nodes.items() if isinstance(n, nir.Output)])
         else:
             nodes[name] = node
-    for a, b in graph.edges:
-        a, b = _edge_name(a), _edge_name(b)
+    for a, b in _edge_pairs(graph):
         for src in (ports[a][1] if a in ports else [a]):
             for dst in (ports[b][0] if b in ports else [b]):
                 edges.append((src, dst))
@@ -243,8 +298,21 @@ def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return nodes, list(dict.fromkeys(edges))
 
 
+def _edge_pairs(graph: Any) -> list[tuple[str, str]]:
+    try:
+        pairs = [tuple(edge) for edge in graph.edges]
+    except TypeError:
+        raise ConversionError(f"graph edges must be a list of (source, target) node names, got "
+                              f"{type(graph.edges).__name__}") from None
+    bad = next((e for e in pairs if len(e) != 2 or not all(isinstance(x, (str, bytes, np.str_, np.bytes_))
+                                                            for x in e)), None)
+    if bad is not None:
+        raise ConversionError(f"graph edge {bad!r} is not a (source, target) pair of node names")
+    return [(_edge_name(a), _edge_name(b)) for a, b in pairs]
+
+
 def _edge_name(x: Any) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)
+    return x.decode(errors="replace") if isinstance(x, bytes) else str(x)
 
 
 _NEURON_TYPES = ("LIF", "IF", "CubaLIF")
@@ -291,19 +359,64 @@ def _check_edges(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # shapes
 # ---------------------------------------------------------------------------------------------------------------
-def _pair(value: Any, name: str, what: str) -> tuple[int, int]:
-    arr = np.asarray(value).ravel()
+def _pair(value: Any, name: str, what: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints, each at least ``minimum`` (strings, booleans, NaN and fractions refused)."""
+    where = f"node {name!r}: {what}"
+    arr = numeric_array(value, where, "an int or a pair of ints", ConversionError).ravel()
     if arr.size == 1:
         arr = np.repeat(arr, 2)
-    if arr.size != 2 or np.any(arr != np.round(arr.astype(np.float64))):
-        raise ConversionError(f"node {name!r}: {what} = {value!r} must be an int or a pair of ints")
+    if arr.size != 2 or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise ConversionError(f"{where} = {value!r} must be an int or a pair of ints")
+    if np.any(arr < minimum) or np.any(arr > _INDEX_MAX):
+        raise ConversionError(f"{where} = {value!r} must be between {minimum} and {_INDEX_MAX}")
     return int(arr[0]), int(arr[1])
 
 
+def _count(value: Any, name: str, what: str) -> int:
+    """A positive int attribute (Conv2d groups); None means 1."""
+    return 1 if value is None else _pair(value, name, what, 1)[0]
+
+
+#: Largest stride, padding or shape entry accepted in a graph (the C core indexes with int32).
+_INDEX_MAX = 2**31 - 1
+
+#: Numeric attributes of each node type, checked once before anything is computed from them.
+NUMERIC_ATTRIBUTES = {
+    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
+    "IF": ("r", "v_threshold", "v_reset"),
+    "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
+    "Affine": ("weight", "bias"),
+    "Linear": ("weight",),
+    "Conv2d": ("weight", "bias"),
+}
+
+
+#: Dimensions of the weight of each weight node type.
+_WEIGHT_NDIM = {"Affine": 2, "Linear": 2, "Conv2d": 4}
+
+
+def _check_values(nodes: dict[str, Any]) -> None:
+    """Every weight, bias and neuron parameter is a finite real array (no strings, booleans, complex numbers), and
+    every weight a non-empty array of the right dimensions."""
+    for name, node in nodes.items():
+        kind = _kind(node)
+        for key in NUMERIC_ATTRIBUTES.get(kind, ()):
+            value = getattr(node, key, None)
+            if value is None:
+                continue
+            arr = numeric_array(value, f"node {name!r}: {kind} parameter {key!r}", "an array of real numbers",
+                                ConversionError)
+            if not np.all(np.isfinite(arr)):
+                raise ConversionError(f"node {name!r}: {kind} parameter {key!r} contains NaN or inf")
+        if kind in _WEIGHT_NDIM:
+            shape = np.shape(getattr(node, "weight", None))
+            if getattr(node, "weight", None) is None or len(shape) != _WEIGHT_NDIM[kind] or 0 in shape:
+                raise ConversionError(f"node {name!r}: {kind} weight has shape {shape}; expected a non-empty array "
+                                      f"of {_WEIGHT_NDIM[kind]} dimensions")
+
+
 def _neuron_param_arrays(name: str, node: Any) -> dict[str, np.ndarray]:
-    keys = {"LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
-            "IF": ("r", "v_threshold", "v_reset"),
-            "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")}[_kind(node)]
+    keys = NUMERIC_ATTRIBUTES[_kind(node)]
     out = {}
     for key in keys:
         value = getattr(node, key, None)
@@ -314,13 +427,7 @@ def _neuron_param_arrays(name: str, node: Any) -> dict[str, np.ndarray]:
                 value = 1.0
             else:
                 raise ConversionError(f"node {name!r}: {_kind(node)} parameter {key!r} is missing")
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConversionError(f"node {name!r}: parameter {key!r} is not numeric") from None
-        if not np.all(np.isfinite(arr)):
-            raise ConversionError(f"node {name!r}: parameter {key!r} contains NaN or inf")
-        out[key] = arr
+        out[key] = np.asarray(value, dtype=np.float64)  # checked by _check_values
     return out
 
 
@@ -345,15 +452,23 @@ def _neuron_shape(name: str, node: Any, in_shape: tuple[int, ...] | None) -> tup
 
 def _conv_geometry(name: str, node: Any) -> dict[str, Any]:
     w = np.asarray(node.weight)
-    if w.ndim != 4:
-        raise ConversionError(f"node {name!r}: Conv2d weight has shape {w.shape}; expected (C_out, C_in, kH, kW)")
-    stride = _pair(node.stride, name, "stride")
-    dilation = _pair(getattr(node, "dilation", 1), name, "dilation")
-    groups = int(getattr(node, "groups", 1) or 1)
+    if w.ndim != 4 or 0 in w.shape:
+        raise ConversionError(f"node {name!r}: Conv2d weight has shape {w.shape}; expected a non-empty "
+                              "(C_out, C_in, kH, kW)")
+    stride = _pair(node.stride, name, "stride", 1)
+    dilation = _pair(getattr(node, "dilation", 1), name, "dilation", 1)
+    groups = _count(getattr(node, "groups", 1), name, "groups")
+    if w.shape[0] % groups:
+        raise ConversionError(f"node {name!r}: Conv2d has {w.shape[0]} output channels, not a multiple of its "
+                              f"{groups} groups")
+    bias = getattr(node, "bias", None)
+    if bias is not None and np.size(bias) not in (1, w.shape[0]):
+        raise ConversionError(f"node {name!r}: Conv2d bias has {np.size(bias)} values for {w.shape[0]} output "
+                              "channels")
     pad = node.padding
     kh, kw = w.shape[2:]
     if isinstance(pad, bytes):
-        pad = pad.decode()
+        pad = pad.decode(errors="replace")
     if isinstance(pad, str) and pad == "valid":
         pads = (0, 0, 0, 0)
     elif isinstance(pad, str) and pad == "same":
@@ -366,14 +481,14 @@ def _conv_geometry(name: str, node: Any) -> dict[str, Any]:
 
 
 def _conv_in_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    c_in = np.asarray(node.weight).shape[1] * int(getattr(node, "groups", 1) or 1)
+    c_in = np.asarray(node.weight).shape[1] * _count(getattr(node, "groups", 1), name, "groups")
     if len(in_shape) == 3:
         if in_shape[0] != c_in:
             raise ConversionError(f"node {name!r}: input has {in_shape[0]} channels, the Conv2d weight expects {c_in}")
         return tuple(int(x) for x in in_shape)
     spatial = getattr(node, "input_shape", None)
     if spatial is not None:
-        h, w = _pair(spatial, name, "input_shape")
+        h, w = _pair(spatial, name, "input_shape", 1)
         if int(np.prod(in_shape)) == c_in * h * w:
             return (c_in, h, w)
     raise ConversionError(f"node {name!r}: Conv2d needs a (C, H, W) input, got shape {tuple(in_shape)}")
@@ -391,8 +506,8 @@ def _conv_out_shape(name: str, node: Any, in_shape: tuple[int, int, int]) -> tup
 
 
 def _pool_geometry(name: str, node: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-    kernel = _pair(node.kernel_size, name, "kernel_size")
-    stride = _pair(kernel if getattr(node, "stride", None) is None else node.stride, name, "stride")
+    kernel = _pair(node.kernel_size, name, "kernel_size", 1)
+    stride = _pair(kernel if getattr(node, "stride", None) is None else node.stride, name, "stride", 1)
     padding = _pair(getattr(node, "padding", 0) if getattr(node, "padding", None) is not None else 0, name, "padding")
     if kernel != stride:
         raise ConversionError(f"node {name!r}: {_kind(node)} with kernel_size {kernel} != stride {stride} is not "
@@ -414,8 +529,9 @@ def _pool_out_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[in
 
 def _affine_shapes(name: str, node: Any) -> tuple[int, int]:
     w = np.asarray(node.weight)
-    if w.ndim != 2:
-        raise ConversionError(f"node {name!r}: {_kind(node)} weight has shape {w.shape}; expected (out, in)")
+    if w.ndim != 2 or 0 in w.shape:
+        raise ConversionError(f"node {name!r}: {_kind(node)} weight has shape {w.shape}; expected a non-empty "
+                              "(out, in)")
     if _kind(node) == "Affine":
         b = np.asarray(node.bias)
         if b.size != w.shape[0]:
@@ -423,14 +539,31 @@ def _affine_shapes(name: str, node: Any) -> tuple[int, int]:
     return int(w.shape[1]), int(w.shape[0])
 
 
-def _declared_input_shape(node: Any) -> tuple[int, ...] | None:
-    shape = (getattr(node, "input_type", None) or {}).get("input")
+def _declared_input_shape(name: str, node: Any) -> tuple[int, ...] | None:
+    types = getattr(node, "input_type", None) or {}
+    if not isinstance(types, Mapping):
+        raise ConversionError(f"node {name!r}: Input input_type must be a dict {{'input': shape}}, got "
+                              f"{type(types).__name__}")
+    shape = types.get("input")
     if shape is None:
         return None
-    arr = np.asarray(shape).ravel()
-    if arr.size == 0 or np.any(arr < 1):
+    where = f"node {name!r}: Input shape"
+    arr = numeric_array(shape, where, "a list of positive ints", ConversionError).ravel()
+    if arr.size == 0:
         return None
-    return tuple(int(x) for x in arr)
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(arr < 1):
+        raise ConversionError(f"{where} {arr.tolist()} must be a list of positive ints")
+    return _checked_size(name, "Input", tuple(int(min(x, _INDEX_MAX)) for x in arr))
+
+
+def _checked_size(name: str, kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A population's shape, refused when it holds more neurons than a population may (before anything is sized
+    from it)."""
+    n = int(np.prod(shape, dtype=np.float64))
+    if n > MAX_POPULATION_SIZE:
+        raise ConversionError(f"node {name!r}: {kind} of shape {tuple(shape)} has {n} neurons, more than s2sim's "
+                              f"limit of {MAX_POPULATION_SIZE} per population")
+    return shape
 
 
 def _infer_shapes(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[dict, dict]:
@@ -442,7 +575,7 @@ def _infer_shapes(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[
     out_shape: dict[str, tuple[int, ...]] = {}
     for name, node in nodes.items():
         if _kind(node) == "Input":
-            shape = _declared_input_shape(node)
+            shape = _declared_input_shape(name, node)
             if shape is None:
                 raise ConversionError(f"node {name!r}: Input has no shape")
             in_shape[name] = out_shape[name] = shape
@@ -459,7 +592,9 @@ def _infer_shapes(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[
             pending = [n for n, node in nodes.items() if n not in out_shape and _kind(node) in _NEURON_TYPES]
             if not pending:
                 break
-            out_shape[pending[0]] = in_shape[pending[0]] = _neuron_shape(pending[0], nodes[pending[0]], None)
+            first = pending[0]
+            shape = _checked_size(first, _kind(nodes[first]), _neuron_shape(first, nodes[first], None))
+            out_shape[first] = in_shape[first] = shape
     for name, node in nodes.items():
         if name not in out_shape:
             raise ConversionError(f"node {name!r}: not reachable from any Input node; its shape cannot be inferred")
@@ -471,7 +606,7 @@ def _infer_shapes(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[
 def _out_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     kind = _kind(node)
     if kind in _NEURON_TYPES:
-        return _neuron_shape(name, node, in_shape)
+        return _checked_size(name, kind, _neuron_shape(name, node, in_shape))
     if kind in ("Affine", "Linear"):
         n_in, n_out = _affine_shapes(name, node)
         if int(np.prod(in_shape)) != n_in:
@@ -516,7 +651,13 @@ class _Synapses:
         return self.linear(vec) + self.bias
 
 
-def _compose(a: _Synapses, b: _Synapses) -> _Synapses:
+#: Peak bytes per neuron while converting: float64 NIR and chip parameters, biases, scales and their temporaries.
+_NEURON_BYTES = 8 * 40
+#: Peak bytes per synapse entry while building connection lists (index and weight arrays with their temporaries).
+_ENTRY_BYTES = 128
+
+
+def _compose(a: _Synapses, b: _Synapses, what: str = "composing two weight layers") -> _Synapses:
     """``b after a``; entries (i, k) exist where some path i -> j -> k exists; listed pre-major like py-spinnaker2."""
     order = np.argsort(b.pre, kind="stable")
     b_pre, b_post, b_w = b.pre[order], b.post[order], b.w[order]
@@ -524,6 +665,8 @@ def _compose(a: _Synapses, b: _Synapses) -> _Synapses:
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     reps = counts[a.post]
     total = int(reps.sum())
+    memory.check(total * _ENTRY_BYTES, f"{what} ({total} synapse entries)",
+                 "Use fewer or smaller layers, or a conv geometry that converts without unrolling")
     offsets = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
     idx = np.repeat(starts[a.post], reps) + offsets
     pre = np.repeat(a.pre, reps)
@@ -629,6 +772,7 @@ class _Converter:
             self.notes.append("nested subgraphs were flattened; their nodes are named 'outer.inner'")
         _check_edges(self.nodes, self.edges)
         _check_supported(self.nodes)
+        _check_values(self.nodes)
         self.in_shape, self.out_shape = _infer_shapes(self.nodes, self.edges)
         self.succ: dict[str, list[str]] = {n: [] for n in self.nodes}
         for a, b in self.edges:
@@ -638,30 +782,40 @@ class _Converter:
 
     # -- configuration ------------------------------------------------------------------------------------
     def _effective_config(self, config: ConversionConfig) -> ConversionConfig:
-        if not config.use_metadata:
-            return config
-        md = self.metadata
+        md = self.metadata if config.use_metadata else {}
         changes: dict[str, Any] = {}
         if "dt" in md:
+            if not _positive_real(md["dt"]):
+                raise ConversionError(f"graph metadata dt = {md['dt']!r} must be a positive finite number")
             changes["dt"] = float(md["dt"])
         reset = md.get("reset_mechanism", md.get("reset"))
         if reset is not None:
-            if str(reset) not in _RESET_ALIASES:
+            if not isinstance(reset, str) or reset not in _RESET_ALIASES:
                 raise ConversionError(f"graph metadata reset = {reset!r} is not one of {sorted(_RESET_ALIASES)}")
-            changes["reset"] = _RESET_ALIASES[str(reset)]
+            changes["reset"] = _RESET_ALIASES[reset]
         if "integrator" in md:
-            if str(md["integrator"]) not in [i.value for i in Integrator]:
+            if md["integrator"] not in [i.value for i in Integrator]:
                 raise ConversionError(f"graph metadata integrator = {md['integrator']!r} is not one of "
                                       f"{[i.value for i in Integrator]}")
-            changes["integrator"] = Integrator(str(md["integrator"]))
-        if self.s2sim_format:
-            changes["conn_delay"] = int(md.get("conn_delay", 0))
+            changes["integrator"] = Integrator(md["integrator"])
+        if self.s2sim_format and config.use_metadata:
+            delay = md.get("conn_delay", 0)
+            if not _real(delay) or delay != int(delay):
+                raise ConversionError(f"graph metadata conn_delay = {delay!r} must be an int 0..7")
+            changes["conn_delay"] = int(delay)
             changes["scale_weights"] = False
         new = replace(config, **changes)
         for key, value in changes.items():
             if getattr(config, key) != value:
                 self.notes.append(f"{key} = {_plain(getattr(new, key))!r} taken from the graph metadata (config had "
                                   f"{_plain(getattr(config, key))!r}); set use_metadata=False to keep the config")
+        if new.dt is None:
+            where = "has no 'dt' metadata" if config.use_metadata else "is read with use_metadata=False"
+            warn(MetadataWarning, f"NIR graph {self.source} {where} and ConversionConfig.dt is not set: dt = 1.0 "
+                 "(py-spinnaker2's default) is assumed, so every time constant is read in ticks; set "
+                 "ConversionConfig(dt=...) or --dt to the graph's time step (snnTorch graphs: 1e-4)", self.source,
+                 strict=config.strict, error=ConversionError)
+            new = replace(new, dt=1.0)
         return new
 
     # -- driver -------------------------------------------------------------------------------------------
@@ -671,6 +825,9 @@ class _Converter:
         report.notes.append("conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
                             "py-spinnaker2 maps stride[0] to stride_x")
         pop_names = [n for n, node in self.nodes.items() if _kind(node) in _NEURON_TYPES + ("Input",)]
+        neurons = sum(int(np.prod(self.out_shape[n], dtype=np.float64)) for n in pop_names)
+        memory.check(neurons * _NEURON_BYTES, f"converting NIR graph {self.source}: parameters, biases and scales of "
+                     f"{neurons} neurons")
         pop_names.sort(key=self._rank)
         chains = [c for p in pop_names for c in self._chains_from(p, p, (), set())]
         outputs = {c.source for c in chains if c.target is None}
@@ -697,9 +854,9 @@ class _Converter:
 
     def _rank(self, name: str) -> tuple[int, int]:
         """Sort key: graph order, or the network order an s2sim export recorded (HDF5 sorts names)."""
-        md = getattr(self.nodes[name], "metadata", None) or {}
+        md = _clean_metadata(getattr(self.nodes[name], "metadata", None) or {})
         if self.s2sim_format and "s2sim_index" in md:
-            return (int(np.asarray(md["s2sim_index"])), self.order[name])
+            return (_meta_int(md, "s2sim_index", f"node {name!r}"), self.order[name])
         return (self.depth.get(name, 1 << 30), self.order[name])
 
     def _chains_from(self, source: str, node: str, ops: tuple[str, ...], seen: set) -> Iterable[_Chain]:
@@ -783,7 +940,7 @@ class _Converter:
         ops = [o for o in chain.ops if _kind(self.nodes[o]) != "Flatten"]
         stages = [self._op_synapses(o) for o in ops]
         for i, stage in enumerate(stages):
-            syn = _compose(syn, stage)
+            syn = _compose(syn, stage, f"path {chain.source!r} -> {' -> '.join(ops[:i + 1])}")
             if stage.bias.any():
                 vec = stage.bias
                 for later in stages[i + 1:]:
@@ -811,6 +968,13 @@ class _Converter:
     def _op_synapses(self, name: str) -> _Synapses:
         node = self.nodes[name]
         kind = _kind(node)
+        entries = int(np.prod(self.in_shape[name], dtype=np.float64))  # a pool: one entry per input
+        if kind in ("Affine", "Linear", "Conv2d"):
+            weight = np.asarray(node.weight)
+            entries = weight.size * (int(np.prod(self.out_shape[name][1:], dtype=np.float64)) if kind == "Conv2d"
+                                     else 1)
+        memory.check(entries * _ENTRY_BYTES, f"node {name!r}: {kind} as a connection list ({entries} entries)",
+                     "A conv feeding a neuron population directly converts without unrolling")
         if kind in ("Affine", "Linear"):
             return _affine_synapses(node)
         in_shape = self.in_shape[name]
@@ -828,10 +992,11 @@ class _Converter:
         md = _clean_metadata(getattr(node, "metadata", None) or {})
         if kind == "Input":
             record = [r for r in record if r in ("spikes", "counts", *DIAGNOSTIC_RECORDABLES)]
-            spikes = _meta_spike_times(md) if self.s2sim_format else {}
+            spikes = _meta_spike_times(md, name) if self.s2sim_format else {}
             if self.s2sim_format and "s2sim_record" in md:
-                record = [r for r in str(md["s2sim_record"]).split(",") if r]
+                record = [r for r in _meta_text(md, "s2sim_record", f"node {name!r}").split(",") if r]
             pop = snn.Population(size, "spike_list", spikes, name=name, record=record)
+            self._restore_atoms(pop, md)
             pop.voltage_scale = None
             pop.nir_shape = shape
             return pop, PopulationReport(name, kind, "spike_list", size, shape, None, None, None, is_input=True,
@@ -851,8 +1016,7 @@ class _Converter:
         for plan in plans:
             notes.extend(plan.notes)
         pop = snn.Population(size, model, {**params, "reset": reset}, name=name, record=record)
-        if self.s2sim_format and int(md.get("s2sim_max_atoms_per_core", 0)) > 0:
-            pop.set_max_atoms_per_core(int(md["s2sim_max_atoms_per_core"]))
+        self._restore_atoms(pop, md)
         pop.voltage_scale = np.asarray(scale, dtype=np.float64)
         pop.weight_scale = w_scale
         pop.nir_shape = shape
@@ -864,6 +1028,12 @@ class _Converter:
         for plan in plans:
             plan.w_scale = w_scale
         return pop, prep
+
+    def _restore_atoms(self, pop: snn.Population, md: dict[str, Any]) -> None:
+        if self.s2sim_format and "s2sim_max_atoms_per_core" in md:
+            atoms = _meta_int(md, "s2sim_max_atoms_per_core", f"node {pop.name!r}")
+            if atoms > 0:
+                pop.set_max_atoms_per_core(atoms)
 
     def _model_for(self, name: str, plans: list[_Plan]) -> str:
         has_conv = any(p.kind == "conv2d" for p in plans)
@@ -896,11 +1066,13 @@ class _Converter:
 
     def _restore_population(self, name, md, model, reset, params, scale, record, notes):
         """For graphs written by s2sim.nir_export: take the exact host values when the NIR still describes them."""
-        meta_model = str(md["s2sim_model"])
+        where = f"node {name!r}"
+        meta_model = _meta_text(md, "s2sim_model", where)
         if meta_model not in MODELS or MODELS[meta_model].kind != MODELS[model].kind:
             raise ConversionError(f"node {name!r}: s2sim metadata model {meta_model!r} does not match the NIR node "
                                   f"(converted as {model!r})")
-        exact = {k[len("s2sim_param_"):]: np.asarray(v, np.float64) for k, v in md.items()
+        size = len(next(iter(params.values())))
+        exact = {k[len("s2sim_param_"):]: _meta_array(md, k, where, size=size, exact_size=True) for k in md
                  if k.startswith("s2sim_param_")}
         consistent = all(
             np.allclose(params[k], exact[k], rtol=1e-6, atol=1e-6 * max(1.0, float(np.max(np.abs(exact[k])))))
@@ -911,10 +1083,10 @@ class _Converter:
         params = {k: exact.get(k, v) for k, v in params.items()}
         params.update({k: exact[k] for k in _META_ONLY_PARAMS if k in exact and k in MODELS[meta_model].defaults})
         if "s2sim_voltage_scale" in md:
-            scale = np.asarray(md["s2sim_voltage_scale"], np.float64)
-        rec = str(md.get("s2sim_record", ""))
+            scale = _meta_array(md, "s2sim_voltage_scale", where, size=size)
+        rec = _meta_text(md, "s2sim_record", where, "")
         notes.append("exact host parameters restored from s2sim metadata")
-        return meta_model, str(md.get("s2sim_reset", reset)), params, scale, [r for r in rec.split(",") if r]
+        return meta_model, _meta_text(md, "s2sim_reset", where, reset), params, scale, [r for r in rec.split(",") if r]
 
     # -- projections --------------------------------------------------------------------------------------
     def _projections(self, plans_by_target, pops):
@@ -945,27 +1117,25 @@ class _Converter:
         md = _clean_metadata(getattr(self.nodes[plan.weight_nodes[-1]], "metadata", None) or {})
         if "s2sim_weights" not in md:
             return
-        plan.name = str(md.get("s2sim_name", plan.name))
-        exact = np.asarray(md["s2sim_weights"], np.float64)
+        where = f"node {plan.weight_nodes[-1]!r}"
+        plan.name = _meta_text(md, "s2sim_name", where, plan.name)
+        exact = _meta_array(md, "s2sim_weights", where)
         if plan.kind == "conv2d":
             if exact.shape == plan.weights.shape and np.allclose(exact, plan.weights, rtol=1e-6, atol=1e-9):
                 plan.weights = exact
                 for key in plan.conv_params:
                     if f"s2sim_conv_{key}" in md:
-                        plan.conv_params[key] = int(md[f"s2sim_conv_{key}"])
+                        plan.conv_params[key] = _meta_int(md, f"s2sim_conv_{key}", where)
             return
-        pre = np.asarray(md["s2sim_pre_idx"], np.int64)
-        post = np.asarray(md["s2sim_post_idx"], np.int64)
+        size = exact.size
+        pre = _meta_array(md, "s2sim_pre_idx", where, integer=True, size=size, exact_size=True)
+        post = _meta_array(md, "s2sim_post_idx", where, integer=True, size=size, exact_size=True)
+        delays = _meta_array(md, "s2sim_delays", where, integer=True, size=size, exact_size=True)
         n_pre, n_post = int(plan.pre_idx.max(initial=-1)) + 1, int(plan.post_idx.max(initial=-1)) + 1
-        if pre.size and (pre.max() >= n_pre or post.max() >= n_post):
+        if pre.size and (pre.min() < 0 or post.min() < 0 or pre.max() >= n_pre or post.max() >= n_post):
             return
-        dense_nir = np.zeros((n_pre, n_post))
-        np.add.at(dense_nir, (plan.pre_idx, plan.post_idx), plan.weights)
-        dense_meta = np.zeros((n_pre, n_post))
-        np.add.at(dense_meta, (pre, post), exact)
-        if np.allclose(dense_nir, dense_meta, rtol=1e-6, atol=1e-9):
-            plan.pre_idx, plan.post_idx, plan.weights = pre, post, exact
-            plan.delays = np.asarray(md["s2sim_delays"], np.int64)
+        if _same_matrix((plan.pre_idx, plan.post_idx, plan.weights), (pre, post, exact.ravel()), n_post):
+            plan.pre_idx, plan.post_idx, plan.weights, plan.delays = pre, post, exact.ravel(), delays
 
     def _build_projection(self, plan: _Plan, pops):
         pre, post = pops[plan.chain.source], pops[plan.chain.target]
@@ -997,6 +1167,11 @@ class _Converter:
             proj = snn.Projection(pre, post, conns, name=plan.name)
             synapses = int(chip.size)
         rounding = {mode: _rounding(chip, w_scale, mode, lo, hi) for mode in REPORTED_ROUNDINGS}
+        kept = min((np.trunc(chip) if mode == "trunc" else np.rint(chip) for mode in REPORTED_ROUNDINGS),
+                   key=lambda ints: float(np.abs(chip - ints).sum()))
+        check_weight_loss(chip, kept, f"{where} (projection {plan.name!r})", plan.name,
+                          f"either rounding the conversion report shows ({' or '.join(REPORTED_ROUNDINGS)}) at weight "
+                          f"scale {w_scale:.6g}", strict=self.config.strict, error=ConversionError)
         delay = 0 if plan.kind == "conv2d" else int(plan.delays.max(initial=0))
         rep = ProjectionReport(plan.name, pre.name, post.name, plan.kind, plan.chain.ops, synapses, float(w_scale),
                                (lo, hi), float(np.max(np.abs(plan.weights), initial=0.0)),
@@ -1040,6 +1215,30 @@ def _tau_from_alpha(alpha: np.ndarray, dt: float, integrator: Integrator) -> np.
         return -dt / np.log(alpha)
 
 
+def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: ConversionConfig) -> None:
+    """Time constants and r must be positive (errors); a time constant shorter than dt makes the per-tick decay
+    meaningless (a TimeConstantWarning, a ConversionError under strict)."""
+    for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
+        if key not in p:
+            continue
+        bad = np.flatnonzero(p[key] == 0 if key == "w_in" else p[key] <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise ConversionError(f"node {name!r}: {kind} parameter {key!r} of neuron {i} is {p[key][i]:g}; it must "
+                                  f"{'not be 0' if key == 'w_in' else 'be positive'} (the chip mapping divides by it)")
+    for key in ("tau", "tau_mem", "tau_syn"):
+        if key not in p:
+            continue
+        short = np.flatnonzero(p[key] < cfg.dt)
+        if short.size:
+            i = int(short[0])
+            _, alpha = _discretize(p[key][i:i + 1], cfg.dt, cfg.integrator)
+            warn(TimeConstantWarning, f"node {name!r}: {kind} {key} of neuron {i} is {p[key][i]:g}, shorter than dt = "
+                 f"{cfg.dt:g} ({short.size} neuron(s)); the {cfg.integrator.value} integrator gives a per-tick decay "
+                 f"of {float(alpha[0]):.4g}, so the state forgets its input within a tick. Is dt in the graph's time "
+                 "unit (snnTorch graphs: 1e-4)?", name, strict=cfg.strict, error=ConversionError)
+
+
 def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.ndarray, cfg: ConversionConfig):
     """Chip parameters (float64 host values), voltage scale S and the report's parameter mappings.
 
@@ -1049,9 +1248,7 @@ def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.nda
          for k, v in _neuron_param_arrays(name, node).items()}
     kind = _kind(node)
     dt, integ = cfg.dt, cfg.integrator
-    for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
-        if key in p and np.any(p[key] == 0):
-            raise ConversionError(f"node {name!r}: parameter {key!r} is 0; the chip mapping divides by it")
+    _check_time_constants(name, kind, p, cfg)
     mappings: list[ParameterMapping] = []
     if kind == "IF":
         scale = w_scale / p["r"]
@@ -1136,23 +1333,73 @@ def _plain(value: Any) -> Any:
 
 def _clean_metadata(md: Any) -> dict[str, Any]:
     """Metadata with bytes decoded and 0-d arrays unwrapped (what nir.read returns differs from what was written)."""
+    if not isinstance(md, Mapping):
+        raise ConversionError(f"graph or node metadata must be a dict, got {type(md).__name__}")
     out = {}
-    for key, value in dict(md).items():
+    for key, value in md.items():
         if isinstance(value, bytes):
-            value = value.decode()
+            value = value.decode(errors="replace")
         elif isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()
-            value = value.decode() if isinstance(value, bytes) else value
+            value = value.decode(errors="replace") if isinstance(value, bytes) else value
         elif isinstance(value, np.generic):
             value = value.item()
-        out[str(key)] = value
+        out[_edge_name(key)] = value
     return out
 
 
-def _meta_spike_times(md: dict[str, Any]) -> dict[int, list[int]]:
-    neurons = np.asarray(md.get("s2sim_spike_neurons", []), np.int64).ravel()
-    ticks = np.asarray(md.get("s2sim_spike_ticks", []), np.int64).ravel()
+def _meta_spike_times(md: dict[str, Any], name: str) -> dict[int, list[int]]:
+    where = f"node {name!r}"
+    neurons = _meta_array(md, "s2sim_spike_neurons", where, integer=True, default=())
+    ticks = _meta_array(md, "s2sim_spike_ticks", where, integer=True, size=neurons.size, exact_size=True, default=())
     out: dict[int, list[int]] = {}
     for n, t in zip(neurons.tolist(), ticks.tolist()):
         out.setdefault(n, []).append(t)
     return out
+
+
+_REQUIRED = object()
+
+
+def _meta_array(md: dict[str, Any], key: str, where: str, *, integer: bool = False, size: int | None = None,
+                exact_size: bool = False, default: Any = _REQUIRED) -> np.ndarray:
+    """An s2sim metadata entry as a finite float64 (or int64) array of ``size`` values (or one to broadcast)."""
+    if key not in md:
+        if default is _REQUIRED:
+            raise ConversionError(f"{where}: the s2sim metadata lacks {key!r} (the file was edited or damaged; "
+                                  "export it again)")
+        return np.asarray(default, dtype=np.int64 if integer else np.float64)
+    label = f"{where}: s2sim metadata {key!r}"
+    arr = numeric_array(md[key], label, "integers" if integer else "real numbers", ConversionError)
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or (integer and np.any((arr != np.round(arr)) | (np.abs(arr) >= 2**62))):
+        raise ConversionError(f"{label} holds values that are not finite{' integers' if integer else ''}")
+    if size is not None and arr.size != size and (exact_size or arr.size != 1):
+        raise ConversionError(f"{label} has {arr.size} values; expected {size}")
+    return arr.astype(np.int64) if integer else arr
+
+
+def _meta_int(md: dict[str, Any], key: str, where: str) -> int:
+    return int(_meta_array(md, key, where, integer=True, size=1, exact_size=True).ravel()[0])
+
+
+def _meta_text(md: dict[str, Any], key: str, where: str, default: Any = _REQUIRED) -> str:
+    value = md.get(key, default)
+    if value is _REQUIRED:
+        raise ConversionError(f"{where}: the s2sim metadata lacks {key!r} (the file was edited or damaged; export it "
+                              "again)")
+    if not isinstance(value, str):
+        raise ConversionError(f"{where}: s2sim metadata {key!r} = {value!r} must be a string")
+    return value
+
+
+def _same_matrix(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 n_post: int) -> bool:
+    """Whether two (pre, post, weight) lists sum to the same matrix (within float rounding), without building
+    the dense matrix."""
+    keys = np.concatenate([a[0] * n_post + a[1], b[0] * n_post + b[1]])
+    uniq, inv = np.unique(keys, return_inverse=True)
+    m = a[0].size
+    sum_a = np.bincount(inv[:m], weights=a[2], minlength=uniq.size)
+    sum_b = np.bincount(inv[m:], weights=b[2], minlength=uniq.size)
+    return bool(np.allclose(sum_a, sum_b, rtol=1e-6, atol=1e-9))

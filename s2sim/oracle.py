@@ -529,7 +529,8 @@ class _Recording:
                 self.result.voltages[pop.name] = np.zeros(shape, dtype=dtype)
             if "v_last" in pop.record:
                 self.result.v_last[pop.name] = np.zeros((batch, pop.size), dtype=dtype)
-            self.result.counts[pop.name] = np.zeros((batch, timesteps, 2), dtype=np.int64)
+            if "counts" in pop.record:
+                self.result.counts[pop.name] = np.zeros((batch, timesteps, 2), dtype=np.int64)
 
     def store(self, pop: PopulationSpec, t: int, spikes: np.ndarray, v: np.ndarray | None, events: np.ndarray) -> None:
         res = self.result
@@ -537,8 +538,9 @@ class _Recording:
             res.spikes[pop.name][:, t] = spikes
         if pop.name in res.voltages:
             res.voltages[pop.name][:, t] = v
-        res.counts[pop.name][:, t, 0] = spikes.sum(axis=1, dtype=np.int64)
-        res.counts[pop.name][:, t, 1] = events
+        if pop.name in res.counts:
+            res.counts[pop.name][:, t, 0] = spikes.sum(axis=1, dtype=np.int64)
+            res.counts[pop.name][:, t, 1] = events
 
     def finish(self, name: str, v: np.ndarray) -> None:
         if name in self.result.v_last:

@@ -607,7 +607,7 @@ def activity_report(placement: Placement, result: BatchResult) -> ActivityReport
     placement : Placement
         From :func:`place` on the same network.
     result : BatchResult
-        Needs ``counts`` for every population (the Simulator records them); where ``spikes`` of a population
+        Needs ``counts`` for every population (record "counts" on each); where ``spikes`` of a population
         were recorded, its per-slice counts are exact, otherwise the population count is divided over its slices
         in proportion to their size.
     """
@@ -618,7 +618,7 @@ def activity_report(placement: Placement, result: BatchResult) -> ActivityReport
         slices = placement.slices_of(pop.name)
         if pop.name not in result.counts:
             raise ConfigError(f"activity report: the result has no counts for population {pop.name!r}; "
-                              "run with the Simulator, which records counts for every population")
+                              "record 'counts' on every population")
         counts = np.asarray(result.counts[pop.name], dtype=np.float64)
         if counts.shape != (batch, timesteps, 2):
             raise ConfigError(f"activity report: counts of population {pop.name!r} have shape {counts.shape}; "

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import memory
 from .errors import ConfigError, TraceError
 
 
@@ -36,13 +37,15 @@ def load_recording(path: str) -> dict[str, NodeRecording]:
         with h5py.File(path, "r") as f:
             kind = f.attrs.get("__type__")
             order = f.attrs.get("s2sim_node_order")
-    except OSError as exc:
+            declared = memory.hdf5_bytes(f)
+    except Exception as exc:  # OSError, RuntimeError, ...: whatever a damaged file makes h5py raise
         raise TraceError(f"recording file {path!r} is not a readable HDF5 file: {exc}") from None
     if kind != "NIRGraphData":
         raise TraceError(f"recording file {path!r} is not NIR data (nir.write_data); root type is {kind!r}")
+    memory.check(declared, f"reading recording file {path!r} (the arrays it declares)")
     try:
         data = nir.read_data(path)
-    except (OSError, KeyError, ValueError) as exc:
+    except Exception as exc:  # nir and h5py raise OSError, KeyError, ValueError, RuntimeError, ...
         raise TraceError(f"recording file {path!r} is damaged: {type(exc).__name__}: {exc}") from None
     out = {}
     for name, node in data.nodes.items():

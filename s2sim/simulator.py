@@ -3,24 +3,31 @@
 ``Simulator(profile).run(net, T)`` behaves like py-spinnaker2's backend (results land on the populations);
 ``run_batch`` takes input arrays [batch, tick, neuron] and returns a BatchResult. The batch is split over
 threads; each thread's C call releases the GIL and works on its own workspace and its own slice of the output.
+
+The C calls always run in worker threads while the calling thread waits: Ctrl-C (which Python delivers to the
+main thread) or a ``timeout`` then sets the run's cancel flag, which the kernel reads between ticks, so a run
+stops within a tick, raises KeyboardInterrupt or :class:`~s2sim.errors.RunTimeout`, and the loaded network stays
+usable (every run starts from the initial state).
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Sequence
+import time
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import memory
 from .core import CoreNetwork
-from .errors import ConfigError
+from .errors import ConfigError, RunTimeout
 from .lowering import LoweredNetwork, lower
 from .profile import ChipProfile
 from .results import BatchResult
 from .snn import Network
 from .spec import DIAGNOSTIC_RECORDABLES, NetworkSpec, raw_fingerprint
-
 
 class LoadedNetwork:
     """A network lowered and validated for one ChipProfile, ready to run many batches.
@@ -32,16 +39,19 @@ class LoadedNetwork:
     that does not match its buffers. Changing only spike_list inputs or ``record`` costs no re-lowering.
     """
 
-    def __init__(self, net: Network, profile: ChipProfile, num_threads: int) -> None:
+    def __init__(self, net: Network, profile: ChipProfile, num_threads: int, strict: bool = False) -> None:
         self.net = net
         self.profile = profile
         self.num_threads = num_threads
+        self.strict = strict
         # The workspaces are scratch shared by successive runs: concurrent callers take turns.
         self._lock = threading.Lock()
+        # Simulator.run holds this one across a run and the publication of its results onto the populations.
+        self.publish_lock = threading.Lock()
         self._load(net.validated())
 
     def _load(self, spec: NetworkSpec) -> None:
-        self.lowered: LoweredNetwork = lower(spec, self.profile)
+        self.lowered: LoweredNetwork = lower(spec, self.profile, strict=self.strict)
         self.core = CoreNetwork(self.lowered)
         self._workspaces: list = []
         self.spec = spec
@@ -55,36 +65,38 @@ class LoadedNetwork:
         return spec
 
     def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-                  all_spikes: bool = False) -> BatchResult:
+                  all_spikes: bool = False, timeout: float | None = None) -> BatchResult:
         """Run a batch; see :meth:`Simulator.run_batch`. Safe to call from several threads (calls take turns).
 
         Raises ConfigError when the network was edited while the run was going on (the results would belong to
         neither version).
         """
+        deadline = _deadline(timeout)
         with self._lock:
             spec = self.refresh()
-            result = self._run_batch(spec, dict(inputs or {}), timesteps, all_spikes)
+            result = self._run_batch(spec, dict(inputs or {}), timesteps, all_spikes, deadline)
             if raw_fingerprint(self.net) != spec.fingerprint:
                 raise ConfigError(f"network {self.net.name!r} was changed while it was running; the results are "
                                   "discarded (edit a network between runs, not during one)")
             return result
 
-    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None, all_spikes: bool) -> BatchResult:
+    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None, all_spikes: bool,
+                   deadline: tuple[float, float] | None) -> BatchResult:
         batch, timesteps = self._batch_shape(spec, inputs, timesteps)
+        threads = max(1, min(self.num_threads, batch))
+        memory.check(self._run_bytes(spec, inputs, batch, timesteps, threads, all_spikes),
+                     f"a run of network {spec.name!r} ({batch} sample(s) x {timesteps} ticks: recording buffers, "
+                     "inputs and workspaces)",
+                     "Record less (v_last instead of v, fewer populations), run fewer ticks, or split the batch")
         buffers = self._buffers(spec, inputs, batch, timesteps, all_spikes)
         io = self.core.make_io(buffers, batch, timesteps)
-        threads = max(1, min(self.num_threads, batch))
         while len(self._workspaces) < threads:
             self._workspaces.append(self.core.workspace())
         bounds = np.linspace(0, batch, threads + 1).astype(int)
-        if threads == 1:
-            self.core.run(io, self._workspaces[0], batch, timesteps, 0, batch)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                jobs = [pool.submit(self.core.run, io, self._workspaces[i], batch, timesteps, int(bounds[i]),
-                                    int(bounds[i + 1])) for i in range(threads)]
-                for job in jobs:
-                    job.result()
+        cancel = np.zeros(1, np.int32)
+        calls = [_call(self.core.run, (io, self._workspaces[i], batch, timesteps, int(bounds[i]), int(bounds[i + 1]),
+                                        cancel), buffers) for i in range(threads)]
+        _supervise(calls, cancel, deadline, f"run of network {spec.name!r} ({batch} sample(s) x {timesteps} ticks)")
         return self._result(spec, buffers, timesteps)
 
     @staticmethod
@@ -94,7 +106,10 @@ class LoadedNetwork:
             pop = spec.population(name)
             if not pop.model.is_input:
                 raise ConfigError(f"inputs: population {name!r} is a {pop.neuron_model!r}, not a spike_list source")
-            shape = np.shape(arr)
+            try:
+                shape = np.shape(arr)
+            except ValueError:  # a ragged nested list
+                raise ConfigError(f"inputs[{name!r}] is not a rectangular array [batch, ticks, {pop.size}]") from None
             if len(shape) != 3 or shape[2] != pop.size:
                 raise ConfigError(f"inputs[{name!r}] has shape {shape}; expected [batch, ticks, {pop.size}]")
             if shape[0] < 1:
@@ -110,9 +125,29 @@ class LoadedNetwork:
             timesteps = ticks.pop()
         if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
             raise ConfigError(f"timesteps must be a positive int, got {timesteps!r}")
+        if timesteps > MAX_TICKS:
+            raise ConfigError(f"timesteps = {timesteps} exceeds the C core's limit of {MAX_TICKS} ticks per run")
         if ticks and ticks != {timesteps}:
             raise ConfigError(f"inputs have {ticks.pop()} ticks but timesteps is {timesteps}")
         return (batches.pop() if batches else 1), int(timesteps)
+
+    def _run_bytes(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, threads: int,
+                   all_spikes: bool = False) -> int:
+        """Estimated bytes a run allocates: recording buffers (twice for conv targets, whose records are
+        reordered), dense inputs made from spike_list params, and the workspaces still to be allocated."""
+        item = 8 if self.core.float64 else 4
+        rows = batch * timesteps
+        total = 0
+        for pop, low in zip(spec.populations, self.lowered.populations):
+            record = pop.record
+            per_row = (all_spikes or "spikes" in record) + item * ("v" in record)
+            own = rows * low.n * per_row + batch * low.n * item * ("v_last" in record)
+            total += own * (2 if low.channel_last_shape else 1) + rows * 16 * ("counts" in record)
+            if pop.model.is_input and pop.name not in inputs:
+                total += rows * low.n + timesteps * low.n
+        low = self.lowered
+        per_workspace = low.n_neurons * 13 + low.n_ring * 4 + low.n_curr * 3 * item
+        return total + max(0, threads - len(self._workspaces)) * per_workspace
 
     def _buffers(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int,
                  all_spikes: bool = False) -> list[dict[str, np.ndarray]]:
@@ -121,7 +156,9 @@ class LoadedNetwork:
         buffers = []
         for pop, low in zip(spec.populations, self.lowered.populations):
             n = low.n
-            buf: dict[str, np.ndarray] = {"counts": np.zeros((batch, timesteps, 2), np.int64)}
+            buf: dict[str, np.ndarray] = {}
+            if "counts" in pop.record:
+                buf["counts"] = np.zeros((batch, timesteps, 2), np.int64)
             if pop.model.is_input:
                 given = inputs.get(pop.name)
                 buf["input"] = (np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, n)))
@@ -139,7 +176,8 @@ class LoadedNetwork:
         res = BatchResult(timesteps)
         for pop, low, buf in zip(spec.populations, self.lowered.populations, buffers):
             ext = low.to_external_order
-            res.counts[pop.name] = buf["counts"]
+            if "counts" in buf:
+                res.counts[pop.name] = buf["counts"]
             if "spikes" in buf:
                 res.spikes[pop.name] = ext(buf["spikes"])
             if "v" in buf:
@@ -149,6 +187,71 @@ class LoadedNetwork:
             elif "v_last" in buf:
                 res.v_last[pop.name] = ext(buf["v_last"])
         return res
+
+
+#: Ticks per run the C core indexes with int32.
+MAX_TICKS = 2**31 - 1
+
+
+def _deadline(timeout: float | None) -> tuple[float, float] | None:
+    """(monotonic deadline, timeout) for a run, or None without a timeout."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)) \
+            or not timeout > 0 or not np.isfinite(timeout):
+        raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    timeout = min(float(timeout), threading.TIMEOUT_MAX)  # longer waits overflow the platform's timer
+    return time.monotonic() + timeout, timeout
+
+
+def _call(fn: Callable[..., bool], args: tuple, keep: object) -> Callable[[], bool]:
+    """``fn(*args)`` as a callable that also holds ``keep`` (the buffers the C call writes), so they stay alive
+    for as long as the call runs, whatever happens to the frame that started it."""
+    return functools.partial(_call_holding, fn, args, keep)
+
+
+def _call_holding(fn: Callable[..., bool], args: tuple, keep: object) -> bool:
+    return fn(*args)
+
+
+def _supervise(calls: list[Callable[[], bool]], cancel: np.ndarray, deadline: tuple[float, float] | None,
+               what: str) -> None:
+    """Run the C calls in worker threads and wait for them here, where Ctrl-C and the deadline can reach us.
+
+    On KeyboardInterrupt (or any exception in this thread) or at the deadline, the cancel flag is set, the workers
+    stop at the end of their current tick, and only then does the exception (or RunTimeout) leave this function:
+    no C call ever outlives the run that started it.
+    """
+    pool = ThreadPoolExecutor(len(calls), thread_name_prefix="s2sim-run")
+    futures = [pool.submit(call) for call in calls]
+    try:
+        left = None if deadline is None else max(0.0, deadline[0] - time.monotonic())
+        _, pending = wait(futures, timeout=left, return_when=FIRST_EXCEPTION)
+    except BaseException:
+        cancel[0] = 1
+        _drain(futures)
+        raise
+    finally:
+        pool.shutdown(wait=False)
+    if pending:  # a worker failed, or the deadline passed
+        cancel[0] = 1
+        _drain(futures)
+        if not any(f.exception() is not None for f in futures):
+            raise RunTimeout(f"{what} stopped after its timeout of {deadline[1]:g} s; the results are discarded "
+                             "(the loaded network stays usable)")
+    pool.shutdown(wait=True)  # every call has returned: this only joins the threads, leaving none behind
+    for future in futures:
+        future.result()  # the CoreError of a failed worker
+
+
+def _drain(futures: list[Future]) -> None:
+    """Wait until every worker has returned, even through further Ctrl-C presses (they return within a tick)."""
+    while True:
+        try:
+            wait(futures)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 class Simulator:
@@ -164,17 +267,23 @@ class Simulator:
         Also estimate every run's PE time, DVFS levels and energy (tick length, DVFS mode; see docs/timing.md).
         Without it, runs are timed only when a population records a PE diagnostic (with the default
         TimingConfig: 1 ms ticks, high performance level).
+    strict : bool
+        Raise ConfigError instead of a WeightLossWarning / TimeConstantWarning when a network is lowered
+        (weights that all round to zero, decays outside [0, 1]; see :mod:`s2sim.errors`).
     """
 
     def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None,
-                 timing: Any = None) -> None:
+                 timing: Any = None, strict: bool = False) -> None:
         self.profile = profile or ChipProfile()
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"profile must be a ChipProfile, got {type(self.profile).__name__}")
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             raise ConfigError(f"num_threads must be a positive int, got {num_threads!r}")
+        if not isinstance(strict, bool):
+            raise ConfigError(f"strict must be True or False, got {strict!r}")
         self.num_threads = num_threads or os.cpu_count() or 1
+        self.strict = strict
         from .timing import TimingConfig
 
         if timing is not None and not isinstance(timing, TimingConfig):
@@ -184,24 +293,30 @@ class Simulator:
     def load(self, net: Network) -> LoadedNetwork:
         """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see
         :class:`LoadedNetwork`)."""
-        return LoadedNetwork(net, self.profile, self.num_threads)
+        if not isinstance(net, Network):
+            raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
+        return LoadedNetwork(net, self.profile, self.num_threads, self.strict)
 
     def _loaded(self, net: Network) -> LoadedNetwork:
         """The network's lowering for this profile, kept on the network so that a script which runs it once per
         sample (often with a new Simulator or hardware object each time) lowers it once."""
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
-        key = repr(self.profile)
-        cached = net.__dict__.get("_loaded")
-        if cached is None or cached[0] != key:
-            cached = (key, self.load(net))
-            net.__dict__["_loaded"] = cached
+        key = (repr(self.profile), self.strict)
+        # one loaded network per network, also when several threads run it for the first time at once: its
+        # publication lock is what keeps their published results whole
+        with net.__dict__.setdefault("_load_lock", threading.Lock()):
+            cached = net.__dict__.get("_loaded")
+            if cached is None or cached[0] != key:
+                cached = (key, self.load(net))
+                net.__dict__["_loaded"] = cached
         loaded = cached[1]
         loaded.num_threads = self.num_threads
         return loaded
 
     def run_batch(self, net: Network, inputs: Mapping[str, np.ndarray] | None = None,
-                  timesteps: int | None = None, all_spikes: bool = False) -> BatchResult:
+                  timesteps: int | None = None, all_spikes: bool = False,
+                  timeout: float | None = None) -> BatchResult:
         """Run a batch of independent samples.
 
         Parameters
@@ -214,20 +329,30 @@ class Simulator:
             Ticks to run; taken from the inputs when omitted.
         all_spikes : bool
             Keep every population's spikes, whatever its ``record`` says.
+        timeout : float, optional
+            Seconds the run may take; it is then stopped (between two ticks) and RunTimeout is raised.
 
         Returns
         -------
         BatchResult
-            spikes / voltages / v_last in each population's py-spinnaker2 neuron order, counts for every population;
-            ``timing`` (a :class:`s2sim.timing.TimingReport`) when the Simulator was given a TimingConfig or a
-            population records a PE diagnostic (``time_done``, ``n_packets``, ``performance_level``).
+            spikes / voltages / v_last / counts of the populations that record them, in each population's
+            py-spinnaker2 neuron order; ``timing`` (a :class:`s2sim.timing.TimingReport`) when the Simulator was
+            given a TimingConfig or a population records a PE diagnostic (``time_done``, ``n_packets``,
+            ``performance_level``).
+
+        Raises
+        ------
+        ResourceError
+            When the recording buffers would exceed the memory budget (:mod:`s2sim.memory`).
+        KeyboardInterrupt
+            On Ctrl-C, within about one tick; the network stays usable.
         """
         loaded = self._loaded(net)
         if not self._times(net.validated()):
-            return loaded.run_batch(inputs, timesteps, all_spikes)
+            return loaded.run_batch(inputs, timesteps, all_spikes, timeout)
         from .timing import TimingConfig, estimate
 
-        res = loaded.run_batch(inputs, timesteps, True)
+        res = loaded.run_batch(inputs, timesteps, True, timeout)
         spec = loaded.spec
         res.timing = estimate(spec, res, self.timing or TimingConfig(), placement=_placement(net, self.profile),
                               profile=self.profile)
@@ -240,14 +365,19 @@ class Simulator:
     def _times(self, spec: NetworkSpec) -> bool:
         return self.timing is not None or any(d in p.record for p in spec.populations for d in DIAGNOSTIC_RECORDABLES)
 
-    def run(self, net: Network, timesteps: int) -> BatchResult:
-        """Run one sample, as py-spinnaker2's ``hw.run(net, timesteps)``; results go to the populations."""
-        res = self.run_batch(net, None, timesteps)
-        diagnostics = {}
-        if res.timing is not None:
-            diagnostics = {p.name: {d: res.timing.per_population(p.name, d) for d in DIAGNOSTIC_RECORDABLES
-                                    if d in p.record} for p in net.populations}
-        publish_results(net, res, diagnostics)
+    def run(self, net: Network, timesteps: int, timeout: float | None = None) -> BatchResult:
+        """Run one sample, as py-spinnaker2's ``hw.run(net, timesteps)``; results go to the populations.
+
+        The run and the publication of its results hold the network's publication lock, so when several threads
+        run one network, every population ends up with the results of one and the same run, never a mix.
+        """
+        with self._loaded(net).publish_lock:
+            res = self.run_batch(net, None, timesteps, timeout=timeout)
+            diagnostics = {}
+            if res.timing is not None:
+                diagnostics = {p.name: {d: res.timing.per_population(p.name, d) for d in DIAGNOSTIC_RECORDABLES
+                                        if d in p.record} for p in net.populations}
+            publish_results(net, res, diagnostics)
         return res
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ConfigError, LimitError, NotModelledError
 from .models import NeuronModel, get_model
 from .spec import (RECORDABLES, NetworkSpec, PopulationSpec, as_index, check_max_atoms, check_record, network_spec,
-                   population_spec)
+                   numeric_array, population_spec)
 
 CONV_PARAM_DEFAULTS = {
     "stride_x": 1, "stride_y": 1, "pool_x": 1, "pool_y": 1,
@@ -70,8 +70,10 @@ class Population:
         self.neuron_model = model.name
         self.size = size
         self.params: Any = params if params is not None else {}
-        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str)
-                                                                     else list(record))
+        # anything but a name or a list of names is kept as given and refused by the validation below
+        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str) else
+                                                                     list(record) if isinstance(record, (list, tuple))
+                                                                     else record)
         self.max_atoms_per_core: int | None = None
         self._results: dict[str, Any] = {}
         if not (isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size == 0):
@@ -483,12 +485,4 @@ def _sparse(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, pre: Populati
 
 def _numeric_array(value: Any, where: str, expected: str) -> np.ndarray:
     """``value`` as a float64 array; booleans, complex numbers, strings and objects are refused, not cast."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be {expected}") from None
-    if arr.dtype.kind not in "iuf" and arr.size:
-        kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}.get(
-            arr.dtype.kind, f"dtype {arr.dtype}")
-        raise ConfigError(f"{where} must be {expected}, got {kind}")
-    return arr.astype(np.float64)
+    return numeric_array(value, where, expected).astype(np.float64)

@@ -13,6 +13,7 @@ population whose hash is unchanged keeps its previous spec.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, LimitError
+from . import memory
+from .errors import ConfigError, LimitError, S2SimError
 from .models import INTEGER_PARAMS, RESET_MODES, NeuronModel, get_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +52,61 @@ def as_index(value: Any, where: str) -> int:
     if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
         return int(value)
     raise ConfigError(f"{where} must be an integer, got {value!r}")
+
+
+def key_index(key: Any, where: str) -> int:
+    """A neuron index used as a dict key: an int, or a string of digits as JSON has to write one."""
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        return int(key)
+    return as_index(key, where)
+
+
+_KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}
+
+
+def numeric_array(value: Any, where: str, expected: str = "numbers",
+                  error: type[S2SimError] = ConfigError) -> np.ndarray:
+    """``value`` as an integer or float numpy array, refusing anything that would only become a number by a cast.
+
+    Booleans, complex numbers, strings (numeric or not), bytes and objects are refused with ``error`` naming
+    ``where``, also when a Python list mixes them with numbers (``[1, True]`` would otherwise become ``[1, 1]``).
+    An empty value passes whatever its dtype.
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        raise error(f"{where} must be {expected}, got {_short(value)}") from None
+    if not arr.size:
+        return arr
+    if arr.dtype.kind not in "iuf":
+        kind = _KIND_NAMES.get(arr.dtype.kind, f"dtype {arr.dtype}")
+        raise error(f"{where} must be {expected}, got {kind} ({_short(value)})")
+    if isinstance(value, (list, tuple)):
+        hidden = _hidden_non_number(value, arr.ndim)
+        if hidden is not None:
+            raise error(f"{where} must be {expected}, got {hidden!r} among them")
+    return arr
+
+
+def _hidden_non_number(value: list | tuple, ndim: int) -> Any:
+    """The first boolean in a nested list that numpy would silently turn into 0 or 1, else None.
+
+    One pass of ``type`` over the flattened elements (C-level iteration), so the check costs about as much as
+    ``np.asarray`` itself.
+    """
+    flat: Any = value
+    for _ in range(max(ndim - 1, 0)):
+        flat = itertools.chain.from_iterable(flat)
+    flat = list(flat)
+    types = set(map(type, flat))
+    if bool in types or np.bool_ in types:
+        return next(x for x in flat if isinstance(x, (bool, np.bool_)))
+    for kind in types:
+        if issubclass(kind, np.ndarray):
+            bad = next((x for x in flat if isinstance(x, np.ndarray) and x.dtype.kind not in "iuf"), None)
+            if bad is not None:
+                return bad
+    return None
 
 
 def check_size(size: Any, name: str) -> int:
@@ -118,7 +175,9 @@ def _tick_array(ticks: Any, where: str) -> np.ndarray:
     """Ticks as a sorted int64 array; every entry an integer (ints, or floats with no fraction)."""
     if isinstance(ticks, (str, bytes, Mapping)):
         raise ConfigError(f"{where}s must be a list of integers, got {_short(ticks)}")
-    arr = np.asarray(sorted(ticks) if isinstance(ticks, (set, frozenset)) else ticks)
+    if isinstance(ticks, (set, frozenset)):
+        ticks = list(ticks)
+    arr = numeric_array(ticks, f"{where}s", "a list of integers")
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
@@ -143,12 +202,7 @@ def param_array(name: str, key: str, value: Any, size: int) -> np.ndarray:
     parameters (``t_refrac``) must be whole numbers 0..2^31-1.
     """
     where = f"population {name!r}: parameter {key!r}"
-    arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
-    if arr.dtype.kind not in "iuf":
-        kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "objects"}.get(
-            arr.dtype.kind, f"dtype {arr.dtype}")
-        raise ConfigError(f"{where} must be a number or a list of numbers, got {kind} ({_short(value)})")
-    arr = arr.astype(np.float64)
+    arr = numeric_array(value, where, "a number or a list of numbers").astype(np.float64)
     if arr.ndim == 0:
         arr = np.full(size, float(arr))
     if arr.shape != (size,):
@@ -186,6 +240,7 @@ def check_neuron_params(params: Any, name: str, model: NeuronModel, size: int) -
     reset = params.get("reset", DEFAULT_RESET)
     if not isinstance(reset, str) or reset not in RESET_MODES:
         raise ConfigError(f"population {name!r}: reset = {reset!r} is not one of {RESET_MODES}")
+    memory.check(size * 8 * 2 * len(defaults), f"population {name!r}: {len(defaults)} parameters of {size} neurons")
     return reset, {key: param_array(name, key, params.get(key, default), size) for key, default in defaults.items()}
 
 

@@ -19,10 +19,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, TraceError
-from .network_io import network_from_dict, network_to_dict
+from .errors import ConfigError, ResourceError, TraceError
+from .network_io import network_bytes, network_from_dict, network_to_dict
 from .profile import ChipProfile
 from .snn import Network
+from .spec import key_index, numeric_array
 
 #: Identifies the HDF5 layout; bump TRACE_FORMAT_VERSION when it changes (readers refuse newer versions).
 TRACE_FORMAT = "s2sim-trace"
@@ -245,9 +246,12 @@ def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timestep
     out = np.zeros((timesteps - offset, size), dtype=np.uint8)
     for key, ticks in sdict.items():
         try:
-            idx = int(key)
-            tick_array = np.atleast_1d(np.asarray(ticks, dtype=np.int64))
-        except (TypeError, ValueError):
+            idx = key_index(key, "neuron index")
+            tick_array = np.atleast_1d(numeric_array(ticks, "ticks", "integers"))
+            if np.any(tick_array != np.round(tick_array)):
+                raise ConfigError("not integers")
+            tick_array = tick_array.astype(np.int64)
+        except ConfigError:
             raise TraceError(f"spikes of population {name!r}: neuron {key!r} -> {ticks!r} is not an integer neuron "
                              "index with a list of integer ticks") from None
         if not 0 <= idx < size:
@@ -268,10 +272,10 @@ def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows
     wide = np.empty((rows, size), dtype=np.float64)
     for i in range(size):
         try:
-            values = np.asarray(vdict[i] if i in vdict else vdict[str(i)], dtype=None)
+            values = numeric_array(vdict[i] if i in vdict else vdict[str(i)], "voltages", "numbers")
             if values.dtype != np.float32:
                 values = values.astype(np.float64)
-        except (TypeError, ValueError):
+        except ConfigError:
             raise TraceError(f"voltages of population {name!r}: neuron {i} has non-numeric values") from None
         if values.ndim != 1 or values.shape[0] != rows:
             raise TraceError(f"voltages of population {name!r}: neuron {i} has {values.size} values; expected "
@@ -320,35 +324,37 @@ def write_trace(path: str | Path, trace: Trace) -> None:
                     ds.attrs["dtype"] = arr.dtype.name
 
 
-def read_trace(path: str | Path) -> Trace:
+def read_trace(path: str | Path, *, isolate: bool = False) -> Trace:
     """Read a trace written by :func:`write_trace`.
+
+    ``isolate=True`` reads the HDF5 file in a child process (:mod:`s2sim.isolation`), so a damaged file that
+    crashes or hangs the HDF5 library raises TraceError instead of taking the interpreter down; use it for files
+    from elsewhere (``s2sim conform`` does).
 
     Raises
     ------
     TraceError
         When the file is missing, truncated, not an s2sim trace, of a newer version, or inconsistent with the
         network it holds; the message names the file and the part that is wrong.
+    ResourceError
+        When the arrays the file declares, or the network it describes, would exceed the memory budget.
     """
-    import h5py
-
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise TraceError(f"{path}: cannot open as an HDF5 trace ({exc}); the file is missing, truncated or not "
-                         "HDF5") from None
-    try:
-        with f:
-            return _read_open(f, path)
-    except TraceError:
-        raise
-    except (KeyError, OSError, ValueError, TypeError) as exc:
-        raise TraceError(f"{path}: damaged or incomplete trace ({type(exc).__name__}: {exc})") from None
+    if not path.is_file():
+        raise TraceError(f"{path}: trace file does not exist")
+    if isolate:
+        from .isolation import call_isolated
+
+        raw = call_isolated(read_raw_trace, str(path), what=f"trace {str(path)!r}")
+    else:
+        raw = read_raw_trace(str(path))
+    return _build_trace(raw, path)
 
 
-def read_trace_set(paths: str | Path | Iterable[str | Path]) -> tuple[list[Trace], list[str]]:
+def read_trace_set(paths: str | Path | Iterable[str | Path], *,
+                   isolate: bool = False) -> tuple[list[Trace], list[str]]:
     """Read several traces; a directory stands for its ``*.h5`` files (sorted). Returns traces and their labels
-    (metadata "probe" if present, else the file name)."""
+    (metadata "probe" if present, else the file name). ``isolate`` as in :func:`read_trace`."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files: list[Path] = []
     for item in map(Path, items):
@@ -361,56 +367,140 @@ def read_trace_set(paths: str | Path | Iterable[str | Path]) -> tuple[list[Trace
             files.append(item)
     if not files:
         raise TraceError("no trace files given")
-    traces = [read_trace(f) for f in files]
+    traces = [read_trace(f, isolate=isolate) for f in files]
     labels = [str(t.metadata.get("probe", f.name)) for t, f in zip(traces, files)]
     return traces, labels
 
 
-def _read_open(f: Any, path: Path) -> Trace:
-    if f.attrs.get("format") != TRACE_FORMAT:
-        raise TraceError(f"{path}: not an s2sim trace (format attribute {f.attrs.get('format')!r}, expected "
+def read_raw_trace(path: str) -> dict[str, Any]:
+    """Everything a trace file holds, as plain Python values and numpy arrays, checked only for being readable.
+
+    This is the part that drives the HDF5 library (run in a child process by ``read_trace(isolate=True)``);
+    :func:`_build_trace` turns it into a Trace. Every failure inside h5py means a damaged file: TraceError.
+    """
+    import h5py
+
+    from . import memory
+
+    try:
+        f = h5py.File(path, "r")
+    except Exception as exc:  # OSError, and whatever a damaged superblock makes h5py raise
+        raise TraceError(f"{path}: cannot open as an HDF5 trace ({type(exc).__name__}: {exc}); the file is "
+                         "truncated or not HDF5") from None
+    try:
+        with f:
+            memory.check(memory.hdf5_bytes(f), f"reading trace {path!r} (the arrays it declares)")
+            return _raw_contents(f, path)
+    except (TraceError, ResourceError):
+        raise
+    except MemoryError:
+        raise ResourceError(f"{path}: reading the trace needs more memory than is available") from None
+    except Exception as exc:  # KeyError, AttributeError, RuntimeError, ...: a group or dataset is not what it was
+        raise TraceError(f"{path}: damaged or incomplete trace ({type(exc).__name__}: {exc})") from None
+
+
+def _raw_contents(f: Any, path: str) -> dict[str, Any]:
+    raw: dict[str, Any] = {"attrs": {k: _plain(f.attrs.get(k)) for k in _TRACE_ATTRS}}
+    if raw["attrs"]["format"] != TRACE_FORMAT:
+        return raw  # the build step names the format; nothing else of a foreign file is read
+    for key in ("network", "profile", "metadata"):
+        raw[key] = _plain(f[key][()]) if key in f else None
+    for key in ("inputs", "populations"):
+        if key not in f:
+            raise TraceError(f"{path}: trace lacks /{key}")
+    raw["inputs"] = [(_plain(ds.attrs["name"]), ds[()]) for ds in f["inputs"].values()]
+    raw["populations"] = []
+    for g in f["populations"].values():
+        arrays = {key: (g[key][()], _plain(g[key].attrs.get("dtype", ""))) for key in ("spikes", "v", "v_last")
+                  if key in g}
+        raw["populations"].append((_plain(g.attrs["name"]), arrays))
+    return raw
+
+
+_TRACE_ATTRS = ("format", "version", "timesteps", "tick_offset", "latency_per_hop", "source")
+
+
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute or scalar dataset as a Python value: text decoded, 0-d and 1-element arrays unwrapped."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "SUOiufb":
+        value = value.reshape(()).item()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value
+
+
+def _build_trace(raw: dict[str, Any], path: Path) -> Trace:
+    attrs = raw["attrs"]
+    if attrs["format"] != TRACE_FORMAT:
+        raise TraceError(f"{path}: not an s2sim trace (format attribute {attrs['format']!r}, expected "
                          f"{TRACE_FORMAT!r})")
-    version = int(f.attrs.get("version", -1))
+    version = _int_attr(attrs, "version", path)
     if not 1 <= version <= TRACE_FORMAT_VERSION:
         raise TraceError(f"{path}: trace format version {version} is not supported (this s2sim reads "
                          f"1..{TRACE_FORMAT_VERSION}); upgrade s2sim")
-    for key in ("network", "metadata", "inputs", "populations"):
-        if key not in f:
+    for key in ("network", "metadata"):
+        if raw[key] is None:
             raise TraceError(f"{path}: trace lacks /{key}")
+    network_data, metadata = _json(raw["network"], "network", path), _json(raw["metadata"], "metadata", path)
+    profile_data = None if raw["profile"] is None else _json(raw["profile"], "profile", path)
+    if not isinstance(metadata, dict) or not (profile_data is None or isinstance(profile_data, dict)):
+        raise TraceError(f"{path}: /metadata and /profile must hold JSON objects")
+    from . import memory
+
+    memory.check(network_bytes(network_data), f"building the network stored in trace {str(path)!r}")
     try:
-        network = network_from_dict(json.loads(_text(f["network"])))
-        profile = ChipProfile.from_dict(json.loads(_text(f["profile"]))) if "profile" in f else None
+        network = network_from_dict(network_data)
+        network.validated()
+        profile = ChipProfile.from_dict(profile_data) if profile_data is not None else None
     except ConfigError as exc:
         raise TraceError(f"{path}: the stored network or profile is invalid: {exc}") from None
-    trace = Trace(network=network, timesteps=int(f.attrs["timesteps"]), profile=profile,
-                  tick_offset=int(f.attrs["tick_offset"]), latency_per_hop=int(f.attrs["latency_per_hop"]),
-                  source=str(f.attrs["source"]), metadata=json.loads(_text(f["metadata"])))
-    for ds in f["inputs"].values():
-        trace.inputs[str(ds.attrs["name"])] = ds[()]
-    for g in f["populations"].values():
-        name = str(g.attrs["name"])
-        if "spikes" in g:
-            trace.spikes[name] = g["spikes"][()]
+    source = attrs["source"]
+    if not isinstance(source, str):
+        raise TraceError(f"{path}: attribute 'source' = {source!r} must be text")
+    trace = Trace(network=network, timesteps=_int_attr(attrs, "timesteps", path), profile=profile,
+                  tick_offset=_int_attr(attrs, "tick_offset", path),
+                  latency_per_hop=_int_attr(attrs, "latency_per_hop", path), source=source, metadata=metadata)
+    for name, arr in raw["inputs"]:
+        trace.inputs[str(name)] = arr
+    for name, arrays in raw["populations"]:
+        name = str(name)
+        if "spikes" in arrays:
+            trace.spikes[name] = arrays["spikes"][0]
         for key, group in (("v", trace.voltages), ("v_last", trace.v_last)):
-            if key in g:
-                dtype = str(g[key].attrs.get("dtype", ""))
-                if dtype not in _FLOATS:
-                    raise TraceError(f"{path}: population {name!r} /{key} has dtype attribute {dtype!r}; expected "
-                                     "'float32' or 'float64'")
-                bits = g[key][()]
-                if bits.dtype != _BITS[np.dtype(dtype)]:
-                    raise TraceError(f"{path}: population {name!r} /{key} stores {bits.dtype} bit patterns for "
-                                     f"{dtype} values")
-                group[name] = bits.view(_FLOATS[dtype])
+            if key in arrays:
+                group[name] = _floats(*arrays[key], f"{path}: population {name!r} /{key}")
     trace.validate(str(path))
     return trace
+
+
+def _int_attr(attrs: dict[str, Any], key: str, path: Path) -> int:
+    value = attrs.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TraceError(f"{path}: attribute {key!r} = {value!r} must be an integer")
+    return value
+
+
+def _json(text: Any, key: str, path: Path) -> Any:
+    if not isinstance(text, str):
+        raise TraceError(f"{path}: /{key} must hold JSON text, got {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise TraceError(f"{path}: /{key} is not valid JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _floats(bits: np.ndarray, dtype: Any, where: str) -> np.ndarray:
+    """Stored bit patterns -> the float32/float64 values they encode."""
+    if dtype not in _FLOATS:
+        raise TraceError(f"{where} has dtype attribute {dtype!r}; expected 'float32' or 'float64'")
+    if not isinstance(bits, np.ndarray) or bits.dtype != _BITS[np.dtype(dtype)]:
+        raise TraceError(f"{where} stores {getattr(bits, 'dtype', type(bits).__name__)} bit patterns for {dtype} "
+                         "values")
+    return bits.view(_FLOATS[dtype])
 
 
 def _write_array(group: Any, key: str, arr: np.ndarray) -> Any:
     big = arr.size >= 4096
     return group.create_dataset(key, data=arr, compression="gzip" if big else None, shuffle=big)
-
-
-def _text(ds: Any) -> str:
-    value = ds[()]
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

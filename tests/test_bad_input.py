@@ -264,7 +264,7 @@ def test_projection_weight_out_of_range(runner, model, weight, rounding, shown, 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_weight_on_the_limit_is_accepted(runner):
     res = run(runner, _weighted_net("lif", -15.9), 2, ChipProfile(weight_rounding="trunc"))
-    assert res.counts["dst"].shape == (1, 2, 2)
+    assert res.spikes["dst"].shape == (1, 2, 3)
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -286,7 +286,7 @@ def test_conv_kernel_out_of_range(runner, value, rounding, shown):
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_spike_tick_beyond_the_run(runner):
-    src = snn.Population(2, "spike_list", {1: [2, 9]}, name="src")
+    src = snn.Population(2, "spike_list", {1: [2, 9]}, name="src", record=["counts"])
     dst = snn.Population(1, "lif", {}, name="dst")
     net = snn.Network("late").add(src, dst, snn.Projection(src, dst, [[1, 0, 1, 0]]))
     with raises(LimitError, "'src'", "neuron 1", "tick 9", "5 ticks"):
@@ -346,7 +346,7 @@ def test_a_refused_run_leaves_the_simulator_usable(runner):
     with pytest.raises(LimitError):
         run(runner, _weighted_net("lif", 99), 3)
     res = run(runner, _weighted_net("lif", 3), 3)
-    assert res.counts["dst"].shape == (1, 3, 2)
+    assert res.spikes["dst"].shape == (1, 3, 3)
 
 
 def test_bad_profile_fields():

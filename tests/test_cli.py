@@ -215,7 +215,7 @@ def test_convert_reports_a_neuron_that_fits_no_pe(tmp_path, capsys):
     nir.write(str(path), _nir_graph(np.ones((1, 9000))))  # 9000 distinct sources into one neuron
     code, out, err = _run(capsys, "convert", str(path))
     assert code == 2 and out == ""
-    assert err.startswith("s2sim convert: error: population 'lif': neuron 0 alone needs")
+    assert "\ns2sim convert: error: population 'lif': neuron 0 alone needs" in "\n" + err
     assert "9000 synapse words" in err and "131072 bytes" in err
 
 

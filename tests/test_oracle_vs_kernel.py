@@ -175,7 +175,7 @@ def test_fma_float64_rounds_once(a, b, c):
 
 # -- hand-worked cases ----------------------------------------------------------------------------------------
 def _single_neuron(model: str, params: dict, stim_ticks=(), weight=1, delay=0, record=("spikes", "v", "counts")):
-    stim = snn.Population(1, "spike_list", {0: list(stim_ticks)}, name="stim")
+    stim = snn.Population(1, "spike_list", {0: list(stim_ticks)}, name="stim", record=["spikes", "counts"])
     pop = snn.Population(1, model, params, name="pop", record=list(record))
     net = snn.Network("hand").add(stim, pop, snn.Projection(stim, pop, [[0, 0, weight, delay]]))
     return net

@@ -224,7 +224,7 @@ def test_to_dict_is_json_and_agrees_with_the_slices():
 # -- activity ------------------------------------------------------------------------------------------------------
 
 def _activity_net():
-    stim = snn.Population(6, "spike_list", {0: [0, 2], 1: [1], 5: [0, 1, 2]}, name="stim", record=["spikes"])
+    stim = snn.Population(6, "spike_list", {0: [0, 2], 1: [1], 5: [0, 1, 2]}, name="stim", record=["spikes", "counts"])
     a = snn.Population(4, "lif_no_delay", {"threshold": 1.0, "alpha_decay": 0.5}, name="a",
                        record=["spikes", "counts"])
     b = snn.Population(3, "lif_no_delay", {"threshold": 100.0}, name="b", record=["counts"])

@@ -14,8 +14,9 @@ from s2sim.timing import DEFAULT_CYCLES, LEVELS, EnergyConstants, TimingConfig, 
 def conv_net(atoms=20):
     rng = np.random.default_rng(1)
     src = snn.Population(2 * 8 * 8, "spike_list", {}, name="src", record=[])
-    conv = snn.Population(4 * 4 * 4, "lif_conv2d", {"threshold": 5.0, "alpha_decay": 0.9}, name="conv", record=[])
-    out = snn.Population(10, "lif_curr_exp", {"threshold": 5.0, "exc_decay": 0.5}, name="out", record=[])
+    conv = snn.Population(4 * 4 * 4, "lif_conv2d", {"threshold": 5.0, "alpha_decay": 0.9}, name="conv",
+                          record=["counts"])
+    out = snn.Population(10, "lif_curr_exp", {"threshold": 5.0, "exc_decay": 0.5}, name="out", record=["counts"])
     conv.set_max_atoms_per_core(atoms)
     params = {"in_height": 8, "in_width": 8, "stride_x": 2, "stride_y": 2, "pad_top": 1, "pad_left": 1,
               "pad_right": 1, "pad_bottom": 1}

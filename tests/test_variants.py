@@ -56,7 +56,10 @@ def test_points_outside_a_populations_relevant_set_never_change_it(spec, point, 
     except ConfigError:
         assume(False)
     base_run = _records(Simulator(spec.profile).run_batch(net, inputs, spec.timesteps))
-    other_run = _records(Simulator(other).run_batch(*spec.build(), spec.timesteps))
+    try:
+        other_run = _records(Simulator(other).run_batch(*spec.build(), spec.timesteps))
+    except ConfigError:  # a conv read with x along the height may no longer fit its populations
+        assume(False)
     relevant = relevant_points(net)
     for key, recorded in base_run.items():
         if point not in relevant[key[2:]]:

@@ -41,7 +41,8 @@ def neuron_net(n: int) -> snn.Network:
 def synapse_net(n_in: int, n_out: int, rng: np.random.Generator, density: float = 1.0) -> snn.Network:
     """n_in -> n_out lif_no_delay; all pairs (the kernel's dense rows) or a random fraction (sparse rows)."""
     stim = snn.Population(n_in, "spike_list", {}, name="stim", record=[])
-    post = snn.Population(n_out, "lif_no_delay", {"threshold": 1e6, "alpha_decay": 0.9}, name="post", record=[])
+    post = snn.Population(n_out, "lif_no_delay", {"threshold": 1e6, "alpha_decay": 0.9}, name="post",
+                          record=["counts"])
     pre, tgt = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
     keep = rng.random(pre.size) < density
     pre, tgt = pre.ravel()[keep], tgt.ravel()[keep]

@@ -32,6 +32,7 @@ esac
 # --capture=sys leaves fd 2 alone, so a sanitizer report is printed before the abort
 "$PY" -S -m pytest -q -p no:cacheprovider --capture=sys --rootdir "$root" \
     "$root/tests/test_simulator.py" "$root/tests/test_oracle_vs_kernel.py" "$root/tests/test_bad_input.py" "$root/tests/test_mutation.py" \
+    "$root/tests/test_run_control.py" "$root/tests/test_fuzz.py::test_fuzz_category[api]" \
     -k "not test_import_is_light"
 # the QAT neuron loop (csrc/chip_neuron.c), driven from torch tensors
 "$PY" -S -m pytest -q -p no:cacheprovider --capture=sys --rootdir "$root" "$root/tests/test_chip_neuron.py"

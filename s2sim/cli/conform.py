@@ -1,7 +1,7 @@
 """``s2sim conform expected.h5 observed.h5`` and ``s2sim conform --infer chip.h5 ...``.
 
-Exit status 0 when the traces agree (or some chip variant reproduces every trace), 1 otherwise, so the command
-can gate a CI job.
+Exit status 0 when the traces agree (or some chip variant reproduces every trace), 1 when they do not, 2 when a
+trace cannot be read (so a damaged file is never reported as a mismatch); the command can gate a CI job.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
+from .checks import check_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +53,9 @@ def run_conform(args: argparse.Namespace) -> int:
     from ..conformance import compare
     from ..traces import read_trace
 
-    expected, observed = (read_trace(p) for p in args.traces)
+    if args.plot:
+        check_output(args.plot, "--plot")
+    expected, observed = (read_trace(p, isolate=True) for p in args.traces)
     result = compare(expected, observed, tolerance=_tolerance(args), allow_partial=args.allow_partial)
     if args.plot:
         plot_comparison(expected, observed, result, args.plot)
@@ -70,7 +73,7 @@ def _run_infer(args: argparse.Namespace) -> int:
 
     if args.plot or _tolerance(args) is not None:
         raise ConfigError("conform --infer: --plot and tolerance options apply to a two-trace comparison only")
-    traces, labels = read_trace_set(args.traces)
+    traces, labels = read_trace_set(args.traces, isolate=True)
     restrict = _restrictions(args.only or [])
     if args.state_precision:
         restrict["state_precision"] = args.state_precision

@@ -32,7 +32,8 @@ def add_conversion_options(parser: argparse.ArgumentParser) -> None:
     """The ConversionConfig options shared by ``convert`` and ``run``."""
     group = parser.add_argument_group("conversion")
     group.add_argument("--dt", type=float, default=None,
-                       help="time step of the NIR model in its time unit (default 1.0; snnTorch graphs: 1e-4)")
+                       help="time step of the NIR model in its time unit (default: the graph's dt metadata, else "
+                            "1.0 with a warning; snnTorch graphs: 1e-4)")
     group.add_argument("--integrator", choices=INTEGRATORS, default=None,
                        help="discretisation of the leak: forward (alpha = 1 - dt/tau) or exponential "
                             "(alpha = exp(-dt/tau)); default exponential, as py-spinnaker2")
@@ -73,6 +74,8 @@ def conversion_config(args: argparse.Namespace) -> Any:
         given["on_overflow"] = args.on_overflow
     if args.ignore_metadata:
         given["use_metadata"] = False
+    if getattr(args, "strict", False):
+        given["strict"] = True
     return ConversionConfig(**given)
 
 
@@ -118,12 +121,12 @@ class LoadedModel:
 
 
 def load_model(args: argparse.Namespace) -> LoadedModel:
-    """Read and convert ``args.model`` with the conversion options of ``args``."""
+    """Read (in a child process, see s2sim.isolation) and convert ``args.model`` with the options of ``args``."""
     from ..nir_import import from_nir
 
     config = conversion_config(args)
     profile = load_profile(args.profile)
-    net, inputs, outputs = from_nir(args.model, config)
+    net, inputs, outputs = from_nir(args.model, config, isolate=True)
     return LoadedModel(net, as_population_list(inputs), as_population_list(outputs), profile, config)
 
 

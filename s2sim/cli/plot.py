@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from .checks import check_output
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,10 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from ..isolation import call_isolated
     from ..plotting import load_recording, plot_recording
 
     out = args.output or os.path.splitext(args.recording)[0] + ".png"
-    recording = load_recording(args.recording)
+    check_output(out, "-o/--output")
+    recording = call_isolated(load_recording, args.recording, what=f"recording file {args.recording!r}")
     plot_recording(recording, out, sample=args.sample, max_neurons=args.neurons, nodes=args.node)
     print(f"wrote {out}")
     return 0

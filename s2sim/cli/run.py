@@ -10,13 +10,16 @@ import argparse
 import json
 import os
 import sys
+import time
 import zipfile
+import zlib
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
 from ..errors import ConfigError, TraceError
 from ..results import BatchResult
+from .checks import check_output
 from .convert import add_conversion_options, json_default, load_model
 
 INPUT_HELP = """\
@@ -56,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", action="store_true",
                         help="also print the resource report and spikes / packets per PE and tick")
     parser.add_argument("--threads", type=int, default=None, help="simulator threads (default: all cores)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop the simulation after this many seconds (exit 2); default: no limit")
     parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                         help="progress bar on stderr (auto: when stderr is a terminal)")
     timing = parser.add_argument_group("PE time and energy (an estimate, docs/timing.md)")
@@ -82,7 +87,9 @@ def read_inputs(path: str, pops: list) -> dict[str, np.ndarray]:
     if ext == ".npz":
         raw = _read_npz(path)
     elif ext in (".h5", ".hdf5"):
-        raw = _read_h5(path)
+        from ..isolation import call_isolated
+
+        raw = call_isolated(_read_h5, path, what=f"input file {path!r}")
     else:
         raise TraceError(f"input file {path!r}: unknown extension {ext!r}; expected .npz or .h5")
     names = [p.name for p in pops]
@@ -100,23 +107,45 @@ def read_inputs(path: str, pops: list) -> dict[str, np.ndarray]:
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
+    from .. import memory
+
     try:
         with np.load(path, allow_pickle=False) as data:
+            memory.check(_npz_bytes(data), f"reading input file {path!r} (the arrays it declares)")
             return {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise TraceError(f"input file {path!r} is not a readable .npz archive: {exc}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise TraceError(f"input file {path!r} is not a readable .npz archive: {type(exc).__name__}: {exc}") \
+            from None
+
+
+def _npz_bytes(data: Any) -> int:
+    """Bytes the arrays of an open .npz declare, from their headers (nothing is decompressed)."""
+    total = 0
+    for name in data.files:
+        with data.zip.open(name + ".npy" if name + ".npy" in data.zip.namelist() else name) as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)(fh)
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    return total
 
 
 def _read_h5(path: str) -> dict[str, np.ndarray]:
+    """The input arrays of an HDF5 file (run in a child process by read_inputs: HDF5 can crash on bad files)."""
     import h5py
+
+    from .. import memory
 
     try:
         with h5py.File(path, "r") as f:
+            memory.check(memory.hdf5_bytes(f), f"reading input file {path!r} (the arrays it declares)")
             if f.attrs.get("__type__") == "NIRGraphData":
                 return _read_nir_data(path)
             return {key: f[key][()] for key in f if isinstance(f[key], h5py.Dataset)}
-    except OSError as exc:
-        raise TraceError(f"input file {path!r} is not a readable HDF5 file: {exc}") from None
+    except TraceError:
+        raise
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError, ... on damaged files
+        raise TraceError(f"input file {path!r} is not a readable HDF5 file: {type(exc).__name__}: {exc}") from None
 
 
 def _read_nir_data(path: str) -> dict[str, np.ndarray]:
@@ -124,7 +153,7 @@ def _read_nir_data(path: str) -> dict[str, np.ndarray]:
 
     try:
         data = nir.read_data(path)
-    except (KeyError, ValueError) as exc:
+    except Exception as exc:  # nir and h5py raise KeyError, ValueError, RuntimeError, ... on damaged files
         raise TraceError(f"input file {path!r} is damaged NIR data: {type(exc).__name__}: {exc}") from None
     out = {}
     for name, node in data.nodes.items():
@@ -151,6 +180,9 @@ def _as_spikes(arr: np.ndarray, pop: Any, path: str) -> np.ndarray:
                          f"[T, {pop.size}], [B, T, {pop.size}] or [B, T, *node_shape]")
     if arr.dtype.kind not in "biuf":
         raise TraceError(f"{where}: dtype {arr.dtype} is not numeric")
+    if 0 in arr.shape[:2]:
+        raise TraceError(f"{where}: shape {np.shape(arr)} holds {arr.shape[0]} sample(s) of {arr.shape[1]} tick(s); "
+                         "there is nothing to simulate")
     bad = np.flatnonzero((arr != 0) & (arr != 1))
     if bad.size:
         b, t, n = np.unravel_index(bad[0], arr.shape)
@@ -175,6 +207,10 @@ def _fit_ticks(inputs: dict[str, np.ndarray], ticks: int | None, path: str) -> t
                               f"spikes of input(s) {sorted(late)} (the first at tick {min(late.values())}); "
                               "run at least as many ticks as the input has")
         return {name: np.ascontiguousarray(arr[:, :ticks]) for name, arr in inputs.items()}, ticks
+    from .. import memory
+
+    memory.check(sum(arr.shape[0] * ticks * arr.shape[2] for arr in inputs.values()),
+                 f"padding the inputs of {path!r} to {ticks} ticks", "Run fewer ticks")
     pad = ((0, 0), (0, ticks - length), (0, 0))
     return {name: np.pad(arr, pad) for name, arr in inputs.items()}, ticks
 
@@ -215,12 +251,15 @@ def _chunks(batch: int, size: int) -> Iterator[tuple[int, int]]:
 
 def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: Any, batch_size: int,
              threads: int | None = None, voltages: bool = True,
-             progress: Callable[[int], None] | None = None, timing: Any = None) -> BatchResult:
+             progress: Callable[[int], None] | None = None, timing: Any = None, counts: bool = False,
+             strict: bool = False, timeout: float | None = None) -> BatchResult:
     """Run ``net`` on all samples in chunks of ``batch_size``; spikes (every population), voltages (every neuron
-    population, unless ``voltages`` is False) and counts, [B, T, ...], as one BatchResult. With ``timing`` (a
-    TimingConfig) the result's ``timing`` is the merged PE time summary of every chunk (a dict).
+    population, unless ``voltages`` is False) and, with ``counts``, the counts, [B, T, ...], as one BatchResult.
+    With ``timing`` (a TimingConfig) the result's ``timing`` is the merged PE time summary of every chunk (a dict).
 
-    Adds "spikes" (and "v") to each population's ``record`` list: the network is the one this command loaded."""
+    Adds "spikes" (and "v", "counts") to each population's ``record`` list: the network is the one this command
+    loaded. ``timeout`` bounds the whole simulation (RunTimeout)."""
+    from ..errors import RunTimeout
     from ..simulator import Simulator
     from ..timing import merge_summaries
 
@@ -228,13 +267,19 @@ def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: An
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     for pop in net.populations:
         wanted = ["spikes", "v"] if voltages and not pop.model.is_input else ["spikes"]
+        wanted += ["counts"] if counts else []
         pop.record.extend(item for item in wanted if item not in pop.record)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
-    sim = Simulator(profile=profile, num_threads=threads, timing=timing)
+    sim = Simulator(profile=profile, num_threads=threads, timing=timing, strict=strict)
+    deadline = None if timeout is None else time.monotonic() + timeout
     total = BatchResult(ticks)
     summaries, energies = [], []
     for start, stop in _chunks(batch, batch_size):
-        res = sim.run_batch(net, {k: v[start:stop] for k, v in inputs.items()}, ticks)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise RunTimeout(f"simulation stopped after its timeout of {timeout:g} s ({start} of {batch} samples "
+                             "done); nothing was written")
+        res = sim.run_batch(net, {k: v[start:stop] for k, v in inputs.items()}, ticks, timeout=left)
         for group in ("spikes", "voltages", "counts"):
             _collect(getattr(total, group), getattr(res, group), start, batch)
         if res.timing is not None:
@@ -336,13 +381,19 @@ def format_timing_summary(t: Mapping[str, Any]) -> str:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    check_output(args.output, "-o/--output")
+    if args.trace:
+        check_output(args.trace, "--trace")
+    if args.timeout is not None and not args.timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     model = load_model(args)
     net = model.net
     inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs), args.ticks, args.input)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
     timing = _timing_config(args)
     result = simulate(net, inputs, ticks, model.profile, args.batch_size, args.threads,
-                      voltages=not args.no_voltages, progress=_progress(batch, args.progress), timing=timing)
+                      voltages=not args.no_voltages, progress=_progress(batch, args.progress), timing=timing,
+                      counts=args.report, strict=args.strict, timeout=args.timeout)
     keep = {p.name for p in (model.outputs if args.outputs_only else net.populations)}
     spikes = {k: v for k, v in result.spikes.items() if k in keep}
     volts = {k: v for k, v in result.voltages.items() if k in keep}

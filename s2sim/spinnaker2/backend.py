@@ -8,13 +8,11 @@ writes every run as a conformance trace through an observer).
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Iterator
 
-from ..errors import ConfigError, IgnoredSettingWarning
+from ..errors import ConfigError, IgnoredSettingWarning, caller_stacklevel
 from ..profile import ChipProfile
 from ..results import BatchResult
 from ..snn import Network
@@ -132,13 +130,4 @@ def say_once(key: str, message: str, category: type[Warning] = IgnoredSettingWar
     not at s2sim's."""
     if key not in _STATE.said:
         _STATE.said.add(key)
-        warnings.warn(message, category, stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """warnings.warn's stacklevel of the first frame outside the s2sim package."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(2), 2   # 1 = say_once's caller, seen from warnings.warn's own frame
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
+        warnings.warn(message, category, stacklevel=caller_stacklevel())
