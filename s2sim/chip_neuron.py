@@ -100,8 +100,8 @@ class Dynamics:
 class ChipNeuron(torch.autograd.Function):
     """One population over all ticks: the chip's dynamics forward, arctan surrogate-gradient BPTT backward.
 
-    Inputs: ``syn`` [T, B, n] feed-forward synaptic sums (integer-valued float32, already one tick late); ``exc``
-    and ``inh`` its excitatory and inhibitory parts (current-based populations, else None); ``i_offset``,
+    Inputs: ``syn`` [T, B, n] feed-forward synaptic sums (integer-valued float32), ``syn[t]`` the input of tick t
+    (of tick t + 1 with ``dyn.late``); ``exc`` and ``inh`` its excitatory and inhibitory parts (current-based populations, else None); ``i_offset``,
     ``alpha``, ``theta`` [n]; ``decay`` [n] the synaptic current decay (None: lif); ``w_rec`` [n, n] integer
     recurrent weights (post, pre) or None; ``dyn`` a :class:`Dynamics`. Returns spikes and V after reset (None
     unless ``dyn.keep_v``), [T, B, n] each. Gradients reach ``syn``, ``i_offset``, ``alpha``, ``decay``, ``theta``
@@ -110,6 +110,7 @@ class ChipNeuron(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, syn, exc, inh, i_offset, alpha, decay, theta, w_rec, dyn):
+        _check_shapes(syn, exc, inh, decay, w_rec)
         params = _params(syn.shape[2], i_offset, alpha, theta, decay)
         run = _forward_c if dyn.uses_c(syn.device) else _forward_torch
         spikes, v_pre, v_post, i_net = run(syn, exc, inh, params, w_rec, dyn)
@@ -136,12 +137,30 @@ class ChipNeuron(torch.autograd.Function):
                 _reduce_to(g_decay, need[5], s_decay), _reduce_to(g_theta, need[6], s_theta), g_wrec, None)
 
 
+def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
+    """The C loop trusts the sizes it is given: every tensor is checked against ``syn``'s [T, B, n] first."""
+    if syn.dim() != 3:
+        raise ConfigError(f"ChipNeuron: synaptic sums of shape {tuple(syn.shape)}; expected [ticks, batch, neurons]")
+    if decay is not None and not (exc is not None and inh is not None and exc.shape == inh.shape == syn.shape):
+        raise ConfigError(f"ChipNeuron: a current-based population needs excitatory and inhibitory sums of the sums' "
+                          f"shape {tuple(syn.shape)}, got {None if exc is None else tuple(exc.shape)} and "
+                          f"{None if inh is None else tuple(inh.shape)}")
+    n = syn.shape[2]
+    if w_rec is not None and tuple(w_rec.shape) != (n, n):
+        raise ConfigError(f"ChipNeuron: recurrent weights of shape {tuple(w_rec.shape)} for {n} neurons")
+
+
 def _params(n: int, i_offset, alpha, theta, decay) -> tuple:
     """(i_offset, alpha, theta, decay) as contiguous float32 [n] tensors (decay None for lif)."""
-    def per_neuron(x):
-        return None if x is None else torch.broadcast_to(x.detach().float(), (n,)).contiguous()
+    def per_neuron(name, x):
+        if x is None:
+            return None
+        if x.numel() not in (1, n):
+            raise ConfigError(f"ChipNeuron: {name} has {x.numel()} values for {n} neurons")
+        return torch.broadcast_to(x.detach().float().reshape(-1), (n,)).contiguous()
 
-    return per_neuron(i_offset), per_neuron(alpha), per_neuron(theta), per_neuron(decay)
+    return (per_neuron("i_offset", i_offset), per_neuron("alpha", alpha), per_neuron("threshold", theta),
+            per_neuron("decay", decay))
 
 
 def _reduce_to(grad, needed: bool, shape):

@@ -201,3 +201,18 @@ def test_samples_split_over_threads_give_the_same_bits():
     assert torch.equal(spk1, spk3) and np.array_equal(bits(v1), bits(v3)) and 0 < float(spk1.detach().mean()) < 1
     for key in g1:
         assert torch.equal(g1[key], g3[key]), key
+
+
+def test_mismatched_tensors_are_refused_before_the_c_loop():
+    values = neuron_inputs(True, True)
+    dyn = Dynamics(50.0, True, True, True, True, 2.0, "c")
+    args = dict(values)
+    with pytest.raises(ConfigError, match="excitatory and inhibitory sums"):
+        ChipNeuron.apply(args["syn"], args["exc"][:, :2], args["inh"], args["i_offset"], args["alpha"],
+                         args["decay"], args["theta"], args["w_rec"], dyn)
+    with pytest.raises(ConfigError, match="recurrent weights of shape"):
+        ChipNeuron.apply(args["syn"], args["exc"], args["inh"], args["i_offset"], args["alpha"], args["decay"],
+                         args["theta"], args["w_rec"][:3], dyn)
+    with pytest.raises(ConfigError, match="i_offset has 4 values for 6 neurons"):
+        ChipNeuron.apply(args["syn"], args["exc"], args["inh"], args["i_offset"][:4], args["alpha"], args["decay"],
+                         args["theta"], args["w_rec"], dyn)
