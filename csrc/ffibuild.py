@@ -1,7 +1,8 @@
-"""Generate the cffi (API mode) C source of the extension ``s2sim._core`` from csrc/s2sim.h.
+"""Generate the cffi (API mode) C source of the extension ``s2sim._core`` from the core's headers.
 
-CMake runs this at build time: ``python ffibuild.py <header> <out.c>``. The cdef is the text between the
-CFFI_BEGIN / CFFI_END markers of the header, so the ABI is written exactly once.
+CMake runs this at build time: ``python ffibuild.py <out.c> <header> [<header> ...]`` (csrc/s2sim.h, the
+simulator's ABI, and csrc/chip_neuron.h, the QAT neuron loop). The cdef is the text between the CFFI_BEGIN /
+CFFI_END markers of each header, so the ABI is written exactly once.
 """
 import re
 import sys
@@ -18,12 +19,12 @@ def cdef_from_header(header: Path) -> str:
     return match.group(1)
 
 
-def main(header: str, out: str) -> None:
+def main(out: str, *headers: str) -> None:
     ffi = cffi.FFI()
-    ffi.cdef(cdef_from_header(Path(header)))
-    ffi.set_source("s2sim._core", '#include "s2sim.h"')
+    ffi.cdef("\n".join(cdef_from_header(Path(h)) for h in headers))
+    ffi.set_source("s2sim._core", "\n".join(f'#include "{Path(h).name}"' for h in headers))
     ffi.emit_c_code(out)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])

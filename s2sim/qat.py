@@ -29,9 +29,9 @@ Tensors are time-first: input spikes [T, B, *input_shape]; outputs [n_ticks, B, 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 try:
@@ -41,128 +41,14 @@ except ModuleNotFoundError as exc:  # the core of s2sim runs without torch; trai
     raise ModuleNotFoundError(f"s2sim.qat needs torch ({exc}); install it with `pip install torch==2.13.0` "
                               "(CPU build) or `pip install s2sim[torch]`") from exc
 
+from .chip_neuron import ChipNeuron as _ChipNeuron
+from .chip_neuron import Dynamics as _Dynamics
+from .chip_neuron import check_backend
+from .chip_neuron import fma32  # noqa: F401  (public here: s2sim.qat.fma32)
 from .errors import ConfigError, TraceError
 from .profile import ChipProfile
 from .quantize import (QuantConfig, QuantizedModel, QuantLayer, Stage, parse_model, quantize_stage, select_scale,
                        weight_limit)
-
-
-# -- exact float32 arithmetic in torch -------------------------------------------------------------------------
-def fma32(v, alpha, inp):
-    """``v * alpha + inp`` rounded once to float32 (``vfma.f32``), elementwise, for float32 tensors.
-
-    The float64 product of two float32 is exact; the float64 sum is rounded to odd using the exact TwoSum error,
-    and a round-to-odd value with 53 >= 24 + 2 bits rounds to the same float32 as the exact result.
-    """
-    p = v.double() * alpha.double()
-    c = inp.double()
-    s = p + c
-    bv = s - p
-    err = (p - (s - bv)) + (c - bv)
-    even = (s.view(torch.int64) & 1) == 0
-    to_odd = (err != 0) & even & torch.isfinite(s)
-    if bool(to_odd.any()):
-        toward = torch.where(err > 0, torch.full_like(s, math.inf), torch.full_like(s, -math.inf))
-        s = torch.where(to_odd, torch.nextafter(s, toward), s)
-    return s.float()
-
-
-def _muladd(v, alpha, inp, fused: bool):
-    return fma32(v, alpha, inp) if fused else v * alpha + inp
-
-
-@dataclass(frozen=True)
-class _Dynamics:
-    """The settings of one population's neuron loop that are not tensors (FMA of the membrane and of the
-    synaptic currents, spike test ``>=``, subtract reset)."""
-
-    scale: float
-    fused: bool
-    current_fused: bool
-    ge: bool
-    subtract: bool
-    slope: float
-
-
-class _ChipNeuron(torch.autograd.Function):
-    """One population over all ticks: the chip's dynamics forward, arctan surrogate-gradient BPTT backward.
-
-    Inputs: ``syn`` [T, B, n] feed-forward synaptic sums (integer-valued float32, already one tick late); ``exc``
-    and ``inh`` its excitatory and inhibitory parts (current-based populations, else None); ``i_offset``,
-    ``alpha``, ``theta`` [n]; ``decay`` [n] the synaptic current decay (None: lif); ``w_rec`` [n, n] integer
-    recurrent weights (post, pre) or None; ``dyn``. Returns spikes and V after reset, [T, B, n] each.
-    """
-
-    @staticmethod
-    def forward(ctx, syn, exc, inh, i_offset, alpha, decay, theta, w_rec, dyn):
-        zero = torch.zeros_like(syn[0])
-        v, i_exc, i_inh, s_prev = zero, zero, zero, zero
-        spikes, v_pre, v_post = torch.empty_like(syn), torch.empty_like(syn), torch.empty_like(syn)
-        i_net = torch.empty_like(syn) if decay is not None else None
-        if w_rec is not None:  # ``+ 0.0`` turns the -0.0 of clamp(-0.0) into the chip's +0.0
-            rec_exc, rec_inh = w_rec.clamp_min(0).T + 0.0, (-w_rec).clamp_min(0).T + 0.0
-        for t in range(syn.shape[0]):
-            if decay is None:
-                cur = syn[t] if w_rec is None else syn[t] + s_prev @ w_rec.T
-            else:
-                e, i = (exc[t], inh[t]) if w_rec is None else (exc[t] + s_prev @ rec_exc, inh[t] + s_prev @ rec_inh)
-                i_exc = _muladd(i_exc, decay, e, dyn.current_fused)
-                i_inh = _muladd(i_inh, decay, i, dyn.current_fused)
-                cur = i_net[t] = i_exc - i_inh
-            v = _muladd(v, alpha, cur + i_offset, dyn.fused)
-            v_pre[t] = v
-            s = v >= theta if dyn.ge else v > theta
-            v = torch.where(s, v - theta if dyn.subtract else zero, v)
-            s_prev = spikes[t] = s.float()
-            v_post[t] = v
-        ctx.save_for_backward(v_pre, v_post, spikes, i_net, alpha, decay, theta, w_rec)
-        ctx.dyn, ctx.i_offset_shape = dyn, i_offset.shape
-        return spikes, v_post
-
-    @staticmethod
-    def backward(ctx, g_spk, g_vpost):
-        v_pre, v_post, spikes, i_net, alpha, decay, theta, w_rec = ctx.saved_tensors
-        dyn = ctx.dyn
-        # snnTorch's ATan surrogate on the membrane in float units (chip units / scale)
-        x = (v_pre - theta) / dyn.scale
-        dsdv = (dyn.slope / 2) / (1 + (math.pi / 2 * dyn.slope * x) ** 2) / dyn.scale
-        zero = torch.zeros_like(v_pre[0])
-        g_syn = torch.empty_like(v_pre)
-        g_alpha, g_decay, g_theta, g_ioff = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-        g_v_next, g_i_next, g_syn_next = zero, zero, zero   # gradients of V, I and the input at tick t + 1
-        g_wrec = torch.zeros_like(w_rec) if w_rec is not None else None
-        for t in range(v_pre.shape[0] - 1, -1, -1):
-            g_s = g_spk[t] if w_rec is None else g_spk[t] + g_syn_next @ w_rec
-            # V[t+1] = alpha * V_post[t] + inp[t+1]; the reset is detached as in snnTorch
-            g_post = g_vpost[t] + alpha * g_v_next
-            g_alpha += g_v_next * v_post[t]
-            g_sur = g_s * dsdv[t]
-            if dyn.subtract:  # V_post = V - s * theta
-                g_v, g_theta = g_sur + g_post, g_theta - g_sur - g_post * spikes[t]
-            else:             # V_post = V * (1 - s)
-                g_v, g_theta = g_sur + g_post * (1 - spikes[t]), g_theta - g_sur
-            g_ioff += g_v
-            if decay is not None:  # I[t+1] = decay * I[t] + syn[t+1]
-                g_decay += g_i_next * i_net[t]
-                g_i_next = g_v + decay * g_i_next
-                g_syn[t] = g_i_next
-            else:
-                g_syn[t] = g_v
-            if w_rec is not None and t > 0:
-                g_wrec += g_syn[t].T @ spikes[t - 1]
-            g_v_next, g_syn_next = g_v, g_syn[t]
-        need = ctx.needs_input_grad
-        decay_shape = None if decay is None else decay.shape
-        return (g_syn, None, None, _reduce_to(g_ioff, need[3], ctx.i_offset_shape),
-                _reduce_to(g_alpha, need[4], alpha.shape), _reduce_to(g_decay, need[5], decay_shape),
-                _reduce_to(g_theta, need[6], theta.shape), g_wrec if need[7] else None, None)
-
-
-def _reduce_to(grad, needed: bool, shape):
-    """Sum a per-(sample, neuron) gradient down to ``shape`` ([n] or scalar); None when not needed."""
-    if not needed or shape is None:
-        return None
-    return grad.sum(0).reshape(shape) if len(shape) else grad.sum()
 
 
 # -- per-layer tensors and the layer-by-layer forward ----------------------------------------------------------
@@ -188,66 +74,126 @@ class LayerTensors:
     recurrent: Any = None
 
 
+class LayerList(Sequence):
+    """The per-layer tensors of a :class:`ChipTrace`, each made on first access and kept (a conv layer's runs in
+    channel-last neuron order, and its chip-order copy is only made when someone reads it)."""
+
+    def __init__(self, items: Sequence[Any] = ()) -> None:
+        self._made: list[Any] = list(items)
+        self._make: list[Any] = [None] * len(self._made)
+
+    def append(self, item: Any, make: Any = None) -> None:
+        """Add ``item``, or with ``make`` the value ``make(item)``, computed when first read."""
+        self._made.append(item)
+        self._make.append(make)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]
+        if self._make[i] is not None:
+            self._made[i], self._make[i] = self._make[i](self._made[i]), None
+        return self._made[i]
+
+
 @dataclass
 class ChipTrace:
-    """Per layer (in order): spikes [n_ticks, B, n] (0/1 float32) and, if recorded, V after reset (float32)."""
+    """Per layer (in order): spikes [n_ticks, B, n] (0/1 float32) and, if recorded, V after reset (float32; None
+    for a layer whose membrane was not recorded), neurons in the chip's order."""
 
     names: list[str]
-    spikes: list[Any]
-    voltages: list[Any] = field(default_factory=list)
+    spikes: Sequence[Any]
+    voltages: Sequence[Any] = field(default_factory=list)
 
 
-def _synapse(geometry: Any, x, weight):
-    """Integer synaptic sums [n, n_out] for pre spikes x [n, *in_shape]; exact in float32 (checked < 2**24)."""
+# Conv populations run with their neurons in (y, x, c) order: torch's CPU convolutions and pools are faster on
+# channels-last tensors (about 1.5x on the gesture net's convs), and the neuron loop does not mind the order.
+def _channel_last(geometry: Any) -> bool:
+    return geometry.kind == "conv"
+
+
+def _to_yxc(t, shape: tuple[int, ...]):
+    """Neurons in the last axis from chip order (c, y, x) to (y, x, c)."""
+    c, h, w = shape
+    return t.reshape(*t.shape[:-1], c, h, w).movedim(-3, -1).reshape(t.shape)
+
+
+def _to_cyx(t, shape: tuple[int, ...]):
+    """The inverse of :func:`_to_yxc` (a copy in chip order)."""
+    c, h, w = shape
+    return t.reshape(*t.shape[:-1], h, w, c).movedim(-1, -3).reshape(t.shape)
+
+
+def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
+    """Integer synaptic sums [T, B, n_out] of the pre spikes [T, B, n_in] of every tick, in one matmul or conv; the
+    pre neurons in (y, x, c) order if ``pre_yxc`` (always for a conv), the post neurons in (y, x, c) order for a
+    conv. Exact in float32 (checked < 2**24; rounded off the CPU, where a conv may not sum exactly), but a sum of
+    -0.0 terms may be -0.0 (the neuron loop reads it as the chip's +0.0)."""
+    t_len, batch = pre.shape[:2]
+    flat = pre.reshape(t_len * batch, -1)
     if geometry.kind == "dense":
-        syn = F.linear(x.reshape(x.shape[0], -1), weight)
+        syn = F.linear(flat, _to_yxc(weight, geometry.in_shape) if pre_yxc else weight)
     else:
+        c, h, w = geometry.in_shape
+        frames = flat.reshape(-1, h, w, c).permute(0, 3, 1, 2)  # a channels-last [N, C, H, W] view
         if geometry.pool > 1:
-            x = F.avg_pool2d(x, geometry.pool, divisor_override=1)
-        syn = F.conv2d(x, weight, stride=geometry.stride, padding=geometry.padding).reshape(x.shape[0], -1)
-    return syn + 0.0  # a sum of -0.0 terms is -0.0; the chip's (float)exc - (float)inh is +0.0
+            frames = F.avg_pool2d(frames, geometry.pool, divisor_override=1)
+        syn = F.conv2d(frames, weight, stride=geometry.stride, padding=geometry.padding)
+        if syn.device.type != "cpu":  # a GPU's conv may take a transform (Winograd, FFT), off by far less than 0.5
+            syn = syn + (torch.round(syn) - syn).detach()
+        syn = syn.permute(0, 2, 3, 1)
+    return syn.reshape(t_len, batch, -1)
 
 
-def _one_tick_late(syn, n_ticks: int, batch: int):
-    """Sums of the spikes of ticks 0..T-2 [(T-1)*B, n] as the input of ticks 1..T-1 [T, B, n] (tick 0 gets none)."""
-    return torch.cat([torch.zeros((batch, syn.shape[1]), dtype=syn.dtype), syn]).reshape(n_ticks, batch, -1)
-
-
-def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile, record_v: bool = False,
-             slope: float = 2.0) -> ChipTrace:
+def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile,
+             record_v: bool | str = False, slope: float = 2.0, backend: str = "auto") -> ChipTrace:
     """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
-    runs with its model's settings in ``profile`` (``ChipProfile.model_settings``).
+    runs with its model's settings in ``profile`` (``ChipProfile.model_settings``). ``record_v``: the membranes of
+    every layer (True), of none (False) or of the output layer only ("last", the others None in ``voltages``).
 
+    Runs on the device of the layers' weights (``x`` is moved there). ``backend`` chooses the neuron loop
+    (:class:`s2sim.chip_neuron.Dynamics`: "auto", "c" or "torch"); every choice computes the same bits.
     Differentiable with respect to weights (feed-forward and recurrent), i_offset, alpha, the synaptic decay and
     the threshold (surrogate gradient).
     """
-    x = torch.as_tensor(x, dtype=torch.float32)
+    device = layers[0].weight.device if layers else None
+    x = torch.as_tensor(x, dtype=torch.float32, device=device)
     t_in, batch = int(x.shape[0]), int(x.shape[1])
     if n_ticks < t_in:
         raise ConfigError(f"n_ticks = {n_ticks} is shorter than the input ({t_in} ticks)")
-    pad = torch.zeros((n_ticks - t_in, *x.shape[1:]), dtype=x.dtype)
-    cur = torch.cat([x, pad]) if n_ticks > t_in else x
-    trace = ChipTrace([], [], [])
-    for layer in layers:
-        # a spike sent in tick t arrives in tick t + 1: shift by one tick (spikes of the last tick go nowhere)
-        pre = cur[:-1].reshape((n_ticks - 1) * batch, *cur.shape[2:])
-        syn = _one_tick_late(_synapse(layer.geometry, pre, layer.weight), n_ticks, batch)
+    pad = torch.zeros((n_ticks - t_in, *x.shape[1:]), dtype=x.dtype, device=x.device)
+    cur = (torch.cat([x, pad]) if n_ticks > t_in else x).reshape(n_ticks, batch, -1)
+    yxc = bool(layers) and _channel_last(layers[0].geometry)  # the order of cur's neurons
+    if yxc:
+        cur = _to_yxc(cur, layers[0].geometry.in_shape)
+    trace = ChipTrace([], LayerList(), LayerList())
+    for index, layer in enumerate(layers):
+        # the sums of tick t's spikes arrive in tick t + 1 (late=True below; the last tick's go nowhere)
+        syn = _synapse(layer.geometry, cur, layer.weight, yxc)
         exc = inh = None
         if layer.syn_decay is not None:  # the chip keeps the excitatory and inhibitory sums apart
             with torch.no_grad():
                 positive = layer.weight.detach().clamp_min(0) + 0.0
-                exc = _one_tick_late(_synapse(layer.geometry, pre, positive), n_ticks, batch)
+                exc = _synapse(layer.geometry, cur, positive, yxc)
                 inh = exc - syn.detach()
+        yxc = _channel_last(layer.geometry)
+        order = (lambda p: _to_yxc(p, layer.geometry.out_shape)) if yxc else (lambda p: p)
         settings = profile.model_settings(layer.model)
+        keep_v = record_v is True or (record_v == "last" and index == len(layers) - 1)
         dyn = _Dynamics(layer.scale, settings.fused_multiply_add, settings.current_fused_multiply_add,
-                        settings.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope)
-        spikes, v = _ChipNeuron.apply(syn, exc, inh, layer.i_offset, layer.alpha, layer.syn_decay, layer.threshold,
-                                      layer.recurrent, dyn)
+                        settings.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope, backend,
+                        late=True, keep_v=keep_v)
+        spikes, v = _ChipNeuron.apply(syn, exc, inh, order(layer.i_offset), order(layer.alpha), layer.syn_decay,
+                                      order(layer.threshold), layer.recurrent, dyn)
+        chip_order = (lambda t, shape=layer.geometry.out_shape: _to_cyx(t, shape)) if yxc else None
         trace.names.append(layer.name)
-        trace.spikes.append(spikes)
+        trace.spikes.append(spikes, chip_order)
         if record_v:
-            trace.voltages.append(v)
-        cur = spikes.reshape(n_ticks, batch, *layer.geometry.out_shape)
+            trace.voltages.append(v, chip_order if v is not None else None)
+        cur = spikes
     return trace
 
 
@@ -353,10 +299,14 @@ class QATModel(torch.nn.Module):
         ``.config`` of a :func:`s2sim.quantize.ptq` result, with its searched percentiles).
     slope : float
         Arctan surrogate slope (snnTorch's ``surrogate.atan(alpha=2.0)``).
+    backend : {"auto", "c", "torch"}
+        The neuron loop (:mod:`s2sim.chip_neuron`): "auto" runs CPU tensors in the C core and other devices (CUDA)
+        with torch operations; the forward runs on the device of the model's parameters. Every choice computes
+        the same spikes and membranes.
     """
 
     def __init__(self, model: Any, input_shape: Sequence[int], config: QuantConfig | None = None,
-                 slope: float = 2.0) -> None:
+                 slope: float = 2.0, backend: str = "auto") -> None:
         super().__init__()
         self.model = model
         self.input_shape = tuple(int(s) for s in input_shape)
@@ -365,6 +315,7 @@ class QATModel(torch.nn.Module):
             raise ConfigError("QATModel: threshold_search is a PTQ setting; pass the config of the PTQ result "
                               "(its percentiles are fixed)")
         self.slope = float(slope)
+        self.backend = check_backend(backend)
         self.stages: list[Stage] = parse_model(model, self.input_shape)
 
     def n_ticks(self, input_ticks: int) -> int:
@@ -376,10 +327,10 @@ class QATModel(torch.nn.Module):
         n = len(self.stages)
         return [fake_quantize_stage(stage, i, n, self.config).tensors for i, stage in enumerate(self.stages)]
 
-    def run(self, x: Any, record_v: bool = False) -> ChipTrace:
+    def run(self, x: Any, record_v: bool | str = False) -> ChipTrace:
         """Chip forward over all layers: see :func:`chip_run`."""
         return chip_run(self.layer_tensors(), x, self.n_ticks(int(x.shape[0])), self.config.profile,
-                        record_v=record_v, slope=self.slope)
+                        record_v=record_v, slope=self.slope, backend=self.backend)
 
     def forward(self, x: Any, verify: bool = False, simulator: Any = None):
         """``(spikes, membrane)`` of the output layer, each [n_ticks, B, n_out] (as snnTorch's spk_rec, mem_rec).
@@ -388,7 +339,7 @@ class QATModel(torch.nn.Module):
         the config's profile) on :meth:`freeze`'s network, and a TraceError is raised unless every layer's spikes
         and membranes are bit-identical.
         """
-        trace = self.run(x, record_v=True)
+        trace = self.run(x, record_v=True if verify else "last")
         if verify:
             report = verify_trace(self.freeze(), x, trace, simulator)
             if not report.identical:
@@ -455,8 +406,8 @@ def verify_trace(frozen: QuantizedModel, x: Any, trace: ChipTrace, simulator: An
     res = sim.run_batch(frozen.to_network(record=("spikes", "v")), inputs)
     out = []
     for name, spk, v in zip(trace.names, trace.spikes, trace.voltages):
-        mine_s = spk.detach().numpy().transpose(1, 0, 2).astype(np.uint8)
-        mine_v = np.ascontiguousarray(v.detach().numpy().transpose(1, 0, 2)).view(np.uint32)
+        mine_s = spk.detach().cpu().numpy().transpose(1, 0, 2).astype(np.uint8)
+        mine_v = np.ascontiguousarray(v.detach().cpu().numpy().transpose(1, 0, 2)).view(np.uint32)
         sim_v = np.ascontiguousarray(res.voltages[name].astype(np.float32, copy=False)).view(np.uint32)
         ds = mine_s != res.spikes[name]
         dv = mine_v != sim_v

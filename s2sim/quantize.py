@@ -8,8 +8,10 @@ weights (feed-forward and recurrent alike, since both feed the same membrane) to
 membrane is the float membrane times ``scale``. The scale rules, the percentile search on calibration data and
 the per-layer report are described in docs/quantization.md.
 
-The quantized forward used for calibration is the chip's arithmetic in torch (:mod:`s2sim.qat`), bit-identical
-to :class:`s2sim.Simulator` running :meth:`QuantizedModel.to_network`. Torch and snnTorch are imported lazily.
+Calibration (the percentile search and the report) runs the quantized network in the C kernel
+(:meth:`QuantizedModel.simulate`, :class:`s2sim.Simulator` on :meth:`QuantizedModel.to_network`);
+:meth:`QuantizedModel.forward` is the same arithmetic in torch (:mod:`s2sim.qat`), bit-identical to it. Torch and
+snnTorch are imported lazily.
 """
 from __future__ import annotations
 
@@ -244,10 +246,10 @@ def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig)
     t = fq.tensors
     if not torch.isfinite(t.threshold).all() or not torch.isfinite(t.i_offset).all():
         raise LimitError(f"{stage.name}: threshold or i_offset times scale {t.scale:.6g} overflows float32")
-    as_np = lambda x, dtype: None if x is None else x.detach().numpy().astype(dtype)  # noqa: E731
+    as_np = lambda x, dtype: None if x is None else x.detach().cpu().numpy().astype(dtype)  # noqa: E731
     out = QuantLayer(stage.name, stage.geometry, fq.model, fq.limit, t.scale, fq.clip, rule_of(config, index, n_layers),
-                     as_np(t.weight, np.int64), t.threshold.numpy(), t.i_offset.numpy(), as_np(t.alpha, np.float32),
-                     stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
+                     as_np(t.weight, np.int64), as_np(t.threshold, np.float32), as_np(t.i_offset, np.float32),
+                     as_np(t.alpha, np.float32), stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
                      as_np(fq.float_threshold, np.float64), as_np(t.syn_decay, np.float32),
                      as_np(t.recurrent, np.int64), as_np(fq.float_recurrent, np.float64))
     check_exact_sums(out)
@@ -351,10 +353,19 @@ class QuantizedModel:
         return chip_run(frozen_tensors(self.layers), x, self.n_ticks(int(x.shape[0])), self.config.profile,
                         record_v=record_v)
 
-    def predict(self, x: Any) -> np.ndarray:
-        """Class = output neuron with the most spikes over the run (ties: lowest index)."""
-        trace = self.forward(x)
-        return trace.spikes[-1].sum(0).argmax(1).numpy()
+    def simulate(self, x: Any, simulator: Any = None) -> list[np.ndarray]:
+        """Every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` [T, B, *input_shape], run by the C
+        kernel (``simulator``, default ``s2sim.Simulator(config.profile)``, on :meth:`to_network`): the same spikes
+        as :meth:`forward` (tests/test_quantize.py checks it), in a fraction of the time."""
+        from .simulator import Simulator
+
+        sim = simulator or Simulator(self.config.profile)
+        res = sim.run_batch(self.to_network(record=()), self.simulator_inputs(x), all_spikes=True)
+        return [res.spikes[layer.name].transpose(1, 0, 2) for layer in self.layers]
+
+    def predict(self, x: Any, simulator: Any = None) -> np.ndarray:
+        """Class = output neuron with the most spikes over the run (ties: lowest index), from :meth:`simulate`."""
+        return self.simulate(x, simulator)[-1].sum(0, dtype=np.int64).argmax(1)
 
     def to_network(self, record: Sequence[str] = ("spikes",), name: str = "quantized") -> Any:
         """The chip network: ``input`` (spike_list) and one population per layer, recording ``record``."""
@@ -436,24 +447,27 @@ def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | Non
     """
     import torch
 
+    from .simulator import Simulator
+
     config = config or QuantConfig()
     calib_x = torch.as_tensor(calib_x, dtype=torch.float32)
     shape = tuple(input_shape) if input_shape is not None else tuple(calib_x.shape[2:])
     stages = parse_model(model, shape)
     n = len(stages)
     float_spikes = float_run(stages, calib_x)
+    # the quantized networks run in the C kernel (bit-identical to the torch chip forward, and much faster)
+    sim = Simulator(config.profile)
     search: list[tuple[tuple[float, ...], float]] = []
     if config.threshold_search != "none":
         if calib_y is None:
             raise ConfigError(f"ptq: threshold_search = {config.threshold_search!r} needs calibration labels")
-        config, search = _search_percentiles(stages, calib_x, calib_y, config)
+        config, search = _search_percentiles(stages, calib_x, calib_y, config, sim)
     qm = QuantizedModel([quantize_stage(s, i, n, config) for i, s in enumerate(stages)], shape, config)
-    trace = qm.forward(calib_x)
-    qm.report = _report(stages, qm, float_spikes, trace.spikes, calib_y, search)
+    qm.report = _report(stages, qm, float_spikes, qm.simulate(calib_x, sim), calib_y, search)
     return qm
 
 
-def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig):
+def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig, sim: Any):
     n = len(stages)
     tried: dict[tuple[float, ...], float] = {}
     layers: dict[tuple[int, float], QuantLayer] = {}   # a layer depends on its own percentile only
@@ -467,7 +481,7 @@ def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig
         if ps not in tried:
             cfg = replace(config, percentile=ps)
             qm = QuantizedModel([layer(i, p) for i, p in enumerate(ps)], tuple(x.shape[2:]), cfg)
-            tried[ps] = _accuracy(qm.predict(x), y)
+            tried[ps] = _accuracy(qm.predict(x, sim), y)
         return tried[ps]
 
     # ties go to the larger percentile (less clipping), hence the candidates in descending order
@@ -497,11 +511,11 @@ def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, 
         thr_eff = layer.threshold.astype(np.float64) / layer.scale
         thr_err = float(np.max(np.abs(thr_eff - layer.float_threshold) / np.abs(layer.float_threshold)))
         rate_b, rate_a = float(sb.mean()), float(sa.mean())
-        never = sa.sum((0, 1)) == 0
+        never = sa.sum((0, 1), dtype=np.int64) == 0
         rep = LayerReport(layer.name, layer.model, layer.rule, layer.scale, layer.clip, int(fw.size), layer.n_clipped,
                           float(np.sqrt(np.mean(err ** 2)) / rms) if rms else 0.0,
                           float(layer.float_threshold.mean()), float(layer.threshold.mean()), thr_err,
-                          rate_b, rate_a, float(never.float().mean()))
+                          rate_b, rate_a, float(never.mean()))
         if rate_a <= cfg.silent_rate:
             rep.warnings.append(f"{layer.name} is silent after quantization (rate {rate_a:.4g}, float {rate_b:.4g})")
         if rate_a >= cfg.saturation_rate:
@@ -511,7 +525,7 @@ def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, 
     report = QuantReport(layers, search=search)
     if y is not None:
         report.float_accuracy = _accuracy(before[-1].sum(0).argmax(1).numpy(), y)
-        report.quant_accuracy = _accuracy(after[-1].sum(0).argmax(1).numpy(), y)
+        report.quant_accuracy = _accuracy(after[-1].sum(0, dtype=np.int64).argmax(1), y)
     for stage, layer in zip(stages, qm.layers):
         report.notes.extend(snntorch_differences(stage, bool(np.any(layer.i_offset != 0))))
     return report

@@ -122,28 +122,24 @@ class Stage:
     def effective(self):
         """(weight, bias) of the feed-forward projection in float, as differentiable torch tensors.
 
-        dense: weight [n_out, n_in] (pools and flatten folded in by probing the linear chain with unit vectors),
+        dense: weight [n_out, n_in] (pools and flatten folded in, as probing the chain with unit vectors gives them),
         conv: kernel [C_out, C_in, kH', kW'] divided by the fused pool area and with a following pool folded in.
         bias: one value per post neuron, the feed-forward bias plus the recurrent layer's bias (both are added
         to the neuron's input every step).
         """
         import torch
-        import torch.nn.functional as F
 
         main = next(op for op in self.ops if isinstance(op, (torch.nn.Linear, torch.nn.Conv2d)))
         g = self.geometry
         if g.kind == "dense":
-            if len(self.ops) == 1:
-                weight = main.weight
-            else:
-                probe = torch.eye(g.n_in, dtype=main.weight.dtype).reshape(g.n_in, *g.in_shape)
-                for op in self.ops:
-                    probe = F.linear(probe, main.weight) if op is main else op(probe)
-                weight = probe.reshape(g.n_in, -1).T
-            bias = main.bias if main.bias is not None else torch.zeros(g.n_out, dtype=weight.dtype)
+            weight = main.weight if len(self.ops) == 1 else _dense_through_pools(main.weight, self.ops[:-1],
+                                                                                g.in_shape)
+            bias = main.bias if main.bias is not None else torch.zeros(g.n_out, dtype=weight.dtype,
+                                                                        device=weight.device)
         else:
             weight = _fold_pool(main.weight, self.post_pool, main.stride) / float(g.pool * g.pool)
-            per_channel = main.bias if main.bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype)
+            per_channel = main.bias if main.bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype,
+                                                                               device=weight.device)
             bias = per_channel.repeat_interleave(g.out_shape[1] * g.out_shape[2])
         rec = getattr(self.neuron, "recurrent", None) if self.recurrent else None
         if isinstance(rec, torch.nn.Linear) and rec.bias is not None:
@@ -192,6 +188,36 @@ class Stage:
         return bias.double() / gap.clamp_min(1e-300)
 
 
+def _dense_through_pools(weight, before: list, in_shape: tuple[int, ...]):
+    """The weights [n_out, n_in] of ``Linear(weight)`` applied after ``before`` (AvgPool2d and Flatten only, as
+    :func:`_dense_stage` checks) to an input of ``in_shape``.
+
+    The pools have stride == kernel, so every input lies in exactly one window of each: its weight is its
+    window's weight times the pools' factor. The factor is what the pools compute for a lone unit value (1/k^2
+    per pool, in their own float arithmetic), so the result is the one probing the chain with unit vectors gives,
+    without the n_in x n_in probe.
+    """
+    import torch
+
+    shape, pools = tuple(in_shape), []
+    for op in before:
+        if isinstance(op, torch.nn.AvgPool2d):
+            pools.append(_pool_factor("", op, shape))
+            shape = (shape[0], shape[1] // pools[-1], shape[2] // pools[-1])
+    if not pools:  # a Flatten only
+        return weight
+    side = int(np.prod(pools))
+    unit = torch.zeros(1, 1, side, side, dtype=weight.dtype, device=weight.device)
+    unit[0, 0, 0, 0] = 1.0
+    for op in before:
+        if isinstance(op, torch.nn.AvgPool2d):
+            unit = op(unit)
+    w = weight.reshape(weight.shape[0], *shape) * unit.reshape(())
+    for k in reversed(pools):
+        w = w.repeat_interleave(k, dim=2).repeat_interleave(k, dim=3)
+    return w.reshape(weight.shape[0], -1)
+
+
 def _fold_pool(weight, q: int, stride: tuple[int, int]):
     """A conv (kernel K, stride s) followed by a q x q average pool equals one conv with kernel K + (q-1)s and
     stride q*s whose taps are the pool-averaged shifted copies of the kernel."""
@@ -201,7 +227,7 @@ def _fold_pool(weight, q: int, stride: tuple[int, int]):
         return weight
     co, ci, kh, kw = weight.shape
     sy, sx = stride
-    out = torch.zeros(co, ci, kh + (q - 1) * sy, kw + (q - 1) * sx, dtype=weight.dtype)
+    out = torch.zeros(co, ci, kh + (q - 1) * sy, kw + (q - 1) * sx, dtype=weight.dtype, device=weight.device)
     for dy in range(q):
         for dx in range(q):
             pad = (dx * sx, (q - 1 - dx) * sx, dy * sy, (q - 1 - dy) * sy)

@@ -211,6 +211,36 @@ def test_ptq_matches_simulator_dense_and_conv():
     assert np.array_equal(res.spikes["layer3"].sum(1).argmax(1), qm.predict(xc))
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv", "recurrent"])
+def test_simulate_gives_the_torch_forward_spikes(kind):
+    """PTQ calibrates on QuantizedModel.simulate (the C kernel): every layer's spikes equal the torch forward's."""
+    model, x = {"dense": (dense_model(), spikes((12, 5, 20), seed=2)),
+                "conv": (conv_model(), spikes((8, 3, 2, 12, 12), p=0.3, seed=4)),
+                "recurrent": (recurrent_dense_model(), spikes((12, 6, 20), p=0.3, seed=7))}[kind]
+    qm = ptq(model, x, config=QuantConfig(rounding="trunc"))
+    mine, ref = qm.simulate(x), qm.forward(x).spikes
+    assert len(mine) == len(ref) == len(qm.layers)
+    for a, b in zip(mine, ref):
+        assert a.dtype == np.uint8 and np.array_equal(a, b.numpy()) and 0 < a.mean() < 1
+    assert np.array_equal(qm.predict(x), ref[-1].sum(0).argmax(1).numpy())
+    rates = [float(s[depth:depth + x.shape[0]].double().mean()) for depth, s in enumerate(ref, start=1)]
+    assert [r.rate_after for r in qm.report.layers] == pytest.approx(rates, rel=1e-12)
+
+
+def test_dense_weights_through_pools_equal_probing_the_chain():
+    """The folded weights of pools + flatten + Linear are exactly (bits) what probing with unit vectors gives."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(2, 3, 3), leaky(), nn.AvgPool2d(3), nn.AvgPool2d(2), nn.Flatten(),
+                      nn.Linear(3 * 2 * 2, 5), leaky())
+    stage = parse_model(m, (2, 14, 14))[1]
+    probe = torch.eye(stage.geometry.n_in).reshape(stage.geometry.n_in, *stage.geometry.in_shape)
+    for op in stage.ops:
+        probe = torch.nn.functional.linear(probe, op.weight) if isinstance(op, nn.Linear) else op(probe)
+    w, _ = stage.effective()
+    assert w.shape == (5, 3 * 12 * 12)
+    assert np.array_equal(w.detach().numpy().view(np.uint32), probe.T.detach().numpy().view(np.uint32))
+
+
 def test_report_warns_silent_and_saturated_layers():
     m = dense_model()
     x = spikes((10, 6, 20))

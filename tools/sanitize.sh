@@ -35,3 +35,5 @@ esac
     "$root/tests/test_run_control.py" "$root/tests/test_fuzz.py::test_fuzz_category[api]" \
     "$root/tests/test_kernel_paths.py" \
     -k "not test_import_is_light"
+# the QAT neuron loop (csrc/chip_neuron.c), driven from torch tensors
+"$PY" -S -m pytest -q -p no:cacheprovider --capture=sys --rootdir "$root" "$root/tests/test_chip_neuron.py"
