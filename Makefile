@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - create/reuse .venv, build the C core, run the main job on the shipped default example
 #   make test   - the same set-up, then the test suite
+#   make lint   - the same set-up plus the lint extra, then ruff (lint + format check) and mypy (see docs/testing.md)
 # The environment is .venv in this folder; torch is installed first and pinned to the CPU build, because
 # installing snntorch/tonic before torch makes pip pick a multi-GB CUDA build.
 
@@ -10,9 +11,10 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 DEPS   := $(VENV)/.s2sim-deps
 CORE   := $(VENV)/.s2sim-core
+LINT   := $(VENV)/.s2sim-lint
 SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.py) CMakeLists.txt
 
-.PHONY: env build demo test sanitize bench emulate clean
+.PHONY: env build demo test lint sanitize bench emulate clean
 
 env: $(DEPS)
 build: $(CORE)
@@ -35,6 +37,16 @@ demo: $(CORE)
 
 test: $(CORE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The lint extra's pinned tools; reinstalling the package is how pip installs an extra (the core rebuild is incremental).
+$(LINT): $(CORE) pyproject.toml
+	$(PY) -m pip install -q --no-build-isolation -e ".[lint]"
+	touch $@ $(CORE)
+
+lint: $(LINT)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # C kernel under AddressSanitizer + UndefinedBehaviorSanitizer (see docs/testing.md).
 sanitize: $(DEPS)
