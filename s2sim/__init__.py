@@ -4,6 +4,7 @@ Data flow, one module each: ``nir_import`` (NIR -> network) -> ``snn`` (the netw
 and float32 formats) -> ``placement`` (processing elements) -> ``simulator`` / ``core`` (the C kernel) ->
 ``results`` / ``traces`` (what was recorded) -> ``conformance`` (chip vs simulator).
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -34,5 +35,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["snn", "ChipProfile", "BatchResult", "S2SimError", "ConfigError", "LimitError", "ConversionError",
-           "CoreError", "TraceError", *_LAZY]
+__all__ = [
+    "snn",
+    "ChipProfile",
+    "BatchResult",
+    "S2SimError",
+    "ConfigError",
+    "LimitError",
+    "ConversionError",
+    "CoreError",
+    "TraceError",
+    *_LAZY,
+]

@@ -1,4 +1,5 @@
 """``python -m s2sim``."""
+
 import sys
 
 from .cli import main

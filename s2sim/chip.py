@@ -7,6 +7,7 @@ is missing, :func:`run_on_board` raises :class:`BoardUnavailable` with install i
 ``snn.Conv2DProjection``, ``snn.Network``, ``hardware.SpiNNaker2Chip(eth_ip=...).run(net, timesteps)``) without
 having been run against it. docs/conformance.md lists what is untested.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,8 +23,10 @@ from .traces import Trace, from_spinnaker2
 
 #: Environment variables read for the board's IP address, in order (S2_IP is what py-spinnaker2 examples use).
 BOARD_ENV_VARS = ("S2SIM_BOARD_IP", "S2_IP")
-INSTALL_HINT = ("py-spinnaker2 is not on PyPI: clone the py-spinnaker2 repository (SpiNNaker2 project, GitLab) and run "
-                "`pip install -e .` in it (it provides the `spinnaker2` package)")
+INSTALL_HINT = (
+    "py-spinnaker2 is not on PyPI: clone the py-spinnaker2 repository (SpiNNaker2 project, GitLab) and run "
+    "`pip install -e .` in it (it provides the `spinnaker2` package)"
+)
 
 
 def board_address(address: str | None = None) -> str | None:
@@ -56,8 +59,9 @@ def _spinnaker2(name: str) -> Any:
         raise BoardUnavailable(f"cannot import spinnaker2.{name} ({exc}); {INSTALL_HINT}") from None
 
 
-def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
-                  snn_module: Any = None, conv_x_axis: str = "width") -> tuple[Any, dict[str, Any]]:
+def to_spinnaker2(
+    net: Network, inputs: Mapping[str, np.ndarray] | None = None, snn_module: Any = None, conv_x_axis: str = "width"
+) -> tuple[Any, dict[str, Any]]:
     """Build the py-spinnaker2 objects for ``net`` (UNTESTED against py-spinnaker2 itself).
 
     Weights are handed over as written (float weights included), so the board's own rounding rule acts on them;
@@ -87,13 +91,17 @@ def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
     for pop in net.populations:
         record = [r for r in pop.record if r != "counts"]
         if pop.model.is_input:
-            params: Any = _spike_dict(inputs[pop.name]) if inputs and pop.name in inputs else \
-                {i: list(t) for i, t in pop.spike_times.items()}
+            params: Any = (
+                _spike_dict(inputs[pop.name])
+                if inputs and pop.name in inputs
+                else {i: list(t) for i, t in pop.spike_times.items()}
+            )
         else:
             params = {k: _param_value(k, v) for k, v in pop.validated().params.items()}
             params["reset"] = pop.reset
-        s2pop = snn.Population(size=pop.size, neuron_model=pop.neuron_model, params=params, name=pop.name,
-                               record=record)
+        s2pop = snn.Population(
+            size=pop.size, neuron_model=pop.neuron_model, params=params, name=pop.name, record=record
+        )
         if pop.max_atoms_per_core is not None:
             s2pop.set_max_atoms_per_core(pop.max_atoms_per_core)
         pops[pop.name] = s2pop
@@ -108,15 +116,22 @@ def to_spinnaker2(net: Network, inputs: Mapping[str, np.ndarray] | None = None,
                     params[a], params[b] = params[b], params[a]
             s2net.add(snn.Conv2DProjection(pre, post, _conv_weights(proj.weights), params))
         else:
-            conns = [[int(i), int(j), _number(w), int(d)]
-                     for i, j, w, d in zip(proj.pre_idx, proj.post_idx, proj.weights, proj.delays)]
+            conns = [
+                [int(i), int(j), _number(w), int(d)]
+                for i, j, w, d in zip(proj.pre_idx, proj.post_idx, proj.weights, proj.delays)
+            ]
             s2net.add(snn.Projection(pre, post, conns))
     return s2net, pops
 
 
-def run_on_board(net: Network, timesteps: int, address: str | None = None,
-                 inputs: Mapping[str, np.ndarray] | None = None,
-                 metadata: Mapping[str, Any] | None = None, modules: tuple[Any, Any] | None = None) -> Trace:
+def run_on_board(
+    net: Network,
+    timesteps: int,
+    address: str | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    modules: tuple[Any, Any] | None = None,
+) -> Trace:
     """Run ``net`` on the board for ``timesteps`` ticks and return the chip's Trace (UNTESTED: needs a board).
 
     ``modules`` are py-spinnaker2's ``(snn, hardware)`` modules when the caller imported them already (``s2sim
@@ -141,8 +156,7 @@ def run_on_board(net: Network, timesteps: int, address: str | None = None,
     hw = hardware.SpiNNaker2Chip(eth_ip=detail)
     hw.run(s2net, timesteps)
     mine = {p.name: p for p in net.populations}
-    spikes = {n: p.get_spikes() for n, p in pops.items()
-              if "spikes" in mine[n].record and not mine[n].model.is_input}
+    spikes = {n: p.get_spikes() for n, p in pops.items() if "spikes" in mine[n].record and not mine[n].model.is_input}
     volts = {n: p.get_voltages() for n, p in pops.items() if {"v", "v_last"} & set(mine[n].record)}
     meta = {"board": detail, **dict(metadata or {})}
     return from_spinnaker2(net, timesteps, spikes, volts, inputs=inputs, source="spinnaker2", metadata=meta)

@@ -18,6 +18,7 @@ Two implementations of the same arithmetic, chosen by ``Dynamics.backend``:
 Both are bit-identical to :class:`s2sim.Simulator` in spikes and membranes (tests/test_qat.py,
 tests/test_chip_neuron.py); their gradients agree to float32 rounding (the sums run in another order).
 """
+
 from __future__ import annotations
 
 import math
@@ -92,8 +93,9 @@ class Dynamics:
         """Whether tensors on ``device`` run in the C core (ConfigError for backend "c" off the CPU)."""
         on_cpu = torch.device(device).type == "cpu"
         if self.backend == "c" and not on_cpu:
-            raise ConfigError(f"neuron loop backend 'c' runs on CPU tensors only, not on {device}; use 'auto' or "
-                              "'torch'")
+            raise ConfigError(
+                f"neuron loop backend 'c' runs on CPU tensors only, not on {device}; use 'auto' or 'torch'"
+            )
         return on_cpu and self.backend != "torch"
 
 
@@ -124,8 +126,9 @@ class ChipNeuron(torch.autograd.Function):
         v_pre, spikes, i_net, i_offset, alpha, theta, decay, w_rec = ctx.saved_tensors
         dyn, params = ctx.dyn, (i_offset, alpha, theta, decay)
         run = _backward_c if dyn.uses_c(v_pre.device) else _backward_torch
-        g_syn, g_ioff, g_alpha, g_decay, g_theta = run(_f32(g_spk), _f32(g_vpost), v_pre, spikes, i_net, params,
-                                                       w_rec, dyn)
+        g_syn, g_ioff, g_alpha, g_decay, g_theta = run(
+            _f32(g_spk), _f32(g_vpost), v_pre, spikes, i_net, params, w_rec, dyn
+        )
         need = ctx.needs_input_grad
         g_wrec = None
         if w_rec is not None and need[7]:  # W_rec s[t-1] feeds the input of tick t, whose gradient is g_in
@@ -133,8 +136,17 @@ class ChipNeuron(torch.autograd.Function):
             g_in = g_syn[:-1] if dyn.late else g_syn[1:]
             g_wrec = g_in.reshape(-1, n).T @ spikes[:-1].reshape(-1, n)
         s_ioff, s_alpha, s_decay, s_theta = ctx.shapes
-        return (g_syn, None, None, _reduce_to(g_ioff, need[3], s_ioff), _reduce_to(g_alpha, need[4], s_alpha),
-                _reduce_to(g_decay, need[5], s_decay), _reduce_to(g_theta, need[6], s_theta), g_wrec, None)
+        return (
+            g_syn,
+            None,
+            None,
+            _reduce_to(g_ioff, need[3], s_ioff),
+            _reduce_to(g_alpha, need[4], s_alpha),
+            _reduce_to(g_decay, need[5], s_decay),
+            _reduce_to(g_theta, need[6], s_theta),
+            g_wrec,
+            None,
+        )
 
 
 def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
@@ -142,9 +154,11 @@ def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
     if syn.dim() != 3:
         raise ConfigError(f"ChipNeuron: synaptic sums of shape {tuple(syn.shape)}; expected [ticks, batch, neurons]")
     if decay is not None and not (exc is not None and inh is not None and exc.shape == inh.shape == syn.shape):
-        raise ConfigError(f"ChipNeuron: a current-based population needs excitatory and inhibitory sums of the sums' "
-                          f"shape {tuple(syn.shape)}, got {None if exc is None else tuple(exc.shape)} and "
-                          f"{None if inh is None else tuple(inh.shape)}")
+        raise ConfigError(
+            f"ChipNeuron: a current-based population needs excitatory and inhibitory sums of the sums' "
+            f"shape {tuple(syn.shape)}, got {None if exc is None else tuple(exc.shape)} and "
+            f"{None if inh is None else tuple(inh.shape)}"
+        )
     n = syn.shape[2]
     if w_rec is not None and tuple(w_rec.shape) != (n, n):
         raise ConfigError(f"ChipNeuron: recurrent weights of shape {tuple(w_rec.shape)} for {n} neurons")
@@ -152,6 +166,7 @@ def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
 
 def _params(n: int, i_offset, alpha, theta, decay) -> tuple:
     """(i_offset, alpha, theta, decay) as contiguous float32 [n] tensors (decay None for lif)."""
+
     def per_neuron(name, x):
         if x is None:
             return None
@@ -159,8 +174,12 @@ def _params(n: int, i_offset, alpha, theta, decay) -> tuple:
             raise ConfigError(f"ChipNeuron: {name} has {x.numel()} values for {n} neurons")
         return torch.broadcast_to(x.detach().float().reshape(-1), (n,)).contiguous()
 
-    return (per_neuron("i_offset", i_offset), per_neuron("alpha", alpha), per_neuron("threshold", theta),
-            per_neuron("decay", decay))
+    return (
+        per_neuron("i_offset", i_offset),
+        per_neuron("alpha", alpha),
+        per_neuron("threshold", theta),
+        per_neuron("decay", decay),
+    )
 
 
 def _reduce_to(grad, needed: bool, shape):
@@ -179,9 +198,13 @@ def _layer_struct(spikes_shape, params: tuple, w_rec, dyn: Dynamics):
     keep = [i_offset, alpha, theta, decay]
     layer = ffi.new("s2_qn_layer *")
     layer.n_ticks, layer.batch, layer.n = (int(s) for s in spikes_shape)
-    layer.flags = ((lib.S2_QN_FMA if dyn.fused else 0) | (lib.S2_QN_CURRENT_FMA if dyn.current_fused else 0)
-                   | (0 if dyn.ge else lib.S2_QN_STRICT) | (lib.S2_QN_SUBTRACT if dyn.subtract else 0)
-                   | (lib.S2_QN_LATE if dyn.late else 0))
+    layer.flags = (
+        (lib.S2_QN_FMA if dyn.fused else 0)
+        | (lib.S2_QN_CURRENT_FMA if dyn.current_fused else 0)
+        | (0 if dyn.ge else lib.S2_QN_STRICT)
+        | (lib.S2_QN_SUBTRACT if dyn.subtract else 0)
+        | (lib.S2_QN_LATE if dyn.late else 0)
+    )
     layer.i_offset, layer.alpha, layer.threshold, layer.decay = (_ptr(ffi, t) for t in keep)
     if w_rec is not None:
         rec = w_rec.detach().float().contiguous()
@@ -232,10 +255,20 @@ def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
     v_post = torch.empty_like(syn) if dyn.keep_v else None
     i_net = torch.empty_like(syn) if curr else None
     state = torch.empty(3 * batch * n)
-    ptrs = [_ptr(ffi, t) for t in (None if curr else syn, exc if curr else None, inh if curr else None, spikes,
-                                   v_pre, v_post, i_net, state)]
-    _on_threads(lambda b0, b1, scratch: lib.s2_qn_forward(layer, b0, b1, *ptrs, _ptr(ffi, scratch)), batch, n,
-                4 * n)
+    ptrs = [
+        _ptr(ffi, t)
+        for t in (
+            None if curr else syn,
+            exc if curr else None,
+            inh if curr else None,
+            spikes,
+            v_pre,
+            v_post,
+            i_net,
+            state,
+        )
+    ]
+    _on_threads(lambda b0, b1, scratch: lib.s2_qn_forward(layer, b0, b1, *ptrs, _ptr(ffi, scratch)), batch, n, 4 * n)
     del keep
     return spikes, v_pre, v_post, i_net
 
@@ -250,10 +283,10 @@ def _backward_c(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn:
     g_ioff, g_alpha, g_theta = (torch.empty(batch, n) for _ in range(3))
     g_decay = torch.empty(batch, n) if curr else None
     state = torch.empty(2 * batch * n)
-    ptrs = [_ptr(ffi, t) for t in (g_spk, g_vpost, v_pre, spikes, i_net, g_syn, g_alpha, g_decay, g_theta, g_ioff,
-                                   state)]
-    _on_threads(lambda b0, b1, scratch: lib.s2_qn_backward(layer, b0, b1, *ptrs, _ptr(ffi, scratch)), batch, n,
-                3 * n)
+    ptrs = [
+        _ptr(ffi, t) for t in (g_spk, g_vpost, v_pre, spikes, i_net, g_syn, g_alpha, g_decay, g_theta, g_ioff, state)
+    ]
+    _on_threads(lambda b0, b1, scratch: lib.s2_qn_backward(layer, b0, b1, *ptrs, _ptr(ffi, scratch)), batch, n, 3 * n)
     del keep
     return g_syn, g_ioff, g_alpha, g_decay, g_theta
 
@@ -307,7 +340,7 @@ def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, 
     zero = torch.zeros_like(v_pre[0])
     g_in = torch.empty_like(v_pre)  # gradient of each tick's input
     g_alpha, g_decay, g_theta, g_ioff = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-    g_v_next, g_i_next, g_syn_next = zero, zero, zero   # gradients of V, I and the input at tick t + 1
+    g_v_next, g_i_next, g_syn_next = zero, zero, zero  # gradients of V, I and the input at tick t + 1
     for t in range(v_pre.shape[0] - 1, -1, -1):
         g_s = zero if g_spk is None else g_spk[t]
         g_s = g_s if w_rec is None else g_s + g_syn_next @ w_rec
@@ -317,7 +350,7 @@ def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, 
         g_sur = g_s * dsdv[t]
         if dyn.subtract:  # V_post = V - s * theta
             g_v, g_theta = g_sur + g_post, g_theta - g_sur - g_post * spikes[t]
-        else:             # V_post = V * (1 - s)
+        else:  # V_post = V * (1 - s)
             g_v, g_theta = g_sur + g_post * (1 - spikes[t]), g_theta - g_sur
         g_ioff += g_v
         if decay is not None:  # I[t+1] = decay * I[t] + syn[t+1]

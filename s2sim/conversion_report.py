@@ -7,6 +7,7 @@ float weights under the two rounding modes a ChipProfile most often uses (``trun
 It also states the latency of each output: every population hop adds one tick (plus the connection delay), so
 chip tick ``t + latency`` corresponds to step ``t`` of a framework such as snnTorch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -123,10 +124,18 @@ class ProjectionReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "pre": self.pre, "post": self.post, "kind": self.kind,
-            "nir_nodes": list(self.nir_nodes), "synapses": self.synapses, "weight_scale": self.weight_scale,
-            "weight_range": list(self.weight_range), "max_abs_nir_weight": self.max_abs_nir_weight,
-            "max_abs_chip_weight": self.max_abs_chip_weight, "clipped": self.clipped, "delay": self.delay,
+            "name": self.name,
+            "pre": self.pre,
+            "post": self.post,
+            "kind": self.kind,
+            "nir_nodes": list(self.nir_nodes),
+            "synapses": self.synapses,
+            "weight_scale": self.weight_scale,
+            "weight_range": list(self.weight_range),
+            "max_abs_nir_weight": self.max_abs_nir_weight,
+            "max_abs_chip_weight": self.max_abs_chip_weight,
+            "clipped": self.clipped,
+            "delay": self.delay,
             "rounding": {k: v.to_dict() for k, v in self.rounding.items()},
         }
 
@@ -152,11 +161,19 @@ class PopulationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "nir_type": self.nir_type, "model": self.model, "size": self.size,
-            "shape": list(self.shape), "reset": self.reset, "weight_scale": self.weight_scale,
+            "name": self.name,
+            "nir_type": self.nir_type,
+            "model": self.model,
+            "size": self.size,
+            "shape": list(self.shape),
+            "reset": self.reset,
+            "weight_scale": self.weight_scale,
             "voltage_scale": None if self.voltage_scale is None else summarize(self.voltage_scale),
-            "parameters": [p.to_dict() for p in self.parameters], "hops": self.hops,
-            "latency_ticks": self.latency_ticks, "is_input": self.is_input, "is_output": self.is_output,
+            "parameters": [p.to_dict() for p in self.parameters],
+            "hops": self.hops,
+            "latency_ticks": self.latency_ticks,
+            "is_input": self.is_input,
+            "is_output": self.is_output,
             "notes": list(self.notes),
         }
 
@@ -199,8 +216,10 @@ class ConversionReport:
 
     def format(self) -> str:
         """Readable multi-line text."""
-        lines = ["NIR -> SpiNNaker2 conversion report",
-                 "config: " + ", ".join(f"{k}={v}" for k, v in self.config.items())]
+        lines = [
+            "NIR -> SpiNNaker2 conversion report",
+            "config: " + ", ".join(f"{k}={v}" for k, v in self.config.items()),
+        ]
         for note in self.notes:
             lines.append(f"note: {note}")
         lines.append("")
@@ -226,8 +245,10 @@ def _format_population(p: PopulationReport) -> list[str]:
         head += f", {p.reset}"
     out = [head]
     if p.weight_scale is not None:
-        out.append(f"    weight scale {p.weight_scale:.6g}, voltage scale S {_fmt(summarize(p.voltage_scale))} "
-                   "(V_nir = V_chip / S)")
+        out.append(
+            f"    weight scale {p.weight_scale:.6g}, voltage scale S {_fmt(summarize(p.voltage_scale))} "
+            "(V_nir = V_chip / S)"
+        )
     if p.hops is not None:
         out.append(f"    {p.hops} hop(s) from an input, latency {p.latency_ticks} tick(s)")
     for m in p.parameters:
@@ -235,19 +256,24 @@ def _format_population(p: PopulationReport) -> list[str]:
         err_text = "" if err is None else f", max |error| {err:.3g}"
         nir_text = "" if m.nir_value is None else f"NIR {_fmt(summarize(m.nir_value))} -> "
         eff_text = "" if m.effective is None else f" -> effective {_fmt(summarize(m.effective))}"
-        out.append(f"    {m.chip_param:<12} {nir_text}chip {_fmt(summarize(m.chip_value))}{eff_text}{err_text}"
-                   f"  ({m.source})")
+        out.append(
+            f"    {m.chip_param:<12} {nir_text}chip {_fmt(summarize(m.chip_value))}{eff_text}{err_text}  ({m.source})"
+        )
     out.extend(f"    note: {n}" for n in p.notes)
     return out
 
 
 def _format_projection(j: ProjectionReport) -> list[str]:
     count = "kernel weights" if j.kind == "conv2d" else "synapses"
-    out = [f"  {j.name}: {j.pre} -> {j.post}, {j.kind} from {', '.join(j.nir_nodes) or '(direct)'}, "
-           f"{j.synapses} {count}, delay {j.delay}",
-           f"    weight scale {j.weight_scale:.6g}, max |w| NIR {j.max_abs_nir_weight:.6g} -> chip "
-           f"{j.max_abs_chip_weight:.6g} (range {j.weight_range[0]}..{j.weight_range[1]}), clipped {j.clipped}"]
+    out = [
+        f"  {j.name}: {j.pre} -> {j.post}, {j.kind} from {', '.join(j.nir_nodes) or '(direct)'}, "
+        f"{j.synapses} {count}, delay {j.delay}",
+        f"    weight scale {j.weight_scale:.6g}, max |w| NIR {j.max_abs_nir_weight:.6g} -> chip "
+        f"{j.max_abs_chip_weight:.6g} (range {j.weight_range[0]}..{j.weight_range[1]}), clipped {j.clipped}",
+    ]
     for mode, r in j.rounding.items():
-        out.append(f"    {mode:<12} max |error| {r.max_abs_error:.3g} (NIR units), {r.zeroed} weight(s) -> 0, "
-                   f"{r.overflow} overflow(s)")
+        out.append(
+            f"    {mode:<12} max |error| {r.max_abs_error:.3g} (NIR units), {r.zeroed} weight(s) -> 0, "
+            f"{r.overflow} overflow(s)"
+        )
     return out

@@ -4,6 +4,7 @@ Turns a LoweredNetwork into the C structs of csrc/s2sim.h, validates it once in 
 caller-owned numpy buffers. numpy arrays are passed by pointer (zero copy); this object keeps them alive for as
 long as the C structs point at them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,13 +50,15 @@ def _population_flags(pop: LoweredPopulation, profile: ChipProfile) -> int:
     s = pop.settings
     if s is None:  # a spike_list has no arithmetic
         return 0
-    return ((lib.S2_POP_FMA if s.fused_multiply_add else 0)
-            | (lib.S2_POP_CURRENT_FMA if s.current_fused_multiply_add else 0)
-            | (lib.S2_POP_THRESHOLD_GT if s.threshold_op == ">" else 0)
-            | (lib.S2_POP_LEAK_FIRST if profile.input_grouping == "leak_first" else 0)
-            | (lib.S2_POP_LEFT_TO_RIGHT if profile.input_grouping == "left_to_right" else 0)
-            | (lib.S2_POP_FTZ if profile.flush_to_zero else 0)
-            | (lib.S2_POP_REFRAC_NO_SPIKE if profile.refractory_rule == "no_spike" else 0))
+    return (
+        (lib.S2_POP_FMA if s.fused_multiply_add else 0)
+        | (lib.S2_POP_CURRENT_FMA if s.current_fused_multiply_add else 0)
+        | (lib.S2_POP_THRESHOLD_GT if s.threshold_op == ">" else 0)
+        | (lib.S2_POP_LEAK_FIRST if profile.input_grouping == "leak_first" else 0)
+        | (lib.S2_POP_LEFT_TO_RIGHT if profile.input_grouping == "left_to_right" else 0)
+        | (lib.S2_POP_FTZ if profile.flush_to_zero else 0)
+        | (lib.S2_POP_REFRAC_NO_SPIKE if profile.refractory_rule == "no_spike" else 0)
+    )
 
 
 class InputRefused(CoreError):
@@ -94,11 +97,20 @@ class CoreNetwork:
         for k, pop in enumerate(pops):
             _check_population(pop)
             c = self._pops[k]
-            for key in ("kind", "reset", "n", "ring_slots", "ring_planes", "state_offset", "ring_offset",
-                        "curr_offset"):
+            for key in (
+                "kind",
+                "reset",
+                "n",
+                "ring_slots",
+                "ring_planes",
+                "state_offset",
+                "ring_offset",
+                "curr_offset",
+            ):
                 setattr(c, key, getattr(pop, key))
-            c.uniform_params = ((lib.S2_UNIFORM_PARAMS if pop.uniform_params else 0)
-                                | (lib.S2_UNIFORM_OFFSET if pop.uniform_offset else 0))
+            c.uniform_params = (lib.S2_UNIFORM_PARAMS if pop.uniform_params else 0) | (
+                lib.S2_UNIFORM_OFFSET if pop.uniform_offset else 0
+            )
             c.grain = pop.grain
             c.flags = _population_flags(pop, lowered.profile)
             for key in _POP_PTRS:
@@ -168,12 +180,17 @@ class CoreNetwork:
             "sync": np.zeros(4, np.int32),
         }
         vtype = "double *" if self.float64 else "float *"
-        ctypes = {"v": vtype, "i_exc": vtype, "i_inh": vtype, "flags": "uint8_t *", "dirty": "uint8_t *",
-                  "conv_map": "uint8_t *"}
+        ctypes = {
+            "v": vtype,
+            "i_exc": vtype,
+            "i_inh": vtype,
+            "flags": "uint8_t *",
+            "dirty": "uint8_t *",
+            "conv_map": "uint8_t *",
+        }
         out = []
         for thread in range(n_threads):
-            arrays = {**shared, "dirty": np.zeros(8 * n_pops, np.uint8),
-                      "conv_map": np.zeros(low.n_conv_map, np.uint8)}
+            arrays = {**shared, "dirty": np.zeros(8 * n_pops, np.uint8), "conv_map": np.zeros(low.n_conv_map, np.uint8)}
             ws = ffi.new("s2_workspace *")
             for key, arr in arrays.items():
                 setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
@@ -194,15 +211,22 @@ class CoreNetwork:
             rows = batch * timesteps * pop.n
             if pop.kind == KIND_INPUT and buf.get("input") is None:
                 raise CoreError(f"internal error: population {pop.name!r} has no input buffer")
-            for key, count in (("input", rows), ("spikes", rows), ("v", rows), ("v_last", batch * pop.n),
-                               ("counts", batch * timesteps * 2)):
+            for key, count in (
+                ("input", rows),
+                ("spikes", rows),
+                ("v", rows),
+                ("v_last", batch * pop.n),
+                ("counts", batch * timesteps * 2),
+            ):
                 arr = buf.get(key)
                 if arr is not None:
                     _expect(arr, count, f"population {pop.name!r} {key} buffer")
                     want = {"input": np.uint8, "spikes": np.uint8, "counts": np.int64}.get(key, vdtype)
                     if arr.dtype != want or not arr.flags.c_contiguous:
-                        raise CoreError(f"internal error: population {pop.name!r} {key} buffer is {arr.dtype}, "
-                                        f"expected contiguous {np.dtype(want)}")
+                        raise CoreError(
+                            f"internal error: population {pop.name!r} {key} buffer is {arr.dtype}, "
+                            f"expected contiguous {np.dtype(want)}"
+                        )
         io = ffi.new("s2_pop_io[]", len(buffers))
         vtype = "double *" if self.float64 else "float *"
         for k, buf in enumerate(buffers):
@@ -214,8 +238,9 @@ class CoreNetwork:
             io[k].rec_counts = _ptr("int64_t *", buf.get("counts"))
         return io
 
-    def run(self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int,
-            cancel: np.ndarray | None = None) -> bool:
+    def run(
+        self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int, cancel: np.ndarray | None = None
+    ) -> bool:
         """Run samples [begin, end) of a batch (this thread's share of each, for split workspaces); releases the
         GIL for the duration.
 
@@ -225,8 +250,7 @@ class CoreNetwork:
         if cancel is not None and (cancel.dtype != np.int32 or cancel.size != 1 or not cancel.flags.c_contiguous):
             raise CoreError("internal error: the cancel flag must be one contiguous int32")
         err = ffi.new("char[]", ERRLEN)
-        rc = lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, _ptr("int32_t *", cancel), err,
-                        ERRLEN)
+        rc = lib.s2_run(self._net, io, ws.struct, batch, timesteps, begin, end, _ptr("int32_t *", cancel), err, ERRLEN)
         if rc == lib.S2_CANCELLED:
             return False
         _raise(rc, err)

@@ -16,6 +16,7 @@ The builds differ only in how they are compiled; :data:`BUILDS` says which ChipP
 contracts ``a*b + c`` into ``vfma.f32`` in the GNU dialects and not in ISO C). Host-side conversion (weight
 rounding, the conv x-axis reading) follows the profile given to :func:`pack`.
 """
+
 from __future__ import annotations
 
 import os
@@ -105,8 +106,11 @@ def availability(build: str) -> tuple[bool, str]:
         missing.append("newlib for arm-none-eabi (Debian: libnewlib-arm-none-eabi)")
     if not missing:
         return True, ""
-    return False, (f"emulated PE build {build!r} unavailable: missing " + "; ".join(missing) +
-                   ". On Debian/Ubuntu: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
+    return False, (
+        f"emulated PE build {build!r} unavailable: missing "
+        + "; ".join(missing)
+        + ". On Debian/Ubuntu: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+    )
 
 
 def _host_has_fma() -> bool:
@@ -126,8 +130,11 @@ def program(build: str) -> Path:
     ok, why = availability(build)
     if not ok:
         raise CoreError(why)
-    out = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"BUILD={BUILD_DIR}",
-                          str(BUILD_DIR / BUILDS[build].target)], capture_output=True, text=True)
+    out = subprocess.run(
+        ["make", "-s", "-C", str(SOURCE_DIR), f"BUILD={BUILD_DIR}", str(BUILD_DIR / BUILDS[build].target)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         raise CoreError(f"building the emulated PE ({build}) failed:\n{out.stdout}{out.stderr}")
     return BUILD_DIR / BUILDS[build].target
@@ -176,8 +183,13 @@ class _Blob:
         return offset
 
 
-def pack(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | None = None,
-         profile: ChipProfile | None = None, out_path: str = "pe_output.bin") -> Image:
+def pack(
+    network: Network,
+    timesteps: int,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    profile: ChipProfile | None = None,
+    out_path: str = "pe_output.bin",
+) -> Image:
     """Pack ``network`` and its inputs into the PE program's image.
 
     The network is first checked and lowered as the simulator would (so every chip limit raises its usual error);
@@ -199,7 +211,7 @@ def pack(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | No
     profile = profile or ChipProfile()
     if profile.state_precision != "float32":
         raise ConfigError("the emulated PE computes in float32; state_precision must be 'float32'")
-    lower(network, profile)      # every limit the simulator checks, with its messages
+    lower(network, profile)  # every limit the simulator checks, with its messages
     ins = spike_list_inputs(network, timesteps)
     for name, arr in (inputs or {}).items():
         ins[name] = network.population(name).check_input(arr)
@@ -208,11 +220,15 @@ def pack(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | No
     pop_id = {p.name: k for k, p in enumerate(network.populations)}
     for p in network.populations:
         if p.size > 1 << _KEY_BITS or len(network.populations) > 1 << _KEY_BITS:
-            raise LimitError(f"population {p.name!r}: the emulated PE's keys hold {_KEY_BITS}-bit neuron indices "
-                             f"(size {p.size}, {len(network.populations)} populations)")
+            raise LimitError(
+                f"population {p.name!r}: the emulated PE's keys hold {_KEY_BITS}-bit neuron indices "
+                f"(size {p.size}, {len(network.populations)} populations)"
+            )
     placement = place(network, profile)
-    slices = [PESlice(s.pe, s.population, network.population(s.population).neuron_model, s.start, s.stop)
-              for s in placement.slices]
+    slices = [
+        PESlice(s.pe, s.population, network.population(s.population).neuron_model, s.start, s.stop)
+        for s in placement.slices
+    ]
     blob = _Blob(_HEADER.size)
     descs = [_pack_pe(network, s, pop_id, ins, timesteps, profile, blob) for s in slices]
     routes = _routes(network, slices, pop_id)
@@ -220,27 +236,32 @@ def pack(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | No
     routes_offset = blob.add(b"".join(_ROUTE.pack(*r) for r in routes) or b"\0" * 4)
     path = out_path.encode()
     if blob.size > 16 << 20:
-        raise LimitError(f"network {network.name!r}: the emulated PE's image is {blob.size} bytes, more than the "
-                         "16 MB of the emulated board's PSRAM")
+        raise LimitError(
+            f"network {network.name!r}: the emulated PE's image is {blob.size} bytes, more than the "
+            "16 MB of the emulated board's PSRAM"
+        )
     if len(path) >= 256:
         raise ConfigError(f"emulated PE output path too long ({len(path)} bytes, at most 255): {out_path}")
-    header = _HEADER.pack(_MAGIC, _VERSION, len(slices), timesteps, len(routes), pes_offset, routes_offset,
-                          blob.size, path)
+    header = _HEADER.pack(
+        _MAGIC, _VERSION, len(slices), timesteps, len(routes), pes_offset, routes_offset, blob.size, path
+    )
     return Image(header + b"".join(blob.parts), slices, timesteps, ins)
 
 
-def _pack_pe(network: Network, s: PESlice, pop_id: dict, ins: dict, timesteps: int, profile: ChipProfile,
-             blob: _Blob) -> bytes:
+def _pack_pe(
+    network: Network, s: PESlice, pop_id: dict, ins: dict, timesteps: int, profile: ChipProfile, blob: _Blob
+) -> bytes:
     pop = network.population(s.population)
     key_base = (pop_id[pop.name] << _KEY_BITS) + s.start
     if pop.model.is_input:
-        raster = ins[pop.name][:, s.start:s.stop]
+        raster = ins[pop.name][:, s.start : s.stop]
         ticks, neurons = np.nonzero(raster)
         start = np.searchsorted(ticks, np.arange(timesteps + 1)).astype("<u4")
         spikes = blob.add(start.tobytes() + neurons.astype("<u4").tobytes())
         return _DESC.pack(_PE_SOURCE, s.n, s.start, key_base, 1, 0, 0, 0, 0, 0, spikes)
-    def param(key: str) -> np.ndarray:     # the lif models have no decays or t_refrac: zeros, never read
-        return pop.param(key)[s.start:s.stop] if key in pop.model.defaults else np.zeros(s.n)
+
+    def param(key: str) -> np.ndarray:  # the lif models have no decays or t_refrac: zeros, never read
+        return pop.param(key)[s.start : s.stop] if key in pop.model.defaults else np.zeros(s.n)
 
     params = [param(k).astype("<f4") for k in _PARAMS]
     refrac = param("t_refrac").astype("<i4")
@@ -252,8 +273,19 @@ def _pack_pe(network: Network, s: PESlice, pop_id: dict, ins: dict, timesteps: i
     max_inbox = sum(proj.pre.size for proj in network.projections if proj.post is pop)
     kind = _PE_CURR_EXP if pop.model.kind == KIND_CURR_EXP else _PE_LIF
     reset = 0 if pop.reset == "reset_by_subtraction" else 1
-    return _DESC.pack(kind, s.n, s.start, key_base, pop.model.ring_slots, reset, params_offset, len(entries),
-                      entries_offset, max_inbox, 0)
+    return _DESC.pack(
+        kind,
+        s.n,
+        s.start,
+        key_base,
+        pop.model.ring_slots,
+        reset,
+        params_offset,
+        len(entries),
+        entries_offset,
+        max_inbox,
+        0,
+    )
 
 
 def _pack_entry(proj, s: PESlice, pop_id: dict, profile: ChipProfile, blob: _Blob) -> bytes | None:
@@ -269,9 +301,27 @@ def _pack_entry(proj, s: PESlice, pop_id: dict, profile: ChipProfile, blob: _Blo
         c_in, h, w = g.in_shape
         _, ph, pw = g.pooled_shape
         c_out, oh, ow = g.out_shape
-        conv = blob.add(_CONV_DESC.pack(c_in, h, w, p["pool_y"], p["pool_x"], ph, pw, c_out, kernel.shape[2],
-                                        kernel.shape[3], p["stride_y"], p["stride_x"], p["pad_top"], p["pad_left"],
-                                        oh, ow, kernel_offset))
+        conv = blob.add(
+            _CONV_DESC.pack(
+                c_in,
+                h,
+                w,
+                p["pool_y"],
+                p["pool_x"],
+                ph,
+                pw,
+                c_out,
+                kernel.shape[2],
+                kernel.shape[3],
+                p["stride_y"],
+                p["stride_x"],
+                p["pad_top"],
+                p["pad_left"],
+                oh,
+                ow,
+                kernel_offset,
+            )
+        )
         return _ENTRY.pack(key, mask, _CONV, proj.pre.size, 0, 0, conv)
     mine = (proj.post_idx >= s.start) & (proj.post_idx < s.stop)
     if not mine.any():
@@ -279,8 +329,10 @@ def _pack_entry(proj, s: PESlice, pop_id: dict, profile: ChipProfile, blob: _Blo
     weights = round_weights(proj.weights[mine], settings.weight_rounding, where).astype(np.int64)
     target = proj.post_idx[mine] - s.start
     if target.max() > 255:
-        raise LimitError(f"{where}: slice of {proj.post.name!r} on PE {s.pe} has targets beyond the 8-bit field "
-                         f"of a synapse word (index {int(target.max())})")
+        raise LimitError(
+            f"{where}: slice of {proj.post.name!r} on PE {s.pe} has targets beyond the 8-bit field "
+            f"of a synapse word (index {int(target.max())})"
+        )
     delay_model = proj.post.model.max_delay > 0
     low = (proj.delays[mine].astype(np.int64) << 4 | np.abs(weights)) if delay_model else np.abs(weights)
     words = (target.astype(np.int64) << 8 | (weights < 0).astype(np.int64) << 7 | low).astype("<u2")
@@ -290,8 +342,9 @@ def _pack_entry(proj, s: PESlice, pop_id: dict, profile: ChipProfile, blob: _Blo
     np.cumsum(np.bincount(pre, minlength=proj.pre.size), out=rows[1:])
     rows_offset = blob.add(rows.tobytes())
     words_offset = blob.add(words[order].tobytes())
-    return _ENTRY.pack(key, mask, _ROWS_DELAY if delay_model else _ROWS_NO_DELAY, proj.pre.size, rows_offset,
-                       words_offset, 0)
+    return _ENTRY.pack(
+        key, mask, _ROWS_DELAY if delay_model else _ROWS_NO_DELAY, proj.pre.size, rows_offset, words_offset, 0
+    )
 
 
 def _routes(network: Network, slices: list[PESlice], pop_id: dict) -> list[tuple[int, int, int]]:
@@ -338,14 +391,23 @@ class EmulatedRun:
         steps = self.counters[:, :, -2:].astype(np.float64) * SYSTICK_NS / 2**ICOUNT_SHIFT
         whole = np.rint(steps)
         if np.any(np.abs(steps - whole) > 0.2):
-            raise CoreError("SysTick differences are not whole instruction counts: QEMU's -icount or the "
-                            "mps2-an386 clock is not what s2sim assumes")
+            raise CoreError(
+                "SysTick differences are not whole instruction counts: QEMU's -icount or the "
+                "mps2-an386 clock is not what s2sim assumes"
+            )
         return whole.astype(np.int64)
 
 
-def run(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | None = None, *,
-        build: str = "m4-gnu", profile: ChipProfile | None = None, timeout: float = 300.0,
-        metadata: Mapping | None = None) -> EmulatedRun:
+def run(
+    network: Network,
+    timesteps: int,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    *,
+    build: str = "m4-gnu",
+    profile: ChipProfile | None = None,
+    timeout: float = 300.0,
+    metadata: Mapping | None = None,
+) -> EmulatedRun:
     """Run ``network`` for ``timesteps`` ticks on the emulated PE ``build`` (see :data:`BUILDS`).
 
     ``profile`` governs host-side conversion only (weight rounding, conv x-axis, placement limits); the
@@ -361,16 +423,34 @@ def run(network: Network, timesteps: int, inputs: Mapping[str, np.ndarray] | Non
         if BUILDS[build].machine == "host":
             cmd = [str(exe), image_path]
         else:
-            cmd = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "none",
-                   "-semihosting-config", "enable=on,target=native", "-icount", f"shift={ICOUNT_SHIFT}",
-                   "-kernel", str(exe), "-device", f"loader,file={image_path},addr={IMAGE_ADDRESS:#x}"]
+            cmd = [
+                "qemu-system-arm",
+                "-M",
+                "mps2-an386",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+                "-serial",
+                "none",
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-icount",
+                f"shift={ICOUNT_SHIFT}",
+                "-kernel",
+                str(exe),
+                "-device",
+                f"loader,file={image_path},addr={IMAGE_ADDRESS:#x}",
+            ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp)
         except subprocess.TimeoutExpired:
             raise CoreError(f"emulated PE ({build}) did not finish within {timeout:g} s") from None
         if done.returncode:
-            raise CoreError(f"emulated PE ({build}) exited with status {done.returncode} "
-                            f"({_status_text(done.returncode)}): {done.stderr.strip()[-500:]}")
+            raise CoreError(
+                f"emulated PE ({build}) exited with status {done.returncode} "
+                f"({_status_text(done.returncode)}): {done.stderr.strip()[-500:]}"
+            )
         records = Path(out).read_bytes()
     spikes, voltages, counters = _read_records(records, image)
     trace = _trace(network, image, spikes, voltages, build, metadata)
@@ -420,18 +500,36 @@ def _trace(network: Network, image: Image, spikes: list, volts: list, build: str
             out_v[pop.name] = v_all
         elif "v_last" in pop.record:
             out_last[pop.name] = v_all[-1].copy()
-    return Trace(network=network, timesteps=image.timesteps, inputs=image.inputs, spikes=out_spikes,
-                 voltages=out_v, v_last=out_last, source=f"emulated-pe-{build}",
-                 metadata={"build": build, **dict(metadata or {})})
+    return Trace(
+        network=network,
+        timesteps=image.timesteps,
+        inputs=image.inputs,
+        spikes=out_spikes,
+        voltages=out_v,
+        v_last=out_last,
+        source=f"emulated-pe-{build}",
+        metadata={"build": build, **dict(metadata or {})},
+    )
 
 
 # -- instruction counts -----------------------------------------------------------------------------------------
 #: Per phase, the events whose counts explain its instructions (COUNTERS columns, or "neuron": the PE's slice).
-PHASE_EVENTS = {"delivery": ("packet", "table_entry", "row", "synaptic_word", "conv_tap_test", "conv_tap"),
-                "update": ("neuron", "spike", "held")}
-_EVENT_COLUMN = {name: COUNTERS.index(column) for name, column in (
-    ("packet", "packets"), ("row", "rows"), ("synaptic_word", "words"), ("conv_tap", "taps"),
-    ("conv_tap_test", "tap_tests"), ("held", "held"), ("spike", "spikes"))}
+PHASE_EVENTS = {
+    "delivery": ("packet", "table_entry", "row", "synaptic_word", "conv_tap_test", "conv_tap"),
+    "update": ("neuron", "spike", "held"),
+}
+_EVENT_COLUMN = {
+    name: COUNTERS.index(column)
+    for name, column in (
+        ("packet", "packets"),
+        ("row", "rows"),
+        ("synaptic_word", "words"),
+        ("conv_tap", "taps"),
+        ("conv_tap_test", "tap_tests"),
+        ("held", "held"),
+        ("spike", "spikes"),
+    )
+}
 
 
 @dataclass
@@ -449,8 +547,12 @@ class InstructionFit:
     not_separated: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"per_event": {k: round(v, 3) for k, v in self.per_event.items()}, "samples": self.samples,
-                "max_residual": round(self.max_residual, 3), "not_separated": self.not_separated}
+        return {
+            "per_event": {k: round(v, 3) for k, v in self.per_event.items()},
+            "samples": self.samples,
+            "max_residual": round(self.max_residual, 3),
+            "not_separated": self.not_separated,
+        }
 
 
 def instruction_fits(runs: list[EmulatedRun]) -> dict[str, dict[str, InstructionFit]]:
@@ -468,21 +570,28 @@ def instruction_fits(runs: list[EmulatedRun]) -> dict[str, dict[str, Instruction
         instr = r.instructions()
         for k, pe in enumerate(r.pes):
             counts = r.counters[:, k].astype(np.float64)
-            derived = {"neuron": np.full(len(instr), float(pe.n)),
-                       "table_entry": counts[:, COUNTERS.index("packets")] * pe.entries}
+            derived = {
+                "neuron": np.full(len(instr), float(pe.n)),
+                "table_entry": counts[:, COUNTERS.index("packets")] * pe.entries,
+            }
             samples.setdefault(pe.model, []).append((counts, instr[:, k], derived))
     out: dict[str, dict[str, InstructionFit]] = {}
     for model, rows in sorted(samples.items()):
         counts = np.concatenate([c for c, _, _ in rows])
         instr = np.concatenate([i for _, i, _ in rows])
         derived = {key: np.concatenate([d[key] for _, _, d in rows]) for key in ("neuron", "table_entry")}
-        out[model] = {phase: _fit(events, counts, derived, instr[:, j])
-                      for j, (phase, events) in enumerate(PHASE_EVENTS.items())}
+        out[model] = {
+            phase: _fit(events, counts, derived, instr[:, j]) for j, (phase, events) in enumerate(PHASE_EVENTS.items())
+        }
     return out
 
 
-def _fit(events: tuple[str, ...], counts: np.ndarray, derived: dict[str, np.ndarray], y: np.ndarray,
-         ) -> InstructionFit:
+def _fit(
+    events: tuple[str, ...],
+    counts: np.ndarray,
+    derived: dict[str, np.ndarray],
+    y: np.ndarray,
+) -> InstructionFit:
     names, columns, merged = ["base"], [np.ones(len(y))], []
     for event in events:
         col = derived[event] if event in derived else counts[:, _EVENT_COLUMN[event]]
@@ -490,7 +599,7 @@ def _fit(events: tuple[str, ...], counts: np.ndarray, derived: dict[str, np.ndar
             continue
         trial = np.stack(columns + [col], axis=1)
         if np.linalg.matrix_rank(trial) < trial.shape[1]:
-            merged.append(event)       # a combination of the events before it: its cost is part of theirs
+            merged.append(event)  # a combination of the events before it: its cost is part of theirs
             continue
         names.append(event)
         columns.append(col)
@@ -500,5 +609,18 @@ def _fit(events: tuple[str, ...], counts: np.ndarray, derived: dict[str, np.ndar
     return InstructionFit(dict(zip(names, coef.tolist())), len(y), residual, merged)
 
 
-__all__ = ["BUILDS", "Build", "availability", "program", "pack", "run", "EmulatedRun", "Image", "PESlice",
-           "COUNTERS", "InstructionFit", "instruction_fits", "PHASE_EVENTS"]
+__all__ = [
+    "BUILDS",
+    "Build",
+    "availability",
+    "program",
+    "pack",
+    "run",
+    "EmulatedRun",
+    "Image",
+    "PESlice",
+    "COUNTERS",
+    "InstructionFit",
+    "instruction_fits",
+    "PHASE_EVENTS",
+]

@@ -8,6 +8,7 @@ time constant shorter than the time step, a graph without ``dt``). Each has a na
 :class:`S2SimWarning`, so it can be filtered or made an error with the standard :mod:`warnings` machinery; the
 ``strict=True`` options of the API (and ``--strict`` on the command line) raise the matching error instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,6 +58,7 @@ class NotModelledError(S2SimError, NotImplementedError):
 
 # -- warnings ------------------------------------------------------------------------------------------------------
 
+
 class S2SimWarning(UserWarning):
     """Base class of every warning s2sim issues; filter on it (or a subclass) to silence or escalate them.
 
@@ -97,8 +99,14 @@ class NotChipArithmeticWarning(S2SimWarning):
 WEIGHT_LOSS_LIMIT = 0.5
 
 
-def warn(category: type[S2SimWarning], message: str, subject: str = "", *, strict: bool = False,
-         error: type[S2SimError] = ConfigError) -> None:
+def warn(
+    category: type[S2SimWarning],
+    message: str,
+    subject: str = "",
+    *,
+    strict: bool = False,
+    error: type[S2SimError] = ConfigError,
+) -> None:
     """Issue ``message`` as a ``category`` warning, or raise ``error`` with the same message when ``strict``.
 
     The warning is attributed to the first caller outside the s2sim package (the user's line), wherever inside

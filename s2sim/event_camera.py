@@ -15,6 +15,7 @@ order of tonic and of the chip input). Only numpy is needed.
 This is the textbook model (as in the v2e and ESIM emulators), not a calibrated one: no bandwidth limit, no
 leak events, no timestamp jitter within a step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,12 +82,14 @@ class EventCamera:
         Length of one time step.
     """
 
-    def __init__(self, config: EventCameraConfig, first_frame: np.ndarray, thresholds: np.ndarray,
-                 step_ms: float) -> None:
+    def __init__(
+        self, config: EventCameraConfig, first_frame: np.ndarray, thresholds: np.ndarray, step_ms: float
+    ) -> None:
         frame = np.asarray(first_frame, dtype=np.float64)
         if frame.ndim != 3 or thresholds.shape != frame.shape[1:]:
-            raise ConfigError(f"EventCamera: first frame {frame.shape} must be [N, H, W] and the thresholds "
-                              f"{thresholds.shape} [H, W]")
+            raise ConfigError(
+                f"EventCamera: first frame {frame.shape} must be [N, H, W] and the thresholds {thresholds.shape} [H, W]"
+            )
         if not step_ms > 0:
             raise ConfigError(f"EventCamera: step_ms = {step_ms} must be > 0")
         self.config = config
@@ -123,5 +126,16 @@ class EventCamera:
         height, width = self.thresholds.shape
         mean = self.config.noise_hz * height * width * n_steps * self.step_ms / 1000.0
         count = int(rng.poisson(mean))
-        return np.stack([rng.integers(0, n_steps, count), rng.integers(0, 2, count), rng.integers(0, height, count),
-                         rng.integers(0, width, count)], axis=1).astype(np.int64).reshape(count, 4)
+        return (
+            np.stack(
+                [
+                    rng.integers(0, n_steps, count),
+                    rng.integers(0, 2, count),
+                    rng.integers(0, height, count),
+                    rng.integers(0, width, count),
+                ],
+                axis=1,
+            )
+            .astype(np.int64)
+            .reshape(count, 4)
+        )

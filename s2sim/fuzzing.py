@@ -14,6 +14,7 @@ case is marked ``must_fail``, and its acceptance is counted as *silent*, a failu
 The test suite drives these generators with hypothesis (tests/test_fuzz.py, a few seconds); ``tools/fuzz.py
 --minutes N`` runs them with plain seeds for as long as asked and prints the tally.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,8 +92,10 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
     def add(self, case: Case, outcome: Outcome) -> None:
-        row = self.counts.setdefault(case.category, {"cases": 0, "error": 0, "accepted": 0, "other": 0,
-                                                     "silent": 0, "contained crash": 0, "contained hang": 0})
+        row = self.counts.setdefault(
+            case.category,
+            {"cases": 0, "error": 0, "accepted": 0, "other": 0, "silent": 0, "contained crash": 0, "contained hang": 0},
+        )
         row["cases"] += 1
         row[outcome.kind] += 1
         if outcome.detail in ("contained crash", "contained hang"):
@@ -100,14 +103,16 @@ class Tally:
         silent = case.must_fail and outcome.kind == "accepted"
         row["silent"] += silent
         if outcome.kind == "other" or silent:
-            self.failures.append(f"{case.category}: {case.mutation}: "
-                                 f"{'accepted silently' if silent else outcome.detail}")
+            self.failures.append(
+                f"{case.category}: {case.mutation}: {'accepted silently' if silent else outcome.detail}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {"categories": self.counts, "failures": self.failures}
 
 
 # -- poison values ---------------------------------------------------------------------------------------------
+
 
 def _one_element(like: Any, value: Any) -> Any:
     arr = np.array(like, dtype=np.float64, copy=True)
@@ -161,6 +166,7 @@ def poison(rng: random.Random, like: Any) -> tuple[str, Any, bool]:
 
 # -- base inputs -------------------------------------------------------------------------------------------------
 
+
 def _nir():
     import nir
 
@@ -168,8 +174,9 @@ def _nir():
 
 
 def _lif(n: int, tau: float = 5e-3):
-    return _nir().LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
-                      v_reset=np.zeros(n))
+    return _nir().LIF(
+        tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n)
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -178,42 +185,90 @@ def base_graphs() -> tuple[tuple[str, Any, dict[str, Any]], ...]:
     Shared: copy a graph before changing it."""
     nir = _nir()
     rng = np.random.default_rng(1)
-    dense = nir.NIRGraph(nodes={
-        "in": nir.Input(input_type={"input": np.array([4])}),
-        "fc": nir.Affine(weight=rng.uniform(-3, 3, (3, 4)), bias=rng.uniform(0, 0.1, 3)),
-        "lif": _lif(3), "out": nir.Output(output_type={"output": np.array([3])})},
-        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False, metadata={"dt": 1e-4})
-    cuba = nir.NIRGraph(nodes={
-        "in": nir.Input(input_type={"input": np.array([3])}),
-        "w1": nir.Linear(weight=rng.uniform(-20, 20, (2, 3))),
-        "cuba": nir.CubaLIF(tau_syn=np.full(2, 2e-3), tau_mem=np.full(2, 5e-3), r=np.ones(2), v_leak=np.zeros(2),
-                            v_threshold=np.ones(2), v_reset=np.zeros(2), w_in=np.ones(2)),
-        "w2": nir.Affine(weight=rng.uniform(-5, 5, (2, 2)), bias=np.zeros(2)),
-        "if": nir.IF(r=np.ones(2), v_threshold=np.full(2, 2.0), v_reset=np.zeros(2)),
-        "out": nir.Output(output_type={"output": np.array([2])})},
-        edges=[("in", "w1"), ("w1", "cuba"), ("cuba", "w2"), ("w2", "if"), ("if", "out")], type_check=False,
-        metadata={"dt": 1e-4})
-    conv = nir.NIRGraph(nodes={
-        "in": nir.Input(input_type={"input": np.array([1, 6, 6])}),
-        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "conv": nir.Conv2d(input_shape=np.array([3, 3]), weight=rng.uniform(-9, 9, (2, 1, 3, 3)), stride=1, padding=1,
-                           dilation=1, groups=1, bias=np.zeros(2)),
-        "lif": _lif(18), "flat": nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=0, end_dim=-1),
-        "avg": nir.AvgPool2d(kernel_size=np.array([3, 3]), stride=np.array([3, 3]), padding=np.array([0, 0])),
-        "fc": nir.Affine(weight=rng.uniform(-30, 30, (2, 2)), bias=np.zeros(2)), "lif2": _lif(2),
-        "out": nir.Output(output_type={"output": np.array([2])})},
-        edges=[("in", "pool"), ("pool", "conv"), ("conv", "lif"), ("lif", "avg"), ("avg", "flat"), ("flat", "fc"),
-               ("fc", "lif2"), ("lif2", "out")], type_check=False, metadata={"dt": 1e-4})
-    return (("dense", dense, {}), ("cuba", cuba, {"conn_delay": 0}), ("conv", conv, {"conn_delay": 0}),
-            ("exported", _exported_graph(), {}))
+    dense = nir.NIRGraph(
+        nodes={
+            "in": nir.Input(input_type={"input": np.array([4])}),
+            "fc": nir.Affine(weight=rng.uniform(-3, 3, (3, 4)), bias=rng.uniform(0, 0.1, 3)),
+            "lif": _lif(3),
+            "out": nir.Output(output_type={"output": np.array([3])}),
+        },
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
+        type_check=False,
+        metadata={"dt": 1e-4},
+    )
+    cuba = nir.NIRGraph(
+        nodes={
+            "in": nir.Input(input_type={"input": np.array([3])}),
+            "w1": nir.Linear(weight=rng.uniform(-20, 20, (2, 3))),
+            "cuba": nir.CubaLIF(
+                tau_syn=np.full(2, 2e-3),
+                tau_mem=np.full(2, 5e-3),
+                r=np.ones(2),
+                v_leak=np.zeros(2),
+                v_threshold=np.ones(2),
+                v_reset=np.zeros(2),
+                w_in=np.ones(2),
+            ),
+            "w2": nir.Affine(weight=rng.uniform(-5, 5, (2, 2)), bias=np.zeros(2)),
+            "if": nir.IF(r=np.ones(2), v_threshold=np.full(2, 2.0), v_reset=np.zeros(2)),
+            "out": nir.Output(output_type={"output": np.array([2])}),
+        },
+        edges=[("in", "w1"), ("w1", "cuba"), ("cuba", "w2"), ("w2", "if"), ("if", "out")],
+        type_check=False,
+        metadata={"dt": 1e-4},
+    )
+    conv = nir.NIRGraph(
+        nodes={
+            "in": nir.Input(input_type={"input": np.array([1, 6, 6])}),
+            "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+            "conv": nir.Conv2d(
+                input_shape=np.array([3, 3]),
+                weight=rng.uniform(-9, 9, (2, 1, 3, 3)),
+                stride=1,
+                padding=1,
+                dilation=1,
+                groups=1,
+                bias=np.zeros(2),
+            ),
+            "lif": _lif(18),
+            "flat": nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=0, end_dim=-1),
+            "avg": nir.AvgPool2d(kernel_size=np.array([3, 3]), stride=np.array([3, 3]), padding=np.array([0, 0])),
+            "fc": nir.Affine(weight=rng.uniform(-30, 30, (2, 2)), bias=np.zeros(2)),
+            "lif2": _lif(2),
+            "out": nir.Output(output_type={"output": np.array([2])}),
+        },
+        edges=[
+            ("in", "pool"),
+            ("pool", "conv"),
+            ("conv", "lif"),
+            ("lif", "avg"),
+            ("avg", "flat"),
+            ("flat", "fc"),
+            ("fc", "lif2"),
+            ("lif2", "out"),
+        ],
+        type_check=False,
+        metadata={"dt": 1e-4},
+    )
+    return (
+        ("dense", dense, {}),
+        ("cuba", cuba, {"conn_delay": 0}),
+        ("conv", conv, {"conn_delay": 0}),
+        ("exported", _exported_graph(), {}),
+    )
 
 
 def base_network() -> snn.Network:
     """A small network with every kind of projection and recordable, for traces and API cases."""
     stim = snn.Population(4, "spike_list", {0: [1, 3], 2: [2], 3: [0, 5]}, name="stim", record=["spikes"])
     lif = snn.Population(3, "lif", {"threshold": 4.0, "alpha_decay": 0.9}, name="lif", record=["spikes", "v"])
-    cur = snn.Population(2, "lif_curr_exp_no_delay", {"threshold": 3.0, "exc_decay": 0.8, "inh_decay": 0.8}, name="cur",
-                         record=["spikes", "v_last"])
+    cur = snn.Population(
+        2,
+        "lif_curr_exp_no_delay",
+        {"threshold": 3.0, "exc_decay": 0.8, "inh_decay": 0.8},
+        name="cur",
+        record=["spikes", "v_last"],
+    )
     net = snn.Network("fuzz").add(stim, lif, cur)
     net.add(snn.Projection(stim, lif, [[0, 0, 5, 0], [1, 1, 7, 2], [2, 2, -3, 1], [3, 0, 9, 0]]))
     net.add(snn.Projection(lif, cur, [[0, 0, 40, 0], [1, 1, 60, 0], [2, 0, -20, 0]]))
@@ -295,8 +350,12 @@ _CAST_BY_NIR = {("CubaLIF", "w_in")}
 
 def _exported_metadata_case(rng: random.Random, graph: Any, config: dict[str, Any]) -> Case:
     """Damage the s2sim metadata an exported graph carries (it is trusted only once checked)."""
-    candidates = [(n, k) for n, node in graph.nodes.items() for k in (node.metadata or {})
-                  if k.startswith("s2sim_") and k not in _UNREAD_METADATA]
+    candidates = [
+        (n, k)
+        for n, node in graph.nodes.items()
+        for k in (node.metadata or {})
+        if k.startswith("s2sim_") and k not in _UNREAD_METADATA
+    ]
     node_name, key = rng.choice(candidates)
     md = graph.nodes[node_name].metadata
     if rng.random() < 0.3:
@@ -308,11 +367,16 @@ def _exported_metadata_case(rng: random.Random, graph: Any, config: dict[str, An
         label, md[key], invalid = poison(rng, md[key])
         text_keys = ("s2sim_model", "s2sim_reset", "s2sim_record", "s2sim_name")
         must_fail = invalid and key not in text_keys and key != "s2sim_format" and label != "dict"
-    return Case("nir-graph", f"exported: node {node_name!r} metadata {key} := {label}",
-                lambda: _convert_and_run(graph, config), must_fail)
+    return Case(
+        "nir-graph",
+        f"exported: node {node_name!r} metadata {key} := {label}",
+        lambda: _convert_and_run(graph, config),
+        must_fail,
+    )
 
 
 # -- files ---------------------------------------------------------------------------------------------------------
+
 
 def _nir_file(workdir: Path, rng: random.Random) -> tuple[str, Path, dict[str, Any]]:
     name, graph, config = rng.choice(base_graphs())
@@ -348,7 +412,7 @@ def corrupt_bytes(rng: random.Random, data: bytes) -> tuple[str, bytes, bool]:
     if kind == 2:
         start = rng.randrange(len(buf))
         size = rng.randint(1, 256)
-        buf[start:start + size] = bytes(min(size, len(buf) - start))
+        buf[start : start + size] = bytes(min(size, len(buf) - start))
         return f"{size} bytes zeroed at {start}", bytes(buf), False
     start = rng.randrange(len(buf))
     size = rng.randint(1, 64)
@@ -407,24 +471,31 @@ def nir_structure_case(rng: random.Random, workdir: Path) -> Case:
     path.write_bytes(base.read_bytes())
     with h5py.File(path, "r+") as f:
         nodes = f["node/nodes"]
-        node_name = rng.choice([n for n in nodes if "type" in nodes[n]
-                                and nodes[n]["type"][()].decode() in READ_FIELDS])
+        node_name = rng.choice(
+            [n for n in nodes if "type" in nodes[n] and nodes[n]["type"][()].decode() in READ_FIELDS]
+        )
         group = nodes[node_name]
         kind = group["type"][()].decode()
         fields = [k for k in READ_FIELDS[kind] if k in group]
         key = rng.choice(fields)
         if rng.random() < 0.2:
             del group[key]
-            label, must_fail = "deleted", key in ("weight", "tau", "tau_mem", "tau_syn", "r", "v_threshold",
-                                                  "kernel_size")
+            label, must_fail = (
+                "deleted",
+                key in ("weight", "tau", "tau_mem", "tau_syn", "r", "v_threshold", "kernel_size"),
+            )
         else:
             label, value, invalid = poison(rng, group[key][()])
             _replace_dataset(group, key, value)
             # storing in HDF5 turns [True, 2.0] into [1.0, 2.0]: that one no longer differs from a number
             cast = label == "bool in a list" or (label in ("bool", "bool array") and (kind, key) in _CAST_BY_NIR)
             must_fail = (invalid and not cast) or (key in POSITIVE_FIELDS and label in ("zero", "negative"))
-    return Case("nir-file-structure", f"{name}: node {node_name!r} {key} := {label}",
-                lambda: _read_nir_isolated(path, config), must_fail)
+    return Case(
+        "nir-file-structure",
+        f"{name}: node {node_name!r} {key} := {label}",
+        lambda: _read_nir_isolated(path, config),
+        must_fail,
+    )
 
 
 def trace_structure_case(rng: random.Random, workdir: Path) -> Case:
@@ -458,8 +529,13 @@ def trace_structure_case(rng: random.Random, workdir: Path) -> Case:
             label, must_fail = _mutate_network_json(rng, f)
         else:
             arrays = []
-            f.visititems(lambda n, o: arrays.append(n) if isinstance(o, h5py.Dataset) and
-                         n.startswith(("inputs/", "populations/")) else None)
+            f.visititems(
+                lambda n, o: (
+                    arrays.append(n)
+                    if isinstance(o, h5py.Dataset) and n.startswith(("inputs/", "populations/"))
+                    else None
+                )
+            )
             key = rng.choice(arrays)
             label, value, invalid = poison(rng, f[key][()])
             _replace_dataset(f, key, value)
@@ -469,8 +545,23 @@ def trace_structure_case(rng: random.Random, workdir: Path) -> Case:
 
 
 #: Poisons no recorded array survives: spikes must be 0/1 uint8 of the right shape, voltages exact bit patterns.
-_REFUSED_IN_RECORDS = ("text", "numeric text", "bytes", "complex", "one more element", "empty", "huge", "negative",
-                       "nan", "inf", "-inf", "fraction", "ragged list", "dict", "object")
+_REFUSED_IN_RECORDS = (
+    "text",
+    "numeric text",
+    "bytes",
+    "complex",
+    "one more element",
+    "empty",
+    "huge",
+    "negative",
+    "nan",
+    "inf",
+    "-inf",
+    "fraction",
+    "ragged list",
+    "dict",
+    "object",
+)
 _STORED_AS_TEXT = ("text", "numeric text", "bytes", "object", "dict", "ragged list")
 
 
@@ -504,6 +595,7 @@ def _mutate_network_json(rng: random.Random, f: Any) -> tuple[str, bool]:
 
 # -- API calls -----------------------------------------------------------------------------------------------------
 
+
 def api_case(rng: random.Random, workdir: Path) -> Case:
     """One public call with one argument replaced by a bad value."""
     from .nir_import import ConversionConfig
@@ -511,23 +603,47 @@ def api_case(rng: random.Random, workdir: Path) -> Case:
     from .simulator import Simulator
 
     calls: list[tuple[str, dict[str, Any], Callable[..., Any], set[str]]] = [
-        ("Population", {"size": 3, "neuron_model": "lif", "params": {"threshold": 2.0}, "record": ["spikes"]},
-         lambda **a: snn.Population(**a), {"size"}),
-        ("Population params", {"threshold": 2.0, "alpha_decay": 0.9, "v_init": 0.0},
-         lambda **a: snn.Population(3, "lif_curr_exp", a), {"threshold", "alpha_decay", "v_init"}),
+        (
+            "Population",
+            {"size": 3, "neuron_model": "lif", "params": {"threshold": 2.0}, "record": ["spikes"]},
+            lambda **a: snn.Population(**a),
+            {"size"},
+        ),
+        (
+            "Population params",
+            {"threshold": 2.0, "alpha_decay": 0.9, "v_init": 0.0},
+            lambda **a: snn.Population(3, "lif_curr_exp", a),
+            {"threshold", "alpha_decay", "v_init"},
+        ),
         ("spike_list", {"ticks": [1, 2, 5]}, lambda ticks: snn.Population(2, "spike_list", {1: ticks}), {"ticks"}),
         ("Projection", {"connections": [[0, 0, 3, 1], [1, 2, -4, 0]]}, _projection, {"connections"}),
-        ("Conv2DProjection", {"weights": np.ones((1, 2, 2, 2)), "stride_x": 1, "pad_top": 0}, _conv,
-         {"weights", "stride_x", "pad_top"}),
-        ("run_batch", {"timesteps": 5, "inputs": np.zeros((2, 5, 4), np.uint8), "timeout": 10.0},
-         lambda timesteps, inputs, timeout: Simulator(num_threads=1).run_batch(base_network(), {"stim": inputs},
-                                                                                 timesteps, timeout=timeout),
-         {"timesteps", "inputs", "timeout"}),
+        (
+            "Conv2DProjection",
+            {"weights": np.ones((1, 2, 2, 2)), "stride_x": 1, "pad_top": 0},
+            _conv,
+            {"weights", "stride_x", "pad_top"},
+        ),
+        (
+            "run_batch",
+            {"timesteps": 5, "inputs": np.zeros((2, 5, 4), np.uint8), "timeout": 10.0},
+            lambda timesteps, inputs, timeout: Simulator(num_threads=1).run_batch(
+                base_network(), {"stim": inputs}, timesteps, timeout=timeout
+            ),
+            {"timesteps", "inputs", "timeout"},
+        ),
         ("Simulator", {"num_threads": 2}, lambda num_threads: Simulator(num_threads=num_threads), {"num_threads"}),
-        ("ConversionConfig", {"dt": 1e-4, "conn_delay": 1, "weight_scale_percentile": 99.0},
-         lambda **a: ConversionConfig(**a), {"dt", "conn_delay", "weight_scale_percentile"}),
-        ("ChipProfile", {"max_atoms_per_core": 100, "max_targets_per_core": 256},
-         lambda **a: ChipProfile(**a), {"max_atoms_per_core", "max_targets_per_core"}),
+        (
+            "ConversionConfig",
+            {"dt": 1e-4, "conn_delay": 1, "weight_scale_percentile": 99.0},
+            lambda **a: ConversionConfig(**a),
+            {"dt", "conn_delay", "weight_scale_percentile"},
+        ),
+        (
+            "ChipProfile",
+            {"max_atoms_per_core": 100, "max_targets_per_core": 256},
+            lambda **a: ChipProfile(**a),
+            {"max_atoms_per_core", "max_targets_per_core"},
+        ),
         ("memory budget", {"size": "2G"}, lambda size: memory.parse_size(size), set()),
     ]
     name, kwargs, call, numeric = rng.choice(calls)
@@ -551,6 +667,7 @@ def _conv(weights: Any, stride_x: Any, pad_top: Any) -> None:
 
 
 # -- the command line ----------------------------------------------------------------------------------------------
+
 
 def cli_case(rng: random.Random, workdir: Path) -> Case:
     """``s2sim conform`` on a damaged trace, or ``s2sim run`` with a bad input file or output path."""

@@ -18,6 +18,7 @@ the chip's output at tick ``t + latency`` is the float model's output at step ``
 
 Torch and snnTorch are imported inside the functions that need them.
 """
+
 from __future__ import annotations
 
 import os
@@ -79,8 +80,10 @@ class GestureNetConfig:
         for i in range(2):
             out = size - self.kernel + 1
             if out < self.pool or out % self.pool:
-                raise ConfigError(f"GestureNetConfig: conv{i + 1} output {out}x{out} (input {size}, kernel "
-                                  f"{self.kernel}) is not a positive multiple of the pool size {self.pool}")
+                raise ConfigError(
+                    f"GestureNetConfig: conv{i + 1} output {out}x{out} (input {size}, kernel "
+                    f"{self.kernel}) is not a positive multiple of the pool size {self.pool}"
+                )
             size = out // self.pool
 
     @property
@@ -120,16 +123,25 @@ def build_torch_model(config: GestureNetConfig = GestureNetConfig()):
     grad = surrogate.fast_sigmoid(slope=25)
 
     def leaky():
-        return snn.Leaky(beta=config.beta, threshold=config.threshold, spike_grad=grad, init_hidden=True,
-                         reset_mechanism="subtract", reset_delay=config.reset_delay)
+        return snn.Leaky(
+            beta=config.beta,
+            threshold=config.threshold,
+            spike_grad=grad,
+            init_hidden=True,
+            reset_mechanism="subtract",
+            reset_delay=config.reset_delay,
+        )
 
     return torch.nn.Sequential(
-        torch.nn.Conv2d(config.frames.polarities, c1, config.kernel, bias=False), leaky(),
+        torch.nn.Conv2d(config.frames.polarities, c1, config.kernel, bias=False),
+        leaky(),
         torch.nn.AvgPool2d(config.pool),
-        torch.nn.Conv2d(c1, c2, config.kernel, bias=False), leaky(),
+        torch.nn.Conv2d(c1, c2, config.kernel, bias=False),
+        leaky(),
         torch.nn.AvgPool2d(config.pool),
         torch.nn.Flatten(),
-        torch.nn.Linear(config.fc_in, config.n_classes, bias=False), leaky(),
+        torch.nn.Linear(config.fc_in, config.n_classes, bias=False),
+        leaky(),
     )
 
 
@@ -160,8 +172,9 @@ def weight_layers(model) -> list:
 
     layers = [m for m in model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     if len(layers) != len(LAYER_NAMES):
-        raise ConfigError(f"gesture model has {len(layers)} weight layers; expected {len(LAYER_NAMES)} "
-                          f"({', '.join(LAYER_NAMES)})")
+        raise ConfigError(
+            f"gesture model has {len(layers)} weight layers; expected {len(LAYER_NAMES)} ({', '.join(LAYER_NAMES)})"
+        )
     return layers
 
 
@@ -180,8 +193,9 @@ def time_first(spikes: np.ndarray):
     side = int(round((arr.shape[-1] / channels) ** 0.5))
     if channels * side * side != arr.shape[-1]:
         raise ConfigError(f"time_first: {arr.shape[-1]} inputs are not {channels} square frames")
-    return torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], channels, side, side)
-                            .transpose(1, 0, 2, 3, 4).astype(np.float32))
+    return torch.from_numpy(
+        arr.reshape(arr.shape[0], arr.shape[1], channels, side, side).transpose(1, 0, 2, 3, 4).astype(np.float32)
+    )
 
 
 # -- the chip form ----------------------------------------------------------------------------------------------
@@ -219,11 +233,12 @@ class GestureNetwork:
 
     def aligned(self, spikes: np.ndarray, n_bins: int) -> np.ndarray:
         """A population's recorded spikes [batch, timesteps, n] cut to the float model's steps [batch, n_bins, n]."""
-        return spikes[:, self.latency:self.latency + n_bins]
+        return spikes[:, self.latency : self.latency + n_bins]
 
 
-def chip_network(quantized, n_time_bins: int, record: Sequence[str] = ("spikes",),
-                 name: str = "dvs_gesture") -> GestureNetwork:
+def chip_network(
+    quantized, n_time_bins: int, record: Sequence[str] = ("spikes",), name: str = "dvs_gesture"
+) -> GestureNetwork:
     """The chip network of a quantized gesture model (:func:`s2sim.quantize.ptq` or ``QATModel.freeze()``).
 
     Populations: ``input`` (spike_list) and one per Leaky layer (lif_conv2d, lif_conv2d, lif_no_delay), named by

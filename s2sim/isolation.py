@@ -11,6 +11,7 @@ request (``from_nir(..., isolate=True)``, ``read_trace(..., isolate=True)``).
 The child is forked when this process runs a single Python thread (fast, and it inherits the loaded modules),
 otherwise started by multiprocessing's fork server (safe with threads; the first call starts the server).
 """
+
 from __future__ import annotations
 
 import faulthandler
@@ -59,14 +60,18 @@ def call_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float 
     send.close()
     try:
         if not receive.poll(timeout):
-            raise RunTimeout(f"{what}: reading took longer than {timeout:g} s and was stopped; the file may be "
-                             "damaged (a corrupt HDF5 file can make the library loop forever)")
+            raise RunTimeout(
+                f"{what}: reading took longer than {timeout:g} s and was stopped; the file may be "
+                "damaged (a corrupt HDF5 file can make the library loop forever)"
+            )
         try:
             status, payload = receive.recv()
         except (EOFError, OSError):
             proc.join(5)
-            raise TraceError(f"{what}: the reader process died ({_death(proc.exitcode)}) while reading it; the file "
-                             "is damaged or not what it claims to be") from None
+            raise TraceError(
+                f"{what}: the reader process died ({_death(proc.exitcode)}) while reading it; the file "
+                "is damaged or not what it claims to be"
+            ) from None
     finally:
         receive.close()
         if proc.is_alive():
@@ -95,8 +100,12 @@ def _child(send: Any, fn: Callable[..., Any], args: tuple, what: str, limit: int
     except S2SimError as exc:
         result = ("error", exc)
     except MemoryError:
-        result = ("error", ResourceError(f"{what}: reading it needs more memory than the budget of "
-                                         f"{memory.fmt(limit)}; nothing was kept"))
+        result = (
+            "error",
+            ResourceError(
+                f"{what}: reading it needs more memory than the budget of {memory.fmt(limit)}; nothing was kept"
+            ),
+        )
     except Exception as exc:  # the reader should have named it; report it rather than lose it
         result = ("error", TraceError(f"{what}: cannot be read ({type(exc).__name__}: {exc})"))
     try:

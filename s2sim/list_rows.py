@@ -4,6 +4,7 @@ Lowering a list of millions of synapses must cost little more than what the kern
 and range-checked in chunks into one int8 array, and csrc/build.c then fills the rows in one pass (a pair bitmap
 finds a repeated pair for the dense form, a counting sort orders the sparse form), with no index temporaries.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,10 @@ def round_weights(weights: np.ndarray, mode: str, where: str) -> np.ndarray:
     if mode == "exact":
         bad = np.flatnonzero(w.ravel() != np.round(w.ravel()))
         if bad.size:
-            raise ConfigError(f"{where}: weight {w.ravel()[bad[0]]} (entry {bad[0]}) is not an integer and "
-                              "ChipProfile.weight_rounding is 'exact'")
+            raise ConfigError(
+                f"{where}: weight {w.ravel()[bad[0]]} (entry {bad[0]}) is not an integer and "
+                "ChipProfile.weight_rounding is 'exact'"
+            )
         return w
     raise ConfigError(f"{where}: unknown weight_rounding {mode!r}")
 
@@ -43,9 +46,11 @@ def check_range(w: np.ndarray, low: int, high: int, where: str, offset: int = 0,
     """Refuse weights outside low..high after rounding, naming the first (``offset``: index of w[0] in the list)."""
     bad = np.flatnonzero((w.ravel() < low) | (w.ravel() > high))
     if bad.size:
-        raise LimitError(f"{where}: weight {w.ravel()[bad[0]]:g} (entry {offset + bad[0]}, after rounding) outside "
-                         f"the chip's range {low}..{high}; {total or bad.size} weight(s) out of range (nothing is "
-                         "clipped; scale the weights, e.g. with s2sim.quantize)")
+        raise LimitError(
+            f"{where}: weight {w.ravel()[bad[0]]:g} (entry {offset + bad[0]}, after rounding) outside "
+            f"the chip's range {low}..{high}; {total or bad.size} weight(s) out of range (nothing is "
+            "clipped; scale the weights, e.g. with s2sim.quantize)"
+        )
 
 
 @dataclass
@@ -67,25 +72,47 @@ class WeightLoss:
         self.kept += int(np.count_nonzero(rounded))
         self.largest = max(self.largest, float(a.max(initial=0.0)))
 
-    def report(self, where: str, subject: str, how: str, *, strict: bool = False,
-               error: type[S2SimError] = ConfigError) -> None:
+    def report(
+        self, where: str, subject: str, how: str, *, strict: bool = False, error: type[S2SimError] = ConfigError
+    ) -> None:
         """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences the projection: every
         non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass is lost."""
         if self.mass == 0.0:
             return
-        advice = ("scale the weights up (s2sim.quantize, or ConversionConfig(scale_weights=True) for a NIR graph) "
-                  "or choose a model with a wider weight range")
+        advice = (
+            "scale the weights up (s2sim.quantize, or ConversionConfig(scale_weights=True) for a NIR graph) "
+            "or choose a model with a wider weight range"
+        )
         if not self.kept:
-            warn(WeightLossWarning, f"{where}: all {self.nonzero} non-zero weight(s) round to 0 under {how} (largest "
-                 f"|w| {self.largest:.4g}); the projection carries no input at all; {advice}", subject,
-                 strict=strict, error=error)
+            warn(
+                WeightLossWarning,
+                f"{where}: all {self.nonzero} non-zero weight(s) round to 0 under {how} (largest "
+                f"|w| {self.largest:.4g}); the projection carries no input at all; {advice}",
+                subject,
+                strict=strict,
+                error=error,
+            )
         elif self.lost / self.mass > WEIGHT_LOSS_LIMIT:
-            warn(WeightLossWarning, f"{where}: rounding under {how} loses {self.lost / self.mass:.0%} of the weight "
-                 f"mass sum(|w|) (more than {WEIGHT_LOSS_LIMIT:.0%}); {advice}", subject, strict=strict, error=error)
+            warn(
+                WeightLossWarning,
+                f"{where}: rounding under {how} loses {self.lost / self.mass:.0%} of the weight "
+                f"mass sum(|w|) (more than {WEIGHT_LOSS_LIMIT:.0%}); {advice}",
+                subject,
+                strict=strict,
+                error=error,
+            )
 
 
-def check_weight_loss(weights: np.ndarray, rounded: np.ndarray, where: str, subject: str, how: str, *,
-                      strict: bool = False, error: type[S2SimError] = ConfigError) -> None:
+def check_weight_loss(
+    weights: np.ndarray,
+    rounded: np.ndarray,
+    where: str,
+    subject: str,
+    how: str,
+    *,
+    strict: bool = False,
+    error: type[S2SimError] = ConfigError,
+) -> None:
     """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection: every non-zero
     weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
 
@@ -107,13 +134,15 @@ def int8_weights(proj: Projection, mode: str, limit: int, where: str, strict: bo
     out = np.empty(stored.size, np.int8)
     loss = WeightLoss()
     for a in range(0, stored.size, CHUNK):
-        w = round_weights(stored[a:a + CHUNK], mode, where)
-        loss.add(stored[a:a + CHUNK], w)
+        w = round_weights(stored[a : a + CHUNK], mode, where)
+        loss.add(stored[a : a + CHUNK], w)
         if w.size and (w.min() < -limit or w.max() > limit):
-            total = sum(int(np.count_nonzero(np.abs(round_weights(stored[b:b + CHUNK], mode, where)) > limit))
-                        for b in range(0, stored.size, CHUNK))
+            total = sum(
+                int(np.count_nonzero(np.abs(round_weights(stored[b : b + CHUNK], mode, where)) > limit))
+                for b in range(0, stored.size, CHUNK)
+            )
             check_range(w, -limit, limit, where, a, total)
-        out[a:a + CHUNK] = w
+        out[a : a + CHUNK] = w
     loss.report(where, proj.name, f"weight rounding {mode!r}", strict=strict)
     return out
 
@@ -135,8 +164,16 @@ def _c(ctype: str, arr: np.ndarray | None):
     return ffi.NULL if arr is None else ffi.cast(ctype, ffi.from_buffer(arr))
 
 
-def build_rows(proj: Projection, weights: np.ndarray, n_pre: int, n_post: int, pre_order: np.ndarray | None,
-               post_order: np.ndarray | None, try_dense: bool, uniform_delay: bool) -> Rows:
+def build_rows(
+    proj: Projection,
+    weights: np.ndarray,
+    n_pre: int,
+    n_post: int,
+    pre_order: np.ndarray | None,
+    post_order: np.ndarray | None,
+    try_dense: bool,
+    uniform_delay: bool,
+) -> Rows:
     """Dense rows when ``try_dense`` and no pair repeats, else sparse rows; indices in internal order
     (``*_order``: external -> internal index, None when they agree)."""
     from ._core import lib
@@ -149,8 +186,17 @@ def build_rows(proj: Projection, weights: np.ndarray, n_pre: int, n_post: int, p
         dense = np.zeros((n_pre, n_post), np.int8)
         seen = np.zeros(-(-n_pre * n_post // 8), np.uint8)
         row_nnz, abs_sum = np.zeros(n_pre, np.int32), np.zeros(n_post, np.int64)
-        rc = lib.s2_build_dense(*args, pre_map, post_map, n_pre, n_post, _c("int8_t *", dense),
-                                _c("uint8_t *", seen), _c("int32_t *", row_nnz), _c("int64_t *", abs_sum))
+        rc = lib.s2_build_dense(
+            *args,
+            pre_map,
+            post_map,
+            n_pre,
+            n_post,
+            _c("int8_t *", dense),
+            _c("uint8_t *", seen),
+            _c("int32_t *", row_nnz),
+            _c("int64_t *", abs_sum),
+        )
         del seen
         if rc == lib.S2_OK:
             return Rows(True, {"dense": dense, "row_nnz": row_nnz}, abs_sum)
@@ -158,15 +204,24 @@ def build_rows(proj: Projection, weights: np.ndarray, n_pre: int, n_post: int, p
             raise CoreError(f"internal error: projection {proj.name!r} has an index outside its populations")
         del dense
     delays = None if uniform_delay else proj.stored_delays
-    arrays = {"row_ptr": np.empty(n_pre + 1, np.int64), "target": np.empty(m, np.int32),
-              "weight": np.empty(m, np.int8)}
+    arrays = {"row_ptr": np.empty(n_pre + 1, np.int64), "target": np.empty(m, np.int32), "weight": np.empty(m, np.int8)}
     if delays is not None:
         arrays["delay"] = np.empty(m, np.uint8)
     abs_sum, cursor = np.zeros(n_post, np.int64), np.empty(n_pre, np.int64)
-    rc = lib.s2_build_rows(*args, _c("uint8_t *", delays), pre_map, post_map, n_pre, n_post,
-                           _c("int64_t *", arrays["row_ptr"]), _c("int64_t *", cursor),
-                           _c("int32_t *", arrays["target"]), _c("int8_t *", arrays["weight"]),
-                           _c("uint8_t *", arrays.get("delay")), _c("int64_t *", abs_sum))
+    rc = lib.s2_build_rows(
+        *args,
+        _c("uint8_t *", delays),
+        pre_map,
+        post_map,
+        n_pre,
+        n_post,
+        _c("int64_t *", arrays["row_ptr"]),
+        _c("int64_t *", cursor),
+        _c("int32_t *", arrays["target"]),
+        _c("int8_t *", arrays["weight"]),
+        _c("uint8_t *", arrays.get("delay")),
+        _c("int64_t *", abs_sum),
+    )
     if rc != lib.S2_OK:
         raise CoreError(f"internal error: projection {proj.name!r} has an index outside its populations")
     del maps  # kept alive until here: the C calls read them

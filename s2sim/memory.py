@@ -7,6 +7,7 @@ The budget is what the machine has available at the moment of the check (``psuti
 recording buffers of a run, the arrays of a file being read, synapse lists of a conversion) with the budget at
 that moment, so memory already taken by earlier steps counts through the smaller available figure.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,8 +92,10 @@ def check(needed: float, what: str, hint: str = "") -> None:
         return
     limit, source = budget()
     if needed > limit:
-        raise ResourceError(f"{what} needs an estimated {fmt(needed)}, more than the memory budget of {fmt(limit)} "
-                            f"({source}); nothing was allocated" + (f". {hint}" if hint else ""))
+        raise ResourceError(
+            f"{what} needs an estimated {fmt(needed)}, more than the memory budget of {fmt(limit)} "
+            f"({source}); nothing was allocated" + (f". {hint}" if hint else "")
+        )
 
 
 def hdf5_bytes(f: object) -> int:

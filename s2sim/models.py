@@ -4,6 +4,7 @@ One frozen dataclass per model; the table ``MODELS`` is the single place where a
 set and its synaptic word format (weight range, delay field) are written down. Everything else (validation,
 lowering to the C core, the numpy oracle, NIR conversion) reads it from here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -82,14 +83,16 @@ def _model(name: str, kind: int, defaults: dict, weight_limit: int, max_delay: i
 
 #: The model table. Weight limits: 4-bit magnitude + exc/inh bit for the models with a delay field (verified),
 #: 7-bit magnitude + sign for the no-delay models (inferred), int8 kernels for conv (verified; -128 allowed).
-MODELS: Mapping[str, NeuronModel] = MappingProxyType({
-    "spike_list": _model("spike_list", KIND_INPUT, {}, 0, 0),
-    "lif": _model("lif", KIND_LIF, _LIF_DEFAULTS, 15, 7),
-    "lif_no_delay": _model("lif_no_delay", KIND_LIF, _LIF_DEFAULTS, 127, 0),
-    "lif_conv2d": _model("lif_conv2d", KIND_LIF, _LIF_DEFAULTS, 127, 0, conv=True),
-    "lif_curr_exp": _model("lif_curr_exp", KIND_CURR_EXP, _CURR_EXP_DEFAULTS, 15, 7),
-    "lif_curr_exp_no_delay": _model("lif_curr_exp_no_delay", KIND_CURR_EXP, _CURR_EXP_DEFAULTS, 127, 0),
-})
+MODELS: Mapping[str, NeuronModel] = MappingProxyType(
+    {
+        "spike_list": _model("spike_list", KIND_INPUT, {}, 0, 0),
+        "lif": _model("lif", KIND_LIF, _LIF_DEFAULTS, 15, 7),
+        "lif_no_delay": _model("lif_no_delay", KIND_LIF, _LIF_DEFAULTS, 127, 0),
+        "lif_conv2d": _model("lif_conv2d", KIND_LIF, _LIF_DEFAULTS, 127, 0, conv=True),
+        "lif_curr_exp": _model("lif_curr_exp", KIND_CURR_EXP, _CURR_EXP_DEFAULTS, 15, 7),
+        "lif_curr_exp_no_delay": _model("lif_curr_exp_no_delay", KIND_CURR_EXP, _CURR_EXP_DEFAULTS, 127, 0),
+    }
+)
 
 #: Conv kernels are int8 on the chip side: -128..127.
 CONV_WEIGHT_MIN = -128
@@ -101,13 +104,18 @@ INTEGER_PARAMS = frozenset({"t_refrac"})
 
 #: Models that py-spinnaker2 scripts use but whose ARM code is not public, so their arithmetic cannot be reproduced
 #: bit for bit. Refused by name, with this reason, rather than as unknown.
-UNPUBLISHED_MODELS: Mapping[str, str] = MappingProxyType({
-    "izhikevich": "Izhikevich neurons", "lif_fugu": "the Fugu LIF variant", "alif": "adaptive-threshold LIF",
-    "lif_prob": "probabilistic LIF (its random number generator is not public either)",
-    "poisson_process": "Poisson spike sources (the chip's random number generator is not public)",
-    "conv2d_if_neuron_rate_code": "the rate-coded conv IF input layer of the MAC array",
-    "qubo_neuron": "QUBO solver neurons", "neurofem_2048": "the NeuroFEM solver",
-})
+UNPUBLISHED_MODELS: Mapping[str, str] = MappingProxyType(
+    {
+        "izhikevich": "Izhikevich neurons",
+        "lif_fugu": "the Fugu LIF variant",
+        "alif": "adaptive-threshold LIF",
+        "lif_prob": "probabilistic LIF (its random number generator is not public either)",
+        "poisson_process": "Poisson spike sources (the chip's random number generator is not public)",
+        "conv2d_if_neuron_rate_code": "the rate-coded conv IF input layer of the MAC array",
+        "qubo_neuron": "QUBO solver neurons",
+        "neurofem_2048": "the NeuroFEM solver",
+    }
+)
 
 
 def get_model(name: str, population: str = "?") -> NeuronModel:
@@ -120,7 +128,9 @@ def get_model(name: str, population: str = "?") -> NeuronModel:
         pass
     known = ", ".join(MODELS)
     if isinstance(name, str) and name in UNPUBLISHED_MODELS:
-        raise ConfigError(f"population {population!r}: neuron_model {name!r} ({UNPUBLISHED_MODELS[name]}) exists in "
-                          "py-spinnaker2, but the ARM code that computes it is not public, so s2sim cannot reproduce "
-                          f"it bit for bit; supported models: {known}")
+        raise ConfigError(
+            f"population {population!r}: neuron_model {name!r} ({UNPUBLISHED_MODELS[name]}) exists in "
+            "py-spinnaker2, but the ARM code that computes it is not public, so s2sim cannot reproduce "
+            f"it bit for bit; supported models: {known}"
+        )
     raise ConfigError(f"population {population!r}: unknown neuron_model {name!r}; known models: {known}")

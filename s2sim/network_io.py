@@ -4,6 +4,7 @@ Parameters keep their float64 host values (JSON writes a float64 with the shorte
 same bits), so a network read back lowers to the same float32 and integer arrays as the original. Traces embed
 this form; NIR is not used here because it has no place for py-spinnaker2's models, delays or spike lists.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -55,8 +56,9 @@ def network_from_dict(data: Mapping[str, Any]) -> Network:
         raise ConfigError(f"not an s2sim network description (format {found!r}, expected {NETWORK_FORMAT!r})")
     version = data.get("version")
     if not isinstance(version, int) or not 1 <= version <= NETWORK_FORMAT_VERSION:
-        raise ConfigError(f"network description version {version!r} is not supported (this s2sim reads "
-                          f"1..{NETWORK_FORMAT_VERSION})")
+        raise ConfigError(
+            f"network description version {version!r} is not supported (this s2sim reads 1..{NETWORK_FORMAT_VERSION})"
+        )
     net = Network(str(data.get("name", "network")))
     pops: dict[str, Population] = {}
     for item in _required_list(data, "populations", "network"):
@@ -144,8 +146,7 @@ def _projection_from_dict(item: Mapping[str, Any], pops: Mapping[str, Population
     for end in ("pre", "post"):
         pop_name = _required(item, end, where)
         if not isinstance(pop_name, str) or pop_name not in pops:
-            raise ConfigError(f"{where}: {end} population {pop_name!r} is not in the network "
-                              f"(have {sorted(pops)})")
+            raise ConfigError(f"{where}: {end} population {pop_name!r} is not in the network (have {sorted(pops)})")
         ends.append(pops[pop_name])
     kind = _required(item, "type", where)
     if kind == "connections":
@@ -156,8 +157,7 @@ def _projection_from_dict(item: Mapping[str, Any], pops: Mapping[str, Population
         flat = numeric_array(_required(item, "weights", where), f"{where}: weights", "a list of numbers").ravel()
         if flat.size != int(np.prod(shape, dtype=np.float64)) or min(shape, default=0) < 1:
             raise ConfigError(f"{where}: {flat.size} weights stored for shape {shape}")
-        return Conv2DProjection(ends[0], ends[1], flat.reshape(shape), _required(item, "conv_params", where),
-                                name=name)
+        return Conv2DProjection(ends[0], ends[1], flat.reshape(shape), _required(item, "conv_params", where), name=name)
     raise ConfigError(f"{where}: unknown projection type {kind!r}; expected 'connections' or 'conv2d'")
 
 
@@ -179,4 +179,3 @@ def _required_dict(item: Mapping[str, Any], key: str, where: str) -> Mapping:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: {key!r} must be an object (a dict), got {type(value).__name__}")
     return value
-

@@ -17,6 +17,7 @@ converted from its NIR parameters instead, and the report says so). What NIR can
 periods, different excitatory and inhibitory decays, a non-zero initial voltage, asymmetric conv padding) is
 refused with a ConversionError rather than exported as something else.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -152,9 +153,11 @@ def _bias_hosts(net: snn.Network) -> dict[str, Any]:
                 hosts[pop.name] = proj
                 break
         else:
-            raise ConversionError(f"population {pop.name!r}: alpha_decay is 1 (NIR IF) and i_offset is non-zero, but "
-                                  "no incoming projection can carry it as a NIR bias (a connection list, or a conv "
-                                  "with one i_offset per output channel)")
+            raise ConversionError(
+                f"population {pop.name!r}: alpha_decay is 1 (NIR IF) and i_offset is non-zero, but "
+                "no incoming projection can carry it as a NIR bias (a connection list, or a conv "
+                "with one i_offset per output channel)"
+            )
     return hosts
 
 
@@ -176,13 +179,17 @@ def _projection_bias(proj: Any, hosts: dict[str, Any]) -> np.ndarray | None:
 
 
 def _refuse(pop: snn.Population, param: str, why: str) -> None:
-    raise ConversionError(f"population {pop.name!r}: {param} = {pop.param(param).tolist()[:4]}... cannot be written "
-                          f"to NIR ({why})")
+    raise ConversionError(
+        f"population {pop.name!r}: {param} = {pop.param(param).tolist()[:4]}... cannot be written to NIR ({why})"
+    )
 
 
 def _population_node(nir: Any, pop: snn.Population, shape: tuple[int, ...], dt: float) -> Any:
-    md: dict[str, Any] = {"s2sim_model": pop.neuron_model, "s2sim_record": ",".join(pop.record),
-                          "s2sim_max_atoms_per_core": int(pop.max_atoms_per_core or 0)}
+    md: dict[str, Any] = {
+        "s2sim_model": pop.neuron_model,
+        "s2sim_record": ",".join(pop.record),
+        "s2sim_max_atoms_per_core": int(pop.max_atoms_per_core or 0),
+    }
     if pop.model.is_input:
         neurons = [n for n, ticks in sorted(pop.spike_times.items()) for _ in ticks]
         ticks = [t for _, ts in sorted(pop.spike_times.items()) for t in ts]
@@ -211,43 +218,69 @@ def _population_node(nir: Any, pop: snn.Population, shape: tuple[int, ...], dt: 
         if np.any(alpha == 1) or np.any(p["exc_decay"] == 1):
             _refuse(pop, "alpha_decay", "a decay of 1 is an infinite NIR time constant")
         tau_mem, tau_syn = dt / (1 - alpha), dt / (1 - p["exc_decay"])
-        return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=p["i_offset"] * tau_mem / dt,
-                           v_threshold=p["threshold"], v_reset=p["v_reset"], w_in=tau_syn / dt, metadata=md)
+        return nir.CubaLIF(
+            tau_syn=tau_syn,
+            tau_mem=tau_mem,
+            r=tau_mem / dt,
+            v_leak=p["i_offset"] * tau_mem / dt,
+            v_threshold=p["threshold"],
+            v_reset=p["v_reset"],
+            w_in=tau_syn / dt,
+            metadata=md,
+        )
     if np.all(alpha == 1):
         return nir.IF(r=np.ones(shape), v_threshold=p["threshold"], v_reset=p["v_reset"], metadata=md)
     if np.any(alpha == 1):
         _refuse(pop, "alpha_decay", "some neurons have alpha_decay 1 (NIR IF) and others not (NIR LIF)")
     tau = dt / (1 - alpha)
-    return nir.LIF(tau=tau, r=tau / dt, v_leak=p["i_offset"] * tau / dt, v_threshold=p["threshold"],
-                   v_reset=p["v_reset"], metadata=md)
+    return nir.LIF(
+        tau=tau,
+        r=tau / dt,
+        v_leak=p["i_offset"] * tau / dt,
+        v_threshold=p["threshold"],
+        v_reset=p["v_reset"],
+        metadata=md,
+    )
 
 
 def _list_node(nir: Any, proj: snn.Projection, name: str, bias: np.ndarray | None) -> Any:
     dense = np.zeros((proj.post.size, proj.pre.size))
     np.add.at(dense, (proj.post_idx, proj.pre_idx), proj.weights)
-    md = {"s2sim_name": proj.name, "s2sim_pre_idx": np.asarray(proj.pre_idx, np.int64),
-          "s2sim_post_idx": np.asarray(proj.post_idx, np.int64),
-          "s2sim_weights": np.asarray(proj.weights, np.float64), "s2sim_delays": np.asarray(proj.delays, np.int64)}
+    md = {
+        "s2sim_name": proj.name,
+        "s2sim_pre_idx": np.asarray(proj.pre_idx, np.int64),
+        "s2sim_post_idx": np.asarray(proj.post_idx, np.int64),
+        "s2sim_weights": np.asarray(proj.weights, np.float64),
+        "s2sim_delays": np.asarray(proj.delays, np.int64),
+    }
     if bias is None:
         return nir.Linear(weight=dense, metadata=md)
     return nir.Affine(weight=dense, bias=bias, metadata=md)
 
 
-def _conv_nodes(nir: Any, proj: snn.Conv2DProjection, name: str, bias: np.ndarray | None, nodes: dict,
-                taken: set[str]) -> list[tuple[str, str]]:
+def _conv_nodes(
+    nir: Any, proj: snn.Conv2DProjection, name: str, bias: np.ndarray | None, nodes: dict, taken: set[str]
+) -> list[tuple[str, str]]:
     p = proj.conv_params
     if p["pad_top"] != p["pad_bottom"] or p["pad_left"] != p["pad_right"]:
-        raise ConversionError(f"conv projection {proj.name!r}: asymmetric padding (top {p['pad_top']}, bottom "
-                              f"{p['pad_bottom']}, left {p['pad_left']}, right {p['pad_right']}) cannot be written "
-                              "to NIR, whose Conv2d pads both sides equally")
+        raise ConversionError(
+            f"conv projection {proj.name!r}: asymmetric padding (top {p['pad_top']}, bottom "
+            f"{p['pad_bottom']}, left {p['pad_left']}, right {p['pad_right']}) cannot be written "
+            "to NIR, whose Conv2d pads both sides equally"
+        )
     c_in, c_out = proj.weights.shape[:2]
     md = {"s2sim_name": proj.name, "s2sim_weights": np.asarray(proj.weights, np.float64)}
     md.update({f"s2sim_conv_{k}": int(v) for k, v in p.items()})
-    nodes[name] = nir.Conv2d(input_shape=np.array(proj.pooled_shape[1:]),
-                             weight=np.asarray(proj.weights, np.float64).swapaxes(0, 1).copy(),
-                             stride=np.array([p["stride_y"], p["stride_x"]]),
-                             padding=np.array([p["pad_top"], p["pad_left"]]), dilation=np.array([1, 1]), groups=1,
-                             bias=np.zeros(c_out) if bias is None else bias, metadata=md)
+    nodes[name] = nir.Conv2d(
+        input_shape=np.array(proj.pooled_shape[1:]),
+        weight=np.asarray(proj.weights, np.float64).swapaxes(0, 1).copy(),
+        stride=np.array([p["stride_y"], p["stride_x"]]),
+        padding=np.array([p["pad_top"], p["pad_left"]]),
+        dilation=np.array([1, 1]),
+        groups=1,
+        bias=np.zeros(c_out) if bias is None else bias,
+        metadata=md,
+    )
     if p["pool_x"] == 1 and p["pool_y"] == 1:
         return [(proj.pre.name, name), (name, proj.post.name)]
     pool = _unique(f"{name}_pool", taken)

@@ -15,6 +15,7 @@ operation (numpy rounds each one to nearest-even). The fused multiply-add has no
 :func:`fma_float32` and :func:`fma_float64` build it from exact arithmetic; their docstrings say why the
 result is the singly rounded one.
 """
+
 from __future__ import annotations
 
 import math
@@ -127,7 +128,7 @@ class _Arithmetic:
             if fused:
                 with np.errstate(over="ignore", invalid="ignore"):
                     return _flush(fma_float32(x, a, c), _sum_to_odd(x, a, c))
-            product = x.astype(np.float64) * a.astype(np.float64)      # exact: the flush sees the exact product
+            product = x.astype(np.float64) * a.astype(np.float64)  # exact: the flush sees the exact product
             with np.errstate(over="ignore"):
                 return self.add(_flush(product.astype(np.float32), product), c)
         if fused:
@@ -169,8 +170,10 @@ def _round_weights(weights: np.ndarray, rounding: str, where: str) -> np.ndarray
     elif rounding == "exact":
         bad = np.flatnonzero(w != np.trunc(w))
         if bad.size:
-            raise ConfigError(f"{where}: weight {w.reshape(-1)[bad[0]]!r} (element {bad[0]}) is not an integer and "
-                              "ChipProfile.weight_rounding is 'exact'")
+            raise ConfigError(
+                f"{where}: weight {w.reshape(-1)[bad[0]]!r} (element {bad[0]}) is not an integer and "
+                "ChipProfile.weight_rounding is 'exact'"
+            )
         out = w
     else:
         raise ConfigError(f"{where}: unknown weight rounding {rounding!r}")
@@ -181,8 +184,10 @@ def _check_range(w: np.ndarray, low: int, high: int, where: str, original: np.nd
     bad = np.flatnonzero((w.reshape(-1) < low) | (w.reshape(-1) > high))
     if bad.size:
         i = int(bad[0])
-        raise LimitError(f"{where}: weight {original.reshape(-1)[i]!r} (element {i}) becomes {int(w.reshape(-1)[i])}, "
-                         f"outside {low}..{high}")
+        raise LimitError(
+            f"{where}: weight {original.reshape(-1)[i]!r} (element {i}) becomes {int(w.reshape(-1)[i])}, "
+            f"outside {low}..{high}"
+        )
 
 
 # -- synapses -------------------------------------------------------------------------------------------------
@@ -199,16 +204,25 @@ class _ListSynapses:
         if float_weights:
             self.weights = np.asarray(proj.weights, dtype=np.float64)
         else:
-            self.weights = _round_weights(proj.weights,
-                                          profile.model_settings(proj.post.neuron_model).weight_rounding, where)
-            _check_range(self.weights, -limit, limit, f"{where} into {proj.post.neuron_model!r} population "
-                         f"{proj.post.name!r}", np.asarray(proj.weights))
+            self.weights = _round_weights(
+                proj.weights, profile.model_settings(proj.post.neuron_model).weight_rounding, where
+            )
+            _check_range(
+                self.weights,
+                -limit,
+                limit,
+                f"{where} into {proj.post.neuron_model!r} population {proj.post.name!r}",
+                np.asarray(proj.weights),
+            )
         self._check_indices(proj)
 
     def _check_indices(self, proj: Projection) -> None:
         where = f"projection {proj.name!r}"
-        checks = ((self.pre_idx, proj.pre.size, "pre index"), (self.post_idx, proj.post.size, "post index"),
-                  (self.delays, proj.post.model.max_delay + 1, "delay"))
+        checks = (
+            (self.pre_idx, proj.pre.size, "pre index"),
+            (self.post_idx, proj.post.size, "post index"),
+            (self.delays, proj.post.model.max_delay + 1, "delay"),
+        )
         for values, bound, what in checks:
             bad = np.flatnonzero((values < 0) | (values >= bound))
             if bad.size:
@@ -218,9 +232,9 @@ class _ListSynapses:
     def deliver(self, pre_spikes: np.ndarray, ring: np.ndarray, t: int) -> np.ndarray:
         """Add this tick's synaptic input into ``ring`` [S, 2, B, N_post]; return events per sample [B]."""
         slots = ring.shape[0]
-        active = pre_spikes[:, self.pre_idx].astype(np.int64)          # [B, n_syn]: 1 if the synapse fires
+        active = pre_spikes[:, self.pre_idx].astype(np.int64)  # [B, n_syn]: 1 if the synapse fires
         for plane, sign in ((0, 1), (1, -1)):
-            amount = active * np.maximum(sign * self.weights, 0)         # |w| on its own plane only
+            amount = active * np.maximum(sign * self.weights, 0)  # |w| on its own plane only
             for d in np.unique(self.delays):
                 sel = self.delays == d
                 target = ring[(t + d) % slots, plane]
@@ -241,9 +255,13 @@ class _ConvSynapses:
             self.kernel = _round_weights(proj.weights, rounding, where)  # [C_in, C_out, kH, kW]
             _check_range(self.kernel, CONV_WEIGHT_MIN, CONV_WEIGHT_MAX, where, np.asarray(proj.weights))
         p = dict(proj.conv_params)
-        if profile.conv_x_axis == "height":   # the chip reads every x parameter along the height, y along the width
-            for x_key, y_key in (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"),
-                                 ("pad_right", "pad_bottom")):
+        if profile.conv_x_axis == "height":  # the chip reads every x parameter along the height, y along the width
+            for x_key, y_key in (
+                ("stride_x", "stride_y"),
+                ("pool_x", "pool_y"),
+                ("pad_left", "pad_top"),
+                ("pad_right", "pad_bottom"),
+            ):
                 p[x_key], p[y_key] = p[y_key], p[x_key]
         self.c_in, self.c_out, self.kh, self.kw = self.kernel.shape
         self.in_h, self.in_w = p["in_height"], p["in_width"]
@@ -254,13 +272,15 @@ class _ConvSynapses:
         self.oh = (self.ph + p["pad_top"] + p["pad_bottom"] - self.kh) // self.stride_y + 1
         self.ow = (self.pw + p["pad_left"] + p["pad_right"] - self.kw) // self.stride_x + 1
         if proj.pre.size != self.c_in * self.in_h * self.in_w or proj.post.size != self.c_out * self.oh * self.ow:
-            raise ConfigError(f"{where}: populations of sizes {proj.pre.size} -> {proj.post.size} do not match the "
-                              f"geometry {self.c_in}x{self.in_h}x{self.in_w} -> {self.c_out}x{self.oh}x{self.ow}")
+            raise ConfigError(
+                f"{where}: populations of sizes {proj.pre.size} -> {proj.post.size} do not match the "
+                f"geometry {self.c_in}x{self.in_h}x{self.in_w} -> {self.c_out}x{self.oh}x{self.ow}"
+            )
 
     def deliver(self, pre_spikes: np.ndarray, ring: np.ndarray, t: int) -> np.ndarray:
         batch = pre_spikes.shape[0]
         grid = pre_spikes.reshape(batch, self.c_in, self.ph, self.pool_y, self.pw, self.pool_x).astype(np.int64)
-        pooled = grid.sum(axis=(3, 5))                                   # [B, C_in, ph, pw]: every spike counts
+        pooled = grid.sum(axis=(3, 5))  # [B, C_in, ph, pw]: every spike counts
         exc = np.zeros((batch, self.c_out, self.oh, self.ow), dtype=self.kernel.dtype)
         inh = np.zeros_like(exc)
         events = np.zeros(batch, dtype=np.int64)
@@ -273,8 +293,8 @@ class _ConvSynapses:
                 cols = (ix >= 0) & (ix < self.pw)
                 if not rows.any() or not cols.any():
                     continue
-                patch = pooled[:, :, iy[rows]][:, :, :, ix[cols]]          # [B, C_in, rows, cols]
-                tap = self.kernel[:, :, ky, kx]                            # [C_in, C_out]
+                patch = pooled[:, :, iy[rows]][:, :, :, ix[cols]]  # [B, C_in, rows, cols]
+                tap = self.kernel[:, :, ky, kx]  # [C_in, C_out]
                 region = (slice(None), slice(None), np.flatnonzero(rows)[:, None], np.flatnonzero(cols)[None, :])
                 exc[region] += np.einsum("bcyx,co->boyx", patch, np.maximum(tap, 0))
                 inh[region] += np.einsum("bcyx,co->boyx", patch, np.maximum(-tap, 0))
@@ -293,8 +313,16 @@ class _NeuronGroup:
     profile's (see ChipProfile).
     """
 
-    def __init__(self, pop: PopulationSpec, batch: int, arith: _Arithmetic, settings: ModelSettings, grouping: str,
-                 refractory_rule: str, ring_dtype: type = np.int64) -> None:
+    def __init__(
+        self,
+        pop: PopulationSpec,
+        batch: int,
+        arith: _Arithmetic,
+        settings: ModelSettings,
+        grouping: str,
+        refractory_rule: str,
+        ring_dtype: type = np.int64,
+    ) -> None:
         self.pop = pop
         self.arith = arith
         self.settings = settings
@@ -320,12 +348,12 @@ class _NeuronGroup:
     def _leak_and_input(self, exc: np.ndarray, inh: np.ndarray) -> np.ndarray:
         """V * alpha joined with this tick's excitatory and inhibitory input and i_offset, in the profile's grouping."""
         a, p, fused = self.arith, self.p, self.settings.fused_multiply_add
-        if self.grouping == "left_to_right":     # ((V * alpha + E) - I) + i_offset
+        if self.grouping == "left_to_right":  # ((V * alpha + E) - I) + i_offset
             return a.add(a.add(a.muladd(self.v, p["alpha_decay"], exc, fused), -inh), p["i_offset"])
         syn = a.add(exc, -inh)
-        if self.grouping == "leak_first":        # (V * alpha + (E - I)) + i_offset
+        if self.grouping == "leak_first":  # (V * alpha + (E - I)) + i_offset
             return a.add(a.muladd(self.v, p["alpha_decay"], syn, fused), p["i_offset"])
-        return a.muladd(self.v, p["alpha_decay"], a.add(syn, p["i_offset"]), fused)   # V * alpha + ((E - I) + i_offset)
+        return a.muladd(self.v, p["alpha_decay"], a.add(syn, p["i_offset"]), fused)  # V * alpha + ((E - I) + i_offset)
 
     def update(self, t: int) -> np.ndarray:
         """Phase 2 of tick t; returns the uint8 spikes [B, N] (V after reset is in ``self.v``)."""
@@ -359,8 +387,13 @@ class _NeuronGroup:
 
 
 # -- the run --------------------------------------------------------------------------------------------------
-def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-              profile: ChipProfile | None = None, float_weights: bool = False) -> BatchResult:
+def run_batch(
+    net: Network,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    timesteps: int | None = None,
+    profile: ChipProfile | None = None,
+    float_weights: bool = False,
+) -> BatchResult:
     """Simulate ``net`` for ``timesteps`` ticks on every sample of a batch; the reference for Simulator.run_batch.
 
     Each tick ``t``: (1) every projection delivers the spikes its pre population emitted in tick ``t - 1`` (a
@@ -403,7 +436,7 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
     inputs = dict(inputs or {})
     timesteps = _check_timesteps(timesteps, inputs)
     _check_names(net)
-    pops = net.validated().populations    # parameters, spike times and records as they are now
+    pops = net.validated().populations  # parameters, spike times and records as they are now
     if float_weights and profile.state_precision != "float64":
         raise ConfigError("float weights are a Brian2-backend mode: they need ChipProfile(state_precision='float64')")
     synapses = [_make_synapses(proj, profile, net, float_weights) for proj in net.projections]
@@ -412,10 +445,19 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
     batch = _check_inputs(net, inputs, timesteps)
     arith = _Arithmetic.of(profile)
 
-    groups = {pop.name: _NeuronGroup(pop, batch, arith, profile.model_settings(pop.neuron_model),
-                                     profile.input_grouping, profile.refractory_rule,
-                                     np.float64 if float_weights else np.int64)
-              for pop in pops if pop.model.kind != KIND_INPUT}
+    groups = {
+        pop.name: _NeuronGroup(
+            pop,
+            batch,
+            arith,
+            profile.model_settings(pop.neuron_model),
+            profile.input_grouping,
+            profile.refractory_rule,
+            np.float64 if float_weights else np.int64,
+        )
+        for pop in pops
+        if pop.model.kind != KIND_INPUT
+    }
     stimuli = {pop.name: _stimulus(pop, inputs, batch, timesteps) for pop in pops if pop.model.kind == KIND_INPUT}
     rec = _Recording(pops, batch, timesteps, arith.dtype)
     previous = {pop.name: np.zeros((batch, pop.size), dtype=np.uint8) for pop in pops}
@@ -428,8 +470,13 @@ def run_batch(net: Network, inputs: Mapping[str, np.ndarray] | None = None, time
             current[name] = group.update(t)
         for pop in pops:
             group = groups.get(pop.name)
-            rec.store(pop, t, current[pop.name], None if group is None else group.v,
-                      events.get(pop.name, np.zeros(batch, dtype=np.int64)))
+            rec.store(
+                pop,
+                t,
+                current[pop.name],
+                None if group is None else group.v,
+                events.get(pop.name, np.zeros(batch, dtype=np.int64)),
+            )
         previous = current
     for name, group in groups.items():
         rec.finish(name, group.v)
@@ -458,8 +505,7 @@ def _check_names(net: Network) -> None:
 def _make_synapses(proj, profile: ChipProfile, net: Network, float_weights: bool = False):
     for end in (proj.pre, proj.post):
         if not any(end is pop for pop in net.populations):
-            raise ConfigError(f"projection {proj.name!r}: population {end.name!r} is not part of network "
-                              f"{net.name!r}")
+            raise ConfigError(f"projection {proj.name!r}: population {end.name!r} is not part of network {net.name!r}")
     if isinstance(proj, Conv2DProjection):
         return _ConvSynapses(proj, profile, float_weights)
     return _ListSynapses(proj, profile, float_weights)
@@ -473,15 +519,17 @@ def _check_accumulators(net: Network, synapses: list) -> None:
         ring = np.zeros((1, 2, 1, sizes[syn.post]), dtype=np.int64)
         every_pre_fires = np.ones((1, sizes[syn.pre]), dtype=np.uint8)
         if isinstance(syn, _ListSynapses):
-            np.add.at(ring[0, 0, 0], syn.post_idx, np.abs(syn.weights))   # delays ignored: all in one slot
+            np.add.at(ring[0, 0, 0], syn.post_idx, np.abs(syn.weights))  # delays ignored: all in one slot
         else:
             syn.deliver(every_pre_fires, ring, 0)
         worst[syn.post] += ring.sum(axis=1, keepdims=True)
     for name, total in worst.items():
         if total.size and total.max() > ACCUMULATOR_LIMIT:
             i = int(np.argmax(total.reshape(-1)))
-            raise LimitError(f"population {name!r}: neuron {i} can receive a summed weight of {int(total.max())} "
-                             f"in one tick, beyond the accumulator limit {ACCUMULATOR_LIMIT} (2^24)")
+            raise LimitError(
+                f"population {name!r}: neuron {i} can receive a summed weight of {int(total.max())} "
+                f"in one tick, beyond the accumulator limit {ACCUMULATOR_LIMIT} (2^24)"
+            )
 
 
 def _check_inputs(net: Network, inputs: Mapping, timesteps: int) -> int:
@@ -498,15 +546,19 @@ def _check_inputs(net: Network, inputs: Mapping, timesteps: int) -> int:
         bad = np.argwhere(~np.isin(a, (0, 1)))
         if bad.size:
             where = tuple(int(i) for i in bad[0])
-            raise ConfigError(f"inputs[{name!r}]{list(where)} = {a[where]!r}; spike_list inputs must be 0 or 1 "
-                              "(at most one spike per neuron and tick)")
+            raise ConfigError(
+                f"inputs[{name!r}]{list(where)} = {a[where]!r}; spike_list inputs must be 0 or 1 "
+                "(at most one spike per neuron and tick)"
+            )
         batches.add(a.shape[0])
     if len(batches) > 1:
         raise ConfigError(f"inputs have different batch sizes {sorted(batches)}")
     batch = batches.pop() if batches else 1
     if batch < 1:
-        raise ConfigError(f"inputs have batch size 0 ({ {k: np.shape(v) for k, v in inputs.items()} }); a run needs "
-                          "at least one sample")
+        raise ConfigError(
+            f"inputs have batch size 0 ({ {k: np.shape(v) for k, v in inputs.items()} }); a run needs "
+            "at least one sample"
+        )
     return batch
 
 

@@ -17,6 +17,7 @@ calibrate the model:
 
 Summed over a population's PEs, words plus conv taps equal the simulator's recorded synaptic events (tested).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ class PELoad:
         return self.events["words"] + self.events["conv_taps"]
 
 
-def pe_load(net: Network | NetworkSpec, placement: Placement, result: BatchResult,
-            profile: ChipProfile | None = None) -> PELoad:
+def pe_load(
+    net: Network | NetworkSpec, placement: Placement, result: BatchResult, profile: ChipProfile | None = None
+) -> PELoad:
     """Count every PE's load in every tick of ``result``.
 
     Parameters
@@ -103,10 +105,11 @@ def pe_load(net: Network | NetworkSpec, placement: Placement, result: BatchResul
     events = {name: np.zeros((batch, n_pe, ticks)) for name in EVENTS}
     spikes = {p.name: _spikes(result, p.name, (batch, ticks, p.size)) for p in spec.populations}
     for pop in spec.populations:
-        np.add.at(events["packets_out"], (slice(None), pe_of[pop.name], slice(None)),
-                  spikes[pop.name].transpose(0, 2, 1))
+        np.add.at(
+            events["packets_out"], (slice(None), pe_of[pop.name], slice(None)), spikes[pop.name].transpose(0, 2, 1)
+        )
     entries = np.zeros(n_pe)
-    reached_by: dict[int, np.ndarray] = {}            # source population -> bool [n_pe]: its packets arrive there
+    reached_by: dict[int, np.ndarray] = {}  # source population -> bool [n_pe]: its packets arrive there
     for k in range(len(spec.projections)):
         pre, post = spec.populations[spec.pre[k]], spec.populations[spec.post[k]]
         words, tests = _projection_matrices(spec, k, pe_of, n_pe, profile)
@@ -115,8 +118,8 @@ def pe_load(net: Network | NetworkSpec, placement: Placement, result: BatchResul
         reached_by[spec.pre[k]] = reached_by.get(spec.pre[k], np.zeros(n_pe, bool)) | reach
         if ticks < 2:
             continue
-        sent = spikes[pre.name][:, :-1, :].astype(np.float64)              # [B, T-1, n_pre], received at t+1
-        total = sent.sum(axis=2)                                            # [B, T-1]
+        sent = spikes[pre.name][:, :-1, :].astype(np.float64)  # [B, T-1, n_pre], received at t+1
+        total = sent.sum(axis=2)  # [B, T-1]
         events["rows"][:, :, 1:] += reach[None, :, None] * total[:, None, :]
         events["words" if tests is None else "conv_taps"][:, :, 1:] += np.einsum("btn,np->bpt", sent, words)
         if tests is not None:
@@ -135,31 +138,38 @@ def _slice_index(placement: Placement, name: str, size: int) -> np.ndarray:
     out = np.full(size, -1, dtype=np.int64)
     for row, s in enumerate(placement.slices):
         if s.population == name:
-            out[s.start:s.stop] = row
+            out[s.start : s.stop] = row
     if np.any(out < 0):
-        raise ConfigError(f"PE load: the placement does not cover every neuron of population {name!r}; place the "
-                          "network as it was run")
+        raise ConfigError(
+            f"PE load: the placement does not cover every neuron of population {name!r}; place the "
+            "network as it was run"
+        )
     return out
 
 
 def _spikes(result: BatchResult, name: str, shape: tuple[int, int, int]) -> np.ndarray:
     arr = result.spikes.get(name)
     if arr is None:
-        raise ConfigError(f"PE load: the result holds no spikes of population {name!r}; run with "
-                          "Simulator.run_batch(..., all_spikes=True) so every population's spikes are kept")
+        raise ConfigError(
+            f"PE load: the result holds no spikes of population {name!r}; run with "
+            "Simulator.run_batch(..., all_spikes=True) so every population's spikes are kept"
+        )
     if arr.shape != shape:
         raise ConfigError(f"PE load: spikes of population {name!r} have shape {arr.shape}; expected {shape}")
     return arr
 
 
-def _projection_matrices(spec: NetworkSpec, k: int, pe_of: dict[str, np.ndarray], n_pe: int,
-                         profile: ChipProfile) -> tuple[np.ndarray, np.ndarray | None]:
+def _projection_matrices(
+    spec: NetworkSpec, k: int, pe_of: dict[str, np.ndarray], n_pe: int, profile: ChipProfile
+) -> tuple[np.ndarray, np.ndarray | None]:
     """[n_pre, n_pe]: synaptic words (conv taps applied) one spike of each pre neuron makes each PE process; for a
     conv projection also [n_pre]: the taps its spike tests over the whole output."""
     proj, pre, post = spec.projections[k], spec.populations[spec.pre[k]], spec.populations[spec.post[k]]
     if pre.size * n_pe > MAX_MATRIX_ENTRIES:
-        raise LimitError(f"PE load: projection {proj.name!r}: {pre.size} pre neurons x {n_pe} PEs is above "
-                         f"{MAX_MATRIX_ENTRIES} matrix entries; estimate the PE load of a smaller network")
+        raise LimitError(
+            f"PE load: projection {proj.name!r}: {pre.size} pre neurons x {n_pe} PEs is above "
+            f"{MAX_MATRIX_ENTRIES} matrix entries; estimate the PE load of a smaller network"
+        )
     matrix = np.zeros((pre.size, n_pe))
     if isinstance(proj, Conv2DProjection):
         src, dst, _ = proj.tap_pairs(profile.conv_x_axis, (pre.size, post.size))

@@ -10,6 +10,7 @@ it; tests/test_probes.py proves that every point is separated by some population
     # on a machine with a board: python tools/run_probes_on_board.py probes/ chip/
     # then: s2sim conform --infer chip/
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,17 @@ class Probe:
 
 
 # -- float32 / float64 witnesses for the multiply-add ---------------------------------------------------------
-def muladd_sequence(x0: float, a: float, exc: float, ticks: int, precision: str, fused: bool, offset: float = 0.0,
-                    grouping: str = "input_first", inh: float = 0.0) -> list[float]:
+def muladd_sequence(
+    x0: float,
+    a: float,
+    exc: float,
+    ticks: int,
+    precision: str,
+    fused: bool,
+    offset: float = 0.0,
+    grouping: str = "input_first",
+    inh: float = 0.0,
+) -> list[float]:
     """``ticks`` values of a membrane update in the given arithmetic, widened to float64.
 
     The neuron has v_init ``x0``, alpha_decay ``a`` and i_offset ``offset``, and receives excitatory input ``exc``
@@ -57,8 +67,10 @@ def muladd_sequence(x0: float, a: float, exc: float, ticks: int, precision: str,
     def muladd(x, y, z):
         return fma(x, y, z).astype(dtype) if fused else (x * y).astype(dtype) + z
 
-    x, a_, e_, i_, off = (np.asarray([v], dtype=dtype) for v in (np.float32(x0), np.float32(a), np.float32(exc),
-                                                                  np.float32(inh), np.float32(offset)))
+    x, a_, e_, i_, off = (
+        np.asarray([v], dtype=dtype)
+        for v in (np.float32(x0), np.float32(a), np.float32(exc), np.float32(inh), np.float32(offset))
+    )
     zero = np.zeros(1, dtype)
     out = []
     for tick in range(ticks):
@@ -73,13 +85,20 @@ def muladd_sequence(x0: float, a: float, exc: float, ticks: int, precision: str,
     return out
 
 
-def distinguishes_arithmetic(witness: tuple[float, ...], ticks: int, groupings: tuple[str, ...] = ("input_first",),
-                             ) -> bool:
+def distinguishes_arithmetic(
+    witness: tuple[float, ...],
+    ticks: int,
+    groupings: tuple[str, ...] = ("input_first",),
+) -> bool:
     """True when every arithmetic (float32/float64 state x fused/unfused x the given input groupings) gives its
     own sequence for ``witness = (x0, a, exc, offset, inh)``."""
     x0, a, exc, off, inh = witness
-    seqs = {tuple(muladd_sequence(x0, a, exc, ticks, p, f, off, g, inh))
-            for p in ("float32", "float64") for f in (False, True) for g in groupings}
+    seqs = {
+        tuple(muladd_sequence(x0, a, exc, ticks, p, f, off, g, inh))
+        for p in ("float32", "float64")
+        for f in (False, True)
+        for g in groupings
+    }
     return len(seqs) == 4 * len(groupings)
 
 
@@ -94,17 +113,24 @@ def _current_draw(rng: np.random.Generator, limit: int) -> tuple[float, ...]:
 
 def _grouping_draw(rng: np.random.Generator, limit: int) -> tuple[float, ...]:
     # excitatory and inhibitory input in the same tick, and an inexact i_offset
-    return (rng.uniform(1.0, 100.0), rng.uniform(0.5, 0.95), float(rng.integers(1, limit + 1)),
-            rng.uniform(0.1, 10.0), float(rng.integers(1, limit + 1)))
+    return (
+        rng.uniform(1.0, 100.0),
+        rng.uniform(0.5, 0.95),
+        float(rng.integers(1, limit + 1)),
+        rng.uniform(0.1, 10.0),
+        float(rng.integers(1, limit + 1)),
+    )
 
 
-_DRAWS = {"membrane": (_membrane_draw, ("input_first",)), "current": (_current_draw, ("input_first",)),
-          "grouping": (_grouping_draw, ("input_first", "leak_first", "left_to_right"))}
+_DRAWS = {
+    "membrane": (_membrane_draw, ("input_first",)),
+    "current": (_current_draw, ("input_first",)),
+    "grouping": (_grouping_draw, ("input_first", "leak_first", "left_to_right")),
+}
 
 
 @lru_cache(maxsize=None)
-def find_witness(kind: str, limit: int, ticks: int = 6, seed: int = 0,
-                 attempts: int = 10_000) -> tuple[float, ...]:
+def find_witness(kind: str, limit: int, ticks: int = 6, seed: int = 0, attempts: int = 10_000) -> tuple[float, ...]:
     """Search (seeded, so deterministic) for float32 ``(x0, a, exc, offset, inh)`` of the given ``kind``
     ("membrane", "current" or "grouping"; weights up to ``limit``) that :func:`distinguishes_arithmetic`
     (for "grouping": under all three input groupings)."""
@@ -137,12 +163,17 @@ def threshold_probe() -> Probe:
     return Probe("threshold_equality", "spike test V >= threshold or V > threshold, per model (threshold_op)", net, 8)
 
 
-def _driven_membranes(model: str, name: str, witnesses: list[tuple[float, ...]], src: Population,
-                      net: Network) -> None:
+def _driven_membranes(model: str, name: str, witnesses: list[tuple[float, ...]], src: Population, net: Network) -> None:
     """Add a ``model`` population with one neuron per witness (v_init, alpha_decay, exc weight, i_offset, inh
     weight) fed by ``src`` to ``net``."""
-    pop = _lif(len(witnesses), model, name, v_init=[w[0] for w in witnesses],
-               alpha_decay=[w[1] for w in witnesses], i_offset=[w[3] for w in witnesses])
+    pop = _lif(
+        len(witnesses),
+        model,
+        name,
+        v_init=[w[0] for w in witnesses],
+        alpha_decay=[w[1] for w in witnesses],
+        i_offset=[w[3] for w in witnesses],
+    )
     conns = [[0, n, w[2], 0] for n, w in enumerate(witnesses)]
     conns += [[0, n, -w[4], 0] for n, w in enumerate(witnesses) if w[4]]
     net.add(pop, Projection(src, pop, conns))
@@ -163,9 +194,13 @@ def fma_probe(seed: int = 0) -> Probe:
         # alpha_decay 0 makes the recorded V equal this tick's I_exc exactly, in every arithmetic
         cur = _lif(1, model, f"fma_current_{model}", exc_decay=decay)
         net.add(cur, Projection(src, cur, [[0, 0, weight, 0]]))
-    return Probe("fma", "V*alpha + input (per model) and I*decay + ring (per curr_exp model) rounded once or twice, "
-                        "float32 or float64 state (fused_multiply_add, current_fused_multiply_add, state_precision)",
-                 net, ticks + 2)
+    return Probe(
+        "fma",
+        "V*alpha + input (per model) and I*decay + ring (per curr_exp model) rounded once or twice, "
+        "float32 or float64 state (fused_multiply_add, current_fused_multiply_add, state_precision)",
+        net,
+        ticks + 2,
+    )
 
 
 def grouping_probe(seed: int = 0) -> Probe:
@@ -178,8 +213,12 @@ def grouping_probe(seed: int = 0) -> Probe:
     for k, model in enumerate(("lif_no_delay", "lif_curr_exp_no_delay")):
         witness = find_witness("grouping", MODELS[model].weight_limit, ticks, seed + 200 + k)
         _driven_membranes(model, f"grouping_{model}", [witness], src, net)
-    return Probe("input_grouping", "where i_offset and the inhibitory input join the membrane update "
-                                   "(input_grouping)", net, ticks + 2)
+    return Probe(
+        "input_grouping",
+        "where i_offset and the inhibitory input join the membrane update (input_grouping)",
+        net,
+        ticks + 2,
+    )
 
 
 #: Non-integer weights on which trunc, floor, nearest_even and nearest_away all give different integer vectors.
@@ -198,8 +237,13 @@ def rounding_probe() -> Probe:
     conv = _lif(n, "lif_conv2d", "round_conv")
     kernel = np.asarray(ROUNDING_WEIGHTS, dtype=np.float64).reshape(1, n, 1, 1)
     net.add(conv, Conv2DProjection(src, conv, kernel, {"in_height": 1, "in_width": 1}))
-    return Probe("weight_rounding", "how non-integer float weights become integers, per model and for conv kernels "
-                                    "(weight_rounding, conv_weight_rounding)", net, 4)
+    return Probe(
+        "weight_rounding",
+        "how non-integer float weights become integers, per model and for conv kernels "
+        "(weight_rounding, conv_weight_rounding)",
+        net,
+        4,
+    )
 
 
 def delay_probe() -> Probe:
@@ -228,22 +272,40 @@ def conv_x_axis_probe() -> Probe:
     strided = _lif(15, "lif_conv2d", "conv_stride_pad")
     pooled = _lif(10, "lif_conv2d", "conv_pool")
     net = Network("probe_conv_x_axis").add(
-        src, strided, pooled,
-        Conv2DProjection(src, strided, _CONV_KERNEL, {"in_height": 6, "in_width": 6, "stride_x": 1, "stride_y": 2,
-                                                      "pad_top": 1}),
-        Conv2DProjection(src, pooled, _CONV_KERNEL, {"in_height": 6, "in_width": 6, "pool_x": 2, "pool_y": 1}))
-    return Probe("conv_x_axis", "conv stride / padding / pool x act along the width or the height (conv_x_axis)", net,
-                 len(_CONV_PIXELS) + 2)
+        src,
+        strided,
+        pooled,
+        Conv2DProjection(
+            src, strided, _CONV_KERNEL, {"in_height": 6, "in_width": 6, "stride_x": 1, "stride_y": 2, "pad_top": 1}
+        ),
+        Conv2DProjection(src, pooled, _CONV_KERNEL, {"in_height": 6, "in_width": 6, "pool_x": 2, "pool_y": 1}),
+    )
+    return Probe(
+        "conv_x_axis",
+        "conv stride / padding / pool x act along the width or the height (conv_x_axis)",
+        net,
+        len(_CONV_PIXELS) + 2,
+    )
 
 
 def refractory_probe() -> Probe:
     """lif_curr_exp with t_refrac 0..3 under a constant drive, plus input arriving while refractory."""
     src = Population(1, "spike_list", {0: [3, 9]}, name="src")
-    pop = _lif(4, "lif_curr_exp", "refractory", alpha_decay=1.0, i_offset=1.0, threshold=2.7, exc_decay=0.5,
-               reset="reset_to_v_reset", t_refrac=[0, 1, 2, 3])
+    pop = _lif(
+        4,
+        "lif_curr_exp",
+        "refractory",
+        alpha_decay=1.0,
+        i_offset=1.0,
+        threshold=2.7,
+        exc_decay=0.5,
+        reset="reset_to_v_reset",
+        t_refrac=[0, 1, 2, 3],
+    )
     net = Network("probe_refractory").add(src, pop, Projection(src, pop, [[0, i, 1, 0] for i in range(4)]))
-    return Probe("refractory", "refractory countdown, V held, current integrated meanwhile (model, no variant)",
-                 net, 20)
+    return Probe(
+        "refractory", "refractory countdown, V held, current integrated meanwhile (model, no variant)", net, 20
+    )
 
 
 def refractory_held_v_probe() -> Probe:
@@ -253,43 +315,76 @@ def refractory_held_v_probe() -> Probe:
     src = Population(1, "spike_list", {0: [0]}, name="src")
     net = Network("probe_refractory_held_v").add(src)
     for model in (m for m in NEURON_MODELS if MODELS[m].kind == KIND_CURR_EXP):
-        pop = _lif(2, model, f"held_v_{model}", alpha_decay=1.0, threshold=1.0, t_refrac=2,
-                   reset="reset_to_v_reset", v_reset=[1.0, 2.0])
+        pop = _lif(
+            2,
+            model,
+            f"held_v_{model}",
+            alpha_decay=1.0,
+            threshold=1.0,
+            t_refrac=2,
+            reset="reset_to_v_reset",
+            v_reset=[1.0, 2.0],
+        )
         net.add(pop, Projection(src, pop, [[0, 0, 2, 0], [0, 1, 2, 0]]))
-    return Probe("refractory_held_v", "whether a refractory neuron whose held V is at or above threshold spikes "
-                                      "(refractory_rule)", net, 10)
+    return Probe(
+        "refractory_held_v",
+        "whether a refractory neuron whose held V is at or above threshold spikes (refractory_rule)",
+        net,
+        10,
+    )
 
 
 #: float32 values around the smallest normal 2**-126 (v_init, alpha_decay) and what each neuron shows.
 _SUBNORMAL_NEURONS = (
-    (1e-40, 1.0),                              # a subnormal V, multiplied by 1: kept, or read as 0
-    (2.0**-100 * (1 - 2.0**-24), 2.0**-26),    # a product tiny before rounding that rounds up to 2**-126
-    (1e-30, 1e-10),                            # a product deep in the subnormals (float64 state: not rounded)
-    (2.0**-124, 0.5),                          # halving into the subnormals, tick by tick
+    (1e-40, 1.0),  # a subnormal V, multiplied by 1: kept, or read as 0
+    (2.0**-100 * (1 - 2.0**-24), 2.0**-26),  # a product tiny before rounding that rounds up to 2**-126
+    (1e-30, 1e-10),  # a product deep in the subnormals (float64 state: not rounded)
+    (2.0**-124, 0.5),  # halving into the subnormals, tick by tick
 )
 
 
 def subnormal_probe() -> Probe:
     """V near and below float32's smallest normal value, no input: flush-to-zero reads subnormal operands as zero
     and flushes results that are tiny before rounding (neuron 1 separates that from flushing after rounding)."""
-    pop = _lif(len(_SUBNORMAL_NEURONS), "lif_no_delay", "subnormal", v_init=[v for v, _ in _SUBNORMAL_NEURONS],
-               alpha_decay=[a for _, a in _SUBNORMAL_NEURONS], threshold=1.0)
-    return Probe("subnormal", "flush-to-zero of subnormal operands and tiny results (flush_to_zero)",
-                 Network("probe_subnormal").add(pop), 6)
+    pop = _lif(
+        len(_SUBNORMAL_NEURONS),
+        "lif_no_delay",
+        "subnormal",
+        v_init=[v for v, _ in _SUBNORMAL_NEURONS],
+        alpha_decay=[a for _, a in _SUBNORMAL_NEURONS],
+        threshold=1.0,
+    )
+    return Probe(
+        "subnormal",
+        "flush-to-zero of subnormal operands and tiny results (flush_to_zero)",
+        Network("probe_subnormal").add(pop),
+        6,
+    )
 
 
 def probe_suite(seed: int = 0) -> list[Probe]:
     """All probes, one per open point of docs/datapath.md."""
-    return [threshold_probe(), fma_probe(seed), grouping_probe(seed), rounding_probe(), delay_probe(),
-            conv_x_axis_probe(), refractory_probe(), refractory_held_v_probe(), subnormal_probe()]
+    return [
+        threshold_probe(),
+        fma_probe(seed),
+        grouping_probe(seed),
+        rounding_probe(),
+        delay_probe(),
+        conv_x_axis_probe(),
+        refractory_probe(),
+        refractory_held_v_probe(),
+        subnormal_probe(),
+    ]
 
 
 def probe_traces(profile: ChipProfile | None = None, seed: int = 0) -> list[Trace]:
     """The probe suite run in the simulator under ``profile`` (what a chip of that variant would record)."""
     from .conformance import simulate
 
-    return [simulate(p.network, p.timesteps, profile, metadata={"probe": p.name, "settles": p.settles})
-            for p in probe_suite(seed)]
+    return [
+        simulate(p.network, p.timesteps, profile, metadata={"probe": p.name, "settles": p.settles})
+        for p in probe_suite(seed)
+    ]
 
 
 def write_probe_suite(directory: str | Path, profile: ChipProfile | None = None, seed: int = 0) -> list[Path]:

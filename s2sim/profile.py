@@ -8,6 +8,7 @@ converter decides (spike test, fused multiply-adds, weight rounding) can differ 
 fields are the default for every model and ``overrides`` replaces them for named models.
 :meth:`ChipProfile.model_settings` gives the settings one model runs with.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -31,8 +32,13 @@ INPUT_GROUPINGS = ("input_first", "leak_first", "left_to_right")
 REFRACTORY_RULES = ("held_v_tested", "no_spike")
 
 #: The fields a model's binary or converter decides, which ``overrides`` may set per model.
-PER_MODEL_FIELDS = ("threshold_op", "fused_multiply_add", "current_fused_multiply_add", "weight_rounding",
-                    "conv_weight_rounding")
+PER_MODEL_FIELDS = (
+    "threshold_op",
+    "fused_multiply_add",
+    "current_fused_multiply_add",
+    "weight_rounding",
+    "conv_weight_rounding",
+)
 #: Neuron models (everything but the spike_list source), the keys ``overrides`` accepts.
 NEURON_MODELS = tuple(name for name, m in MODELS.items() if not m.is_input)
 #: Models a per-model field means something for: synaptic currents exist only in the curr_exp models, and only
@@ -146,8 +152,10 @@ class ChipProfile:
         if self.conv_weight_rounding is not None:
             _check_choice("conv_weight_rounding", self.conv_weight_rounding, WEIGHT_ROUNDINGS)
         if self.flush_to_zero and self.state_precision != "float32":
-            raise ConfigError("ChipProfile.flush_to_zero is a setting of the chip's float32 FPU; state_precision "
-                              f"{self.state_precision!r} (the Brian2 backend's host arithmetic) has no such mode")
+            raise ConfigError(
+                "ChipProfile.flush_to_zero is a setting of the chip's float32 FPU; state_precision "
+                f"{self.state_precision!r} (the Brian2 backend's host arithmetic) has no such mode"
+            )
         object.__setattr__(self, "overrides", _normalise_overrides(self.overrides))
         for name in ("max_atoms_per_core", "max_targets_per_core"):
             value = getattr(self, name)
@@ -163,9 +171,13 @@ class ChipProfile:
         current = self.current_fused_multiply_add if self.current_fused_multiply_add is not None else fma
         rounding = own.get("weight_rounding", self.weight_rounding)
         conv = self.conv_weight_rounding if self.conv_weight_rounding is not None else rounding
-        return ModelSettings(threshold_op=own.get("threshold_op", self.threshold_op), fused_multiply_add=fma,
-                             current_fused_multiply_add=own.get("current_fused_multiply_add", current),
-                             weight_rounding=rounding, conv_weight_rounding=own.get("conv_weight_rounding", conv))
+        return ModelSettings(
+            threshold_op=own.get("threshold_op", self.threshold_op),
+            fused_multiply_add=fma,
+            current_fused_multiply_add=own.get("current_fused_multiply_add", current),
+            weight_rounding=rounding,
+            conv_weight_rounding=own.get("conv_weight_rounding", conv),
+        )
 
     def overrides_dict(self) -> dict[str, dict[str, Any]]:
         """``overrides`` as a plain dict model -> {field: value}."""
@@ -204,13 +216,18 @@ def _normalise_overrides(overrides: Any) -> tuple[tuple[str, tuple[tuple[str, An
             if name not in PER_MODEL_FIELDS:
                 raise ConfigError(f"{where}: not a per-model field; per-model fields: {PER_MODEL_FIELDS}")
             if model not in field_models(name):
-                raise ConfigError(f"{where}: has no effect on {model!r} (it applies to {field_models(name)}); "
-                                  "refused rather than ignored")
+                raise ConfigError(
+                    f"{where}: has no effect on {model!r} (it applies to {field_models(name)}); "
+                    "refused rather than ignored"
+                )
             if name in ("fused_multiply_add", "current_fused_multiply_add"):
                 _check_bool(where, value)
             else:
-                _check_choice(f"overrides[{model!r}][{name!r}]", value,
-                              THRESHOLD_OPS if name == "threshold_op" else WEIGHT_ROUNDINGS)
+                _check_choice(
+                    f"overrides[{model!r}][{name!r}]",
+                    value,
+                    THRESHOLD_OPS if name == "threshold_op" else WEIGHT_ROUNDINGS,
+                )
         if settings:
             out.append((model, tuple(sorted(settings.items()))))
     return tuple(sorted(out))

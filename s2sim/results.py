@@ -2,6 +2,7 @@
 
 Arrays are in each population's own (external, py-spinnaker2) neuron order: flat index ``c*H*W + h*W + w``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

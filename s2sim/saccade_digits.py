@@ -16,6 +16,7 @@ one spike are counted (:attr:`EventDigits.merged`). Chip input order: ``p*H*W + 
 The split is fixed: stratified 75 % / 25 % with ``random_state=0`` (1347 train, 450 test), the split of
 ``tools/bench_digits.py``. Generating all 1797 samples takes a few seconds; :func:`load` caches the result.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -82,14 +83,19 @@ class SaccadeConfig:
         for name in ("n_ticks", "sensor", "scale", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
-                raise ConfigError(f"SaccadeConfig.{name} must be a {'non-negative' if name == 'seed' else 'positive'} "
-                                  f"int, got {value!r}")
+                raise ConfigError(
+                    f"SaccadeConfig.{name} must be a {'non-negative' if name == 'seed' else 'positive'} "
+                    f"int, got {value!r}"
+                )
         if not (self.duration_ms > 0 and self.step_ms > 0 and self.step_ms <= self.duration_ms / self.n_ticks):
-            raise ConfigError(f"SaccadeConfig: duration_ms = {self.duration_ms} and step_ms = {self.step_ms} must be "
-                              f"positive with at least one camera step per tick ({self.n_ticks} ticks)")
+            raise ConfigError(
+                f"SaccadeConfig: duration_ms = {self.duration_ms} and step_ms = {self.step_ms} must be "
+                f"positive with at least one camera step per tick ({self.n_ticks} ticks)"
+            )
         if self.scale * IMAGE_SIZE > self.sensor:
-            raise ConfigError(f"SaccadeConfig: a {IMAGE_SIZE * self.scale} px digit does not fit the {self.sensor} px "
-                              "sensor")
+            raise ConfigError(
+                f"SaccadeConfig: a {IMAGE_SIZE * self.scale} px digit does not fit the {self.sensor} px sensor"
+            )
         if not 0 <= self.amplitude_jitter < 1 or self.saccade_px < 0 or self.offset_px < 0:
             raise ConfigError("SaccadeConfig: saccade_px and offset_px must be >= 0 and amplitude_jitter in [0, 1)")
 
@@ -147,11 +153,13 @@ class EventDigits:
 
     def summary(self) -> str:
         total = int(self.events.sum())
-        return (f"{len(self)} samples ({len(self.train)} train, {len(self.test)} test), {self.config.n_ticks} ticks x "
-                f"{self.config.n_inputs} inputs: {total / len(self):.0f} events per sample on average "
-                f"({100 * self.noise.sum() / total:.1f} % noise), {self.spikes.sum(dtype=np.int64) / len(self):.0f} "
-                f"spikes ({100 * self.merged.sum() / total:.1f} % of events merged into a spike of the same pixel, "
-                "polarity and tick)")
+        return (
+            f"{len(self)} samples ({len(self.train)} train, {len(self.test)} test), {self.config.n_ticks} ticks x "
+            f"{self.config.n_inputs} inputs: {total / len(self):.0f} events per sample on average "
+            f"({100 * self.noise.sum() / total:.1f} % noise), {self.spikes.sum(dtype=np.int64) / len(self):.0f} "
+            f"spikes ({100 * self.merged.sum() / total:.1f} % of events merged into a spike of the same pixel, "
+            "polarity and tick)"
+        )
 
 
 # -- the digits and the split -------------------------------------------------------------------------------------
@@ -159,8 +167,9 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise ConfigError("Saccade Digits renders scikit-learn's digits; install scikit-learn "
-                          "(pip install scikit-learn)") from exc
+        raise ConfigError(
+            "Saccade Digits renders scikit-learn's digits; install scikit-learn (pip install scikit-learn)"
+        ) from exc
     data = load_digits()
     return data.images.astype(np.float64) / 16.0, data.target.astype(np.int64)
 
@@ -203,26 +212,36 @@ def _render(images: np.ndarray, offsets: np.ndarray, config: SaccadeConfig) -> n
     return wy @ images @ wx.transpose(0, 2, 1)
 
 
-def _record(images: np.ndarray, indices: Sequence[int], config: SaccadeConfig,
-            thresholds: np.ndarray) -> tuple[np.ndarray, Iterator[tuple[int, np.ndarray]]]:
+def _record(
+    images: np.ndarray, indices: Sequence[int], config: SaccadeConfig, thresholds: np.ndarray
+) -> tuple[np.ndarray, Iterator[tuple[int, np.ndarray]]]:
     """Samples ``indices`` (their images [N, 8, 8]) through the camera: the noise events of each sample [N], and
     an iterator over camera steps giving the step index and the event counts [N, 2, H, W] (noise included)."""
     rngs = [np.random.default_rng([config.seed, int(i)]) for i in indices]
     amplitude = np.array([r.uniform(1 - config.amplitude_jitter, 1 + config.amplitude_jitter) for r in rngs])
     start = np.array([r.uniform(-config.offset_px, config.offset_px, size=2) for r in rngs]).reshape(-1, 2)
-    camera = EventCamera(config.camera, _render(images, _saccade_offsets(0.0, config, amplitude, start), config),
-                         thresholds, config.step_ms)
-    noise = np.concatenate([np.concatenate([np.full((len(rows), 1), n), rows], axis=1)
-                            for n, rows in enumerate(camera.noise(config.n_steps, r) for r in rngs)])
-    noise = noise[np.argsort(noise[:, 1], kind="stable")]            # rows [sample, step, p, y, x] by step
+    camera = EventCamera(
+        config.camera,
+        _render(images, _saccade_offsets(0.0, config, amplitude, start), config),
+        thresholds,
+        config.step_ms,
+    )
+    noise = np.concatenate(
+        [
+            np.concatenate([np.full((len(rows), 1), n), rows], axis=1)
+            for n, rows in enumerate(camera.noise(config.n_steps, r) for r in rngs)
+        ]
+    )
+    noise = noise[np.argsort(noise[:, 1], kind="stable")]  # rows [sample, step, p, y, x] by step
     bounds = np.searchsorted(noise[:, 1], np.arange(config.n_steps + 1))
 
     def steps() -> Iterator[tuple[int, np.ndarray]]:
         for s in range(config.n_steps):
             t_end = (s + 1) * config.step_ms
-            counts = camera.step(_render(images, _saccade_offsets(t_end, config, amplitude, start), config),
-                                 s * config.step_ms)
-            rows = noise[bounds[s]:bounds[s + 1]]
+            counts = camera.step(
+                _render(images, _saccade_offsets(t_end, config, amplitude, start), config), s * config.step_ms
+            )
+            rows = noise[bounds[s] : bounds[s + 1]]
             np.add.at(counts, (rows[:, 0], rows[:, 2], rows[:, 3], rows[:, 4]), 1)
             yield s, counts
 
@@ -240,8 +259,9 @@ _SENSOR_STREAM = 2**31
 
 
 def _sensor_thresholds(config: SaccadeConfig) -> np.ndarray:
-    return config.camera.pixel_thresholds(config.sensor, config.sensor,
-                                          np.random.default_rng([config.seed, _SENSOR_STREAM]))
+    return config.camera.pixel_thresholds(
+        config.sensor, config.sensor, np.random.default_rng([config.seed, _SENSOR_STREAM])
+    )
 
 
 def generate(config: SaccadeConfig = SaccadeConfig()) -> EventDigits:
@@ -300,8 +320,9 @@ def cache_path(config: SaccadeConfig, cache_dir: str | os.PathLike | None = None
     return folder / f"saccade-digits-T{config.n_ticks}-{config.sensor}px-{digest}.npz"
 
 
-def load(config: SaccadeConfig = SaccadeConfig(), cache_dir: str | os.PathLike | None = None,
-         use_cache: bool = True) -> EventDigits:
+def load(
+    config: SaccadeConfig = SaccadeConfig(), cache_dir: str | os.PathLike | None = None, use_cache: bool = True
+) -> EventDigits:
     """The data set for ``config``, generated once and then read from the cache (see :func:`cache_path`).
 
     ``use_cache=False`` generates afresh and writes nothing. A cache that cannot be written only costs time (a
@@ -317,16 +338,26 @@ def load(config: SaccadeConfig = SaccadeConfig(), cache_dir: str | os.PathLike |
         except OSError as exc:
             import warnings
 
-            warnings.warn(f"cannot write the Saccade Digits cache {path} ({exc}); pass cache_dir= to cache elsewhere",
-                          stacklevel=2)
+            warnings.warn(
+                f"cannot write the Saccade Digits cache {path} ({exc}); pass cache_dir= to cache elsewhere",
+                stacklevel=2,
+            )
     return data
 
 
 def _write(path: Path, data: EventDigits) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, spikes=np.packbits(data.spikes, axis=-1), labels=data.labels, events=data.events,
-                        noise=data.noise, merged=data.merged, train=data.train, test=data.test)
+    np.savez_compressed(
+        tmp,
+        spikes=np.packbits(data.spikes, axis=-1),
+        labels=data.labels,
+        events=data.events,
+        noise=data.noise,
+        merged=data.merged,
+        train=data.train,
+        test=data.test,
+    )
     os.replace(tmp, path)  # a reader never sees a half-written file
 
 
@@ -334,7 +365,6 @@ def _read(path: Path, config: SaccadeConfig) -> EventDigits:
     try:
         with np.load(path) as z:
             spikes = np.unpackbits(z["spikes"], axis=-1, count=config.n_inputs)
-            return EventDigits(spikes, z["labels"], z["events"], z["noise"], z["merged"], z["train"], z["test"],
-                               config)
+            return EventDigits(spikes, z["labels"], z["events"], z["noise"], z["merged"], z["train"], z["test"], config)
     except (OSError, KeyError, ValueError) as exc:
         raise TraceError(f"{path}: unreadable Saccade Digits cache ({exc}); delete it to regenerate") from exc

@@ -43,6 +43,7 @@ tests/test_snntorch_export.py):
   report states ``latency`` per output). A bias is integrated from tick 0 by the chip, including the ``latency``
   ticks before the first input arrives, so exact agreement also needs zero biases (or a warm-up).
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -101,11 +102,17 @@ def export_snntorch(module: Any, sample: Any, dt: float = 1e-4) -> Any:
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((prev, "output"))
     if len(set(resets.values())) > 1:
-        raise ConversionError(f"export_snntorch: layers use different reset mechanisms {resets}; the chip conversion "
-                              "applies one reset to every population")
-    metadata = {"source": "snntorch", "dt": float(dt), "integrator": "forward",
-                "reset_mechanism": next(iter(resets.values()), "subtract"),
-                "reset_delay": int(all(delays.values())) if delays else 1}
+        raise ConversionError(
+            f"export_snntorch: layers use different reset mechanisms {resets}; the chip conversion "
+            "applies one reset to every population"
+        )
+    metadata = {
+        "source": "snntorch",
+        "dt": float(dt),
+        "integrator": "forward",
+        "reset_mechanism": next(iter(resets.values()), "subtract"),
+        "reset_delay": int(all(delays.values())) if delays else 1,
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 
@@ -116,8 +123,9 @@ def _named_layers(module: Any) -> list[tuple[str, Any]]:
         return [(str(name), layer) for name, layer in module.named_children()]
     if isinstance(module, (list, tuple)):
         return [(str(i), layer) for i, layer in enumerate(module)]
-    raise ConversionError(f"export_snntorch expects an nn.Sequential, an nn.ModuleList or a list of layers, got "
-                          f"{type(module).__name__}")
+    raise ConversionError(
+        f"export_snntorch expects an nn.Sequential, an nn.ModuleList or a list of layers, got {type(module).__name__}"
+    )
 
 
 def _is_neuron(layer: Any) -> bool:
@@ -133,8 +141,10 @@ def _neuron_classes(snn: Any) -> tuple:
 def _reset_mechanism(name: str, layer: Any) -> str:
     mech = getattr(layer, "reset_mechanism", "subtract")
     if mech not in ("subtract", "zero"):
-        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): reset_mechanism {mech!r} has no chip "
-                              "equivalent; use 'subtract' or 'zero'")
+        raise ConversionError(
+            f"layer {name!r} ({type(layer).__name__}): reset_mechanism {mech!r} has no chip "
+            "equivalent; use 'subtract' or 'zero'"
+        )
     return mech
 
 
@@ -146,8 +156,10 @@ def _per_neuron(name: str, layer: Any, attr: str, shape: tuple[int, ...]) -> np.
     try:
         return np.broadcast_to(arr, shape).copy()
     except ValueError:
-        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): {attr} has shape {arr.shape}, which does not "
-                              f"broadcast to the layer's shape {shape}") from None
+        raise ConversionError(
+            f"layer {name!r} ({type(layer).__name__}): {attr} has shape {arr.shape}, which does not "
+            f"broadcast to the layer's shape {shape}"
+        ) from None
 
 
 def _check_neuron_options(name: str, layer: Any) -> None:
@@ -172,8 +184,10 @@ def _leaky_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: flo
     if np.all(beta == 1.0):
         return nir.IF(r=np.ones(shape), v_threshold=thr, v_reset=np.zeros(shape))
     if np.any(beta == 1.0):
-        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): beta is 1 for some neurons and below 1 for "
-                              "others; NIR's LIF cannot hold an infinite time constant next to finite ones")
+        raise ConversionError(
+            f"layer {name!r} ({type(layer).__name__}): beta is 1 for some neurons and below 1 for "
+            "others; NIR's LIF cannot hold an infinite time constant next to finite ones"
+        )
     tau = dt / (1.0 - beta)
     return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(shape), v_threshold=thr, v_reset=np.zeros(shape))
 
@@ -181,12 +195,20 @@ def _leaky_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: flo
 def _synaptic_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
     alpha, beta = _decay(name, layer, "alpha", shape), _decay(name, layer, "beta", shape)
     if np.any(alpha == 1.0) or np.any(beta == 1.0):
-        raise ConversionError(f"layer {name!r} ({type(layer).__name__}): alpha = {alpha.max()}, beta = {beta.max()}; "
-                              "a decay of 1 is an infinite NIR time constant (CubaLIF cannot express it)")
+        raise ConversionError(
+            f"layer {name!r} ({type(layer).__name__}): alpha = {alpha.max()}, beta = {beta.max()}; "
+            "a decay of 1 is an infinite NIR time constant (CubaLIF cannot express it)"
+        )
     tau_syn, tau_mem = dt / (1.0 - alpha), dt / (1.0 - beta)
-    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=np.zeros(shape),
-                       v_threshold=_per_neuron(name, layer, "threshold", shape), v_reset=np.zeros(shape),
-                       w_in=tau_syn / dt)
+    return nir.CubaLIF(
+        tau_syn=tau_syn,
+        tau_mem=tau_mem,
+        r=tau_mem / dt,
+        v_leak=np.zeros(shape),
+        v_threshold=_per_neuron(name, layer, "threshold", shape),
+        v_reset=np.zeros(shape),
+        w_in=tau_syn / dt,
+    )
 
 
 def _recurrent_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
@@ -195,42 +217,62 @@ def _recurrent_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt:
 
     kind = type(layer).__name__
     if len(shape) != 1:
-        raise ConversionError(f"layer {name!r} ({kind}): only 1-D (linear) recurrent layers are supported, input "
-                              f"shape {shape}")
+        raise ConversionError(
+            f"layer {name!r} ({kind}): only 1-D (linear) recurrent layers are supported, input shape {shape}"
+        )
     n = shape[0]
     rec = layer.recurrent
     if isinstance(rec, torch.nn.Linear):
         w = rec.weight.detach().cpu().numpy().astype(np.float64)
-        w_rec = (nir.Affine(weight=w, bias=rec.bias.detach().cpu().numpy().astype(np.float64))
-                 if rec.bias is not None else nir.Linear(weight=w))
+        w_rec = (
+            nir.Affine(weight=w, bias=rec.bias.detach().cpu().numpy().astype(np.float64))
+            if rec.bias is not None
+            else nir.Linear(weight=w)
+        )
     elif hasattr(rec, "V"):
         v = rec.V.detach().cpu().numpy().astype(np.float64).reshape(-1)
         w_rec = nir.Linear(weight=np.diag(np.broadcast_to(v, (n,)).copy()))
     else:
-        raise ConversionError(f"layer {name!r} ({kind}): recurrent {type(rec).__name__} is not supported; use "
-                              "linear_features=... or all_to_all=False")
+        raise ConversionError(
+            f"layer {name!r} ({kind}): recurrent {type(rec).__name__} is not supported; use "
+            "linear_features=... or all_to_all=False"
+        )
     if np.asarray(w_rec.weight).shape != (n, n):
-        raise ConversionError(f"layer {name!r} ({kind}): recurrent weight has shape {np.asarray(w_rec.weight).shape}, "
-                              f"the layer has {n} neurons")
+        raise ConversionError(
+            f"layer {name!r} ({kind}): recurrent weight has shape {np.asarray(w_rec.weight).shape}, "
+            f"the layer has {n} neurons"
+        )
     neuron = (_synaptic_node if kind == "RSynaptic" else _leaky_node)(nir, name, layer, shape, dt)
     return nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array(shape)}), "lif": neuron, "w_rec": w_rec,
-               "output": nir.Output(output_type={"output": np.array(shape)})},
+        nodes={
+            "input": nir.Input(input_type={"input": np.array(shape)}),
+            "lif": neuron,
+            "w_rec": w_rec,
+            "output": nir.Output(output_type={"output": np.array(shape)}),
+        },
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
-        type_check=True)
+        type_check=True,
+    )
 
 
 def _conv_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...]) -> Any:
     if len(shape) != 3:
         raise ConversionError(f"layer {name!r} (Conv2d): input shape {shape} is not (C, H, W)")
     if layer.padding_mode != "zeros":
-        raise ConversionError(f"layer {name!r} (Conv2d): padding_mode {layer.padding_mode!r} is not supported "
-                              "(zeros only)")
+        raise ConversionError(
+            f"layer {name!r} (Conv2d): padding_mode {layer.padding_mode!r} is not supported (zeros only)"
+        )
     padding = layer.padding if isinstance(layer.padding, str) else np.array(layer.padding)
     bias = layer.bias.detach().cpu().numpy() if layer.bias is not None else np.zeros(layer.out_channels)
-    return nir.Conv2d(input_shape=np.array(shape[1:]), weight=layer.weight.detach().cpu().numpy().astype(np.float64),
-                      stride=np.array(layer.stride), padding=padding, dilation=np.array(layer.dilation),
-                      groups=int(layer.groups), bias=bias.astype(np.float64))
+    return nir.Conv2d(
+        input_shape=np.array(shape[1:]),
+        weight=layer.weight.detach().cpu().numpy().astype(np.float64),
+        stride=np.array(layer.stride),
+        padding=padding,
+        dilation=np.array(layer.dilation),
+        groups=int(layer.groups),
+        bias=bias.astype(np.float64),
+    )
 
 
 def _avgpool_node(nir: Any, name: str, layer: Any) -> Any:
@@ -255,16 +297,24 @@ def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int,
 
     if isinstance(layer, _neuron_classes(snn)):
         if type(layer) not in _neuron_classes(snn):
-            raise ConversionError(f"layer {name!r}: {type(layer).__name__} is not supported; use Leaky, Synaptic, "
-                                  "RLeaky or RSynaptic")
+            raise ConversionError(
+                f"layer {name!r}: {type(layer).__name__} is not supported; use Leaky, Synaptic, RLeaky or RSynaptic"
+            )
         _check_neuron_options(name, layer)
-        builder = {snn.Leaky: _leaky_node, snn.Synaptic: _synaptic_node, snn.RLeaky: _recurrent_node,
-                   snn.RSynaptic: _recurrent_node}[type(layer)]
+        builder = {
+            snn.Leaky: _leaky_node,
+            snn.Synaptic: _synaptic_node,
+            snn.RLeaky: _recurrent_node,
+            snn.RSynaptic: _recurrent_node,
+        }[type(layer)]
         return builder(nir, name, layer, shape, dt), shape
     if isinstance(layer, torch.nn.Linear):
         w = layer.weight.detach().cpu().numpy().astype(np.float64)
-        node = (nir.Affine(weight=w, bias=layer.bias.detach().cpu().numpy().astype(np.float64))
-                if layer.bias is not None else nir.Linear(weight=w))
+        node = (
+            nir.Affine(weight=w, bias=layer.bias.detach().cpu().numpy().astype(np.float64))
+            if layer.bias is not None
+            else nir.Linear(weight=w)
+        )
     elif isinstance(layer, torch.nn.Conv2d):
         node = _conv_node(nir, name, layer, shape)
     elif isinstance(layer, torch.nn.AvgPool2d):
@@ -272,10 +322,12 @@ def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int,
     elif isinstance(layer, torch.nn.Flatten):
         node = _flatten_node(nir, name, layer, shape)
     else:
-        hint = ("max pooling has no SpiNNaker2 equivalent; use nn.AvgPool2d"
-                if "MaxPool" in type(layer).__name__ else
-                "supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky, "
-                "snn.RSynaptic")
+        hint = (
+            "max pooling has no SpiNNaker2 equivalent; use nn.AvgPool2d"
+            if "MaxPool" in type(layer).__name__
+            else "supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky, "
+            "snn.RSynaptic"
+        )
         raise ConversionError(f"layer {name!r}: {type(layer).__name__} is not supported; {hint}")
     return node, _torch_out_shape(torch, name, layer, shape)
 
@@ -285,6 +337,8 @@ def _torch_out_shape(torch: Any, name: str, layer: Any, shape: Sequence[int]) ->
         with torch.no_grad():
             out = layer(torch.zeros((1, *shape), dtype=torch.float32))
     except RuntimeError as exc:
-        raise ConversionError(f"layer {name!r} ({type(layer).__name__}) does not accept input of shape "
-                              f"{tuple(shape)} (without batch): {exc}") from None
+        raise ConversionError(
+            f"layer {name!r} ({type(layer).__name__}) does not accept input of shape "
+            f"{tuple(shape)} (without batch): {exc}"
+        ) from None
     return tuple(int(s) for s in out.shape[1:])

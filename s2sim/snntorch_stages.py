@@ -20,6 +20,7 @@ snnTorch            chip dynamics                       recurrent projection (po
 :func:`float_run` is the float model exactly as snnTorch computes it (its operation order, its reset rules),
 the reference PTQ reports against. Torch and snnTorch are imported lazily.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,8 +74,12 @@ class NeuronParams:
 def _neuron_types() -> dict[type, tuple[NeuronKind, bool]]:
     import snntorch
 
-    return {snntorch.Leaky: ("lif", False), snntorch.RLeaky: ("lif", True),
-            snntorch.Synaptic: ("curr_exp", False), snntorch.RSynaptic: ("curr_exp", True)}
+    return {
+        snntorch.Leaky: ("lif", False),
+        snntorch.RLeaky: ("lif", True),
+        snntorch.Synaptic: ("curr_exp", False),
+        snntorch.RSynaptic: ("curr_exp", True),
+    }
 
 
 @dataclass
@@ -93,7 +98,7 @@ class Stage:
 
     @property
     def kind(self) -> NeuronKind:
-        """"lif" (Leaky, RLeaky) or "curr_exp" (Synaptic, RSynaptic: separate exc/inh synaptic currents)."""
+        """ "lif" (Leaky, RLeaky) or "curr_exp" (Synaptic, RSynaptic: separate exc/inh synaptic currents)."""
         return _neuron_types()[type(self.neuron)][0]
 
     @property
@@ -132,14 +137,17 @@ class Stage:
         main = next(op for op in self.ops if isinstance(op, (torch.nn.Linear, torch.nn.Conv2d)))
         g = self.geometry
         if g.kind == "dense":
-            weight = main.weight if len(self.ops) == 1 else _dense_through_pools(main.weight, self.ops[:-1],
-                                                                                g.in_shape)
-            bias = main.bias if main.bias is not None else torch.zeros(g.n_out, dtype=weight.dtype,
-                                                                        device=weight.device)
+            weight = main.weight if len(self.ops) == 1 else _dense_through_pools(main.weight, self.ops[:-1], g.in_shape)
+            bias = (
+                main.bias if main.bias is not None else torch.zeros(g.n_out, dtype=weight.dtype, device=weight.device)
+            )
         else:
             weight = _fold_pool(main.weight, self.post_pool, main.stride) / float(g.pool * g.pool)
-            per_channel = main.bias if main.bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype,
-                                                                               device=weight.device)
+            per_channel = (
+                main.bias
+                if main.bias is not None
+                else torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
+            )
             bias = per_channel.repeat_interleave(g.out_shape[1] * g.out_shape[2])
         rec = getattr(self.neuron, "recurrent", None) if self.recurrent else None
         if isinstance(rec, torch.nn.Linear) and rec.bias is not None:
@@ -171,8 +179,9 @@ class Stage:
             return torch.broadcast_to(torch.as_tensor(value), shape).reshape(-1)
 
         syn = per_neuron(self.neuron.alpha.clamp(0, 1)) if self.kind == "curr_exp" else None
-        return NeuronParams(per_neuron(torch.as_tensor(self.neuron.beta).clamp(0, 1)), syn,
-                            per_neuron(self.neuron.threshold))
+        return NeuronParams(
+            per_neuron(torch.as_tensor(self.neuron.beta).clamp(0, 1)), syn, per_neuron(self.neuron.threshold)
+        )
 
     def membrane_bias(self, bias, params: NeuronParams):
         """The bias as the chip's ``i_offset`` (float units): lif adds it to V as snnTorch does; a curr_exp
@@ -183,8 +192,10 @@ class Stage:
             return bias
         gap = 1.0 - params.syn_decay.double()
         if bool((gap == 0).any()) and bool((bias != 0).any()):
-            raise ConversionError(f"{self.name} ({type(self.neuron).__name__}): alpha = 1 with a bias; the "
-                                  "synaptic current then grows without bound and has no chip i_offset equivalent")
+            raise ConversionError(
+                f"{self.name} ({type(self.neuron).__name__}): alpha = 1 with a bias; the "
+                "synaptic current then grows without bound and has no chip i_offset equivalent"
+            )
         return bias.double() / gap.clamp_min(1e-300)
 
 
@@ -264,12 +275,16 @@ def parse_model(model: Any, input_shape: Sequence[int]) -> list[Stage]:
         elif isinstance(mod, (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten)):
             pending.append((name, mod))
         else:
-            raise ConversionError(f"module {name!r} ({type(mod).__name__}) has no chip equivalent; supported: "
-                                  "Linear, Conv2d, AvgPool2d, Flatten, Dropout, snntorch Leaky, RLeaky, Synaptic, "
-                                  "RSynaptic")
+            raise ConversionError(
+                f"module {name!r} ({type(mod).__name__}) has no chip equivalent; supported: "
+                "Linear, Conv2d, AvgPool2d, Flatten, Dropout, snntorch Leaky, RLeaky, Synaptic, "
+                "RSynaptic"
+            )
     if pending:
-        raise ConversionError(f"modules {[n for n, _ in pending]} after the last neuron layer have no population "
-                              "to feed; end the model with a neuron layer")
+        raise ConversionError(
+            f"modules {[n for n, _ in pending]} after the last neuron layer have no population "
+            "to feed; end the model with a neuron layer"
+        )
     if not stages:
         raise ConversionError("the model has no snnTorch neuron layer (Leaky, RLeaky, Synaptic, RSynaptic)")
     return stages
@@ -290,11 +305,14 @@ def _leaves(module: Any, prefix: str):
 def _check_neuron(name: str, mod: Any) -> None:
     kind = type(mod).__name__
     if type(mod) not in _neuron_types():
-        raise ConversionError(f"{kind} {name!r}: only Leaky, RLeaky, Synaptic and RSynaptic are supported, not "
-                              "their subclasses")
+        raise ConversionError(
+            f"{kind} {name!r}: only Leaky, RLeaky, Synaptic and RSynaptic are supported, not their subclasses"
+        )
     if mod.reset_mechanism not in ("subtract", "zero"):
-        raise ConversionError(f"{kind} {name!r}: reset_mechanism {mod.reset_mechanism!r}; the chip resets by "
-                              "subtraction or to v_reset (use 'subtract' or 'zero')")
+        raise ConversionError(
+            f"{kind} {name!r}: reset_mechanism {mod.reset_mechanism!r}; the chip resets by "
+            "subtraction or to v_reset (use 'subtract' or 'zero')"
+        )
     if float(mod.graded_spikes_factor) != 1.0 or getattr(mod, "inhibition", False) or mod.state_quant:
         raise ConversionError(f"{kind} {name!r}: graded spikes, inhibition and state_quant have no chip equivalent")
 
@@ -304,35 +322,46 @@ def _check_recurrence(stage: Stage, module_name: str) -> None:
 
     kind = type(stage.neuron).__name__
     if stage.kind == "curr_exp" and stage.geometry.kind == "conv":
-        raise ConversionError(f"{kind} {module_name!r}: fed by a Conv2d, but the chip's current-based models "
-                              "(lif_curr_exp*) are no conv target; use Leaky after a conv")
+        raise ConversionError(
+            f"{kind} {module_name!r}: fed by a Conv2d, but the chip's current-based models "
+            "(lif_curr_exp*) are no conv target; use Leaky after a conv"
+        )
     if not stage.recurrent:
         return
     rec = stage.neuron.recurrent
     if len(stage.geometry.out_shape) != 1:
-        raise ConversionError(f"{kind} {module_name!r}: recurrence on a {stage.geometry.out_shape} layer; only 1-D "
-                              "(dense) recurrent layers are supported")
+        raise ConversionError(
+            f"{kind} {module_name!r}: recurrence on a {stage.geometry.out_shape} layer; only 1-D "
+            "(dense) recurrent layers are supported"
+        )
     if isinstance(rec, torch.nn.Linear):
         if tuple(rec.weight.shape) != (stage.n_out, stage.n_out):
-            raise ConversionError(f"{kind} {module_name!r}: recurrent weight of shape {tuple(rec.weight.shape)} for a "
-                                  f"layer of {stage.n_out} neurons")
+            raise ConversionError(
+                f"{kind} {module_name!r}: recurrent weight of shape {tuple(rec.weight.shape)} for a "
+                f"layer of {stage.n_out} neurons"
+            )
     elif not hasattr(rec, "V"):
-        raise ConversionError(f"{kind} {module_name!r}: recurrent {type(rec).__name__} is not supported; use "
-                              "linear_features=... or all_to_all=False")
+        raise ConversionError(
+            f"{kind} {module_name!r}: recurrent {type(rec).__name__} is not supported; use "
+            "linear_features=... or all_to_all=False"
+        )
 
 
-def _make_stage(stage_name: str, ops: list[tuple[str, Any]], neuron: Any, shape: tuple[int, ...],
-                neuron_name: str) -> Stage:
+def _make_stage(
+    stage_name: str, ops: list[tuple[str, Any]], neuron: Any, shape: tuple[int, ...], neuron_name: str
+) -> Stage:
     import torch.nn as nn
 
     mains = [(n, m) for n, m in ops if isinstance(m, (nn.Linear, nn.Conv2d))]
     if len(mains) != 1:
-        raise ConversionError(f"{stage_name} ({type(neuron).__name__} {neuron_name!r}): needs exactly one Linear or "
-                              f"Conv2d before it, found {[n for n, _ in mains] or 'none'}; two weight layers in a "
-                              "row cannot share one chip projection")
+        raise ConversionError(
+            f"{stage_name} ({type(neuron).__name__} {neuron_name!r}): needs exactly one Linear or "
+            f"Conv2d before it, found {[n for n, _ in mains] or 'none'}; two weight layers in a "
+            "row cannot share one chip projection"
+        )
     main_name, main = mains[0]
     idx = [m for _, m in ops].index(main)
-    before, after = ops[:idx], ops[idx + 1:]
+    before, after = ops[:idx], ops[idx + 1 :]
     if isinstance(main, nn.Linear):
         return _dense_stage(stage_name, ops, before, after, main, main_name, shape, neuron)
     return _conv_stage(stage_name, ops, before, after, main, main_name, shape, neuron)
@@ -344,11 +373,12 @@ def _pool_factor(name: str, pool: Any, shape: tuple[int, ...]) -> int:
     st = ks if pool.stride is None else ((pool.stride,) * 2 if isinstance(pool.stride, int) else tuple(pool.stride))
     pad = (pool.padding,) * 2 if isinstance(pool.padding, int) else tuple(pool.padding)
     if ks[0] != ks[1] or st != ks or pad != (0, 0) or pool.ceil_mode:
-        raise ConversionError(f"AvgPool2d {name!r}: kernel {ks}, stride {st}, padding {pad}, ceil_mode "
-                              f"{pool.ceil_mode}; the chip's sum-pool needs a square kernel == stride, no padding")
+        raise ConversionError(
+            f"AvgPool2d {name!r}: kernel {ks}, stride {st}, padding {pad}, ceil_mode "
+            f"{pool.ceil_mode}; the chip's sum-pool needs a square kernel == stride, no padding"
+        )
     if len(shape) != 3 or shape[1] % k or shape[2] % k:
-        raise ConversionError(f"AvgPool2d {name!r}: input shape {shape} is not (C, H, W) with H and W multiples "
-                              f"of {k}")
+        raise ConversionError(f"AvgPool2d {name!r}: input shape {shape} is not (C, H, W) with H and W multiples of {k}")
     return int(k)
 
 
@@ -356,8 +386,10 @@ def _dense_stage(stage_name, ops, before, after, main, main_name, shape, neuron)
     import torch.nn as nn
 
     if after:
-        raise ConversionError(f"{stage_name}: modules {[n for n, _ in after]} between Linear {main_name!r} and "
-                              "its neuron layer are not supported")
+        raise ConversionError(
+            f"{stage_name}: modules {[n for n, _ in after]} between Linear {main_name!r} and "
+            "its neuron layer are not supported"
+        )
     cur = shape
     for name, op in before:
         if isinstance(op, nn.AvgPool2d):
@@ -379,21 +411,25 @@ def _conv_stage(stage_name, ops, before, after, main, main_name, shape, neuron) 
     pool = 1
     for name, op in before:
         if not isinstance(op, nn.AvgPool2d) or pool != 1:
-            raise ConversionError(f"{stage_name}: only one AvgPool2d may precede Conv2d {main_name!r}, found "
-                                  f"{type(op).__name__} {name!r}")
+            raise ConversionError(
+                f"{stage_name}: only one AvgPool2d may precede Conv2d {main_name!r}, found {type(op).__name__} {name!r}"
+            )
         pool = _pool_factor(name, op, shape)
     post_pool = 1
     for name, op in after:
         if not isinstance(op, nn.AvgPool2d) or post_pool != 1:
-            raise ConversionError(f"{stage_name}: only one AvgPool2d may sit between Conv2d {main_name!r} and its "
-                                  f"neuron layer, found {type(op).__name__} {name!r}")
+            raise ConversionError(
+                f"{stage_name}: only one AvgPool2d may sit between Conv2d {main_name!r} and its "
+                f"neuron layer, found {type(op).__name__} {name!r}"
+            )
         post_pool = -1  # checked below, once the conv output shape is known
         post_op = (name, op)
-    if (main.dilation != (1, 1) or main.groups != 1 or main.padding_mode != "zeros"
-            or isinstance(main.padding, str)):
-        raise ConversionError(f"Conv2d {main_name!r}: dilation {main.dilation}, groups {main.groups}, padding "
-                              f"{main.padding!r} ({main.padding_mode}); the chip runs dilation 1, groups 1, "
-                              "numeric zero padding")
+    if main.dilation != (1, 1) or main.groups != 1 or main.padding_mode != "zeros" or isinstance(main.padding, str):
+        raise ConversionError(
+            f"Conv2d {main_name!r}: dilation {main.dilation}, groups {main.groups}, padding "
+            f"{main.padding!r} ({main.padding_mode}); the chip runs dilation 1, groups 1, "
+            "numeric zero padding"
+        )
     if len(shape) != 3 or shape[0] != main.in_channels:
         raise ConversionError(f"Conv2d {main_name!r}: expects {main.in_channels} input channels, input shape {shape}")
     ph, pw = shape[1] // pool, shape[2] // pool

@@ -15,6 +15,7 @@ Energy per tick: the chip's baseline (all PEs off) for every chip the placement 
 its level for the whole tick, and its active energy per cycle at that level (:class:`EnergyConstants`, with the
 public sources). Everything here is an estimate; docs/timing.md says how far to trust each number.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,13 +97,21 @@ CPI = 1.3
 CPI_RANGE = (1.1, 1.8)
 
 #: The emulated PE's instruction fits (tools/emulate_pe.py --write-calibration), field -> fit key.
-_FIT_KEYS = {"neuron": "per_neuron_update", "packets_in": "per_packet", "table_entries": "per_table_entry_checked",
-             "rows": "per_row", "words": "per_synaptic_word", "conv_taps": "per_conv_tap",
-             "conv_tap_tests": "per_conv_tap_tested", "packets_out": "per_spike"}
+_FIT_KEYS = {
+    "neuron": "per_neuron_update",
+    "packets_in": "per_packet",
+    "table_entries": "per_table_entry_checked",
+    "rows": "per_row",
+    "words": "per_synaptic_word",
+    "conv_taps": "per_conv_tap",
+    "conv_tap_tests": "per_conv_tap_tested",
+    "packets_out": "per_spike",
+}
 
 
-def calibrated_cycles(path: str | os.PathLike | None = None, cpi: float = CPI,
-                      whole_output_tap_tests: bool = False) -> dict[str, CycleCosts]:
+def calibrated_cycles(
+    path: str | os.PathLike | None = None, cpi: float = CPI, whole_output_tap_tests: bool = False
+) -> dict[str, CycleCosts]:
     """Cycle costs per model from the emulated PE's instruction fits (default: the file shipped with s2sim) times
     ``cpi``. A cost the fit could not separate from another is 0 (it is part of the other's).
 
@@ -113,9 +122,11 @@ def calibrated_cycles(path: str | os.PathLike | None = None, cpi: float = CPI,
     """
     path = Path(path) if path is not None else Path(__file__).with_name("data") / "pe_instructions.json"
     data = json.loads(path.read_text())
-    source = (f"calibrated: instructions of the emulated PE program ({data['build']} build, "
-              f"{data['toolchain'].get('arm-none-eabi-gcc', '?')}, under QEMU; {data['date']}) x CPI {cpi:g} "
-              f"(assumed, range {CPI_RANGE[0]:g}-{CPI_RANGE[1]:g}); s2sim's program, not the vendor's firmware")
+    source = (
+        f"calibrated: instructions of the emulated PE program ({data['build']} build, "
+        f"{data['toolchain'].get('arm-none-eabi-gcc', '?')}, under QEMU; {data['date']}) x CPI {cpi:g} "
+        f"(assumed, range {CPI_RANGE[0]:g}-{CPI_RANGE[1]:g}); s2sim's program, not the vendor's firmware"
+    )
     out = {}
     for model, fit in data["instructions"].items():
         fixed = fit.get("base_delivery", 0.0) + fit.get("base_update", 0.0)
@@ -131,10 +142,16 @@ DEFAULT_CYCLES: Mapping[str, CycleCosts] = MappingProxyType(calibrated_cycles())
 
 #: py-spinnaker2's pl_threshold values seen in public scripts (a DVFS demo of the NIR paper's authors); the other
 #: models take lif_no_delay's (an assumption).
-DEFAULT_PL_THRESHOLD: Mapping[str, int] = MappingProxyType({
-    "lif_conv2d": 30, "lif_no_delay": 200, "lif": 200, "lif_curr_exp": 200, "lif_curr_exp_no_delay": 200,
-    "spike_list": 200,
-})
+DEFAULT_PL_THRESHOLD: Mapping[str, int] = MappingProxyType(
+    {
+        "lif_conv2d": 30,
+        "lif_no_delay": 200,
+        "lif": 200,
+        "lif_curr_exp": 200,
+        "lif_curr_exp_no_delay": 200,
+        "spike_list": 200,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -219,9 +236,11 @@ class DeadlineMiss:
     time_done: float
 
     def describe(self) -> str:
-        return (f"deadline missed: PE {self.pe} ({self.population}[{self.neurons[0]}:{self.neurons[1]}]) in tick "
-                f"{self.tick} of sample {self.sample}: time_done {self.time_done:.3f} ({self.time_done - 1:+.1%} "
-                "over the tick)")
+        return (
+            f"deadline missed: PE {self.pe} ({self.population}[{self.neurons[0]}:{self.neurons[1]}]) in tick "
+            f"{self.tick} of sample {self.sample}: time_done {self.time_done:.3f} ({self.time_done - 1:+.1%} "
+            "over the tick)"
+        )
 
 
 @dataclass(frozen=True)
@@ -272,18 +291,25 @@ class TimingReport:
         out = []
         for b, row, t in zip(*np.nonzero(self.time_done > 1.0)):
             pop, lo, hi = self.slices[row]
-            out.append(DeadlineMiss(int(b), int(t), int(self.load.pes[row]), pop, (lo, hi),
-                                    float(self.time_done[b, row, t])))
+            out.append(
+                DeadlineMiss(int(b), int(t), int(self.load.pes[row]), pop, (lo, hi), float(self.time_done[b, row, t]))
+            )
         return out
 
     def bottleneck(self) -> dict[str, Any]:
         """The PE with the highest time_done and where it happens."""
         b, row, t = np.unravel_index(int(np.argmax(self.time_done)), self.time_done.shape)
         pop, lo, hi = self.slices[row]
-        return {"pe": int(self.load.pes[row]), "population": pop, "neurons": [lo, hi], "sample": int(b),
-                "tick": int(t), "time_done": float(self.time_done[b, row, t]),
-                "packets_in": float(self.load.packets_in[b, row, t]),
-                "synaptic_events": float(self.load.synaptic_events[b, row, t])}
+        return {
+            "pe": int(self.load.pes[row]),
+            "population": pop,
+            "neurons": [lo, hi],
+            "sample": int(b),
+            "tick": int(t),
+            "time_done": float(self.time_done[b, row, t]),
+            "packets_in": float(self.load.packets_in[b, row, t]),
+            "synaptic_events": float(self.load.synaptic_events[b, row, t]),
+        }
 
     def min_tick_s(self) -> float:
         """The shortest tick at which no PE would have missed a deadline (levels as they fell)."""
@@ -306,12 +332,18 @@ class TimingReport:
         costs = self.config.costs(model)
         cycles = float(self.cycles[s, row, t])
         ev = {k: float(v[s, row, t]) for k, v in self.load.events.items()}
-        fixed = costs.fixed + sum(getattr(costs, k) * ev[k] for k in ("packets_in", "table_entries", "rows",
-                                                                       "conv_tap_tests"))
-        budget = cycles * target / b["time_done"]          # the cycles that fit ``target`` of this tick
+        fixed = costs.fixed + sum(
+            getattr(costs, k) * ev[k] for k in ("packets_in", "table_entries", "rows", "conv_tap_tests")
+        )
+        budget = cycles * target / b["time_done"]  # the cycles that fit ``target`` of this tick
         atoms = int(neurons * (budget - fixed) / (cycles - fixed)) if cycles > fixed and neurons else 0
-        return {"population": b["population"], "max_atoms_per_core": atoms if atoms >= 1 else None,
-                "neurons_on_pe": neurons, "target_time_done": target, "min_tick_s": self.min_tick_s()}
+        return {
+            "population": b["population"],
+            "max_atoms_per_core": atoms if atoms >= 1 else None,
+            "neurons_on_pe": neurons,
+            "target_time_done": target,
+            "min_tick_s": self.min_tick_s(),
+        }
 
     def _energy_at_cpi(self, cpi: float) -> float:
         """Mean energy per sample had every cycle cost been counted at ``cpi`` instead of :data:`CPI` (the range
@@ -323,8 +355,11 @@ class TimingReport:
 
         ``what``: "time_done", "n_packets" (packets received) or "performance_level" (0 low, 1 high).
         """
-        arrays = {"time_done": self.time_done, "n_packets": self.load.packets_in,
-                  "performance_level": self.high.astype(np.int64)}
+        arrays = {
+            "time_done": self.time_done,
+            "n_packets": self.load.packets_in,
+            "performance_level": self.high.astype(np.int64),
+        }
         if what not in arrays:
             raise ConfigError(f"timing: unknown diagnostic {what!r}; known {sorted(arrays)}")
         out = {}
@@ -339,16 +374,23 @@ class TimingReport:
         """Summary, JSON-ready: latency, misses, energy per sample, the bottleneck and the constants' sources."""
         misses = self.misses()
         return {
-            "sys_tick_in_s": self.config.sys_tick_in_s, "dvfs": self.config.dvfs if isinstance(self.config.dvfs, str)
-            else dict(self.config.dvfs),
-            "latency_ms": self.latency_s * 1e3, "deadline_misses": len(misses),
+            "sys_tick_in_s": self.config.sys_tick_in_s,
+            "dvfs": self.config.dvfs if isinstance(self.config.dvfs, str) else dict(self.config.dvfs),
+            "latency_ms": self.latency_s * 1e3,
+            "deadline_misses": len(misses),
             "ticks_with_misses": len({(m.sample, m.tick) for m in misses}),
-            "energy_per_sample_j": {"mean": float(self.energy_j.mean()), "min": float(self.energy_j.min()),
-                                    "max": float(self.energy_j.max()),
-                                    "cpi_range": [float(self._energy_at_cpi(c)) for c in CPI_RANGE]},
-            "bottleneck": self.bottleneck(), "min_tick_s": self.min_tick_s(), "suggestion": self.suggestion(),
-            "time_done_max_per_pe": {pe_label(int(pe)): float(self.time_done[:, row].max())
-                                     for row, pe in enumerate(self.load.pes)},
+            "energy_per_sample_j": {
+                "mean": float(self.energy_j.mean()),
+                "min": float(self.energy_j.min()),
+                "max": float(self.energy_j.max()),
+                "cpi_range": [float(self._energy_at_cpi(c)) for c in CPI_RANGE],
+            },
+            "bottleneck": self.bottleneck(),
+            "min_tick_s": self.min_tick_s(),
+            "suggestion": self.suggestion(),
+            "time_done_max_per_pe": {
+                pe_label(int(pe)): float(self.time_done[:, row].max()) for row, pe in enumerate(self.load.pes)
+            },
             "high_level_share": float(self.high.mean()),
             "calibration": sorted({self.config.costs(m).source for m in set(self.load.models)}),
             "estimate": True,
@@ -359,23 +401,28 @@ class TimingReport:
         d = self.to_dict()
         b = d["bottleneck"]
         e = d["energy_per_sample_j"]
-        lines = [f"PE time and energy (estimate; tick {self.config.sys_tick_in_s * 1e3:g} ms, DVFS {d['dvfs']})",
-                 f"latency per sample: {d['latency_ms']:.3g} ms ({self.timesteps} ticks)",
-                 f"energy per sample: {e['mean'] * 1e3:.4g} mJ (samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; "
-                 f"{e['cpi_range'][0] * 1e3:.4g}..{e['cpi_range'][1] * 1e3:.4g} over the CPI range "
-                 f"{CPI_RANGE[0]:g}-{CPI_RANGE[1]:g})",
-                 f"bottleneck: PE {b['pe']} ({b['population']}[{b['neurons'][0]}:{b['neurons'][1]}]) time_done "
-                 f"{b['time_done']:.3f} in tick {b['tick']}; shortest tick without misses "
-                 f"{d['min_tick_s'] * 1e3:.3g} ms",
-                 f"deadline misses: {d['deadline_misses']} (PE, tick) pairs in {d['ticks_with_misses']} ticks"]
+        lines = [
+            f"PE time and energy (estimate; tick {self.config.sys_tick_in_s * 1e3:g} ms, DVFS {d['dvfs']})",
+            f"latency per sample: {d['latency_ms']:.3g} ms ({self.timesteps} ticks)",
+            f"energy per sample: {e['mean'] * 1e3:.4g} mJ (samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; "
+            f"{e['cpi_range'][0] * 1e3:.4g}..{e['cpi_range'][1] * 1e3:.4g} over the CPI range "
+            f"{CPI_RANGE[0]:g}-{CPI_RANGE[1]:g})",
+            f"bottleneck: PE {b['pe']} ({b['population']}[{b['neurons'][0]}:{b['neurons'][1]}]) time_done "
+            f"{b['time_done']:.3f} in tick {b['tick']}; shortest tick without misses "
+            f"{d['min_tick_s'] * 1e3:.3g} ms",
+            f"deadline misses: {d['deadline_misses']} (PE, tick) pairs in {d['ticks_with_misses']} ticks",
+        ]
         lines += [m.describe() for m in self.misses()[:5]]
         hint = d["suggestion"]
         if hint is not None:
-            lines.append(f"suggestion: set_max_atoms_per_core({hint['max_atoms_per_core']}) on {hint['population']!r} "
-                         f"(now {hint['neurons_on_pe']} on its busiest PE) to bring that PE to time_done "
-                         f"{hint['target_time_done']}" if hint["max_atoms_per_core"] else
-                         f"suggestion: no split of {hint['population']!r} fits the tick; use a tick of at least "
-                         f"{hint['min_tick_s'] * 1e3:.3g} ms")
+            lines.append(
+                f"suggestion: set_max_atoms_per_core({hint['max_atoms_per_core']}) on {hint['population']!r} "
+                f"(now {hint['neurons_on_pe']} on its busiest PE) to bring that PE to time_done "
+                f"{hint['target_time_done']}"
+                if hint["max_atoms_per_core"]
+                else f"suggestion: no split of {hint['population']!r} fits the tick; use a tick of at least "
+                f"{hint['min_tick_s'] * 1e3:.3g} ms"
+            )
         lines += [f"cycle costs: {src}" for src in d["calibration"]]
         return "\n".join(lines)
 
@@ -389,16 +436,22 @@ def merge_summaries(parts: list[dict[str, Any]], energies: list[np.ndarray]) -> 
     out["deadline_misses"] = sum(p["deadline_misses"] for p in parts)
     out["ticks_with_misses"] = sum(p["ticks_with_misses"] for p in parts)
     sizes = [len(e) for e in energies]
-    out["energy_per_sample_j"] = {"mean": float(energy.mean()), "min": float(energy.min()),
-                                  "max": float(energy.max()),
-                                  "cpi_range": [float(np.average([p["energy_per_sample_j"]["cpi_range"][i]
-                                                                  for p in parts], weights=sizes)) for i in (0, 1)]}
+    out["energy_per_sample_j"] = {
+        "mean": float(energy.mean()),
+        "min": float(energy.min()),
+        "max": float(energy.max()),
+        "cpi_range": [
+            float(np.average([p["energy_per_sample_j"]["cpi_range"][i] for p in parts], weights=sizes)) for i in (0, 1)
+        ],
+    }
     out["bottleneck"] = max((p["bottleneck"] for p in parts), key=lambda b: b["time_done"])
     out["min_tick_s"] = max(p["min_tick_s"] for p in parts)
-    out["suggestion"] = next((p["suggestion"] for p in parts if p["suggestion"] is not None
-                              and p["bottleneck"] == out["bottleneck"]), None)
-    out["time_done_max_per_pe"] = {k: max(p["time_done_max_per_pe"][k] for p in parts)
-                                   for k in parts[0]["time_done_max_per_pe"]}
+    out["suggestion"] = next(
+        (p["suggestion"] for p in parts if p["suggestion"] is not None and p["bottleneck"] == out["bottleneck"]), None
+    )
+    out["time_done_max_per_pe"] = {
+        k: max(p["time_done_max_per_pe"][k] for p in parts) for k in parts[0]["time_done_max_per_pe"]
+    }
     out["high_level_share"] = float(np.average([p["high_level_share"] for p in parts], weights=sizes))
     out["samples"] = int(sum(sizes))
     return out
@@ -412,8 +465,13 @@ def pe_label(pe: int) -> str:
     return label if pe < PES_PER_CHIP else f"chip{pe // PES_PER_CHIP}:{label}"
 
 
-def estimate(net: Network | NetworkSpec, result: BatchResult, config: TimingConfig | None = None,
-             placement: Placement | None = None, profile: ChipProfile | None = None) -> TimingReport:
+def estimate(
+    net: Network | NetworkSpec,
+    result: BatchResult,
+    config: TimingConfig | None = None,
+    placement: Placement | None = None,
+    profile: ChipProfile | None = None,
+) -> TimingReport:
     """Estimate the time and energy of ``result`` (a run of ``net`` with every population's spikes kept).
 
     Parameters
@@ -437,11 +495,13 @@ def estimate(net: Network | NetworkSpec, result: BatchResult, config: TimingConf
     cycles = np.zeros(load.shape)
     high = np.zeros(load.shape, dtype=bool)
     for row, model in enumerate(load.models):
-        cycles[:, row] = config.costs(model).cycles(load.neurons[row],
-                                                    {k: v[:, row] for k, v in load.events.items()})
+        cycles[:, row] = config.costs(model).cycles(load.neurons[row], {k: v[:, row] for k, v in load.events.items()})
         mode = config.mode(model)
-        high[:, row] = mode == "high" if mode != "auto" else load.packets_in[:, row] > config.pl_threshold.get(
-            model, DEFAULT_PL_THRESHOLD["lif_no_delay"])
+        high[:, row] = (
+            mode == "high"
+            if mode != "auto"
+            else load.packets_in[:, row] > config.pl_threshold.get(model, DEFAULT_PL_THRESHOLD["lif_no_delay"])
+        )
     hz = np.where(high, LEVELS["high"].hz, LEVELS["low"].hz)
     time_done = cycles / (hz * config.sys_tick_in_s)
     energy, active = _energy(cycles, high, load, placement.n_chips, config)
@@ -449,8 +509,9 @@ def estimate(net: Network | NetworkSpec, result: BatchResult, config: TimingConf
     return TimingReport(load, cycles, time_done, high, energy, active, slices, placement.n_chips, config)
 
 
-def _energy(cycles: np.ndarray, high: np.ndarray, load: PELoad, n_chips: int,
-            config: TimingConfig) -> tuple[np.ndarray, np.ndarray]:
+def _energy(
+    cycles: np.ndarray, high: np.ndarray, load: PELoad, n_chips: int, config: TimingConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Energy per sample, and its part spent on cycles."""
     e, tick = config.energy, config.sys_tick_in_s
     sleep = (np.where(high, e.pe_sleep_w("high"), e.pe_sleep_w("low")) * tick).sum(axis=(1, 2))

@@ -10,6 +10,7 @@ Rows and ticks: a trace of a run of ``timesteps`` ticks that dropped its first `
 and s2sim (a spike reaches the next population one tick later) and 0 for frameworks that propagate a spike
 through every layer in the same step (snnTorch, Norse).
 """
+
 from __future__ import annotations
 
 import json
@@ -97,31 +98,42 @@ class Trace:
         # a re-run must use what was sent, never fall back to the spike_list's declared params
         unsent = [p.name for p in self.network.populations if p.model.is_input and p.name not in self.inputs]
         if unsent:
-            raise TraceError(f"{where}: no input spikes for spike_list population(s) {unsent}; a trace stores what "
-                             "every source sent")
-        groups = (("inputs", self.inputs, (self.timesteps,), (np.uint8,)),
-                  ("spikes", self.spikes, (self.rows,), (np.uint8,)),
-                  ("voltages", self.voltages, (self.rows,), (np.float32, np.float64)),
-                  ("v_last", self.v_last, (), (np.float32, np.float64)))
+            raise TraceError(
+                f"{where}: no input spikes for spike_list population(s) {unsent}; a trace stores what every source sent"
+            )
+        groups = (
+            ("inputs", self.inputs, (self.timesteps,), (np.uint8,)),
+            ("spikes", self.spikes, (self.rows,), (np.uint8,)),
+            ("voltages", self.voltages, (self.rows,), (np.float32, np.float64)),
+            ("v_last", self.v_last, (), (np.float32, np.float64)),
+        )
         for label, group, lead, dtypes in groups:
             for name, arr in group.items():
                 pop = sizes.get(name)
                 if pop is None:
-                    raise TraceError(f"{where}: {label} recorded for population {name!r}, which is not in network "
-                                     f"{self.network.name!r} (populations: {sorted(sizes)})")
+                    raise TraceError(
+                        f"{where}: {label} recorded for population {name!r}, which is not in network "
+                        f"{self.network.name!r} (populations: {sorted(sizes)})"
+                    )
                 if label == "inputs" and not pop.model.is_input:
-                    raise TraceError(f"{where}: inputs given for population {name!r}, which is a "
-                                     f"{pop.neuron_model!r}, not a spike_list")
+                    raise TraceError(
+                        f"{where}: inputs given for population {name!r}, which is a "
+                        f"{pop.neuron_model!r}, not a spike_list"
+                    )
                 if label in ("voltages", "v_last") and pop.model.is_input:
                     raise TraceError(f"{where}: {label} recorded for spike_list population {name!r}")
                 shape = (*lead, pop.size)
                 if not isinstance(arr, np.ndarray) or arr.shape != shape:
                     got = getattr(arr, "shape", type(arr).__name__)
-                    raise TraceError(f"{where}: {label} of population {name!r} has shape {got}; expected {shape} "
-                                     f"({'rows' if lead else ''}{lead[0] if lead else ''} x {pop.size} neurons)")
+                    raise TraceError(
+                        f"{where}: {label} of population {name!r} has shape {got}; expected {shape} "
+                        f"({'rows' if lead else ''}{lead[0] if lead else ''} x {pop.size} neurons)"
+                    )
                 if arr.dtype not in [np.dtype(d) for d in dtypes]:
-                    raise TraceError(f"{where}: {label} of population {name!r} has dtype {arr.dtype}; expected "
-                                     f"{' or '.join(np.dtype(d).name for d in dtypes)}")
+                    raise TraceError(
+                        f"{where}: {label} of population {name!r} has dtype {arr.dtype}; expected "
+                        f"{' or '.join(np.dtype(d).name for d in dtypes)}"
+                    )
                 if arr.dtype == np.uint8 and arr.size and arr.max() > 1:
                     raise TraceError(f"{where}: {label} of population {name!r} holds values other than 0/1")
 
@@ -136,9 +148,16 @@ def spike_list_inputs(network: Network, timesteps: int) -> dict[str, np.ndarray]
     return {p.name: p.input_array(timesteps) for p in network.populations if p.model.is_input}
 
 
-def from_result(network: Network, result: Any, *, profile: ChipProfile | None = None,
-                inputs: Mapping[str, np.ndarray] | None = None, sample: int = 0, source: str = "s2sim",
-                metadata: Mapping[str, Any] | None = None) -> Trace:
+def from_result(
+    network: Network,
+    result: Any,
+    *,
+    profile: ChipProfile | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    sample: int = 0,
+    source: str = "s2sim",
+    metadata: Mapping[str, Any] | None = None,
+) -> Trace:
     """Make a Trace from one sample of a :class:`s2sim.results.BatchResult`.
 
     Parameters
@@ -161,21 +180,36 @@ def from_result(network: Network, result: Any, *, profile: ChipProfile | None = 
         ins[name] = _population(network, name, "inputs").check_input(np.asarray(arr)[sample])
     pops = {p.name: p for p in network.populations}
     trace = Trace(
-        network=network, timesteps=steps, inputs=ins,
-        spikes={n: np.ascontiguousarray(a[sample], dtype=np.uint8) for n, a in result.spikes.items()
-                if not pops[n].model.is_input},
+        network=network,
+        timesteps=steps,
+        inputs=ins,
+        spikes={
+            n: np.ascontiguousarray(a[sample], dtype=np.uint8)
+            for n, a in result.spikes.items()
+            if not pops[n].model.is_input
+        },
         voltages={n: np.ascontiguousarray(a[sample]) for n, a in result.voltages.items()},
         v_last={n: np.ascontiguousarray(a[sample]) for n, a in result.v_last.items() if n not in result.voltages},
-        profile=profile, source=source, metadata=dict(metadata or {}))
+        profile=profile,
+        source=source,
+        metadata=dict(metadata or {}),
+    )
     trace.validate(f"result of network {network.name!r}")
     return trace
 
 
-def from_spinnaker2(network: Network, timesteps: int, spikes: Mapping[str, Mapping[int, Sequence[int]]],
-                    voltages: Mapping[str, Mapping[int, Sequence[float]]] | None = None, *,
-                    profile: ChipProfile | None = None, inputs: Mapping[str, np.ndarray] | None = None,
-                    tick_offset: int = 0, source: str = "spinnaker2",
-                    metadata: Mapping[str, Any] | None = None) -> Trace:
+def from_spinnaker2(
+    network: Network,
+    timesteps: int,
+    spikes: Mapping[str, Mapping[int, Sequence[int]]],
+    voltages: Mapping[str, Mapping[int, Sequence[float]]] | None = None,
+    *,
+    profile: ChipProfile | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    tick_offset: int = 0,
+    source: str = "spinnaker2",
+    metadata: Mapping[str, Any] | None = None,
+) -> Trace:
     """Make a Trace from what py-spinnaker2's ``pop.get_spikes()`` / ``pop.get_voltages()`` return.
 
     Parameters
@@ -196,8 +230,15 @@ def from_spinnaker2(network: Network, timesteps: int, spikes: Mapping[str, Mappi
     """
     ins = spike_list_inputs(network, timesteps)
     ins.update({k: _population(network, k, "inputs").check_input(v) for k, v in (inputs or {}).items()})
-    trace = Trace(network=network, timesteps=timesteps, inputs=ins, tick_offset=tick_offset, profile=profile,
-                  source=source, metadata=dict(metadata or {}))
+    trace = Trace(
+        network=network,
+        timesteps=timesteps,
+        inputs=ins,
+        tick_offset=tick_offset,
+        profile=profile,
+        source=source,
+        metadata=dict(metadata or {}),
+    )
     for name, sdict in spikes.items():
         pop = _population(network, name, "spikes")
         trace.spikes[name] = _spike_dict_to_array(sdict, pop.size, timesteps, tick_offset, name)
@@ -213,8 +254,9 @@ def from_spinnaker2(network: Network, timesteps: int, spikes: Mapping[str, Mappi
     return trace
 
 
-def save_spinnaker2_run(path: str | Path, network: Network, timesteps: int, populations: Iterable[Any],
-                        **kwargs: Any) -> Trace:
+def save_spinnaker2_run(
+    path: str | Path, network: Network, timesteps: int, populations: Iterable[Any], **kwargs: Any
+) -> Trace:
     """Save a board run from a py-spinnaker2 script in one call.
 
     ``populations`` are the py-spinnaker2 Population objects after ``hw.run(...)`` (anything with ``name``,
@@ -237,12 +279,15 @@ def _population(network: Network, name: str, what: str):
     try:
         return network.population(name)
     except ConfigError:
-        raise TraceError(f"{what} given for population {name!r}, which is not in network {network.name!r} "
-                         f"(populations: {[p.name for p in network.populations]})") from None
+        raise TraceError(
+            f"{what} given for population {name!r}, which is not in network {network.name!r} "
+            f"(populations: {[p.name for p in network.populations]})"
+        ) from None
 
 
-def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timesteps: int, offset: int,
-                         name: str) -> np.ndarray:
+def _spike_dict_to_array(
+    sdict: Mapping[int, Sequence[int]], size: int, timesteps: int, offset: int, name: str
+) -> np.ndarray:
     out = np.zeros((timesteps - offset, size), dtype=np.uint8)
     for key, ticks in sdict.items():
         try:
@@ -252,14 +297,18 @@ def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timestep
                 raise ConfigError("not integers")
             tick_array = tick_array.astype(np.int64)
         except ConfigError:
-            raise TraceError(f"spikes of population {name!r}: neuron {key!r} -> {ticks!r} is not an integer neuron "
-                             "index with a list of integer ticks") from None
+            raise TraceError(
+                f"spikes of population {name!r}: neuron {key!r} -> {ticks!r} is not an integer neuron "
+                "index with a list of integer ticks"
+            ) from None
         if not 0 <= idx < size:
             raise TraceError(f"spikes of population {name!r}: neuron {idx} outside 0..{size - 1}")
         for t in tick_array:
             if not offset <= t < timesteps:
-                raise TraceError(f"spikes of population {name!r}: neuron {idx} spikes at tick {int(t)}, outside "
-                                 f"the recorded ticks {offset}..{timesteps - 1}")
+                raise TraceError(
+                    f"spikes of population {name!r}: neuron {idx} spikes at tick {int(t)}, outside "
+                    f"the recorded ticks {offset}..{timesteps - 1}"
+                )
             out[t - offset, idx] = 1
     return out
 
@@ -267,8 +316,10 @@ def _spike_dict_to_array(sdict: Mapping[int, Sequence[int]], size: int, timestep
 def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows: int, name: str) -> np.ndarray:
     missing = [i for i in range(size) if i not in vdict and str(i) not in vdict]
     if missing:
-        raise TraceError(f"voltages of population {name!r}: neuron {missing[0]} is missing "
-                         f"({len(missing)} of {size} neurons missing)")
+        raise TraceError(
+            f"voltages of population {name!r}: neuron {missing[0]} is missing "
+            f"({len(missing)} of {size} neurons missing)"
+        )
     wide = np.empty((rows, size), dtype=np.float64)
     for i in range(size):
         try:
@@ -278,8 +329,10 @@ def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows
         except ConfigError:
             raise TraceError(f"voltages of population {name!r}: neuron {i} has non-numeric values") from None
         if values.ndim != 1 or values.shape[0] != rows:
-            raise TraceError(f"voltages of population {name!r}: neuron {i} has {values.size} values; expected "
-                             f"{rows} (one per recorded tick)")
+            raise TraceError(
+                f"voltages of population {name!r}: neuron {i} has {values.size} values; expected "
+                f"{rows} (one per recorded tick)"
+            )
         if values.dtype == np.float32:
             values = values.astype(np.float64)
         wide[:, i] = values
@@ -310,8 +363,11 @@ def write_trace(path: str | Path, trace: Trace) -> None:
         for i, (name, arr) in enumerate(trace.inputs.items()):
             _write_array(inputs, str(i), arr).attrs["name"] = name
         pops = f.create_group("populations")
-        names = [p.name for p in trace.network.populations
-                 if p.name in trace.spikes or p.name in trace.voltages or p.name in trace.v_last]
+        names = [
+            p.name
+            for p in trace.network.populations
+            if p.name in trace.spikes or p.name in trace.voltages or p.name in trace.v_last
+        ]
         for i, name in enumerate(names):
             g = pops.create_group(str(i))
             g.attrs["name"] = name
@@ -351,8 +407,7 @@ def read_trace(path: str | Path, *, isolate: bool = False) -> Trace:
     return _build_trace(raw, path)
 
 
-def read_trace_set(paths: str | Path | Iterable[str | Path], *,
-                   isolate: bool = False) -> tuple[list[Trace], list[str]]:
+def read_trace_set(paths: str | Path | Iterable[str | Path], *, isolate: bool = False) -> tuple[list[Trace], list[str]]:
     """Read several traces; a directory stands for its ``*.h5`` files (sorted). Returns traces and their labels
     (metadata "probe" if present, else the file name). ``isolate`` as in :func:`read_trace`."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -385,8 +440,9 @@ def read_raw_trace(path: str) -> dict[str, Any]:
     try:
         f = h5py.File(path, "r")
     except Exception as exc:  # OSError, and whatever a damaged superblock makes h5py raise
-        raise TraceError(f"{path}: cannot open as an HDF5 trace ({type(exc).__name__}: {exc}); the file is "
-                         "truncated or not HDF5") from None
+        raise TraceError(
+            f"{path}: cannot open as an HDF5 trace ({type(exc).__name__}: {exc}); the file is truncated or not HDF5"
+        ) from None
     try:
         with f:
             memory.check(memory.hdf5_bytes(f), f"reading trace {path!r} (the arrays it declares)")
@@ -411,8 +467,9 @@ def _raw_contents(f: Any, path: str) -> dict[str, Any]:
     raw["inputs"] = [(_plain(ds.attrs["name"]), ds[()]) for ds in f["inputs"].values()]
     raw["populations"] = []
     for g in f["populations"].values():
-        arrays = {key: (g[key][()], _plain(g[key].attrs.get("dtype", ""))) for key in ("spikes", "v", "v_last")
-                  if key in g}
+        arrays = {
+            key: (g[key][()], _plain(g[key].attrs.get("dtype", ""))) for key in ("spikes", "v", "v_last") if key in g
+        }
         raw["populations"].append((_plain(g.attrs["name"]), arrays))
     return raw
 
@@ -434,12 +491,15 @@ def _plain(value: Any) -> Any:
 def _build_trace(raw: dict[str, Any], path: Path) -> Trace:
     attrs = raw["attrs"]
     if attrs["format"] != TRACE_FORMAT:
-        raise TraceError(f"{path}: not an s2sim trace (format attribute {attrs['format']!r}, expected "
-                         f"{TRACE_FORMAT!r})")
+        raise TraceError(
+            f"{path}: not an s2sim trace (format attribute {attrs['format']!r}, expected {TRACE_FORMAT!r})"
+        )
     version = _int_attr(attrs, "version", path)
     if not 1 <= version <= TRACE_FORMAT_VERSION:
-        raise TraceError(f"{path}: trace format version {version} is not supported (this s2sim reads "
-                         f"1..{TRACE_FORMAT_VERSION}); upgrade s2sim")
+        raise TraceError(
+            f"{path}: trace format version {version} is not supported (this s2sim reads "
+            f"1..{TRACE_FORMAT_VERSION}); upgrade s2sim"
+        )
     for key in ("network", "metadata"):
         if raw[key] is None:
             raise TraceError(f"{path}: trace lacks /{key}")
@@ -459,9 +519,15 @@ def _build_trace(raw: dict[str, Any], path: Path) -> Trace:
     source = attrs["source"]
     if not isinstance(source, str):
         raise TraceError(f"{path}: attribute 'source' = {source!r} must be text")
-    trace = Trace(network=network, timesteps=_int_attr(attrs, "timesteps", path), profile=profile,
-                  tick_offset=_int_attr(attrs, "tick_offset", path),
-                  latency_per_hop=_int_attr(attrs, "latency_per_hop", path), source=source, metadata=metadata)
+    trace = Trace(
+        network=network,
+        timesteps=_int_attr(attrs, "timesteps", path),
+        profile=profile,
+        tick_offset=_int_attr(attrs, "tick_offset", path),
+        latency_per_hop=_int_attr(attrs, "latency_per_hop", path),
+        source=source,
+        metadata=metadata,
+    )
     for name, arr in raw["inputs"]:
         trace.inputs[str(name)] = arr
     for name, arrays in raw["populations"]:
@@ -496,8 +562,9 @@ def _floats(bits: np.ndarray, dtype: Any, where: str) -> np.ndarray:
     if dtype not in _FLOATS:
         raise TraceError(f"{where} has dtype attribute {dtype!r}; expected 'float32' or 'float64'")
     if not isinstance(bits, np.ndarray) or bits.dtype != _BITS[np.dtype(dtype)]:
-        raise TraceError(f"{where} stores {getattr(bits, 'dtype', type(bits).__name__)} bit patterns for {dtype} "
-                         "values")
+        raise TraceError(
+            f"{where} stores {getattr(bits, 'dtype', type(bits).__name__)} bit patterns for {dtype} values"
+        )
     return bits.view(_FLOATS[dtype])
 
 

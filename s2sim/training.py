@@ -4,6 +4,7 @@ Tensors are time-first, ``[T, B, *input_shape]``; a model's output spikes ``[T',
 time and the class with the most spikes wins (lowest index on a tie), as on the chip. The loss is cross-entropy
 on ``logit_scale x`` the spike counts. torch and snnTorch are imported when called.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,9 +39,18 @@ def snntorch_forward(model: Any, x: Any) -> Any:
     return torch.stack(out)
 
 
-def fit(forward: Callable[[Any], Any], params: Iterable[Any], batches: Callable[[np.ndarray, int], Any],
-        labels: np.ndarray, epochs: int, lr: float, batch_size: int = 64, seed: int = 0,
-        logit_scale: float = 0.5, cosine: bool = False) -> list[float]:
+def fit(
+    forward: Callable[[Any], Any],
+    params: Iterable[Any],
+    batches: Callable[[np.ndarray, int], Any],
+    labels: np.ndarray,
+    epochs: int,
+    lr: float,
+    batch_size: int = 64,
+    seed: int = 0,
+    logit_scale: float = 0.5,
+    cosine: bool = False,
+) -> list[float]:
     """Adam on cross-entropy of output spike counts; returns the seconds of each epoch.
 
     Parameters
@@ -69,7 +79,7 @@ def fit(forward: Callable[[Any], Any], params: Iterable[Any], batches: Callable[
         t0 = time.perf_counter()
         order = torch.randperm(len(y), generator=gen)
         for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             spk = forward(batches(idx.numpy(), epoch))
             loss = F.cross_entropy(spk.sum(0) * logit_scale, y[idx])
             opt.zero_grad()

@@ -7,6 +7,7 @@ a caller force a choice (the tests do, to exercise each one); the defaults follo
 constants were measured on the project's machine (timings and instruction counts, tools/bench.py) and are
 written next to each.
 """
+
 from __future__ import annotations
 
 import os
@@ -103,8 +104,7 @@ _EVENT_NS, _EVENT_SPIKE_NS = 0.095, 5.0
 _DOT_NS, _TILE_NS, _TILE_OUTPUT_NS, _MAP_SPIKE_NS = 0.25, 7.0, 0.05, 2.0
 
 
-def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict,
-                    planes: int) -> int:
+def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict, planes: int) -> int:
     """Spike count per tick from which the dense conv path is cheaper (the kernel's ``dense_from``).
 
     Parameters
@@ -154,7 +154,8 @@ def split_threads(tuning: KernelTuning, batch: int, threads: int, size: int) -> 
     threads = min(threads, int(lib.S2_MAX_SPLIT))
     if threads < 2 or tuning.split == "never":
         return 1
-    if tuning.split == "auto" and (batch >= threads or size < SPLIT_MIN_SIZE or
-                                   os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5):
+    if tuning.split == "auto" and (
+        batch >= threads or size < SPLIT_MIN_SIZE or os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5
+    ):
         return 1
     return threads

@@ -10,6 +10,7 @@ population over its own few points instead of the product of all of them.
     [p.name for p in variants.open_points()]     # 'threshold_op[lif]', ..., 'flush_to_zero', ...
     variants.profile_of({variants.Point("threshold_op", "lif"): ">"})   # ChipProfile(overrides={'lif': ...})
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,18 @@ import numpy as np
 
 from .errors import ConfigError
 from .models import KIND_CURR_EXP
-from .profile import (CONV_X_AXES, INPUT_GROUPINGS, NEURON_MODELS, PER_MODEL_FIELDS, REFRACTORY_RULES,
-                      STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS, ChipProfile, field_models)
+from .profile import (
+    CONV_X_AXES,
+    INPUT_GROUPINGS,
+    NEURON_MODELS,
+    PER_MODEL_FIELDS,
+    REFRACTORY_RULES,
+    STATE_PRECISIONS,
+    THRESHOLD_OPS,
+    WEIGHT_ROUNDINGS,
+    ChipProfile,
+    field_models,
+)
 from .snn import CONV_AXIS_PAIRS, Conv2DProjection, Network
 
 #: Rounding modes a chip could use ("exact" is s2sim's refusal of non-integer weights, not a chip behaviour).
@@ -102,7 +113,7 @@ def profile_of(assignment: Mapping[Point, Any], base: ChipProfile | None = None)
     fixed = {k: v for k, v in base.to_dict().items() if k in ("max_atoms_per_core", "max_targets_per_core")}
     profile = ChipProfile(**top, **fixed)
     overrides: dict[str, dict[str, Any]] = {}
-    for f in PER_MODEL_FIELDS:          # in order: current follows fma and conv rounding follows list rounding
+    for f in PER_MODEL_FIELDS:  # in order: current follows fma and conv rounding follows list rounding
         for m in field_models(f):
             if value_of(profile, Point(f, m)) != values[Point(f, m)]:
                 overrides.setdefault(m, {})[f] = values[Point(f, m)]
@@ -117,8 +128,10 @@ def _majority(values: Sequence[Any], tie: Any) -> Any:
     return tie if tie in winners else winners[0]
 
 
-def combinations(points: Sequence[Point], restrict: Mapping[str, Sequence[Any]] | None = None,
-                 ) -> Iterator[dict[Point, Any]]:
+def combinations(
+    points: Sequence[Point],
+    restrict: Mapping[str, Sequence[Any]] | None = None,
+) -> Iterator[dict[Point, Any]]:
     """Every assignment of ``points`` (values limited by ``restrict``, keyed by point or field name), skipping
     impossible ones (flush-to-zero with float64 state)."""
     points = sorted(points)
@@ -164,7 +177,7 @@ def relevant_points(network: Network) -> dict[str, frozenset[Point]]:
         pres[proj.post.name].add(proj.pre.name)
     closed = {name: set(points) for name, points in own.items()}
     changed = True
-    while changed:     # upstream closure (recurrent projections make this a fixpoint, not one pass)
+    while changed:  # upstream closure (recurrent projections make this a fixpoint, not one pass)
         changed = False
         for name, sources in pres.items():
             for src in sources:
@@ -195,6 +208,18 @@ def _own_points(network: Network, pop) -> Iterator[Point]:
             yield Point("conv_x_axis")
 
 
-__all__ = ["Point", "open_points", "point_named", "value_of", "profile_of", "combinations", "allowed_values",
-           "combination_count", "relevant_points", "FIELD_VALUES", "GLOBAL_FIELDS", "CHIP_ROUNDINGS",
-           "NEURON_MODELS"]
+__all__ = [
+    "Point",
+    "open_points",
+    "point_named",
+    "value_of",
+    "profile_of",
+    "combinations",
+    "allowed_values",
+    "combination_count",
+    "relevant_points",
+    "FIELD_VALUES",
+    "GLOBAL_FIELDS",
+    "CHIP_ROUNDINGS",
+    "NEURON_MODELS",
+]

@@ -1,4 +1,5 @@
 """Shared test setup: makes ``tests/strategies.py`` importable as ``strategies`` under any pytest import mode."""
+
 import os
 import sys
 

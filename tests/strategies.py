@@ -8,6 +8,7 @@ input rasters, kernels) come from a numpy generator seeded by a drawn integer.
 
 Parameters are scaled to the weights so that neurons spike (checked in test_oracle_vs_kernel.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,8 +19,15 @@ from hypothesis import strategies as st
 
 from s2sim import snn
 from s2sim.models import MODELS
-from s2sim.profile import (INPUT_GROUPINGS, REFRACTORY_RULES, STATE_PRECISIONS, THRESHOLD_OPS, WEIGHT_ROUNDINGS,
-                           ChipProfile, field_models)
+from s2sim.profile import (
+    INPUT_GROUPINGS,
+    REFRACTORY_RULES,
+    STATE_PRECISIONS,
+    THRESHOLD_OPS,
+    WEIGHT_ROUNDINGS,
+    ChipProfile,
+    field_models,
+)
 from s2sim.tuning import KernelTuning
 
 LIST_TARGET_MODELS = ("lif", "lif_no_delay", "lif_curr_exp", "lif_curr_exp_no_delay", "lif_conv2d")
@@ -46,7 +54,7 @@ class ListProjSpec:
 class ConvProjSpec:
     pre: str
     post: str
-    weights: np.ndarray          # [C_in, C_out, kH, kW]
+    weights: np.ndarray  # [C_in, C_out, kH, kW]
     conv_params: dict
 
 
@@ -107,13 +115,17 @@ def profiles(draw, precisions=STATE_PRECISIONS, models=LIST_TARGET_MODELS) -> Ch
     """Every field of a ChipProfile, with overrides for some of ``models``."""
     precision = draw(st.sampled_from(precisions))
     return ChipProfile(
-        threshold_op=draw(st.sampled_from(THRESHOLD_OPS)), fused_multiply_add=draw(st.booleans()),
+        threshold_op=draw(st.sampled_from(THRESHOLD_OPS)),
+        fused_multiply_add=draw(st.booleans()),
         current_fused_multiply_add=draw(st.none() | st.booleans()),
         weight_rounding=draw(st.sampled_from(WEIGHT_ROUNDINGS)),
         conv_weight_rounding=draw(st.none() | st.sampled_from(WEIGHT_ROUNDINGS)),
-        state_precision=precision, input_grouping=draw(st.sampled_from(INPUT_GROUPINGS)),
+        state_precision=precision,
+        input_grouping=draw(st.sampled_from(INPUT_GROUPINGS)),
         flush_to_zero=precision == "float32" and draw(st.booleans()),
-        refractory_rule=draw(st.sampled_from(REFRACTORY_RULES)), overrides=draw(model_overrides(models)))
+        refractory_rule=draw(st.sampled_from(REFRACTORY_RULES)),
+        overrides=draw(model_overrides(models)),
+    )
 
 
 class _Numbers:
@@ -133,7 +145,7 @@ class _Numbers:
         per_neuron = size > 1 and self.rng.random() < 0.5
         n = size if per_neuron else 1
         vals = self.rng.uniform(low, high, n)
-        if self.dyadic:   # multiples of a quarter of the parameter scale (a power of two: exact)
+        if self.dyadic:  # multiples of a quarter of the parameter scale (a power of two: exact)
             vals = np.round(vals * 4 / self.param_scale) / 4 * self.param_scale
         out = vals.tolist()
         return out if per_neuron else out[0]
@@ -187,9 +199,9 @@ def _spike_times(num: _Numbers, timesteps: int, size: int) -> dict:
 def _connections(num: _Numbers, pre: PopSpec, post: PopSpec) -> list:
     model = MODELS[post.model]
     n = int(num.rng.integers(1, max(2, pre.size * post.size) + 1))
-    pre_idx = num.rng.integers(0, pre.size, n)          # repeats give several synapses between one pair
+    pre_idx = num.rng.integers(0, pre.size, n)  # repeats give several synapses between one pair
     post_idx = num.rng.integers(0, post.size, n)
-    if num.rng.random() < 0.5:   # one delay for the whole list: the kernel's rows then carry no delays
+    if num.rng.random() < 0.5:  # one delay for the whole list: the kernel's rows then carry no delays
         delays = np.full(n, num.rng.integers(0, model.max_delay + 1))
     else:
         delays = num.rng.integers(0, model.max_delay + 1, n)
@@ -198,8 +210,9 @@ def _connections(num: _Numbers, pre: PopSpec, post: PopSpec) -> list:
 
 
 @st.composite
-def conv_geometry(draw, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3,
-                  in_shape: tuple[int, int, int] | None = None) -> dict:
+def conv_geometry(
+    draw, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3, in_shape: tuple[int, int, int] | None = None
+) -> dict:
     """Shapes of one conv layer: C_in, C_out, kernel, and conv_params with fused pool, stride, padding. Wide
     layers (more than 16 channels, kernel rows of more than 64 taps) exercise the dense conv product's channel
     groups and tap chunks. ``in_shape`` (C, H, W): the layer reads that input (another conv layer's output)."""
@@ -210,34 +223,61 @@ def conv_geometry(draw, max_channels: int = 2, max_side: int = 4, max_kernel: in
         ph, pw = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
     else:
         c_in, h, w = in_shape
-        pool_y, pool_x = draw(st.sampled_from([p for p in (1, 2) if h % p == 0])), \
-            draw(st.sampled_from([p for p in (1, 2) if w % p == 0]))
+        pool_y, pool_x = (
+            draw(st.sampled_from([p for p in (1, 2) if h % p == 0])),
+            draw(st.sampled_from([p for p in (1, 2) if w % p == 0])),
+        )
         ph, pw = h // pool_y, w // pool_x
     pads = {k: draw(st.integers(0, 2)) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")}
     kh = draw(st.integers(1, min(max_kernel, ph + pads["pad_top"] + pads["pad_bottom"])))
     kw = draw(st.integers(1, min(max_kernel, pw + pads["pad_left"] + pads["pad_right"])))
     stride_y, stride_x = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    conv_params = {"in_height": ph * pool_y, "in_width": pw * pool_x, "pool_y": pool_y, "pool_x": pool_x,
-                   "stride_y": stride_y, "stride_x": stride_x, **pads}
+    conv_params = {
+        "in_height": ph * pool_y,
+        "in_width": pw * pool_x,
+        "pool_y": pool_y,
+        "pool_x": pool_x,
+        "stride_y": stride_y,
+        "stride_x": stride_x,
+        **pads,
+    }
     oh = (ph + pads["pad_top"] + pads["pad_bottom"] - kh) // stride_y + 1
     ow = (pw + pads["pad_left"] + pads["pad_right"] - kw) // stride_x + 1
-    return {"c_in": c_in, "c_out": c_out, "kh": kh, "kw": kw, "conv_params": conv_params,
-            "in_size": c_in * ph * pool_y * pw * pool_x, "out_size": c_out * oh * ow, "out_shape": (c_out, oh, ow)}
+    return {
+        "c_in": c_in,
+        "c_out": c_out,
+        "kh": kh,
+        "kw": kw,
+        "conv_params": conv_params,
+        "in_size": c_in * ph * pool_y * pw * pool_x,
+        "out_size": c_out * oh * ow,
+        "out_shape": (c_out, oh, ow),
+    }
 
 
 @st.composite
 def tunings(draw) -> tuple[KernelTuning, int]:
     """Kernel path choices and a thread count: forced event-driven, dense or cost-model conv and list delivery,
     AMX or SIMD dense products, samples split over two threads or not."""
-    tuning = KernelTuning(conv=draw(st.sampled_from(("auto", "events", "dense"))),
-                          lists=draw(st.sampled_from(("auto", "events", "dense"))), matrix_unit=draw(st.booleans()),
-                          split=draw(st.sampled_from(("auto", "never", "always"))))
+    tuning = KernelTuning(
+        conv=draw(st.sampled_from(("auto", "events", "dense"))),
+        lists=draw(st.sampled_from(("auto", "events", "dense"))),
+        matrix_unit=draw(st.booleans()),
+        split=draw(st.sampled_from(("auto", "never", "always"))),
+    )
     return tuning, draw(st.sampled_from((1, 2)))
 
 
 @st.composite
-def net_specs(draw, max_neuron_pops: int = 3, conv: bool | None = None,
-              precisions=STATE_PRECISIONS, max_timesteps: int = 24, max_batch: int = 3, wide_conv: bool = False) -> NetSpec:
+def net_specs(
+    draw,
+    max_neuron_pops: int = 3,
+    conv: bool | None = None,
+    precisions=STATE_PRECISIONS,
+    max_timesteps: int = 24,
+    max_batch: int = 3,
+    wide_conv: bool = False,
+) -> NetSpec:
     """A random network: 1-2 spike_list inputs, neuron populations of every model, list projections (recurrent,
     several into one population, delays 0..max), and (when ``conv`` is True, or sometimes when None) a
     Conv2DProjection onto a lif_conv2d population that then feeds the rest (``wide_conv``: up to 40 channels and
@@ -247,11 +287,16 @@ def net_specs(draw, max_neuron_pops: int = 3, conv: bool | None = None,
     profile = draw(profiles(precisions, models + ["lif_conv2d"] * with_conv))
     tuning, threads = draw(tunings())
     spec = NetSpec(profile, draw(st.integers(2, max_timesteps)), draw(st.integers(1, max_batch)), tuning, threads)
-    exact = any("exact" in (s.weight_rounding, s.conv_weight_rounding)
-                for s in map(profile.model_settings, LIST_TARGET_MODELS))
+    exact = any(
+        "exact" in (s.weight_rounding, s.conv_weight_rounding) for s in map(profile.model_settings, LIST_TARGET_MODELS)
+    )
     integer_weights = exact or draw(st.booleans())
-    num = _Numbers(draw(st.integers(0, 2**32 - 1)), dyadic=draw(st.booleans()), integer_weights=integer_weights,
-                   tiny=draw(st.integers(0, 3)) == 0)
+    num = _Numbers(
+        draw(st.integers(0, 2**32 - 1)),
+        dyadic=draw(st.booleans()),
+        integer_weights=integer_weights,
+        tiny=draw(st.integers(0, 3)) == 0,
+    )
 
     for k in range(draw(st.integers(1, 2))):
         spec.pops.append(_input_pop(draw, num, spec, f"in{k}", draw(st.integers(1, 6))))
@@ -262,7 +307,7 @@ def net_specs(draw, max_neuron_pops: int = 3, conv: bool | None = None,
         post = PopSpec(f"n{k}", size, model, {})
         post.params = _neuron_params(num, model, size, scale=MODELS[model].weight_limit * 0.6)
         spec.pops.append(post)
-        sources = [p for p in spec.pops]                 # includes post itself: recurrent projections
+        sources = [p for p in spec.pops]  # includes post itself: recurrent projections
         for _ in range(draw(st.integers(1, 3))):
             pre = draw(st.sampled_from(sources))
             spec.projections.append(ListProjSpec(pre.name, post.name, _connections(num, pre, post)))
@@ -284,13 +329,18 @@ def _add_conv_layer(draw, num: _Numbers, spec: NetSpec, wide: bool = False) -> N
     spec.pops.append(src)
     _conv_projection(num, spec, src.name, "conv", geo)
     if draw(st.booleans()):
-        _conv_projection(num, spec, "conv", "conv2", draw(conv_geometry(40 if wide else 3, 6, 5 if wide else 3,
-                                                                        in_shape=geo["out_shape"])))
+        _conv_projection(
+            num,
+            spec,
+            "conv",
+            "conv2",
+            draw(conv_geometry(40 if wide else 3, 6, 5 if wide else 3, in_shape=geo["out_shape"])),
+        )
 
 
 def _conv_projection(num: _Numbers, spec: NetSpec, pre: str, name: str, geo: dict) -> None:
     shape = (geo["c_in"], geo["c_out"], geo["kh"], geo["kw"])
-    weights = num.weights(127, int(np.prod(shape))).reshape(shape)   # every rounding stays inside -128..127
+    weights = num.weights(127, int(np.prod(shape))).reshape(shape)  # every rounding stays inside -128..127
     post = PopSpec(name, geo["out_size"], "lif_conv2d", {})
     # Scale: a tap sees up to pool_y*pool_x spikes; keep thresholds in reach of a few average taps.
     post.params = _neuron_params(num, "lif_conv2d", post.size, scale=40.0)

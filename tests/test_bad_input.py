@@ -4,6 +4,7 @@ Malformed objects are refused when they are built (s2sim.snn); values that are o
 run (weight range after rounding, spike ticks past the run, input arrays) are refused by the run, by the C core's
 Simulator and by the numpy oracle alike.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,7 @@ from s2sim.errors import ConfigError, LimitError, S2SimError
 from s2sim.models import MODELS
 from s2sim.profile import ChipProfile
 
-from s2sim.simulator import Simulator   # no skip without a built core: a missing build must fail loudly
+from s2sim.simulator import Simulator  # no skip without a built core: a missing build must fail loudly
 
 RUNNERS = ["oracle", "kernel"]
 
@@ -122,14 +123,17 @@ def test_spike_list_has_no_membrane():
         snn.Population(2, "spike_list", {}, name="src", record=["v"])
 
 
-@pytest.mark.parametrize("params, fragments", [
-    ({5: [1]}, ["'src'", "index 5", "0..1"]),
-    ({-1: [1]}, ["'src'", "index -1"]),
-    ({0: [3, -2]}, ["'src'", "neuron 0", "-2"]),
-    ({0: [4, 4]}, ["'src'", "neuron 0", "tick 4", "twice"]),
-    ({0: [1.5]}, ["'src'", "neuron 0", "1.5"]),
-    ({"a": [1]}, ["'src'", "'a'"]),
-])
+@pytest.mark.parametrize(
+    "params, fragments",
+    [
+        ({5: [1]}, ["'src'", "index 5", "0..1"]),
+        ({-1: [1]}, ["'src'", "index -1"]),
+        ({0: [3, -2]}, ["'src'", "neuron 0", "-2"]),
+        ({0: [4, 4]}, ["'src'", "neuron 0", "tick 4", "twice"]),
+        ({0: [1.5]}, ["'src'", "neuron 0", "1.5"]),
+        ({"a": [1]}, ["'src'", "'a'"]),
+    ],
+)
 def test_bad_spike_list(params, fragments):
     with raises(ConfigError, *fragments):
         snn.Population(2, "spike_list", params, name="src")
@@ -142,17 +146,20 @@ def _pair(post_model="lif", pre_size=2, post_size=3):
     return pre, post
 
 
-@pytest.mark.parametrize("row, kind, fragments", [
-    ([2, 0, 1, 0], ConfigError, ["pre index 2", "0..1"]),
-    ([0, 3, 1, 0], ConfigError, ["post index 3", "0..2"]),
-    ([-1, 0, 1, 0], ConfigError, ["pre index -1"]),
-    ([0.5, 0, 1, 0], ConfigError, ["pre index 0.5"]),
-    ([0, 0, 1, 8], LimitError, ["delay 8", "0..7", "'lif'", "'dst'"]),
-    ([0, 0, 1, -1], LimitError, ["delay -1", "0..7"]),
-    ([0, 0, 1, 1.5], ConfigError, ["delay 1.5"]),
-    ([0, 0, math.nan, 0], ConfigError, ["connection 1", "nan"]),
-    ([0, 0, math.inf, 0], ConfigError, ["connection 1", "inf"]),
-])
+@pytest.mark.parametrize(
+    "row, kind, fragments",
+    [
+        ([2, 0, 1, 0], ConfigError, ["pre index 2", "0..1"]),
+        ([0, 3, 1, 0], ConfigError, ["post index 3", "0..2"]),
+        ([-1, 0, 1, 0], ConfigError, ["pre index -1"]),
+        ([0.5, 0, 1, 0], ConfigError, ["pre index 0.5"]),
+        ([0, 0, 1, 8], LimitError, ["delay 8", "0..7", "'lif'", "'dst'"]),
+        ([0, 0, 1, -1], LimitError, ["delay -1", "0..7"]),
+        ([0, 0, 1, 1.5], ConfigError, ["delay 1.5"]),
+        ([0, 0, math.nan, 0], ConfigError, ["connection 1", "nan"]),
+        ([0, 0, math.inf, 0], ConfigError, ["connection 1", "inf"]),
+    ],
+)
 def test_bad_connection(row, kind, fragments):
     pre, post = _pair()
     with raises(kind, "'src->dst'", *fragments):
@@ -209,24 +216,29 @@ CONV = {"in_height": 4, "in_width": 4}
 
 
 def _conv_pops(pre_size=16, post_size=9, post_model="lif_conv2d"):
-    return (snn.Population(pre_size, "spike_list", {}, name="img"),
-            snn.Population(post_size, post_model, {}, name="fmap"))
+    return (
+        snn.Population(pre_size, "spike_list", {}, name="img"),
+        snn.Population(post_size, post_model, {}, name="fmap"),
+    )
 
 
-@pytest.mark.parametrize("pre_size, post_size, weights, params, fragments", [
-    (15, 9, np.ones((1, 1, 2, 2)), CONV, ["'img'", "15", "1*4*4 = 16"]),
-    (16, 8, np.ones((1, 1, 2, 2)), CONV, ["'fmap'", "8", "1*3*3 = 9"]),
-    (16, 9, np.ones((1, 2, 2)), CONV, ["shape (1, 2, 2)", "[C_in, C_out, kH, kW]"]),
-    (16, 9, np.ones((0, 1, 2, 2)), CONV, ["shape (0, 1, 2, 2)"]),
-    (16, 9, np.ones((1, 1, 5, 5)), CONV, ["5x5", "4x4"]),
-    (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "pool_x": 3}, ["in_width = 4", "pool size 3"]),
-    (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "stride_x": 0}, ["'stride_x'", "0", "at least 1"]),
-    (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "pad_top": -1}, ["'pad_top'", "-1", "at least 0"]),
-    (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "dilation": 2}, ["'dilation'"]),
-    (16, 9, np.ones((1, 1, 2, 2)), {"in_height": 4}, ["'in_width'"]),
-    (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "stride_y": 1.5}, ["'stride_y'", "1.5"]),
-    (16, 9, np.full((1, 1, 2, 2), np.nan), CONV, ["NaN"]),
-])
+@pytest.mark.parametrize(
+    "pre_size, post_size, weights, params, fragments",
+    [
+        (15, 9, np.ones((1, 1, 2, 2)), CONV, ["'img'", "15", "1*4*4 = 16"]),
+        (16, 8, np.ones((1, 1, 2, 2)), CONV, ["'fmap'", "8", "1*3*3 = 9"]),
+        (16, 9, np.ones((1, 2, 2)), CONV, ["shape (1, 2, 2)", "[C_in, C_out, kH, kW]"]),
+        (16, 9, np.ones((0, 1, 2, 2)), CONV, ["shape (0, 1, 2, 2)"]),
+        (16, 9, np.ones((1, 1, 5, 5)), CONV, ["5x5", "4x4"]),
+        (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "pool_x": 3}, ["in_width = 4", "pool size 3"]),
+        (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "stride_x": 0}, ["'stride_x'", "0", "at least 1"]),
+        (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "pad_top": -1}, ["'pad_top'", "-1", "at least 0"]),
+        (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "dilation": 2}, ["'dilation'"]),
+        (16, 9, np.ones((1, 1, 2, 2)), {"in_height": 4}, ["'in_width'"]),
+        (16, 9, np.ones((1, 1, 2, 2)), {**CONV, "stride_y": 1.5}, ["'stride_y'", "1.5"]),
+        (16, 9, np.full((1, 1, 2, 2), np.nan), CONV, ["NaN"]),
+    ],
+)
 def test_conv_geometry_and_kernel_mismatch(pre_size, post_size, weights, params, fragments):
     pre, post = _conv_pops(pre_size, post_size)
     with raises(ConfigError, "'img->fmap'", *fragments):
@@ -246,15 +258,18 @@ def _weighted_net(model: str, weight: float):
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("model, weight, rounding, shown, limit", [
-    ("lif", 16, "trunc", "16", "-15..15"),
-    ("lif_curr_exp", -16, "trunc", "-16", "-15..15"),
-    ("lif", 15.5, "nearest_even", "16", "-15..15"),
-    ("lif", -15.2, "floor", "-16", "-15..15"),
-    ("lif_no_delay", 128, "trunc", "128", "-127..127"),
-    ("lif_curr_exp_no_delay", -127.5, "nearest_away", "-128", "-127..127"),
-    ("lif_conv2d", 300, "trunc", "300", "-127..127"),
-])
+@pytest.mark.parametrize(
+    "model, weight, rounding, shown, limit",
+    [
+        ("lif", 16, "trunc", "16", "-15..15"),
+        ("lif_curr_exp", -16, "trunc", "-16", "-15..15"),
+        ("lif", 15.5, "nearest_even", "16", "-15..15"),
+        ("lif", -15.2, "floor", "-16", "-15..15"),
+        ("lif_no_delay", 128, "trunc", "128", "-127..127"),
+        ("lif_curr_exp_no_delay", -127.5, "nearest_away", "-128", "-127..127"),
+        ("lif_conv2d", 300, "trunc", "300", "-127..127"),
+    ],
+)
 def test_projection_weight_out_of_range(runner, model, weight, rounding, shown, limit):
     net = _weighted_net(model, weight)
     with raises(LimitError, "'src->dst'", shown, limit):
@@ -274,8 +289,9 @@ def test_non_integer_weight_under_exact_rounding(runner):
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("value, rounding, shown", [(128, "trunc", "128"), (-128.5, "floor", "-129"),
-                                                    (127.5, "nearest_even", "128")])
+@pytest.mark.parametrize(
+    "value, rounding, shown", [(128, "trunc", "128"), (-128.5, "floor", "-129"), (127.5, "nearest_even", "128")]
+)
 def test_conv_kernel_out_of_range(runner, value, rounding, shown):
     pre, post = _conv_pops()
     kernel = np.array([[[[1.0, -128.0], [2.0, value]]]])
@@ -301,13 +317,16 @@ def _input_net():
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("inputs, fragments", [
-    ({"src": np.zeros((2, 5, 4), np.uint8)}, ["'src'", "(2, 5, 4)"]),
-    ({"src": np.zeros((5, 3), np.uint8)}, ["'src'", "(5, 3)"]),
-    ({"src": np.full((1, 5, 3), 2, np.uint8)}, ["'src'", "0", "1"]),
-    ({"dst": np.zeros((1, 5, 2), np.uint8)}, ["'dst'", "'lif'", "spike_list"]),
-    ({"nowhere": np.zeros((1, 5, 3), np.uint8)}, ["'nowhere'"]),
-])
+@pytest.mark.parametrize(
+    "inputs, fragments",
+    [
+        ({"src": np.zeros((2, 5, 4), np.uint8)}, ["'src'", "(2, 5, 4)"]),
+        ({"src": np.zeros((5, 3), np.uint8)}, ["'src'", "(5, 3)"]),
+        ({"src": np.full((1, 5, 3), 2, np.uint8)}, ["'src'", "0", "1"]),
+        ({"dst": np.zeros((1, 5, 2), np.uint8)}, ["'dst'", "'lif'", "spike_list"]),
+        ({"nowhere": np.zeros((1, 5, 3), np.uint8)}, ["'nowhere'"]),
+    ],
+)
 def test_bad_input_arrays(runner, inputs, fragments):
     with raises(ConfigError, *fragments):
         run(runner, _input_net(), 5, inputs=inputs)
@@ -366,28 +385,35 @@ def test_bad_profile_fields():
         ChipProfile(flush_to_zero=True, state_precision="float64")
 
 
-@pytest.mark.parametrize("overrides, fragments", [
-    ({"spike_list": {"threshold_op": ">"}}, ["'spike_list'", "not a neuron model"]),
-    ({"lif_fast": {"threshold_op": ">"}}, ["'lif_fast'", "not a neuron model"]),
-    ({"lif": {"state_precision": "float64"}}, ["'state_precision'", "not a per-model field"]),
-    ({"lif": {"threshold_op": "=>"}}, ["'=>'", "threshold_op"]),
-    ({"lif": {"current_fused_multiply_add": False}}, ["'lif'", "no effect", "refused"]),
-    ({"lif_no_delay": {"conv_weight_rounding": "floor"}}, ["'lif_no_delay'", "no effect"]),
-    ({"lif": {"fused_multiply_add": "yes"}}, ["'yes'", "bool"]),
-    ({"lif": ">"}, ["overrides['lif']", "dict"]),
-    ("lif", ["overrides", "dict"]),
-])
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        ({"spike_list": {"threshold_op": ">"}}, ["'spike_list'", "not a neuron model"]),
+        ({"lif_fast": {"threshold_op": ">"}}, ["'lif_fast'", "not a neuron model"]),
+        ({"lif": {"state_precision": "float64"}}, ["'state_precision'", "not a per-model field"]),
+        ({"lif": {"threshold_op": "=>"}}, ["'=>'", "threshold_op"]),
+        ({"lif": {"current_fused_multiply_add": False}}, ["'lif'", "no effect", "refused"]),
+        ({"lif_no_delay": {"conv_weight_rounding": "floor"}}, ["'lif_no_delay'", "no effect"]),
+        ({"lif": {"fused_multiply_add": "yes"}}, ["'yes'", "bool"]),
+        ({"lif": ">"}, ["overrides['lif']", "dict"]),
+        ("lif", ["overrides", "dict"]),
+    ],
+)
 def test_bad_profile_overrides(overrides, fragments):
     with raises(ConfigError, *fragments):
         ChipProfile(overrides=overrides)
 
 
 def test_profile_overrides_round_trip_and_resolve():
-    p = ChipProfile(weight_rounding="floor", overrides={"lif_curr_exp": {"current_fused_multiply_add": False},
-                                                        "lif": {"threshold_op": ">"}})
+    p = ChipProfile(
+        weight_rounding="floor",
+        overrides={"lif_curr_exp": {"current_fused_multiply_add": False}, "lif": {"threshold_op": ">"}},
+    )
     assert ChipProfile.from_dict(p.to_dict()) == p and hash(ChipProfile.from_dict(p.to_dict())) == hash(p)
-    assert p.to_dict()["overrides"] == {"lif": {"threshold_op": ">"},
-                                        "lif_curr_exp": {"current_fused_multiply_add": False}}
+    assert p.to_dict()["overrides"] == {
+        "lif": {"threshold_op": ">"},
+        "lif_curr_exp": {"current_fused_multiply_add": False},
+    }
     lif, cur, conv = (p.model_settings(m) for m in ("lif", "lif_curr_exp", "lif_conv2d"))
     assert (lif.threshold_op, cur.threshold_op) == (">", ">=")
     assert (cur.fused_multiply_add, cur.current_fused_multiply_add) == (True, False)
@@ -397,15 +423,22 @@ def test_profile_overrides_round_trip_and_resolve():
 
 
 # -- fuzz: whatever the user writes, the answer is a result or an s2sim error -------------------------------
-ODD_VALUES = st.sampled_from([math.nan, math.inf, -1.0, 0.0, 1e40, -1e-45, 2**31, "x", None, [], [1.0, 2.0],
-                              [[1.0]], True, 0.5, 7, 300])
+ODD_VALUES = st.sampled_from(
+    [math.nan, math.inf, -1.0, 0.0, 1e40, -1e-45, 2**31, "x", None, [], [1.0, 2.0], [[1.0]], True, 0.5, 7, 300]
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(model=st.sampled_from(sorted(MODELS)), size=st.one_of(st.integers(-1, 4), ODD_VALUES),
-       params=st.dictionaries(st.sampled_from(["threshold", "alpha_decay", "t_refrac", "exc_decay", "reset", "bogus",
-                                               0, 1, 7]), ODD_VALUES, max_size=3),
-       connections=st.lists(st.lists(ODD_VALUES, min_size=0, max_size=5), max_size=3))
+@given(
+    model=st.sampled_from(sorted(MODELS)),
+    size=st.one_of(st.integers(-1, 4), ODD_VALUES),
+    params=st.dictionaries(
+        st.sampled_from(["threshold", "alpha_decay", "t_refrac", "exc_decay", "reset", "bogus", 0, 1, 7]),
+        ODD_VALUES,
+        max_size=3,
+    ),
+    connections=st.lists(st.lists(ODD_VALUES, min_size=0, max_size=5), max_size=3),
+)
 def test_odd_values_never_escape_as_other_exceptions(model, size, params, connections):
     try:
         pop = snn.Population(size, model, params, name="fuzz", record=["spikes"])

@@ -1,4 +1,5 @@
 """tools/bench_qat.py on a small batch: the JSON keys the project benchmark reads, and a bit-identical QAT model."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,7 +22,7 @@ def test_bench_qat_json(capsys):
     try:
         assert bench.main(["--json", "--repeats", "2", "--warmup", "0", "--batch", "3", "--torch-loop"]) == 0
     finally:
-        torch.set_num_threads(threads)   # the tool sets one thread; the rest of the session keeps its own
+        torch.set_num_threads(threads)  # the tool sets one thread; the rest of the session keeps its own
     out = json.loads(capsys.readouterr().out)
     assert out["qat_step_ratio_vs_snntorch"] > 0 and out["qat_torch_loop_step_ratio_vs_snntorch"] > 0
     lo, hi = out["ratio_spread"]

@@ -4,6 +4,7 @@ py-spinnaker2 cannot be installed here (not on PyPI), so ``snn_module`` receives
 record their constructor arguments; the checks then rebuild an s2sim network from what py-spinnaker2 would have
 received and simulate it, so the argument formats are tested by behaviour, not by string comparison.
 """
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,24 +30,33 @@ class _Net(_Recorded):
         self.objects = getattr(self, "objects", []) + list(objects)
 
 
-STANDIN = SimpleNamespace(Population=type("Population", (_Recorded,), {}),
-                          Projection=type("Projection", (_Recorded,), {}),
-                          Conv2DProjection=type("Conv2DProjection", (_Recorded,), {}), Network=_Net)
+STANDIN = SimpleNamespace(
+    Population=type("Population", (_Recorded,), {}),
+    Projection=type("Projection", (_Recorded,), {}),
+    Conv2DProjection=type("Conv2DProjection", (_Recorded,), {}),
+    Network=_Net,
+)
 
 
 def _network():
     rng = np.random.default_rng(4)
     src = snn.Population(2 * 6 * 6, "spike_list", {i: [0, 2] for i in range(0, 72, 5)}, name="src")
-    conv = snn.Population(3 * 6 * 3, "lif_conv2d", {"threshold": 6.0, "alpha_decay": 1.0}, name="conv",
-                          record=["v", "spikes"])
+    conv = snn.Population(
+        3 * 6 * 3, "lif_conv2d", {"threshold": 6.0, "alpha_decay": 1.0}, name="conv", record=["v", "spikes"]
+    )
     out = snn.Population(4, "lif", {"threshold": 5.0, "alpha_decay": 0.5}, name="out", record=["spikes", "v"])
     out.set_max_atoms_per_core(2)
     params = {"in_height": 6, "in_width": 6, "stride_x": 2, "pad_left": 1, "pad_top": 1, "pad_bottom": 1}
     weights = rng.integers(-5, 6, (2, 3, 3, 3))
-    conns = [[i, j, int(rng.integers(-3, 10)), int(rng.integers(0, 8))] for i in range(54) for j in range(4)
-             if rng.random() < 0.3]
-    return snn.Network("chip").add(src, conv, out, snn.Conv2DProjection(src, conv, weights, params),
-                                   snn.Projection(conv, out, conns))
+    conns = [
+        [i, j, int(rng.integers(-3, 10)), int(rng.integers(0, 8))]
+        for i in range(54)
+        for j in range(4)
+        if rng.random() < 0.3
+    ]
+    return snn.Network("chip").add(
+        src, conv, out, snn.Conv2DProjection(src, conv, weights, params), snn.Projection(conv, out, conns)
+    )
 
 
 def _rebuild(s2net) -> snn.Network:
@@ -55,8 +65,9 @@ def _rebuild(s2net) -> snn.Network:
     for obj in s2net.objects:
         if type(obj).__name__ == "Population":
             kw = obj.kwargs
-            pops[id(obj)] = snn.Population(kw["size"], kw["neuron_model"], kw["params"], name=kw["name"],
-                                           record=kw["record"])
+            pops[id(obj)] = snn.Population(
+                kw["size"], kw["neuron_model"], kw["params"], name=kw["name"], record=kw["record"]
+            )
     net = snn.Network(s2net.args[0]).add(*pops.values())
     for obj in s2net.objects:
         if type(obj).__name__ == "Conv2DProjection":
@@ -83,7 +94,7 @@ def test_the_chip_computes_the_network_under_its_own_conv_reading(axis):
 
 def test_without_the_swap_a_height_reading_chip_computes_another_convolution():
     net = _network()
-    s2net, _ = to_spinnaker2(net, snn_module=STANDIN)          # parameters handed over as written
+    s2net, _ = to_spinnaker2(net, snn_module=STANDIN)  # parameters handed over as written
     want = Simulator(ChipProfile()).run_batch(net, None, 14)
     got = Simulator(ChipProfile(conv_x_axis="height")).run_batch(_rebuild(s2net), None, 14)
     assert not np.array_equal(want.voltages["conv"], got.voltages["conv"])

@@ -1,6 +1,7 @@
 """The QAT neuron loop (s2sim.chip_neuron): the C core's loop and the torch one (the path of CUDA tensors) compute
 the same spikes and membrane bits, both equal the simulator, the torch FMA emulation equals the oracle bit for bit,
 and their surrogate gradients agree."""
+
 from __future__ import annotations
 
 import itertools
@@ -29,10 +30,10 @@ def test_fma32_equals_the_oracle_across_exponents_signs_and_underflow():
     v = (rng.choice([-1, 1], n) * 2.0 ** rng.uniform(-40, 40, n)).astype(np.float32)
     a = rng.uniform(0, 1, n).astype(np.float32)
     c = (rng.choice([-1, 1], n) * 2.0 ** rng.uniform(-40, 40, n)).astype(np.float32)
-    c[:20000] = (-(v[:20000].astype(np.float64) * a[:20000])).astype(np.float32)   # cancellation, halfway cases
-    v[20000:25000] *= np.float32(2.0 ** -100)   # products far below c, and subnormal results
+    c[:20000] = (-(v[:20000].astype(np.float64) * a[:20000])).astype(np.float32)  # cancellation, halfway cases
+    v[20000:25000] *= np.float32(2.0**-100)  # products far below c, and subnormal results
     c[20000:22000] = np.float32(1e-39)
-    v[25000:25010], a[25000:25010], c[25000:25010] = 3e38, 1.0, 3e38   # overflow to inf
+    v[25000:25010], a[25000:25010], c[25000:25010] = 3e38, 1.0, 3e38  # overflow to inf
     mine = fma32(torch.from_numpy(v), torch.from_numpy(a), torch.from_numpy(c)).numpy()
     ref = fma_float32(v, a, c)
     assert np.array_equal(mine.view(np.uint32), ref.view(np.uint32))
@@ -45,22 +46,35 @@ def neuron_inputs(curr_exp, recurrent, seed=0, t_len=12, batch=4, n=6):
     gen = torch.Generator().manual_seed(seed)
     exc = torch.randint(0, 40, (t_len, batch, n), generator=gen).float()
     inh = torch.randint(0, 12, (t_len, batch, n), generator=gen).float()
-    exc[:2, :, 0], inh[:2, :, 0] = 64.0, 0.0   # V reaches the threshold exactly in tick 0 (1 when late)
+    exc[:2, :, 0], inh[:2, :, 0] = 64.0, 0.0  # V reaches the threshold exactly in tick 0 (1 when late)
     syn = exc - inh
     syn[syn == 0] = -0.0
-    return {"syn": syn, "exc": exc, "inh": inh, "i_offset": torch.tensor([0.0, 0.5, -1.0, 2.0, 0.25, 0.0][:n]),
-            "alpha": torch.tensor([0.5, 0.875, 0.75, 0.9, 0.5, 1.0][:n]),
-            "decay": torch.tensor([0.5, 0.75, 0.25, 0.8, 0.5, 0.6][:n]) if curr_exp else None,
-            "theta": torch.full((n,), 64.0),
-            "w_rec": torch.randint(-20, 21, (n, n), generator=gen).float() if recurrent else None}
+    return {
+        "syn": syn,
+        "exc": exc,
+        "inh": inh,
+        "i_offset": torch.tensor([0.0, 0.5, -1.0, 2.0, 0.25, 0.0][:n]),
+        "alpha": torch.tensor([0.5, 0.875, 0.75, 0.9, 0.5, 1.0][:n]),
+        "decay": torch.tensor([0.5, 0.75, 0.25, 0.8, 0.5, 0.6][:n]) if curr_exp else None,
+        "theta": torch.full((n,), 64.0),
+        "w_rec": torch.randint(-20, 21, (n, n), generator=gen).float() if recurrent else None,
+    }
 
 
 def run_neuron(values, dyn, loss):
-    mine = {k: None if v is None or k in ("exc", "inh") else v.clone().requires_grad_(True)
-            for k, v in values.items()}
+    mine = {k: None if v is None or k in ("exc", "inh") else v.clone().requires_grad_(True) for k, v in values.items()}
     curr = values["decay"] is not None
-    spk, v = ChipNeuron.apply(mine["syn"], values["exc"] if curr else None, values["inh"] if curr else None,
-                              mine["i_offset"], mine["alpha"], mine["decay"], mine["theta"], mine["w_rec"], dyn)
+    spk, v = ChipNeuron.apply(
+        mine["syn"],
+        values["exc"] if curr else None,
+        values["inh"] if curr else None,
+        mine["i_offset"],
+        mine["alpha"],
+        mine["decay"],
+        mine["theta"],
+        mine["w_rec"],
+        dyn,
+    )
     gen = torch.Generator().manual_seed(1)
     w, wv = torch.randn(spk.shape, generator=gen), torch.randn(spk.shape, generator=gen)
     (((spk * w).sum() if loss == "both" else 0) + (v * wv).sum() * 1e-2).backward()
@@ -89,7 +103,7 @@ def test_c_and_torch_loops_agree(curr_exp, recurrent, subtract, late):
                 torch.testing.assert_close(g_c[key], g_t[key], rtol=2e-5, atol=1e-6, msg=key)
         spk = out["c", "both"][0]
         assert 0 < int(spk.sum()) < spk.numel()
-        if ge and not recurrent:   # the exact hit of the threshold fires only under >=
+        if ge and not recurrent:  # the exact hit of the threshold fires only under >=
             assert bool(spk[int(late), :, 0].all())
 
 
@@ -109,10 +123,16 @@ def test_late_sums_are_the_shifted_sums():
 
 def conv_net(seed=0):
     torch.manual_seed(seed)
-    m = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), snn.Leaky(beta=0.9, init_hidden=True, reset_delay=False),
-                      nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, stride=2), snn.Leaky(beta=0.7, init_hidden=True,
-                                                                             reset_delay=False),
-                      nn.Flatten(), nn.Linear(6 * 2 * 2, 3), snn.Leaky(beta=0.9, init_hidden=True, reset_delay=False))
+    m = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        snn.Leaky(beta=0.9, init_hidden=True, reset_delay=False),
+        nn.AvgPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2),
+        snn.Leaky(beta=0.7, init_hidden=True, reset_delay=False),
+        nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 3),
+        snn.Leaky(beta=0.9, init_hidden=True, reset_delay=False),
+    )
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(4)
@@ -121,9 +141,14 @@ def conv_net(seed=0):
 
 def rsynaptic_net(seed=0):
     torch.manual_seed(seed)
-    m = nn.Sequential(nn.Linear(16, 12), snn.RSynaptic(alpha=0.8, beta=0.9, linear_features=12, init_hidden=True,
-                                                       reset_mechanism="zero", reset_delay=False),
-                      nn.Linear(12, 4), snn.Synaptic(alpha=0.7, beta=0.85, init_hidden=True, reset_delay=False))
+    m = nn.Sequential(
+        nn.Linear(16, 12),
+        snn.RSynaptic(
+            alpha=0.8, beta=0.9, linear_features=12, init_hidden=True, reset_mechanism="zero", reset_delay=False
+        ),
+        nn.Linear(12, 4),
+        snn.Synaptic(alpha=0.7, beta=0.85, init_hidden=True, reset_delay=False),
+    )
     with torch.no_grad():
         m[0].weight.mul_(6)
         m[2].weight.mul_(3)
@@ -185,7 +210,7 @@ def test_samples_split_over_threads_give_the_same_bits():
     values = neuron_inputs(True, True, seed=2, t_len=5, batch=6, n=6)
     big = dict(values)
     for key in ("syn", "exc", "inh"):
-        big[key] = values[key].repeat(1, 1, 700)          # 4200 neurons: 6 samples give three threads work
+        big[key] = values[key].repeat(1, 1, 700)  # 4200 neurons: 6 samples give three threads work
     for key in ("i_offset", "alpha", "decay", "theta"):
         big[key] = values[key].repeat(700)
     big["w_rec"] = None
@@ -208,11 +233,38 @@ def test_mismatched_tensors_are_refused_before_the_c_loop():
     dyn = Dynamics(50.0, True, True, True, True, 2.0, "c")
     args = dict(values)
     with pytest.raises(ConfigError, match="excitatory and inhibitory sums"):
-        ChipNeuron.apply(args["syn"], args["exc"][:, :2], args["inh"], args["i_offset"], args["alpha"],
-                         args["decay"], args["theta"], args["w_rec"], dyn)
+        ChipNeuron.apply(
+            args["syn"],
+            args["exc"][:, :2],
+            args["inh"],
+            args["i_offset"],
+            args["alpha"],
+            args["decay"],
+            args["theta"],
+            args["w_rec"],
+            dyn,
+        )
     with pytest.raises(ConfigError, match="recurrent weights of shape"):
-        ChipNeuron.apply(args["syn"], args["exc"], args["inh"], args["i_offset"], args["alpha"], args["decay"],
-                         args["theta"], args["w_rec"][:3], dyn)
+        ChipNeuron.apply(
+            args["syn"],
+            args["exc"],
+            args["inh"],
+            args["i_offset"],
+            args["alpha"],
+            args["decay"],
+            args["theta"],
+            args["w_rec"][:3],
+            dyn,
+        )
     with pytest.raises(ConfigError, match="i_offset has 4 values for 6 neurons"):
-        ChipNeuron.apply(args["syn"], args["exc"], args["inh"], args["i_offset"][:4], args["alpha"], args["decay"],
-                         args["theta"], args["w_rec"], dyn)
+        ChipNeuron.apply(
+            args["syn"],
+            args["exc"],
+            args["inh"],
+            args["i_offset"][:4],
+            args["alpha"],
+            args["decay"],
+            args["theta"],
+            args["w_rec"],
+            dyn,
+        )

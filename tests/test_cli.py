@@ -1,4 +1,5 @@
 """The convert / run / plot commands, run through ``s2sim.cli.main`` on real files in a temporary directory."""
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 # -- help ----------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("command", ["convert", "run", "plot"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as info:
@@ -38,14 +40,16 @@ def test_every_command_has_help(command, capsys):
 
 def test_module_entry_point_help_in_a_subprocess():
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "s2sim.cli", "--help"], capture_output=True, text=True, env=env,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "s2sim.cli", "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     for command in ("convert", "run", "plot"):
         assert command in proc.stdout
 
 
 # -- input files ---------------------------------------------------------------------------------------------------
+
 
 def _inputs():
     return [snn.Population(3, "spike_list", name="input"), snn.Population(2 * 2 * 2, "spike_list", name="image")]
@@ -79,15 +83,18 @@ def test_h5_inputs_as_datasets_or_nir_data(tmp_path):
         np.testing.assert_array_equal(got["input"], spikes["input"])
 
 
-@pytest.mark.parametrize("content, match", [
-    (None, "does not exist"),
-    (b"not a zip archive", "not a readable .npz"),
-    ({"input": np.zeros((4, 3)), "image": np.zeros((4, 8)), "extra": np.zeros((4, 1))}, r"\['extra'\] match no"),
-    ({"input": np.zeros((4, 3))}, r"no array for input node\(s\) \['image'\]"),
-    ({"input": np.zeros((4, 5)), "image": np.zeros((4, 8))}, "does not give 3 neurons"),
-    ({"input": np.full((4, 3), 2), "image": np.zeros((4, 8))}, "value 2 at sample 0, tick 0, neuron 0"),
-    ({"input": np.zeros((4, 3)), "image": np.zeros((5, 8))}, "disagree on"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (None, "does not exist"),
+        (b"not a zip archive", "not a readable .npz"),
+        ({"input": np.zeros((4, 3)), "image": np.zeros((4, 8)), "extra": np.zeros((4, 1))}, r"\['extra'\] match no"),
+        ({"input": np.zeros((4, 3))}, r"no array for input node\(s\) \['image'\]"),
+        ({"input": np.zeros((4, 5)), "image": np.zeros((4, 8))}, "does not give 3 neurons"),
+        ({"input": np.full((4, 3), 2), "image": np.zeros((4, 8))}, "value 2 at sample 0, tick 0, neuron 0"),
+        ({"input": np.zeros((4, 3)), "image": np.zeros((5, 8))}, "disagree on"),
+    ],
+)
 def test_bad_input_files_name_the_file_and_the_problem(tmp_path, content, match):
     path = tmp_path / "bad.npz"
     if isinstance(content, bytes):
@@ -108,10 +115,10 @@ def test_unknown_input_extension(tmp_path):
 
 # -- plot ----------------------------------------------------------------------------------------------------------
 
+
 def _recording(tmp_path) -> tuple[str, dict, dict]:
     stim = snn.Population(5, "spike_list", {i: [i, i + 3] for i in range(5)}, name="stim")
-    lif = snn.Population(4, "lif_no_delay", {"threshold": 3.0, "alpha_decay": 0.75}, name="lif",
-                         record=["spikes", "v"])
+    lif = snn.Population(4, "lif_no_delay", {"threshold": 3.0, "alpha_decay": 0.75}, name="lif", record=["spikes", "v"])
     net = snn.Network().add(stim, lif, snn.Projection(stim, lif, [[i, i % 4, 2, 0] for i in range(5)]))
     res = Simulator(num_threads=1).run_batch(net, None, 12)
     assert res.spikes["lif"].any()
@@ -136,11 +143,14 @@ def _npz_at(path) -> None:
         np.savez(fh, x=np.zeros(2))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda p: None, "does not exist"),
-    (lambda p: p.write_bytes(b"garbage"), "not a readable HDF5"),
-    (lambda p: _npz_at(p), "not a readable HDF5"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.write_bytes(b"garbage"), "not a readable HDF5"),
+        (lambda p: _npz_at(p), "not a readable HDF5"),
+    ],
+)
 def test_plot_bad_files_are_clean_errors(tmp_path, capsys, make, match):
     path = tmp_path / "bad.h5"
     make(path)
@@ -164,6 +174,7 @@ def test_plot_rejects_a_model_file_and_a_sample_out_of_range(tmp_path, capsys):
 
 # -- convert and run end to end ---------------------------------------------------------------------------------
 
+
 def _nir_graph(w=None):
     import nir
 
@@ -172,8 +183,9 @@ def _nir_graph(w=None):
     return nir.NIRGraph.from_list(
         nir.Input(input_type=np.array([w.shape[1]])),
         nir.Affine(weight=w, bias=np.zeros(n)),
-        nir.LIF(tau=np.full(n, 2.5e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.3),
-                v_reset=np.zeros(n)),
+        nir.LIF(
+            tau=np.full(n, 2.5e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.3), v_reset=np.zeros(n)
+        ),
         nir.Output(output_type=np.array([n])),
     )
 
@@ -239,8 +251,24 @@ def test_run_writes_spikes_and_float32_voltages_exactly(model_file, tmp_path, ca
     inp = tmp_path / "in.npz"
     np.savez(inp, **{name: spikes})
     out = tmp_path / "out.h5"
-    code, stdout, _ = _run(capsys, "run", model_file, "--input", str(inp), "--ticks", "32", "-o", str(out),
-                           "--dt", "1e-4", "--batch-size", "2", "--progress", "on", "--report")
+    code, stdout, _ = _run(
+        capsys,
+        "run",
+        model_file,
+        "--input",
+        str(inp),
+        "--ticks",
+        "32",
+        "-o",
+        str(out),
+        "--dt",
+        "1e-4",
+        "--batch-size",
+        "2",
+        "--progress",
+        "on",
+        "--report",
+    )
     assert code == 0 and "5 sample(s), 32 ticks" in stdout
     assert "Resource report" in stdout and "Activity per PE and tick (mean over 5 sample(s), 32 ticks)" in stdout
     data = nir.read_data(str(out))
@@ -273,11 +301,22 @@ def test_run_trace_is_what_conform_compares(model_file, tmp_path, capsys):
     spikes = (np.random.default_rng(3).random((2, 20, 3)) < 0.3).astype(np.uint8)
     np.savez(tmp_path / "in.npz", **{name: spikes})
     trace = tmp_path / "t.h5"
-    code, stdout, _ = _run(capsys, "run", model_file, "--input", str(tmp_path / "in.npz"), "-o",
-                           str(tmp_path / "out.h5"), "--dt", "1e-4", "--trace", str(trace))
+    code, stdout, _ = _run(
+        capsys,
+        "run",
+        model_file,
+        "--input",
+        str(tmp_path / "in.npz"),
+        "-o",
+        str(tmp_path / "out.h5"),
+        "--dt",
+        "1e-4",
+        "--trace",
+        str(trace),
+    )
     assert code == 0 and "trace of sample 0" in stdout
     t = read_trace(trace)
-    np.testing.assert_array_equal(t.inputs[name], spikes[0])     # sample 0's input, not another sample's
+    np.testing.assert_array_equal(t.inputs[name], spikes[0])  # sample 0's input, not another sample's
     assert t.timesteps == 20 and t.spikes
     code, stdout, _ = _run(capsys, "conform", str(trace), str(trace))
     assert code == 0 and "RESULT: MATCH" in stdout

@@ -1,5 +1,6 @@
 """compare(): self-agreement, exact localisation of a flipped bit or moved spike, tick alignment, tolerance
 mode, the inputs report, clear errors, and the ``s2sim conform`` command."""
+
 import json
 from dataclasses import replace
 
@@ -15,15 +16,20 @@ T = 40
 
 
 def _network(record_a=("spikes", "v")):
-    stim = snn.Population(3, "spike_list", {0: list(range(0, 30, 3)), 1: list(range(1, 30, 4)), 2: [5, 6, 7, 20]},
-                          name="stim")
-    a = snn.Population(4, "lif_no_delay", {"threshold": 6.0, "alpha_decay": 0.875, "i_offset": 0.25}, name="a",
-                       record=list(record_a))
+    stim = snn.Population(
+        3, "spike_list", {0: list(range(0, 30, 3)), 1: list(range(1, 30, 4)), 2: [5, 6, 7, 20]}, name="stim"
+    )
+    a = snn.Population(
+        4, "lif_no_delay", {"threshold": 6.0, "alpha_decay": 0.875, "i_offset": 0.25}, name="a", record=list(record_a)
+    )
     b = snn.Population(2, "lif", {"threshold": 5.0, "alpha_decay": 0.75}, name="b", record=["spikes", "v"])
     return snn.Network("c").add(
-        stim, a, b,
+        stim,
+        a,
+        b,
         snn.Projection(stim, a, [[i, j, 4 + i - j, 0] for i in range(3) for j in range(4)]),
-        snn.Projection(a, b, [[0, 0, 7, 2], [1, 0, -3, 0], [2, 1, 9, 5], [3, 1, 6, 1], [1, 1, -2, 3]]))
+        snn.Projection(a, b, [[0, 0, 7, 2], [1, 0, -3, 0], [2, 1, 9, 5], [3, 1, 6, 1], [1, 1, -2, 3]]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +38,11 @@ def expected():
 
 
 def _copy(trace: Trace) -> Trace:
-    return replace(trace, spikes={k: v.copy() for k, v in trace.spikes.items()},
-                   voltages={k: v.copy() for k, v in trace.voltages.items()})
+    return replace(
+        trace,
+        spikes={k: v.copy() for k, v in trace.spikes.items()},
+        voltages={k: v.copy() for k, v in trace.voltages.items()},
+    )
 
 
 def _spiking(trace, pop):
@@ -43,8 +52,8 @@ def _spiking(trace, pop):
 
 def test_nan_is_one_class_but_signed_zero_is_not(expected):
     exp, obs = _copy(expected), _copy(expected)
-    exp.voltages["a"][3, 1] = np.array(0xFFC00000, np.uint32).view(np.float32)   # x86's default NaN
-    obs.voltages["a"][3, 1] = np.array(0x7FC00000, np.uint32).view(np.float32)   # ARM's default NaN
+    exp.voltages["a"][3, 1] = np.array(0xFFC00000, np.uint32).view(np.float32)  # x86's default NaN
+    obs.voltages["a"][3, 1] = np.array(0x7FC00000, np.uint32).view(np.float32)  # ARM's default NaN
     assert compare(exp, obs).match
     exp.voltages["a"][4, 2], obs.voltages["a"][4, 2] = np.float32(0.0), np.float32(-0.0)
     div = compare(exp, obs).first_divergence
@@ -80,8 +89,7 @@ def test_one_moved_spike_is_located_exactly(expected):
     result = compare(expected, observed)
     d = result.first_divergence
     assert (d.population, d.neuron, d.tick, d.variable, d.expected, d.observed) == ("b", i, t, "spikes", 1, 0)
-    spikes_b = next(v for p in result.populations if p.population == "b" for v in p.variables
-                    if v.variable == "spikes")
+    spikes_b = next(v for p in result.populations if p.population == "b" for v in p.variables if v.variable == "spikes")
     assert spikes_b.mismatches == 2 and [x.tick for x in spikes_b.listed] == [t, later]
 
 
@@ -103,7 +111,7 @@ def _expected_input(net, trace, post, neuron, tick):
 def test_divergence_reports_the_neurons_inputs(record_a):
     net = _network(record_a)
     exp = simulate(net, T)
-    full = simulate(_network(), T)          # for the hand-computed reference, with a's spikes recorded
+    full = simulate(_network(), T)  # for the hand-computed reference, with a's spikes recorded
     t, i = _spiking(full, "b")
     obs = _copy(exp)
     obs.voltages["b"].view(np.uint32)[t, i] ^= np.uint32(1)
@@ -117,8 +125,12 @@ def test_divergence_reports_the_neurons_inputs(record_a):
 
 def test_tick_offset_is_aligned_and_noted(expected):
     k = 3
-    dropped = replace(_copy(expected), tick_offset=k, spikes={n: v[k:].copy() for n, v in expected.spikes.items()},
-                      voltages={n: v[k:].copy() for n, v in expected.voltages.items()})
+    dropped = replace(
+        _copy(expected),
+        tick_offset=k,
+        spikes={n: v[k:].copy() for n, v in expected.spikes.items()},
+        voltages={n: v[k:].copy() for n, v in expected.voltages.items()},
+    )
     result = compare(expected, dropped)
     assert result.match and any("observed at 3" in n for n in result.notes)
     dropped.voltages["a"].view(np.uint32)[10, 1] ^= np.uint32(4)
@@ -130,14 +142,18 @@ def test_same_step_framework_trace_is_shifted_by_hop_depth(expected):
     depths = population_depths(expected.network)
     assert depths == {"stim": 0, "a": 1, "b": 2}
 
-    def shift(arr, d):      # a same-step framework records layer d's tick t in step t - d
+    def shift(arr, d):  # a same-step framework records layer d's tick t in step t - d
         out = np.zeros_like(arr)
         out[: len(arr) - d] = arr[d:]
         return out
 
-    framework = replace(_copy(expected), latency_per_hop=0, source="snntorch",
-                        spikes={n: shift(v, depths[n]) for n, v in expected.spikes.items()},
-                        voltages={n: shift(v, depths[n]) for n, v in expected.voltages.items()})
+    framework = replace(
+        _copy(expected),
+        latency_per_hop=0,
+        source="snntorch",
+        spikes={n: shift(v, depths[n]) for n, v in expected.spikes.items()},
+        voltages={n: shift(v, depths[n]) for n, v in expected.voltages.items()},
+    )
     with pytest.raises(TraceError, match="end at different ticks"):
         compare(expected, framework)
     assert compare(expected, framework, allow_partial=True).match
@@ -162,8 +178,9 @@ def test_tolerance_mode_for_float64_sources(expected):
 
 def test_mismatched_traces_give_clear_errors(expected):
     other = _network()
-    other.populations[1] = snn.Population(4, "lif_no_delay", {"threshold": 6.5, "alpha_decay": 0.875,
-                                                              "i_offset": 0.25}, name="a", record=["spikes", "v"])
+    other.populations[1] = snn.Population(
+        4, "lif_no_delay", {"threshold": 6.5, "alpha_decay": 0.875, "i_offset": 0.25}, name="a", record=["spikes", "v"]
+    )
     wrong_net = simulate(_network(), T)
     wrong_net.network = other
     with pytest.raises(TraceError, match=r"populations\['a'\]\.params\.threshold"):
@@ -187,12 +204,18 @@ def test_cli_exit_status_json_and_plot(expected, tmp_path, capsys):
     write_trace(tmp_path / "o.h5", observed)
     assert main(["conform", str(tmp_path / "e.h5"), str(tmp_path / "e.h5")]) == 0
     assert "RESULT: MATCH" in capsys.readouterr().out
-    assert main(["conform", str(tmp_path / "e.h5"), str(tmp_path / "o.h5"), "--json",
-                 "--plot", str(tmp_path / "p.png")]) == 1
+    assert (
+        main(["conform", str(tmp_path / "e.h5"), str(tmp_path / "o.h5"), "--json", "--plot", str(tmp_path / "p.png")])
+        == 1
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["match"] is False
-    assert {k: out["first_divergence"][k] for k in ("population", "neuron", "tick", "variable")} == \
-        {"population": "b", "neuron": 0, "tick": 20, "variable": "v"}
+    assert {k: out["first_divergence"][k] for k in ("population", "neuron", "tick", "variable")} == {
+        "population": "b",
+        "neuron": 0,
+        "tick": 20,
+        "variable": "v",
+    }
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     (tmp_path / "bad.h5").write_bytes(b"\x89HDF\r\n")
     assert main(["conform", str(tmp_path / "e.h5"), str(tmp_path / "bad.h5")]) == 2

@@ -1,4 +1,5 @@
 """``s2sim demo``: the gesture pipeline on the shipped files, on a local data folder, and the NIR benchmark."""
+
 import re
 
 import numpy as np
@@ -36,8 +37,10 @@ def test_demo_runs_the_gesture_pipeline_on_shipped_files(tmp_path, capsys):
 
 def test_demo_on_a_data_folder(tmp_path, capsys):
     gestures.write_synthetic_dataset(tmp_path, 100, 100, seed=9, config=gestures.SyntheticConfig(events=500))
-    assert main(["demo", "--data", str(tmp_path), "--limit", "4", "--raster", str(tmp_path / "r.png"),
-                 "--workers", "1"]) == 0
+    assert (
+        main(["demo", "--data", str(tmp_path), "--limit", "4", "--raster", str(tmp_path / "r.png"), "--workers", "1"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "test split of" in out and "4 samples" in out
 

@@ -6,6 +6,7 @@ newlib or qemu-system-arm are missing; CI installs them): the probe suite and ra
 conformance inference recovering the variant each build was compiled for, the compiler's contraction seen in the
 disassembly, and instruction counts that are whole, deterministic and linear where they must be.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,16 +46,19 @@ def _need(build: str) -> None:
 def _host_side(profile: ChipProfile, build: str) -> ChipProfile:
     """The drawn profile's host-side conversion (weight rounding, conv reading) with the build's arithmetic."""
     arithmetic = emulated_pe.BUILDS[build].profile
-    return dataclasses.replace(arithmetic, weight_rounding=profile.weight_rounding,
-                               conv_weight_rounding=profile.conv_weight_rounding, conv_x_axis=profile.conv_x_axis,
-                               overrides={m: {k: v for k, v in o.items() if "rounding" in k}
-                                          for m, o in profile.overrides_dict().items()})
+    return dataclasses.replace(
+        arithmetic,
+        weight_rounding=profile.weight_rounding,
+        conv_weight_rounding=profile.conv_weight_rounding,
+        conv_x_axis=profile.conv_x_axis,
+        overrides={m: {k: v for k, v in o.items() if "rounding" in k} for m, o in profile.overrides_dict().items()},
+    )
 
 
 def _assert_matches_simulator(spec, build: str) -> None:
     net, inputs = spec.build()
     rng = np.random.default_rng(spec.timesteps)
-    for pop in net.populations:          # split populations over several PEs
+    for pop in net.populations:  # split populations over several PEs
         if rng.random() < 0.5:
             pop.set_max_atoms_per_core(int(rng.integers(1, 4)))
     ins = {k: v[0] for k, v in inputs.items()}
@@ -64,8 +68,9 @@ def _assert_matches_simulator(spec, build: str) -> None:
     assert result.match, result.report()
 
 
-EMULATED = settings(deadline=None, database=None, derandomize=True, phases=[Phase.generate],
-                    suppress_health_check=list(HealthCheck))
+EMULATED = settings(
+    deadline=None, database=None, derandomize=True, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+)
 
 
 @settings(EMULATED, max_examples=60)
@@ -95,8 +100,10 @@ def probe_runs():
     out = {}
     for build in ("m4-gnu", "m4-iso", "m4-gnu-ftz"):
         if emulated_pe.availability(build)[0]:
-            out[build] = [emulated_pe.run(p.network, p.timesteps, build=build, metadata={"probe": p.name})
-                          for p in probes.probe_suite()]
+            out[build] = [
+                emulated_pe.run(p.network, p.timesteps, build=build, metadata={"probe": p.name})
+                for p in probes.probe_suite()
+            ]
     return out
 
 
@@ -166,13 +173,14 @@ def test_instruction_counts_are_whole_deterministic_and_linear_in_the_slice():
     for n in (10, 20, 40):
         runs = [emulated_pe.run(_quiet(n, "lif_no_delay"), 4, build="m4-gnu") for _ in range(2)]
         first = runs[0].instructions()
-        np.testing.assert_array_equal(first, runs[1].instructions())          # deterministic
-        assert len(set(first[:, 0, 1].tolist())) == 1                         # every quiet tick alike
+        np.testing.assert_array_equal(first, runs[1].instructions())  # deterministic
+        assert len(set(first[:, 0, 1].tolist())) == 1  # every quiet tick alike
         update[n] = int(first[0, 0, 1])
     per_neuron = (update[20] - update[10]) / 10
-    assert per_neuron == (update[40] - update[20]) / 20 and per_neuron > 10   # an exact cost per neuron update
-    fits = emulated_pe.instruction_fits([emulated_pe.run(_quiet(n, "lif_no_delay"), 4, build="m4-gnu")
-                                         for n in (10, 20, 40)])
+    assert per_neuron == (update[40] - update[20]) / 20 and per_neuron > 10  # an exact cost per neuron update
+    fits = emulated_pe.instruction_fits(
+        [emulated_pe.run(_quiet(n, "lif_no_delay"), 4, build="m4-gnu") for n in (10, 20, 40)]
+    )
     assert fits["lif_no_delay"]["update"].per_event["neuron"] == pytest.approx(per_neuron)
     with pytest.raises(ConfigError, match="counts no instructions"):
         emulated_pe.run(_quiet(3, "lif"), 2, build="host-iso").instructions()
@@ -183,7 +191,7 @@ def test_the_program_refuses_a_corrupt_image_and_pack_refuses_float64(tmp_path):
     net = _quiet(3, "lif")
     image = emulated_pe.pack(net, 2, out_path=str(tmp_path / "records.bin"))
     path = tmp_path / "image.bin"
-    path.write_bytes(image.data[:-8])                                          # truncated
+    path.write_bytes(image.data[:-8])  # truncated
     done = subprocess.run([str(emulated_pe.program("host-iso")), str(path)], capture_output=True)
     assert done.returncode != 0 and not (tmp_path / "records.bin").exists()
     with pytest.raises(ConfigError, match="float32"):
@@ -211,16 +219,33 @@ def test_corrupt_images_never_make_the_program_read_or_write_out_of_bounds(tmp_p
         path = tmp_path / "image.bin"
         path.write_bytes(bytes(bad))
         done = subprocess.run([exe, str(path)], capture_output=True, text=True, env=env, timeout=30)
-        assert done.returncode < 80 and "Sanitizer" not in done.stderr and "runtime error" not in done.stderr, \
-            (k, done.returncode, done.stderr[-2000:])
+        assert done.returncode < 80 and "Sanitizer" not in done.stderr and "runtime error" not in done.stderr, (
+            k,
+            done.returncode,
+            done.stderr[-2000:],
+        )
         outcomes.add(done.returncode)
-    assert 0 in outcomes and len(outcomes) > 5     # some corruptions are harmless, many are refused
+    assert 0 in outcomes and len(outcomes) > 5  # some corruptions are harmless, many are refused
 
 
 def test_emulate_pe_tool_reports_json(tmp_path):
     _need("host-iso")
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "emulate_pe.py"), "--json", "--builds", "host-iso",
-                          "--random", "1", "--workers", "1"], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "emulate_pe.py"),
+            "--json",
+            "--builds",
+            "host-iso",
+            "--random",
+            "1",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     n = len(probes.probe_suite()) + 5

@@ -1,5 +1,6 @@
 """Scale-out evaluation: inline, local processes and a Dask cluster give the simulator's exact output, which
 equals the quantized model's own (torch) chip forward."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,9 @@ CONFIG = gm.GestureNetConfig(frames=FRAMES, channels=(4, 8))
 
 @pytest.fixture(scope="module")
 def data():
-    recs, labels = gestures.synthetic_recordings(12, seed=7, config=gestures.SyntheticConfig(events=400,
-                                                                                                duration_ms=100))
+    recs, labels = gestures.synthetic_recordings(
+        12, seed=7, config=gestures.SyntheticConfig(events=400, duration_ms=100)
+    )
     return gestures.recordings_to_spikes(zip(recs, labels), FRAMES)
 
 
@@ -42,7 +44,7 @@ def reference(quantized, data):
     with torch.no_grad():
         spk = quantized.forward(gm.time_first(data.spikes)).spikes[-1].numpy()
     n = len(quantized.layers)
-    return spk.transpose(1, 0, 2)[:, n:n + FRAMES.n_time_bins]
+    return spk.transpose(1, 0, 2)[:, n : n + FRAMES.n_time_bins]
 
 
 def test_inline_matches_the_quantized_forward(quantized, data, reference):
@@ -99,8 +101,9 @@ def test_bad_inputs_are_refused(quantized, data):
 
 
 def test_pipeline_table(model, data):
-    res = run_gesture_pipeline(model, CONFIG, data, qat_model=model, qat_config=QuantConfig(scale_rule="max"),
-                               workers=1)
+    res = run_gesture_pipeline(
+        model, CONFIG, data, qat_model=model, qat_config=QuantConfig(scale_rule="max"), workers=1
+    )
     stages = [row[0] for row in res.rows]
     assert stages[0].startswith("float") and stages[1].startswith("PTQ") and stages[2].startswith("QAT")
     assert stages[3].startswith("simulator")

@@ -5,6 +5,7 @@ Every outcome must be an s2sim error or an acceptance; a builtin exception, an i
 a child process, so a crash shows up as an error naming it) or an exit status other than 0/1/2 fails the test, and
 so does accepting a mutation that is invalid under every reading. Long runs: ``tools/fuzz.py --minutes N``.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,16 +15,26 @@ from hypothesis import strategies as st
 from s2sim import fuzzing
 
 #: Examples per category: enough to reach every mutation kind each run, a few seconds in all.
-EXAMPLES = {"nir-graph": 200, "api": 200, "nir-file-bytes": 40, "nir-file-structure": 40, "trace-file-bytes": 40,
-            "trace-file-structure": 40, "cli": 40}
+EXAMPLES = {
+    "nir-graph": 200,
+    "api": 200,
+    "nir-file-bytes": 40,
+    "nir-file-structure": 40,
+    "trace-file-bytes": 40,
+    "trace-file-structure": 40,
+    "cli": 40,
+}
 
 
 @pytest.mark.parametrize("category", list(fuzzing.CATEGORIES))
 def test_fuzz_category(category, tmp_path):
     tally = fuzzing.Tally()
 
-    @settings(max_examples=EXAMPLES[category], deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=EXAMPLES[category],
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(rng=st.randoms(use_true_random=False))
     def one_case(rng):
         case = fuzzing.CATEGORIES[category](rng, tmp_path)

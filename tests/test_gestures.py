@@ -1,4 +1,5 @@
 """DVS Gesture input pipeline: synthetic recordings in tonic's layout, loading, framing, spikes, cache."""
+
 import os
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_missing_copy_names_the_files(tmp_path):
 
 def test_frames_to_spikes_binarises_and_counts_merged_events():
     frames = np.zeros((2, 2, 3, 3), dtype=np.int64)
-    frames[0, 1, 2, 0] = 3   # three events in one pixel and tick: one spike, two merged
+    frames[0, 1, 2, 0] = 3  # three events in one pixel and tick: one spike, two merged
     frames[1, 0, 0, 2] = 1
     spikes, merged = gestures.frames_to_spikes(frames)
     assert spikes.shape == (2, 18) and spikes.dtype == np.uint8
@@ -94,8 +95,9 @@ def test_load_spikes_accounts_for_every_event_and_caches(synthetic_root, tmp_pat
     np.testing.assert_array_equal(again.spikes, data.spikes)
     assert again.users == data.users and again.files == data.files
     # another setting or a changed recording gives another cache file, never stale data
-    gestures.load_spikes(synthetic_root, train=False, config=gestures.FrameConfig(n_time_bins=4, size=32),
-                         cache_dir=tmp_path)
+    gestures.load_spikes(
+        synthetic_root, train=False, config=gestures.FrameConfig(n_time_bins=4, size=32), cache_dir=tmp_path
+    )
     assert len(list(tmp_path.glob("*.npz"))) == 2
     path = gestures.dataset_dir(synthetic_root) / "ibmGestureTest" / data.files[0]
     raw = np.load(path)

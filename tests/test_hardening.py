@@ -2,6 +2,7 @@
 strict), corrupted files raise named errors without killing the interpreter, memory is estimated before it is
 spent, and the command line checks its inputs and outputs before it starts work.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,17 @@ import pytest
 
 from s2sim import memory, snn
 from s2sim.cli import main
-from s2sim.errors import (ConfigError, ConversionError, MetadataWarning, ResourceError, RunTimeout, S2SimError,
-                          TimeConstantWarning, TraceError, WeightLossWarning)
+from s2sim.errors import (
+    ConfigError,
+    ConversionError,
+    MetadataWarning,
+    ResourceError,
+    RunTimeout,
+    S2SimError,
+    TimeConstantWarning,
+    TraceError,
+    WeightLossWarning,
+)
 from s2sim.nir_import import ConversionConfig, convert, from_nir, read_nir_file
 from s2sim.simulator import Simulator
 from s2sim.traces import from_result, read_trace, write_trace
@@ -42,16 +52,20 @@ def budget(size: str):
 
 
 def lif(n, tau=5e-3):
-    return nir.LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
-                   v_reset=np.zeros(n))
+    return nir.LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
 
 
 def dense_graph(weight, tau=5e-3, metadata=None):
     n_out, n_in = weight.shape
-    nodes = {"in": nir.Input(input_type={"input": np.array([n_in])}), "fc": nir.Linear(weight=weight),
-             "lif": lif(n_out, tau), "out": nir.Output(output_type={"output": np.array([n_out])})}
-    return nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False,
-                        metadata=metadata or {})
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([n_in])}),
+        "fc": nir.Linear(weight=weight),
+        "lif": lif(n_out, tau),
+        "out": nir.Output(output_type={"output": np.array([n_out])}),
+    }
+    return nir.NIRGraph(
+        nodes=nodes, edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False, metadata=metadata or {}
+    )
 
 
 def categories(record) -> set:
@@ -59,6 +73,7 @@ def categories(record) -> set:
 
 
 # -- silent wrong results ------------------------------------------------------------------------------------------
+
 
 def test_default_conversion_of_an_snntorch_graph_warns_three_times_and_strict_refuses():
     # snnTorch exports Linear weights of about 1/sqrt(fan_in) and tau = dt / (1 - beta) with dt = 1e-4, no dt
@@ -91,11 +106,15 @@ def test_rockpool_like_weights_of_0_04_warn_at_conversion_and_at_run(tmp_path):
 
 
 def test_avgpool_without_weight_scaling_warns_that_its_weights_vanish():
-    nodes = {"in": nir.Input(input_type={"input": np.array([1, 4, 4])}),
-             "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-             "lif": lif(4), "out": nir.Output(output_type=None)}
-    graph = nir.NIRGraph(nodes=nodes, edges=[("in", "pool"), ("pool", "lif"), ("lif", "out")], type_check=False,
-                         metadata={"dt": 1e-3})
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([1, 4, 4])}),
+        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "lif": lif(4),
+        "out": nir.Output(output_type=None),
+    }
+    graph = nir.NIRGraph(
+        nodes=nodes, edges=[("in", "pool"), ("pool", "lif"), ("lif", "out")], type_check=False, metadata={"dt": 1e-3}
+    )
     with pytest.warns(WeightLossWarning, match=r"all 16 non-zero weight\(s\) round to 0"):
         convert(graph, ConversionConfig(conn_delay=0))
 
@@ -126,11 +145,14 @@ def test_graph_without_dt_metadata_warns_once_and_dt_or_metadata_silences_it():
         convert(dense_graph(np.full((2, 2), 3.0), tau=20.0, metadata={"dt": 1.0}))
 
 
-@pytest.mark.parametrize("key, value, fragment", [
-    ("tau", -0.01, "'tau' of neuron 0 is -0.01; it must be positive"),
-    ("tau", 0.0, "'tau' of neuron 0 is 0; it must be positive"),
-    ("r", -1.0, "'r' of neuron 0 is -1; it must be positive"),
-])
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("tau", -0.01, "'tau' of neuron 0 is -0.01; it must be positive"),
+        ("tau", 0.0, "'tau' of neuron 0 is 0; it must be positive"),
+        ("r", -1.0, "'r' of neuron 0 is -1; it must be positive"),
+    ],
+)
 def test_non_positive_time_constants_and_resistance_are_errors(key, value, fragment):
     graph = dense_graph(np.full((2, 2), 3.0), metadata={"dt": 1e-4})
     setattr(graph.nodes["lif"], key, np.full(2, value))
@@ -152,30 +174,46 @@ def test_decays_outside_0_1_warn_when_the_network_is_lowered(decay, effect):
         Simulator(num_threads=1).run_batch(snn.Network("d").add(pop), timesteps=2)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: snn.Population(2, "lif", {"threshold": [1.0, True]}, name="p"),
-    lambda: snn.Population(2, "lif", {"threshold": 1 + 2j}, name="p"),
-    lambda: snn.Population(2, "lif", {"threshold": "1.5"}, name="p"),
-    lambda: snn.Population(2, "spike_list", {0: [1, True, 3]}, name="p"),
-    lambda: snn.Population(2, "spike_list", {0: ["1", "2"]}, name="p"),
-    lambda: snn.Projection(snn.Population(2, "spike_list", {}, name="a"), snn.Population(2, "lif", {}, name="b"),
-                           [[0, 0, 3, 0], [1, 1, True, 0]]),
-    lambda: snn.Projection(snn.Population(2, "spike_list", {}, name="a"), snn.Population(2, "lif", {}, name="b"),
-                           [[0, True, 3, 0]]),
-    lambda: snn.Conv2DProjection(snn.Population(4, "spike_list", {}, name="a"),
-                                 snn.Population(1, "lif_conv2d", {}, name="b"),
-                                 [[[[1.0, True], [1.0, 1.0]]]], {"in_height": 2, "in_width": 2}),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: snn.Population(2, "lif", {"threshold": [1.0, True]}, name="p"),
+        lambda: snn.Population(2, "lif", {"threshold": 1 + 2j}, name="p"),
+        lambda: snn.Population(2, "lif", {"threshold": "1.5"}, name="p"),
+        lambda: snn.Population(2, "spike_list", {0: [1, True, 3]}, name="p"),
+        lambda: snn.Population(2, "spike_list", {0: ["1", "2"]}, name="p"),
+        lambda: snn.Projection(
+            snn.Population(2, "spike_list", {}, name="a"),
+            snn.Population(2, "lif", {}, name="b"),
+            [[0, 0, 3, 0], [1, 1, True, 0]],
+        ),
+        lambda: snn.Projection(
+            snn.Population(2, "spike_list", {}, name="a"), snn.Population(2, "lif", {}, name="b"), [[0, True, 3, 0]]
+        ),
+        lambda: snn.Conv2DProjection(
+            snn.Population(4, "spike_list", {}, name="a"),
+            snn.Population(1, "lif_conv2d", {}, name="b"),
+            [[[[1.0, True], [1.0, 1.0]]]],
+            {"in_height": 2, "in_width": 2},
+        ),
+    ],
+)
 def test_booleans_complex_numbers_and_numeric_text_are_refused_in_the_api(make):
     with pytest.raises(ConfigError, match="True|complex|string|'1"):
         make()
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"dt": True}, "dt = True"), ({"dt": "1e-4"}, "dt = '1e-4'"), ({"dt": 1e-4 + 0j}, "dt"),
-    ({"weight_scale_percentile": "50"}, "weight_scale_percentile = '50'"),
-    ({"scale_weights": "no"}, "scale_weights = 'no'"), ({"strict": 1}, "strict = 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"dt": True}, "dt = True"),
+        ({"dt": "1e-4"}, "dt = '1e-4'"),
+        ({"dt": 1e-4 + 0j}, "dt"),
+        ({"weight_scale_percentile": "50"}, "weight_scale_percentile = '50'"),
+        ({"scale_weights": "no"}, "scale_weights = 'no'"),
+        ({"strict": 1}, "strict = 1"),
+    ],
+)
 def test_conversion_config_refuses_values_that_only_look_like_numbers_or_flags(kwargs, fragment):
     with raises(ConversionError, fragment):
         ConversionConfig(**kwargs)
@@ -191,30 +229,46 @@ def test_nir_parameters_must_be_real_numbers(value):
 
 # -- NIR graphs and files: named errors only ---------------------------------------------------------------------
 
+
 def conv_graph():
-    nodes = {"in": nir.Input(input_type={"input": np.array([1, 8, 8])}),
-             "conv": nir.Conv2d(input_shape=np.array([8, 8]), weight=np.full((2, 1, 3, 3), 9.0),
-                                stride=np.array([1, 1]), padding=np.array([1, 1]), dilation=np.array([1, 1]), groups=1,
-                                bias=np.zeros(2)),
-             "lif": lif(128), "out": nir.Output(output_type={"output": np.array([2, 8, 8])})}
-    return nir.NIRGraph(nodes=nodes, edges=[("in", "conv"), ("conv", "lif"), ("lif", "out")], type_check=False,
-                        metadata={"dt": 1e-4})
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([1, 8, 8])}),
+        "conv": nir.Conv2d(
+            input_shape=np.array([8, 8]),
+            weight=np.full((2, 1, 3, 3), 9.0),
+            stride=np.array([1, 1]),
+            padding=np.array([1, 1]),
+            dilation=np.array([1, 1]),
+            groups=1,
+            bias=np.zeros(2),
+        ),
+        "lif": lif(128),
+        "out": nir.Output(output_type={"output": np.array([2, 8, 8])}),
+    }
+    return nir.NIRGraph(
+        nodes=nodes, edges=[("in", "conv"), ("conv", "lif"), ("lif", "out")], type_check=False, metadata={"dt": 1e-4}
+    )
 
 
-@pytest.mark.parametrize("mutate, fragments", [
-    (lambda g: g.metadata.update(dt="abc"), ["metadata dt = 'abc'", "positive finite number"]),
-    (lambda g: g.metadata.update(dt=-1.0), ["metadata dt = -1.0"]),
-    (lambda g: setattr(g.nodes["conv"], "stride", np.array([np.inf, 1])), ["'conv'", "stride"]),
-    (lambda g: setattr(g.nodes["conv"], "stride", np.array([0, 1])), ["'conv'", "stride", "between 1"]),
-    (lambda g: setattr(g.nodes["conv"], "padding", "full"), ["'conv'", "padding", "'full'"]),
-    (lambda g: setattr(g.nodes["conv"], "groups", 1.5), ["'conv'", "groups"]),
-    (lambda g: setattr(g.nodes["conv"], "bias", np.zeros(3)), ["'conv'", "bias has 3 values for 2"]),
-    (lambda g: setattr(g.nodes["conv"], "weight", np.zeros((2, 1, 3))), ["'conv'", "weight has shape (2, 1, 3)"]),
-    (lambda g: g.nodes["in"].input_type.update(input=np.array([np.nan, 8, 8])), ["'in'", "Input shape"]),
-    (lambda g: g.nodes["in"].input_type.update(input=np.array([1, 8192, 8192])),
-     ["'in'", "67108864 neurons", "16777216"]),
-    (lambda g: setattr(g, "edges", [("in", "conv"), ("conv", "lif", "x")]), ["edge", "not a (source, target)"]),
-])
+@pytest.mark.parametrize(
+    "mutate, fragments",
+    [
+        (lambda g: g.metadata.update(dt="abc"), ["metadata dt = 'abc'", "positive finite number"]),
+        (lambda g: g.metadata.update(dt=-1.0), ["metadata dt = -1.0"]),
+        (lambda g: setattr(g.nodes["conv"], "stride", np.array([np.inf, 1])), ["'conv'", "stride"]),
+        (lambda g: setattr(g.nodes["conv"], "stride", np.array([0, 1])), ["'conv'", "stride", "between 1"]),
+        (lambda g: setattr(g.nodes["conv"], "padding", "full"), ["'conv'", "padding", "'full'"]),
+        (lambda g: setattr(g.nodes["conv"], "groups", 1.5), ["'conv'", "groups"]),
+        (lambda g: setattr(g.nodes["conv"], "bias", np.zeros(3)), ["'conv'", "bias has 3 values for 2"]),
+        (lambda g: setattr(g.nodes["conv"], "weight", np.zeros((2, 1, 3))), ["'conv'", "weight has shape (2, 1, 3)"]),
+        (lambda g: g.nodes["in"].input_type.update(input=np.array([np.nan, 8, 8])), ["'in'", "Input shape"]),
+        (
+            lambda g: g.nodes["in"].input_type.update(input=np.array([1, 8192, 8192])),
+            ["'in'", "67108864 neurons", "16777216"],
+        ),
+        (lambda g: setattr(g, "edges", [("in", "conv"), ("conv", "lif", "x")]), ["edge", "not a (source, target)"]),
+    ],
+)
 def test_malformed_graphs_raise_conversion_errors(mutate, fragments):
     graph = conv_graph()
     mutate(graph)
@@ -230,12 +284,15 @@ def exported_graph():
     return to_nir(snn.Network("e").add(src, dst, snn.Projection(src, dst, [[0, 0, 5, 1], [1, 1, 4, 2]])))
 
 
-@pytest.mark.parametrize("key, value, fragment", [
-    ("s2sim_pre_idx", None, "lacks 's2sim_pre_idx'"),
-    ("s2sim_post_idx", np.array([0.5, 1.0]), "'s2sim_post_idx' holds values that are not finite integers"),
-    ("s2sim_delays", np.array([1, 2, 3]), "'s2sim_delays' has 3 values; expected 2"),
-    ("s2sim_weights", np.array(["5", "4"]), "'s2sim_weights' must be real numbers"),
-])
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("s2sim_pre_idx", None, "lacks 's2sim_pre_idx'"),
+        ("s2sim_post_idx", np.array([0.5, 1.0]), "'s2sim_post_idx' holds values that are not finite integers"),
+        ("s2sim_delays", np.array([1, 2, 3]), "'s2sim_delays' has 3 values; expected 2"),
+        ("s2sim_weights", np.array(["5", "4"]), "'s2sim_weights' must be real numbers"),
+    ],
+)
 def test_damaged_s2sim_metadata_is_a_conversion_error(key, value, fragment):
     graph = exported_graph()
     weight_node = next(n for n in graph.nodes.values() if "s2sim_pre_idx" in (n.metadata or {}))
@@ -336,6 +393,7 @@ def test_a_declared_4000x4000_conv_is_refused_before_memory_is_spent(tmp_path):
 
 # -- traces ----------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def trace_file(tmp_path):
     src = snn.Population(2, "spike_list", {0: [1, 3]}, name="src")
@@ -359,20 +417,33 @@ def _replace(f, key, value):
     f[key] = value
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (lambda f: _replace(f, "inputs", np.zeros(3)), "damaged or incomplete trace (AttributeError"),
-    (lambda f: f.attrs.__setitem__("timesteps", "6"), "attribute 'timesteps' = '6' must be an integer"),
-    (lambda f: f.attrs.__setitem__("timesteps", True), "attribute 'timesteps' = True must be an integer"),
-    (lambda f: f.attrs.__setitem__("version", 1.0), "attribute 'version' = 1.0 must be an integer"),
-    (lambda f: _replace(f, "network", "{\"format\": "), "/network is not valid JSON"),
-    (lambda f: _replace(f, "metadata", "[1, 2]"), "must hold JSON objects"),
-    (lambda f: (_replace(f, "populations/0/v", np.zeros((6, 2), np.float32)),
-                f["populations/0/v"].attrs.__setitem__("dtype", "float32")), "stores float32 bit patterns"),
-    (lambda f: f["populations/0/v"].attrs.__setitem__("dtype", "float16"), "dtype attribute 'float16'"),
-    (lambda f: _replace(f, "network", json.dumps({"format": "s2sim-network", "version": 1, "name": "x",
-                                                  "populations": 5, "projections": []})),
-     "'populations' must be a list"),
-])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda f: _replace(f, "inputs", np.zeros(3)), "damaged or incomplete trace (AttributeError"),
+        (lambda f: f.attrs.__setitem__("timesteps", "6"), "attribute 'timesteps' = '6' must be an integer"),
+        (lambda f: f.attrs.__setitem__("timesteps", True), "attribute 'timesteps' = True must be an integer"),
+        (lambda f: f.attrs.__setitem__("version", 1.0), "attribute 'version' = 1.0 must be an integer"),
+        (lambda f: _replace(f, "network", '{"format": '), "/network is not valid JSON"),
+        (lambda f: _replace(f, "metadata", "[1, 2]"), "must hold JSON objects"),
+        (
+            lambda f: (
+                _replace(f, "populations/0/v", np.zeros((6, 2), np.float32)),
+                f["populations/0/v"].attrs.__setitem__("dtype", "float32"),
+            ),
+            "stores float32 bit patterns",
+        ),
+        (lambda f: f["populations/0/v"].attrs.__setitem__("dtype", "float16"), "dtype attribute 'float16'"),
+        (
+            lambda f: _replace(
+                f,
+                "network",
+                json.dumps({"format": "s2sim-network", "version": 1, "name": "x", "populations": 5, "projections": []}),
+            ),
+            "'populations' must be a list",
+        ),
+    ],
+)
 def test_damaged_traces_raise_trace_errors(trace_file, edit, fragment):
     bad = mutated(trace_file, edit)
     for isolate in (False, True):
@@ -407,8 +478,9 @@ def test_a_small_trace_declaring_huge_populations_is_refused_before_allocation(t
 def test_a_trace_whose_arrays_declare_gigabytes_is_refused_before_reading(trace_file):
     def huge_dataset(f):
         del f["inputs/0"]
-        ds = f["inputs"].create_dataset("0", shape=(1 << 20, 1 << 14), dtype=np.uint8, compression="gzip",
-                                        chunks=(1024, 1024))
+        ds = f["inputs"].create_dataset(
+            "0", shape=(1 << 20, 1 << 14), dtype=np.uint8, compression="gzip", chunks=(1024, 1024)
+        )
         ds.attrs["name"] = "src"
 
     bad = mutated(trace_file, huge_dataset)
@@ -417,6 +489,7 @@ def test_a_trace_whose_arrays_declare_gigabytes_is_refused_before_reading(trace_
 
 
 # -- the command line ------------------------------------------------------------------------------------------------
+
 
 def run_cli(*argv) -> tuple[int, str]:
     import contextlib as cl
@@ -444,8 +517,16 @@ def test_run_with_no_samples_fails_before_writing_anything(model_file, tmp_path)
 
 def test_run_with_a_trace_into_a_missing_folder_fails_before_the_run(model_file, tmp_path):
     np.savez(tmp_path / "x.npz", **{"in": np.zeros((1, 5, 3), np.uint8)})
-    code, err = run_cli("run", str(model_file), "--input", str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.h5"),
-                        "--trace", str(tmp_path / "nope" / "t.h5"))
+    code, err = run_cli(
+        "run",
+        str(model_file),
+        "--input",
+        str(tmp_path / "x.npz"),
+        "-o",
+        str(tmp_path / "o.h5"),
+        "--trace",
+        str(tmp_path / "nope" / "t.h5"),
+    )
     assert code == 2 and "--trace" in err and "does not exist" in err
     assert not (tmp_path / "o.h5").exists()
 
@@ -463,8 +544,18 @@ def test_cli_prints_each_warning_once_and_strict_fails_on_them(model_file, tmp_p
 
 def test_cli_memory_budget_refuses_with_the_estimate(model_file, tmp_path):
     np.savez(tmp_path / "x.npz", **{"in": np.zeros((1, 5, 3), np.uint8)})
-    code, err = run_cli("run", str(model_file), "--input", str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.h5"),
-                        "--ticks", str(10**9), "--memory-budget", "100M")
+    code, err = run_cli(
+        "run",
+        str(model_file),
+        "--input",
+        str(tmp_path / "x.npz"),
+        "-o",
+        str(tmp_path / "o.h5"),
+        "--ticks",
+        str(10**9),
+        "--memory-budget",
+        "100M",
+    )
     assert code == 2 and "budget of 100.0 MiB" in err and "estimated" in err
     code, err = run_cli("convert", str(model_file), "--memory-budget", "lots")
     assert code == 2 and "'lots'" in err
@@ -477,9 +568,25 @@ def test_cli_ctrl_c_exits_130(model_file, tmp_path):
     import time
 
     np.savez(tmp_path / "x.npz", **{"in": np.zeros((1, 5, 3), np.uint8)})
-    proc = subprocess.Popen([sys.executable, "-m", "s2sim", "run", str(model_file), "--input",
-                             str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.h5"), "--ticks", str(10**8),
-                             "--no-voltages", "--outputs-only"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "s2sim",
+            "run",
+            str(model_file),
+            "--input",
+            str(tmp_path / "x.npz"),
+            "-o",
+            str(tmp_path / "o.h5"),
+            "--ticks",
+            str(10**8),
+            "--no-voltages",
+            "--outputs-only",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(3.0)  # start-up, conversion, then the long run
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -488,8 +595,11 @@ def test_cli_ctrl_c_exits_130(model_file, tmp_path):
 
 def test_every_cli_failure_is_a_named_error_not_a_traceback(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(500))
-    for argv in (["convert", str(tmp_path / "junk.h5")], ["conform", str(tmp_path / "junk.h5")] * 1 + [
-                 str(tmp_path / "junk.h5")], ["conform", "--infer", str(tmp_path)]):
+    for argv in (
+        ["convert", str(tmp_path / "junk.h5")],
+        ["conform", str(tmp_path / "junk.h5")] * 1 + [str(tmp_path / "junk.h5")],
+        ["conform", "--infer", str(tmp_path)],
+    ):
         code, err = run_cli(*argv)
         assert code == 2 and "error:" in err and "Traceback" not in err, (argv, err)
 

@@ -1,6 +1,7 @@
 """The kernel's speed paths give the oracle's results where the property tests rarely go, and their inputs are
 checked: a busy conv layer on every dense product, pools too large for it, repeated pairs in a dense-looking list,
 long connection lists converted chunk by chunk, a sample split over threads, inputs checked inside the kernel."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,18 +14,30 @@ from s2sim.simulator import Simulator
 from s2sim.tuning import NEVER, KernelTuning, amx_available
 from test_oracle_vs_kernel import assert_identical
 
-DENSE_PRODUCTS = [KernelTuning(conv="dense", matrix_unit=True), KernelTuning(conv="dense", matrix_unit=False),
-                  KernelTuning(conv="events")]
+DENSE_PRODUCTS = [
+    KernelTuning(conv="dense", matrix_unit=True),
+    KernelTuning(conv="dense", matrix_unit=False),
+    KernelTuning(conv="events"),
+]
 
 
 def _conv_net(c_in: int, c_out: int, side: int, k: int, pool: int, record=("spikes", "v", "counts"), seed=0):
     rng = np.random.default_rng(seed)
     inp = snn.Population(c_in * side * side, "spike_list", {}, name="in")
     out_side = side // pool - k + 1
-    conv = snn.Population(c_out * out_side * out_side, "lif_conv2d", {"threshold": 300.0, "alpha_decay": 0.75},
-                          name="conv", record=list(record))
-    proj = snn.Conv2DProjection(inp, conv, rng.integers(-128, 128, (c_in, c_out, k, k)),
-                                {"in_height": side, "in_width": side, "pool_x": pool, "pool_y": pool})
+    conv = snn.Population(
+        c_out * out_side * out_side,
+        "lif_conv2d",
+        {"threshold": 300.0, "alpha_decay": 0.75},
+        name="conv",
+        record=list(record),
+    )
+    proj = snn.Conv2DProjection(
+        inp,
+        conv,
+        rng.integers(-128, 128, (c_in, c_out, k, k)),
+        {"in_height": side, "in_width": side, "pool_x": pool, "pool_y": pool},
+    )
     return snn.Network("conv").add(inp, conv, proj), rng
 
 
@@ -48,11 +61,31 @@ def test_conv_feeding_conv(tuning, pool):
     net, rng = _conv_net(2, 16, 12, 3, 1)
     first = net.populations[1]
     side = 10 // pool
-    second = snn.Population(8 * side * side, "lif_conv2d", {"threshold": 200.0, "alpha_decay": 0.5}, name="second",
-                            record=["spikes", "v", "counts"])
-    net.add(second, snn.Conv2DProjection(first, second, rng.integers(-128, 128, (16, 8, 3, 3)),
-                                         {"in_height": 10, "in_width": 10, "pool_x": pool, "pool_y": pool,
-                                          "pad_top": 1, "pad_left": 1, "pad_bottom": 1, "pad_right": 1}))
+    second = snn.Population(
+        8 * side * side,
+        "lif_conv2d",
+        {"threshold": 200.0, "alpha_decay": 0.5},
+        name="second",
+        record=["spikes", "v", "counts"],
+    )
+    net.add(
+        second,
+        snn.Conv2DProjection(
+            first,
+            second,
+            rng.integers(-128, 128, (16, 8, 3, 3)),
+            {
+                "in_height": 10,
+                "in_width": 10,
+                "pool_x": pool,
+                "pool_y": pool,
+                "pad_top": 1,
+                "pad_left": 1,
+                "pad_bottom": 1,
+                "pad_right": 1,
+            },
+        ),
+    )
     first.params = {"threshold": 60.0, "alpha_decay": 0.75}
     x = (rng.random((2, 6, net.populations[0].size)) < 0.6).astype(np.uint8)
     want = oracle.run_batch(net, {"in": x}, 6)
@@ -74,8 +107,9 @@ def test_pool_too_large_for_the_dense_product_stays_event_driven():
     low = lower(net, tuning=KernelTuning(conv="dense"))
     assert low.projections[0].geometry["dense_from"] == NEVER
     x = np.ones((1, 3, net.populations[0].size), np.uint8)
-    assert_identical(oracle.run_batch(net, {"in": x}, 3),
-                     Simulator(tuning=KernelTuning(conv="dense")).run_batch(net, {"in": x}, 3))
+    assert_identical(
+        oracle.run_batch(net, {"in": x}, 3), Simulator(tuning=KernelTuning(conv="dense")).run_batch(net, {"in": x}, 3)
+    )
 
 
 def test_a_repeated_pair_keeps_a_dense_looking_list_sparse():
@@ -116,8 +150,9 @@ def test_split_samples_match_the_oracle(batch):
     # its own rows and neurons)
     net, rng = _conv_net(2, 8, 14, 3, 2)
     conv = net.populations[1]
-    out = snn.Population(40, "lif_curr_exp", {"threshold": 20.0, "t_refrac": 1}, name="out",
-                         record=["spikes", "v", "counts"])
+    out = snn.Population(
+        40, "lif_curr_exp", {"threshold": 20.0, "t_refrac": 1}, name="out", record=["spikes", "v", "counts"]
+    )
     pre = rng.integers(0, conv.size, 600)
     conns = np.stack([pre, rng.integers(0, 40, 600), rng.integers(-15, 16, 600), rng.integers(0, 8, 600)], 1)
     net.add(out, snn.Projection(conv, out, conns))
@@ -142,8 +177,9 @@ def test_input_values_are_checked_inside_the_kernel(threads, split):
     assert sim.run_batch(net, {"stim": x}).counts["stim"][1, 2, 0] == 1
     with pytest.raises(ConfigError, match=r"0\.5"):
         sim.run_batch(net, {"stim": x * 0.5})
-    np.testing.assert_array_equal(sim.run_batch(net, {"stim": x.astype(bool)}).counts["stim"],
-                                  sim.run_batch(net, {"stim": x}).counts["stim"])
+    np.testing.assert_array_equal(
+        sim.run_batch(net, {"stim": x.astype(bool)}).counts["stim"], sim.run_batch(net, {"stim": x}).counts["stim"]
+    )
 
 
 def test_bad_tuning_is_refused():
@@ -160,8 +196,9 @@ def test_a_split_sample_stops_on_timeout_and_stays_usable():
     # run starts from the initial state
     from s2sim.errors import RunTimeout
 
-    pop = snn.Population(3000, "lif_no_delay", {"threshold": 5.0, "alpha_decay": 0.9, "i_offset": 0.7}, name="pop",
-                         record=[])
+    pop = snn.Population(
+        3000, "lif_no_delay", {"threshold": 5.0, "alpha_decay": 0.9, "i_offset": 0.7}, name="pop", record=[]
+    )
     net = snn.Network("busy").add(pop)
     sim = Simulator(num_threads=2, tuning=KernelTuning(split="always"))
     with pytest.raises(RunTimeout):

@@ -4,6 +4,7 @@ Every edit takes effect at the next run (compared bit for bit with a network bui
 values), is validated then with the usual named errors, and can never hand the C core arrays that do not match
 what it was validated with. These tests also run under ASan + UBSan (tools/sanitize.sh).
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,10 +27,12 @@ def bits(a):
 
 
 def build(stim_ticks=None, size=4, threshold=3.0, record=("spikes", "v"), weights=5):
-    stim = snn.Population(2, "spike_list", stim_ticks if stim_ticks is not None else {0: [1, 4, 9], 1: [2, 3]},
-                          name="stim")
-    pop = snn.Population(size, "lif_no_delay", {"threshold": threshold, "alpha_decay": 0.875}, name="pop",
-                         record=list(record))
+    stim = snn.Population(
+        2, "spike_list", stim_ticks if stim_ticks is not None else {0: [1, 4, 9], 1: [2, 3]}, name="stim"
+    )
+    pop = snn.Population(
+        size, "lif_no_delay", {"threshold": threshold, "alpha_decay": 0.875}, name="pop", record=list(record)
+    )
     conns = [[i % 2, j, weights + j, 0] for i in range(2) for j in range(size)]
     return snn.Network("n").add(stim, pop, snn.Projection(stim, pop, conns)), stim, pop
 
@@ -47,7 +50,7 @@ def test_spike_list_params_per_sample_is_the_input():
     net, stim, pop = build()
     first = run(net)
     for ticks in ({0: [5], 1: [6, 7, 20]}, {}, {1: [0, 1, 2, 3]}):
-        stim.params = ticks                       # the idiom of every NIR script: inp[0].params = sample
+        stim.params = ticks  # the idiom of every NIR script: inp[0].params = sample
         got = run(net)
         np.testing.assert_array_equal(got.spikes["stim"][0], stim.input_array(T))
         same(got, run(build(stim_ticks=ticks)[0]))
@@ -61,7 +64,7 @@ def test_spike_list_dict_edited_in_place():
     ticks = {0: [1]}
     net, stim, _ = build(stim_ticks=ticks)
     run(net)
-    ticks[1] = [2, 8]                             # the population keeps the user's dict, as py-spinnaker2 does
+    ticks[1] = [2, 8]  # the population keeps the user's dict, as py-spinnaker2 does
     same(run(net), run(build(stim_ticks={0: [1], 1: [2, 8]})[0]))
 
 
@@ -71,9 +74,9 @@ def test_parameter_assignment_in_place_edit_and_new_dict():
     pop.params["threshold"] = 7.5
     same(run(net), run(build(threshold=7.5)[0]))
     pop.params["threshold"] = np.full(4, 3.0)
-    pop.params["threshold"][2] = 1.25             # in-place edit of a parameter array
+    pop.params["threshold"][2] = 1.25  # in-place edit of a parameter array
     same(run(net), run(build(threshold=[3.0, 3.0, 1.25, 3.0])[0]))
-    pop.params = {"threshold": 2.0}               # a new dict: what it leaves out takes the model defaults
+    pop.params = {"threshold": 2.0}  # a new dict: what it leaves out takes the model defaults
     ref = snn.Population(4, "lif_no_delay", {"threshold": 2.0}, name="pop", record=["spikes", "v"])
     assert pop.param("alpha_decay").tolist() == ref.param("alpha_decay").tolist()
     got = run(net)
@@ -83,7 +86,7 @@ def test_parameter_assignment_in_place_edit_and_new_dict():
 def test_growing_a_population_with_scalar_params():
     net, _, pop = build(size=4)
     run(net)
-    pop.size += 2                                 # Fugu's idiom; scalar parameters are broadcast at the next run
+    pop.size += 2  # Fugu's idiom; scalar parameters are broadcast at the next run
     got = run(net)
     assert got.voltages["pop"].shape == (1, T, 6)
     assert pop.param("threshold").shape == (6,)
@@ -104,17 +107,22 @@ def test_array_params_that_no_longer_fit_the_size_are_an_error():
     pop.params["threshold"] = np.full(4, 3.0)
     pop.size = 5
     pop.params["threshold"]  # still the 4-element array the user wrote
-    with pytest.raises(ConfigError, match=r"'pop': parameter 'threshold' has shape \(4,\); expected a scalar or \(5,\)"):
+    with pytest.raises(
+        ConfigError, match=r"'pop': parameter 'threshold' has shape \(4,\); expected a scalar or \(5,\)"
+    ):
         run(net)
 
 
-@pytest.mark.parametrize("value, error, fragments", [
-    (np.nan, ConfigError, ["'threshold'", "nan", "finite"]),
-    (1e39, LimitError, ["'threshold'", "float32"]),
-    ("3.0", ConfigError, ["'threshold'", "strings"]),
-    (True, ConfigError, ["'threshold'", "booleans"]),
-    (1 + 2j, ConfigError, ["'threshold'", "complex"]),
-])
+@pytest.mark.parametrize(
+    "value, error, fragments",
+    [
+        (np.nan, ConfigError, ["'threshold'", "nan", "finite"]),
+        (1e39, LimitError, ["'threshold'", "float32"]),
+        ("3.0", ConfigError, ["'threshold'", "strings"]),
+        (True, ConfigError, ["'threshold'", "booleans"]),
+        (1 + 2j, ConfigError, ["'threshold'", "complex"]),
+    ],
+)
 def test_bad_edits_are_refused_at_the_next_run(value, error, fragments):
     net, _, pop = build()
     run(net)
@@ -172,7 +180,7 @@ def test_max_atoms_per_core_edit_reaches_placement():
     assert place(net).populations["pop"].n_pes == 1
     pop.set_max_atoms_per_core(1)
     assert place(net).populations["pop"].n_pes == 4
-    pop.max_atoms_per_core = 2.5                  # assigned directly: checked when placed
+    pop.max_atoms_per_core = 2.5  # assigned directly: checked when placed
     with pytest.raises(ConfigError, match="'pop': max_atoms_per_core must be a positive int, got 2.5"):
         place(net)
     pop.max_atoms_per_core = 2
@@ -187,7 +195,7 @@ def test_a_loaded_network_relowers_only_when_the_core_description_changed():
     stim.params = {0: [3]}
     pop.record.append("counts")
     loaded.run_batch(timesteps=T)
-    assert loaded.lowered is lowered               # inputs and records are run buffers, not core state
+    assert loaded.lowered is lowered  # inputs and records are run buffers, not core state
     pop.params["threshold"] = 4.0
     loaded.run_batch(timesteps=T)
     assert loaded.lowered is not lowered
@@ -195,8 +203,9 @@ def test_a_loaded_network_relowers_only_when_the_core_description_changed():
 
 def test_edit_while_a_run_is_going_on_is_an_error():
     # about 2e9 neuron updates: far longer than the moment between the core taking the lock and the edit below
-    pop = snn.Population(2000, "lif_no_delay", {"threshold": 40.0, "alpha_decay": 0.9, "i_offset": 3.0}, name="pop",
-                         record=[])
+    pop = snn.Population(
+        2000, "lif_no_delay", {"threshold": 40.0, "alpha_decay": 0.9, "i_offset": 3.0}, name="pop", record=[]
+    )
     net = snn.Network().add(pop)
     sim = Simulator(num_threads=1)
     errors: list[BaseException] = []
@@ -212,7 +221,7 @@ def test_edit_while_a_run_is_going_on_is_an_error():
     while worker.is_alive() and (net.__dict__.get("_loaded") is None or not net.__dict__["_loaded"][1]._lock.locked()):
         time.sleep(0.001)
     time.sleep(0.02)
-    pop.params["threshold"] = 41.0                  # the C core runs without the GIL; this edit lands meanwhile
+    pop.params["threshold"] = 41.0  # the C core runs without the GIL; this edit lands meanwhile
     worker.join()
     assert len(errors) == 1 and isinstance(errors[0], ConfigError)
     assert "changed while it was running" in str(errors[0])
@@ -235,7 +244,8 @@ def test_core_checks_array_lengths_before_c_sees_them():
     with pytest.raises(CoreError, match="parameter threshold has 2 elements where the C core will read 4"):
         CoreNetwork(lowered)
     lowered = lower(net)
-    lowered.projections[0].arrays["dense" if "dense" in lowered.projections[0].arrays else "target"] = \
-        np.zeros(1, np.int8 if "dense" in lowered.projections[0].arrays else np.int32)
+    lowered.projections[0].arrays["dense" if "dense" in lowered.projections[0].arrays else "target"] = np.zeros(
+        1, np.int8 if "dense" in lowered.projections[0].arrays else np.int32
+    )
     with pytest.raises(CoreError, match="elements where the C core will read"):
         CoreNetwork(lowered)

@@ -1,5 +1,6 @@
 """NIR -> s2sim conversion: parameters and weights against the documented formulas, geometry against a direct
 convolution, the NIR paper's published single-LIF result, and every error path."""
+
 import json
 import os
 
@@ -29,9 +30,12 @@ def k_alpha(tau, dt, integrator):
 
 def dense_graph(neuron, weight, bias, extra_nodes=None, extra_edges=()):
     n_in = weight.shape[1]
-    nodes = {"in": nir.Input(input_type={"input": np.array([n_in])}),
-             "fc": nir.Affine(weight=weight, bias=bias), "neuron": neuron,
-             "out": nir.Output(output_type={"output": np.array([weight.shape[0]])})}
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([n_in])}),
+        "fc": nir.Affine(weight=weight, bias=bias),
+        "neuron": neuron,
+        "out": nir.Output(output_type={"output": np.array([weight.shape[0]])}),
+    }
     nodes.update(extra_nodes or {})
     edges = [("in", "fc"), ("fc", "neuron"), ("neuron", "out"), *extra_edges]
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
@@ -48,9 +52,12 @@ def weight_scale(config, weights, limit=127):
     return limit / np.percentile(np.abs(weights), config.weight_scale_percentile)
 
 
-CONFIGS = [ConversionConfig(conn_delay=0, integrator=i, scale_weights=s, weight_scale_percentile=p, dt=dt,
-                            on_overflow="clip")
-           for i in Integrator for (s, p) in ((False, 100.0), (True, 100.0), (True, 90.0)) for dt in (1.0, 1e-3)]
+CONFIGS = [
+    ConversionConfig(conn_delay=0, integrator=i, scale_weights=s, weight_scale_percentile=p, dt=dt, on_overflow="clip")
+    for i in Integrator
+    for (s, p) in ((False, 100.0), (True, 100.0), (True, 90.0))
+    for dt in (1.0, 1e-3)
+]
 
 
 def check_connections(conv_result, weights_nir, w_scale, limit=127):
@@ -62,7 +69,9 @@ def check_connections(conv_result, weights_nir, w_scale, limit=127):
     np.testing.assert_array_equal(proj.weights, expected.ravel())
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.integrator.value}-s{c.scale_weights}-p{c.weight_scale_percentile}-dt{c.dt}")
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: f"{c.integrator.value}-s{c.scale_weights}-p{c.weight_scale_percentile}-dt{c.dt}"
+)
 def test_lif_parameters_follow_the_formulas(config):
     tau, r = np.array([2.0, 5.0, 10.0, 3.0]) * config.dt, np.array([1.0, 2.0, 0.5, 1.5])
     v_leak, v_thr, v_reset = np.array([0.0, 0.3, -0.2, 0.1]), np.array([1.0, 0.5, 2.0, 1.5]), np.array([0, 0.1, 0, 0.2])
@@ -103,8 +112,9 @@ def test_cubalif_parameters_follow_the_formulas(integrator, conn_delay):
     tau_syn, tau_mem = np.array([2.0, 3.0, 4.0, 5.0]), np.array([10.0, 8.0, 6.0, 20.0])
     r, w_in, v_leak = np.array([1.0, 2.0, 1.0, 0.5]), np.array([1.0, 0.5, 2.0, 1.0]), np.array([0.0, 0.1, 0.0, -0.1])
     v_thr = np.array([1.0, 2.0, 0.5, 1.0])
-    node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=v_leak, v_threshold=v_thr,
-                       v_reset=np.zeros(4), w_in=w_in)
+    node = nir.CubaLIF(
+        tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=v_leak, v_threshold=v_thr, v_reset=np.zeros(4), w_in=w_in
+    )
     config = ConversionConfig(conn_delay=conn_delay, integrator=integrator, scale_weights=True)
     res = convert(dense_graph(node, W, B), config)
     pop = res.output_pops["neuron"]
@@ -136,12 +146,24 @@ def conv_graph(pool=None, stride=(1, 2), padding=(1, 0), in_shape=(2, 8, 8), c_o
         nodes["pool"] = pool
         edges.append(("in", "pool"))
         prev = "pool"
-    nodes["conv"] = nir.Conv2d(input_shape=None, weight=weight, stride=np.array(stride), padding=np.array(padding),
-                               dilation=np.array([1, 1]), groups=1, bias=bias)
+    nodes["conv"] = nir.Conv2d(
+        input_shape=None,
+        weight=weight,
+        stride=np.array(stride),
+        padding=np.array(padding),
+        dilation=np.array([1, 1]),
+        groups=1,
+        bias=bias,
+    )
     # neuron parameters as size-1 arrays: their shape is inferred from the conv output
     if neuron == "LIF":
-        nodes["lif"] = nir.LIF(tau=np.array([4.0]), r=np.array([1.0]), v_leak=np.array([0.0]),
-                               v_threshold=np.array([1e9]), v_reset=np.array([0.0]))
+        nodes["lif"] = nir.LIF(
+            tau=np.array([4.0]),
+            r=np.array([1.0]),
+            v_leak=np.array([0.0]),
+            v_threshold=np.array([1e9]),
+            v_reset=np.array([0.0]),
+        )
     else:
         nodes["lif"] = nir.IF(r=np.array([1.0]), v_threshold=np.array([1e9]), v_reset=np.array([0.0]))
     nodes["out"] = nir.Output(output_type=None)
@@ -152,8 +174,11 @@ def conv_graph(pool=None, stride=(1, 2), padding=(1, 0), in_shape=(2, 8, 8), c_o
 @pytest.mark.parametrize("scale_weights", [False, True])
 @pytest.mark.parametrize("pool_kind", [None, "SumPool2d", "AvgPool2d"])
 def test_conv_parameters_and_pool_fusion(scale_weights, pool_kind):
-    pool = None if pool_kind is None else getattr(nir, pool_kind)(
-        kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    pool = (
+        None
+        if pool_kind is None
+        else getattr(nir, pool_kind)(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    )
     graph, weight, bias = conv_graph(pool)
     res = convert(graph, ConversionConfig(conn_delay=0, scale_weights=scale_weights))
     proj = res.net.projections[0]
@@ -162,8 +187,18 @@ def test_conv_parameters_and_pool_fusion(scale_weights, pool_kind):
     assert isinstance(proj, snn.Conv2DProjection)
     np.testing.assert_array_equal(proj.weights, weight.swapaxes(0, 1) * factor * w_scale)
     pooled = 2 if pool_kind else 1
-    assert proj.conv_params == {"in_height": 8, "in_width": 8, "stride_y": 1, "stride_x": 2, "pool_y": pooled,
-                                "pool_x": pooled, "pad_top": 1, "pad_bottom": 1, "pad_left": 0, "pad_right": 0}
+    assert proj.conv_params == {
+        "in_height": 8,
+        "in_width": 8,
+        "stride_y": 1,
+        "stride_x": 2,
+        "pool_y": pooled,
+        "pool_x": pooled,
+        "pad_top": 1,
+        "pad_bottom": 1,
+        "pad_left": 0,
+        "pad_right": 0,
+    }
     pop = res.output_pops["lif"]
     assert pop.neuron_model == "lif_conv2d"
     out_shape = proj.out_shape
@@ -180,7 +215,7 @@ def direct_conv(x, weight, stride, pad):
     for co in range(c_out):
         for y in range(oh):
             for x_ in range(ow):
-                patch = xp[:, y * stride[0]:y * stride[0] + kh, x_ * stride[1]:x_ * stride[1] + kw]
+                patch = xp[:, y * stride[0] : y * stride[0] + kh, x_ * stride[1] : x_ * stride[1] + kw]
                 out[co, y, x_] = np.sum(patch * weight[co])
     return out
 
@@ -201,16 +236,27 @@ def test_conv_geometry_matches_a_direct_convolution(stride, padding):
 
 def test_avgpool_before_affine_and_neuron_is_folded_into_weights():
     w = RNG.integers(-3, 4, (2, 8)).astype(np.float64) * 4
-    nodes = {"in": nir.Input(input_type={"input": np.array([2, 4, 4])}),
-             "avg": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-             "flat": nir.Flatten(input_type=None, start_dim=0),
-             "fc": nir.Linear(weight=w),
-             "lif": nir.IF(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2)),
-             "avg2": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-             "if2": nir.IF(r=np.ones((2, 2, 2)), v_threshold=np.ones((2, 2, 2)), v_reset=np.zeros((2, 2, 2))),
-             "out": nir.Output(output_type=None), "out2": nir.Output(output_type=None)}
-    edges = [("in", "avg"), ("avg", "flat"), ("flat", "fc"), ("fc", "lif"), ("lif", "out"),
-             ("in", "avg2"), ("avg2", "if2"), ("if2", "out2")]
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([2, 4, 4])}),
+        "avg": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type=None, start_dim=0),
+        "fc": nir.Linear(weight=w),
+        "lif": nir.IF(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2)),
+        "avg2": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "if2": nir.IF(r=np.ones((2, 2, 2)), v_threshold=np.ones((2, 2, 2)), v_reset=np.zeros((2, 2, 2))),
+        "out": nir.Output(output_type=None),
+        "out2": nir.Output(output_type=None),
+    }
+    edges = [
+        ("in", "avg"),
+        ("avg", "flat"),
+        ("flat", "fc"),
+        ("fc", "lif"),
+        ("lif", "out"),
+        ("in", "avg2"),
+        ("avg2", "if2"),
+        ("if2", "out2"),
+    ]
     res = convert(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), ConversionConfig(conn_delay=0))
     by_post = {p.post.name: p for p in res.net.projections}
     fc = by_post["lif"]
@@ -220,19 +266,26 @@ def test_avgpool_before_affine_and_neuron_is_folded_into_weights():
     assert len(fc.weights) == 2 * 32
     pool = by_post["if2"]
     np.testing.assert_array_equal(pool.weights, np.full(32, 0.25))
-    np.testing.assert_array_equal(pool.post_idx, np.unravel_index(pool.pre_idx, (2, 4, 4))[0] * 4
-                                  + (np.unravel_index(pool.pre_idx, (2, 4, 4))[1] // 2) * 2
-                                  + np.unravel_index(pool.pre_idx, (2, 4, 4))[2] // 2)
+    np.testing.assert_array_equal(
+        pool.post_idx,
+        np.unravel_index(pool.pre_idx, (2, 4, 4))[0] * 4
+        + (np.unravel_index(pool.pre_idx, (2, 4, 4))[1] // 2) * 2
+        + np.unravel_index(pool.pre_idx, (2, 4, 4))[2] // 2,
+    )
     assert any("AvgPool2d" in n for n in res.report.population("lif").notes)
 
 
 def test_sumpool_before_neuron_is_a_weight_one_connection_list():
-    nodes = {"in": nir.Input(input_type={"input": np.array([1, 4, 6])}),
-             "pool": nir.SumPool2d(kernel_size=np.array([2, 3]), stride=np.array([2, 3]), padding=np.array([0, 0])),
-             "lif": nir.IF(r=np.ones(4), v_threshold=np.ones(4), v_reset=np.zeros(4)),
-             "out": nir.Output(output_type=None)}
-    res = convert(nir.NIRGraph(nodes=nodes, edges=[("in", "pool"), ("pool", "lif"), ("lif", "out")], type_check=False),
-                  ConversionConfig(conn_delay=0))
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([1, 4, 6])}),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 3]), stride=np.array([2, 3]), padding=np.array([0, 0])),
+        "lif": nir.IF(r=np.ones(4), v_threshold=np.ones(4), v_reset=np.zeros(4)),
+        "out": nir.Output(output_type=None),
+    }
+    res = convert(
+        nir.NIRGraph(nodes=nodes, edges=[("in", "pool"), ("pool", "lif"), ("lif", "out")], type_check=False),
+        ConversionConfig(conn_delay=0),
+    )
     proj = res.net.projections[0]
     _, y, x = np.unravel_index(proj.pre_idx, (1, 4, 6))
     np.testing.assert_array_equal(proj.post_idx, (y // 2) * 2 + x // 3)
@@ -242,14 +295,27 @@ def test_sumpool_before_neuron_is_a_weight_one_connection_list():
 def rleaky_like_graph(nested=True):
     w_in, w_rec = RNG.normal(0, 1, (3, 2)), RNG.normal(0, 1, (3, 3))
     lif = nir.LIF(tau=np.full(3, 5.0), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3), v_reset=np.zeros(3))
-    sub = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}), "lif": lif,
-                              "w_rec": nir.Linear(weight=w_rec), "output": nir.Output(output_type={"output": np.array([3])})},
-                       edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
-                       type_check=False)
-    nodes = {"in": nir.Input(input_type={"input": np.array([2])}), "fc": nir.Linear(weight=w_in), "rleaky": sub,
-             "out": nir.Output(output_type={"output": np.array([3])})}
-    return nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "rleaky"), ("rleaky", "out")], type_check=False), \
-        w_in, w_rec
+    sub = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "lif": lif,
+            "w_rec": nir.Linear(weight=w_rec),
+            "output": nir.Output(output_type={"output": np.array([3])}),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+        type_check=False,
+    )
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([2])}),
+        "fc": nir.Linear(weight=w_in),
+        "rleaky": sub,
+        "out": nir.Output(output_type={"output": np.array([3])}),
+    }
+    return (
+        nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "rleaky"), ("rleaky", "out")], type_check=False),
+        w_in,
+        w_rec,
+    )
 
 
 def test_nested_recurrent_subgraph_is_flattened():
@@ -266,9 +332,13 @@ def test_nested_recurrent_subgraph_is_flattened():
 def test_two_weight_layers_are_fused_or_rejected_naming_both():
     w1, b1 = RNG.integers(-2, 3, (4, 3)).astype(float), np.array([1.0, 0, -1, 0.5])
     w2, b2 = RNG.integers(-2, 3, (2, 4)).astype(float), np.array([0.25, -0.5])
-    nodes = {"in": nir.Input(input_type={"input": np.array([3])}), "a": nir.Affine(weight=w1, bias=b1),
-             "b": nir.Affine(weight=w2, bias=b2),
-             "lif": nir.IF(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2)), "out": nir.Output(output_type=None)}
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([3])}),
+        "a": nir.Affine(weight=w1, bias=b1),
+        "b": nir.Affine(weight=w2, bias=b2),
+        "lif": nir.IF(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2)),
+        "out": nir.Output(output_type=None),
+    }
     graph = nir.NIRGraph(nodes=nodes, edges=[("in", "a"), ("a", "b"), ("b", "lif"), ("lif", "out")], type_check=False)
     res = convert(graph, ConversionConfig(conn_delay=0))
     np.testing.assert_array_equal(res.net.projections[0].weights, (w2 @ w1).T.ravel())
@@ -292,8 +362,10 @@ def test_overflow_is_rejected_or_clipped_and_counted():
 
 
 def test_conn_delay_selects_delay_models_and_conv_needs_zero():
-    res = convert(dense_graph(nir.IF(r=np.ones(4), v_threshold=np.ones(4), v_reset=np.zeros(4)), W, B),
-                  ConversionConfig(conn_delay=3))
+    res = convert(
+        dense_graph(nir.IF(r=np.ones(4), v_threshold=np.ones(4), v_reset=np.zeros(4)), W, B),
+        ConversionConfig(conn_delay=3),
+    )
     assert res.output_pops["neuron"].neuron_model == "lif"
     assert np.all(res.net.projections[0].delays == 3)
     assert res.report.output_latency == {"neuron": 4}
@@ -304,8 +376,10 @@ def test_conn_delay_selects_delay_models_and_conv_needs_zero():
 
 def test_report_rounding_errors_and_json():
     w = np.array([[0.3, 1.4, -2.6, 2.7]])
-    res = convert(dense_graph(nir.IF(r=np.ones(1), v_threshold=np.array([0.7]), v_reset=np.zeros(1)), w, np.zeros(1)),
-                  ConversionConfig(conn_delay=0))
+    res = convert(
+        dense_graph(nir.IF(r=np.ones(1), v_threshold=np.array([0.7]), v_reset=np.zeros(1)), w, np.zeros(1)),
+        ConversionConfig(conn_delay=0),
+    )
     rep = res.report.projections[0]
     assert rep.rounding["trunc"].max_abs_error == pytest.approx(0.7)
     assert rep.rounding["trunc"].zeroed == 1
@@ -320,8 +394,11 @@ def test_report_rounding_errors_and_json():
 
 
 def test_metadata_overrides_config_unless_disabled():
-    graph = dense_graph(nir.LIF(tau=np.full(4, 5e-3), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4),
-                                v_reset=np.zeros(4)), W, B)
+    graph = dense_graph(
+        nir.LIF(tau=np.full(4, 5e-3), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4), v_reset=np.zeros(4)),
+        W,
+        B,
+    )
     graph.metadata = {"dt": 1e-3, "reset_mechanism": "zero", "integrator": "forward"}
     res = convert(graph, ConversionConfig(conn_delay=0))
     pop = res.output_pops["neuron"]
@@ -335,18 +412,60 @@ def test_metadata_overrides_config_unless_disabled():
 
 def test_nir_paper_single_lif_benchmark():
     """spinnaker2-datapath.md section 7: published output spikes at ticks 461, 511, 711, 761."""
-    graph = nir.NIRGraph(nodes={
-        "input": nir.Input(input_type={"input": np.array([1])}),
-        "affine": nir.Affine(weight=np.array([[102.02]]), bias=np.array([0.0])),
-        "lif": nir.LIF(tau=np.array([2.5e-3]), r=np.array([1.0]), v_leak=np.array([0.0]),
-                       v_threshold=np.array([0.1 * 102.02]), v_reset=np.array([0.0])),
-        "output": nir.Output(output_type={"output": np.array([1])})},
-        edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")])
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([1])}),
+            "affine": nir.Affine(weight=np.array([[102.02]]), bias=np.array([0.0])),
+            "lif": nir.LIF(
+                tau=np.array([2.5e-3]),
+                r=np.array([1.0]),
+                v_leak=np.array([0.0]),
+                v_threshold=np.array([0.1 * 102.02]),
+                v_reset=np.array([0.0]),
+            ),
+            "output": nir.Output(output_type={"output": np.array([1])}),
+        },
+        edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")],
+    )
     net, _, outs = from_nir(graph, ConversionConfig(dt=1e-4, integrator="forward", reset="zero", conn_delay=0))
     assert_f32_equal(outs["lif"].param("alpha_decay"), 0.96)
     assert outs["lif"].param("threshold")[0] == pytest.approx(255.05)
-    ticks = [60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470, 480, 490, 500, 510, 520, 530, 670,
-             680, 690, 700, 710, 720, 730, 740, 750, 760, 770, 780, 840, 850]
+    ticks = [
+        60,
+        220,
+        270,
+        310,
+        320,
+        350,
+        370,
+        400,
+        410,
+        430,
+        440,
+        450,
+        460,
+        470,
+        480,
+        490,
+        500,
+        510,
+        520,
+        530,
+        670,
+        680,
+        690,
+        700,
+        710,
+        720,
+        730,
+        740,
+        750,
+        760,
+        770,
+        780,
+        840,
+        850,
+    ]
     x = np.zeros((1, 1001, 1), np.uint8)
     x[0, ticks, 0] = 1
     res = Simulator().run_batch(net, {"input": x}, 1001)
@@ -380,24 +499,34 @@ class MaxPool2d:
     metadata = {}
 
 
-@pytest.mark.parametrize("node,advice", [
-    (MaxPool2d(), "AvgPool2d"),
-    (nir.Threshold(threshold=np.ones(4)), "IF"),
-    (nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4)), "record 'v'"),
-    (nir.Scale(scale=np.ones(4)), "preceding weight"),
-    (nir.Delay(delay=np.ones(4)), "conn_delay"),
-])
+@pytest.mark.parametrize(
+    "node,advice",
+    [
+        (MaxPool2d(), "AvgPool2d"),
+        (nir.Threshold(threshold=np.ones(4)), "IF"),
+        (nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4)), "record 'v'"),
+        (nir.Scale(scale=np.ones(4)), "preceding weight"),
+        (nir.Delay(delay=np.ones(4)), "conn_delay"),
+    ],
+)
 def test_unsupported_nodes_name_the_node_and_an_alternative(node, advice):
-    nodes = {"in": nir.Input(input_type={"input": np.array([4])}), "odd": node, "lif": if_node(),
-             "out": nir.Output(output_type=None)}
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([4])}),
+        "odd": node,
+        "lif": if_node(),
+        "out": nir.Output(output_type=None),
+    }
     graph = nir.NIRGraph(nodes=nodes, edges=[("in", "odd"), ("odd", "lif"), ("lif", "out")], type_check=False)
     with pytest.raises(ConversionError, match=f"'odd'.*{advice}"):
         convert(graph)
 
 
 def test_output_fed_through_weights_without_neuron_is_rejected():
-    nodes = {"in": nir.Input(input_type={"input": np.array([3])}), "fc": nir.Linear(weight=np.ones((2, 3))),
-             "out": nir.Output(output_type=None)}
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([3])}),
+        "fc": nir.Linear(weight=np.ones((2, 3))),
+        "out": nir.Output(output_type=None),
+    }
     with pytest.raises(ConversionError, match="'out'.*'fc'"):
         convert(nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "out")], type_check=False))
 
@@ -413,8 +542,12 @@ def test_mismatched_shapes_name_both_nodes():
     graph = dense_graph(nir.IF(r=np.ones(5), v_threshold=np.ones(5), v_reset=np.zeros(5)), W, B)
     with pytest.raises(ConversionError, match="'neuron'.*5 values.*4"):
         convert(graph)
-    nodes = {"in": nir.Input(input_type={"input": np.array([5])}), "fc": nir.Linear(weight=np.ones((2, 3))),
-             "lif": if_node(2), "out": nir.Output(output_type=None)}
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([5])}),
+        "fc": nir.Linear(weight=np.ones((2, 3))),
+        "lif": if_node(2),
+        "out": nir.Output(output_type=None),
+    }
     with pytest.raises(ConversionError, match="'fc'.*3 inputs"):
         convert(nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False))
 

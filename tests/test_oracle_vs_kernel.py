@@ -5,6 +5,7 @@ variant and require bit-identical spikes and voltages and identical counts. The 
 values from SPEC arithmetic written out in the test (exact rationals where rounding matters), never from the code
 under test, and run on both implementations.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,15 +21,20 @@ from s2sim.errors import LimitError
 from s2sim.profile import ChipProfile
 from strategies import net_specs
 
-from s2sim.simulator import Simulator   # no skip without a built core: a missing build must fail loudly
+from s2sim.simulator import Simulator  # no skip without a built core: a missing build must fail loudly
 
 RUNNERS = ["oracle", "kernel"]
-EVERY_PROFILE = [ChipProfile(threshold_op=op, fused_multiply_add=fma, state_precision=prec)
-                 for op in (">=", ">") for fma in (True, False) for prec in ("float32", "float64")]
+EVERY_PROFILE = [
+    ChipProfile(threshold_op=op, fused_multiply_add=fma, state_precision=prec)
+    for op in (">=", ">")
+    for fma in (True, False)
+    for prec in ("float32", "float64")
+]
 
 
 def profile_id(profile: ChipProfile) -> str:
     return f"{profile.threshold_op}-{'fma' if profile.fused_multiply_add else 'mul_add'}-{profile.state_precision}"
+
 
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -51,13 +57,16 @@ def assert_identical(expected, actual) -> None:
         assert want.keys() == got.keys(), f"{group}: populations {sorted(want)} vs {sorted(got)}"
         for name in want:
             a, b = want[name], got[name]
-            assert (a.dtype, a.shape) == (b.dtype, b.shape), \
+            assert (a.dtype, a.shape) == (b.dtype, b.shape), (
                 f"{group}[{name}]: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+            )
             differ = np.argwhere(bits(a) != bits(b))
             if differ.size:
                 where = tuple(int(i) for i in differ[0])
-                raise AssertionError(f"{group}[{name!r}] first differs at index {where} (sample, tick, neuron): "
-                                     f"oracle {a[where]!r} vs kernel {b[where]!r}; {len(differ)} entries differ")
+                raise AssertionError(
+                    f"{group}[{name!r}] first differs at index {where} (sample, tick, neuron): "
+                    f"oracle {a[where]!r} vs kernel {b[where]!r}; {len(differ)} entries differ"
+                )
 
 
 # -- property tests -------------------------------------------------------------------------------------------
@@ -96,17 +105,35 @@ def test_kernel_matches_oracle_on_wide_conv_networks(spec):
 
 def test_generated_networks_spike_and_see_the_profile():
     """The strategy is only useful if its networks spike and their results depend on the open datapath points."""
-    stats = {"cases": 0, "spiking": 0, "fma": 0, "threshold_op": 0, "grouping": 0, "left_to_right": 0, "ftz": 0,
-             "refractory": 0, "override": 0}
+    stats = {
+        "cases": 0,
+        "spiking": 0,
+        "fma": 0,
+        "threshold_op": 0,
+        "grouping": 0,
+        "left_to_right": 0,
+        "ftz": 0,
+        "refractory": 0,
+        "override": 0,
+    }
 
     def differs(spec, res, **change):
         profile = ChipProfile(**{**spec.profile.to_dict(), **change})
         other = oracle.run_batch(*spec.build(), spec.timesteps, profile)
-        return any(not np.array_equal(bits(res.voltages[n]), bits(other.voltages[n])) or
-                   not np.array_equal(res.spikes[n], other.spikes[n]) for n in spec.neuron_names())
+        return any(
+            not np.array_equal(bits(res.voltages[n]), bits(other.voltages[n]))
+            or not np.array_equal(res.spikes[n], other.spikes[n])
+            for n in spec.neuron_names()
+        )
 
-    @settings(max_examples=120, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=120,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(net_specs(precisions=("float32",)))
     def collect(spec):
         net, inputs = spec.build()
@@ -149,7 +176,7 @@ def _is_correctly_rounded(exact: Fraction, result: np.floating) -> bool:
     return True
 
 
-finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False, min_value=-2.0**60, max_value=2.0**60)
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False, min_value=-(2.0**60), max_value=2.0**60)
 
 
 @settings(max_examples=400, deadline=None)
@@ -268,10 +295,16 @@ def test_delay_d_spike_at_t_reaches_v_at_t_plus_1_plus_d(runner, delay):
     # weight 5, alpha 0.5) sees it at tick 3 + 1 + d: V = 5, then 2.5, 1.25 (exact). Every tick before is 0.
     stim = snn.Population(1, "spike_list", {0: [2]}, name="stim")
     relay = snn.Population(1, "lif_no_delay", {"threshold": 1.0}, name="relay", record=["spikes", "counts"])
-    target = snn.Population(1, "lif", {"threshold": 100.0, "alpha_decay": 0.5}, name="target",
-                            record=["spikes", "v", "counts"])
-    net = snn.Network("delay").add(stim, relay, target, snn.Projection(stim, relay, [[0, 0, 1, 0]]),
-                                   snn.Projection(relay, target, [[0, 0, 5, delay]]))
+    target = snn.Population(
+        1, "lif", {"threshold": 100.0, "alpha_decay": 0.5}, name="target", record=["spikes", "v", "counts"]
+    )
+    net = snn.Network("delay").add(
+        stim,
+        relay,
+        target,
+        snn.Projection(stim, relay, [[0, 0, 1, 0]]),
+        snn.Projection(relay, target, [[0, 0, 5, delay]]),
+    )
     arrive = 3 + 1 + delay
     res = run(runner, net, arrive + 3, ChipProfile())
     assert np.flatnonzero(res.spikes["relay"][0, :, 0]).tolist() == [3]
@@ -290,8 +323,15 @@ def test_curr_exp_refractory_period(runner, profile, t_refrac):
     # t_refrac 2: ticks 2, 3 rest (I = 2, 1; V stays 0). tick 4: I = 0.5, V = 0.5. tick 5: I = .25, V = .5. tick 6: .375
     # t_refrac 0: tick 2: I = 2, V = 2 -> spike; tick 3: I = 1, V = 1 -> spike (">=" only); then as above from tick 4
     # (with ">" tick 3 keeps V = 1, so tick 4: V = 0.5 + 0.5 = 1.0, tick 5: 0.5 + 0.25, tick 6: 0.375 + 0.125).
-    params = {"threshold": 1.0, "alpha_decay": 0.5, "exc_decay": 0.5, "inh_decay": 0.5, "t_refrac": t_refrac,
-              "reset": "reset_to_v_reset", "v_reset": 0.0}
+    params = {
+        "threshold": 1.0,
+        "alpha_decay": 0.5,
+        "exc_decay": 0.5,
+        "inh_decay": 0.5,
+        "t_refrac": t_refrac,
+        "reset": "reset_to_v_reset",
+        "v_reset": 0.0,
+    }
     net = _single_neuron("lif_curr_exp", params, stim_ticks=[0], weight=4)
     res = run(runner, net, 7, profile)
     if t_refrac == 2:
@@ -305,18 +345,22 @@ def test_curr_exp_refractory_period(runner, profile, t_refrac):
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("rounding, expected", [
-    ("trunc",        [2, -2, 3, 2, -2, 0, 0]),
-    ("nearest_even", [2, -2, 4, 3, -3, 0, 0]),
-    ("nearest_away", [3, -3, 4, 3, -3, 0, -1]),
-    ("floor",        [2, -3, 3, 2, -3, 0, -1]),
-])
+@pytest.mark.parametrize(
+    "rounding, expected",
+    [
+        ("trunc", [2, -2, 3, 2, -2, 0, 0]),
+        ("nearest_even", [2, -2, 4, 3, -3, 0, 0]),
+        ("nearest_away", [3, -3, 4, 3, -3, 0, -1]),
+        ("floor", [2, -3, 3, 2, -3, 0, -1]),
+    ],
+)
 def test_weight_rounding_modes(runner, rounding, expected):
     # 0.49999999999999994 is the float just below 0.5: every mode gives 0 (|w| + 0.5 would round up to 1.0).
     weights = [2.5, -2.5, 3.5, 2.7, -2.7, 0.49999999999999994, -0.5]
     stim = snn.Population(1, "spike_list", {0: [0]}, name="stim")
-    pop = snn.Population(len(weights), "lif_no_delay", {"threshold": 100.0, "alpha_decay": 1.0}, name="pop",
-                         record=["v"])
+    pop = snn.Population(
+        len(weights), "lif_no_delay", {"threshold": 100.0, "alpha_decay": 1.0}, name="pop", record=["v"]
+    )
     proj = snn.Projection(stim, pop, [[0, j, w, 0] for j, w in enumerate(weights)])
     net = snn.Network("rounding").add(stim, pop, proj)
     res = run(runner, net, 2, ChipProfile(weight_rounding=rounding))
@@ -334,17 +378,56 @@ def test_conv_with_pool_stride_and_padding_by_hand(runner):
     # Synaptic events: each spike times its in-range taps times C_out: (0,0)-cell spikes reach 4 outputs each,
     # the (1,1)-cell spike reaches out[1,1] only -> 4 + 4 + 1 = 9.
     stim = snn.Population(16, "spike_list", {0: [0], 1: [0], 15: [0]}, name="stim")
-    conv = snn.Population(4, "lif_conv2d", {"threshold": 100.0, "alpha_decay": 1.0}, name="conv",
-                          record=["v", "counts"])
-    proj = snn.Conv2DProjection(stim, conv, np.array([[[[1, 2], [3, 4]]]]),
-                                {"in_height": 4, "in_width": 4, "pool_x": 2, "pool_y": 2, "pad_top": 1, "pad_left": 1})
+    conv = snn.Population(
+        4, "lif_conv2d", {"threshold": 100.0, "alpha_decay": 1.0}, name="conv", record=["v", "counts"]
+    )
+    proj = snn.Conv2DProjection(
+        stim,
+        conv,
+        np.array([[[[1, 2], [3, 4]]]]),
+        {"in_height": 4, "in_width": 4, "pool_x": 2, "pool_y": 2, "pad_top": 1, "pad_left": 1},
+    )
     res = run(runner, snn.Network("conv").add(stim, conv, proj), 2, ChipProfile())
     assert res.voltages["conv"][0, 1].tolist() == [8.0, 6.0, 4.0, 6.0]
     assert res.counts["conv"][0, :, 1].tolist() == [0, 9]
 
 
-NIR_PAPER_INPUT = [60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470, 480, 490, 500, 510, 520, 530,
-                   670, 680, 690, 700, 710, 720, 730, 740, 750, 760, 770, 780, 840, 850]
+NIR_PAPER_INPUT = [
+    60,
+    220,
+    270,
+    310,
+    320,
+    350,
+    370,
+    400,
+    410,
+    430,
+    440,
+    450,
+    460,
+    470,
+    480,
+    490,
+    500,
+    510,
+    520,
+    530,
+    670,
+    680,
+    690,
+    700,
+    710,
+    720,
+    730,
+    740,
+    750,
+    760,
+    770,
+    780,
+    840,
+    850,
+]
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -394,14 +477,22 @@ def test_conv_x_axis_reading_is_a_profile_setting():
     # Square input and kernel with asymmetric stride, pool and padding: both readings of the x/y parameters fit
     # the populations, but give different convolutions; kernel and oracle must agree on each.
     rng = np.random.default_rng(11)
-    geom = {"in_height": 8, "in_width": 8, "stride_x": 2, "stride_y": 1, "pool_x": 2, "pool_y": 1,
-            "pad_top": 1, "pad_bottom": 0, "pad_left": 0, "pad_right": 2}
+    geom = {
+        "in_height": 8,
+        "in_width": 8,
+        "stride_x": 2,
+        "stride_y": 1,
+        "pool_x": 2,
+        "pool_y": 1,
+        "pad_top": 1,
+        "pad_bottom": 0,
+        "pad_left": 0,
+        "pad_right": 2,
+    }
     pre = snn.Population(2 * 8 * 8, "spike_list", {}, name="pre")
     oh, ow = (8 + 1 - 3) // 1 + 1, (4 + 2 - 3) // 2 + 1
-    post = snn.Population(3 * oh * ow, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="post",
-                          record=["v"])
-    net = snn.Network("axes").add(pre, post, snn.Conv2DProjection(pre, post, rng.integers(-9, 10, (2, 3, 3, 3)),
-                                                                   geom))
+    post = snn.Population(3 * oh * ow, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="post", record=["v"])
+    net = snn.Network("axes").add(pre, post, snn.Conv2DProjection(pre, post, rng.integers(-9, 10, (2, 3, 3, 3)), geom))
     x = (rng.random((2, 3, pre.size)) < 0.5).astype(np.uint8)
     results = {}
     for axis in ("width", "height"):
@@ -431,8 +522,9 @@ def test_input_grouping_by_hand(runner):
     offsets = [f(x) for x in (0.1, 0.3, 0.7, 1.1, 1.3, 2.9, 0.123, 0.377)]
     off = next(o for o in offsets if trace(o, False) != trace(o, True))
     stim = snn.Population(1, "spike_list", {0: [0]}, name="stim")
-    pop = snn.Population(1, "lif_no_delay", {"alpha_decay": 0.5, "i_offset": float(off), "threshold": 1e9},
-                         name="pop", record=["v"])
+    pop = snn.Population(
+        1, "lif_no_delay", {"alpha_decay": 0.5, "i_offset": float(off), "threshold": 1e9}, name="pop", record=["v"]
+    )
     net = snn.Network("grouping").add(stim, pop, snn.Projection(stim, pop, [[0, 0, 3, 0]]))
     for grouping in ("input_first", "leak_first"):
         profile = ChipProfile(fused_multiply_add=False, input_grouping=grouping)
@@ -452,8 +544,14 @@ def test_refractory_neuron_with_held_v_at_threshold(runner, rule, op):
     #   and restarts the counter, so the neuron spikes in every tick from 1 on.
     # no_spike, ">=": ticks 2, 3 held without a test; tick 4 updates V = 1*1 + 0 = 1 -> spike; then 7, 10, ...
     # ">": V = 1 is never above threshold 1 again: one spike, whatever the rule.
-    params = {"threshold": 1.0, "alpha_decay": 1.0, "exc_decay": 0.0, "t_refrac": 2, "reset": "reset_to_v_reset",
-              "v_reset": 1.0}
+    params = {
+        "threshold": 1.0,
+        "alpha_decay": 1.0,
+        "exc_decay": 0.0,
+        "t_refrac": 2,
+        "reset": "reset_to_v_reset",
+        "v_reset": 1.0,
+    }
     net = _single_neuron("lif_curr_exp", params, stim_ticks=[0], weight=2)
     res = run(runner, net, 11, ChipProfile(threshold_op=op, refractory_rule=rule))
     spikes = np.flatnonzero(res.spikes["pop"][0, :, 0]).tolist()
@@ -508,8 +606,11 @@ def test_flush_to_zero_by_hand(runner, fused):
     # Neuron 2: v_init 0 against a subnormal threshold 1e-40: flushed, 0 >= 0 spikes (reset by subtraction of the
     # flushed threshold gives 0 - 0 = 0); unflushed, 0 < 1e-40.
     sub = float(np.float32(1e-40))
-    params = {"v_init": [sub, 2.0**-100 * (1 - 2.0**-24), 0.0], "alpha_decay": [1.0, 2.0**-26, 1.0],
-              "threshold": [1.0, 1.0, sub]}
+    params = {
+        "v_init": [sub, 2.0**-100 * (1 - 2.0**-24), 0.0],
+        "alpha_decay": [1.0, 2.0**-26, 1.0],
+        "threshold": [1.0, 1.0, sub],
+    }
     pop = snn.Population(3, "lif_no_delay", params, name="pop", record=["v", "spikes"])
     net = snn.Network("ftz").add(pop)
     for ftz in (False, True):
@@ -526,13 +627,14 @@ def test_current_fma_is_its_own_setting(runner):
     # lif_curr_exp_no_delay, alpha 0 (V equals I_exc), exc_decay 0.004 (0x3b83126f): w 15 arrives at tick 1 and
     # w 1 at tick 2, so I_exc(2) = 15 * 0.004f + 1: 0x3f87ae15 rounded once, 0x3f87ae14 rounded twice.
     stim = snn.Population(2, "spike_list", {0: [0], 1: [1]}, name="stim")
-    pop = snn.Population(1, "lif_curr_exp_no_delay", {"alpha_decay": 0.0, "exc_decay": 0.004, "threshold": 1e9},
-                         name="pop", record=["v"])
+    pop = snn.Population(
+        1, "lif_curr_exp_no_delay", {"alpha_decay": 0.0, "exc_decay": 0.004, "threshold": 1e9}, name="pop", record=["v"]
+    )
     net = snn.Network("cur").add(stim, pop, snn.Projection(stim, pop, [[0, 0, 15, 0], [1, 0, 1, 0]]))
     f = np.float32
-    assert bits(np.array([f(f(15) * f(0.004)) + f(1)]))[0] == 0x3f87ae14
+    assert bits(np.array([f(f(15) * f(0.004)) + f(1)]))[0] == 0x3F87AE14
     for v_fma in (True, False):
-        for current_fma, want in ((True, 0x3f87ae15), (False, 0x3f87ae14)):
+        for current_fma, want in ((True, 0x3F87AE15), (False, 0x3F87AE14)):
             profile = ChipProfile(fused_multiply_add=v_fma, current_fused_multiply_add=current_fma)
             assert bits(run(runner, net, 3, profile).voltages["pop"][0, 2])[0] == want
 
@@ -547,11 +649,19 @@ def test_per_model_overrides(runner):
     nodelay = snn.Population(2, "lif_no_delay", params, name="nodelay", record=["spikes", "v"])
     conv = snn.Population(1, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="conv", record=["v"])
     net = snn.Network("overrides").add(
-        stim, lif, nodelay, conv, snn.Projection(stim, lif, [[0, 0, 3, 0], [0, 1, 2.5, 0]]),
+        stim,
+        lif,
+        nodelay,
+        conv,
+        snn.Projection(stim, lif, [[0, 0, 3, 0], [0, 1, 2.5, 0]]),
         snn.Projection(stim, nodelay, [[0, 0, 3, 0], [0, 1, 2.5, 0]]),
-        snn.Conv2DProjection(stim, conv, np.array([[[[2.5]]]]), {"in_height": 1, "in_width": 1}))
-    profile = ChipProfile(weight_rounding="floor", conv_weight_rounding="nearest_away",
-                          overrides={"lif": {"threshold_op": ">", "weight_rounding": "nearest_even"}})
+        snn.Conv2DProjection(stim, conv, np.array([[[[2.5]]]]), {"in_height": 1, "in_width": 1}),
+    )
+    profile = ChipProfile(
+        weight_rounding="floor",
+        conv_weight_rounding="nearest_away",
+        overrides={"lif": {"threshold_op": ">", "weight_rounding": "nearest_even"}},
+    )
     res = run(runner, net, 2, profile)
     assert res.spikes["lif"][0, 1].tolist() == [0, 0] and res.voltages["lif"][0, 1].tolist() == [3.0, 2.0]
     assert res.spikes["nodelay"][0, 1].tolist() == [1, 0] and res.voltages["nodelay"][0, 1].tolist() == [0.0, 2.0]

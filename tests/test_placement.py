@@ -2,6 +2,7 @@
 
 Expected byte counts are written out here from the memory model in docs/placement.md, not taken from the code.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,16 @@ import pytest
 
 from s2sim import ChipProfile, snn
 from s2sim.errors import ConfigError, LimitError
-from s2sim.placement import (LIMIT_ATOMS, LIMIT_SIZE, LIMIT_SRAM, LIMIT_TARGETS, PES_PER_CHIP, MemoryModel,
-                             activity_report, place)
+from s2sim.placement import (
+    LIMIT_ATOMS,
+    LIMIT_SIZE,
+    LIMIT_SRAM,
+    LIMIT_TARGETS,
+    PES_PER_CHIP,
+    MemoryModel,
+    activity_report,
+    place,
+)
 from s2sim.results import BatchResult
 
 KB = 1024
@@ -38,6 +47,7 @@ def _covers(placement, pop) -> None:
 
 
 # -- each limit binds ----------------------------------------------------------------------------------------------
+
 
 def test_atoms_per_core_default_profile_and_population_override():
     a = snn.Population(600, "lif", name="a")
@@ -68,8 +78,10 @@ def test_target_index_range_binds_only_populations_with_synapse_words():
     _covers(p, tgt)
     # A smaller per-population cap wins over the target range.
     tgt.set_max_atoms_per_core(200)
-    assert place(_net(src, tgt, proj), ChipProfile(max_atoms_per_core=1000)).populations["tgt"].cap_limited_by \
+    assert (
+        place(_net(src, tgt, proj), ChipProfile(max_atoms_per_core=1000)).populations["tgt"].cap_limited_by
         == LIMIT_ATOMS
+    )
 
 
 def _dense(n_pre: int, n_post: int, model: str = "lif_no_delay"):
@@ -125,10 +137,16 @@ def test_one_neuron_just_fitting_is_placed():
 
 # -- the memory model adds up ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model, state, ring", [
-    ("lif", LIF_STATE, RING_DELAY), ("lif_no_delay", LIF_STATE, RING_NO_DELAY),
-    ("lif_curr_exp", CURR_EXP_STATE, RING_DELAY), ("lif_curr_exp_no_delay", CURR_EXP_STATE, RING_NO_DELAY),
-])
+
+@pytest.mark.parametrize(
+    "model, state, ring",
+    [
+        ("lif", LIF_STATE, RING_DELAY),
+        ("lif_no_delay", LIF_STATE, RING_NO_DELAY),
+        ("lif_curr_exp", CURR_EXP_STATE, RING_DELAY),
+        ("lif_curr_exp_no_delay", CURR_EXP_STATE, RING_NO_DELAY),
+    ],
+)
 def test_neuron_state_and_ring_bytes_per_model(model, state, ring):
     p = place(_net(snn.Population(100, model, name="n")))
     (s,) = p.slices
@@ -191,12 +209,14 @@ def test_memory_model_is_a_value_and_is_checked():
 
 # -- chips, quad-PEs, reports ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("pes", [1, 5, 152, 153, 400])
 def test_pe_quad_pe_and_chip_counts(pes):
     p = place(_net(snn.Population(250 * pes, "spike_list", name="big")))
     assert p.n_pes == pes
-    assert p.n_quad_pes == sum(math.ceil(min(PES_PER_CHIP, pes - c * PES_PER_CHIP) / 4)
-                               for c in range(math.ceil(pes / PES_PER_CHIP)))
+    assert p.n_quad_pes == sum(
+        math.ceil(min(PES_PER_CHIP, pes - c * PES_PER_CHIP) / 4) for c in range(math.ceil(pes / PES_PER_CHIP))
+    )
     assert p.n_chips == math.ceil(pes / 152)
     assert p.fits_one_chip == (pes <= 152)
     last = p.slices[-1]
@@ -223,10 +243,10 @@ def test_to_dict_is_json_and_agrees_with_the_slices():
 
 # -- activity ------------------------------------------------------------------------------------------------------
 
+
 def _activity_net():
     stim = snn.Population(6, "spike_list", {0: [0, 2], 1: [1], 5: [0, 1, 2]}, name="stim", record=["spikes", "counts"])
-    a = snn.Population(4, "lif_no_delay", {"threshold": 1.0, "alpha_decay": 0.5}, name="a",
-                       record=["spikes", "counts"])
+    a = snn.Population(4, "lif_no_delay", {"threshold": 1.0, "alpha_decay": 0.5}, name="a", record=["spikes", "counts"])
     b = snn.Population(3, "lif_no_delay", {"threshold": 100.0}, name="b", record=["counts"])
     stim.set_max_atoms_per_core(3)
     a.set_max_atoms_per_core(2)
@@ -250,12 +270,12 @@ def test_activity_report_counts_packets_per_target_population_exactly_when_spike
     for start in (0, 3):
         i = rows[("stim", start)]
         assert act.exact[i]
-        np.testing.assert_array_equal(act.spikes[i], stim[:, start:start + 3].sum(axis=1))
-        np.testing.assert_array_equal(act.packets[i], stim[:, start:start + 3] @ packets_per_spike[start:start + 3])
+        np.testing.assert_array_equal(act.spikes[i], stim[:, start : start + 3].sum(axis=1))
+        np.testing.assert_array_equal(act.packets[i], stim[:, start : start + 3] @ packets_per_spike[start : start + 3])
     a_spikes = res.spikes["a"][0].astype(float)
     for start in (0, 2):
         i = rows[("a", start)]
-        np.testing.assert_array_equal(act.packets[i], a_spikes[:, start:start + 2].sum(axis=1))  # one target: b
+        np.testing.assert_array_equal(act.packets[i], a_spikes[:, start : start + 2].sum(axis=1))  # one target: b
     # b did not record spikes: its count is prorated (one slice gets all of it) and it sends no packets.
     i = rows[("b", 0)]
     assert not act.exact[i]

@@ -7,6 +7,7 @@ suite output. Inference must then settle every point of every variant tried from
 report what a reduced suite cannot tell apart as not distinguished, and the board parts skip cleanly without a
 board.
 """
+
 import itertools
 from dataclasses import replace
 
@@ -28,14 +29,22 @@ DESIGNED = {
     **{("threshold_equality", f"thr_{m}"): {P("threshold_op", m)} for m in ALL_MODELS},
     **{("fma", f"fma_membrane_{m}"): {P("fused_multiply_add", m), P("state_precision")} for m in ALL_MODELS},
     **{("fma", f"fma_current_{m}"): {P("current_fused_multiply_add", m), P("state_precision")} for m in CURR_EXP},
-    ("input_grouping", "grouping_lif_no_delay"): {P("input_grouping"), P("fused_multiply_add", "lif_no_delay"),
-                                                  P("state_precision")},
-    ("input_grouping", "grouping_lif_curr_exp_no_delay"): {P("input_grouping"), P("state_precision"),
-                                                           P("fused_multiply_add", "lif_curr_exp_no_delay")},
+    ("input_grouping", "grouping_lif_no_delay"): {
+        P("input_grouping"),
+        P("fused_multiply_add", "lif_no_delay"),
+        P("state_precision"),
+    },
+    ("input_grouping", "grouping_lif_curr_exp_no_delay"): {
+        P("input_grouping"),
+        P("state_precision"),
+        P("fused_multiply_add", "lif_curr_exp_no_delay"),
+    },
     **{("weight_rounding", f"round_list_{m}"): {P("weight_rounding", m)} for m in ALL_MODELS},
     ("weight_rounding", "round_conv"): {P("conv_weight_rounding", "lif_conv2d")},
-    ("delays", "delay_lif"): set(), ("delays", "delay_lif_curr_exp"): set(),
-    ("conv_x_axis", "conv_stride_pad"): {P("conv_x_axis")}, ("conv_x_axis", "conv_pool"): {P("conv_x_axis")},
+    ("delays", "delay_lif"): set(),
+    ("delays", "delay_lif_curr_exp"): set(),
+    ("conv_x_axis", "conv_stride_pad"): {P("conv_x_axis")},
+    ("conv_x_axis", "conv_pool"): {P("conv_x_axis")},
     ("refractory", "refractory"): set(),
     **{("refractory_held_v", f"held_v_{m}"): {P("refractory_rule"), P("threshold_op", m)} for m in CURR_EXP},
     ("subnormal", "subnormal"): {P("flush_to_zero"), P("state_precision")},
@@ -145,11 +154,16 @@ def test_inference_identifies_every_variant(cache):
 
 
 def test_what_a_reduced_suite_cannot_tell_apart_is_reported_not_settled(cache):
-    chip = [t for t in _chip({P("flush_to_zero"): True}, cache) if t.metadata["probe"] not in ("subnormal",
-                                                                                             "refractory_held_v")]
+    chip = [
+        t
+        for t in _chip({P("flush_to_zero"): True}, cache)
+        if t.metadata["probe"] not in ("subnormal", "refractory_held_v")
+    ]
     result = infer(chip, cache=cache)
-    assert result.not_distinguished() == {"flush_to_zero": [False, True],
-                                          "refractory_rule": ["held_v_tested", "no_spike"]}
+    assert result.not_distinguished() == {
+        "flush_to_zero": [False, True],
+        "refractory_rule": ["held_v_tested", "no_spike"],
+    }
     assert "flush_to_zero" not in result.settled() and "refractory_rule" not in result.settled()
     report = result.report()
     assert "NOT DISTINGUISHED by these traces: flush_to_zero (consistent: False, True)" in report
@@ -162,7 +176,7 @@ def test_what_a_reduced_suite_cannot_tell_apart_is_reported_not_settled(cache):
 def test_a_chip_outside_the_variants_is_reported(cache):
     chip = [replace(t, spikes=dict(t.spikes)) for t in _chip({}, cache)]
     k = [t.metadata["probe"] for t in chip].index("delays")
-    chip[k].spikes["delay_lif"] = np.roll(chip[k].spikes["delay_lif"], 1, axis=0)   # one tick late
+    chip[k].spikes["delay_lif"] = np.roll(chip[k].spikes["delay_lif"], 1, axis=0)  # one tick late
     result = infer(chip, cache=cache)
     assert result.consistent == [] and result.settled() == {}
     failing = [s for s in result.searches if not s.consistent]
@@ -204,8 +218,10 @@ def _witnesses(probe_name: str, pop_name: str):
     proj = next(q for q in probe.network.projections if q.post is pop)
     exc = {n: w for n, w in zip(proj.post_idx.tolist(), proj.weights.tolist()) if w > 0}
     inh = {n: -w for n, w in zip(proj.post_idx.tolist(), proj.weights.tolist()) if w < 0}
-    return [(pop.param("v_init")[n], pop.param("alpha_decay")[n], exc[n], pop.param("i_offset")[n], inh.get(n, 0.0))
-            for n in range(pop.size)]
+    return [
+        (pop.param("v_init")[n], pop.param("alpha_decay")[n], exc[n], pop.param("i_offset")[n], inh.get(n, 0.0))
+        for n in range(pop.size)
+    ]
 
 
 def _plain_float32(x0, a, e, off, i, grouping, ticks=6):
@@ -228,8 +244,11 @@ def test_witnesses_tell_the_four_arithmetics_apart():
     for model in ALL_MODELS:
         for x0, a, e, off, i in _witnesses("fma", f"fma_membrane_{model}"):
             assert off == 0.0 and i == 0.0
-            seqs = {(prec, fused): probes.muladd_sequence(x0, a, e, 6, prec, fused)
-                    for prec in ("float32", "float64") for fused in (False, True)}
+            seqs = {
+                (prec, fused): probes.muladd_sequence(x0, a, e, 6, prec, fused)
+                for prec in ("float32", "float64")
+                for fused in (False, True)
+            }
             assert len({tuple(s) for s in seqs.values()}) == 4
             assert seqs[("float32", False)] == _plain_float32(x0, a, e, 0.0, 0.0, "input_first")
 
@@ -239,27 +258,44 @@ def test_grouping_witnesses_tell_all_twelve_arithmetics_apart():
     for model in ("lif_no_delay", "lif_curr_exp_no_delay"):
         for x0, a, e, off, i in _witnesses("input_grouping", f"grouping_{model}"):
             assert i > 0 and off != 0.0
-            seqs = {(prec, fused, g): probes.muladd_sequence(x0, a, e, 6, prec, fused, off, g, i)
-                    for prec in ("float32", "float64") for fused in (False, True) for g in groupings}
+            seqs = {
+                (prec, fused, g): probes.muladd_sequence(x0, a, e, 6, prec, fused, off, g, i)
+                for prec in ("float32", "float64")
+                for fused in (False, True)
+                for g in groupings
+            }
             assert len({tuple(s) for s in seqs.values()}) == 12
             for g in groupings:
                 assert seqs[("float32", False, g)] == _plain_float32(x0, a, e, off, i, g)
 
 
 def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
-    chip_profile = ChipProfile(threshold_op=">", weight_rounding="nearest_even",
-                               overrides={"lif_conv2d": {"fused_multiply_add": False}})
+    chip_profile = ChipProfile(
+        threshold_op=">", weight_rounding="nearest_even", overrides={"lif_conv2d": {"fused_multiply_add": False}}
+    )
     paths = probes.write_probe_suite(tmp_path / "suite")
     assert sorted(p.stem for p in paths) == sorted({probe for probe, _ in DESIGNED})
     traces, labels = read_trace_set(tmp_path / "suite")
     (tmp_path / "chip").mkdir()
     for trace, label in zip(traces, labels):
         chip = simulate(trace.network, trace.timesteps, chip_profile, trace.inputs, metadata=trace.metadata)
-        chip.profile, chip.source = None, "spinnaker2"     # a board does not know its profile
+        chip.profile, chip.source = None, "spinnaker2"  # a board does not know its profile
         write_trace(tmp_path / "chip" / f"{label}.h5", chip)
     profile_file = tmp_path / "profile.json"
-    assert main(["conform", "--infer", str(tmp_path / "chip"), "--state-precision", "float32",
-                 "--write-profile", str(profile_file)]) == 0
+    assert (
+        main(
+            [
+                "conform",
+                "--infer",
+                str(tmp_path / "chip"),
+                "--state-precision",
+                "float32",
+                "--write-profile",
+                str(profile_file),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     # the written profile is the chip's, and s2sim exec --profile simulates with it
     from s2sim.cli.execute import _read_profile
@@ -267,13 +303,32 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
     assert _read_profile(str(profile_file)) == chip_profile
     assert "1 combination(s) of the searched points reproduce every trace exactly" in out
     assert "restricted to: state_precision in ['float32']" in out
-    for settled in ("threshold_op[lif_curr_exp]=>,", "fused_multiply_add[lif_conv2d]=False",
-                    "weight_rounding[lif]=nearest_even", "flush_to_zero=False"):
+    for settled in (
+        "threshold_op[lif_curr_exp]=>,",
+        "fused_multiply_add[lif_conv2d]=False",
+        "weight_rounding[lif]=nearest_even",
+        "flush_to_zero=False",
+    ):
         assert settled in out
-    assert ("as a profile (points not probed at their defaults): ChipProfile(threshold_op='>', "
-            "weight_rounding='nearest_even', overrides={'lif_conv2d': {'fused_multiply_add': False}})") in out
-    assert main(["conform", "--infer", str(tmp_path / "chip"), "--only", "threshold_op=>=", "--json",
-                 "--write-profile", str(tmp_path / "none.json")]) == 2
+    assert (
+        "as a profile (points not probed at their defaults): ChipProfile(threshold_op='>', "
+        "weight_rounding='nearest_even', overrides={'lif_conv2d': {'fused_multiply_add': False}})"
+    ) in out
+    assert (
+        main(
+            [
+                "conform",
+                "--infer",
+                str(tmp_path / "chip"),
+                "--only",
+                "threshold_op=>=",
+                "--json",
+                "--write-profile",
+                str(tmp_path / "none.json"),
+            ]
+        )
+        == 2
+    )
     assert '"consistent": []' in capsys.readouterr().out and not (tmp_path / "none.json").exists()
 
 

@@ -1,5 +1,6 @@
 """QAT: the torch chip forward is bit-identical to the simulator (on real digits batches), the scale and threshold
 follow the learned weights, and the surrogate backward is the gradient of the documented surrogate model."""
+
 from __future__ import annotations
 
 import copy
@@ -93,8 +94,17 @@ def test_training_keeps_bit_identity_and_threshold_follows_scale(digits_batch):
 
 def test_conv_qat_bit_identical():
     torch.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), leaky(), nn.AvgPool2d(2), nn.Conv2d(4, 6, 3), nn.AvgPool2d(2),
-                      leaky(0.7), nn.Flatten(), nn.Linear(24, 3), leaky())
+    m = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        leaky(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.AvgPool2d(2),
+        leaky(0.7),
+        nn.Flatten(),
+        nn.Linear(24, 3),
+        leaky(),
+    )
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(4)
@@ -141,13 +151,27 @@ def test_surrogate_backward_matches_autograd_reference(curr_exp, recurrent, subt
     t_len, b, n, scale = 12, 4, 6, 50.0
     exc = torch.randint(0, 50, (t_len, b, n), generator=gen).float()
     inh = torch.randint(0, 15, (t_len, b, n), generator=gen).float()
-    values = {"syn": exc - inh, "i_offset": torch.full((n,), 1.5), "alpha": torch.full((n,), 0.875),
-              "decay": torch.full((n,), 0.5) if curr_exp else None, "theta": torch.full((n,), 100.0),
-              "w_rec": torch.randint(-20, 21, (n, n), generator=gen).float() if recurrent else None}
+    values = {
+        "syn": exc - inh,
+        "i_offset": torch.full((n,), 1.5),
+        "alpha": torch.full((n,), 0.875),
+        "decay": torch.full((n,), 0.5) if curr_exp else None,
+        "theta": torch.full((n,), 100.0),
+        "w_rec": torch.randint(-20, 21, (n, n), generator=gen).float() if recurrent else None,
+    }
     mine = {k: None if v is None else v.clone().requires_grad_(True) for k, v in values.items()}
     dyn = _Dynamics(scale, True, True, True, subtract, 2.0)
-    spk, v = _ChipNeuron.apply(mine["syn"], exc if curr_exp else None, inh if curr_exp else None, mine["i_offset"],
-                               mine["alpha"], mine["decay"], mine["theta"], mine["w_rec"], dyn)
+    spk, v = _ChipNeuron.apply(
+        mine["syn"],
+        exc if curr_exp else None,
+        inh if curr_exp else None,
+        mine["i_offset"],
+        mine["alpha"],
+        mine["decay"],
+        mine["theta"],
+        mine["w_rec"],
+        dyn,
+    )
     w, wv = torch.randn(t_len, b, n, generator=gen), torch.randn(t_len, b, n, generator=gen)
     ((spk * w).sum() + (v * wv).sum() * 1e-3).backward()
 
@@ -210,17 +234,18 @@ def recurrent_model(sizes, reset, hidden_kind, seed=0):
         mid = snn.RLeaky(beta=beta, linear_features=hidden, **kw)
     else:
         mid = snn.RLeaky(beta=beta, all_to_all=False, V=torch.randn(hidden), **kw)
-    m = nn.Sequential(nn.Linear(n_in, hidden), mid, nn.Linear(hidden, n_out),
-                      snn.Synaptic(alpha=0.8, beta=0.85, **kw))
+    m = nn.Sequential(nn.Linear(n_in, hidden), mid, nn.Linear(hidden, n_out), snn.Synaptic(alpha=0.8, beta=0.85, **kw))
     with torch.no_grad():
-        m[0].weight.mul_(3 * 8 / n_in ** 0.5)
+        m[0].weight.mul_(3 * 8 / n_in**0.5)
         m[2].weight.mul_(3)
     return m
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-@pytest.mark.parametrize("sizes,hidden_kind", [((4, 3, 2), "RSynaptic"), ((20, 17, 5), "RLeaky"),
-                                               ((20, 9, 3), "RLeaky-one-to-one"), ((64, 96, 10), "RSynaptic")])
+@pytest.mark.parametrize(
+    "sizes,hidden_kind",
+    [((4, 3, 2), "RSynaptic"), ((20, 17, 5), "RLeaky"), ((20, 9, 3), "RLeaky-one-to-one"), ((64, 96, 10), "RSynaptic")],
+)
 def test_recurrent_and_current_based_nets_bit_identical(digits_batch, sizes, hidden_kind, reset):
     """QAT forward == simulator, every spike and membrane bit, before and after training steps, for recurrent
     (lif and curr_exp) and current-based layers of several sizes, both resets, 8-bit and 4-bit formats."""
@@ -229,13 +254,16 @@ def test_recurrent_and_current_based_nets_bit_identical(digits_batch, sizes, hid
     for config in (QuantConfig(), QuantConfig(dense_model="lif", scale_rule="percentile", percentile=99.0)):
         model = QATModel(recurrent_model(sizes, reset, hidden_kind), (sizes[0],), config)
         frozen = model.freeze()
-        lif, curr_exp = (("lif_no_delay", "lif_curr_exp_no_delay") if config.dense_model == "lif_no_delay" else
-                         ("lif", "lif_curr_exp"))
+        lif, curr_exp = (
+            ("lif_no_delay", "lif_curr_exp_no_delay")
+            if config.dense_model == "lif_no_delay"
+            else ("lif", "lif_curr_exp")
+        )
         assert [layer.model for layer in frozen.layers] == [curr_exp if hidden_kind == "RSynaptic" else lif, curr_exp]
         assert frozen.layers[0].recurrent is not None and frozen.layers[1].syn_decay is not None
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         for _ in range(2):
-            spk, _ = model(x, verify=True)      # TraceError on any difference
+            spk, _ = model(x, verify=True)  # TraceError on any difference
             loss = torch.nn.functional.cross_entropy(spk.sum(0), y)
             opt.zero_grad()
             loss.backward()
@@ -250,8 +278,16 @@ def test_recurrent_and_current_based_nets_bit_identical(digits_batch, sizes, hid
 def test_recurrent_projection_takes_one_tick():
     """One input spike at tick 0: the RLeaky neuron spikes at tick 1, its self-connection (weight 2, threshold 2)
     brings it back to threshold at tick 2, and so on; the output layer follows one tick later."""
-    rec = snn.RLeaky(beta=0.5, all_to_all=False, V=2.0, threshold=2.0, init_hidden=True, reset_mechanism="zero",
-                     reset_delay=False, learn_recurrent=False)
+    rec = snn.RLeaky(
+        beta=0.5,
+        all_to_all=False,
+        V=2.0,
+        threshold=2.0,
+        init_hidden=True,
+        reset_mechanism="zero",
+        reset_delay=False,
+        learn_recurrent=False,
+    )
     m = nn.Sequential(nn.Linear(1, 1, bias=False), rec, nn.Linear(1, 1, bias=False), leaky(threshold=2.0))
     with torch.no_grad():
         m[0].weight.fill_(2.0)
@@ -267,7 +303,7 @@ def test_recurrent_projection_takes_one_tick():
 
 def test_recurrent_weights_and_decays_learn():
     m = recurrent_model((20, 12, 4), "subtract", "RSynaptic")
-    m[1].alpha = torch.nn.Parameter(m[1].alpha.clone())   # learn_alpha
+    m[1].alpha = torch.nn.Parameter(m[1].alpha.clone())  # learn_alpha
     model = QATModel(m, (20,))
     x = (torch.rand(10, 8, 20) < 0.4).float()
     spk, mem = model(x)

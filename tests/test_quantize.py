@@ -1,4 +1,5 @@
 """PTQ: model parsing, scale rules, integer conversion, report, percentile search, export to the simulator."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,9 +30,18 @@ def dense_model(seed=0, gain=3.0, **kw):
 
 def conv_model(seed=0):
     torch.manual_seed(seed)
-    m = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), leaky(),
-                      nn.AvgPool2d(2), nn.Conv2d(4, 6, 3), nn.AvgPool2d(2), leaky(beta=0.7),
-                      nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6, 3), leaky())
+    m = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        leaky(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.AvgPool2d(2),
+        leaky(beta=0.7),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+        leaky(),
+    )
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(4.0)
@@ -47,8 +57,9 @@ def neuron_layer(kind, n, reset_mechanism, reset_delay, init_hidden=True):
     """An snnTorch neuron layer of ``n`` neurons with per-neuron decays (random recurrence for R* layers)."""
     gen = torch.Generator().manual_seed(n)
     beta = 0.6 + 0.35 * torch.rand(n, generator=gen)
-    kw = dict(beta=beta, threshold=1.0, reset_mechanism=reset_mechanism, reset_delay=reset_delay,
-              init_hidden=init_hidden)
+    kw = dict(
+        beta=beta, threshold=1.0, reset_mechanism=reset_mechanism, reset_delay=reset_delay, init_hidden=init_hidden
+    )
     if kind in ("Synaptic", "RSynaptic"):
         kw["alpha"] = 0.5 + 0.4 * torch.rand(n, generator=gen)
     if kind in ("RLeaky", "RSynaptic"):
@@ -114,8 +125,12 @@ def test_float_run_is_snntorch_for_synaptic_and_recurrent_layers(kind, mechanism
     """Every layer's spikes, not just the output's, in snnTorch's own operation order (including RSynaptic's
     discarded reset_delay=False, which only works there with explicit state)."""
     torch.manual_seed(1)
-    m = nn.Sequential(nn.Linear(20, 16), neuron_layer(kind, 16, mechanism, reset_delay, init_hidden=False),
-                      nn.Linear(16, 5), neuron_layer("Leaky", 5, mechanism, reset_delay, init_hidden=False))
+    m = nn.Sequential(
+        nn.Linear(20, 16),
+        neuron_layer(kind, 16, mechanism, reset_delay, init_hidden=False),
+        nn.Linear(16, 5),
+        neuron_layer("Leaky", 5, mechanism, reset_delay, init_hidden=False),
+    )
     with torch.no_grad():
         m[0].weight.mul_(2)
     x = spikes((15, 9, 20))
@@ -214,24 +229,27 @@ def test_ptq_matches_simulator_dense_and_conv():
 @pytest.mark.parametrize("kind", ["dense", "conv", "recurrent"])
 def test_simulate_gives_the_torch_forward_spikes(kind):
     """PTQ calibrates on QuantizedModel.simulate (the C kernel): every layer's spikes equal the torch forward's."""
-    model, x = {"dense": (dense_model(), spikes((12, 5, 20), seed=2)),
-                "conv": (conv_model(), spikes((8, 3, 2, 12, 12), p=0.3, seed=4)),
-                "recurrent": (recurrent_dense_model(), spikes((12, 6, 20), p=0.3, seed=7))}[kind]
+    model, x = {
+        "dense": (dense_model(), spikes((12, 5, 20), seed=2)),
+        "conv": (conv_model(), spikes((8, 3, 2, 12, 12), p=0.3, seed=4)),
+        "recurrent": (recurrent_dense_model(), spikes((12, 6, 20), p=0.3, seed=7)),
+    }[kind]
     qm = ptq(model, x, config=QuantConfig(rounding="trunc"))
     mine, ref = qm.simulate(x), qm.forward(x).spikes
     assert len(mine) == len(ref) == len(qm.layers)
     for a, b in zip(mine, ref):
         assert a.dtype == np.uint8 and np.array_equal(a, b.numpy()) and 0 < a.mean() < 1
     assert np.array_equal(qm.predict(x), ref[-1].sum(0).argmax(1).numpy())
-    rates = [float(s[depth:depth + x.shape[0]].double().mean()) for depth, s in enumerate(ref, start=1)]
+    rates = [float(s[depth : depth + x.shape[0]].double().mean()) for depth, s in enumerate(ref, start=1)]
     assert [r.rate_after for r in qm.report.layers] == pytest.approx(rates, rel=1e-12)
 
 
 def test_dense_weights_through_pools_equal_probing_the_chain():
     """The folded weights of pools + flatten + Linear are exactly (bits) what probing with unit vectors gives."""
     torch.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(2, 3, 3), leaky(), nn.AvgPool2d(3), nn.AvgPool2d(2), nn.Flatten(),
-                      nn.Linear(3 * 2 * 2, 5), leaky())
+    m = nn.Sequential(
+        nn.Conv2d(2, 3, 3), leaky(), nn.AvgPool2d(3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(3 * 2 * 2, 5), leaky()
+    )
     stage = parse_model(m, (2, 14, 14))[1]
     probe = torch.eye(stage.geometry.n_in).reshape(stage.geometry.n_in, *stage.geometry.in_shape)
     for op in stage.ops:
@@ -299,9 +317,16 @@ def test_unsupported_modules_and_settings():
         ptq(dense_model(), spikes((4, 2, 20))).simulator_inputs(torch.full((4, 2, 20), 2.0))
 
 
-@pytest.mark.parametrize("field, value", [("state_precision", "float64"), ("input_grouping", "leak_first"),
-                                          ("input_grouping", "left_to_right"), ("conv_x_axis", "height"),
-                                          ("flush_to_zero", True)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("state_precision", "float64"),
+        ("input_grouping", "leak_first"),
+        ("input_grouping", "left_to_right"),
+        ("conv_x_axis", "height"),
+        ("flush_to_zero", True),
+    ],
+)
 def test_profiles_the_torch_forward_does_not_model_are_refused(field, value):
     from s2sim import ChipProfile
     from s2sim.errors import ConfigError
@@ -313,8 +338,12 @@ def test_profiles_the_torch_forward_does_not_model_are_refused(field, value):
 
 def recurrent_dense_model(kind="RSynaptic", seed=0):
     torch.manual_seed(seed)
-    m = nn.Sequential(nn.Linear(20, 12), neuron_layer(kind, 12, "subtract", False), nn.Linear(12, 5),
-                      neuron_layer("Synaptic", 5, "subtract", False))
+    m = nn.Sequential(
+        nn.Linear(20, 12),
+        neuron_layer(kind, 12, "subtract", False),
+        nn.Linear(12, 5),
+        neuron_layer("Synaptic", 5, "subtract", False),
+    )
     with torch.no_grad():
         m[0].weight.mul_(3)
         m[2].weight.mul_(3)
@@ -369,8 +398,10 @@ def test_unsupported_recurrent_and_current_based_layers():
         ptq(m, spikes((3, 2, 4)))
 
 
-@pytest.mark.parametrize("field, value", [("threshold_op", ">"), ("fused_multiply_add", False),
-                                          ("weight_rounding", "floor"), ("max_atoms_per_core", 100)])
+@pytest.mark.parametrize(
+    "field, value",
+    [("threshold_op", ">"), ("fused_multiply_add", False), ("weight_rounding", "floor"), ("max_atoms_per_core", 100)],
+)
 def test_profile_fields_the_forward_follows_are_accepted(field, value):
     from s2sim import ChipProfile
 
@@ -411,8 +442,12 @@ def test_per_model_settings_are_modelled_bit_exactly():
 
     m = recurrent_dense_model()
     x = spikes((12, 6, 20), p=0.3, seed=8)
-    profile = ChipProfile(overrides={"lif_curr_exp_no_delay": {"threshold_op": ">", "fused_multiply_add": False}},
-                          current_fused_multiply_add=True, fused_multiply_add=True, refractory_rule="no_spike")
+    profile = ChipProfile(
+        overrides={"lif_curr_exp_no_delay": {"threshold_op": ">", "fused_multiply_add": False}},
+        current_fused_multiply_add=True,
+        fused_multiply_add=True,
+        refractory_rule="no_spike",
+    )
     qm = ptq(m, x, config=QuantConfig(profile=profile))
     rep = verify(qm, x)
     assert rep.identical, rep.summary()

@@ -3,6 +3,7 @@ from several threads publish whole results; buffers are allocated only for what 
 
 These tests drive the kernel and also run under ASan + UBSan (tools/sanitize.sh).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,11 +25,13 @@ LONG = 10**7  # ticks no test lets run to the end
 def busy_net(n: int = 300):
     """A recurrent population driven by its own i_offset (no input arrays): a run of LONG ticks would take
     minutes, and with nothing recorded it allocates nothing per tick."""
-    pop = snn.Population(n, "lif_no_delay", {"threshold": 5.0, "alpha_decay": 0.9, "i_offset": 0.7}, name="pop",
-                         record=["spikes", "v"])
+    pop = snn.Population(
+        n, "lif_no_delay", {"threshold": 5.0, "alpha_decay": 0.9, "i_offset": 0.7}, name="pop", record=["spikes", "v"]
+    )
     rng = np.random.default_rng(3)
-    conns = np.stack([rng.integers(0, n, 20 * n), rng.integers(0, n, 20 * n), rng.integers(-3, 4, 20 * n),
-                      np.zeros(20 * n)], axis=1)
+    conns = np.stack(
+        [rng.integers(0, n, 20 * n), rng.integers(0, n, 20 * n), rng.integers(-3, 4, 20 * n), np.zeros(20 * n)], axis=1
+    )
     return snn.Network("busy").add(pop, snn.Projection(pop, pop, conns)), pop
 
 

@@ -1,4 +1,5 @@
 """The event-camera model and Saccade Digits (synthetic events from scikit-learn's real digit images)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ pytest.importorskip("sklearn")
 SMALL = sd.SaccadeConfig(n_ticks=5, step_ms=6.0)
 
 
-def camera(config=EventCameraConfig(threshold=0.1, threshold_mismatch=0.0, refractory_ms=0.0), first=0.5,
-           shape=(1, 1, 3)):
+def camera(
+    config=EventCameraConfig(threshold=0.1, threshold_mismatch=0.0, refractory_ms=0.0), first=0.5, shape=(1, 1, 3)
+):
     return EventCamera(config, np.full(shape, first), np.full(shape[1:], config.threshold), 1.0)
 
 
@@ -37,16 +39,16 @@ def test_events_per_threshold_strictly_exceeded():
 
 def test_refractory_period_delays_but_keeps_the_change():
     cam = camera(EventCameraConfig(threshold=0.1, threshold_mismatch=0.0, refractory_ms=2.5))
-    up = np.full((1, 1, 3), level(0.25))                  # 2.5 thresholds up
-    assert cam.step(up, 0.0)[0, 1].tolist() == [[1, 1, 1]]   # one event per refractory period, not two
-    assert not cam.step(up, 1.0).any() and not cam.step(up, 2.0).any()   # blind
-    assert cam.step(up, 3.0)[0, 1].tolist() == [[1, 1, 1]]   # the missed threshold fires now
+    up = np.full((1, 1, 3), level(0.25))  # 2.5 thresholds up
+    assert cam.step(up, 0.0)[0, 1].tolist() == [[1, 1, 1]]  # one event per refractory period, not two
+    assert not cam.step(up, 1.0).any() and not cam.step(up, 2.0).any()  # blind
+    assert cam.step(up, 3.0)[0, 1].tolist() == [[1, 1, 1]]  # the missed threshold fires now
 
 
 def test_background_noise_rate():
     cfg = EventCameraConfig(noise_hz=5.0)
     cam = EventCamera(cfg, np.zeros((1, 34, 34)), cfg.pixel_thresholds(34, 34, np.random.default_rng(0)), 2.0)
-    rows = cam.noise(500, np.random.default_rng(1))                 # 1 s
+    rows = cam.noise(500, np.random.default_rng(1))  # 1 s
     expected = 5.0 * 34 * 34
     assert abs(len(rows) - expected) < 4 * np.sqrt(expected)
     assert rows[:, 0].max() < 500 and set(np.unique(rows[:, 1])) == {0, 1}
@@ -78,7 +80,7 @@ def test_dataset_shape_split_and_accounting(small):
     np.testing.assert_array_equal(small.labels, load_digits().target)
     assert len(small.train) == 1347 and len(small.test) == 450
     assert not set(small.train.tolist()) & set(small.test.tolist())
-    assert np.abs(np.bincount(small.labels[small.test]) - 45).max() <= 2     # stratified: 45 per class
+    assert np.abs(np.bincount(small.labels[small.test]) - 45).max() <= 2  # stratified: 45 per class
     np.testing.assert_array_equal(small.spikes.sum(axis=(1, 2), dtype=np.int64) + small.merged, small.events)
     assert (small.noise < small.events).all() and 0.01 < small.noise.sum() / small.events.sum() < 0.2
     assert 500 < small.events.mean() < 10_000

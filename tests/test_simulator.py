@@ -1,4 +1,5 @@
 """The simulator's own behaviour: published reference, py-spinnaker2 formats, batching, threads, layouts, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,10 @@ def bits(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint64 if a.dtype == np.float64 else np.uint32)
 
 
-@pytest.mark.parametrize("profile", [ChipProfile(), ChipProfile(fused_multiply_add=False, threshold_op=">"),
-                                     ChipProfile(state_precision="float64")])
+@pytest.mark.parametrize(
+    "profile",
+    [ChipProfile(), ChipProfile(fused_multiply_add=False, threshold_op=">"), ChipProfile(state_precision="float64")],
+)
 def test_nir_paper_single_lif_spikes_at_published_ticks(profile):
     net, _, lif = nir_paper_lif()
     Simulator(profile).run(net, NIR_PAPER_TICKS)
@@ -33,8 +36,13 @@ def test_nir_paper_single_lif_spikes_at_published_ticks(profile):
 def test_voltage_trace_follows_float32_formula_tick_by_tick():
     """One neuron, constant i_offset, no input: V_t = V_{t-1} * a + i (two roundings) in float32."""
     a, i_off, thr = np.float32(0.9), np.float32(0.37), np.float32(3.0)
-    pop = snn.Population(1, "lif_no_delay", {"alpha_decay": float(a), "i_offset": float(i_off),
-                                             "threshold": float(thr)}, name="p", record=["spikes", "v"])
+    pop = snn.Population(
+        1,
+        "lif_no_delay",
+        {"alpha_decay": float(a), "i_offset": float(i_off), "threshold": float(thr)},
+        name="p",
+        record=["spikes", "v"],
+    )
     net = snn.Network().add(pop)
     res = Simulator(ChipProfile(fused_multiply_add=False)).run(net, 40)
     v = np.float32(0.0)
@@ -51,8 +59,9 @@ def test_voltage_trace_follows_float32_formula_tick_by_tick():
 
 def test_py_spinnaker2_formats_and_counts():
     stim = snn.Population(3, "spike_list", {0: [0, 2], 2: [1]}, name="stim")
-    pop = snn.Population(2, "lif", {"threshold": 100.0, "alpha_decay": 1.0}, name="pop",
-                         record=["spikes", "v", "counts"])
+    pop = snn.Population(
+        2, "lif", {"threshold": 100.0, "alpha_decay": 1.0}, name="pop", record=["spikes", "v", "counts"]
+    )
     proj = snn.Projection(stim, pop, [[0, 0, 5, 0], [0, 1, -3, 2], [2, 1, 7, 7]])
     net = snn.Network("fmt").add(stim, pop, proj)
     Simulator().run(net, 12)
@@ -70,18 +79,36 @@ def test_py_spinnaker2_formats_and_counts():
 def test_batch_equals_single_runs_and_threads_do_not_change_results():
     rng = np.random.default_rng(0)
     stim = snn.Population(40, "spike_list", {}, name="stim")
-    hid = snn.Population(30, "lif_curr_exp", {"threshold": 12.0, "alpha_decay": 0.93, "exc_decay": 0.7,
-                                               "inh_decay": 0.6, "t_refrac": 2}, name="hid", record=["spikes", "v"])
-    out = snn.Population(5, "lif_no_delay", {"threshold": 9.5, "alpha_decay": 0.8,
-                                              "reset": "reset_to_v_reset", "v_reset": -1.0},
-                         name="out", record=["spikes", "v"])
-    c1 = [[i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))] for i in range(40) for j in range(30)
-          if rng.random() < 0.3]
+    hid = snn.Population(
+        30,
+        "lif_curr_exp",
+        {"threshold": 12.0, "alpha_decay": 0.93, "exc_decay": 0.7, "inh_decay": 0.6, "t_refrac": 2},
+        name="hid",
+        record=["spikes", "v"],
+    )
+    out = snn.Population(
+        5,
+        "lif_no_delay",
+        {"threshold": 9.5, "alpha_decay": 0.8, "reset": "reset_to_v_reset", "v_reset": -1.0},
+        name="out",
+        record=["spikes", "v"],
+    )
+    c1 = [
+        [i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))]
+        for i in range(40)
+        for j in range(30)
+        if rng.random() < 0.3
+    ]
     c2 = [[i, j, int(rng.integers(-60, 100)), 0] for i in range(30) for j in range(5)]
-    rec = [[i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))] for i in range(30) for j in range(30)
-           if rng.random() < 0.1]
-    net = snn.Network().add(stim, hid, out, snn.Projection(stim, hid, c1), snn.Projection(hid, out, c2),
-                            snn.Projection(hid, hid, rec))
+    rec = [
+        [i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))]
+        for i in range(30)
+        for j in range(30)
+        if rng.random() < 0.1
+    ]
+    net = snn.Network().add(
+        stim, hid, out, snn.Projection(stim, hid, c1), snn.Projection(hid, out, c2), snn.Projection(hid, hid, rec)
+    )
     x = (rng.random((7, 60, 40)) < 0.15).astype(np.uint8)
     batched = Simulator(num_threads=2).run_batch(net, {"stim": x})
     single = Simulator(num_threads=1).run_batch(net, {"stim": x})
@@ -98,12 +125,17 @@ def test_batch_equals_single_runs_and_threads_do_not_change_results():
 def test_dense_and_sparse_representations_agree():
     rng = np.random.default_rng(1)
     stim = snn.Population(20, "spike_list", {}, name="stim")
-    post = snn.Population(16, "lif_no_delay", {"threshold": 40.0, "alpha_decay": 0.9}, name="post",
-                          record=["spikes", "v"])
+    post = snn.Population(
+        16, "lif_no_delay", {"threshold": 40.0, "alpha_decay": 0.9}, name="post", record=["spikes", "v"]
+    )
     full = [[i, j, int(rng.integers(-127, 128)), 0] for i in range(20) for j in range(16)]
     dense_net = snn.Network().add(stim, post, snn.Projection(stim, post, full))
-    sparse_net = snn.Network().add(stim, post, snn.Projection(stim, post, full[:len(full) // 2]),
-                                   snn.Projection(stim, post, full[len(full) // 2:]))
+    sparse_net = snn.Network().add(
+        stim,
+        post,
+        snn.Projection(stim, post, full[: len(full) // 2]),
+        snn.Projection(stim, post, full[len(full) // 2 :]),
+    )
     kinds = {p.kind for p in lower(dense_net).projections} | {p.kind for p in lower(sparse_net).projections}
     assert kinds == {PROJ_DENSE, PROJ_SPARSE} or lower(dense_net).projections[0].kind == PROJ_DENSE
     x = (rng.random((3, 30, 20)) < 0.3).astype(np.uint8)
@@ -124,17 +156,42 @@ def conv_reference(x: np.ndarray, w: np.ndarray, p: dict) -> np.ndarray:
     out = np.zeros((c_out, oh, ow), np.int64)
     for oy in range(oh):
         for ox in range(ow):
-            patch = padded[:, oy * p["stride_y"]:oy * p["stride_y"] + kh, ox * p["stride_x"]:ox * p["stride_x"] + kw]
+            patch = padded[
+                :, oy * p["stride_y"] : oy * p["stride_y"] + kh, ox * p["stride_x"] : ox * p["stride_x"] + kw
+            ]
             out[:, oy, ox] = np.einsum("chw,cohw->o", patch, w)
     return out
 
 
-@pytest.mark.parametrize("geom", [
-    dict(in_height=8, in_width=6, stride_x=1, stride_y=1, pool_x=1, pool_y=1, pad_top=0, pad_bottom=0,
-         pad_left=0, pad_right=0),
-    dict(in_height=8, in_width=12, stride_x=2, stride_y=1, pool_x=2, pool_y=2, pad_top=1, pad_bottom=2,
-         pad_left=0, pad_right=1),
-])
+@pytest.mark.parametrize(
+    "geom",
+    [
+        dict(
+            in_height=8,
+            in_width=6,
+            stride_x=1,
+            stride_y=1,
+            pool_x=1,
+            pool_y=1,
+            pad_top=0,
+            pad_bottom=0,
+            pad_left=0,
+            pad_right=0,
+        ),
+        dict(
+            in_height=8,
+            in_width=12,
+            stride_x=2,
+            stride_y=1,
+            pool_x=2,
+            pool_y=2,
+            pad_top=1,
+            pad_bottom=2,
+            pad_left=0,
+            pad_right=1,
+        ),
+    ],
+)
 def test_conv_input_matches_integer_convolution(geom):
     rng = np.random.default_rng(2)
     w = rng.integers(-128, 128, size=(3, 4, 3, 2))
@@ -142,8 +199,7 @@ def test_conv_input_matches_integer_convolution(geom):
     oh = (geom["in_height"] // geom["pool_y"] + geom["pad_top"] + geom["pad_bottom"] - 3) // geom["stride_y"] + 1
     ow = (geom["in_width"] // geom["pool_x"] + geom["pad_left"] + geom["pad_right"] - 2) // geom["stride_x"] + 1
     expected_n = 4 * oh * ow
-    post = snn.Population(expected_n, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="post",
-                          record=["v"])
+    post = snn.Population(expected_n, "lif_conv2d", {"threshold": 1e9, "alpha_decay": 0.0}, name="post", record=["v"])
     conv = snn.Conv2DProjection(pre, post, w, geom)
     net = snn.Network().add(pre, post, conv)
     x = (rng.random((2, 3, pre.size)) < 0.4).astype(np.uint8)
@@ -195,11 +251,14 @@ def test_c_core_rejects_corrupt_network_without_crashing():
         CoreNetwork(lowered)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (1 << 7, "unknown flags 0x80"),
-    (lib.S2_POP_LEAK_FIRST | lib.S2_POP_LEFT_TO_RIGHT, "two input groupings"),
-    (lib.S2_POP_LEFT_TO_RIGHT, "ring_planes 1, its kind and flags need 2"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (1 << 7, "unknown flags 0x80"),
+        (lib.S2_POP_LEAK_FIRST | lib.S2_POP_LEFT_TO_RIGHT, "two input groupings"),
+        (lib.S2_POP_LEFT_TO_RIGHT, "ring_planes 1, its kind and flags need 2"),
+    ],
+)
 def test_c_core_rejects_inconsistent_population_flags(flags, message):
     stim = snn.Population(1, "spike_list", {}, name="stim")
     pop = snn.Population(3, "lif", {}, name="pop")
@@ -230,8 +289,12 @@ def test_loaded_network_is_safe_across_threads_and_follows_a_changed_network():
     rng = np.random.default_rng(5)
     stim = snn.Population(30, "spike_list", {}, name="stim")
     pop = snn.Population(20, "lif", {"threshold": 9.0, "alpha_decay": 0.9}, name="pop", record=["spikes", "v"])
-    conns = [[i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))] for i in range(30) for j in range(20)
-             if rng.random() < 0.3]
+    conns = [
+        [i, j, int(rng.integers(-15, 16)), int(rng.integers(0, 8))]
+        for i in range(30)
+        for j in range(20)
+        if rng.random() < 0.3
+    ]
     net = snn.Network().add(stim, pop, snn.Projection(stim, pop, conns))
     loaded = Simulator(num_threads=2).load(net)
     xs = [(rng.random((3, 40, 30)) < 0.2).astype(np.uint8) for _ in range(6)]
@@ -241,6 +304,6 @@ def test_loaded_network_is_safe_across_threads_and_follows_a_changed_network():
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(bits(e), bits(g))
     net.add(snn.Population(2, "lif", {}, name="late", record=["v"]))
-    res = loaded.run_batch({"stim": xs[0]})      # a population added after loading is part of the next run
+    res = loaded.run_batch({"stim": xs[0]})  # a population added after loading is part of the next run
     assert res.voltages["late"].shape == (3, 40, 2)
     np.testing.assert_array_equal(bits(res.voltages["pop"]), bits(expected[0]))

@@ -4,6 +4,7 @@ Integer weights and thresholds make float32 arithmetic identical on both sides; 
 strict spike test and two roundings (torch computes ``beta*mem + x`` as two operations). Which reset settings are
 exact is worked out in s2sim/snntorch_export.py's docstring; these tests check each claim.
 """
+
 import numpy as np
 import pytest
 
@@ -49,7 +50,7 @@ def run_snntorch(model, x, shape, peaks=None):
 def run_chip(model, x, shape):
     graph = export_snntorch(model, torch.zeros(shape))
     res = convert(graph, CONFIG)
-    (name, _), = res.output_pops.items()
+    ((name, _),) = res.output_pops.items()
     lat = res.report.output_latency[name]
     padded = np.concatenate([x, np.zeros((lat, x.shape[1]), np.uint8)])
     out = Simulator(profile=PROFILE).run_batch(res.net, {"input": padded[None]}, len(padded))
@@ -69,7 +70,8 @@ def conv_model(beta, reset, **kw):
         snn.Leaky(beta=beta, threshold=3.0, reset_mechanism=reset, **kw),
         nn.Flatten(),
         int_weights(nn.Linear(8, 5, bias=False), seed=3),
-        snn.Leaky(beta=beta, threshold=2.0, reset_mechanism=reset, **kw))
+        snn.Leaky(beta=beta, threshold=2.0, reset_mechanism=reset, **kw),
+    )
 
 
 def dense_model(beta, reset, recurrent=False, lo=-3, **kw):
@@ -84,7 +86,8 @@ def dense_model(beta, reset, recurrent=False, lo=-3, **kw):
         int_weights(nn.Linear(8, 6, bias=False), lo=lo, hi=-lo + 1, seed=4),
         mid,
         int_weights(nn.Linear(6, 4, bias=False), lo=lo, hi=-lo + 1, seed=6),
-        snn.Leaky(beta=beta, threshold=2.0, reset_mechanism=reset, **kw))
+        snn.Leaky(beta=beta, threshold=2.0, reset_mechanism=reset, **kw),
+    )
 
 
 CASES = [
@@ -118,10 +121,12 @@ def test_chip_spikes_equal_snntorch_spikes(kind, kw):
 
 
 def test_synaptic_subtract_without_reset_delay_is_exact():
-    model = nn.Sequential(int_weights(nn.Linear(10, 6, bias=False), lo=0, hi=2, seed=10),
-                          snn.Synaptic(alpha=0.5, beta=0.5, threshold=3.0, reset_delay=False),
-                          int_weights(nn.Linear(6, 4, bias=False), lo=0, hi=2, seed=11),
-                          snn.Leaky(beta=0.5, threshold=2.5, reset_delay=False))
+    model = nn.Sequential(
+        int_weights(nn.Linear(10, 6, bias=False), lo=0, hi=2, seed=10),
+        snn.Synaptic(alpha=0.5, beta=0.5, threshold=3.0, reset_delay=False),
+        int_weights(nn.Linear(6, 4, bias=False), lo=0, hi=2, seed=11),
+        snn.Leaky(beta=0.5, threshold=2.5, reset_delay=False),
+    )
     x = inputs(16, 10, p=0.15)
     chip, res = run_chip(model, x, (10,))
     peaks = []
@@ -171,15 +176,20 @@ def test_exported_graph_survives_a_file(tmp_path):
     assert [p.neuron_model for p in res.net.populations] == ["spike_list", "lif_conv2d", "lif_conv2d", "lif_no_delay"]
 
 
-@pytest.mark.parametrize("layers,match", [
-    ([nn.Linear(4, 4), nn.MaxPool1d(2)], "'1'.*MaxPool1d.*AvgPool2d"),
-    ([nn.Linear(4, 4), nn.ReLU()], "'1'.*ReLU"),
-    ([nn.Linear(4, 4), snn.Leaky(beta=torch.full((3,), 0.5))], "'1'.*beta has shape \\(3,\\).*\\(4,\\)"),
-    ([nn.Linear(4, 4), snn.Leaky(beta=0.5, reset_mechanism="none")], "'1'.*reset_mechanism 'none'"),
-    ([nn.Linear(4, 4), snn.Leaky(beta=0.5), nn.Linear(4, 4), snn.Leaky(beta=0.5, reset_mechanism="zero")],
-     "different reset mechanisms"),
-    ([nn.Linear(4, 4), snn.Synaptic(alpha=1.0, beta=0.5)], "'1'.*alpha = 1.0"),
-])
+@pytest.mark.parametrize(
+    "layers,match",
+    [
+        ([nn.Linear(4, 4), nn.MaxPool1d(2)], "'1'.*MaxPool1d.*AvgPool2d"),
+        ([nn.Linear(4, 4), nn.ReLU()], "'1'.*ReLU"),
+        ([nn.Linear(4, 4), snn.Leaky(beta=torch.full((3,), 0.5))], "'1'.*beta has shape \\(3,\\).*\\(4,\\)"),
+        ([nn.Linear(4, 4), snn.Leaky(beta=0.5, reset_mechanism="none")], "'1'.*reset_mechanism 'none'"),
+        (
+            [nn.Linear(4, 4), snn.Leaky(beta=0.5), nn.Linear(4, 4), snn.Leaky(beta=0.5, reset_mechanism="zero")],
+            "different reset mechanisms",
+        ),
+        ([nn.Linear(4, 4), snn.Synaptic(alpha=1.0, beta=0.5)], "'1'.*alpha = 1.0"),
+    ],
+)
 def test_unsupported_layers_are_rejected_naming_the_layer(layers, match):
     with pytest.raises(ConversionError, match=match):
         export_snntorch(nn.Sequential(*layers), torch.zeros(4))
@@ -240,8 +250,9 @@ def test_zero_reset_of_synaptic_layers_drops_the_step_after_a_spike(kind):
     assert states[1, 1:].tolist() == [3.0, 0.0]
     chip, _ = run_chip(one_synaptic_neuron(kind, threshold=1.5, reset_mechanism="zero"), x, (1,))
     assert chip[:, 0].tolist() == [1] * 6
-    immediate = snntorch_states(one_synaptic_neuron("Synaptic", threshold=1.5, reset_mechanism="zero",
-                                                    reset_delay=False), x)
+    immediate = snntorch_states(
+        one_synaptic_neuron("Synaptic", threshold=1.5, reset_mechanism="zero", reset_delay=False), x
+    )
     assert immediate[:, 0].tolist() == [1] * 6
 
 
@@ -252,7 +263,7 @@ def test_synaptic_bias_becomes_a_steady_state_i_offset():
     model = one_synaptic_neuron(bias=1.0, threshold=1e6)
     mem = snntorch_states(model, x)[:, 2]
     res = convert(export_snntorch(model, torch.zeros(1)), replace(CONFIG, output_record=("v",)))
-    (name, _), = res.output_pops.items()
+    ((name, _),) = res.output_pops.items()
     pop = res.net.population(name)
     assert pop.param("i_offset")[0] == 2.0 and pop.neuron_model == "lif_curr_exp_no_delay"
     out = Simulator(profile=PROFILE).run_batch(res.net, {"input": np.zeros((1, 40, 1), np.uint8)}, 40)
@@ -262,8 +273,13 @@ def test_synaptic_bias_becomes_a_steady_state_i_offset():
 
 
 def test_rsynaptic_exports_a_recurrent_curr_exp_population_with_per_neuron_decays():
-    rsyn = snn.RSynaptic(alpha=torch.tensor([0.5, 0.75, 0.875]), beta=torch.tensor([0.25, 0.5, 0.75]),
-                         linear_features=3, threshold=torch.tensor([1.0, 2.0, 3.0]), reset_delay=False)
+    rsyn = snn.RSynaptic(
+        alpha=torch.tensor([0.5, 0.75, 0.875]),
+        beta=torch.tensor([0.25, 0.5, 0.75]),
+        linear_features=3,
+        threshold=torch.tensor([1.0, 2.0, 3.0]),
+        reset_delay=False,
+    )
     model = nn.Sequential(int_weights(nn.Linear(4, 3, bias=False)), rsyn)
     int_weights(rsyn.recurrent, seed=2)
     rsyn.recurrent.bias.data.zero_()

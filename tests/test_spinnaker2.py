@@ -1,5 +1,6 @@
 """The py-spinnaker2 stand-in: scripts in the vendor's idiom (tests/spinnaker2_scripts/) run unmodified through
 ``s2sim exec`` and give, bit for bit, what s2sim's native API gives for the same networks."""
+
 from __future__ import annotations
 
 import subprocess
@@ -33,27 +34,51 @@ def run_script(name: str, *args, trace=None) -> int:
 
 # -- lif_network.py: edits between runs -------------------------------------------------------------------------
 
+
 def native_lif_runs():
     """The three runs of lif_network.py, each built from scratch with that run's values (s2sim's own API)."""
-    stims = [{0: [1, 5, 9], 1: [2, 3, 12], 3: [7]}, {0: [0, 4], 2: [6, 7, 8], 3: [30]},
-             {0: [0, 4], 2: [6, 7, 8], 3: [30]}]
-    exc_params = [{"threshold": 10.0, "alpha_decay": 0.875},
-                  {"threshold": 7.5, "alpha_decay": 0.875},
-                  {"threshold": 7.5, "alpha_decay": [0.95, 0.6, 0.7, 0.8, 0.9]}]
+    stims = [
+        {0: [1, 5, 9], 1: [2, 3, 12], 3: [7]},
+        {0: [0, 4], 2: [6, 7, 8], 3: [30]},
+        {0: [0, 4], 2: [6, 7, 8], 3: [30]},
+    ]
+    exc_params = [
+        {"threshold": 10.0, "alpha_decay": 0.875},
+        {"threshold": 7.5, "alpha_decay": 0.875},
+        {"threshold": 7.5, "alpha_decay": [0.95, 0.6, 0.7, 0.8, 0.9]},
+    ]
     cur_record = [["spikes"], ["spikes", "v"], ["v"]]
     out = []
     for stim_ticks, params, record in zip(stims, exc_params, cur_record):
         stim = snn.Population(4, "spike_list", stim_ticks, name="stim")
-        exc = snn.Population(5, "lif", {**params, "i_offset": 0.25, "reset": "reset_by_subtraction"}, name="exc",
-                             record=["spikes", "v"])
-        cur = snn.Population(3, "lif_curr_exp", {"threshold": 6.0, "alpha_decay": 0.9, "exc_decay": 0.5,
-                                                 "inh_decay": 0.75, "t_refrac": 2, "v_reset": -1.0,
-                                                 "reset": "reset_to_v_reset"}, name="cur", record=record)
+        exc = snn.Population(
+            5, "lif", {**params, "i_offset": 0.25, "reset": "reset_by_subtraction"}, name="exc", record=["spikes", "v"]
+        )
+        cur = snn.Population(
+            3,
+            "lif_curr_exp",
+            {
+                "threshold": 6.0,
+                "alpha_decay": 0.9,
+                "exc_decay": 0.5,
+                "inh_decay": 0.75,
+                "t_refrac": 2,
+                "v_reset": -1.0,
+                "reset": "reset_to_v_reset",
+            },
+            name="cur",
+            record=record,
+        )
         cur.set_max_atoms_per_core(2)
         conns = [[i, j, (i + 2 * j) % 15 - 4, (i + j) % 8] for i in range(4) for j in range(5)]
-        net = snn.Network("lif network").add(stim, exc, cur, snn.Projection(stim, exc, conns),
-                                snn.Projection(exc, cur, [[i, i % 3, 9, 1] for i in range(5)]),
-                                snn.Projection(cur, cur, [[0, 1, -5, 0], [1, 2, 7, 2], [2, 0, 3, 0]]))
+        net = snn.Network("lif network").add(
+            stim,
+            exc,
+            cur,
+            snn.Projection(stim, exc, conns),
+            snn.Projection(exc, cur, [[i, i % 3, 9, 1] for i in range(5)]),
+            snn.Projection(cur, cur, [[0, 1, -5, 0], [1, 2, 7, 2], [2, 0, 3, 0]]),
+        )
         out.append((net, Simulator().run_batch(net, timesteps=40)))
     return out
 
@@ -73,7 +98,7 @@ def test_lif_script_runs_unmodified_and_matches_the_native_api(tmp_path):
             np.testing.assert_array_equal(got[f"cur_spikes_{run}"], res.spikes["cur"][0].T)
         if "cur" in res.voltages:
             np.testing.assert_array_equal(bits(got[f"cur_v_{run}"]), bits(res.voltages["cur"][0].T))
-    assert sum(int(got[f"exc_spikes_{r}"].sum()) for r in range(3)) > 5    # the network is not silent
+    assert sum(int(got[f"exc_spikes_{r}"].sum()) for r in range(3)) > 5  # the network is not silent
     # --trace wrote every run; each compares equal with the native run's trace
     traces, _ = read_trace_set(tmp_path / "traces")
     assert len(traces) == 3
@@ -93,28 +118,47 @@ def test_the_import_swap_gives_the_same_run(tmp_path):
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert sorted(a) == sorted(b)
     for key in a:
-        np.testing.assert_array_equal(bits(a[key]) if a[key].dtype.kind == "f" else a[key], bits(b[key])
-                                      if b[key].dtype.kind == "f" else b[key])
+        np.testing.assert_array_equal(
+            bits(a[key]) if a[key].dtype.kind == "f" else a[key], bits(b[key]) if b[key].dtype.kind == "f" else b[key]
+        )
 
 
 def test_exec_cli_exit_status_and_warnings_said_once(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "s2sim", "exec", "--trace", str(tmp_path / "t.h5"),
-                           str(SCRIPTS / "lif_network.py"), str(tmp_path / "o.npz")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "s2sim",
+            "exec",
+            "--trace",
+            str(tmp_path / "t.h5"),
+            str(SCRIPTS / "lif_network.py"),
+            str(tmp_path / "o.npz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     # the script makes three chips with eth_ip and three runs with debug=: each said once, by name
     assert proc.stderr.count("IgnoredSettingWarning") == 2
     assert "SpiNNaker2Chip(eth_ip=...)" in proc.stderr and "run(debug=...)" in proc.stderr
-    assert "lif_network.py:" in proc.stderr                     # the warning points at the script's line
+    assert "lif_network.py:" in proc.stderr  # the warning points at the script's line
     assert sorted(p.name for p in tmp_path.glob("t*.h5")) == ["t-1.h5", "t-2.h5", "t.h5"]
-    proc = subprocess.run([sys.executable, "-m", "s2sim", "exec", str(SCRIPTS / "unsupported_model.py")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "s2sim", "exec", str(SCRIPTS / "unsupported_model.py")], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert "'izhikevich'" in proc.stderr and "not public" in proc.stderr and "lif_curr_exp" in proc.stderr
 
 
 def test_exit_status_is_the_scripts(tmp_path):
-    for code, expected in (("import sys; sys.exit(7)", 7), ("raise SystemExit", 0), ("pass", 0),
-                           ("raise RuntimeError('boom')", 1), ("import sys; sys.exit('bye')", 1)):
+    for code, expected in (
+        ("import sys; sys.exit(7)", 7),
+        ("raise SystemExit", 0),
+        ("pass", 0),
+        ("raise RuntimeError('boom')", 1),
+        ("import sys; sys.exit('bye')", 1),
+    ):
         script = tmp_path / "s.py"
         script.write_text(code)
         assert main(["exec", str(script)]) == expected, code
@@ -123,15 +167,27 @@ def test_exit_status_is_the_scripts(tmp_path):
 
 # -- NIR conversion, per-sample input --------------------------------------------------------------------------
 
+
 def small_scnn(path: Path) -> None:
     rng = np.random.default_rng(3)
     n = lambda *s: np.asarray(s, dtype=float)  # noqa: E731
-    lif = lambda shape, tau: nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / 1e-4),  # noqa: E731
-                                     v_leak=np.zeros(shape), v_threshold=np.full(shape, 1.0))
+    lif = lambda shape, tau: nir.LIF(
+        tau=np.full(shape, tau),
+        r=np.full(shape, tau / 1e-4),  # noqa: E731
+        v_leak=np.zeros(shape),
+        v_threshold=np.full(shape, 1.0),
+    )
     nodes = {
         "input": nir.Input(input_type={"input": n(2, 6, 6)}),
-        "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0.3, 0.5, (3, 2, 3, 3)), stride=1, padding=1,
-                           dilation=1, groups=1, bias=np.zeros(3)),
+        "conv": nir.Conv2d(
+            input_shape=(6, 6),
+            weight=rng.normal(0.3, 0.5, (3, 2, 3, 3)),
+            stride=1,
+            padding=1,
+            dilation=1,
+            groups=1,
+            bias=np.zeros(3),
+        ),
         "lif1": lif((3, 6, 6), 2e-4),
         "pool": nir.SumPool2d(kernel_size=n(2, 2), stride=n(2, 2), padding=n(0, 0)),
         "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": n(3, 3, 3)}),
@@ -139,8 +195,15 @@ def small_scnn(path: Path) -> None:
         "lif2": lif((4,), 5e-4),
         "output": nir.Output(output_type={"output": n(4)}),
     }
-    edges = [("input", "conv"), ("conv", "lif1"), ("lif1", "pool"), ("pool", "flat"), ("flat", "fc"),
-             ("fc", "lif2"), ("lif2", "output")]
+    edges = [
+        ("input", "conv"),
+        ("conv", "lif1"),
+        ("lif1", "pool"),
+        ("pool", "flat"),
+        ("flat", "fc"),
+        ("fc", "lif2"),
+        ("lif2", "output"),
+    ]
     nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges))
 
 
@@ -156,8 +219,9 @@ def test_nir_script_per_sample_input_matches_a_native_batch(tmp_path):
     g = nir.read(graph)
     g.nodes["out_lif1"] = nir.Output(output_type=dict(g.nodes["lif1"].output_type))
     g.edges.append(("lif1", "out_lif1"))
-    cfg = s2sim.ConversionConfig(dt=1e-4, conn_delay=0, scale_weights=True, reset="ZERO", integrator="FORWARD",
-                                 output_record=("v", "spikes"))
+    cfg = s2sim.ConversionConfig(
+        dt=1e-4, conn_delay=0, scale_weights=True, reset="ZERO", integrator="FORWARD", output_record=("v", "spikes")
+    )
     net, inputs, outputs = s2sim.from_nir(g, cfg)
     flat = np.concatenate([x.reshape(3, 25, -1), np.zeros((3, 1, 72), np.uint8)], axis=1)
     res = Simulator().run_batch(net, {"input": flat})
@@ -170,12 +234,18 @@ def test_nir_script_per_sample_input_matches_a_native_batch(tmp_path):
 def nir_paper_lif(path: Path) -> None:
     """The NIR paper's single-LIF graph, weight and threshold scaled by 102.02 as its py-spinnaker2 script does."""
     one = np.ones(1)
-    nir.write(path, nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": one}), "0": nir.Affine(weight=np.array([[102.02]]),
-                                                                              bias=np.zeros(1)),
-               "1": nir.LIF(tau=one * 2.5e-3, r=one, v_leak=0 * one, v_threshold=one * 0.1 * 102.02),
-               "output": nir.Output(output_type={"output": one})},
-        edges=[("input", "0"), ("0", "1"), ("1", "output")]))
+    nir.write(
+        path,
+        nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type={"input": one}),
+                "0": nir.Affine(weight=np.array([[102.02]]), bias=np.zeros(1)),
+                "1": nir.LIF(tau=one * 2.5e-3, r=one, v_leak=0 * one, v_threshold=one * 0.1 * 102.02),
+                "output": nir.Output(output_type={"output": one}),
+            },
+            edges=[("input", "0"), ("0", "1"), ("1", "output")],
+        ),
+    )
 
 
 def test_brian2_script_reproduces_the_nir_paper_benchmark(tmp_path):
@@ -184,18 +254,63 @@ def test_brian2_script_reproduces_the_nir_paper_benchmark(tmp_path):
     assert run_script("brian2_lif.py", graph, out) == 0
     got = np.load(out)
     for key in ("brian2", "chip", "brian2_again"):
-        assert got[f"{key}_spikes"].tolist() == [461, 511, 711, 761], key     # the published spikes
+        assert got[f"{key}_spikes"].tolist() == [461, 511, 711, 761], key  # the published spikes
     assert got["brian2_v"].dtype == np.float64 and got["chip_v"].dtype == np.float32
     np.testing.assert_array_equal(bits(got["brian2_v"]), bits(got["brian2_again_v"]))
     assert got["threshold"].tolist() == [pytest.approx(255.05)]
     assert got["brian2_float_spikes"].tolist() == [461, 511, 711, 761]
     assert got["brian2_float_v"].dtype == np.float64 and not np.array_equal(got["brian2_float_v"], got["brian2_v"])
     # the same run through s2sim's native API, float64 state as the Brian2 backend keeps it
-    stim = snn.Population(1, "spike_list", {0: [60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470,
-                                                480, 490, 500, 510, 520, 530, 670, 680, 690, 700, 710, 720, 730,
-                                                740, 750, 760, 770, 780, 840, 850]}, name="input")
-    lif = snn.Population(1, "lif_no_delay", {"threshold": 255.05, "alpha_decay": 0.96, "reset": "reset_to_v_reset"},
-                         name="1", record=["v"])
+    stim = snn.Population(
+        1,
+        "spike_list",
+        {
+            0: [
+                60,
+                220,
+                270,
+                310,
+                320,
+                350,
+                370,
+                400,
+                410,
+                430,
+                440,
+                450,
+                460,
+                470,
+                480,
+                490,
+                500,
+                510,
+                520,
+                530,
+                670,
+                680,
+                690,
+                700,
+                710,
+                720,
+                730,
+                740,
+                750,
+                760,
+                770,
+                780,
+                840,
+                850,
+            ]
+        },
+        name="input",
+    )
+    lif = snn.Population(
+        1,
+        "lif_no_delay",
+        {"threshold": 255.05, "alpha_decay": 0.96, "reset": "reset_to_v_reset"},
+        name="1",
+        record=["v"],
+    )
     net = snn.Network().add(stim, lif, snn.Projection(stim, lif, [[0, 0, 102.02, 0]]))
     for key, precision in (("brian2", "float64"), ("chip", "float32")):
         res = Simulator(ChipProfile(state_precision=precision)).run_batch(net, timesteps=1001)
@@ -213,8 +328,42 @@ def test_brian2_float_weights_follow_a_float64_recurrence(tmp_path):
     with pytest.warns(NotChipArithmeticWarning, match="fractional weights are kept"):
         assert main(["exec", "--profile", str(profile), str(SCRIPTS / "brian2_lif.py"), str(graph), str(out)]) == 0
     got = np.load(out)
-    ticks = {60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470, 480, 490, 500, 510, 520, 530, 670,
-             680, 690, 700, 710, 720, 730, 740, 750, 760, 770, 780, 840, 850}
+    ticks = {
+        60,
+        220,
+        270,
+        310,
+        320,
+        350,
+        370,
+        400,
+        410,
+        430,
+        440,
+        450,
+        460,
+        470,
+        480,
+        490,
+        500,
+        510,
+        520,
+        530,
+        670,
+        680,
+        690,
+        700,
+        710,
+        720,
+        730,
+        740,
+        750,
+        760,
+        770,
+        780,
+        840,
+        850,
+    }
     alpha, thr = float(np.float32(0.96)), float(np.float32(255.05))
     v, expect = 0.0, []
     for t in range(1001):
@@ -225,6 +374,7 @@ def test_brian2_float_weights_follow_a_float64_recurrence(tmp_path):
 
 
 # -- settings, helpers, diagnostics ---------------------------------------------------------------------------
+
 
 def test_board_settings_script_and_helpers(tmp_path):
     out = tmp_path / "o.npz"
@@ -243,10 +393,14 @@ def test_board_settings_script_and_helpers(tmp_path):
     dense = snn.Population(3, "lif_no_delay", {"threshold": 50.0, "alpha_decay": 0.9}, name="dense", record=["v"])
     sparse = snn.Population(3, "lif_no_delay", {"threshold": 50.0, "alpha_decay": 0.9}, name="sparse", record=["v"])
     sparse_conns = [[i, j, int(w[i, j] // 2), 0] for i in range(3) for j in range(3) if w[i, j] // 2]
-    net = snn.Network().add(stim, dense, sparse, snn.Projection(stim, dense, conns),
-                            snn.Projection(dense, sparse, sparse_conns))
-    config = TimingConfig(sys_tick_in_s=2e-3, dvfs={"lif_no_delay": "auto", "lif_conv2d": "auto"},
-                          pl_threshold={**DEFAULT_PL_THRESHOLD, "lif_no_delay": 200, "lif_conv2d": 30})
+    net = snn.Network().add(
+        stim, dense, sparse, snn.Projection(stim, dense, conns), snn.Projection(dense, sparse, sparse_conns)
+    )
+    config = TimingConfig(
+        sys_tick_in_s=2e-3,
+        dvfs={"lif_no_delay": "auto", "lif_conv2d": "auto"},
+        pl_threshold={**DEFAULT_PL_THRESHOLD, "lif_no_delay": 200, "lif_conv2d": 30},
+    )
     res = Simulator(timing=config).run_batch(net, timesteps=20)
     np.testing.assert_array_equal(bits(got["dense_v"]), bits(res.voltages["dense"][0].T))
     np.testing.assert_array_equal(bits(got["sparse_v"]), bits(res.voltages["sparse"][0].T))
@@ -261,8 +415,11 @@ def test_board_settings_script_and_helpers(tmp_path):
 def test_sumpool_helper_matches_a_brute_force_pool():
     from s2sim.spinnaker2.ann2snn_helpers import connection_list_for_sumpool2d
 
-    for shape, k, s, p, order in (((2, 5, 7), 2, 2, 0, "torch"), ((3, 6, 6), 3, 2, 1, "tf"),
-                                  ((1, 4, 5), (2, 3), (1, 2), (1, 0), "torch")):
+    for shape, k, s, p, order in (
+        ((2, 5, 7), 2, 2, 0, "torch"),
+        ((3, 6, 6), 3, 2, 1, "tf"),
+        ((1, 4, 5), (2, 3), (1, 2), (1, 0), "torch"),
+    ):
         conns, out_shape = connection_list_for_sumpool2d(shape, s, k, p, 2, data_order=order)
         c, h, w = shape
         (kh, kw), (sh, sw), (ph, pw) = [(v, v) if np.ndim(v) == 0 else v for v in (k, s, p)]
@@ -275,8 +432,9 @@ def test_sumpool_helper_matches_a_brute_force_pool():
                     for y in range(oy * sh - ph, oy * sh - ph + kh):
                         for x in range(ox * sw - pw, ox * sw - pw + kw):
                             if 0 <= y < h and 0 <= x < w:
-                                flat = (lambda a, b, cc, H, W, C: cc * H * W + a * W + b if order == "torch"
-                                        else a * W * C + b * C + cc)
+                                flat = lambda a, b, cc, H, W, C: (
+                                    cc * H * W + a * W + b if order == "torch" else a * W * C + b * C + cc
+                                )
                                 expect.add((flat(y, x, ch, h, w, c), flat(oy, ox, ch, oh, ow, c), 1, 2))
         assert {tuple(r) for r in conns} == expect and len(conns) == len(expect)
 
@@ -291,15 +449,35 @@ def test_sparse_weights_matrix_counts_synapses():
     src = snn.Population(2 * 5 * 5, "spike_list", {}, name="src")
     conv = snn.Population(3 * 3 * 3, "lif_conv2d", {}, name="conv")
     w = rng.integers(-4, 5, (2, 3, 3, 3)).astype(float)
-    cp = snn.Conv2DProjection(src, conv, w, {"in_height": 5, "in_width": 5, "stride_x": 2, "stride_y": 2,
-                                             "pad_top": 1, "pad_left": 1, "pad_bottom": 1, "pad_right": 1})
+    cp = snn.Conv2DProjection(
+        src,
+        conv,
+        w,
+        {
+            "in_height": 5,
+            "in_width": 5,
+            "stride_x": 2,
+            "stride_y": 2,
+            "pad_top": 1,
+            "pad_left": 1,
+            "pad_bottom": 1,
+            "pad_right": 1,
+        },
+    )
     dense = cp.sparse_weights.toarray()
     for i in range(50):
         x = np.zeros((2, 5, 5))
         x.flat[i] = 1
         padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-        out = np.array([[[np.sum(w[:, co] * padded[:, 2 * oy:2 * oy + 3, 2 * ox:2 * ox + 3]) for ox in range(3)]
-                         for oy in range(3)] for co in range(3)])
+        out = np.array(
+            [
+                [
+                    [np.sum(w[:, co] * padded[:, 2 * oy : 2 * oy + 3, 2 * ox : 2 * ox + 3]) for ox in range(3)]
+                    for oy in range(3)
+                ]
+                for co in range(3)
+            ]
+        )
         np.testing.assert_array_equal(dense[i], out.ravel())
 
 
@@ -315,8 +493,14 @@ def test_dense_helpers_use_w_pre_post():
     from s2sim.spinnaker2 import ann2snn_helpers as h
 
     w = np.array([[1, 0], [0, -2], [3, 0]])
-    assert h.connection_list_from_dense_weights(w, 1) == [[0, 0, 1, 1], [0, 1, 0, 1], [1, 0, 0, 1], [1, 1, -2, 1],
-                                                          [2, 0, 3, 1], [2, 1, 0, 1]]
+    assert h.connection_list_from_dense_weights(w, 1) == [
+        [0, 0, 1, 1],
+        [0, 1, 0, 1],
+        [1, 0, 0, 1],
+        [1, 1, -2, 1],
+        [2, 0, 3, 1],
+        [2, 1, 0, 1],
+    ]
     assert h.sparse_connection_list_from_dense_weights(w, 0) == [[0, 0, 1, 0], [1, 1, -2, 0], [2, 0, 3, 0]]
 
 
@@ -346,9 +530,10 @@ def test_diagnostics_come_from_the_pe_time_model():
     Simulator().run(net, 5)
     done = pop.get_time_done_times()
     costs = DEFAULT_CYCLES["lif"]
-    assert list(done) == ["PE(1, 1, 0)"]                     # py-spinnaker2's shape: a dict per PE of arrays [T]
-    np.testing.assert_array_equal(done["PE(1, 1, 0)"], np.full(5, (costs.fixed + 2 * costs.neuron)
-                                                                / (LEVELS["high"].hz * 1e-3)))
+    assert list(done) == ["PE(1, 1, 0)"]  # py-spinnaker2's shape: a dict per PE of arrays [T]
+    np.testing.assert_array_equal(
+        done["PE(1, 1, 0)"], np.full(5, (costs.fixed + 2 * costs.neuron) / (LEVELS["high"].hz * 1e-3))
+    )
     np.testing.assert_array_equal(pop.get_n_packets()["PE(1, 1, 0)"], np.zeros(5))
     np.testing.assert_array_equal(pop.get_performance_levels()["PE(1, 1, 0)"], np.ones(5))
     pop.record = ["spikes"]
@@ -362,9 +547,11 @@ def test_hardware_keywords_never_raise_type_errors():
 
     pop = snn.Population(1, "lif", {}, name="p")
     net = snn.Network().add(pop)
-    for cls, kwargs in ((hardware.SpiNNaker2Chip, {"eth_ip": "1.2.3.4", "experiment_backend_type": "spinnman2"}),
-                        (hardware.SpiNNcloud48NodeBoard, {"stm_ip": "1.1.1.1", "eth_ip": "2.2.2.2", "x": 1}),
-                        (hardware.FPGA_Rev2, {})):
+    for cls, kwargs in (
+        (hardware.SpiNNaker2Chip, {"eth_ip": "1.2.3.4", "experiment_backend_type": "spinnman2"}),
+        (hardware.SpiNNcloud48NodeBoard, {"stm_ip": "1.1.1.1", "eth_ip": "2.2.2.2", "x": 1}),
+        (hardware.FPGA_Rev2, {}),
+    ):
         hw = cls(**kwargs)
         with pytest.warns(IgnoredSettingWarning) if cls is hardware.SpiNNcloud48NodeBoard else _no_check():
             hw.run(net, 3, sys_tick_in_s=1e-3, debug=True, reset_board=True, some_future_keyword=5)
@@ -392,8 +579,10 @@ def test_unknown_spinnaker2_submodule_says_what_it_is(tmp_path):
     assert proc.returncode == 1
     assert "'spinnaker2.coordinates' is internal to py-spinnaker2" in proc.stderr
     # modules scripts import out of habit exist; what has no simulator meaning says so when used
-    script.write_text("from spinnaker2 import mapper\nfrom spinnaker2.logger import SpiNNaker2Logger\n"
-                      "SpiNNaker2Logger.setup(level=10)\nmapper.Mapper()\n")
+    script.write_text(
+        "from spinnaker2 import mapper\nfrom spinnaker2.logger import SpiNNaker2Logger\n"
+        "SpiNNaker2Logger.setup(level=10)\nmapper.Mapper()\n"
+    )
     proc = subprocess.run([sys.executable, "-m", "s2sim", "exec", str(script)], capture_output=True, text=True)
     assert proc.returncode == 1 and "NotModelledError: spinnaker2.mapper.Mapper: s2sim places networks" in proc.stderr
 
@@ -404,9 +593,11 @@ def test_an_installed_spinnaker2_is_shadowed_only_inside_exec(tmp_path, monkeypa
     (pkg / "__init__.py").write_text("VENDOR = True\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     script = tmp_path / "s.py"
-    script.write_text("import sys, spinnaker2\nfrom spinnaker2 import hardware\n"
-                      "sys.exit(0 if not hasattr(spinnaker2, 'VENDOR') and hasattr(hardware, 'SpiNNaker2Chip') "
-                      "else 5)\n")
+    script.write_text(
+        "import sys, spinnaker2\nfrom spinnaker2 import hardware\n"
+        "sys.exit(0 if not hasattr(spinnaker2, 'VENDOR') and hasattr(hardware, 'SpiNNaker2Chip') "
+        "else 5)\n"
+    )
     import spinnaker2 as vendor_before
 
     assert vendor_before.VENDOR
@@ -423,8 +614,20 @@ def test_profile_option_reads_the_json_profile(tmp_path):
     profile = tmp_path / "p.json"
     profile.write_text(json.dumps(ChipProfile(threshold_op=">", fused_multiply_add=False).to_dict()))
     out = tmp_path / "o"
-    assert main(["exec", "--profile", str(profile), "--trace", str(out), str(SCRIPTS / "lif_network.py"),
-                 str(tmp_path / "o.npz")]) == 0
+    assert (
+        main(
+            [
+                "exec",
+                "--profile",
+                str(profile),
+                "--trace",
+                str(out),
+                str(SCRIPTS / "lif_network.py"),
+                str(tmp_path / "o.npz"),
+            ]
+        )
+        == 0
+    )
     trace = read_trace(out / "run-0000.h5")
     assert trace.profile == ChipProfile(threshold_op=">", fused_multiply_add=False)
     profile.write_text("{not json")
@@ -442,7 +645,9 @@ def test_exec_board_runs_through_py_spinnaker2_and_traces_compare(tmp_path, monk
     (pkg / "hardware.py").write_text("from s2sim.spinnaker2.hardware import *  # noqa\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     script = str(SCRIPTS / "lif_network.py")
-    assert main(["exec", "--board", "10.0.0.9", "--trace", str(tmp_path / "board"), script, str(tmp_path / "b.npz")]) == 0
+    assert (
+        main(["exec", "--board", "10.0.0.9", "--trace", str(tmp_path / "board"), script, str(tmp_path / "b.npz")]) == 0
+    )
     assert main(["exec", "--trace", str(tmp_path / "sim"), script, str(tmp_path / "s.npz")]) == 0
     for key, value in np.load(tmp_path / "s.npz").items():
         np.testing.assert_array_equal(np.load(tmp_path / "b.npz")[key], value, err_msg=key)
@@ -450,8 +655,9 @@ def test_exec_board_runs_through_py_spinnaker2_and_traces_compare(tmp_path, monk
     sims, _ = read_trace_set(tmp_path / "sim")
     assert len(boards) == len(sims) == 3
     for board, sim in zip(boards, sims):
-        assert board.source == "spinnaker2" and board.profile is None and board.metadata["settings"]["board"] == \
-            "10.0.0.9"
+        assert (
+            board.source == "spinnaker2" and board.profile is None and board.metadata["settings"]["board"] == "10.0.0.9"
+        )
         result = compare(sim, board)
         assert result.match, result.report()
     for key in [k for k in sys.modules if k == "spinnaker2" or k.startswith("spinnaker2.")]:
@@ -478,7 +684,7 @@ def test_conversion_records_diagnostics_and_the_plot_helper_reads_them(tmp_path)
     packets = outp[0].get_n_packets()
     assert done.keys() == packets.keys() and all(v.shape == (12,) for v in done.values())
     assert max(float(v.max()) for v in packets.values()) > 0 and hw.energy > 0
-    assert inp[0].get_time_done_times()                      # a spike source's PEs are timed too
+    assert inp[0].get_time_done_times()  # a spike source's PEs are timed too
     path = tmp_path / "time_done_lif2.npz"
     np.savez(path, pes=np.array(sorted(done)), times=np.stack([done[k] for k in sorted(done)]))
     fig = helpers.plot_times_done_multiple_pes_one_plot_vertical(str(path), 1e-3)

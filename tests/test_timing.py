@@ -1,4 +1,5 @@
 """The PE time and energy model: its counts are the simulator's, time_done follows the model, deadlines and DVFS."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,15 +15,29 @@ from s2sim.timing import DEFAULT_CYCLES, LEVELS, EnergyConstants, TimingConfig, 
 def conv_net(atoms=20):
     rng = np.random.default_rng(1)
     src = snn.Population(2 * 8 * 8, "spike_list", {}, name="src", record=[])
-    conv = snn.Population(4 * 4 * 4, "lif_conv2d", {"threshold": 5.0, "alpha_decay": 0.9}, name="conv",
-                          record=["counts"])
+    conv = snn.Population(
+        4 * 4 * 4, "lif_conv2d", {"threshold": 5.0, "alpha_decay": 0.9}, name="conv", record=["counts"]
+    )
     out = snn.Population(10, "lif_curr_exp", {"threshold": 5.0, "exc_decay": 0.5}, name="out", record=["counts"])
     conv.set_max_atoms_per_core(atoms)
-    params = {"in_height": 8, "in_width": 8, "stride_x": 2, "stride_y": 2, "pad_top": 1, "pad_left": 1,
-              "pad_right": 1, "pad_bottom": 1}
+    params = {
+        "in_height": 8,
+        "in_width": 8,
+        "stride_x": 2,
+        "stride_y": 2,
+        "pad_top": 1,
+        "pad_left": 1,
+        "pad_right": 1,
+        "pad_bottom": 1,
+    }
     conns = [[i, j, 3, (i + j) % 4] for i in range(64) for j in range(10) if (i + j) % 3 == 0]
-    return snn.Network("conv").add(src, conv, out, snn.Conv2DProjection(src, conv, rng.integers(-5, 8, (2, 4, 3, 3)),
-                                                                        params), snn.Projection(conv, out, conns))
+    return snn.Network("conv").add(
+        src,
+        conv,
+        out,
+        snn.Conv2DProjection(src, conv, rng.integers(-5, 8, (2, 4, 3, 3)), params),
+        snn.Projection(conv, out, conns),
+    )
 
 
 def run(net, activity=0.2, batch=2, ticks=30, seed=0, **kw):
@@ -49,7 +64,7 @@ def test_packets_received_by_brute_force():
     net = conv_net(atoms=16)
     out = net.population("out")
     out.set_max_atoms_per_core(4)
-    net.add(snn.Projection(net.population("src"), out, [[0, 9, 2, 0], [3, 9, -1, 1]]))   # reaches one PE of out
+    net.add(snn.Projection(net.population("src"), out, [[0, 9, 2, 0], [3, 9, -1, 1]]))  # reaches one PE of out
     res = run(net, activity=0.1, batch=1, ticks=12)
     placement = place(net)
     load = pe_load(net, placement, res)
@@ -103,7 +118,7 @@ def test_an_overloaded_pe_misses_deadlines_and_a_longer_tick_fixes_it():
     report = estimate(net, res, TimingConfig(sys_tick_in_s=1e-3))
     misses = report.misses()
     assert misses and {m.population for m in misses} == {"dst"}
-    assert {m.tick for m in misses} == set(range(1, 9))          # spikes of ticks 0..7 arrive in ticks 1..8
+    assert {m.tick for m in misses} == set(range(1, 9))  # spikes of ticks 0..7 arrive in ticks 1..8
     text = misses[0].describe()
     assert "deadline missed: PE" in text and "(dst[0:" in text and "tick 1 of sample 0" in text
     tick = report.min_tick_s() * 1.001
@@ -121,8 +136,9 @@ def test_an_overloaded_pe_misses_deadlines_and_a_longer_tick_fixes_it():
 def test_auto_dvfs_switches_by_pl_threshold():
     net = conv_net()
     res = run(net, activity=0.3)
-    report = estimate(net, res, TimingConfig(dvfs="auto", pl_threshold={"lif_conv2d": 5, "lif_curr_exp": 3,
-                                                                          "spike_list": 0}))
+    report = estimate(
+        net, res, TimingConfig(dvfs="auto", pl_threshold={"lif_conv2d": 5, "lif_curr_exp": 3, "spike_list": 0})
+    )
     load = report.load
     thresholds = {"lif_conv2d": 5, "lif_curr_exp": 3, "spike_list": 0}
     for row, model in enumerate(load.models):
@@ -132,7 +148,7 @@ def test_auto_dvfs_switches_by_pl_threshold():
     np.testing.assert_array_equal(report.time_done, report.cycles / (hz * 1e-3))
     low = estimate(net, res, TimingConfig(dvfs="low"))
     high = estimate(net, res, TimingConfig(dvfs="high"))
-    np.testing.assert_array_equal(low.time_done, 2 * high.time_done)      # half the clock, same cycles
+    np.testing.assert_array_equal(low.time_done, 2 * high.time_done)  # half the clock, same cycles
     mixed = estimate(net, res, TimingConfig(dvfs={"lif_conv2d": "low"}))  # models left out run high
     conv_rows = [i for i, m in enumerate(load.models) if m == "lif_conv2d"]
     assert not mixed.high[:, conv_rows].any() and mixed.high[:, [0]].all()
@@ -144,10 +160,11 @@ def test_energy_adds_up_from_the_chip_figures():
     report = estimate(net, res, TimingConfig(sys_tick_in_s=2e-3, dvfs="auto"))
     e = EnergyConstants()
     sleep = np.where(report.high, (564.7e-3 - 75.2e-3) / PES_PER_CHIP, (235.4e-3 - 75.2e-3) / PES_PER_CHIP) * 2e-3
-    per_cycle = np.where(report.high, (1247.9e-3 - 564.7e-3) / PES_PER_CHIP / 300e6,
-                         (424.6e-3 - 235.4e-3) / PES_PER_CHIP / 150e6)
+    per_cycle = np.where(
+        report.high, (1247.9e-3 - 564.7e-3) / PES_PER_CHIP / 300e6, (424.6e-3 - 235.4e-3) / PES_PER_CHIP / 150e6
+    )
     expect = (sleep + report.cycles * per_cycle).sum(axis=(1, 2)) + 75.2e-3 * 2e-3 * report.timesteps
-    np.testing.assert_allclose(report.energy_j, expect, rtol=1e-12)   # float sums in another order
+    np.testing.assert_allclose(report.energy_j, expect, rtol=1e-12)  # float sums in another order
     assert e.pe_cycle_j("low") < e.pe_cycle_j("high")
     d = report.to_dict()
     assert d["estimate"] is True
@@ -189,15 +206,38 @@ def test_cli_run_reports_latency_misses_and_energy(tmp_path, capsys):
 
     w = np.random.default_rng(2).normal(1.0, 1.0, (12, 6))
     graph = nir.NIRGraph.from_list(
-        nir.Input(input_type=np.array([6])), nir.Affine(weight=w, bias=np.zeros(12)),
-        nir.LIF(tau=np.full(12, 2.5e-3), r=np.ones(12), v_leak=np.zeros(12), v_threshold=np.full(12, 0.5),
-                v_reset=np.zeros(12)), nir.Output(output_type=np.array([12])))
+        nir.Input(input_type=np.array([6])),
+        nir.Affine(weight=w, bias=np.zeros(12)),
+        nir.LIF(
+            tau=np.full(12, 2.5e-3),
+            r=np.ones(12),
+            v_leak=np.zeros(12),
+            v_threshold=np.full(12, 0.5),
+            v_reset=np.zeros(12),
+        ),
+        nir.Output(output_type=np.array([12])),
+    )
     model = tmp_path / "m.nir"
     nir.write(str(model), graph)
     x = (np.random.default_rng(3).random((5, 20, 6)) < 0.4).astype(np.uint8)
     np.savez(tmp_path / "x.npz", input=x)
-    argv = ["run", str(model), "--input", str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.h5"), "--dt", "1e-4",
-            "--batch-size", "2", "--sys-tick", "2e-3", "--dvfs", "auto", "--json"]
+    argv = [
+        "run",
+        str(model),
+        "--input",
+        str(tmp_path / "x.npz"),
+        "-o",
+        str(tmp_path / "o.h5"),
+        "--dt",
+        "1e-4",
+        "--batch-size",
+        "2",
+        "--sys-tick",
+        "2e-3",
+        "--dvfs",
+        "auto",
+        "--json",
+    ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     t = data["timing"]

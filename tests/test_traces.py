@@ -1,4 +1,5 @@
 """Trace format: network serialisation, HDF5 round trip, py-spinnaker2 dict reader, and clear errors."""
+
 import json
 
 import h5py
@@ -7,26 +8,51 @@ import pytest
 
 from s2sim import ChipProfile, Simulator, TraceError, snn
 from s2sim.network_io import network_from_dict, network_to_dict
-from s2sim.traces import (Trace, from_result, from_spinnaker2, read_trace, read_trace_set, save_spinnaker2_run,
-                          write_trace)
+from s2sim.traces import (
+    Trace,
+    from_result,
+    from_spinnaker2,
+    read_trace,
+    read_trace_set,
+    save_spinnaker2_run,
+    write_trace,
+)
 
 
 def _network(record_v=True):
     rec = ["spikes", "v"] if record_v else ["spikes"]
     stim = snn.Population(4, "spike_list", {0: [0, 3, 9], 1: [2, 5], 3: [1, 7, 8]}, name="stim")
-    a = snn.Population(5, "lif_no_delay", {"threshold": [3.0, 2.5, 4.0, 1.5, 3.3], "alpha_decay": 0.9,
-                                           "i_offset": 0.125, "reset": "reset_to_v_reset"}, name="a", record=rec)
-    b = snn.Population(3, "lif_curr_exp", {"threshold": 2.0, "alpha_decay": 0.8, "exc_decay": 0.7,
-                                           "t_refrac": [0, 1, 2]}, name="b", record=["spikes", "v"])
+    a = snn.Population(
+        5,
+        "lif_no_delay",
+        {"threshold": [3.0, 2.5, 4.0, 1.5, 3.3], "alpha_decay": 0.9, "i_offset": 0.125, "reset": "reset_to_v_reset"},
+        name="a",
+        record=rec,
+    )
+    b = snn.Population(
+        3,
+        "lif_curr_exp",
+        {"threshold": 2.0, "alpha_decay": 0.8, "exc_decay": 0.7, "t_refrac": [0, 1, 2]},
+        name="b",
+        record=["spikes", "v"],
+    )
     img = snn.Population(2 * 3 * 3, "spike_list", {i: [i % 5] for i in range(0, 18, 2)}, name="img")
-    conv = snn.Population(1 * 2 * 2, "lif_conv2d", {"threshold": 1.0, "alpha_decay": 0.5}, name="conv",
-                          record=["spikes", "v_last"])
+    conv = snn.Population(
+        1 * 2 * 2, "lif_conv2d", {"threshold": 1.0, "alpha_decay": 0.5}, name="conv", record=["spikes", "v_last"]
+    )
     conns_a = [[i, j, 1.5 + i - j, 0] for i in range(4) for j in range(5)]
     conns_b = [[i, j, 3 - i, (i + j) % 8] for i in range(5) for j in range(3)]
     kernel = np.arange(2 * 1 * 2 * 2, dtype=float).reshape(2, 1, 2, 2) - 3.5
-    return snn.Network("t").add(stim, a, b, img, conv, snn.Projection(stim, a, conns_a),
-                                snn.Projection(a, b, conns_b),
-                                snn.Conv2DProjection(img, conv, kernel, {"in_height": 3, "in_width": 3}))
+    return snn.Network("t").add(
+        stim,
+        a,
+        b,
+        img,
+        conv,
+        snn.Projection(stim, a, conns_a),
+        snn.Projection(a, b, conns_b),
+        snn.Conv2DProjection(img, conv, kernel, {"in_height": 3, "in_width": 3}),
+    )
 
 
 def _bits(arr):
@@ -100,25 +126,29 @@ def test_special_float_bit_patterns_survive(tmp_path):
 
 def test_py_spinnaker2_dicts_give_the_same_trace(tmp_path):
     net = _network()
-    res = Simulator(num_threads=1).run(net, 15)   # fills get_spikes()/get_voltages() as py-spinnaker2 does
+    res = Simulator(num_threads=1).run(net, 15)  # fills get_spikes()/get_voltages() as py-spinnaker2 does
     direct = from_result(net, res)
     spikes = {p.name: p.get_spikes() for p in net.populations if not p.model.is_input}
     # py-spinnaker2 hands back lists of Python floats
-    volts = {p.name: {i: [float(x) for x in v] for i, v in p.get_voltages().items()}
-             for p in net.populations if {"v", "v_last"} & set(p.record)}
+    volts = {
+        p.name: {i: [float(x) for x in v] for i, v in p.get_voltages().items()}
+        for p in net.populations
+        if {"v", "v_last"} & set(p.record)
+    }
     via_dicts = from_spinnaker2(net, 15, spikes, volts, source="s2sim")
     _same_trace(direct, via_dicts)
     assert via_dicts.exact
     # one call from a script, with the population objects themselves
-    saved = save_spinnaker2_run(tmp_path / "run.h5", net, 15, [p for p in net.populations if not p.model.is_input],
-                                source="s2sim")
+    saved = save_spinnaker2_run(
+        tmp_path / "run.h5", net, 15, [p for p in net.populations if not p.model.is_input], source="s2sim"
+    )
     _same_trace(direct, read_trace(tmp_path / "run.h5"))
     _same_trace(direct, saved)
 
 
 def test_float64_values_are_kept_as_float64():
     net = _network()
-    volts = {"a": {i: [0.1] * 10 for i in range(5)}}      # 0.1 is not a float32: a Brian2-style trace
+    volts = {"a": {i: [0.1] * 10 for i in range(5)}}  # 0.1 is not a float32: a Brian2-style trace
     trace = from_spinnaker2(net, 10, {}, volts, source="brian2")
     assert trace.voltages["a"].dtype == np.float64 and not trace.exact
     assert trace.voltages["a"][0, 0] == 0.1

@@ -1,5 +1,6 @@
 """The open points as coordinates: profile_of gives exactly the assigned values, and relevant_points never leaves
 out a point that changes what a population records (the soundness variant inference rests on)."""
+
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -27,8 +28,15 @@ def test_profile_of_gives_every_value_and_is_canonical(combo):
     assert profile_of({p: value_of(profile, p) for p in open_points()}) == profile
     assert ChipProfile.from_dict(profile.to_dict()) == profile
     # the top level holds what most models use, so a uniform choice needs no overrides
-    if len({combo[Point("threshold_op", m)] for m in ("lif", "lif_no_delay", "lif_conv2d", "lif_curr_exp",
-                                                      "lif_curr_exp_no_delay")}) == 1:
+    if (
+        len(
+            {
+                combo[Point("threshold_op", m)]
+                for m in ("lif", "lif_no_delay", "lif_conv2d", "lif_curr_exp", "lif_curr_exp_no_delay")
+            }
+        )
+        == 1
+    ):
         assert "threshold_op" not in str(profile.overrides)
 
 
@@ -42,8 +50,10 @@ def test_point_names_and_impossible_combinations():
 
 
 def _records(result) -> dict:
-    return {**{f"s:{k}": v.tobytes() for k, v in result.spikes.items()},
-            **{f"v:{k}": v.astype(np.float64).view(np.uint64).tobytes() for k, v in result.voltages.items()}}
+    return {
+        **{f"s:{k}": v.tobytes() for k, v in result.spikes.items()},
+        **{f"v:{k}": v.astype(np.float64).view(np.uint64).tobytes() for k, v in result.voltages.items()},
+    }
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

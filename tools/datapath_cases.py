@@ -8,6 +8,7 @@ benchmark cases, so the document can be checked against something other than the
     python tools/datapath_cases.py            # print every case
     python tools/datapath_cases.py fma bench  # only some
 """
+
 from __future__ import annotations
 
 import sys
@@ -72,12 +73,13 @@ def mul_add(a, b, c, dtype=np.float32):
 # --------------------------------------------------------------------------------------------------------
 # A minimal tick loop: one neuron per population, phases exactly as in docs/datapath.md.
 
+
 @dataclass(frozen=True)
 class Variant:
     fma: bool = True
     threshold_op: str = ">="
     precision: str = "float32"
-    refractory_rule: str = "held_v_tested"   # or "no_spike"
+    refractory_rule: str = "held_v_tested"  # or "no_spike"
 
     @property
     def dtype(self):
@@ -96,6 +98,7 @@ class Variant:
 @dataclass
 class Neuron:
     """One neuron of model lif* (``curr_exp=False``) or lif_curr_exp* (True); params as float64 host values."""
+
     threshold: float = 1.0
     alpha_decay: float = 0.9
     i_offset: float = 0.0
@@ -107,13 +110,15 @@ class Neuron:
     inh_decay: float = 0.5
     t_refrac: int = 0
     slots: int = 8
-    spikes_in: tuple = ()          # non-empty -> a spike_list source with these ticks
+    spikes_in: tuple = ()  # non-empty -> a spike_list source with these ticks
 
     def upload(self, dtype):
         """Host float64 -> float32 (RNE) once, then widened for float64 state."""
         up = lambda x: dtype(np.float32(np.float64(x)))  # noqa: E731
-        self.p = {k: up(getattr(self, k)) for k in ("threshold", "alpha_decay", "i_offset", "v_init", "v_reset",
-                                                    "exc_decay", "inh_decay")}
+        self.p = {
+            k: up(getattr(self, k))
+            for k in ("threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "exc_decay", "inh_decay")
+        }
         self.v = self.p["v_init"]
         self.i_exc = self.i_inh = dtype(0)
         self.refrac = 0
@@ -128,12 +133,12 @@ def run(neurons: dict, synapses: list, ticks: int, var: Variant = Variant()) -> 
         n.trace, n.out, n.pre = [], [], []
     fired_prev: set = set()
     for t in range(ticks):
-        for pre, post, w, d in synapses:                       # phase 1: deliver what tick t-1 emitted
+        for pre, post, w, d in synapses:  # phase 1: deliver what tick t-1 emitted
             if pre in fired_prev and w != 0:
                 tgt = neurons[post]
                 tgt.ring[(t + d) % tgt.slots, 0 if w > 0 else 1] += abs(w)
-        fired = {k for k, n in neurons.items() if t in n.spikes_in}   # a spike_list emits its input of tick t
-        for k, n in neurons.items():                           # phase 2: update
+        fired = {k for k, n in neurons.items() if t in n.spikes_in}  # a spike_list emits its input of tick t
+        for k, n in neurons.items():  # phase 2: update
             if n.spikes_in:
                 continue
             slot = t % n.slots
@@ -147,7 +152,7 @@ def run(neurons: dict, synapses: list, ticks: int, var: Variant = Variant()) -> 
                 inp = dt(dt(n.i_exc - n.i_inh) + n.p["i_offset"])
             else:
                 inp = dt(dt(e - i) + n.p["i_offset"])
-            if resting:          # count down and hold V; the threshold test below still runs unless "no_spike"
+            if resting:  # count down and hold V; the threshold test below still runs unless "no_spike"
                 n.refrac -= 1
             else:
                 n.v = var.mac(n.v, n.p["alpha_decay"], inp)
@@ -165,10 +170,13 @@ def run(neurons: dict, synapses: list, ticks: int, var: Variant = Variant()) -> 
 # --------------------------------------------------------------------------------------------------------
 # The cases.
 
+
 def case_threshold() -> None:
     print("## Case 1: V reaches the threshold exactly (threshold_op)")
-    print("spike_list 'in' spikes at tick 0 -> lif_no_delay 'n' (weight 1, delay 0); threshold 1.0, "
-          "alpha_decay 0.9, reset_by_subtraction, 5 ticks")
+    print(
+        "spike_list 'in' spikes at tick 0 -> lif_no_delay 'n' (weight 1, delay 0); threshold 1.0, "
+        "alpha_decay 0.9, reset_by_subtraction, 5 ticks"
+    )
     for op in (">=", ">"):
         nets = {"in": Neuron(spikes_in=(0,)), "n": Neuron(threshold=1.0, alpha_decay=0.9, slots=1)}
         out, trace, _ = run(nets, [("in", "n", 1, 0)], 5, Variant(threshold_op=op))["n"]
@@ -204,20 +212,30 @@ def case_fma(seed: int = 1, want: int = 3) -> None:
             hits += 1
             first = first or (v, c, f, m)
     v, c, f, m = first
-    print(f"  {hits} of {draws} draws differ ({100 * hits / draws:.1f} %); first: V={show(v)} inp={show(c)}\n"
-          f"    fma -> {show(f)}   two roundings -> {show(m)}")
-    print("(c) one-tick board probe (lif_no_delay, no synapses, record v, huge threshold): v_init=V, "
-          "alpha_decay=alpha, i_offset=inp;")
+    print(
+        f"  {hits} of {draws} draws differ ({100 * hits / draws:.1f} %); first: V={show(v)} inp={show(c)}\n"
+        f"    fma -> {show(f)}   two roundings -> {show(m)}"
+    )
+    print(
+        "(c) one-tick board probe (lif_no_delay, no synapses, record v, huge threshold): v_init=V, "
+        "alpha_decay=alpha, i_offset=inp;"
+    )
     print("    tick-0 recorded v is fma(V, alpha, inp) with FMA, V*alpha+inp without:")
     v, a, c, f, m = _find_probe(rng)
-    print(f"    v_init={show(v)} alpha_decay={show(a)} i_offset={show(c)}\n"
-          f"    FMA -> v[0] = {show(f)}   no FMA -> v[0] = {show(m)}")
-    print(f"    as a spike probe: threshold = {show(max(f, m))} with '>=' spikes at tick 0 only "
-          f"{'with' if f > m else 'without'} FMA")
+    print(
+        f"    v_init={show(v)} alpha_decay={show(a)} i_offset={show(c)}\n"
+        f"    FMA -> v[0] = {show(f)}   no FMA -> v[0] = {show(m)}"
+    )
+    print(
+        f"    as a spike probe: threshold = {show(max(f, m))} with '>=' spikes at tick 0 only "
+        f"{'with' if f > m else 'without'} FMA"
+    )
     w1, d, w2, f, m = _find_current_probe()
-    print("(d) synaptic-current probe (lif_curr_exp, alpha_decay 0 so V = I_exc exactly, huge threshold): weight "
-          f"{w1} arrives at tick 1, weight {w2} at tick 2, exc_decay={show(d)}:\n"
-          f"    FMA -> v[2] = {show(f)}   no FMA -> v[2] = {show(m)}")
+    print(
+        "(d) synaptic-current probe (lif_curr_exp, alpha_decay 0 so V = I_exc exactly, huge threshold): weight "
+        f"{w1} arrives at tick 1, weight {w2} at tick 2, exc_decay={show(d)}:\n"
+        f"    FMA -> v[2] = {show(f)}   no FMA -> v[2] = {show(m)}"
+    )
 
 
 def _find_probe(rng):
@@ -274,21 +292,67 @@ def case_benchmark() -> None:
     print("## Case 4: NIR-paper single-LIF benchmark")
     alpha64 = 1.0 - 1e-4 / 2.5e-3
     thr64 = 255.05
-    print(f"alpha = 1 - dt/tau in float64 = {alpha64!r}; float32 -> {show(np.float32(alpha64))}; "
-          f"float32(0.96) = {show(np.float32(0.96))}")
-    print(f"  exact value of float32(0.96) = {Fraction(float(np.float32(0.96)))} "
-          f"= {float(np.float32(0.96)):.17g}")
-    print(f"threshold 255.05 (float64 {thr64!r}) -> float32 {show(np.float32(thr64))} "
-          f"= {float(np.float32(thr64)):.17g}")
-    print(f"  v_threshold*S computed in float64: 0.1*102.02*25 = {0.1 * 102.02 * 25!r} -> float32 "
-          f"{show(np.float32(0.1 * 102.02 * 25))}")
-    ticks = (60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470, 480, 490, 500, 510, 520, 530,
-             670, 680, 690, 700, 710, 720, 730, 740, 750, 760, 770, 780, 840, 850)
+    print(
+        f"alpha = 1 - dt/tau in float64 = {alpha64!r}; float32 -> {show(np.float32(alpha64))}; "
+        f"float32(0.96) = {show(np.float32(0.96))}"
+    )
+    print(f"  exact value of float32(0.96) = {Fraction(float(np.float32(0.96)))} = {float(np.float32(0.96)):.17g}")
+    print(
+        f"threshold 255.05 (float64 {thr64!r}) -> float32 {show(np.float32(thr64))} = {float(np.float32(thr64)):.17g}"
+    )
+    print(
+        f"  v_threshold*S computed in float64: 0.1*102.02*25 = {0.1 * 102.02 * 25!r} -> float32 "
+        f"{show(np.float32(0.1 * 102.02 * 25))}"
+    )
+    ticks = (
+        60,
+        220,
+        270,
+        310,
+        320,
+        350,
+        370,
+        400,
+        410,
+        430,
+        440,
+        450,
+        460,
+        470,
+        480,
+        490,
+        500,
+        510,
+        520,
+        530,
+        670,
+        680,
+        690,
+        700,
+        710,
+        720,
+        730,
+        740,
+        750,
+        760,
+        770,
+        780,
+        840,
+        850,
+    )
     print("spike_list -> lif_no_delay, weight 102, delay 0, reset_to_v_reset (v_reset 0), i_offset 0, 1001 ticks")
-    for var in (Variant(True, ">="), Variant(False, ">="), Variant(True, ">"), Variant(False, ">"),
-                Variant(True, ">=", "float64"), Variant(False, ">", "float64")):
-        nets = {"in": Neuron(spikes_in=ticks),
-                "lif": Neuron(threshold=thr64, alpha_decay=0.96, reset="reset_to_v_reset", slots=1)}
+    for var in (
+        Variant(True, ">="),
+        Variant(False, ">="),
+        Variant(True, ">"),
+        Variant(False, ">"),
+        Variant(True, ">=", "float64"),
+        Variant(False, ">", "float64"),
+    ):
+        nets = {
+            "in": Neuron(spikes_in=ticks),
+            "lif": Neuron(threshold=thr64, alpha_decay=0.96, reset="reset_to_v_reset", slots=1),
+        }
         out, _, pre = run(nets, [("in", "lif", 102, 0)], 1001, var)["lif"]
         thr = var.dtype(np.float32(thr64))
         margin = min(abs(float(x) - float(thr)) for x in pre)
@@ -298,36 +362,56 @@ def case_benchmark() -> None:
 
 def case_delay() -> None:
     print("## Case 5: timing across hops and delays")
-    nets = {"in": Neuron(spikes_in=(2,)),
-            "a": Neuron(threshold=5.0, alpha_decay=0.5),                 # lif, 8 slots
-            "b": Neuron(threshold=3.0, alpha_decay=0.5)}
+    nets = {
+        "in": Neuron(spikes_in=(2,)),
+        "a": Neuron(threshold=5.0, alpha_decay=0.5),  # lif, 8 slots
+        "b": Neuron(threshold=3.0, alpha_decay=0.5),
+    }
     res = run(nets, [("in", "a", 5, 3), ("a", "b", 3, 7)], 20)
     print("spike_list 'in' at tick 2 -> lif 'a' (w 5, delay 3, threshold 5) -> lif 'b' (w 3, delay 7, threshold 3)")
     for k in ("a", "b"):
         out, _, pre = res[k]
         nz = [t for t, v in enumerate(pre) if v != 0]
         print(f"  {k}: first tick with input {nz[0]}, spikes at {out}")
-    print("  'in' 2 -> 'a' updated at 2+1+3 = 6 (slot 6), spikes at 6 -> 'b' updated at 6+1+7 = 14 "
-          "(slot 14 mod 8 = 6)")
-    nets = {"in": Neuron(spikes_in=(0,)), "h1": Neuron(threshold=1.0, slots=1), "h2": Neuron(threshold=1.0, slots=1),
-            "h3": Neuron(threshold=1.0, slots=1)}
+    print("  'in' 2 -> 'a' updated at 2+1+3 = 6 (slot 6), spikes at 6 -> 'b' updated at 6+1+7 = 14 (slot 14 mod 8 = 6)")
+    nets = {
+        "in": Neuron(spikes_in=(0,)),
+        "h1": Neuron(threshold=1.0, slots=1),
+        "h2": Neuron(threshold=1.0, slots=1),
+        "h3": Neuron(threshold=1.0, slots=1),
+    }
     res = run(nets, [("in", "h1", 1, 0), ("h1", "h2", 1, 0), ("h2", "h3", 1, 0)], 6)
-    print("chain of lif_no_delay (w 1, threshold 1): input at 0 -> spikes " +
-          ", ".join(f"{k} {res[k][0]}" for k in ("h1", "h2", "h3")))
+    print(
+        "chain of lif_no_delay (w 1, threshold 1): input at 0 -> spikes "
+        + ", ".join(f"{k} {res[k][0]}" for k in ("h1", "h2", "h3"))
+    )
     for rule in ("held_v_tested", "no_spike"):
-        nets = {"in": Neuron(spikes_in=(0, 1)),
-                "r": Neuron(threshold=1.0, alpha_decay=1.0, curr_exp=True, exc_decay=0.5, t_refrac=2, slots=1)}
+        nets = {
+            "in": Neuron(spikes_in=(0, 1)),
+            "r": Neuron(threshold=1.0, alpha_decay=1.0, curr_exp=True, exc_decay=0.5, t_refrac=2, slots=1),
+        }
         out, trace, _ = run(nets, [("in", "r", 2, 0)], 7, Variant(refractory_rule=rule))["r"]
-        print(f"lif_curr_exp_no_delay, t_refrac 2, threshold 1, exc_decay 0.5, alpha 1, input w 2 at ticks 0 and 1, "
-              f"refractory_rule {rule}: spikes {out}; v = {[float(v) for v in trace]}")
+        print(
+            f"lif_curr_exp_no_delay, t_refrac 2, threshold 1, exc_decay 0.5, alpha 1, input w 2 at ticks 0 and 1, "
+            f"refractory_rule {rule}: spikes {out}; v = {[float(v) for v in trace]}"
+        )
     for rule in ("held_v_tested", "no_spike"):
         for op in (">=", ">"):
-            nets = {"in": Neuron(spikes_in=(0,)),
-                    "r": Neuron(threshold=1.0, alpha_decay=1.0, curr_exp=True, exc_decay=0.0, t_refrac=2, slots=1,
-                                reset="reset_to_v_reset", v_reset=1.0)}
+            nets = {
+                "in": Neuron(spikes_in=(0,)),
+                "r": Neuron(
+                    threshold=1.0,
+                    alpha_decay=1.0,
+                    curr_exp=True,
+                    exc_decay=0.0,
+                    t_refrac=2,
+                    slots=1,
+                    reset="reset_to_v_reset",
+                    v_reset=1.0,
+                ),
+            }
             out, _, _ = run(nets, [("in", "r", 2, 0)], 11, Variant(threshold_op=op, refractory_rule=rule))["r"]
-            print(f"refractory probe (t_refrac 2, v_reset = threshold = 1, w 2 at tick 0), {rule}, {op}: "
-                  f"spikes {out}")
+            print(f"refractory probe (t_refrac 2, v_reset = threshold = 1, w 2 at tick 0), {rule}, {op}: spikes {out}")
 
 
 def case_int_to_float() -> None:
@@ -336,15 +420,21 @@ def case_int_to_float() -> None:
         f = np.float32(np.uint32(n))
         print(f"  {n} -> {show(f)}  (error {int(f) - n:+d})")
     e, i = np.uint32(2**24 + 1), np.uint32(2**24)
-    print(f"  E={int(e)}, I={int(i)}: (float)E - (float)I = {show(np.float32(e) - np.float32(i))} "
-          f"although E - I = {int(e) - int(i)}")
+    print(
+        f"  E={int(e)}, I={int(i)}: (float)E - (float)I = {show(np.float32(e) - np.float32(i))} "
+        f"although E - I = {int(e) - int(i)}"
+    )
     big = np.float32(3e38)
     with np.errstate(over="ignore"):
-        print(f"  float32 overflow: V=3e38, alpha_decay 2 -> {show(mul_add(big, np.float32(2), np.float32(0)))}; "
-              f"inf >= threshold spikes; inf - threshold = inf; inf * 0 = nan (nan never spikes)")
+        print(
+            f"  float32 overflow: V=3e38, alpha_decay 2 -> {show(mul_add(big, np.float32(2), np.float32(0)))}; "
+            f"inf >= threshold spikes; inf - threshold = inf; inf * 0 = nan (nan never spikes)"
+        )
     sub = np.float32(1e-40)
-    print(f"  subnormal probe value: v_init 1e-40 -> {show(sub)}; fma(v, 1, 0) keeps it: {show(fma(sub, 1, 0))}; "
-          f"refractory probe v[4] = 0.75 -> {hex32(0.75)}")
+    print(
+        f"  subnormal probe value: v_init 1e-40 -> {show(sub)}; fma(v, 1, 0) keeps it: {show(fma(sub, 1, 0))}; "
+        f"refractory probe v[4] = 0.75 -> {hex32(0.75)}"
+    )
 
 
 def conv_targets(yp, xp, k_h, k_w, stride_y, stride_x, pad_t, pad_l, oh, ow):
@@ -368,28 +458,38 @@ def case_conv() -> None:
     ph, pw = h // pool, w // pool
     c, y, x = 0, 3, 1
     yp, xp = y // pool, x // pool
-    print(f"input [C_in=1,H={h},W={w}], pool_x = pool_y = {pool} -> pooled {ph}x{pw}; kernel {k}x{k}, pad {pad} on "
-          "all sides, C_out=1")
+    print(
+        f"input [C_in=1,H={h},W={w}], pool_x = pool_y = {pool} -> pooled {ph}x{pw}; kernel {k}x{k}, pad {pad} on "
+        "all sides, C_out=1"
+    )
     print(f"pre neuron (c={c},h={y},w={x}) = flat {c * h * w + y * w + x} -> pooled cell ({c},{yp},{xp})")
-    for label, sy, sx in (("stride_y 1, stride_x 2 (s2sim: stride_x steps the width axis)", 1, 2),
-                          ("axes swapped: stride 2 on the height axis", 2, 1)):
+    for label, sy, sx in (
+        ("stride_y 1, stride_x 2 (s2sim: stride_x steps the width axis)", 1, 2),
+        ("axes swapped: stride 2 on the height axis", 2, 1),
+    ):
         oh = (ph + 2 * pad - k) // sy + 1
         ow = (pw + 2 * pad - k) // sx + 1
         hits = conv_targets(yp, xp, k, k, sy, sx, pad, pad, oh, ow)
-        print(f"  {label}: out {oh}x{ow}; " +
-              "; ".join(f"W[0,0,{ky},{kx}] -> post (0,{oy},{ox}) = flat {oy * ow + ox}" for ky, kx, oy, ox in hits) +
-              f"   ({len(hits)} synaptic events per spike)")
+        print(
+            f"  {label}: out {oh}x{ow}; "
+            + "; ".join(f"W[0,0,{ky},{kx}] -> post (0,{oy},{ox}) = flat {oy * ow + ox}" for ky, kx, oy, ox in hits)
+            + f"   ({len(hits)} synaptic events per spike)"
+        )
 
 
 def case_grouping() -> None:
     print("## Case 8: grouping of the input term (lif): ((float)E - (float)I) + i_offset")
     e, i, off = np.float32(1), np.float32(1), np.float32(1e-8)
-    print(f"  E = I = 1, i_offset = {show(off)}: (E - I) + i_offset = {show((e - i) + off)}; "
-          f"(E + i_offset) - I = {show((e + off) - i)}")
+    print(
+        f"  E = I = 1, i_offset = {show(off)}: (E - I) + i_offset = {show((e - i) + off)}; "
+        f"(E + i_offset) - I = {show((e + off) - i)}"
+    )
     v, a, e, i, off = np.float32(1e8), np.float32(1), np.float32(5), np.float32(1), np.float32(0)
-    print(f"  V = {show(v)} (ulp 8), alpha 1, E = 5, I = 1, i_offset 0: V*a + ((E - I) + i_offset) = "
-          f"{show(mul_add(v, a, (e - i) + off))} (V + 4 is a tie, to even); ((V*a + E) - I) + i_offset = "
-          f"{show(((mul_add(v, a, e)) - i) + off)} (V + 5 rounds up to V + 8, then V + 7 rounds to V + 8)")
+    print(
+        f"  V = {show(v)} (ulp 8), alpha 1, E = 5, I = 1, i_offset 0: V*a + ((E - I) + i_offset) = "
+        f"{show(mul_add(v, a, (e - i) + off))} (V + 4 is a tie, to even); ((V*a + E) - I) + i_offset = "
+        f"{show(((mul_add(v, a, e)) - i) + off)} (V + 5 rounds up to V + 8, then V + 7 rounds to V + 8)"
+    )
 
 
 def ftz(x: Fraction) -> np.float32:
@@ -400,18 +500,30 @@ def ftz(x: Fraction) -> np.float32:
 def case_subnormal() -> None:
     print("## Case 9: subnormals and flush-to-zero")
     sub = np.float32(1e-40)
-    print(f"  v_init 1e-40 = {show(sub)}; V*1 + 0 keeps it ({show(fma(sub, 1, 0))}) with flush-to-zero off; with it "
-          "on the subnormal operand reads as 0: 0")
+    print(
+        f"  v_init 1e-40 = {show(sub)}; V*1 + 0 keeps it ({show(fma(sub, 1, 0))}) with flush-to-zero off; with it "
+        "on the subnormal operand reads as 0: 0"
+    )
     v, a = np.float32(2.0**-100 * (1 - 2.0**-24)), np.float32(2.0**-26)
     exact = Fraction(float(v)) * Fraction(float(a))
-    print(f"  V = {show(v)}, alpha = {show(a)}: exact product 2^-126 - 2^-150 (tiny) rounds to "
-          f"{show(fraction_to_f32(exact))} = 2^-126 (a tie, to even); flush-to-zero judging tininess before rounding "
-          f"(ARM) gives {show(ftz(exact))}, judging after rounding (x86 MXCSR.FTZ) would keep 2^-126")
+    print(
+        f"  V = {show(v)}, alpha = {show(a)}: exact product 2^-126 - 2^-150 (tiny) rounds to "
+        f"{show(fraction_to_f32(exact))} = 2^-126 (a tie, to even); flush-to-zero judging tininess before rounding "
+        f"(ARM) gives {show(ftz(exact))}, judging after rounding (x86 MXCSR.FTZ) would keep 2^-126"
+    )
 
 
-CASES = {"threshold": case_threshold, "fma": case_fma, "rounding": case_rounding, "bench": case_benchmark,
-         "delay": case_delay, "int2float": case_int_to_float, "conv": case_conv, "grouping": case_grouping,
-         "subnormal": case_subnormal}
+CASES = {
+    "threshold": case_threshold,
+    "fma": case_fma,
+    "rounding": case_rounding,
+    "bench": case_benchmark,
+    "delay": case_delay,
+    "int2float": case_int_to_float,
+    "conv": case_conv,
+    "grouping": case_grouping,
+    "subnormal": case_subnormal,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -12,6 +12,7 @@ received packet, conv tap).
                                                       #       variants, instructions, ...
     python tools/emulate_pe.py --write traces/        # also write each build's probe traces (for s2sim conform)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,15 +38,20 @@ PRIMARY = "m4-gnu"
 
 # -- seeded random networks -------------------------------------------------------------------------------------
 def _neuron_params(rng: np.random.Generator, model: str, size: int, drive: float) -> dict:
-    params = {"threshold": (drive * rng.uniform(0.5, 1.5, size)).tolist(),
-              "alpha_decay": rng.uniform(0.5, 1.0, size).tolist(),
-              "i_offset": (drive * rng.uniform(-0.05, 0.15, size)).tolist(),
-              "v_init": (drive * rng.uniform(-0.3, 0.6, size)).tolist(),
-              "v_reset": (drive * rng.uniform(-0.3, 0.3, size)).tolist(),
-              "reset": str(rng.choice(["reset_by_subtraction", "reset_to_v_reset"]))}
+    params = {
+        "threshold": (drive * rng.uniform(0.5, 1.5, size)).tolist(),
+        "alpha_decay": rng.uniform(0.5, 1.0, size).tolist(),
+        "i_offset": (drive * rng.uniform(-0.05, 0.15, size)).tolist(),
+        "v_init": (drive * rng.uniform(-0.3, 0.6, size)).tolist(),
+        "v_reset": (drive * rng.uniform(-0.3, 0.3, size)).tolist(),
+        "reset": str(rng.choice(["reset_by_subtraction", "reset_to_v_reset"])),
+    }
     if MODELS[model].kind == KIND_CURR_EXP:
-        params.update(exc_decay=rng.uniform(0.3, 0.95, size).tolist(), inh_decay=rng.uniform(0.3, 0.95, size).tolist(),
-                      t_refrac=rng.integers(0, 4, size).tolist())
+        params.update(
+            exc_decay=rng.uniform(0.3, 0.95, size).tolist(),
+            inh_decay=rng.uniform(0.3, 0.95, size).tolist(),
+            t_refrac=rng.integers(0, 4, size).tolist(),
+        )
     return params
 
 
@@ -53,11 +59,17 @@ def _connections(rng: np.random.Generator, n_pre: int, n_post: int, model: str, 
     limit, max_delay = MODELS[model].weight_limit, MODELS[model].max_delay
     count = max(1, int(fraction * n_pre * n_post))
     weights = rng.integers(-limit // 3, limit + 1, count).astype(float)
-    weights[rng.random(count) < 0.2] += 0.5                       # some non-integer weights: host-side rounding
+    weights[rng.random(count) < 0.2] += 0.5  # some non-integer weights: host-side rounding
     weights = np.clip(weights, -limit, limit)
-    return [[int(a), int(b), float(w), int(d)] for a, b, w, d in
-            zip(rng.integers(0, n_pre, count), rng.integers(0, n_post, count), weights,
-                rng.integers(0, max_delay + 1, count))]
+    return [
+        [int(a), int(b), float(w), int(d)]
+        for a, b, w, d in zip(
+            rng.integers(0, n_pre, count),
+            rng.integers(0, n_post, count),
+            weights,
+            rng.integers(0, max_delay + 1, count),
+        )
+    ]
 
 
 def random_network(model: str, seed: int) -> tuple[snn.Network, int, dict]:
@@ -69,8 +81,12 @@ def random_network(model: str, seed: int) -> tuple[snn.Network, int, dict]:
     if model == "lif_conv2d":
         c_in, h, w = int(rng.integers(1, 3)), int(rng.integers(3, 7)), int(rng.integers(3, 7))
         src = snn.Population(c_in * h * w, "spike_list", {}, name="src")
-        geo = {"in_height": h, "in_width": w, **{k: int(rng.integers(1, 3)) for k in ("stride_x", "stride_y")},
-               **{k: int(rng.integers(0, 2)) for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")}}
+        geo = {
+            "in_height": h,
+            "in_width": w,
+            **{k: int(rng.integers(1, 3)) for k in ("stride_x", "stride_y")},
+            **{k: int(rng.integers(0, 2)) for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")},
+        }
         kernel = rng.integers(-20, 41, (c_in, int(rng.integers(1, 4)), 2, 2)).astype(float)
         oh = (h + geo["pad_top"] + geo["pad_bottom"] - 2) // geo["stride_y"] + 1
         ow = (w + geo["pad_left"] + geo["pad_right"] - 2) // geo["stride_x"] + 1
@@ -80,18 +96,20 @@ def random_network(model: str, seed: int) -> tuple[snn.Network, int, dict]:
     else:
         src = snn.Population(int(rng.integers(3, 20)), "spike_list", {}, name="src")
         size = int(rng.integers(3, 40))
-        target = snn.Population(size, model, _neuron_params(rng, model, size, MODELS[model].weight_limit * 1.5),
-                                name="target", record=rec)
+        target = snn.Population(
+            size, model, _neuron_params(rng, model, size, MODELS[model].weight_limit * 1.5), name="target", record=rec
+        )
         first = snn.Projection(src, target, _connections(rng, src.size, size, model, rng.uniform(0.1, 0.5)))
     net = snn.Network(f"random_{model}_{seed}").add(src, target, first)
-    if model != "lif_conv2d" and rng.random() < 0.5:      # a second projection from the same source: two rows
+    if model != "lif_conv2d" and rng.random() < 0.5:  # a second projection from the same source: two rows
         net.add(snn.Projection(src, target, _connections(rng, src.size, size, model, 0.1)))
     if model != "lif_conv2d" and rng.random() < 0.5:
         net.add(snn.Projection(target, target, _connections(rng, size, size, model, 0.1)))
     if rng.random() < 0.5:
         n2 = int(rng.integers(2, 12))
-        second = snn.Population(n2, "lif_no_delay", _neuron_params(rng, "lif_no_delay", n2, 60.0), name="second",
-                                record=rec)
+        second = snn.Population(
+            n2, "lif_no_delay", _neuron_params(rng, "lif_no_delay", n2, 60.0), name="second", record=rec
+        )
         net.add(second, snn.Projection(target, second, _connections(rng, size, n2, "lif_no_delay", 0.3)))
     target.set_max_atoms_per_core(max(1, -(-size // int(rng.integers(1, 4)))))
     inputs = {"src": (rng.random((ticks, src.size)) < rng.uniform(0.05, 0.4)).astype(np.uint8)}
@@ -106,8 +124,14 @@ def _job(build: str, name: str, net: snn.Network, ticks: int, inputs: dict | Non
     result = compare(expected, run.trace, explain=False)
     values = sum(v.size for v in run.trace.voltages.values())
     spikes = int(sum(s.sum() for s in run.trace.spikes.values()))
-    return {"name": name, "run": run, "match": result.match, "values": values, "spikes": spikes,
-            "first_divergence": None if result.match else result.first_divergence.describe()}
+    return {
+        "name": name,
+        "run": run,
+        "match": result.match,
+        "values": values,
+        "spikes": spikes,
+        "first_divergence": None if result.match else result.first_divergence.describe(),
+    }
 
 
 def _networks(seed: int, per_model: int) -> list[tuple[str, snn.Network, int, dict | None]]:
@@ -122,7 +146,7 @@ def _networks(seed: int, per_model: int) -> list[tuple[str, snn.Network, int, di
 def run_build(build: str, networks: list, workers: int, write: Path | None) -> dict:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = list(pool.map(lambda n: _job(build, *n), networks))
-    probe_traces = [j["run"].trace for j in jobs[:len(probes.probe_suite())]]
+    probe_traces = [j["run"].trace for j in jobs[: len(probes.probe_suite())]]
     if write is not None:
         (write / build).mkdir(parents=True, exist_ok=True)
         for trace in probe_traces:
@@ -132,20 +156,29 @@ def run_build(build: str, networks: list, workers: int, write: Path | None) -> d
     truth = {p.name: value_of(expected, p) for p in open_points()}
     return {
         "jobs": jobs,
-        "variant": {"expected_profile": profile_label(expected),
-                    "inferred_profiles": [profile_label(p) for p in inference.profiles()],
-                    "correct": inference.settled() == truth and not inference.not_distinguished(),
-                    "not_distinguished": inference.not_distinguished(),
-                    "wrong": {k: v for k, v in inference.settled().items() if truth[k] != v}},
+        "variant": {
+            "expected_profile": profile_label(expected),
+            "inferred_profiles": [profile_label(p) for p in inference.profiles()],
+            "correct": inference.settled() == truth and not inference.not_distinguished(),
+            "not_distinguished": inference.not_distinguished(),
+            "wrong": {k: v for k, v in inference.settled().items() if truth[k] != v},
+        },
     }
 
 
 def _instructions(runs: list) -> dict:
     fits = emulated_pe.instruction_fits(runs)
-    names = {"neuron": "per_neuron_update", "spike": "per_spike", "held": "per_refractory_neuron",
-             "packet": "per_packet", "table_entry": "per_table_entry_checked", "row": "per_row",
-             "synaptic_word": "per_synaptic_word",
-             "conv_tap_test": "per_conv_tap_tested", "conv_tap": "per_conv_tap"}
+    names = {
+        "neuron": "per_neuron_update",
+        "spike": "per_spike",
+        "held": "per_refractory_neuron",
+        "packet": "per_packet",
+        "table_entry": "per_table_entry_checked",
+        "row": "per_row",
+        "synaptic_word": "per_synaptic_word",
+        "conv_tap_test": "per_conv_tap_tested",
+        "conv_tap": "per_conv_tap",
+    }
     out = {}
     for model, phases in fits.items():
         row = {}
@@ -166,34 +199,44 @@ def _toolchain() -> dict:
             return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
         except (OSError, IndexError):
             return None
-    return {"arm-none-eabi-gcc": first_line(["arm-none-eabi-gcc", "--version"]),
-            "qemu-system-arm": first_line(["qemu-system-arm", "--version"]), "cc": first_line(["cc", "--version"])}
+
+    return {
+        "arm-none-eabi-gcc": first_line(["arm-none-eabi-gcc", "--version"]),
+        "qemu-system-arm": first_line(["qemu-system-arm", "--version"]),
+        "cc": first_line(["cc", "--version"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--builds", default=",".join(emulated_pe.BUILDS),
-                        help="comma-separated builds (unavailable ones are skipped and listed)")
+    parser.add_argument(
+        "--builds",
+        default=",".join(emulated_pe.BUILDS),
+        help="comma-separated builds (unavailable ones are skipped and listed)",
+    )
     parser.add_argument("--random", type=int, default=4, help="random networks per neuron model (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--write", type=Path, help="write each build's probe traces to DIR/<build>/")
-    parser.add_argument("--write-calibration", type=Path, metavar="JSON",
-                        help="write the primary M4F build's instruction fits for the PE time model "
-                             "(s2sim/data/pe_instructions.json is this file)")
+    parser.add_argument(
+        "--write-calibration",
+        type=Path,
+        metavar="JSON",
+        help="write the primary M4F build's instruction fits for the PE time model "
+        "(s2sim/data/pe_instructions.json is this file)",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     wanted = [b for b in args.builds.split(",") if b]
     available = {b: emulated_pe.availability(b) for b in wanted}
     builds = [b for b, (ok, _) in available.items() if ok]
     for b in builds:
-        emulated_pe.program(b)        # build once, before the parallel runs
+        emulated_pe.program(b)  # build once, before the parallel runs
     networks = _networks(args.seed, args.random)
     results = {b: run_build(b, networks, args.workers, args.write) for b in builds}
     jobs = [j for r in results.values() for j in r["jobs"]]
-    m4_runs = {b: [j["run"] for j in r["jobs"]] for b, r in results.items()
-               if emulated_pe.BUILDS[b].machine == "m4"}
+    m4_runs = {b: [j["run"] for j in r["jobs"]] for b, r in results.items() if emulated_pe.BUILDS[b].machine == "m4"}
     report = {
         "networks": len(jobs),
         "bit_identical": sum(j["match"] for j in jobs),
@@ -206,24 +249,37 @@ def main(argv: list[str] | None = None) -> int:
         "networks_per_build": len(networks),
         "values_compared": sum(j["values"] for j in jobs),
         "spikes_compared": sum(j["spikes"] for j in jobs),
-        "mismatches": [{"build": b, "network": j["name"], "first_divergence": j["first_divergence"]}
-                       for b, r in results.items() for j in r["jobs"] if not j["match"]],
+        "mismatches": [
+            {"build": b, "network": j["name"], "first_divergence": j["first_divergence"]}
+            for b, r in results.items()
+            for j in r["jobs"]
+            if not j["match"]
+        ],
         "toolchain": _toolchain(),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if args.write_calibration and report["instructions"]:
-        calibration = {"build": PRIMARY, "toolchain": report["toolchain"], "networks": len(networks),
-                       "generated_by": "python tools/emulate_pe.py --write-calibration",
-                       "date": time.strftime("%Y-%m-%d"), "instructions": report["instructions"]}
+        calibration = {
+            "build": PRIMARY,
+            "toolchain": report["toolchain"],
+            "networks": len(networks),
+            "generated_by": "python tools/emulate_pe.py --write-calibration",
+            "date": time.strftime("%Y-%m-%d"),
+            "instructions": report["instructions"],
+        }
         args.write_calibration.write_text(json.dumps(calibration, indent=1) + "\n")
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"{report['bit_identical']} of {report['networks']} emulated runs bit-identical to the simulator "
-              f"({len(builds)} builds x {len(networks)} networks; skipped: {report['builds_skipped'] or 'none'})")
+        print(
+            f"{report['bit_identical']} of {report['networks']} emulated runs bit-identical to the simulator "
+            f"({len(builds)} builds x {len(networks)} networks; skipped: {report['builds_skipped'] or 'none'})"
+        )
         for b, v in report["variants"].items():
-            print(f"{b}: expected {v['expected_profile']}, inferred {v['inferred_profiles']} "
-                  f"({'correct' if v['correct'] else 'WRONG'})")
+            print(
+                f"{b}: expected {v['expected_profile']}, inferred {v['inferred_profiles']} "
+                f"({'correct' if v['correct'] else 'WRONG'})"
+            )
         for model, row in (report["instructions"] or {}).items():
             print(f"{model}: {row}")
     ok = report["networks"] and report["bit_identical"] == report["networks"] and report["variants_inferred_correctly"]

@@ -7,6 +7,7 @@ PTQ is calibrated on ``--calib`` training samples; the QAT model is frozen with 
 in its file. The test split runs in the simulator over local processes (``--workers``) or on an existing Dask
 cluster (``--dask``). ``--json`` also writes the figures to a file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--calib", type=int, default=64, help="training samples for PTQ calibration (default 64)")
     p.add_argument("--scale-rule", default="max", choices=("max", "percentile", "mean_std"), help="PTQ scale rule")
     p.add_argument("--percentile", type=float, default=99.9, help="PTQ percentile (rule 'percentile')")
-    p.add_argument("--threshold-search", default="none", choices=("none", "global", "per_layer"),
-                   help="PTQ percentile search on the calibration samples (needs --scale-rule percentile)")
+    p.add_argument(
+        "--threshold-search",
+        default="none",
+        choices=("none", "global", "per_layer"),
+        help="PTQ percentile search on the calibration samples (needs --scale-rule percentile)",
+    )
     p.add_argument("--limit", type=int, help="evaluate only the first N test samples")
     p.add_argument("--workers", type=int, help="local simulator processes (default: one per core)")
     p.add_argument("--dask", help="address of a running Dask scheduler to simulate on")
@@ -64,12 +69,25 @@ def run(args: argparse.Namespace) -> int:
     calib = train.subset(slice(0, args.calib))
     print(f"test: {test.summary()}")
     # PTQ in the QAT model's chip format (rounding, weight widths, profile), with the rule asked for
-    ptq_config = replace(qat_config or QuantConfig(), scale_rule=args.scale_rule, percentile=args.percentile,
-                         threshold_search=args.threshold_search)
+    ptq_config = replace(
+        qat_config or QuantConfig(),
+        scale_rule=args.scale_rule,
+        percentile=args.percentile,
+        threshold_search=args.threshold_search,
+    )
     t0 = time.perf_counter()
-    result = run_gesture_pipeline(model, config, test, qat_model=qat_model, qat_config=qat_config, calib=calib,
-                                  ptq_config=ptq_config, workers=args.workers, dask_address=args.dask,
-                                  progress=True)
+    result = run_gesture_pipeline(
+        model,
+        config,
+        test,
+        qat_model=qat_model,
+        qat_config=qat_config,
+        calib=calib,
+        ptq_config=ptq_config,
+        workers=args.workers,
+        dask_address=args.dask,
+        progress=True,
+    )
     print()
     print(result.ptq.report.format())
     print()
@@ -79,13 +97,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: population(s) {silent} never spiked on this split")
     print(f"total {time.perf_counter() - t0:.1f} s")
     if args.json:
-        args.json.write_text(json.dumps({
-            "rows": [{"stage": s, "accuracy": a, "measured_by": how} for s, a, how in result.rows],
-            "agreement": result.agreement, "samples": result.samples, "seconds": result.seconds,
-            "simulator": {"backend": result.simulation.backend, "workers": result.simulation.workers,
-                          "seconds": result.simulation.seconds},
-            "float_model": str(args.float_model), "qat_model": str(args.qat_model) if args.qat_model else None,
-            "data": str(root)}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": [{"stage": s, "accuracy": a, "measured_by": how} for s, a, how in result.rows],
+                    "agreement": result.agreement,
+                    "samples": result.samples,
+                    "seconds": result.seconds,
+                    "simulator": {
+                        "backend": result.simulation.backend,
+                        "workers": result.simulation.workers,
+                        "seconds": result.simulation.seconds,
+                    },
+                    "float_model": str(args.float_model),
+                    "qat_model": str(args.qat_model) if args.qat_model else None,
+                    "data": str(root),
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

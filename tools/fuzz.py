@@ -8,6 +8,7 @@ budget, a 5 s read timeout), and prints cases and outcomes per category. Exit st
 "other" (not an s2sim error) or was a must-fail mutation that was accepted; the failing cases are listed with the
 seed that reproduces them (``--seed S --cases 1`` runs exactly that case again).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=1.0, help="how long to run (default 1)")
     parser.add_argument("--cases", type=int, default=None, help="stop after this many cases per category")
     parser.add_argument("--seed", type=int, default=0, help="first seed; case k of a category uses seed + k")
-    parser.add_argument("--categories", default=",".join(fuzzing.CATEGORIES),
-                        help=f"comma-separated subset of {', '.join(fuzzing.CATEGORIES)}")
+    parser.add_argument(
+        "--categories",
+        default=",".join(fuzzing.CATEGORIES),
+        help=f"comma-separated subset of {', '.join(fuzzing.CATEGORIES)}",
+    )
     parser.add_argument("--json", action="store_true", help="print the tally as JSON")
     args = parser.parse_args(argv)
     categories = [c for c in args.categories.split(",") if c]

@@ -17,6 +17,7 @@ snnTorch's RSynaptic resets one step late whatever reset_delay says, and its bia
 current; the chip resets at once and adds the bias to V from tick 0 (docs/quantization.md). PTQ inherits these
 differences, QAT trains them away.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,11 +35,14 @@ def braille_style_net(hidden: int = 48):
     import torch.nn as nn
 
     return nn.Sequential(
-        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2 * 17 * 17, hidden),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * 17 * 17, hidden),
         # RSynaptic raises with init_hidden=True and reset_delay=False; it resets late in any case
         snn.RSynaptic(alpha=0.85, beta=0.9, linear_features=hidden, init_hidden=True),
         nn.Linear(hidden, 10),
-        snn.Synaptic(alpha=0.85, beta=0.9, init_hidden=True, reset_delay=False))
+        snn.Synaptic(alpha=0.85, beta=0.9, init_hidden=True, reset_delay=False),
+    )
 
 
 def main(argv=None) -> dict:
@@ -67,14 +71,21 @@ def main(argv=None) -> dict:
     config = saccade_digits.SaccadeConfig(n_ticks=args.ticks, step_ms=args.step_ms)
     data = saccade_digits.load(config, cache_dir=args.cache_dir)
     shape = data.config.input_shape
-    train, test = data.train[:args.limit], data.test[:args.limit]
+    train, test = data.train[: args.limit], data.test[: args.limit]
     x_test = time_first(data.spikes[test])
     y_train, y_test = data.labels[train], data.labels[test]
     print(data.summary())
 
     model = braille_style_net()
-    fit(lambda x: snntorch_forward(model, x), model.parameters(), lambda i, _: time_first(data.spikes[train[i]]),
-        y_train, args.epochs, 5e-3, cosine=True)
+    fit(
+        lambda x: snntorch_forward(model, x),
+        model.parameters(),
+        lambda i, _: time_first(data.spikes[train[i]]),
+        y_train,
+        args.epochs,
+        5e-3,
+        cosine=True,
+    )
     with torch.no_grad():
         float_acc = accuracy(predict(snntorch_forward(model, x_test)), y_test)
 
@@ -84,21 +95,30 @@ def main(argv=None) -> dict:
     ptq_acc = accuracy(ptq_model.predict(x_test), y_test)
     print(ptq_model.report.format())
 
-    qat = QATModel(model, shape, chip)          # trains the float model's own parameters in place
-    fit(lambda x: qat(x)[0], qat.parameters(), lambda i, _: time_first(data.spikes[train[i]]), y_train,
-        args.qat_epochs, 1e-3)
+    qat = QATModel(model, shape, chip)  # trains the float model's own parameters in place
+    fit(
+        lambda x: qat(x)[0],
+        qat.parameters(),
+        lambda i, _: time_first(data.spikes[train[i]]),
+        y_train,
+        args.qat_epochs,
+        1e-3,
+    )
     frozen = qat.freeze()
     with torch.no_grad():
         qat_acc = accuracy(predict(qat.run(x_test).spikes[-1]), y_test)
-    report = verify(qat, x_test[:, :64])                  # every spike and membrane bit, every layer
+    report = verify(qat, x_test[:, :64])  # every spike and membrane bit, every layer
     sim = Simulator(frozen.config.profile).run_batch(frozen.to_network(), frozen.simulator_inputs(x_test))
     sim_acc = accuracy(sim.spikes[frozen.layers[-1].name].sum(axis=1).argmax(axis=1), y_test)
-    print(f"\nfloat {float_acc:.2f} %, PTQ {ptq_acc:.2f} %, QAT {qat_acc:.2f} %, simulator {sim_acc:.2f} % "
-          f"({len(test)} test samples, {args.bits}-bit weights); QAT vs simulator: {report.summary()}")
+    print(
+        f"\nfloat {float_acc:.2f} %, PTQ {ptq_acc:.2f} %, QAT {qat_acc:.2f} %, simulator {sim_acc:.2f} % "
+        f"({len(test)} test samples, {args.bits}-bit weights); QAT vs simulator: {report.summary()}"
+    )
     print(place(frozen.to_network(), frozen.config.profile).format())
 
-    nir_net = convert(export_snntorch(model, torch.zeros(shape)), ConversionConfig(scale_weights=True,
-                                                                                   integrator="forward"))
+    nir_net = convert(
+        export_snntorch(model, torch.zeros(shape)), ConversionConfig(scale_weights=True, integrator="forward")
+    )
     pops = ", ".join(f"{p.name}: {p.neuron_model} {p.size}" for p in nir_net.net.populations)
     print(f"\nNIR route of the (QAT-trained) float model, converted with py-spinnaker2's defaults: {pops}")
     return {"float": float_acc, "ptq": ptq_acc, "qat": qat_acc, "sim": sim_acc, "identical": report.identical}

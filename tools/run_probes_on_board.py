@@ -7,6 +7,7 @@
 Needs py-spinnaker2 (the ``spinnaker2`` package) and a board; without them it says what is missing and exits 2.
 UNTESTED against a board (none was available when it was written); see docs/conformance.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for trace, label in zip(traces, labels):
-        chip = run_on_board(trace.network, trace.timesteps, detail, inputs=trace.inputs,
-                            metadata={**trace.metadata, "expected_source": trace.source})
+        chip = run_on_board(
+            trace.network,
+            trace.timesteps,
+            detail,
+            inputs=trace.inputs,
+            metadata={**trace.metadata, "expected_source": trace.source},
+        )
         path = out / f"{label}.h5"
         write_trace(path, chip)
         print(f"{label}: {path}")

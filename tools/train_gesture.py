@@ -15,6 +15,7 @@ Every epoch writes a checkpoint (model, optimiser, epoch, history, random states
 command with ``--resume`` to continue after an interruption. The final weights go to ``--out`` (s2sim's
 ``.npz`` model format, no pickle); quantisation and evaluation are tools/eval_gesture.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="folder holding DVSGesture/ (tonic's layout)")
     src.add_argument("--synthetic", type=Path, help="folder for synthetic recordings (written when absent)")
-    src.add_argument("--recordings", type=Path, help="only write --n-recordings synthetic recordings (generator "
-                                                     "seed --recordings-seed, not used in training) to this file, "
-                                                     "as shipped in s2sim/data for the demo")
+    src.add_argument(
+        "--recordings",
+        type=Path,
+        help="only write --n-recordings synthetic recordings (generator "
+        "seed --recordings-seed, not used in training) to this file, "
+        "as shipped in s2sim/data for the demo",
+    )
     p.add_argument("--n-recordings", type=int, default=55, help="recordings for --recordings (default 55)")
     p.add_argument("--recordings-seed", type=int, default=2026, help="generator seed for --recordings")
     p.add_argument("--n-train", type=int, default=550, help="synthetic train recordings (default 550)")
@@ -48,9 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bins", type=int, default=32, help="time bins = chip ticks per sample (default 32)")
     p.add_argument("--size", type=int, default=32, help="downsampled width/height (default 32)")
     p.add_argument("--beta", type=float, default=0.9, help="membrane decay of every Leaky layer (default 0.9)")
-    p.add_argument("--reset-delay", action="store_true",
-                   help="train with snnTorch's default reset_delay=True (the chip resets at once; PTQ inherits the "
-                        "difference, QAT trains it away)")
+    p.add_argument(
+        "--reset-delay",
+        action="store_true",
+        help="train with snnTorch's default reset_delay=True (the chip resets at once; PTQ inherits the "
+        "difference, QAT trains it away)",
+    )
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -58,13 +66,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--init", type=Path, help="start from this model file (its configuration wins over --bins etc.)")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (chip arithmetic forward)")
-    p.add_argument("--scale-rule", default="max", choices=("max", "percentile", "mean_std"),
-                   help="QAT weight scale rule per layer (default max)")
+    p.add_argument(
+        "--scale-rule",
+        default="max",
+        choices=("max", "percentile", "mean_std"),
+        help="QAT weight scale rule per layer (default max)",
+    )
     p.add_argument("--percentile", type=float, default=99.9, help="percentile of the percentile rule")
-    p.add_argument("--rounding", default="nearest_even", choices=("nearest_even", "trunc"),
-                   help="QAT weight rounding (trunc: toward zero, as py-spinnaker2's conv path)")
-    p.add_argument("--dense-model", default="lif_no_delay", choices=("lif_no_delay", "lif"),
-                   help="QAT chip model of the dense output layer (lif: the 4-bit weights of the delay models)")
+    p.add_argument(
+        "--rounding",
+        default="nearest_even",
+        choices=("nearest_even", "trunc"),
+        help="QAT weight rounding (trunc: toward zero, as py-spinnaker2's conv path)",
+    )
+    p.add_argument(
+        "--dense-model",
+        default="lif_no_delay",
+        choices=("lif_no_delay", "lif"),
+        help="QAT chip model of the dense output layer (lif: the 4-bit weights of the delay models)",
+    )
     p.add_argument("--max-weight", type=int, help="QAT: cap every layer's integer weights at +-this")
     p.add_argument("--out", type=Path, help="model file to write (.npz); required unless --recordings")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: <out>.ckpt.pt)")
@@ -79,8 +99,9 @@ def load_data(args: argparse.Namespace, frames: gestures.FrameConfig):
         root = args.synthetic
         if gestures.missing_files_message(root, True) or gestures.missing_files_message(root, False):
             print(f"writing {args.n_train} + {args.n_test} synthetic recordings to {gestures.dataset_dir(root)}")
-            gestures.write_synthetic_dataset(root, args.n_train, args.n_test, seed=args.seed,
-                                             config=gestures.SyntheticConfig(events=args.events))
+            gestures.write_synthetic_dataset(
+                root, args.n_train, args.n_test, seed=args.seed, config=gestures.SyntheticConfig(events=args.events)
+            )
     train = gestures.load_spikes(root, True, frames, cache_dir=args.cache_dir, progress=True)
     test = gestures.load_spikes(root, False, frames, cache_dir=args.cache_dir, progress=True)
     print(f"train: {train.summary()}\ntest:  {test.summary()}")
@@ -93,9 +114,9 @@ def float_accuracy(model, data: gestures.GestureSpikes, batch_size: int = 64) ->
     correct = 0
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
-            x = torch.from_numpy(data.spikes[start:start + batch_size]).float()
+            x = torch.from_numpy(data.spikes[start : start + batch_size]).float()
             counts = gm.run_torch_model(model, x).sum(dim=1).numpy()
-            correct += int((gm.predict(counts) == data.labels[start:start + batch_size]).sum())
+            correct += int((gm.predict(counts) == data.labels[start : start + batch_size]).sum())
     return correct / max(len(data), 1)
 
 
@@ -120,17 +141,34 @@ def setup(args: argparse.Namespace):
     model.train()
     n_bins = config.frames.n_time_bins
     if not args.qat:
-        return model, model, config, None, (lambda x: gm.run_torch_model(model, x).sum(dim=1)), \
-            (lambda data: float_accuracy(model, data))
+        return (
+            model,
+            model,
+            config,
+            None,
+            (lambda x: gm.run_torch_model(model, x).sum(dim=1)),
+            (lambda data: float_accuracy(model, data)),
+        )
     from s2sim.qat import QATModel
     from s2sim.quantize import QuantConfig
 
-    qconfig = QuantConfig(scale_rule=args.scale_rule, percentile=args.percentile, rounding=args.rounding,
-                          dense_model=args.dense_model, max_weight=args.max_weight)
+    qconfig = QuantConfig(
+        scale_rule=args.scale_rule,
+        percentile=args.percentile,
+        rounding=args.rounding,
+        dense_model=args.dense_model,
+        max_weight=args.max_weight,
+    )
     qat = QATModel(model, config.frames.input_shape, qconfig)
     # output spikes over the whole run, the chip's pipeline ticks included: that is what the chip counts
-    return model, qat, config, qconfig, (lambda x: qat(gm.time_first(x.numpy()))[0].sum(dim=0)), \
-        (lambda data: simulator_accuracy(qat, data, n_bins))
+    return (
+        model,
+        qat,
+        config,
+        qconfig,
+        (lambda x: qat(gm.time_first(x.numpy()))[0].sum(dim=0)),
+        (lambda data: simulator_accuracy(qat, data, n_bins)),
+    )
 
 
 def train(args: argparse.Namespace) -> int:
@@ -147,8 +185,9 @@ def train(args: argparse.Namespace) -> int:
     if args.resume and ckpt.is_file():
         saved = torch.load(ckpt, weights_only=False)
         if saved["config"] != config.to_dict() or saved.get("qat") != args.qat:
-            raise S2SimError(f"checkpoint {ckpt} was written for another configuration: {saved['config']} "
-                             f"(qat={saved.get('qat')})")
+            raise S2SimError(
+                f"checkpoint {ckpt} was written for another configuration: {saved['config']} (qat={saved.get('qat')})"
+            )
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])
@@ -163,7 +202,7 @@ def train(args: argparse.Namespace) -> int:
         bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
         total, seen, t0 = 0.0, 0, time.time()
         for start in bar:
-            idx = order[start:start + args.batch_size]
+            idx = order[start : start + args.batch_size]
             x = torch.from_numpy(train_set.spikes[idx]).float()
             y = torch.from_numpy(train_set.labels[idx])
             # spike counts as logits: the class is read off the counts on the chip too
@@ -177,24 +216,42 @@ def train(args: argparse.Namespace) -> int:
         model.eval()
         test_acc = test_metric(test_set)
         state["epoch"] = epoch + 1
-        state["history"].append({"epoch": epoch + 1, "loss": total / seen, "test_accuracy": test_acc,
-                                 "seconds": time.time() - t0})
+        state["history"].append(
+            {"epoch": epoch + 1, "loss": total / seen, "test_accuracy": test_acc, "seconds": time.time() - t0}
+        )
         state["rng"] = rng.bit_generator.state
         kind = "simulator" if args.qat else "float"
         print(f"epoch {epoch + 1}: loss {total / seen:.4f}, test accuracy ({kind}) {100 * test_acc:.2f} %")
         tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict(),
-                    "qat": args.qat, "torch_rng": torch.get_rng_state(), **state}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "config": config.to_dict(),
+                "qat": args.qat,
+                "torch_rng": torch.get_rng_state(),
+                **state,
+            },
+            tmp,
+        )
         tmp.replace(ckpt)
-    meta = {"data": "synthetic" if args.synthetic is not None else "dvs_gesture", "root": str(root),
-            "train_samples": len(train_set), "test_samples": len(test_set), "epochs": state["epoch"],
-            "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "history": state["history"],
-            "qat": args.qat, "init": str(args.init) if args.init else None}
+    meta = {
+        "data": "synthetic" if args.synthetic is not None else "dvs_gesture",
+        "root": str(root),
+        "train_samples": len(train_set),
+        "test_samples": len(test_set),
+        "epochs": state["epoch"],
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "history": state["history"],
+        "qat": args.qat,
+        "init": str(args.init) if args.init else None,
+    }
     if qconfig is not None:
         meta["quant_config"] = gm.quant_config_to_dict(qconfig)
     if args.synthetic is not None:
-        meta["synthetic"] = {"n_train": args.n_train, "n_test": args.n_test, "events": args.events,
-                             "seed": args.seed}
+        meta["synthetic"] = {"n_train": args.n_train, "n_test": args.n_test, "events": args.events, "seed": args.seed}
     gm.save_model(args.out, model, config, meta)
     print(f"wrote {args.out}")
     print(json.dumps(state["history"][-1]))
@@ -202,8 +259,9 @@ def train(args: argparse.Namespace) -> int:
 
 
 def write_recordings(args: argparse.Namespace) -> int:
-    recordings, labels = gestures.synthetic_recordings(args.n_recordings, args.recordings_seed,
-                                                       gestures.SyntheticConfig(events=args.events))
+    recordings, labels = gestures.synthetic_recordings(
+        args.n_recordings, args.recordings_seed, gestures.SyntheticConfig(events=args.events)
+    )
     gestures.save_recordings(args.recordings, recordings, labels)
     print(f"wrote {len(recordings)} synthetic recordings (seed {args.recordings_seed}) to {args.recordings}")
     return 0

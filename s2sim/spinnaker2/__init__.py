@@ -14,6 +14,7 @@ Submodules, each named as in py-spinnaker2: :mod:`.snn` (the network API, the sa
 Which chip variant the hardware classes reproduce is a :class:`s2sim.ChipProfile`: :func:`use_profile` sets it
 (``s2sim exec --profile profile.json`` does so from a file).
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -22,8 +23,18 @@ from typing import Any
 from .backend import RunRecord, add_run_observer, current_profile, remove_run_observer, use_profile
 
 #: Submodules a script may import, as in py-spinnaker2.
-SUBMODULES = ("snn", "hardware", "brian2_sim", "helpers", "ann2snn_helpers", "s2_nir", "experiment_backends",
-              "neuron_models", "logger", "mapper")
+SUBMODULES = (
+    "snn",
+    "hardware",
+    "brian2_sim",
+    "helpers",
+    "ann2snn_helpers",
+    "s2_nir",
+    "experiment_backends",
+    "neuron_models",
+    "logger",
+    "mapper",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,7 @@ Index conventions as py-spinnaker2's: a dense matrix is ``W[pre, post]`` (NIR's 
 ``[out, in]``: pass ``W.T``); neurons of a ``(C, H, W)`` layer are numbered ``c*H*W + h*W + w``
 (``data_order="torch"``) or ``h*W*C + w*C + c`` (``"tf"``). Every list row is ``[pre, post, weight, delay]``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -30,8 +31,14 @@ def sparse_connection_list_from_dense_weights(dense_weights: Any, delay: int) ->
     return _rows(pre, post, w[pre, post], delay)
 
 
-def connection_list_for_sumpool2d(input_shape: Sequence[int], stride: Any, kernel_size: Any, padding: Any = 0,
-                                  delay: int = 0, data_order: str = "torch") -> tuple[list[list], tuple[int, int, int]]:
+def connection_list_for_sumpool2d(
+    input_shape: Sequence[int],
+    stride: Any,
+    kernel_size: Any,
+    padding: Any = 0,
+    delay: int = 0,
+    data_order: str = "torch",
+) -> tuple[list[list], tuple[int, int, int]]:
     """A sum-pool as weight-1 connections: input ``(C, H, W)`` -> output ``(C, OH, OW)``.
 
     ``OH = (H + 2*pad_h - k_h) // stride_h + 1`` (likewise OW); a padded position connects nowhere.
@@ -41,19 +48,24 @@ def connection_list_for_sumpool2d(input_shape: Sequence[int], stride: Any, kerne
     (connections, output_shape)
     """
     c, h, w = _shape3(input_shape)
-    (kh, kw), (sh, sw), (ph, pw) = (_pair(v, n) for v, n in ((kernel_size, "kernel_size"), (stride, "stride"),
-                                                             (padding, "padding")))
+    (kh, kw), (sh, sw), (ph, pw) = (
+        _pair(v, n) for v, n in ((kernel_size, "kernel_size"), (stride, "stride"), (padding, "padding"))
+    )
     if data_order not in DATA_ORDERS:
         raise ConfigError(f"connection_list_for_sumpool2d: data_order {data_order!r} is not one of {DATA_ORDERS}")
     if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-        raise ConfigError(f"connection_list_for_sumpool2d: kernel {kh}x{kw} and stride {sh}x{sw} must be at least "
-                          f"1, padding {ph}x{pw} at least 0")
+        raise ConfigError(
+            f"connection_list_for_sumpool2d: kernel {kh}x{kw} and stride {sh}x{sw} must be at least "
+            f"1, padding {ph}x{pw} at least 0"
+        )
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     if oh < 1 or ow < 1:
-        raise ConfigError(f"connection_list_for_sumpool2d: kernel {kh}x{kw} does not fit the padded input "
-                          f"{h + 2 * ph}x{w + 2 * pw}")
-    ch, oy, ox, ky, kx = np.meshgrid(np.arange(c), np.arange(oh), np.arange(ow), np.arange(kh), np.arange(kw),
-                                     indexing="ij")
+        raise ConfigError(
+            f"connection_list_for_sumpool2d: kernel {kh}x{kw} does not fit the padded input {h + 2 * ph}x{w + 2 * pw}"
+        )
+    ch, oy, ox, ky, kx = np.meshgrid(
+        np.arange(c), np.arange(oh), np.arange(ow), np.arange(kh), np.arange(kw), indexing="ij"
+    )
     y, x = oy * sh - ph + ky, ox * sw - pw + kx
     inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
     ch, y, x, oy, ox = ch[inside], y[inside], x[inside], oy[inside], ox[inside]
@@ -72,7 +84,7 @@ def join_conn_lists(conns_a: Any, conns_b: Any) -> list[list]:
     b = b[np.argsort(b[:, 0], kind="stable")]
     starts = np.searchsorted(b[:, 0], a[:, 1], side="left")
     counts = np.searchsorted(b[:, 0], a[:, 1], side="right") - starts
-    rows_a = np.repeat(np.arange(len(a)), counts)           # every (a row, b row) pair meeting at a mid neuron
+    rows_a = np.repeat(np.arange(len(a)), counts)  # every (a row, b row) pair meeting at a mid neuron
     rows_b = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts - starts, counts)
     pre, post = a[rows_a, 0].astype(np.int64), b[rows_b, 1].astype(np.int64)
     delay = b[rows_b, 3].astype(np.int64)
@@ -83,8 +95,10 @@ def join_conn_lists(conns_a: Any, conns_b: Any) -> list[list]:
     clash = np.flatnonzero(first[inverse] != delay)
     if clash.size:
         k = int(clash[0])
-        raise ConfigError(f"join_conn_lists: pre {pre[k]} reaches post {post[k]} through connections of different "
-                          "delays; one synapse has one delay")
+        raise ConfigError(
+            f"join_conn_lists: pre {pre[k]} reaches post {post[k]} through connections of different "
+            "delays; one synapse has one delay"
+        )
     summed = np.bincount(inverse, weights=a[rows_a, 2] * b[rows_b, 2], minlength=len(keys))
     return _rows(keys[:, 0], keys[:, 1], summed, first)
 
@@ -106,8 +120,9 @@ def _conns(conns: Any, where: str) -> np.ndarray:
 def _rows(pre: np.ndarray, post: np.ndarray, weight: np.ndarray, delay: Any) -> list[list]:
     if np.ndim(delay) == 0:
         delay = np.full(len(pre), as_index(delay, "delay"), dtype=np.int64)
-    return [[int(i), int(j), w.item() if hasattr(w, "item") else w, int(d)]
-            for i, j, w, d in zip(pre, post, weight, delay)]
+    return [
+        [int(i), int(j), w.item() if hasattr(w, "item") else w, int(d)] for i, j, w, d in zip(pre, post, weight, delay)
+    ]
 
 
 def _shape3(shape: Sequence[int]) -> tuple[int, int, int]:

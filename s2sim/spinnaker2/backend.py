@@ -5,6 +5,7 @@ py-spinnaker2 scripts configure the board through module-level state (``BackendS
 here: which ChipProfile the simulated chip reproduces, and who is told about each run (``s2sim exec --trace``
 writes every run as a conformance trace through an observer).
 """
+
 from __future__ import annotations
 
 import contextlib

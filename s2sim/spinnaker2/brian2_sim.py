@@ -5,6 +5,7 @@ reproduces that with ``ChipProfile(state_precision="float64")`` (the rest of the
 :func:`s2sim.spinnaker2.use_profile`); ``quantize_weights=False`` keeps fractional weights as Brian2 does. It is a reference for Brian2 traces, not for the chip: use
 ``hardware.SpiNNaker2Chip`` for what the chip computes.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -46,9 +47,13 @@ class Brian2Backend(_SimulatedBoard):
         if quantize_weights or not _has_fractional_weights(network):
             super().run(network, time_steps, **kwargs)
             return
-        say_once("Brian2Backend.float_weights", "Brian2Backend.run(quantize_weights=False): fractional weights are "
-                 "kept and summed in float64 by s2sim's numpy reference, as py-spinnaker2's Brian2 backend keeps "
-                 "them; no SpiNNaker2 chip computes this", NotChipArithmeticWarning)
+        say_once(
+            "Brian2Backend.float_weights",
+            "Brian2Backend.run(quantize_weights=False): fractional weights are "
+            "kept and summed in float64 by s2sim's numpy reference, as py-spinnaker2's Brian2 backend keeps "
+            "them; no SpiNNaker2 chip computes this",
+            NotChipArithmeticWarning,
+        )
         settings = self._settings(kwargs)
         profile = self._profile()
         result = oracle.run_batch(network, None, time_steps, profile, float_weights=True)

@@ -6,6 +6,7 @@ under the profile set with :func:`s2sim.spinnaker2.use_profile`. Constructor and
 something for a board (addresses, debug output, board reset) are accepted and named once in an
 IgnoredSettingWarning; nothing a public script passes is a TypeError.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ class _SimulatedBoard:
                 continue
             if key == "experiment_backend_type":
                 ExperimentBackendType(value)  # an unknown backend name is an error there too
-            say_once(f"{name}.{key}", f"{name}({key}=...) only addresses a board; the simulator contacts none and "
-                                      "ignores it")
+            say_once(
+                f"{name}.{key}", f"{name}({key}=...) only addresses a board; the simulator contacts none and ignores it"
+            )
         self.experiment_backend = _ExperimentBackend(board_settings.get("stm_ip"))
         self.placement: Placement | None = None
         self.last_run: RunRecord | None = None
@@ -55,8 +57,9 @@ class _SimulatedBoard:
         not measured. NotModelledError after a board run (s2sim exec --board), where the board's own reading is
         not collected."""
         if self._measure_power and self._energy is None:
-            raise NotModelledError(f"{type(self).__name__}.energy: the run went to a board, whose power reading "
-                                   "s2sim does not collect")
+            raise NotModelledError(
+                f"{type(self).__name__}.energy: the run went to a board, whose power reading s2sim does not collect"
+            )
         return self._energy
 
     def run(self, network: Network, time_steps: int, **kwargs: Any) -> None:
@@ -75,16 +78,24 @@ class _SimulatedBoard:
             return
         target = board_target() if self.runs_on_boards else None
         if target is None:
-            timed = self._measure_power or any(d in p.record for p in network.populations
-                                               for d in DIAGNOSTIC_RECORDABLES)
+            timed = self._measure_power or any(
+                d in p.record for p in network.populations for d in DIAGNOSTIC_RECORDABLES
+            )
             timing = timing_config(settings) if timed else None
             result = Simulator(profile, timing=timing).run(network, time_steps)
             self._energy = None if result.timing is None else float(result.timing.energy_j[0])
             self.last_run = RunRecord(network, int(time_steps), result, profile, type(self).__name__, settings)
         else:
             result = _run_on_board(network, int(time_steps), target)
-            self.last_run = RunRecord(network, int(time_steps), result, None, type(self).__name__,
-                                      {**settings, "board": target.address}, source="spinnaker2")
+            self.last_run = RunRecord(
+                network,
+                int(time_steps),
+                result,
+                None,
+                type(self).__name__,
+                {**settings, "board": target.address},
+                source="spinnaker2",
+            )
         notify(self.last_run)
 
     #: Whether ``s2sim exec --board`` sends this class's runs to the board (not the software backend's).
@@ -104,8 +115,13 @@ class _SimulatedBoard:
         for key in kwargs:
             why = BOARD_ONLY_RUN_KEYWORDS.get(key, "it is not a run() keyword s2sim knows")
             say_once(f"{name}.run.{key}", f"{name}.run({key}=...) is ignored: {why}")
-        return {"sys_tick_in_s": float(tick), "measure_power": self._measure_power, "mapping_only": mapping_only,
-                "applications": application_settings(), "backend_settings": BackendSettings().to_dict()}
+        return {
+            "sys_tick_in_s": float(tick),
+            "measure_power": self._measure_power,
+            "mapping_only": mapping_only,
+            "applications": application_settings(),
+            "backend_settings": BackendSettings().to_dict(),
+        }
 
 
 def timing_config(settings: dict[str, Any]) -> TimingConfig:
@@ -159,10 +175,16 @@ class SpiNNaker2Chip(_SimulatedBoard):
 class SpiNNcloud48NodeBoard(_SimulatedBoard):
     """The 48-chip board (py-spinnaker2: ``SpiNNcloud48NodeBoard(stm_ip=..., eth_ip=...)``)."""
 
-    def __init__(self, stm_ip: str | None = None, eth_ip: str | None = None, experiment_backend_type: Any = None,
-                 **board_settings: Any) -> None:
-        super().__init__(stm_ip=stm_ip, eth_ip=eth_ip, experiment_backend_type=experiment_backend_type,
-                         **board_settings)
+    def __init__(
+        self,
+        stm_ip: str | None = None,
+        eth_ip: str | None = None,
+        experiment_backend_type: Any = None,
+        **board_settings: Any,
+    ) -> None:
+        super().__init__(
+            stm_ip=stm_ip, eth_ip=eth_ip, experiment_backend_type=experiment_backend_type, **board_settings
+        )
 
 
 class FPGA_Rev2(_SimulatedBoard):  # noqa: N801 - py-spinnaker2's name

@@ -1,4 +1,5 @@
 """``spinnaker2.helpers``: converting recorded spike dicts for plotting and analysis."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -13,8 +14,9 @@ def spike_times_dict_to_arrays(spike_times: Mapping[Any, Any]) -> tuple[np.ndarr
     """``{neuron: [tick, ...]}`` (``pop.get_spikes()`` or a spike_list's params) -> ``(indices, times)``, two flat
     int arrays of equal length, one entry per spike, neurons in key order (for a raster plot)."""
     if not isinstance(spike_times, Mapping):
-        raise ConfigError(f"spike_times_dict_to_arrays: expected a dict neuron -> list of ticks, got "
-                          f"{type(spike_times).__name__}")
+        raise ConfigError(
+            f"spike_times_dict_to_arrays: expected a dict neuron -> list of ticks, got {type(spike_times).__name__}"
+        )
     indices: list[int] = []
     times: list[int] = []
     for key, ticks in spike_times.items():
@@ -33,8 +35,10 @@ def spike_times_to_matrix(spike_times: Mapping[Any, Any], n_timesteps: int) -> n
     n = int(max(spike_times.keys(), default=-1)) + 1 if spike_times else 0
     late = np.flatnonzero((times >= n_timesteps) | (times < 0))
     if late.size:
-        raise ConfigError(f"spike_times_to_matrix: neuron {indices[late[0]]} spikes at tick {times[late[0]]}, "
-                          f"outside 0..{n_timesteps - 1}")
+        raise ConfigError(
+            f"spike_times_to_matrix: neuron {indices[late[0]]} spikes at tick {times[late[0]]}, "
+            f"outside 0..{n_timesteps - 1}"
+        )
     out = np.zeros((n, n_timesteps), dtype=np.uint8)
     out[indices, times] = 1
     return out
@@ -52,11 +56,15 @@ def plot_times_done_multiple_pes_one_plot_vertical(filepath: str, sys_tick_in_s:
         data = np.load(filepath, allow_pickle=False)
         pes, times = np.asarray(data["pes"]).astype(str), np.asarray(data["times"], dtype=np.float64)
     except (OSError, KeyError, ValueError) as exc:
-        raise ConfigError(f"plot_times_done_multiple_pes_one_plot_vertical: {filepath!r} is not a time_done file "
-                          f"with arrays 'pes' and 'times' ({exc})") from None
+        raise ConfigError(
+            f"plot_times_done_multiple_pes_one_plot_vertical: {filepath!r} is not a time_done file "
+            f"with arrays 'pes' and 'times' ({exc})"
+        ) from None
     if times.ndim != 2 or times.shape[0] != pes.size:
-        raise ConfigError(f"plot_times_done_multiple_pes_one_plot_vertical: {filepath!r}: 'times' has shape "
-                          f"{times.shape}, expected ({pes.size}, ticks)")
+        raise ConfigError(
+            f"plot_times_done_multiple_pes_one_plot_vertical: {filepath!r}: 'times' has shape "
+            f"{times.shape}, expected ({pes.size}, ticks)"
+        )
     scale, unit = (sys_tick_in_s, "time done [s]") if sys_tick_in_s else (1.0, "time done [tick]")
     fig, axes = plt.subplots(pes.size, 1, sharex=True, squeeze=False, figsize=(8, 1.2 * pes.size + 1))
     for ax, pe, row in zip(axes[:, 0], pes, times):

@@ -1,4 +1,5 @@
 """``spinnaker2.logger``: py-spinnaker2's logging set-up (scripts import it; s2sim logs through ``logging``)."""
+
 from __future__ import annotations
 
 import logging

@@ -4,14 +4,17 @@ Scripts import it (often without using it). s2sim places networks itself (:func:
 and generates no board configuration, so the names exist and say so when used: importing works, calling them
 raises NotModelledError.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import NotModelledError
 
-_WHY = ("s2sim places networks with its own model (s2sim.place, docs/placement.md) and generates no board "
-        "configuration; set a population's neurons per PE with pop.set_max_atoms_per_core(n)")
+_WHY = (
+    "s2sim places networks with its own model (s2sim.place, docs/placement.md) and generates no board "
+    "configuration; set a population's neurons per PE with pop.set_max_atoms_per_core(n)"
+)
 
 
 class _Unmodelled:

@@ -8,6 +8,7 @@ keyword form (``outputs=``, ``discretization_timestep=``), populations carrying 
 ``nir_w_scale``, and the graph helpers scripts call (``add_output_to_node``, ``model_summary``,
 ``replace_sumpool2d_by_sumpool2d_if``).
 """
+
 from __future__ import annotations
 
 import enum
@@ -61,10 +62,15 @@ class ConversionConfig:
 
     def to_s2sim(self) -> _S2SimConfig:
         """The equivalent :class:`s2sim.ConversionConfig` (validated)."""
-        return _S2SimConfig(dt=self.dt, output_record=tuple(self.output_record), conn_delay=self.conn_delay,
-                            scale_weights=self.scale_weights, weight_scale_percentile=self.weight_scale_percentile,
-                            integrator=_enum_name(self.integrator, IntegratorMethod, "integrator"),
-                            reset=_enum_name(self.reset, ResetMethod, "reset"))
+        return _S2SimConfig(
+            dt=self.dt,
+            output_record=tuple(self.output_record),
+            conn_delay=self.conn_delay,
+            scale_weights=self.scale_weights,
+            weight_scale_percentile=self.weight_scale_percentile,
+            integrator=_enum_name(self.integrator, IntegratorMethod, "integrator"),
+            reset=_enum_name(self.reset, ResetMethod, "reset"),
+        )
 
 
 def _enum_name(value: Any, enum_type: type[enum.Enum], field_name: str) -> str:
@@ -72,13 +78,18 @@ def _enum_name(value: Any, enum_type: type[enum.Enum], field_name: str) -> str:
     for member in enum_type:
         if value is member or value == member.value or (isinstance(value, str) and value.upper() == member.name):
             return member.name
-    raise ConversionError(f"ConversionConfig.{field_name} = {value!r} is not one of "
-                          f"{[m.name for m in enum_type]}")
+    raise ConversionError(f"ConversionConfig.{field_name} = {value!r} is not one of {[m.name for m in enum_type]}")
 
 
-def from_nir(nir_model: Any, config: ConversionConfig | None = None, *, outputs: list[str] | None = None,
-             discretization_timestep: float | None = None, conn_delay: int | None = None,
-             scale_weights: bool | None = None) -> tuple[Network, list[Population], list[Population]]:
+def from_nir(
+    nir_model: Any,
+    config: ConversionConfig | None = None,
+    *,
+    outputs: list[str] | None = None,
+    discretization_timestep: float | None = None,
+    conn_delay: int | None = None,
+    scale_weights: bool | None = None,
+) -> tuple[Network, list[Population], list[Population]]:
     """Convert a NIR graph into a network.
 
     Parameters
@@ -95,21 +106,34 @@ def from_nir(nir_model: Any, config: ConversionConfig | None = None, *, outputs:
         Lists in the graph's node order. Every neuron population carries ``nir_v_scale`` (per neuron; recorded
         voltage / nir_v_scale is in NIR units) and ``nir_w_scale``; ``net.conversion_report`` explains the mapping.
     """
-    legacy = {k: v for k, v in (("outputs", outputs), ("discretization_timestep", discretization_timestep),
-                                ("conn_delay", conn_delay), ("scale_weights", scale_weights)) if v is not None}
+    legacy = {
+        k: v
+        for k, v in (
+            ("outputs", outputs),
+            ("discretization_timestep", discretization_timestep),
+            ("conn_delay", conn_delay),
+            ("scale_weights", scale_weights),
+        )
+        if v is not None
+    }
     if legacy and config is not None:
-        raise ConversionError(f"from_nir: give either a ConversionConfig or the older keywords {sorted(legacy)}, "
-                              "not both")
+        raise ConversionError(
+            f"from_nir: give either a ConversionConfig or the older keywords {sorted(legacy)}, not both"
+        )
     if config is None:
-        config = ConversionConfig(integrator=IntegratorMethod.FORWARD, reset=ResetMethod.ZERO) if legacy \
+        config = (
+            ConversionConfig(integrator=IntegratorMethod.FORWARD, reset=ResetMethod.ZERO)
+            if legacy
             else ConversionConfig()
+        )
         config.output_record = list(outputs if outputs is not None else config.output_record)
         config.dt = discretization_timestep if discretization_timestep is not None else config.dt
         config.conn_delay = conn_delay if conn_delay is not None else config.conn_delay
         config.scale_weights = scale_weights if scale_weights is not None else config.scale_weights
     if not isinstance(config, ConversionConfig):
-        raise ConversionError(f"from_nir: config must be a spinnaker2 s2_nir.ConversionConfig, got "
-                              f"{type(config).__name__}")
+        raise ConversionError(
+            f"from_nir: config must be a spinnaker2 s2_nir.ConversionConfig, got {type(config).__name__}"
+        )
     conv: Conversion = convert(nir_model, config.to_s2sim())
     for pop in conv.net.populations:
         pop.nir_v_scale = getattr(pop, "voltage_scale", None)
@@ -166,5 +190,14 @@ def replace_sumpool2d_by_sumpool2d_if(nir_model: Any) -> Any:
     return nir_model
 
 
-__all__ = ["ConversionConfig", "HardwareConstraintError", "IntegratorMethod", "NotFoundError", "ResetMethod",
-           "add_output_to_node", "from_nir", "model_summary", "replace_sumpool2d_by_sumpool2d_if"]
+__all__ = [
+    "ConversionConfig",
+    "HardwareConstraintError",
+    "IntegratorMethod",
+    "NotFoundError",
+    "ResetMethod",
+    "add_output_to_node",
+    "from_nir",
+    "model_summary",
+    "replace_sumpool2d_by_sumpool2d_if",
+]

@@ -1,5 +1,6 @@
 """A py-spinnaker2 NIR script in the vendor's idiom: read a graph, set the config by attribute, convert, then run
 one sample at a time by replacing the input population's params. argv: graph.nir samples.npz out.npz"""
+
 import sys
 
 import nir
@@ -9,7 +10,7 @@ from spinnaker2 import hardware, s2_nir
 graph_file, samples_file, out_file = sys.argv[1:4]
 
 graph = nir.read(graph_file)
-s2_nir.add_output_to_node("lif1", graph, "out_lif1")            # also record the hidden layer
+s2_nir.add_output_to_node("lif1", graph, "out_lif1")  # also record the hidden layer
 s2_nir.model_summary(graph)
 
 cfg = s2_nir.ConversionConfig()
@@ -26,7 +27,7 @@ for pop in net.populations:
     if pop.name == "lif1":
         pop.set_max_atoms_per_core(64)
 
-samples = np.load(samples_file)["x"]                  # [B, T, C, H, W] of 0/1
+samples = np.load(samples_file)["x"]  # [B, T, C, H, W] of 0/1
 results = {"v_out": [], "spikes_hidden": [], "v_scale": outp[-1].nir_v_scale}
 for x in samples:
     timesteps = x.shape[0] + 1

@@ -1,4 +1,5 @@
 """``spinnaker2.experiment_backends.backend_settings``: process-wide board settings."""
+
 from __future__ import annotations
 
 import enum
@@ -38,8 +39,11 @@ class BackendSettings:
         if key == "_single_chip":
             key = "single_chip"
         if key not in self._KNOWN:
-            say_once(f"BackendSettings.{key}", f"BackendSettings.{key} is not a setting s2sim knows; it is stored "
-                                               "but changes nothing in the simulator")
+            say_once(
+                f"BackendSettings.{key}",
+                f"BackendSettings.{key} is not a setting s2sim knows; it is stored "
+                "but changes nothing in the simulator",
+            )
         object.__setattr__(self, key, value)
 
     def __getattr__(self, key: str) -> Any:
@@ -49,5 +53,8 @@ class BackendSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (for a run's record)."""
-        return {k: (v.name if isinstance(v, enum.Enum) else v) for k, v in vars(self).items()
-                if isinstance(v, (bool, int, float, str, enum.Enum, type(None)))}
+        return {
+            k: (v.name if isinstance(v, enum.Enum) else v)
+            for k, v in vars(self).items()
+            if isinstance(v, (bool, int, float, str, enum.Enum, type(None)))
+        }

@@ -1,4 +1,5 @@
 """``spinnaker2.experiment_backends.base_experiment_backend``: the board communication backends."""
+
 from __future__ import annotations
 
 import enum

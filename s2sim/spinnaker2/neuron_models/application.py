@@ -1,4 +1,5 @@
 """The application classes' shared base: the class-level settings scripts assign before a run."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

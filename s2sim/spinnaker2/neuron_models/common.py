@@ -1,4 +1,5 @@
 """``spinnaker2.neuron_models.common``: DVFS settings of an application."""
+
 from __future__ import annotations
 
 import enum
@@ -34,8 +35,9 @@ class DVFSParams:
 
     def __post_init__(self) -> None:
         if not isinstance(self.mode, PmgtMode):
-            raise ConfigError(f"DVFSParams.mode must be a PmgtMode (PL_MODE_LOW, PL_MODE_HIGH, PL_MODE_AUTO), got "
-                              f"{self.mode!r}")
+            raise ConfigError(
+                f"DVFSParams.mode must be a PmgtMode (PL_MODE_LOW, PL_MODE_HIGH, PL_MODE_AUTO), got {self.mode!r}"
+            )
         if isinstance(self.pl_threshold, bool) or not isinstance(self.pl_threshold, int) or self.pl_threshold < 0:
             raise ConfigError(f"DVFSParams.pl_threshold must be a non-negative int, got {self.pl_threshold!r}")
 

@@ -1,4 +1,5 @@
 """``spinnaker2.neuron_models.lif_conv2d``: the application of the ``lif_conv2d`` model."""
+
 from __future__ import annotations
 
 from .application import Application

@@ -1,4 +1,5 @@
 """``spinnaker2.neuron_models.lif_neuron``: the applications of the ``lif`` and ``lif_no_delay`` models."""
+
 from __future__ import annotations
 
 from .application import Application
