@@ -46,8 +46,10 @@ NIR_PAPER_TICKS = 1001
 
 
 def nir_paper_lif() -> tuple[snn.Network, snn.Population, snn.Population]:
-    """Input(1) -> Affine(1) -> LIF(tau 2.5 ms, threshold 0.1) as converted for the chip: dt 1e-4, FORWARD,
-    zero reset, conn_delay 0, weight and threshold scaled by 102.02 (weight 102 after the integer cast).
+    """Input(1) -> Affine(1) -> LIF(tau 2.5 ms, threshold 0.1) as converted for the chip.
+
+    dt 1e-4, FORWARD, zero reset, conn_delay 0, weight and threshold scaled by 102.02 (weight 102 after the integer
+    cast).
 
     Returns
     -------

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ INSTALL_HINT = (
 
 
 def board_address(address: str | None = None) -> str | None:
-    """The board's IP: ``address`` if given, else the first of :data:`BOARD_ENV_VARS` that is set."""
+    """Return the board's IP: ``address`` if given, else the first of :data:`BOARD_ENV_VARS` that is set."""
     if address:
         return address
     for var in BOARD_ENV_VARS:
@@ -40,7 +41,10 @@ def board_address(address: str | None = None) -> str | None:
 
 
 def board_status(address: str | None = None) -> tuple[bool, str]:
-    """``(True, address)`` when a board run is possible, else ``(False, what is missing and how to fix it)``."""
+    """Tell whether a board run is possible.
+
+    Returns ``(True, address)`` when it is, else ``(False, what is missing and how to fix it)``.
+    """
     missing = []
     if importlib.util.find_spec("spinnaker2") is None:
         missing.append(f"the `spinnaker2` package is not importable ({INSTALL_HINT})")

@@ -68,13 +68,15 @@ def muladd(v: Any, alpha: Any, inp: Any, fused: bool) -> Any:
 
 @dataclass(frozen=True)
 class Dynamics:
-    """The settings of one population's neuron loop that are not tensors: the arctan surrogate's ``scale`` (chip
-    units per float unit) and ``slope``, FMA of the membrane (``fused``) and of the synaptic currents
-    (``current_fused``), spike test ``>=`` (``ge``, else ``>``), reset by subtraction (``subtract``, else to 0),
-    the implementation (``backend``, one of :data:`BACKENDS`), ``late``: the sums ``syn[t]`` are the input of
-    tick t + 1 (the projection's sums of the spikes of tick t, which arrive one tick later; tick 0 has no input and
-    ``syn[T-1]`` is not read), else of tick t, and ``keep_v``: whether the membrane after the reset is returned
-    (False: None in its place, which saves writing and reading it)."""
+    """The settings of one population's neuron loop that are not tensors.
+
+    The arctan surrogate's ``scale`` (chip units per float unit) and ``slope``, FMA of the membrane (``fused``) and of
+    the synaptic currents (``current_fused``), spike test ``>=`` (``ge``, else ``>``), reset by subtraction
+    (``subtract``, else to 0), the implementation (``backend``, one of :data:`BACKENDS`), ``late``: the sums ``syn[t]``
+    are the input of tick t + 1 (the projection's sums of the spikes of tick t, which arrive one tick later; tick 0 has
+    no input and ``syn[T-1]`` is not read), else of tick t, and ``keep_v``: whether the membrane after the reset is
+    returned (False: None in its place, which saves writing and reading it).
+    """
 
     scale: float
     fused: bool
@@ -102,16 +104,17 @@ class Dynamics:
 class ChipNeuron(torch.autograd.Function):
     """One population over all ticks: the chip's dynamics forward, arctan surrogate-gradient BPTT backward.
 
-    Inputs: ``syn`` [T, B, n] feed-forward synaptic sums (integer-valued float32), ``syn[t]`` the input of tick t
-    (of tick t + 1 with ``dyn.late``); ``exc`` and ``inh`` its excitatory and inhibitory parts (current-based populations, else None); ``i_offset``,
-    ``alpha``, ``theta`` [n]; ``decay`` [n] the synaptic current decay (None: lif); ``w_rec`` [n, n] integer
-    recurrent weights (post, pre) or None; ``dyn`` a :class:`Dynamics`. Returns spikes and V after reset (None
-    unless ``dyn.keep_v``), [T, B, n] each. Gradients reach ``syn``, ``i_offset``, ``alpha``, ``decay``, ``theta``
+    Inputs: ``syn`` [T, B, n] feed-forward synaptic sums (integer-valued float32), ``syn[t]`` the input of tick t (of
+    tick t + 1 with ``dyn.late``); ``exc`` and ``inh`` its excitatory and inhibitory parts (current-based populations,
+    else None); ``i_offset``, ``alpha``, ``theta`` [n]; ``decay`` [n] the synaptic current decay (None: lif); ``w_rec``
+    [n, n] integer recurrent weights (post, pre) or None; ``dyn`` a :class:`Dynamics`. Returns spikes and V after reset
+    (None unless ``dyn.keep_v``), [T, B, n] each. Gradients reach ``syn``, ``i_offset``, ``alpha``, ``decay``, ``theta``
     and ``w_rec``.
     """
 
     @staticmethod
     def forward(ctx, syn, exc, inh, i_offset, alpha, decay, theta, w_rec, dyn):
+        """Run the chip's dynamics over all ticks (autograd entry; see the class docstring)."""
         _check_shapes(syn, exc, inh, decay, w_rec)
         params = _params(syn.shape[2], i_offset, alpha, theta, decay)
         run = _forward_c if dyn.uses_c(syn.device) else _forward_torch
@@ -123,6 +126,7 @@ class ChipNeuron(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spk, g_vpost):
+        """Backpropagate through time with the arctan surrogate (autograd entry; see the class docstring)."""
         v_pre, spikes, i_net, i_offset, alpha, theta, decay, w_rec = ctx.saved_tensors
         dyn, params = ctx.dyn, (i_offset, alpha, theta, decay)
         run = _backward_c if dyn.uses_c(v_pre.device) else _backward_torch
@@ -150,7 +154,7 @@ class ChipNeuron(torch.autograd.Function):
 
 
 def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
-    """The C loop trusts the sizes it is given: every tensor is checked against ``syn``'s [T, B, n] first."""
+    """Check every tensor against ``syn``'s [T, B, n]: the C loop trusts the sizes it is given."""
     if syn.dim() != 3:
         raise ConfigError(f"ChipNeuron: synaptic sums of shape {tuple(syn.shape)}; expected [ticks, batch, neurons]")
     if decay is not None and not (exc is not None and inh is not None and exc.shape == inh.shape == syn.shape):
@@ -191,7 +195,7 @@ def _reduce_to(grad, needed: bool, shape):
 
 # -- the C core ---------------------------------------------------------------------------------------------------
 def _layer_struct(spikes_shape, params: tuple, w_rec, dyn: Dynamics):
-    """The s2_qn_layer of csrc/chip_neuron.h, and the tensors its pointers reference (keep them alive)."""
+    """Return the s2_qn_layer of csrc/chip_neuron.h, and the tensors its pointers reference (keep them alive)."""
     from ._core import ffi, lib
 
     i_offset, alpha, theta, decay = params
@@ -216,7 +220,7 @@ def _layer_struct(spikes_shape, params: tuple, w_rec, dyn: Dynamics):
 
 
 def _ptr(ffi, tensor) -> Any:
-    """A float* to a contiguous CPU float32 tensor (NULL for None)."""
+    """Return a float* to a contiguous CPU float32 tensor (NULL for None)."""
     return ffi.NULL if tensor is None else ffi.cast("float *", tensor.data_ptr())
 
 
@@ -225,8 +229,10 @@ def _f32(x):
 
 
 def _split(batch: int, n: int) -> list[tuple[int, int]]:
-    """Sample ranges for the C loop's threads: as many as torch's intra-op threads, each with at least 4096
-    neurons of a tick (fewer would not pay for a thread)."""
+    """Sample ranges for the C loop's threads.
+
+    As many as torch's intra-op threads, each with at least 4096 neurons of a tick (fewer would not pay for a thread).
+    """
     parts = max(1, min(torch.get_num_threads(), batch, batch * n // 4096))
     bounds = [batch * i // parts for i in range(parts + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
@@ -323,8 +329,10 @@ def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
 
 
 def _tick_input(sums, t: int, late: bool, zero):
-    """The sums that arrive in tick t (see ``Dynamics.late``), ``+ 0.0``: a matmul or conv of -0.0 terms gives -0.0
-    where the chip's (float) of an integer sum 0 is +0.0."""
+    """Return the sums that arrive in tick t (see ``Dynamics.late``), ``+ 0.0``.
+
+    A matmul or conv of -0.0 terms gives -0.0 where the chip's (float) of an integer sum 0 is +0.0.
+    """
     if late and t == 0:
         return zero
     return sums[t - 1 if late else t] + 0.0

@@ -69,6 +69,7 @@ class ParameterMapping:
         return float(np.max(np.abs(np.asarray(self.effective, np.float64) - np.asarray(self.nir_value, np.float64))))
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
         return {
             "chip_param": self.chip_param,
             "source": self.source,
@@ -98,6 +99,7 @@ class WeightRounding:
     overflow: int
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
         return {"max_abs_error": self.max_abs_error, "zeroed": self.zeroed, "overflow": self.overflow}
 
 
@@ -123,6 +125,7 @@ class ProjectionReport:
     rounding: dict[str, WeightRounding] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
         return {
             "name": self.name,
             "pre": self.pre,
@@ -160,6 +163,7 @@ class PopulationReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
         return {
             "name": self.name,
             "nir_type": self.nir_type,
@@ -188,7 +192,7 @@ class ConversionReport:
     notes: list[str] = field(default_factory=list)
 
     def population(self, name: str) -> PopulationReport:
-        """The report of population ``name``."""
+        """Return the report of population ``name``."""
         for pop in self.populations:
             if pop.name == name:
                 return pop
@@ -205,6 +209,7 @@ class ConversionReport:
         return sum(p.clipped for p in self.projections)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
         return {
             "config": dict(self.config),
             "populations": [p.to_dict() for p in self.populations],

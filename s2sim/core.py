@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from .errors import CoreError
-from .tuning import NEVER
 from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation
 from .models import KIND_INPUT
 from .profile import ChipProfile
+from .tuning import NEVER
 
 try:
     from ._core import ffi, lib
@@ -39,14 +39,14 @@ def _ptr(ctype: str, arr: np.ndarray | None) -> Any:
 
 
 def _expect(arr: np.ndarray | None, count: int, what: str) -> None:
-    """The C core trusts the sizes it is told; every array handed to it is checked against them here first."""
+    """Check an array handed to the C core against the sizes it is told: the core trusts them."""
     size = 0 if arr is None else arr.size
     if size != count:
         raise CoreError(f"internal error: {what} has {size} elements where the C core will read {count}")
 
 
 def _population_flags(pop: LoweredPopulation, profile: ChipProfile) -> int:
-    """The S2_POP_* flags of one population: its model's settings and the profile's global arithmetic."""
+    """Return the S2_POP_* flags of one population: its model's settings and the profile's global arithmetic."""
     s = pop.settings
     if s is None:  # a spike_list has no arithmetic
         return 0
@@ -161,8 +161,10 @@ class CoreNetwork:
         return self.split_workspaces(1)[0]
 
     def split_workspaces(self, n_threads: int) -> list[Workspace]:
-        """Scratch for ``n_threads`` threads that run each sample together (csrc/s2sim.h, s2_workspace): shared
-        state and spike lists, each thread's own dirty flags and conv maps, and the shared sync words."""
+        """Scratch for ``n_threads`` threads that run each sample together (csrc/s2sim.h, s2_workspace).
+
+        Shared state and spike lists, each thread's own dirty flags and conv maps, and the shared sync words.
+        """
         low = self.lowered
         ftype = np.float64 if self.float64 else np.float32
         n_pops = len(low.populations)
@@ -201,8 +203,10 @@ class CoreNetwork:
         return out
 
     def make_io(self, buffers: list[dict[str, np.ndarray]], batch: int, timesteps: int) -> Any:
-        """C view of per-population run buffers (keys: input, spikes, v, v_last, counts), each checked against
-        the [batch, timesteps, n] extent the core will index."""
+        """Return the C view of per-population run buffers (keys: input, spikes, v, v_last, counts).
+
+        Each is checked against the [batch, timesteps, n] extent the core will index.
+        """
         pops = self.lowered.populations
         if len(buffers) != len(pops):
             raise CoreError(f"internal error: {len(buffers)} buffer sets for {len(pops)} populations")
@@ -241,8 +245,9 @@ class CoreNetwork:
     def run(
         self, io: Any, ws: Workspace, batch: int, timesteps: int, begin: int, end: int, cancel: np.ndarray | None = None
     ) -> bool:
-        """Run samples [begin, end) of a batch (this thread's share of each, for split workspaces); releases the
-        GIL for the duration.
+        """Run samples [begin, end) of a batch (this thread's share of each, for split workspaces).
+
+        Releases the GIL for the duration.
 
         ``cancel`` is an int32 array of one element that another thread may set to 1: the core stops at the end of
         the current tick. Returns False when it stopped that way (the buffers then hold a partial run).

@@ -24,9 +24,9 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -92,7 +92,7 @@ BUILDS: Mapping[str, Build] = {
 
 
 def availability(build: str) -> tuple[bool, str]:
-    """``(True, "")`` when ``build`` can be made and run here, else ``(False, why)`` naming what is missing."""
+    """Tell whether ``build`` can be made and run here: ``(True, "")``, else ``(False, why)`` naming what is missing."""
     if build not in BUILDS:
         raise ConfigError(f"unknown emulated-PE build {build!r}; known: {sorted(BUILDS)}")
     missing = []
@@ -155,6 +155,7 @@ class PESlice:
 
     @property
     def n(self) -> int:
+        """Number of neurons in the slice."""
         return self.stop - self.start
 
 
@@ -547,6 +548,7 @@ class InstructionFit:
     not_separated: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """Return the fit as JSON-able data (cycle figures rounded to 3 decimals)."""
         return {
             "per_event": {k: round(v, 3) for k, v in self.per_event.items()},
             "samples": self.samples,
@@ -611,16 +613,16 @@ def _fit(
 
 __all__ = [
     "BUILDS",
+    "COUNTERS",
+    "PHASE_EVENTS",
     "Build",
-    "availability",
-    "program",
-    "pack",
-    "run",
     "EmulatedRun",
     "Image",
-    "PESlice",
-    "COUNTERS",
     "InstructionFit",
+    "PESlice",
+    "availability",
     "instruction_fits",
-    "PHASE_EVENTS",
+    "pack",
+    "program",
+    "run",
 ]

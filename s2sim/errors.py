@@ -75,8 +75,10 @@ class S2SimWarning(UserWarning):
 
 
 class WeightLossWarning(S2SimWarning):
-    """A projection's weights all round to zero, or rounding loses more than
-    :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of its weight mass (sum of |w|)."""
+    """A projection's weights all round to zero, or rounding loses too much of their mass.
+
+    Too much: more than :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of the weight mass (sum of |w|).
+    """
 
 
 class TimeConstantWarning(S2SimWarning):
@@ -131,8 +133,10 @@ def warn(
 
 
 def caller_stacklevel() -> int:
-    """The ``stacklevel`` for a ``warnings.warn`` made by this function's caller that points at the innermost
-    frame outside the s2sim package (the user's line)."""
+    """Return the ``stacklevel`` for a ``warnings.warn`` made by this function's caller.
+
+    The level points at the innermost frame outside the s2sim package (the user's line).
+    """
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
     frame, level = sys._getframe(2), 2  # 1 = the frame calling warnings.warn, as warnings.warn counts
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):

@@ -24,7 +24,6 @@ import numpy as np
 
 from .errors import ConfigError
 
-
 #: A change within this many thresholds of a whole number of thresholds counts as a tie (does not exceed it).
 TIE_TOLERANCE = 1e-9
 
@@ -63,7 +62,7 @@ class EventCameraConfig:
                 raise ConfigError(f"EventCameraConfig.{name} = {value} must be a finite number >= 0")
 
     def pixel_thresholds(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-        """The fixed pattern of one sensor: a threshold per pixel, float64 [H, W]."""
+        """Return the fixed pattern of one sensor: a threshold per pixel, float64 [H, W]."""
         relative = 1.0 + self.threshold_mismatch * rng.standard_normal((height, width))
         return self.threshold * np.maximum(relative, 0.25)
 

@@ -23,9 +23,10 @@ import io
 import json
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,8 @@ class Case:
 
 @dataclass
 class Outcome:
+    """What running a case did: ``kind`` "error", "accepted" or "other", with a ``detail``."""
+
     kind: str  # "error", "accepted" or "other"
     detail: str = ""
 
@@ -92,6 +95,7 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
     def add(self, case: Case, outcome: Outcome) -> None:
+        """Count ``outcome`` under the case's category; keep the case when it failed (other, or accepted silently)."""
         row = self.counts.setdefault(
             case.category,
             {"cases": 0, "error": 0, "accepted": 0, "other": 0, "silent": 0, "contained crash": 0, "contained hang": 0},
@@ -108,6 +112,7 @@ class Tally:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the counts per category and the failures as JSON-able data."""
         return {"categories": self.counts, "failures": self.failures}
 
 
@@ -155,7 +160,7 @@ POISONS: list[tuple[str, Callable[[Any], Any], bool]] = [
 
 
 def poison(rng: random.Random, like: Any) -> tuple[str, Any, bool]:
-    """A bad value shaped after ``like``: (label, value, whether a numeric slot must refuse it)."""
+    """Return a bad value shaped after ``like``: (label, value, whether a numeric slot must refuse it)."""
     label, make, invalid = rng.choice(POISONS)
     try:
         np.asarray(like, dtype=np.float64)
@@ -179,10 +184,12 @@ def _lif(n: int, tau: float = 5e-3):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_graphs() -> tuple[tuple[str, Any, dict[str, Any]], ...]:
     """Small valid NIR graphs covering every node type s2sim converts: (name, graph, ConversionConfig fields).
-    Shared: copy a graph before changing it."""
+
+    Shared: copy a graph before changing it.
+    """
     nir = _nir()
     rng = np.random.default_rng(1)
     dense = nir.NIRGraph(
@@ -259,7 +266,7 @@ def base_graphs() -> tuple[tuple[str, Any, dict[str, Any]], ...]:
 
 
 def base_network() -> snn.Network:
-    """A small network with every kind of projection and recordable, for traces and API cases."""
+    """Build a small network with every kind of projection and recordable, for traces and API cases."""
     stim = snn.Population(4, "spike_list", {0: [1, 3], 2: [2], 3: [0, 5]}, name="stim", record=["spikes"])
     lif = snn.Population(3, "lif", {"threshold": 4.0, "alpha_decay": 0.9}, name="lif", record=["spikes", "v"])
     cur = snn.Population(
@@ -303,7 +310,7 @@ def _convert_and_run(graph_or_path: Any, config: dict[str, Any], isolate: bool =
 
 
 def nir_graph_case(rng: random.Random, workdir: Path) -> Case:
-    """A base graph with one node attribute, metadata entry or edge replaced by a bad value."""
+    """Make a case: a base graph with one node attribute, metadata entry or edge replaced by a bad value."""
     import copy
 
     name, graph, config = rng.choice(base_graphs())
@@ -398,7 +405,7 @@ def _trace_file(workdir: Path) -> Path:
 
 
 def corrupt_bytes(rng: random.Random, data: bytes) -> tuple[str, bytes, bool]:
-    """(description, corrupted bytes, whether no reader may accept them)."""
+    """Corrupt ``data``: return (description, corrupted bytes, whether no reader may accept them)."""
     buf = bytearray(data)
     kind = rng.randrange(4)
     if kind == 0:
@@ -435,7 +442,7 @@ def _read_trace_isolated(path: Path) -> None:
 
 
 def nir_bytes_case(rng: random.Random, workdir: Path) -> Case:
-    """A NIR file with bytes overwritten, zeroed, inserted or cut off."""
+    """Make a case: a NIR file with bytes overwritten, zeroed, inserted or cut off."""
     name, base, config = _nir_file(workdir, rng)
     label, data, must_fail = corrupt_bytes(rng, base.read_bytes())
     path = workdir / "case.nir"
@@ -444,7 +451,7 @@ def nir_bytes_case(rng: random.Random, workdir: Path) -> Case:
 
 
 def trace_bytes_case(rng: random.Random, workdir: Path) -> Case:
-    """A trace file with bytes overwritten, zeroed, inserted or cut off."""
+    """Make a case: a trace file with bytes overwritten, zeroed, inserted or cut off."""
     label, data, must_fail = corrupt_bytes(rng, _trace_file(workdir).read_bytes())
     path = workdir / "case-trace.h5"
     path.write_bytes(data)
@@ -463,7 +470,10 @@ def _replace_dataset(f: Any, key: str, value: Any) -> None:
 
 
 def nir_structure_case(rng: random.Random, workdir: Path) -> Case:
-    """A NIR file whose datasets are deleted or rewritten with bad values (h5py level, then read as a file)."""
+    """Make a case: a NIR file whose datasets are deleted or rewritten with bad values.
+
+    The edit is made at the h5py level, then the result is read as a file.
+    """
     import h5py
 
     name, base, config = _nir_file(workdir, rng)
@@ -499,7 +509,7 @@ def nir_structure_case(rng: random.Random, workdir: Path) -> Case:
 
 
 def trace_structure_case(rng: random.Random, workdir: Path) -> Case:
-    """A trace whose attributes, JSON parts or arrays are deleted or rewritten with bad values."""
+    """Make a case: a trace whose attributes, JSON parts or arrays are deleted or rewritten with bad values."""
     import h5py
 
     path = workdir / "case-trace-structure.h5"
@@ -715,8 +725,10 @@ CATEGORIES: dict[str, Callable[[random.Random, Path], Case]] = {
 
 @contextlib.contextmanager
 def fuzzing_limits():
-    """The small memory budget (BUDGET) and the short read timeout (READ_TIMEOUT) fuzzing runs under, restored
-    afterwards."""
+    """Run the block under fuzzing's small memory budget (BUDGET) and short read timeout (READ_TIMEOUT).
+
+    Both are restored afterwards.
+    """
     from . import isolation
 
     previous, timeout = memory.set_budget(BUDGET), isolation.DEFAULT_TIMEOUT

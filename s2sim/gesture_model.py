@@ -22,8 +22,9 @@ Torch and snnTorch are imported inside the functions that need them.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,10 +100,12 @@ class GestureNetConfig:
         return self.channels[1] * (self.conv_out[1] // self.pool) ** 2
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as JSON-able data."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GestureNetConfig":
+    def from_dict(cls, data: dict[str, Any]) -> GestureNetConfig:
+        """Rebuild a configuration from :meth:`to_dict`'s data."""
         data = dict(data)
         data["frames"] = FrameConfig(**data["frames"])
         return cls(**data)
@@ -110,7 +113,7 @@ class GestureNetConfig:
 
 # -- the float model --------------------------------------------------------------------------------------------
 def build_torch_model(config: GestureNetConfig = GestureNetConfig()):
-    """The snnTorch model: an ``nn.Sequential`` of Conv2d, Leaky, AvgPool2d, ..., Linear, Leaky (no biases).
+    """Return the snnTorch model: an ``nn.Sequential`` of Conv2d, Leaky, AvgPool2d, ..., Linear, Leaky (no biases).
 
     Leaky layers hold their state (``init_hidden=True``); run the model with :func:`run_torch_model`, which resets
     it before every batch.
@@ -167,7 +170,7 @@ def predict(counts: np.ndarray) -> np.ndarray:
 
 
 def weight_layers(model) -> list:
-    """The model's Conv2d / Linear layers in order (conv1, conv2, output)."""
+    """Return the model's Conv2d / Linear layers in order (conv1, conv2, output)."""
     import torch
 
     layers = [m for m in model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
@@ -184,8 +187,11 @@ def model_weights(model) -> list[np.ndarray]:
 
 
 def time_first(spikes: np.ndarray):
-    """Samples [batch, T, 2*H*W] (chip order, two polarities, square frames) as the float32 tensor
-    [T, batch, 2, H, W] that :mod:`s2sim.quantize` and :mod:`s2sim.qat` take."""
+    """Return samples [batch, T, 2*H*W] as the float32 tensor [T, batch, 2, H, W].
+
+    The input is in chip order (two polarities, square frames); the output is what :mod:`s2sim.quantize` and
+    :mod:`s2sim.qat` take.
+    """
     import torch
 
     arr = np.asarray(spikes)
@@ -223,7 +229,10 @@ class GestureNetwork:
     latency: int
 
     def inputs(self, spikes: np.ndarray) -> dict[str, np.ndarray]:
-        """Simulator inputs for spikes [batch, T, n_inputs]: the bins followed by silent ticks up to timesteps."""
+        """Return simulator inputs for spikes [batch, T, n_inputs].
+
+        The inputs are the bins followed by silent ticks up to timesteps.
+        """
         spikes = np.asarray(spikes, dtype=np.uint8)
         pad = self.timesteps - spikes.shape[1]
         if pad < 0:
@@ -232,14 +241,14 @@ class GestureNetwork:
         return {self.input: np.concatenate([spikes, silent], axis=1)}
 
     def aligned(self, spikes: np.ndarray, n_bins: int) -> np.ndarray:
-        """A population's recorded spikes [batch, timesteps, n] cut to the float model's steps [batch, n_bins, n]."""
+        """Cut a population's recorded spikes [batch, timesteps, n] to the float model's steps [batch, n_bins, n]."""
         return spikes[:, self.latency : self.latency + n_bins]
 
 
 def chip_network(
     quantized, n_time_bins: int, record: Sequence[str] = ("spikes",), name: str = "dvs_gesture"
 ) -> GestureNetwork:
-    """The chip network of a quantized gesture model (:func:`s2sim.quantize.ptq` or ``QATModel.freeze()``).
+    """Return the chip network of a quantized gesture model (:func:`s2sim.quantize.ptq` or ``QATModel.freeze()``).
 
     Populations: ``input`` (spike_list) and one per Leaky layer (lif_conv2d, lif_conv2d, lif_no_delay), named by
     :mod:`s2sim.quantize`; every layer records ``record``.
@@ -250,8 +259,10 @@ def chip_network(
 
 
 def quant_config_to_dict(config) -> dict[str, Any]:
-    """A :class:`s2sim.quantize.QuantConfig` as plain JSON-able data (stored with a QAT-trained model, so that
-    freezing it later uses exactly the scale rule it was trained with)."""
+    """Return a :class:`s2sim.quantize.QuantConfig` as plain JSON-able data.
+
+    It is stored with a QAT-trained model, so that freezing it later uses exactly the scale rule it was trained with.
+    """
     from dataclasses import fields
 
     out = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "profile"}

@@ -1,5 +1,6 @@
-"""Reading untrusted files in a child process, so that a file which crashes or hangs a library costs an error,
-not the interpreter.
+"""Reading untrusted files in a child process.
+
+A file which crashes or hangs a library then costs an error, not the interpreter.
 
 Byte-corrupted HDF5 files can make the HDF5 C library (under h5py, under ``nir.read``) dereference garbage or loop
 forever; no Python code can catch that. :func:`call_isolated` runs a reader function in a child process instead:
@@ -18,7 +19,8 @@ import faulthandler
 import multiprocessing
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import memory
 from .errors import ResourceError, RunTimeout, S2SimError, TraceError

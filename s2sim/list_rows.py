@@ -55,8 +55,10 @@ def check_range(w: np.ndarray, low: int, high: int, where: str, offset: int = 0,
 
 @dataclass
 class WeightLoss:
-    """What rounding does to a list of weights: sum |w|, sum |w - rounded|, non-zero weights before and after,
-    the largest |w|; added up chunk by chunk."""
+    """What rounding does to a list of weights.
+
+    Sum |w|, sum |w - rounded|, non-zero weights before and after, the largest |w|; added up chunk by chunk.
+    """
 
     mass: float = 0.0
     lost: float = 0.0
@@ -65,6 +67,7 @@ class WeightLoss:
     largest: float = 0.0
 
     def add(self, w: np.ndarray, rounded: np.ndarray) -> None:
+        """Add one chunk of weights and their rounded values to the totals."""
         a = np.abs(w)
         self.mass += float(a.sum())
         self.lost += float(np.abs(w - rounded).sum())
@@ -75,8 +78,10 @@ class WeightLoss:
     def report(
         self, where: str, subject: str, how: str, *, strict: bool = False, error: type[S2SimError] = ConfigError
     ) -> None:
-        """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences the projection: every
-        non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass is lost."""
+        """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences the projection.
+
+        Every non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass is lost.
+        """
         if self.mass == 0.0:
             return
         advice = (
@@ -113,8 +118,9 @@ def check_weight_loss(
     strict: bool = False,
     error: type[S2SimError] = ConfigError,
 ) -> None:
-    """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection: every non-zero
-    weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
+    """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection.
+
+    Every non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
 
     ``how`` names the rounding ("weight_rounding 'trunc'"); an all-zero projection as given is not reported.
     """
@@ -124,8 +130,10 @@ def check_weight_loss(
 
 
 def int8_weights(proj: Projection, mode: str, limit: int, where: str, strict: bool = False) -> np.ndarray:
-    """The list's weights rounded by ``mode`` and checked against -limit..limit, as int8 (limit <= 127); a rounding
-    that silences the list is reported (see :class:`WeightLoss`)."""
+    """Return the list's weights rounded by ``mode`` and checked against -limit..limit, as int8 (limit <= 127).
+
+    A rounding that silences the list is reported (see :class:`WeightLoss`).
+    """
     stored = proj.stored_weights
     if stored.dtype.kind == "i":  # whole numbers: every rounding mode leaves them as they are, nothing is lost
         if stored.size and (stored.min() < -limit or stored.max() > limit):
@@ -149,8 +157,11 @@ def int8_weights(proj: Projection, mode: str, limit: int, where: str, strict: bo
 
 @dataclass
 class Rows:
-    """One list's rows: ``arrays`` for the kernel (dense: dense, row_nnz; sparse: row_ptr, target, weight and,
-    when the delays differ, delay), and ``abs_sum`` [n_post], the sum of |w| into each internal post neuron."""
+    """One list's rows.
+
+    ``arrays`` for the kernel (dense: dense, row_nnz; sparse: row_ptr, target, weight and, when the delays differ,
+    delay), and ``abs_sum`` [n_post], the sum of |w| into each internal post neuron.
+    """
 
     dense: bool
     arrays: dict[str, np.ndarray]
@@ -158,7 +169,7 @@ class Rows:
 
 
 def _c(ctype: str, arr: np.ndarray | None):
-    """A C pointer into ``arr`` (NULL for None); the caller keeps ``arr`` alive for the call."""
+    """Return a C pointer into ``arr`` (NULL for None); the caller keeps ``arr`` alive for the call."""
     from ._core import ffi
 
     return ffi.NULL if arr is None else ffi.cast(ctype, ffi.from_buffer(arr))
@@ -174,8 +185,10 @@ def build_rows(
     try_dense: bool,
     uniform_delay: bool,
 ) -> Rows:
-    """Dense rows when ``try_dense`` and no pair repeats, else sparse rows; indices in internal order
-    (``*_order``: external -> internal index, None when they agree)."""
+    """Dense rows when ``try_dense`` and no pair repeats, else sparse rows.
+
+    Indices in internal order (``*_order``: external -> internal index, None when they agree).
+    """
     from ._core import lib
 
     m = weights.size

@@ -1,5 +1,6 @@
-"""The memory budget: every large allocation is estimated first and refused, with the estimate and the budget
-named, when it would not fit.
+"""The memory budget.
+
+Every large allocation is estimated first and refused, with the estimate and the budget named, when it would not fit.
 
 The budget is what the machine has available at the moment of the check (``psutil``), unless it is set with
 :func:`set_budget` or the environment variable ``S2SIM_MEMORY_BUDGET`` (bytes, or a size such as ``"2G"``);
@@ -24,7 +25,7 @@ _budget: int | None = None
 
 
 def parse_size(text: str | int) -> int:
-    """A byte count from an int or a string such as ``"512M"``, ``"2G"``, ``"1.5GiB"`` or ``"1000000"``."""
+    """Parse a byte count from an int or a string such as ``"512M"``, ``"2G"``, ``"1.5GiB"`` or ``"1000000"``."""
     if isinstance(text, bool):
         raise ConfigError(f"memory size must be a number of bytes or a size such as '2G', got {text!r}")
     if isinstance(text, int):
@@ -58,7 +59,7 @@ def available() -> int:
 
 
 def budget() -> tuple[int, str]:
-    """The budget in bytes and where it comes from."""
+    """Return the budget in bytes and where it comes from."""
     if _budget is not None:
         return _budget, "set with s2sim.memory.set_budget / --memory-budget"
     env = os.environ.get(ENV_VAR)
@@ -68,7 +69,7 @@ def budget() -> tuple[int, str]:
 
 
 def fmt(n: float) -> str:
-    """A byte count for messages: ``1.5 GiB``."""
+    """Format a byte count for messages: ``1.5 GiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -99,8 +100,10 @@ def check(needed: float, what: str, hint: str = "") -> None:
 
 
 def hdf5_bytes(f: object) -> int:
-    """Bytes the datasets of an open h5py File declare (shape x item size, before any decompression): what
-    reading them all would allocate, known before a byte of them is read."""
+    """Bytes the datasets of an open h5py File declare (shape x item size, before any decompression).
+
+    What reading them all would allocate, known before a byte of them is read.
+    """
     import h5py
     import numpy as np
 

@@ -7,9 +7,9 @@ lowering to the C core, the numpy oracle, NIR conversion) reads it from here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 #: Kinds of neuron dynamics the C core implements (``S2_KIND_*`` in csrc/s2sim.h).
 KIND_INPUT = 0
@@ -69,6 +69,7 @@ class NeuronModel:
 
     @property
     def is_input(self) -> bool:
+        """Whether the model is an input (spike source) rather than a neuron model."""
         return self.kind == KIND_INPUT
 
     @property

@@ -7,7 +7,8 @@ this form; NIR is not used here because it has no place for py-spinnaker2's mode
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +72,11 @@ def network_from_dict(data: Mapping[str, Any]) -> Network:
 
 
 def network_bytes(data: Any) -> int:
-    """Estimated bytes of building the network a dict describes (parameter arrays, connection lists), read from
-    the sizes it declares before anything is allocated; 0 for parts that are malformed (building names them)."""
+    """Estimate the bytes of building the network a dict describes (parameter arrays, connection lists).
+
+    The estimate is read from the sizes the dict declares, before anything is allocated; it counts 0 for parts that are
+    malformed (building names them).
+    """
     if not isinstance(data, Mapping):
         return 0
     total = 0

@@ -51,7 +51,7 @@ def to_nir(net: snn.Network, dt: float = 1.0) -> Any:
     ConversionError
         A population or projection holds something NIR cannot express (the message names it).
     """
-    import nir  # noqa: PLC0415 - optional heavy import
+    import nir  # optional heavy import
 
     if not isinstance(net, snn.Network):
         raise ConversionError(f"to_nir expects an s2sim.snn.Network, got {type(net).__name__}")
@@ -99,7 +99,10 @@ def to_nir(net: snn.Network, dt: float = 1.0) -> Any:
 
 
 def _flat_source(nir: Any, pre: str, shapes: dict, nodes: dict, edges: list, taken: set[str]) -> str:
-    """The node a Linear reads ``pre`` from: ``pre`` itself, or a Flatten after a multi-dimensional population."""
+    """Return the node a Linear reads ``pre`` from.
+
+    That is ``pre`` itself, or a Flatten after a multi-dimensional population.
+    """
     if len(shapes[pre]) == 1:
         return pre
     flat = f"{pre}_flatten"
@@ -126,7 +129,7 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _population_shapes(net: snn.Network) -> dict[str, tuple[int, ...]]:
-    """The NIR shape of each population: what import recorded, else what conv projections imply, else (size,)."""
+    """Return the NIR shape of each population: what import recorded, else what conv projections imply, else (size,)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for proj in net.projections:
         if isinstance(proj, snn.Conv2DProjection):

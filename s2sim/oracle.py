@@ -1,5 +1,6 @@
-"""A second, independent implementation of the simulator semantics in plain numpy: the reference the C core is
-tested against.
+"""A second, independent implementation of the simulator semantics in plain numpy.
+
+The reference the C core is tested against.
 
 It is written from the specification of the datapath (the tick is restated in :func:`run_batch`), not from
 :mod:`s2sim.lowering` or the C kernel, and shares no code with them: it reads the ``snn`` objects directly,
@@ -19,9 +20,9 @@ result is the singly rounded one.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,7 +40,7 @@ ACCUMULATOR_LIMIT = MAX_INPUT_SUM
 
 # -- fused multiply-add ---------------------------------------------------------------------------------------
 def fma_float32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``a * b + c`` rounded once to float32 (what ``vfma.f32`` returns), elementwise.
+    """Compute ``a * b + c`` rounded once to float32 (what ``vfma.f32`` returns), elementwise.
 
     Why this is exact: the product of two float32 (24-bit significands) has at most 48 bits, so ``p = a * b``
     in float64 is exact. ``p + c`` in float64 is then rounded once to 53 bits, and rounding that again to 24
@@ -55,8 +56,11 @@ def fma_float32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def _sum_to_odd(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 ``a * b + c`` in float64, rounded to odd (see :func:`fma_float32`). Its sign and its magnitude
-    relative to any float32 are those of the exact value: rounding to odd never crosses a float32."""
+    """float32 ``a * b + c`` in float64, rounded to odd (see :func:`fma_float32`).
+
+    Its sign and its magnitude relative to any float32 are those of the exact value: rounding to odd never crosses a
+    float32.
+    """
     p = np.asarray(a, dtype=np.float32).astype(np.float64) * np.asarray(b, dtype=np.float32).astype(np.float64)
     c64 = np.asarray(c, dtype=np.float32).astype(np.float64)
     s = p + c64
@@ -68,7 +72,7 @@ def _sum_to_odd(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def fma_float64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``a * b + c`` rounded once to float64, elementwise.
+    """Compute ``a * b + c`` rounded once to float64, elementwise.
 
     No wider hardware format holds a float64 product exactly here (numpy's longdouble is x87 80-bit, 64-bit
     significand, while the product needs 106), so each element is computed exactly with
@@ -101,8 +105,11 @@ _FLT_MIN = float(np.finfo(np.float32).tiny)
 
 
 def _flush(x: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
-    """Flush-to-zero as the ARM FPU does it (FPSCR.FZ): a value whose exact magnitude (``exact``, default ``x``
-    itself) is below the smallest normal float32 becomes zero of the same sign."""
+    """Flush-to-zero as the ARM FPU does it (FPSCR.FZ).
+
+    A value whose exact magnitude (``exact``, default ``x`` itself) is below the smallest normal float32 becomes zero of
+    the same sign.
+    """
     exact = x if exact is None else exact
     with np.errstate(invalid="ignore"):
         tiny = np.abs(exact) < _FLT_MIN
@@ -117,7 +124,7 @@ class _Arithmetic:
     ftz: bool = False
 
     @classmethod
-    def of(cls, profile: ChipProfile) -> "_Arithmetic":
+    def of(cls, profile: ChipProfile) -> _Arithmetic:
         dtype = np.float64 if profile.state_precision == "float64" else np.float32
         return cls(dtype, profile.flush_to_zero)
 
@@ -143,7 +150,7 @@ class _Arithmetic:
         return (x + y).astype(self.dtype)
 
     def at_least(self, v: np.ndarray, threshold: np.ndarray, strict: bool) -> np.ndarray:
-        """The spike test on (flushed) operands."""
+        """Apply the spike test on (flushed) operands."""
         if self.ftz:
             v, threshold = _flush(v), _flush(threshold)
         return v > threshold if strict else v >= threshold

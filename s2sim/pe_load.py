@@ -67,10 +67,12 @@ class PELoad:
 
     @property
     def packets_in(self) -> np.ndarray:
+        """Packets each PE receives, per tick."""
         return self.events["packets_in"]
 
     @property
     def packets_out(self) -> np.ndarray:
+        """Packets each PE sends (its neurons' spikes), per tick."""
         return self.events["packets_out"]
 
     @property
@@ -162,8 +164,10 @@ def _spikes(result: BatchResult, name: str, shape: tuple[int, int, int]) -> np.n
 def _projection_matrices(
     spec: NetworkSpec, k: int, pe_of: dict[str, np.ndarray], n_pe: int, profile: ChipProfile
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """[n_pre, n_pe]: synaptic words (conv taps applied) one spike of each pre neuron makes each PE process; for a
-    conv projection also [n_pre]: the taps its spike tests over the whole output."""
+    """Synaptic words (conv taps applied) one spike of each pre neuron makes each PE process, [n_pre, n_pe].
+
+    For a conv projection also [n_pre]: the taps its spike tests over the whole output.
+    """
     proj, pre, post = spec.projections[k], spec.populations[spec.pre[k]], spec.populations[spec.post[k]]
     if pre.size * n_pe > MAX_MATRIX_ENTRIES:
         raise LimitError(

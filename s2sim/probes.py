@@ -14,7 +14,7 @@ it; tests/test_probes.py proves that every point is separated by some population
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +90,10 @@ def distinguishes_arithmetic(
     ticks: int,
     groupings: tuple[str, ...] = ("input_first",),
 ) -> bool:
-    """True when every arithmetic (float32/float64 state x fused/unfused x the given input groupings) gives its
-    own sequence for ``witness = (x0, a, exc, offset, inh)``."""
+    """Tell whether every arithmetic gives its own sequence for ``witness = (x0, a, exc, offset, inh)``.
+
+    The arithmetics: float32/float64 state x fused/unfused x the given input groupings.
+    """
     x0, a, exc, off, inh = witness
     seqs = {
         tuple(muladd_sequence(x0, a, exc, ticks, p, f, off, g, inh))
@@ -129,11 +131,13 @@ _DRAWS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def find_witness(kind: str, limit: int, ticks: int = 6, seed: int = 0, attempts: int = 10_000) -> tuple[float, ...]:
-    """Search (seeded, so deterministic) for float32 ``(x0, a, exc, offset, inh)`` of the given ``kind``
-    ("membrane", "current" or "grouping"; weights up to ``limit``) that :func:`distinguishes_arithmetic`
-    (for "grouping": under all three input groupings)."""
+    """Search for float32 ``(x0, a, exc, offset, inh)`` that :func:`distinguishes_arithmetic`.
+
+    The search is seeded, so deterministic. ``kind`` is "membrane", "current" or "grouping" (for "grouping": under all
+    three input groupings); weights go up to ``limit``.
+    """
     draw, groupings = _DRAWS[kind]
     rng = np.random.default_rng(seed)
     for _ in range(attempts):
@@ -164,8 +168,10 @@ def threshold_probe() -> Probe:
 
 
 def _driven_membranes(model: str, name: str, witnesses: list[tuple[float, ...]], src: Population, net: Network) -> None:
-    """Add a ``model`` population with one neuron per witness (v_init, alpha_decay, exc weight, i_offset, inh
-    weight) fed by ``src`` to ``net``."""
+    """Add a ``model`` population fed by ``src`` to ``net``, with one neuron per witness.
+
+    A witness is (v_init, alpha_decay, exc weight, i_offset, inh weight).
+    """
     pop = _lif(
         len(witnesses),
         model,
@@ -180,8 +186,11 @@ def _driven_membranes(model: str, name: str, witnesses: list[tuple[float, ...]],
 
 
 def fma_probe(seed: int = 0) -> Probe:
-    """Per model, membrane multiply-adds whose one- and two-rounding results differ in float32 and float64 state
-    alike, and per curr_exp model a synaptic-current decay that does the same (values by :func:`find_witness`)."""
+    """Return the probe of membrane multiply-adds whose one- and two-rounding results differ, per model.
+
+    They differ in float32 and float64 state alike; per curr_exp model there is also a synaptic-current decay that does
+    the same (values by :func:`find_witness`).
+    """
     ticks = 6
     src = Population(1, "spike_list", {0: list(range(ticks + 1))}, name="src")
     net = Network("probe_fma").add(src)
@@ -204,9 +213,11 @@ def fma_probe(seed: int = 0) -> Probe:
 
 
 def grouping_probe(seed: int = 0) -> Probe:
-    """Excitatory and inhibitory input in the same tick beside an inexact i_offset, with values for which the
-    three input groupings differ under every arithmetic (fused or not, float32 or float64), in a lif and a
-    curr_exp model (decays 0, so the currents equal the tick's input)."""
+    """Return the probe of excitatory and inhibitory input in the same tick beside an inexact i_offset.
+
+    The values are ones for which the three input groupings differ under every arithmetic (fused or not, float32 or
+    float64), in a lif and a curr_exp model (decays 0, so the currents equal the tick's input).
+    """
     ticks = 6
     src = Population(1, "spike_list", {0: list(range(ticks + 1))}, name="src")
     net = Network("probe_input_grouping").add(src)
@@ -226,8 +237,10 @@ ROUNDING_WEIGHTS = (0.5, 1.5, 2.5, 1.7, -0.7, -1.5, -2.5)
 
 
 def rounding_probe() -> Probe:
-    """One spike through each non-integer weight, in a connection list into every model and in a conv kernel;
-    V shows the integer."""
+    """One spike through each non-integer weight, in a connection list into every model and in a conv kernel.
+
+    V shows the integer.
+    """
     n = len(ROUNDING_WEIGHTS)
     src = Population(1, "spike_list", {0: [0]}, name="src")
     net = Network("probe_weight_rounding").add(src)
@@ -309,9 +322,11 @@ def refractory_probe() -> Probe:
 
 
 def refractory_held_v_probe() -> Probe:
-    """t_refrac 2 with a held V at or above threshold, in both curr_exp models: one spike (w 2 at tick 1, alpha 1)
-    resets neuron 0 to v_reset = threshold = 1 and neuron 1 to v_reset 2. Testing the held V spikes in every
-    refractory tick (neuron 0 only under ``>=``); not testing it spikes every third tick."""
+    """t_refrac 2 with a held V at or above threshold, in both curr_exp models.
+
+    One spike (w 2 at tick 1, alpha 1) resets neuron 0 to v_reset = threshold = 1 and neuron 1 to v_reset 2. Testing the
+    held V spikes in every refractory tick (neuron 0 only under ``>=``); not testing it spikes every third tick.
+    """
     src = Population(1, "spike_list", {0: [0]}, name="src")
     net = Network("probe_refractory_held_v").add(src)
     for model in (m for m in NEURON_MODELS if MODELS[m].kind == KIND_CURR_EXP):
@@ -344,8 +359,11 @@ _SUBNORMAL_NEURONS = (
 
 
 def subnormal_probe() -> Probe:
-    """V near and below float32's smallest normal value, no input: flush-to-zero reads subnormal operands as zero
-    and flushes results that are tiny before rounding (neuron 1 separates that from flushing after rounding)."""
+    """V near and below float32's smallest normal value, no input.
+
+    flush-to-zero reads subnormal operands as zero and flushes results that are tiny before rounding (neuron 1 separates
+    that from flushing after rounding).
+    """
     pop = _lif(
         len(_SUBNORMAL_NEURONS),
         "lif_no_delay",
@@ -378,7 +396,7 @@ def probe_suite(seed: int = 0) -> list[Probe]:
 
 
 def probe_traces(profile: ChipProfile | None = None, seed: int = 0) -> list[Trace]:
-    """The probe suite run in the simulator under ``profile`` (what a chip of that variant would record)."""
+    """Run the probe suite in the simulator under ``profile`` (what a chip of that variant would record)."""
     from .conformance import simulate
 
     return [
@@ -388,8 +406,11 @@ def probe_traces(profile: ChipProfile | None = None, seed: int = 0) -> list[Trac
 
 
 def write_probe_suite(directory: str | Path, profile: ChipProfile | None = None, seed: int = 0) -> list[Path]:
-    """Write one trace per probe to ``directory`` (created if needed): network, inputs and the simulator's output
-    under ``profile`` (default ChipProfile()). Returns the paths, named ``<probe>.h5``."""
+    """Write one trace per probe to ``directory`` (created if needed).
+
+    Network, inputs and the simulator's output under ``profile`` (default ChipProfile()). Returns the paths, named
+    ``<probe>.h5``.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -11,8 +11,9 @@ fields are the default for every model and ``overrides`` replaces them for named
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from .errors import ConfigError
 from .models import DEFAULT_MAX_ATOMS_PER_CORE, KIND_CURR_EXP, MAX_TARGETS_PER_CORE, MODELS
@@ -50,7 +51,7 @@ _FIELD_MODELS = {
 
 
 def field_models(name: str) -> tuple[str, ...]:
-    """The neuron models whose behaviour the per-model field ``name`` can change."""
+    """Return the neuron models whose behaviour the per-model field ``name`` can change."""
     return _FIELD_MODELS.get(name, NEURON_MODELS)
 
 
@@ -163,7 +164,7 @@ class ChipProfile:
                 raise ConfigError(f"ChipProfile.{name} must be a positive int, got {value!r}")
 
     def model_settings(self, model: str) -> ModelSettings:
-        """The per-model fields as neuron model ``model`` runs with them (its overrides, else the defaults)."""
+        """Return the per-model fields as neuron model ``model`` runs with them (its overrides, else the defaults)."""
         if model not in NEURON_MODELS:
             raise ConfigError(f"ChipProfile.model_settings: {model!r} is not a neuron model; known: {NEURON_MODELS}")
         own = dict(self.overrides_dict().get(model, {}))
@@ -180,7 +181,7 @@ class ChipProfile:
         )
 
     def overrides_dict(self) -> dict[str, dict[str, Any]]:
-        """``overrides`` as a plain dict model -> {field: value}."""
+        """Return ``overrides`` as a plain dict model -> {field: value}."""
         return {model: dict(items) for model, items in self.overrides}
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,7 +191,7 @@ class ChipProfile:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ChipProfile":
+    def from_dict(cls, data: dict[str, Any]) -> ChipProfile:
         """Inverse of :meth:`to_dict`; unknown keys are an error, not ignored."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known

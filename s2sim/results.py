@@ -40,6 +40,7 @@ class BatchResult:
 
     @property
     def batch(self) -> int:
+        """Number of samples in the result (0 when nothing was recorded)."""
         for group in (self.spikes, self.voltages, self.v_last, self.counts):
             for arr in group.values():
                 return int(arr.shape[0])

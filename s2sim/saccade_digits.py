@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -101,6 +101,7 @@ class SaccadeConfig:
 
     @property
     def n_steps(self) -> int:
+        """Camera steps per sample."""
         return int(round(self.duration_ms / self.step_ms))
 
     @property
@@ -110,9 +111,11 @@ class SaccadeConfig:
 
     @property
     def n_inputs(self) -> int:
+        """Input neurons: two polarities x sensor x sensor."""
         return 2 * self.sensor * self.sensor
 
     def to_dict(self) -> dict:
+        """Return the configuration as JSON-able data."""
         return asdict(self)
 
 
@@ -152,6 +155,7 @@ class EventDigits:
         return self.spikes[idx], self.labels[idx]
 
     def summary(self) -> str:
+        """Return a one-line description: samples, ticks, events, noise and merged events."""
         total = int(self.events.sum())
         return (
             f"{len(self)} samples ({len(self.train)} train, {len(self.test)} test), {self.config.n_ticks} ticks x "
@@ -199,8 +203,11 @@ def _saccade_offsets(t_ms: float, config: SaccadeConfig, amplitude: np.ndarray, 
 
 
 def _tent_weights(centre: np.ndarray, config: SaccadeConfig) -> np.ndarray:
-    """Bilinear upsampling along one axis: weights [N, sensor, 8] of the 8 image columns for every sensor column,
-    with the image centre at ``sensor / 2 + centre`` (per sample)."""
+    """Bilinear upsampling along one axis.
+
+    Weights [N, sensor, 8] of the 8 image columns for every sensor column, with the image centre at ``sensor / 2 +
+    centre`` (per sample).
+    """
     pixel = np.arange(config.sensor) + 0.5
     u = (pixel[None, :] - config.sensor / 2 - centre[:, None]) / config.scale + IMAGE_SIZE / 2 - 0.5
     return np.maximum(0.0, 1.0 - np.abs(u[:, :, None] - np.arange(IMAGE_SIZE)[None, None, :]))
@@ -215,8 +222,11 @@ def _render(images: np.ndarray, offsets: np.ndarray, config: SaccadeConfig) -> n
 def _record(
     images: np.ndarray, indices: Sequence[int], config: SaccadeConfig, thresholds: np.ndarray
 ) -> tuple[np.ndarray, Iterator[tuple[int, np.ndarray]]]:
-    """Samples ``indices`` (their images [N, 8, 8]) through the camera: the noise events of each sample [N], and
-    an iterator over camera steps giving the step index and the event counts [N, 2, H, W] (noise included)."""
+    """Record samples ``indices`` (their images [N, 8, 8]) through the camera.
+
+    The noise events of each sample [N], and an iterator over camera steps giving the step index and the event counts
+    [N, 2, H, W] (noise included).
+    """
     rngs = [np.random.default_rng([config.seed, int(i)]) for i in indices]
     amplitude = np.array([r.uniform(1 - config.amplitude_jitter, 1 + config.amplitude_jitter) for r in rngs])
     start = np.array([r.uniform(-config.offset_px, config.offset_px, size=2) for r in rngs]).reshape(-1, 2)
@@ -287,8 +297,10 @@ def generate(config: SaccadeConfig = SaccadeConfig()) -> EventDigits:
 
 
 def event_stream(index: int, config: SaccadeConfig = SaccadeConfig()) -> np.ndarray:
-    """The events of digit ``index`` as tonic's structured array (x, y, p, t in microseconds), sorted by time;
-    an event is stamped at the middle of its camera step. Binning them gives ``load(config).spikes[index]``."""
+    """Return the events of digit ``index`` as tonic's structured array (x, y, p, t in microseconds), sorted by time.
+
+    An event is stamped at the middle of its camera step. Binning them gives ``load(config).spikes[index]``.
+    """
     images, labels = _digits()
     if not 0 <= index < len(labels):
         raise ConfigError(f"event_stream: index {index} outside 0..{len(labels) - 1}")
@@ -313,7 +325,7 @@ def default_cache_dir() -> Path:
 
 
 def cache_path(config: SaccadeConfig, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache file of ``config``: its name carries a hash of the configuration and of the cache format."""
+    """Return the cache file of ``config``: its name carries a hash of the configuration and of the cache format."""
     text = json.dumps([CACHE_FORMAT, config.to_dict()], sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -323,7 +335,7 @@ def cache_path(config: SaccadeConfig, cache_dir: str | os.PathLike | None = None
 def load(
     config: SaccadeConfig = SaccadeConfig(), cache_dir: str | os.PathLike | None = None, use_cache: bool = True
 ) -> EventDigits:
-    """The data set for ``config``, generated once and then read from the cache (see :func:`cache_path`).
+    """Return the data set for ``config``, generated once and then read from the cache (see :func:`cache_path`).
 
     ``use_cache=False`` generates afresh and writes nothing. A cache that cannot be written only costs time (a
     warning); a cache file that cannot be read raises TraceError naming it.

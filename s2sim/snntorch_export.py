@@ -1,5 +1,7 @@
-"""snnTorch model -> NIR graph, written for s2sim (snnTorch's own ``export_to_nir`` breaks on ordinary models:
-scalar beta/threshold fail NIR type inference, the batch dimension stays in the graph, the reset mechanism is lost).
+"""snnTorch model -> NIR graph, written for s2sim.
+
+snnTorch's own ``export_to_nir`` breaks on ordinary models: scalar beta/threshold fail NIR type inference, the batch
+dimension stays in the graph, the reset mechanism is lost.
 
 Supported layers (in an ``nn.Sequential``, a ``ModuleList`` or a plain list, applied in order):
 ``nn.Conv2d`` -> Conv2d, ``nn.Linear`` -> Affine/Linear, ``nn.AvgPool2d`` -> AvgPool2d, ``nn.Flatten`` -> Flatten,
@@ -46,7 +48,8 @@ tests/test_snntorch_export.py):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,8 +81,8 @@ def export_snntorch(module: Any, sample: Any, dt: float = 1e-4) -> Any:
         A layer is not supported, has a per-neuron setting that does not broadcast to its shape, or layers
         disagree on the reset mechanism (the message names the layer).
     """
-    import nir  # noqa: PLC0415 - optional heavy imports
-    import torch  # noqa: PLC0415
+    import nir  # optional heavy imports
+    import torch
 
     layers = _named_layers(module)
     shape = tuple(int(s) for s in np.shape(sample.detach().cpu().numpy() if hasattr(sample, "detach") else sample))
@@ -117,7 +120,7 @@ def export_snntorch(module: Any, sample: Any, dt: float = 1e-4) -> Any:
 
 
 def _named_layers(module: Any) -> list[tuple[str, Any]]:
-    import torch  # noqa: PLC0415
+    import torch
 
     if isinstance(module, (torch.nn.Sequential, torch.nn.ModuleList)):
         return [(str(name), layer) for name, layer in module.named_children()]
@@ -129,7 +132,7 @@ def _named_layers(module: Any) -> list[tuple[str, Any]]:
 
 
 def _is_neuron(layer: Any) -> bool:
-    import snntorch as snn  # noqa: PLC0415
+    import snntorch as snn
 
     return isinstance(layer, _neuron_classes(snn))
 
@@ -149,8 +152,10 @@ def _reset_mechanism(name: str, layer: Any) -> str:
 
 
 def _per_neuron(name: str, layer: Any, attr: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A neuron setting (scalar or per neuron, broadcast the way snnTorch's forward broadcasts it) as a float64
-    array of the layer's shape."""
+    """Return a neuron setting as a float64 array of the layer's shape.
+
+    The setting is a scalar or per neuron, broadcast the way snnTorch's forward broadcasts it.
+    """
     value = getattr(layer, attr)
     arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.float64)
     try:
@@ -213,7 +218,7 @@ def _synaptic_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: 
 
 def _recurrent_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float) -> Any:
     """RLeaky (LIF) or RSynaptic (CubaLIF) with its recurrent weights, as the nested graph snnTorch writes."""
-    import torch  # noqa: PLC0415
+    import torch
 
     kind = type(layer).__name__
     if len(shape) != 1:
@@ -292,8 +297,8 @@ def _flatten_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...]) -> An
 
 
 def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float):
-    """The NIR node of one layer and the layer's output shape (no batch dimension)."""
-    import snntorch as snn  # noqa: PLC0415
+    """Return the NIR node of one layer and the layer's output shape (no batch dimension)."""
+    import snntorch as snn
 
     if isinstance(layer, _neuron_classes(snn)):
         if type(layer) not in _neuron_classes(snn):

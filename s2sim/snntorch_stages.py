@@ -23,8 +23,9 @@ the reference PTQ reports against. Torch and snnTorch are imported lazily.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -51,10 +52,12 @@ class Geometry:
 
     @property
     def n_in(self) -> int:
+        """Number of input values (product of ``in_shape``)."""
         return int(np.prod(self.in_shape))
 
     @property
     def n_out(self) -> int:
+        """Number of output neurons."""
         return int(np.prod(self.out_shape))
 
 
@@ -94,11 +97,12 @@ class Stage:
 
     @property
     def n_out(self) -> int:
+        """Number of output neurons."""
         return self.geometry.n_out
 
     @property
     def kind(self) -> NeuronKind:
-        """ "lif" (Leaky, RLeaky) or "curr_exp" (Synaptic, RSynaptic: separate exc/inh synaptic currents)."""
+        """Neuron kind: "lif" (Leaky, RLeaky) or "curr_exp" (Synaptic, RSynaptic: separate exc/inh currents)."""
         return _neuron_types()[type(self.neuron)][0]
 
     @property
@@ -108,18 +112,22 @@ class Stage:
 
     @property
     def reset(self) -> str:
+        """The chip's reset rule for the layer's ``reset_mechanism``."""
         return "reset_by_subtraction" if self.neuron.reset_mechanism == "subtract" else "reset_to_v_reset"
 
     @property
     def reset_delay(self) -> bool:
-        """snnTorch's reset_delay as its forward applies it: RSynaptic's forward applies the immediate reset to a
-        local variable and discards it, so an RSynaptic layer always behaves as ``reset_delay=True``."""
+        """SnnTorch's reset_delay as its forward applies it.
+
+        RSynaptic's forward applies the immediate reset to a local variable and discards it, so an RSynaptic layer
+        always behaves as ``reset_delay=True``.
+        """
         import snntorch
 
         return bool(self.neuron.reset_delay) or type(self.neuron) is snntorch.RSynaptic
 
     def synapse_float(self, x):
-        """The float model's feed-forward input current: the torch modules applied to ``x`` [n, *in_shape]."""
+        """Return the float model's feed-forward input current: the torch modules applied to ``x`` [n, *in_shape]."""
         for op in self.ops:
             x = op(x)
         return x.reshape(x.shape[0], -1)
@@ -155,7 +163,7 @@ class Stage:
         return weight, bias
 
     def recurrent_weight(self):
-        """The recurrent weights [n, n] (post, pre) as a differentiable tensor, or None for a stage without one.
+        """Return the recurrent weights [n, n] (post, pre) as a differentiable tensor, or None for a stage without one.
 
         ``nn.Linear`` recurrence: its weight; one-to-one recurrence (``all_to_all=False``): ``diag(V)``.
         """
@@ -184,10 +192,13 @@ class Stage:
         )
 
     def membrane_bias(self, bias, params: NeuronParams):
-        """The bias as the chip's ``i_offset`` (float units): lif adds it to V as snnTorch does; a curr_exp
-        population adds ``bias / (1 - syn_decay)`` to V, the value snnTorch's synaptic current reaches for a
-        constant bias (the NIR import's mapping). Only the steady state agrees: snnTorch's current needs
-        ``1/(1 - syn_decay)`` steps to build up, the chip's offset is there from tick 0."""
+        """Return the bias as the chip's ``i_offset`` (float units).
+
+        lif adds it to V as snnTorch does; a curr_exp population adds ``bias / (1 - syn_decay)`` to V, the value
+        snnTorch's synaptic current reaches for a constant bias (the NIR import's mapping). Only the steady state
+        agrees: snnTorch's current needs ``1/(1 - syn_decay)`` steps to build up, the chip's offset is there from tick
+        0.
+        """
         if self.kind == "lif":
             return bias
         gap = 1.0 - params.syn_decay.double()
@@ -200,8 +211,9 @@ class Stage:
 
 
 def _dense_through_pools(weight, before: list, in_shape: tuple[int, ...]):
-    """The weights [n_out, n_in] of ``Linear(weight)`` applied after ``before`` (AvgPool2d and Flatten only, as
-    :func:`_dense_stage` checks) to an input of ``in_shape``.
+    """Return the weights [n_out, n_in] of ``Linear(weight)`` applied after ``before`` to an input of ``in_shape``.
+
+    ``before`` holds AvgPool2d and Flatten only, as :func:`_dense_stage` checks.
 
     The pools have stride == kernel, so every input lies in exactly one window of each: its weight is its
     window's weight times the pools' factor. The factor is what the pools compute for a lone unit value (1/k^2
@@ -230,8 +242,11 @@ def _dense_through_pools(weight, before: list, in_shape: tuple[int, ...]):
 
 
 def _fold_pool(weight, q: int, stride: tuple[int, int]):
-    """A conv (kernel K, stride s) followed by a q x q average pool equals one conv with kernel K + (q-1)s and
-    stride q*s whose taps are the pool-averaged shifted copies of the kernel."""
+    """Fold a q x q average pool into the conv before it.
+
+    A conv (kernel K, stride s) followed by the pool equals one conv with kernel K + (q-1)s and stride q*s whose taps
+    are the pool-averaged shifted copies of the kernel.
+    """
     import torch
 
     if q == 1:
@@ -444,9 +459,11 @@ def _conv_stage(stage_name, ops, before, after, main, main_name, shape, neuron) 
 
 # -- the float reference ------------------------------------------------------------------------------------------
 def float_run(stages: list[Stage], x: Any) -> list[Any]:
-    """The float model as snnTorch computes it (no hop delay, spike when ``mem > threshold``, snnTorch's resets
-    including ``reset_delay``, recurrent input from the previous step's spikes): per stage the spikes
-    [T, B, n_out]."""
+    """Run the float model as snnTorch computes it; return per stage the spikes [T, B, n_out].
+
+    As snnTorch computes it: no hop delay, spike when ``mem > threshold``, snnTorch's resets including
+    ``reset_delay``, recurrent input from the previous step's spikes.
+    """
     import torch
 
     out = []
@@ -461,8 +478,10 @@ def float_run(stages: list[Stage], x: Any) -> list[Any]:
 
 
 def _snntorch_neuron(stage: Stage, cur: Any) -> Any:
-    """One snnTorch neuron layer step by step, in its class's own operation order (snnTorch 1.0's
-    ``_base_sub`` / ``_base_zero`` of Leaky, RLeaky, Synaptic and RSynaptic)."""
+    """Run one snnTorch neuron layer step by step, in its class's own operation order.
+
+    The order is snnTorch 1.0's ``_base_sub`` / ``_base_zero`` of Leaky, RLeaky, Synaptic and RSynaptic.
+    """
     import torch
 
     p = stage.neuron_params()

@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -112,8 +113,10 @@ _FIT_KEYS = {
 def calibrated_cycles(
     path: str | os.PathLike | None = None, cpi: float = CPI, whole_output_tap_tests: bool = False
 ) -> dict[str, CycleCosts]:
-    """Cycle costs per model from the emulated PE's instruction fits (default: the file shipped with s2sim) times
-    ``cpi``. A cost the fit could not separate from another is 0 (it is part of the other's).
+    """Return cycle costs per model: the emulated PE's instruction fits times ``cpi``.
+
+    The fits default to the file shipped with s2sim. A cost the fit could not separate from another is 0 (it is part of
+    the other's).
 
     The emulated program tests every kernel tap of a conv spike, over the whole output, against its PE's slice
     (about 59 instructions per tested tap); a firmware that computes the slice's taps directly does not, and the
@@ -213,7 +216,7 @@ class TimingConfig:
             raise ConfigError(f"TimingConfig.dvfs = {bad[0]!r} is not one of {DVFS_MODES}")
 
     def mode(self, model: str) -> str:
-        """The DVFS mode of ``model``'s PEs."""
+        """Return the DVFS mode of ``model``'s PEs."""
         return self.dvfs.get(model, "high") if isinstance(self.dvfs, Mapping) else self.dvfs
 
     def costs(self, model: str) -> CycleCosts:
@@ -236,6 +239,7 @@ class DeadlineMiss:
     time_done: float
 
     def describe(self) -> str:
+        """Return a one-line description of the missed deadline."""
         return (
             f"deadline missed: PE {self.pe} ({self.population}[{self.neurons[0]}:{self.neurons[1]}]) in tick "
             f"{self.tick} of sample {self.sample}: time_done {self.time_done:.3f} ({self.time_done - 1:+.1%} "
@@ -278,12 +282,15 @@ class TimingReport:
 
     @property
     def timesteps(self) -> int:
+        """Number of ticks of each sample."""
         return int(self.cycles.shape[2])
 
     @property
     def latency_s(self) -> float:
-        """Wall time of one sample on the chip: ticks x tick length (ticks never stretch; a missed deadline only
-        leaves the PE behind)."""
+        """Wall time of one sample on the chip.
+
+        Ticks x tick length (ticks never stretch; a missed deadline only leaves the PE behind).
+        """
         return self.timesteps * self.config.sys_tick_in_s
 
     def misses(self) -> list[DeadlineMiss]:
@@ -297,7 +304,7 @@ class TimingReport:
         return out
 
     def bottleneck(self) -> dict[str, Any]:
-        """The PE with the highest time_done and where it happens."""
+        """Return the PE with the highest time_done and where it happens."""
         b, row, t = np.unravel_index(int(np.argmax(self.time_done)), self.time_done.shape)
         pop, lo, hi = self.slices[row]
         return {
@@ -312,13 +319,15 @@ class TimingReport:
         }
 
     def min_tick_s(self) -> float:
-        """The shortest tick at which no PE would have missed a deadline (levels as they fell)."""
+        """Return the shortest tick at which no PE would have missed a deadline (levels as they fell)."""
         hz = np.where(self.high, LEVELS["high"].hz, LEVELS["low"].hz)
         return float((self.cycles / hz).max())
 
     def suggestion(self, target: float = 0.9) -> dict[str, Any] | None:
-        """When the busiest PE needs more than ``target`` of its tick: the ``max_atoms_per_core`` of its population
-        that would bring it to ``target``, or None when it does not need one.
+        """When the busiest PE needs more than ``target`` of its tick.
+
+        The ``max_atoms_per_core`` of its population that would bring it to ``target``, or None when it does not need
+        one.
 
         Neuron updates and synaptic words scale with the neurons a PE holds; the fixed cost and the packets it
         receives do not (a packet reaches every PE holding a target of its neuron), so ``max_atoms_per_core`` is
@@ -346,8 +355,10 @@ class TimingReport:
         }
 
     def _energy_at_cpi(self, cpi: float) -> float:
-        """Mean energy per sample had every cycle cost been counted at ``cpi`` instead of :data:`CPI` (the range
-        docs/timing.md gives)."""
+        """Return the mean energy per sample had every cycle cost been counted at ``cpi`` instead of :data:`CPI`.
+
+        docs/timing.md gives the range of ``cpi``.
+        """
         return float((self.energy_j + self.active_j * (cpi / CPI - 1.0)).mean())
 
     def per_population(self, name: str, what: str, sample: int = 0) -> dict[str, np.ndarray]:
@@ -397,7 +408,7 @@ class TimingReport:
         }
 
     def format(self) -> str:
-        """A short text report."""
+        """Format a short text report."""
         d = self.to_dict()
         b = d["bottleneck"]
         e = d["energy_per_sample_j"]
@@ -458,8 +469,11 @@ def merge_summaries(parts: list[dict[str, Any]], energies: list[np.ndarray]) -> 
 
 
 def pe_label(pe: int) -> str:
-    """py-spinnaker2's key for a PE, ``"PE(x, y, p)"``: quad-PE column and row on the chip (s2sim's placement
-    numbering, eight quad-PEs to a row, counted from 1) and the core in the quad-PE."""
+    """py-spinnaker2's key for a PE, ``"PE(x, y, p)"``.
+
+    quad-PE column and row on the chip (s2sim's placement numbering, eight quad-PEs to a row, counted from 1) and the
+    core in the quad-PE.
+    """
     quad = (pe % PES_PER_CHIP) // 4
     label = f"PE({quad % 8 + 1}, {quad // 8 + 1}, {pe % 4})"
     return label if pe < PES_PER_CHIP else f"chip{pe // PES_PER_CHIP}:{label}"

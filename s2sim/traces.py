@@ -14,9 +14,10 @@ through every layer in the same step (snnTorch, Norse).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ class Trace:
                     raise TraceError(f"{where}: {label} of population {name!r} holds values other than 0/1")
 
     def input_batch(self) -> dict[str, np.ndarray]:
-        """The inputs as ``Simulator.run_batch`` takes them: name -> uint8 [1, timesteps, size]."""
+        """Return the inputs as ``Simulator.run_batch`` takes them: name -> uint8 [1, timesteps, size]."""
         return {name: arr[None] for name, arr in self.inputs.items()}
 
 
@@ -408,8 +409,11 @@ def read_trace(path: str | Path, *, isolate: bool = False) -> Trace:
 
 
 def read_trace_set(paths: str | Path | Iterable[str | Path], *, isolate: bool = False) -> tuple[list[Trace], list[str]]:
-    """Read several traces; a directory stands for its ``*.h5`` files (sorted). Returns traces and their labels
-    (metadata "probe" if present, else the file name). ``isolate`` as in :func:`read_trace`."""
+    """Read several traces; a directory stands for its ``*.h5`` files (sorted).
+
+    Returns traces and their labels (metadata "probe" if present, else the file name). ``isolate`` as in
+    :func:`read_trace`.
+    """
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files: list[Path] = []
     for item in map(Path, items):
@@ -478,7 +482,10 @@ _TRACE_ATTRS = ("format", "version", "timesteps", "tick_offset", "latency_per_ho
 
 
 def _plain(value: Any) -> Any:
-    """An HDF5 attribute or scalar dataset as a Python value: text decoded, 0-d and 1-element arrays unwrapped."""
+    """Return an HDF5 attribute or scalar dataset as a Python value.
+
+    Text is decoded, 0-d and 1-element arrays are unwrapped.
+    """
     if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "SUOiufb":
         value = value.reshape(()).item()
     elif isinstance(value, np.generic):
@@ -558,7 +565,7 @@ def _json(text: Any, key: str, path: Path) -> Any:
 
 
 def _floats(bits: np.ndarray, dtype: Any, where: str) -> np.ndarray:
-    """Stored bit patterns -> the float32/float64 values they encode."""
+    """Decode stored bit patterns into the float32/float64 values they encode."""
     if dtype not in _FLOATS:
         raise TraceError(f"{where} has dtype attribute {dtype!r}; expected 'float32' or 'float64'")
     if not isinstance(bits, np.ndarray) or bits.dtype != _BITS[np.dtype(dtype)]:

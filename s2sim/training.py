@@ -8,14 +8,17 @@ on ``logit_scale x`` the spike counts. torch and snnTorch are imported when call
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 
 def reset_states(model: Any) -> None:
-    """Zero the state of every snnTorch neuron in ``model`` (module by module: ``snntorch.utils.reset`` only
-    reaches the instances in its class registry, which misses deep copies)."""
+    """Zero the state of every snnTorch neuron in ``model``, module by module.
+
+    ``snntorch.utils.reset`` only reaches the instances in its class registry, which misses deep copies.
+    """
     import snntorch
 
     for mod in model.modules():

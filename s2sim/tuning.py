@@ -1,5 +1,7 @@
-"""How the C core runs a network: which representation and delivery path each projection gets, and whether a
-sample is split over threads, chosen by a cost model.
+"""How the C core runs a network.
+
+Which representation and delivery path each projection gets, and whether a sample is split over threads, chosen by a
+cost model.
 
 Every choice here changes speed only, never results: each representation and path computes the same integer sums
 and a split sample the same updates (the kernel-vs-oracle tests run every one of them). :class:`KernelTuning` lets
@@ -76,7 +78,7 @@ class KernelTuning:
 
 @lru_cache(maxsize=1)
 def simd_level() -> str:
-    """The SIMD level the core was built for ("avx512", "avx2", "sse2", "portable")."""
+    """Return the SIMD level the core was built for ("avx512", "avx2", "sse2", "portable")."""
     from ._core import ffi, lib
 
     return ffi.string(lib.s2_simd_level()).decode()
@@ -146,9 +148,12 @@ def list_is_dense(tuning: KernelTuning, n_synapses: int, n_pre: int, n_post: int
 
 
 def split_threads(tuning: KernelTuning, batch: int, threads: int, size: int) -> int:
-    """Threads to run each sample on: 1 (samples spread over the threads), or ``threads`` when the batch is smaller
-    than the thread count, the network (``size``: neurons plus synapses) is large enough and the machine's load
-    (one-minute average, this process's own work included) leaves the threads their cores."""
+    """Threads to run each sample on.
+
+    1 (samples spread over the threads), or ``threads`` when the batch is smaller than the thread count, the network
+    (``size``: neurons plus synapses) is large enough and the machine's load (one-minute average, this process's own
+    work included) leaves the threads their cores.
+    """
     from ._core import lib
 
     threads = min(threads, int(lib.S2_MAX_SPLIT))

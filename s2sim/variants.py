@@ -13,9 +13,10 @@ population over its own few points instead of the product of all of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,10 +64,12 @@ class Point:
 
     @property
     def name(self) -> str:
+        """The point's name: ``field[model]`` for a per-model field, else the field."""
         return f"{self.field}[{self.model}]" if self.model else self.field
 
     @property
     def values(self) -> tuple:
+        """The values the point's field can take."""
         return FIELD_VALUES[self.field]
 
     def __str__(self) -> str:
@@ -80,7 +83,7 @@ def open_points() -> tuple[Point, ...]:
 
 
 def point_named(name: str) -> Point:
-    """The point called ``name`` (as :attr:`Point.name` spells it)."""
+    """Return the point called ``name`` (as :attr:`Point.name` spells it)."""
     for point in open_points():
         if point.name == name:
             return point
@@ -88,14 +91,14 @@ def point_named(name: str) -> Point:
 
 
 def value_of(profile: ChipProfile, point: Point) -> Any:
-    """The value ``profile`` gives ``point``."""
+    """Return the value ``profile`` gives ``point``."""
     if point.model is None:
         return getattr(profile, point.field)
     return getattr(profile.model_settings(point.model), point.field)
 
 
 def profile_of(assignment: Mapping[Point, Any], base: ChipProfile | None = None) -> ChipProfile:
-    """The profile that gives every point of ``assignment`` its value and every other point ``base``'s value.
+    """Return the profile that gives every point of ``assignment`` its value and every other point ``base``'s value.
 
     The result is canonical: each per-model field's top-level value is the one most models use, and the others are
     overrides, so equal assignments give equal profiles. Raises ConfigError for an impossible combination (e.g.
@@ -132,8 +135,10 @@ def combinations(
     points: Sequence[Point],
     restrict: Mapping[str, Sequence[Any]] | None = None,
 ) -> Iterator[dict[Point, Any]]:
-    """Every assignment of ``points`` (values limited by ``restrict``, keyed by point or field name), skipping
-    impossible ones (flush-to-zero with float64 state)."""
+    """Yield every assignment of ``points``, skipping impossible ones (flush-to-zero with float64 state).
+
+    ``restrict`` limits the values, keyed by point or field name.
+    """
     points = sorted(points)
     choices = [allowed_values(p, restrict) for p in points]
     for values in product(*choices):
@@ -144,7 +149,7 @@ def combinations(
 
 
 def allowed_values(point: Point, restrict: Mapping[str, Sequence[Any]] | None) -> tuple:
-    """The values of ``point`` that ``restrict`` (point name or field name -> values) leaves."""
+    """Return the values of ``point`` that ``restrict`` (point name or field name -> values) leaves."""
     restrict = restrict or {}
     allowed = restrict.get(point.name, restrict.get(point.field))
     if allowed is None:
@@ -209,17 +214,17 @@ def _own_points(network: Network, pop) -> Iterator[Point]:
 
 
 __all__ = [
-    "Point",
-    "open_points",
-    "point_named",
-    "value_of",
-    "profile_of",
-    "combinations",
-    "allowed_values",
-    "combination_count",
-    "relevant_points",
+    "CHIP_ROUNDINGS",
     "FIELD_VALUES",
     "GLOBAL_FIELDS",
-    "CHIP_ROUNDINGS",
     "NEURON_MODELS",
+    "Point",
+    "allowed_values",
+    "combination_count",
+    "combinations",
+    "open_points",
+    "point_named",
+    "profile_of",
+    "relevant_points",
+    "value_of",
 ]

@@ -13,7 +13,8 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def saccade_cache(tmp_path_factory):
     """A cache folder holding the small Saccade Digits set (5 ticks, 6 ms camera steps; about 3 s to render),
-    shared by the data set, benchmark and example tests."""
+    shared by the data set, benchmark and example tests.
+    """
     pytest.importorskip("sklearn")
     from s2sim import saccade_digits
 

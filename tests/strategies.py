@@ -213,9 +213,11 @@ def _connections(num: _Numbers, pre: PopSpec, post: PopSpec) -> list:
 def conv_geometry(
     draw, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3, in_shape: tuple[int, int, int] | None = None
 ) -> dict:
-    """Shapes of one conv layer: C_in, C_out, kernel, and conv_params with fused pool, stride, padding. Wide
-    layers (more than 16 channels, kernel rows of more than 64 taps) exercise the dense conv product's channel
-    groups and tap chunks. ``in_shape`` (C, H, W): the layer reads that input (another conv layer's output)."""
+    """Shapes of one conv layer: C_in, C_out, kernel, and conv_params with fused pool, stride, padding.
+
+    Wide layers (more than 16 channels, kernel rows of more than 64 taps) exercise the dense conv product's channel
+    groups and tap chunks. ``in_shape`` (C, H, W): the layer reads that input (another conv layer's output).
+    """
     c_out = draw(st.integers(1, max_channels))
     if in_shape is None:
         c_in = draw(st.integers(1, max_channels))
@@ -258,7 +260,8 @@ def conv_geometry(
 @st.composite
 def tunings(draw) -> tuple[KernelTuning, int]:
     """Kernel path choices and a thread count: forced event-driven, dense or cost-model conv and list delivery,
-    AMX or SIMD dense products, samples split over two threads or not."""
+    AMX or SIMD dense products, samples split over two threads or not.
+    """
     tuning = KernelTuning(
         conv=draw(st.sampled_from(("auto", "events", "dense"))),
         lists=draw(st.sampled_from(("auto", "events", "dense"))),
@@ -281,7 +284,8 @@ def net_specs(
     """A random network: 1-2 spike_list inputs, neuron populations of every model, list projections (recurrent,
     several into one population, delays 0..max), and (when ``conv`` is True, or sometimes when None) a
     Conv2DProjection onto a lif_conv2d population that then feeds the rest (``wide_conv``: up to 40 channels and
-    5x5 kernels). Run with drawn kernel paths (:func:`tunings`)."""
+    5x5 kernels). Run with drawn kernel paths (:func:`tunings`).
+    """
     with_conv = conv if conv is not None else draw(st.booleans())
     models = draw(st.lists(st.sampled_from(LIST_TARGET_MODELS), min_size=1, max_size=max_neuron_pops))
     profile = draw(profiles(precisions, models + ["lif_conv2d"] * with_conv))
@@ -323,7 +327,8 @@ def _input_pop(draw, num: _Numbers, spec: NetSpec, name: str, size: int) -> PopS
 
 def _add_conv_layer(draw, num: _Numbers, spec: NetSpec, wide: bool = False) -> None:
     """A conv layer from a spike_list, sometimes followed by a second one reading the first's output (a conv
-    layer's own neuron order then feeds the next conv)."""
+    layer's own neuron order then feeds the next conv).
+    """
     geo = draw(conv_geometry(40, 6, 5) if wide else conv_geometry())
     src = _input_pop(draw, num, spec, "conv_in", geo["in_size"])
     spec.pops.append(src)

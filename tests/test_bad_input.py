@@ -19,7 +19,6 @@ from s2sim import oracle, snn
 from s2sim.errors import ConfigError, LimitError, S2SimError
 from s2sim.models import MODELS
 from s2sim.profile import ChipProfile
-
 from s2sim.simulator import Simulator  # no skip without a built core: a missing build must fail loudly
 
 RUNNERS = ["oracle", "kernel"]

@@ -1,6 +1,7 @@
 """The QAT neuron loop (s2sim.chip_neuron): the C core's loop and the torch one (the path of CUDA tensors) compute
 the same spikes and membrane bits, both equal the simulator, the torch FMA emulation equals the oracle bit for bit,
-and their surrogate gradients agree."""
+and their surrogate gradients agree.
+"""
 
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ def run_neuron(values, dyn, loss):
 @pytest.mark.parametrize("curr_exp", [False, True], ids=["lif", "curr_exp"])
 def test_c_and_torch_loops_agree(curr_exp, recurrent, subtract, late):
     """Spikes and membranes bit for bit, gradients to float32 rounding, for every FMA and spike-test setting (and
-    with the spikes' gradient absent, as when only the membrane enters the loss)."""
+    with the spikes' gradient absent, as when only the membrane enters the loss).
+    """
     values = neuron_inputs(curr_exp, recurrent)
     for fused, current_fused, ge in itertools.product([True, False], repeat=3):
         if current_fused != fused and not curr_exp:
@@ -158,7 +160,8 @@ def rsynaptic_net(seed=0):
 @pytest.mark.parametrize("net,shape", [(conv_net, (2, 10, 10)), (rsynaptic_net, (16,))], ids=["conv", "rsynaptic"])
 def test_both_backends_bit_identical_to_the_simulator(net, shape):
     """Every layer's spikes and membranes (conv layers run channel-last and come back in chip order), for the
-    C loop and the torch loop, and the same weight gradients."""
+    C loop and the torch loop, and the same weight gradients.
+    """
     x = (torch.rand(9, 5, *shape, generator=torch.Generator().manual_seed(3)) < 0.3).float()
     grads = {}
     for backend in ("c", "torch"):
@@ -206,7 +209,8 @@ def test_chip_run_follows_the_weights_device():
 
 def test_samples_split_over_threads_give_the_same_bits():
     """The C loop splits the samples over torch's thread count: 1 and 3 threads give identical outputs and
-    gradients (each sample's work is the same, only who does it changes)."""
+    gradients (each sample's work is the same, only who does it changes).
+    """
     values = neuron_inputs(True, True, seed=2, t_len=5, batch=6, n=6)
     big = dict(values)
     for key in ("syn", "exc", "inh"):

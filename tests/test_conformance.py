@@ -1,5 +1,6 @@
 """compare(): self-agreement, exact localisation of a flipped bit or moved spike, tick alignment, tolerance
-mode, the inputs report, clear errors, and the ``s2sim conform`` command."""
+mode, the inputs report, clear errors, and the ``s2sim conform`` command.
+"""
 
 import json
 from dataclasses import replace

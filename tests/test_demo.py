@@ -2,9 +2,6 @@
 
 import re
 
-import numpy as np
-import pytest
-
 from s2sim import gesture_model as gm
 from s2sim import gestures
 from s2sim.cli import main

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from strategies import net_specs
 
 from s2sim import emulated_pe, probes, snn
 from s2sim.cli import main
@@ -28,14 +29,14 @@ from s2sim.errors import ConfigError
 from s2sim.profile import ChipProfile
 from s2sim.traces import write_trace
 from s2sim.variants import open_points, value_of
-from strategies import net_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _need(build: str) -> None:
     """Skip with the reason where the build's tools are missing; CI (.ci/run) sets S2SIM_REQUIRE_EMULATOR=1,
-    which turns that skip into a failure."""
+    which turns that skip into a failure.
+    """
     ok, why = emulated_pe.availability(build)
     if not ok:
         if os.environ.get("S2SIM_REQUIRE_EMULATOR") == "1":
@@ -96,7 +97,7 @@ def test_m4_iso_build_matches_the_simulator_on_random_networks(spec):
 
 @pytest.fixture(scope="module")
 def probe_runs():
-    """build -> the probe suite run on it (the M4F builds that are available)."""
+    """Build -> the probe suite run on it (the M4F builds that are available)."""
     out = {}
     for build in ("m4-gnu", "m4-iso", "m4-gnu-ftz"):
         if emulated_pe.availability(build)[0]:

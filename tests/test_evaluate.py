@@ -1,5 +1,6 @@
 """Scale-out evaluation: inline, local processes and a Dask cluster give the simulator's exact output, which
-equals the quantized model's own (torch) chip forward."""
+equals the quantized model's own (torch) chip forward.
+"""
 
 import numpy as np
 import pytest

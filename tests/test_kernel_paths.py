@@ -1,18 +1,19 @@
 """The kernel's speed paths give the oracle's results where the property tests rarely go, and their inputs are
 checked: a busy conv layer on every dense product, pools too large for it, repeated pairs in a dense-looking list,
-long connection lists converted chunk by chunk, a sample split over threads, inputs checked inside the kernel."""
+long connection lists converted chunk by chunk, a sample split over threads, inputs checked inside the kernel.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_oracle_vs_kernel import assert_identical
 
 from s2sim import oracle, snn
 from s2sim.errors import ConfigError
 from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
 from s2sim.simulator import Simulator
 from s2sim.tuning import NEVER, KernelTuning, amx_available
-from test_oracle_vs_kernel import assert_identical
 
 DENSE_PRODUCTS = [
     KernelTuning(conv="dense", matrix_unit=True),

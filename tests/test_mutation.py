@@ -213,7 +213,7 @@ def test_edit_while_a_run_is_going_on_is_an_error():
     def long_run():
         try:
             sim.run_batch(net, timesteps=1_000_000)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+        except BaseException as exc:  # handed back to the test thread
             errors.append(exc)
 
     worker = threading.Thread(target=long_run)

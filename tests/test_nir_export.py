@@ -1,9 +1,8 @@
 """s2sim network -> NIR -> file -> s2sim network reproduces the network exactly."""
 
+import nir
 import numpy as np
 import pytest
-
-import nir
 
 from s2sim import ChipProfile, Simulator, snn
 from s2sim.errors import ConversionError

@@ -1,13 +1,13 @@
 """NIR -> s2sim conversion: parameters and weights against the documented formulas, geometry against a direct
-convolution, the NIR paper's published single-LIF result, and every error path."""
+convolution, the NIR paper's published single-LIF result, and every error path.
+"""
 
 import json
 import os
 
+import nir
 import numpy as np
 import pytest
-
-import nir
 
 from s2sim import Simulator, snn
 from s2sim.errors import ConversionError, TraceError

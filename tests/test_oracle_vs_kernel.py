@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from strategies import net_specs
 
 from s2sim import oracle, snn
 from s2sim.errors import LimitError
 from s2sim.profile import ChipProfile
-from strategies import net_specs
-
 from s2sim.simulator import Simulator  # no skip without a built core: a missing build must fail loudly
 
 RUNNERS = ["oracle", "kernel"]

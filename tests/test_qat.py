@@ -1,5 +1,6 @@
 """QAT: the torch chip forward is bit-identical to the simulator (on real digits batches), the scale and threshold
-follow the learned weights, and the surrogate backward is the gradient of the documented surrogate model."""
+follow the learned weights, and the surrogate backward is the gradient of the documented surrogate model.
+"""
 
 from __future__ import annotations
 
@@ -144,7 +145,8 @@ def test_verify_option_raises_on_mismatch(digits_batch):
 def test_surrogate_backward_matches_autograd_reference(curr_exp, recurrent, subtract):
     """The hand-written BPTT equals autograd through the float64 model V[t] = alpha*Vpost[t-1] + I[t] + i_offset,
     I[t] = decay*I[t-1] + syn[t] + W_rec s[t-1] (curr_exp; I = syn + W_rec s[t-1] for lif), with an arctan
-    surrogate spike and a detached reset, on the same spike trains."""
+    surrogate spike and a detached reset, on the same spike trains.
+    """
     from s2sim.qat import _ChipNeuron, _Dynamics
 
     gen = torch.Generator().manual_seed(0)
@@ -223,7 +225,8 @@ def test_chip_timing_one_tick_per_hop():
 
 def recurrent_model(sizes, reset, hidden_kind, seed=0):
     """Linear -> recurrent hidden layer (RSynaptic or RLeaky, linear or one-to-one) -> Linear -> Synaptic, with
-    per-neuron decays and biases everywhere."""
+    per-neuron decays and biases everywhere.
+    """
     n_in, hidden, n_out = sizes
     torch.manual_seed(seed)
     kw = dict(init_hidden=True, reset_mechanism=reset, reset_delay=False)
@@ -248,7 +251,8 @@ def recurrent_model(sizes, reset, hidden_kind, seed=0):
 )
 def test_recurrent_and_current_based_nets_bit_identical(digits_batch, sizes, hidden_kind, reset):
     """QAT forward == simulator, every spike and membrane bit, before and after training steps, for recurrent
-    (lif and curr_exp) and current-based layers of several sizes, both resets, 8-bit and 4-bit formats."""
+    (lif and curr_exp) and current-based layers of several sizes, both resets, 8-bit and 4-bit formats.
+    """
     x = digits_batch[0] if sizes[0] == 64 else (torch.rand(14, 12, sizes[0]) < 0.35).float()
     y = torch.arange(x.shape[1]) % sizes[2]
     for config in (QuantConfig(), QuantConfig(dense_model="lif", scale_rule="percentile", percentile=99.0)):
@@ -277,7 +281,8 @@ def test_recurrent_and_current_based_nets_bit_identical(digits_batch, sizes, hid
 
 def test_recurrent_projection_takes_one_tick():
     """One input spike at tick 0: the RLeaky neuron spikes at tick 1, its self-connection (weight 2, threshold 2)
-    brings it back to threshold at tick 2, and so on; the output layer follows one tick later."""
+    brings it back to threshold at tick 2, and so on; the output layer follows one tick later.
+    """
     rec = snn.RLeaky(
         beta=0.5,
         all_to_all=False,

@@ -1,5 +1,6 @@
 """tools/qat_rsynaptic.py: the QAT fine-tuning example runs end to end and its frozen network is bit-identical to the
-simulator."""
+simulator.
+"""
 
 from __future__ import annotations
 

@@ -123,7 +123,8 @@ def test_float_run_is_snntorch(mechanism, reset_delay):
 @pytest.mark.parametrize("reset_delay", [False, True])
 def test_float_run_is_snntorch_for_synaptic_and_recurrent_layers(kind, mechanism, reset_delay):
     """Every layer's spikes, not just the output's, in snnTorch's own operation order (including RSynaptic's
-    discarded reset_delay=False, which only works there with explicit state)."""
+    discarded reset_delay=False, which only works there with explicit state).
+    """
     torch.manual_seed(1)
     m = nn.Sequential(
         nn.Linear(20, 16),
@@ -352,7 +353,8 @@ def recurrent_dense_model(kind="RSynaptic", seed=0):
 
 def test_ptq_of_recurrent_current_based_net():
     """One scale for feed-forward and recurrent weights (both feed the same membrane); the chip network has the
-    recurrent projection and curr_exp parameters; PTQ's forward is bit-identical to the simulator."""
+    recurrent projection and curr_exp parameters; PTQ's forward is bit-identical to the simulator.
+    """
     m = recurrent_dense_model()
     x = spikes((12, 6, 20), p=0.3, seed=7)
     qm = ptq(m, x)
@@ -411,7 +413,8 @@ def test_profile_fields_the_forward_follows_are_accepted(field, value):
 def test_rsynaptic_recurrence_runs_as_in_snntorch_where_the_resets_agree():
     """With beta = 1 snnTorch's late, undecayed subtraction equals the chip's, so with integer weights at scale 1
     (and dyadic values, exact in float32) the chip forward gives snnTorch's own spikes one tick later: the
-    recurrent projection's one-tick latency is snnTorch's use of the previous step's spikes."""
+    recurrent projection's one-tick latency is snnTorch's use of the previous step's spikes.
+    """
     from s2sim import ChipProfile
 
     gen = torch.Generator().manual_seed(3)
@@ -437,7 +440,8 @@ def test_rsynaptic_recurrence_runs_as_in_snntorch_where_the_resets_agree():
 
 def test_per_model_settings_are_modelled_bit_exactly():
     """Spike test and FMA settings per model (overrides, the current-decay FMA) reach the torch forward layer by
-    layer: it stays bit-identical to the simulator, and differs from the forward without them."""
+    layer: it stays bit-identical to the simulator, and differs from the forward without them.
+    """
     from s2sim import ChipProfile
 
     m = recurrent_dense_model()

@@ -24,7 +24,8 @@ LONG = 10**7  # ticks no test lets run to the end
 
 def busy_net(n: int = 300):
     """A recurrent population driven by its own i_offset (no input arrays): a run of LONG ticks would take
-    minutes, and with nothing recorded it allocates nothing per tick."""
+    minutes, and with nothing recorded it allocates nothing per tick.
+    """
     pop = snn.Population(
         n, "lif_no_delay", {"threshold": 5.0, "alpha_decay": 0.9, "i_offset": 0.7}, name="pop", record=["spikes", "v"]
     )

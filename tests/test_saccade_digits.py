@@ -29,7 +29,8 @@ def level(log_change, base=0.5):
 def test_events_per_threshold_strictly_exceeded():
     """Threshold 0.1: a rise of 3.5 thresholds gives 3 ON events (the reference moves 3 thresholds up) and a fall
     of 3.5 thresholds from there 3 OFF events; 0.999 thresholds give none. Returning to the start after a rise
-    of 2.5 thresholds (2 ON) is a fall of exactly 2 thresholds from the reference: a tie, so 1 OFF event."""
+    of 2.5 thresholds (2 ON) is a fall of exactly 2 thresholds from the reference: a tie, so 1 OFF event.
+    """
     cam = camera()
     counts = cam.step(np.array([[[level(0.35), level(0.0999), level(0.25)]]]), 0.0)
     assert counts[0, 1, 0].tolist() == [3, 0, 2] and not counts[0, 0].any()
@@ -101,7 +102,8 @@ def test_a_samples_event_stream_bins_to_its_spikes(small):
 
 def test_the_events_carry_the_digits(small):
     """A real-image check, not a constant input: classifying test samples by the nearest class mean of their
-    time-summed spike maps (train split) is far above chance."""
+    time-summed spike maps (train split) is far above chance.
+    """
     maps = small.spikes.reshape(len(small), 5, -1).sum(axis=1).astype(np.float64)
     means = np.stack([maps[small.train][small.labels[small.train] == c].mean(axis=0) for c in range(10)])
     dist = ((maps[small.test][:, None, :] - means[None]) ** 2).sum(axis=2)

@@ -33,7 +33,8 @@ def int_weights(layer, lo=-3, hi=4, mult=1, seed=0):
 
 def run_snntorch(model, x, shape, peaks=None):
     """Output spikes [T, N]; with ``peaks`` (a list) also appends each neuron layer's largest pre-reset
-    membrane / threshold (subtract reset without reset_delay: returned mem + spike * threshold)."""
+    membrane / threshold (subtract reset without reset_delay: returned mem + spike * threshold).
+    """
     outs = []
     with torch.no_grad():
         for t in range(x.shape[0]):
@@ -145,7 +146,8 @@ def single_neuron(reset_delay):
 
 def test_subtract_reset_with_reset_delay_differs_from_the_chip_for_beta_below_one():
     """Input at steps 0 and 1: snnTorch (reset_delay=True) computes 0.5*4 + 4 - 3 = 3 (no spike), the chip
-    0.5*(4 - 3) + 4 = 4.5 (spike), as does snnTorch with reset_delay=False."""
+    0.5*(4 - 3) + 4 = 4.5 (spike), as does snnTorch with reset_delay=False.
+    """
     x = np.array([[1], [1], [0], [0]], np.uint8)
     chip, _ = run_chip(single_neuron(True), x, (1,))
     assert chip[:, 0].tolist() == [1, 1, 0, 0]
@@ -223,7 +225,8 @@ def snntorch_states(model, x):
 
 def test_rsynaptic_ignores_reset_delay_false():
     """RSynaptic's forward applies reset_delay=False to a local variable it discards: the spikes equal those of
-    reset_delay=True, unlike Synaptic's (which match the chip), and the export says reset_delay 1."""
+    reset_delay=True, unlike Synaptic's (which match the chip), and the export says reset_delay 1.
+    """
     x = np.ones((6, 1), np.uint8)
     late = snntorch_states(one_synaptic_neuron("RSynaptic", threshold=3.0, reset_delay=True), x)
     ignored = snntorch_states(one_synaptic_neuron("RSynaptic", threshold=3.0, reset_delay=False), x)
@@ -240,10 +243,12 @@ def test_rsynaptic_ignores_reset_delay_false():
 
 @pytest.mark.parametrize("kind", ["Synaptic", "RSynaptic"])
 def test_zero_reset_of_synaptic_layers_drops_the_step_after_a_spike(kind):
-    """Input 2 every step, alpha = beta = 0.5, threshold 1.5. snnTorch (reset_delay=True) sets mem to 0 in the step
-    after each spike, dropping that step's current (the current itself is kept: syn = 3 there), so it spikes every
-    other step; the chip zeroes V in the spike tick and spikes every tick. Synaptic with reset_delay=False agrees
-    with the chip."""
+    """Input 2 every step, alpha = beta = 0.5, threshold 1.5.
+
+    snnTorch (reset_delay=True) sets mem to 0 in the step after each spike, dropping that step's current (the current
+    itself is kept: syn = 3 there), so it spikes every other step; the chip zeroes V in the spike tick and spikes every
+    tick. Synaptic with reset_delay=False agrees with the chip.
+    """
     x = np.ones((6, 1), np.uint8)
     states = snntorch_states(one_synaptic_neuron(kind, threshold=1.5, reset_mechanism="zero"), x)
     assert states[:, 0].tolist() == [1, 0, 1, 0, 1, 0]
@@ -258,7 +263,8 @@ def test_zero_reset_of_synaptic_layers_drops_the_step_after_a_spike(kind):
 
 def test_synaptic_bias_becomes_a_steady_state_i_offset():
     """A bias of 1 into Synaptic(alpha=0.5, beta=0.5): snnTorch's current builds up (1, 1.5, 1.75, ...) and mem
-    goes 1, 2, 2.75, ... -> 4; the chip adds i_offset = 1/(1-0.5) = 2 to V from tick 0 (2, 3, 3.5, ... -> 4)."""
+    goes 1, 2, 2.75, ... -> 4; the chip adds i_offset = 1/(1-0.5) = 2 to V from tick 0 (2, 3, 3.5, ... -> 4).
+    """
     x = np.zeros((40, 1), np.uint8)
     model = one_synaptic_neuron(bias=1.0, threshold=1e6)
     mem = snntorch_states(model, x)[:, 2]

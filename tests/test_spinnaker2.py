@@ -1,5 +1,6 @@
 """The py-spinnaker2 stand-in: scripts in the vendor's idiom (tests/spinnaker2_scripts/) run unmodified through
-``s2sim exec`` and give, bit for bit, what s2sim's native API gives for the same networks."""
+``s2sim exec`` and give, bit for bit, what s2sim's native API gives for the same networks.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import s2sim
 from s2sim import ChipProfile, Simulator, snn
 from s2sim.cli import main
 from s2sim.conformance import compare
-from s2sim.errors import ConfigError, ConversionError, IgnoredSettingWarning, NotChipArithmeticWarning, NotModelledError
+from s2sim.errors import ConfigError, ConversionError, IgnoredSettingWarning, NotChipArithmeticWarning
 from s2sim.timing import DEFAULT_PL_THRESHOLD, TimingConfig
 from s2sim.traces import from_result, read_trace, read_trace_set
 
@@ -170,13 +171,18 @@ def test_exit_status_is_the_scripts(tmp_path):
 
 def small_scnn(path: Path) -> None:
     rng = np.random.default_rng(3)
-    n = lambda *s: np.asarray(s, dtype=float)  # noqa: E731
-    lif = lambda shape, tau: nir.LIF(
-        tau=np.full(shape, tau),
-        r=np.full(shape, tau / 1e-4),  # noqa: E731
-        v_leak=np.zeros(shape),
-        v_threshold=np.full(shape, 1.0),
-    )
+
+    def n(*s):
+        return np.asarray(s, dtype=float)
+
+    def lif(shape, tau):
+        return nir.LIF(
+            tau=np.full(shape, tau),
+            r=np.full(shape, tau / 1e-4),
+            v_leak=np.zeros(shape),
+            v_threshold=np.full(shape, 1.0),
+        )
+
     nodes = {
         "input": nir.Input(input_type={"input": n(2, 6, 6)}),
         "conv": nir.Conv2d(

@@ -69,7 +69,10 @@ def test_packets_received_by_brute_force():
     placement = place(net)
     load = pe_load(net, placement, res)
     conv_proj, list_proj, extra = net.projections
-    lag = lambda x: np.concatenate([[0], x[:-1]])  # noqa: E731
+
+    def lag(x):
+        return np.concatenate([[0], x[:-1]])
+
     src, conv = res.spikes["src"][0].sum(axis=1), res.spikes["conv"][0].sum(axis=1)
     for row, s in enumerate(placement.slices):
         if s.population == "conv":
@@ -104,7 +107,8 @@ def test_time_done_follows_the_model_and_grows_with_activity():
 
 def overloaded_net():
     """A dense 1000 -> 200 projection driven by 1000 sources spiking in every tick: 200k synaptic words per tick
-    on one PE, far beyond 300k cycles of a 1 ms tick."""
+    on one PE, far beyond 300k cycles of a 1 ms tick.
+    """
     src = snn.Population(1000, "spike_list", {i: list(range(8)) for i in range(1000)}, name="src", record=[])
     dst = snn.Population(200, "lif_no_delay", {"threshold": 1e9}, name="dst", record=[])
     w = np.ones((1000, 200))

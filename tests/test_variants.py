@@ -1,15 +1,16 @@
 """The open points as coordinates: profile_of gives exactly the assigned values, and relevant_points never leaves
-out a point that changes what a population records (the soundness variant inference rests on)."""
+out a point that changes what a population records (the soundness variant inference rests on).
+"""
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import net_specs
 
 from s2sim.errors import ConfigError
 from s2sim.profile import ChipProfile
 from s2sim.simulator import Simulator
 from s2sim.variants import Point, open_points, point_named, profile_of, relevant_points, value_of
-from strategies import net_specs
 
 
 @st.composite

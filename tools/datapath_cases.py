@@ -114,7 +114,10 @@ class Neuron:
 
     def upload(self, dtype):
         """Host float64 -> float32 (RNE) once, then widened for float64 state."""
-        up = lambda x: dtype(np.float32(np.float64(x)))  # noqa: E731
+
+        def up(x):
+            return dtype(np.float32(np.float64(x)))
+
         self.p = {
             k: up(getattr(self, k))
             for k in ("threshold", "alpha_decay", "i_offset", "v_init", "v_reset", "exc_decay", "inh_decay")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from s2sim import emulated_pe, probes, snn
-from s2sim.conformance import profile_label, compare, infer, simulate
+from s2sim.conformance import compare, infer, profile_label, simulate
 from s2sim.models import KIND_CURR_EXP, MODELS
 from s2sim.profile import NEURON_MODELS
 from s2sim.traces import write_trace
@@ -74,7 +74,8 @@ def _connections(rng: np.random.Generator, n_pre: int, n_post: int, model: str, 
 
 def random_network(model: str, seed: int) -> tuple[snn.Network, int, dict]:
     """A seeded network around one population of ``model``: spike_list input (through a conv for lif_conv2d),
-    sometimes a recurrent projection and a second layer; the population split over 1 to 3 PEs."""
+    sometimes a recurrent projection and a second layer; the population split over 1 to 3 PEs.
+    """
     rng = np.random.default_rng(seed)
     ticks = int(rng.integers(20, 50))
     rec = ["spikes", "v"]

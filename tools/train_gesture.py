@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2sim import gesture_model as gm  # noqa: E402
-from s2sim import gestures  # noqa: E402
-from s2sim.errors import S2SimError  # noqa: E402
+from s2sim import gesture_model as gm
+from s2sim import gestures
+from s2sim.errors import S2SimError
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -7,7 +7,8 @@ Index conventions as py-spinnaker2's: a dense matrix is ``W[pre, post]`` (NIR's 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def connection_list_from_dense_weights(dense_weights: Any, delay: int) -> list[l
 
 
 def sparse_connection_list_from_dense_weights(dense_weights: Any, delay: int) -> list[list]:
-    """The non-zero entries of ``W[pre, post]`` only."""
+    """Return the connection list of the non-zero entries of ``W[pre, post]`` only."""
     w = _matrix(dense_weights, "sparse_connection_list_from_dense_weights")
     pre, post = np.nonzero(w)
     return _rows(pre, post, w[pre, post], delay)
@@ -39,7 +40,7 @@ def connection_list_for_sumpool2d(
     delay: int = 0,
     data_order: str = "torch",
 ) -> tuple[list[list], tuple[int, int, int]]:
-    """A sum-pool as weight-1 connections: input ``(C, H, W)`` -> output ``(C, OH, OW)``.
+    """Return a sum-pool as weight-1 connections: input ``(C, H, W)`` -> output ``(C, OH, OW)``.
 
     ``OH = (H + 2*pad_h - k_h) // stride_h + 1`` (likewise OW); a padded position connects nowhere.
 

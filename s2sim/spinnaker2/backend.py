@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, ContextManager
 
 from ..errors import ConfigError, IgnoredSettingWarning, caller_stacklevel
 from ..profile import ChipProfile
@@ -50,9 +51,11 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class BoardTarget:
-    """Where ``s2sim exec --board`` sends the script's runs: a board address, py-spinnaker2's own ``snn`` and
-    ``hardware`` modules, and a context in which the name ``spinnaker2`` means py-spinnaker2 again (inside the
-    script it means the stand-in)."""
+    """Where ``s2sim exec --board`` sends the script's runs.
+
+    A board address, py-spinnaker2's own ``snn`` and ``hardware`` modules, and a context in which the name
+    ``spinnaker2`` means py-spinnaker2 again (inside the script it means the stand-in).
+    """
 
     address: str
     snn: Any
@@ -79,7 +82,7 @@ def use_profile(profile: ChipProfile) -> None:
 
 
 def current_profile() -> ChipProfile:
-    """The ChipProfile the stand-in's hardware classes reproduce."""
+    """Return the ChipProfile the stand-in's hardware classes reproduce."""
     return _STATE.profile
 
 
@@ -89,14 +92,17 @@ def use_board(target: BoardTarget | None) -> None:
 
 
 def board_target() -> BoardTarget | None:
-    """The board the hardware classes' runs go to, or None (the simulator)."""
+    """Return the board the hardware classes' runs go to, or None (the simulator)."""
     return _STATE.board
 
 
 @contextlib.contextmanager
 def board_suspended() -> Iterator[None]:
-    """Runs inside the block go to the simulator and are not reported (when the vendor package is itself a
-    stand-in, the board runner's own run must not loop back to the board or count as one of the script's runs)."""
+    """Send runs inside the block to the simulator, unreported.
+
+    When the vendor package is itself a stand-in, the board runner's own run must not loop back to the board or count as
+    one of the script's runs.
+    """
     saved = _STATE.board, _STATE.observers
     _STATE.board, _STATE.observers = None, []
     try:
@@ -127,8 +133,10 @@ def forget_said() -> None:
 
 
 def say_once(key: str, message: str, category: type[Warning] = IgnoredSettingWarning) -> None:
-    """Warn the first time ``key`` comes up in this process, never again; the warning points at the user's line,
-    not at s2sim's."""
+    """Warn the first time ``key`` comes up in this process, never again.
+
+    The warning points at the user's line, not at s2sim's.
+    """
     if key not in _STATE.said:
         _STATE.said.add(key)
         warnings.warn(message, category, stacklevel=caller_stacklevel())

@@ -2,8 +2,8 @@
 
 py-spinnaker2's Brian2 backend keeps neuron state in float64 with float32 parameters and integer weights; s2sim
 reproduces that with ``ChipProfile(state_precision="float64")`` (the rest of the profile as set with
-:func:`s2sim.spinnaker2.use_profile`); ``quantize_weights=False`` keeps fractional weights as Brian2 does. It is a reference for Brian2 traces, not for the chip: use
-``hardware.SpiNNaker2Chip`` for what the chip computes.
+:func:`s2sim.spinnaker2.use_profile`); ``quantize_weights=False`` keeps fractional weights as Brian2 does. It is a
+reference for Brian2 traces, not for the chip: use ``hardware.SpiNNaker2Chip`` for what the chip computes.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from ..placement import Placement, place
 from ..profile import ChipProfile
 from ..results import BatchResult
 from ..simulator import Simulator, publish_results
+from ..snn import Network
 from ..spec import DIAGNOSTIC_RECORDABLES
 from ..timing import DEFAULT_PL_THRESHOLD, TimingConfig
-from ..snn import Network
 from .backend import BoardTarget, RunRecord, board_suspended, board_target, current_profile, notify, say_once
 from .experiment_backends import BackendSettings, ExperimentBackendType
 from .neuron_models.application import application_settings
@@ -52,10 +52,12 @@ class _SimulatedBoard:
 
     @property
     def energy(self) -> float | None:
-        """Energy of the last run in joules, as py-spinnaker2 reports after ``run(..., measure_power=True)``:
-        s2sim's estimate (s2sim.timing: the chip paper's power figures and the PE time model), None when power was
-        not measured. NotModelledError after a board run (s2sim exec --board), where the board's own reading is
-        not collected."""
+        """Energy of the last run in joules, as py-spinnaker2 reports after ``run(..., measure_power=True)``.
+
+        s2sim's estimate (s2sim.timing: the chip paper's power figures and the PE time model), None when power was not
+        measured. NotModelledError after a board run (s2sim exec --board), where the board's own reading is not
+        collected.
+        """
         if self._measure_power and self._energy is None:
             raise NotModelledError(
                 f"{type(self).__name__}.energy: the run went to a board, whose power reading s2sim does not collect"
@@ -125,7 +127,7 @@ class _SimulatedBoard:
 
 
 def timing_config(settings: dict[str, Any]) -> TimingConfig:
-    """The PE time model's configuration of a run: its tick, and each application's DVFS parameters."""
+    """Return the PE time model's configuration of a run: its tick, and each application's DVFS parameters."""
     modes, thresholds = {}, dict(DEFAULT_PL_THRESHOLD)
     for model, app in settings["applications"].items():
         dvfs = app.get("dvfs_params")
@@ -140,8 +142,11 @@ DVFS_MODE_OF = {"PL_MODE_LOW": "low", "PL_MODE_HIGH": "high", "PL_MODE_AUTO": "a
 
 
 def _run_on_board(network: Network, time_steps: int, target: BoardTarget) -> BatchResult:
-    """One run through py-spinnaker2 on a board (s2sim exec --board); the results land on the populations as a
-    simulator run's do. UNTESTED against a real board: checked with s2sim's stand-in as the vendor package."""
+    """One run through py-spinnaker2 on a board (s2sim exec --board).
+
+    The results land on the populations as a simulator run's do. UNTESTED against a real board: checked with s2sim's
+    stand-in as the vendor package.
+    """
     from ..chip import run_on_board
 
     with target.vendor_imports(), board_suspended():
@@ -187,5 +192,5 @@ class SpiNNcloud48NodeBoard(_SimulatedBoard):
         )
 
 
-class FPGA_Rev2(_SimulatedBoard):  # noqa: N801 - py-spinnaker2's name
+class FPGA_Rev2(_SimulatedBoard):  # py-spinnaker2's name
     """The FPGA prototype board (py-spinnaker2: ``FPGA_Rev2()``); simulated as the chip."""

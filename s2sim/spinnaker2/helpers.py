@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -11,8 +12,11 @@ from ..spec import as_index
 
 
 def spike_times_dict_to_arrays(spike_times: Mapping[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """``{neuron: [tick, ...]}`` (``pop.get_spikes()`` or a spike_list's params) -> ``(indices, times)``, two flat
-    int arrays of equal length, one entry per spike, neurons in key order (for a raster plot)."""
+    """Turn ``{neuron: [tick, ...]}`` into ``(indices, times)`` for a raster plot.
+
+    The input is ``pop.get_spikes()`` or a spike_list's params; the output is two flat int arrays of equal length, one
+    entry per spike, neurons in key order.
+    """
     if not isinstance(spike_times, Mapping):
         raise ConfigError(
             f"spike_times_dict_to_arrays: expected a dict neuron -> list of ticks, got {type(spike_times).__name__}"
@@ -28,8 +32,10 @@ def spike_times_dict_to_arrays(spike_times: Mapping[Any, Any]) -> tuple[np.ndarr
 
 
 def spike_times_to_matrix(spike_times: Mapping[Any, Any], n_timesteps: int) -> np.ndarray:
-    """``{neuron: [tick, ...]}`` -> uint8 matrix [n_neurons, n_timesteps] (n_neurons = largest index + 1), 1 where
-    the neuron spiked. A tick at or beyond ``n_timesteps`` is an error, not dropped."""
+    """Turn ``{neuron: [tick, ...]}`` into a uint8 matrix [n_neurons, n_timesteps], 1 where the neuron spiked.
+
+    n_neurons is the largest index + 1. A tick at or beyond ``n_timesteps`` is an error, not dropped.
+    """
     n_timesteps = as_index(n_timesteps, "spike_times_to_matrix: n_timesteps")
     indices, times = spike_times_dict_to_arrays(spike_times)
     n = int(max(spike_times.keys(), default=-1)) + 1 if spike_times else 0
@@ -45,8 +51,9 @@ def spike_times_to_matrix(spike_times: Mapping[Any, Any], n_timesteps: int) -> n
 
 
 def plot_times_done_multiple_pes_one_plot_vertical(filepath: str, sys_tick_in_s: float | None = None) -> Any:
-    """Plot a ``time_done`` file (npz with ``pes``: PE labels and ``times``: [n_pes, T] fractions of the tick):
-    one row per PE, stacked vertically, with the deadline marked; in seconds when ``sys_tick_in_s`` is given.
+    """Plot a ``time_done`` file (npz with ``pes``: PE labels and ``times``: [n_pes, T] fractions of the tick).
+
+    One row per PE, stacked vertically, with the deadline marked; in seconds when ``sys_tick_in_s`` is given.
 
     Uses pyplot, as the scripts that call it expect (they leave showing or saving to plt); returns the figure.
     """

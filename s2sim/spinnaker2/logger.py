@@ -11,4 +11,5 @@ class SpiNNaker2Logger:
 
     @staticmethod
     def setup(level: Any = logging.INFO) -> None:
+        """Set the level of s2sim's logger."""
         logging.getLogger("s2sim").setLevel(level)

@@ -26,6 +26,7 @@ class Mapper(_Unmodelled):
     """py-spinnaker2's mapper (not modelled)."""
 
     def map_and_generate_experiment_config(self, *args: Any, **kwargs: Any) -> Any:
+        """Raise NotModelledError: s2sim has no mapper of its own."""
         raise NotModelledError(f"spinnaker2.mapper.Mapper.map_and_generate_experiment_config: {_WHY}")
 
 

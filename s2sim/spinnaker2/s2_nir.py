@@ -61,7 +61,7 @@ class ConversionConfig:
     reset: ResetMethod = ResetMethod.SUBTRACT
 
     def to_s2sim(self) -> _S2SimConfig:
-        """The equivalent :class:`s2sim.ConversionConfig` (validated)."""
+        """Return the equivalent :class:`s2sim.ConversionConfig` (validated)."""
         return _S2SimConfig(
             dt=self.dt,
             output_record=tuple(self.output_record),
@@ -74,7 +74,7 @@ class ConversionConfig:
 
 
 def _enum_name(value: Any, enum_type: type[enum.Enum], field_name: str) -> str:
-    """An enum member, its value or its name -> the member's name (s2sim's configs take names)."""
+    """Return the name of an enum member given the member, its value or its name (s2sim's configs take names)."""
     for member in enum_type:
         if value is member or value == member.value or (isinstance(value, str) and value.upper() == member.name):
             return member.name
@@ -171,8 +171,11 @@ def _shape_text(types: Any) -> str:
 
 
 def replace_sumpool2d_by_sumpool2d_if(nir_model: Any) -> Any:
-    """After every SumPool2d whose output does not go straight into a LIF/IF node, insert an IF node
-    (``r = 1``, ``v_threshold = 1``) named ``<pool>_if``, so the pooled sums become spikes; returns the graph."""
+    """Insert an IF node after every SumPool2d whose output does not go straight into a LIF/IF node.
+
+    The IF node (``r = 1``, ``v_threshold = 1``) is named ``<pool>_if``, so the pooled sums become spikes; returns the
+    graph.
+    """
     import nir
 
     for name, node in list(nir_model.nodes.items()):

@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from ..snn import Conv2DProjection, Network, Population, Projection
 
-__all__ = ["Population", "Projection", "Conv2DProjection", "Network"]
+__all__ = ["Conv2DProjection", "Network", "Population", "Projection"]

@@ -1,5 +1,7 @@
 """Board-only settings a DVFS/power script imports and sets, and the helpers of ann2snn_helpers.
-argv: out.npz"""
+
+argv: out.npz
+"""
 
 import os
 import sys

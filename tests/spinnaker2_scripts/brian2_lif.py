@@ -1,11 +1,12 @@
 """The NIR paper's single-LIF benchmark as its py-spinnaker2 script runs it: the older from_nir keywords and the
-Brian2 backend, reused. argv: graph.nir out.npz"""
+Brian2 backend, reused. argv: graph.nir out.npz
+"""
 
 import sys
 
 import nir
 import numpy as np
-from spinnaker2 import brian2_sim, hardware, helpers, s2_nir
+from spinnaker2 import brian2_sim, hardware, helpers, s2_nir  # noqa: F401 - the vendor script imports helpers
 
 graph_file, out_file = sys.argv[1:3]
 nir_model = nir.read(graph_file)

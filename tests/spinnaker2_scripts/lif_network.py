@@ -1,5 +1,6 @@
 """A py-spinnaker2 script in the vendor's idiom: lif and lif_curr_exp populations, delays, a recurrent
-projection, edits between runs. Writes what it read back to the .npz file named by argv[1]."""
+projection, edits between runs. Writes what it read back to the .npz file named by argv[1].
+"""
 
 import sys
 

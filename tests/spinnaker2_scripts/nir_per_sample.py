@@ -1,5 +1,6 @@
 """A py-spinnaker2 NIR script in the vendor's idiom: read a graph, set the config by attribute, convert, then run
-one sample at a time by replacing the input population's params. argv: graph.nir samples.npz out.npz"""
+one sample at a time by replacing the input population's params. argv: graph.nir samples.npz out.npz
+"""
 
 import sys
 

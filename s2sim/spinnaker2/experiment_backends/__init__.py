@@ -5,4 +5,4 @@ from __future__ import annotations
 from .backend_settings import ROUTING, BackendSettings
 from .base_experiment_backend import ExperimentBackendType
 
-__all__ = ["BackendSettings", "ExperimentBackendType", "ROUTING"]
+__all__ = ["ROUTING", "BackendSettings", "ExperimentBackendType"]

@@ -16,17 +16,20 @@ class ROUTING(enum.Enum):
 
 
 class BackendSettings:
-    """py-spinnaker2's board settings: one object per process (scripts create it, set fields, and never pass it on,
-    so every ``BackendSettings()`` is the same object here too).
+    """py-spinnaker2's board settings.
+
+    One object per process (scripts create it, set fields, and never pass it on, so every ``BackendSettings()`` is the
+    same object here too).
 
     Known fields: ``routing_type`` (ROUTING), ``rebuild_apps`` (bool), ``single_chip`` (bool, also written
     ``_single_chip``). Other fields are accepted with an IgnoredSettingWarning, since they mean nothing to s2sim.
     """
 
-    _instance: "BackendSettings | None" = None
+    _instance: BackendSettings | None = None
     _KNOWN = ("routing_type", "rebuild_apps", "single_chip", "_single_chip")
 
-    def __new__(cls) -> "BackendSettings":
+    def __new__(cls) -> BackendSettings:
+        """Return the process's one settings object (created with py-spinnaker2's defaults)."""
         if cls._instance is None:
             inst = super().__new__(cls)
             object.__setattr__(inst, "routing_type", ROUTING.MC)
@@ -52,7 +55,7 @@ class BackendSettings:
         raise AttributeError(f"BackendSettings has no setting {key!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-able dict (for a run's record)."""
+        """Return the settings as a JSON-able dict (for a run's record)."""
         return {
             k: (v.name if isinstance(v, enum.Enum) else v)
             for k, v in vars(self).items()

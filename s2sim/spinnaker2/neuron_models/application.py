@@ -9,8 +9,10 @@ from .common import DVFSParams
 
 
 class Application:
-    """One neuron model's ARM application. Subclasses name the models they run; scripts set ``dvfs_params`` (and
-    ``profiling``) on the class."""
+    """One neuron model's ARM application.
+
+    Subclasses name the models they run; scripts set ``dvfs_params`` (and ``profiling``) on the class.
+    """
 
     models: ClassVar[tuple[str, ...]] = ()
     dvfs_params: ClassVar[DVFSParams | None] = None
@@ -18,7 +20,7 @@ class Application:
 
     @classmethod
     def settings(cls) -> dict[str, Any]:
-        """The class's settings as a JSON-able dict (checked: a script may have assigned anything)."""
+        """Return the class's settings as a JSON-able dict (checked: a script may have assigned anything)."""
         dvfs = cls.dvfs_params
         if dvfs is not None and not isinstance(dvfs, DVFSParams):
             raise ConfigError(f"{cls.__name__}.dvfs_params must be a DVFSParams, got {dvfs!r}")
@@ -26,7 +28,7 @@ class Application:
 
 
 def application_settings() -> dict[str, dict[str, Any]]:
-    """Settings of every application class, by neuron model (for a run's record)."""
+    """Return the settings of every application class, by neuron model (for a run's record)."""
     from . import lif_conv2d, lif_neuron
 
     classes = (lif_neuron.LIFApplication, lif_neuron.LIFNoDelayApplication, lif_conv2d.LIFConv2dApplication)

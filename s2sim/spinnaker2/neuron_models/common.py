@@ -10,8 +10,10 @@ from ...errors import ConfigError
 
 
 class PmgtMode(enum.Enum):
-    """DVFS mode of the PEs running an application: always the low or the high performance level, or per tick by
-    the number of received packets (AUTO)."""
+    """DVFS mode of the PEs running an application.
+
+    Always the low or the high performance level, or per tick by the number of received packets (AUTO).
+    """
 
     PL_MODE_LOW = "low"
     PL_MODE_HIGH = "high"
