@@ -122,7 +122,7 @@ def to_spinnaker2(
         else:
             conns = [
                 [int(i), int(j), _number(w), int(d)]
-                for i, j, w, d in zip(proj.pre_idx, proj.post_idx, proj.weights, proj.delays)
+                for i, j, w, d in zip(proj.pre_idx, proj.post_idx, proj.weights, proj.delays, strict=True)
             ]
             s2net.add(snn.Projection(pre, post, conns))
     return s2net, pops
@@ -169,7 +169,7 @@ def run_on_board(
 def _spike_dict(arr: np.ndarray) -> dict[int, list[int]]:
     ticks, neurons = np.nonzero(np.asarray(arr))
     out: dict[int, list[int]] = {}
-    for t, i in zip(ticks.tolist(), neurons.tolist()):
+    for t, i in zip(ticks.tolist(), neurons.tolist(), strict=True):
         out.setdefault(i, []).append(t)
     return out
 

@@ -21,6 +21,7 @@ tests/test_chip_neuron.py); their gradients agree to float32 rounding (the sums 
 
 from __future__ import annotations
 
+import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -235,7 +236,7 @@ def _split(batch: int, n: int) -> list[tuple[int, int]]:
     """
     parts = max(1, min(torch.get_num_threads(), batch, batch * n // 4096))
     bounds = [batch * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def _on_threads(call, batch: int, n: int, scratch_per_thread: int) -> None:
@@ -246,14 +247,14 @@ def _on_threads(call, batch: int, n: int, scratch_per_thread: int) -> None:
         call(*ranges[0], scratch[0])
         return
     with ThreadPoolExecutor(len(ranges)) as pool:
-        for job in [pool.submit(call, b0, b1, buf) for (b0, b1), buf in zip(ranges, scratch)]:
+        for job in [pool.submit(call, b0, b1, buf) for (b0, b1), buf in zip(ranges, scratch, strict=True)]:
             job.result()
 
 
 def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
     from ._core import ffi, lib
 
-    t_len, batch, n = syn.shape
+    _t_len, batch, n = syn.shape
     curr = params[3] is not None
     syn, exc, inh = _f32(syn), _f32(exc), _f32(inh)
     layer, keep = _layer_struct(syn.shape, params, w_rec, dyn)
@@ -282,7 +283,7 @@ def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
 def _backward_c(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn: Dynamics):
     from ._core import ffi, lib
 
-    t_len, batch, n = v_pre.shape
+    _t_len, batch, n = v_pre.shape
     curr = params[3] is not None
     layer, keep = _layer_struct(v_pre.shape, params, w_rec, dyn)
     g_syn = torch.empty_like(v_pre)
@@ -339,7 +340,7 @@ def _tick_input(sums, t: int, late: bool, zero):
 
 
 def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn: Dynamics):
-    i_offset, alpha, theta, decay = params
+    _i_offset, alpha, theta, decay = params
     # V after the reset, recomputed by the forward's own float operation
     v_post = torch.where(spikes > 0, v_pre - theta if dyn.subtract else torch.zeros_like(v_pre), v_pre)
     # snnTorch's ATan surrogate on the membrane in float units (chip units / scale)

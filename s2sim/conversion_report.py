@@ -225,8 +225,7 @@ class ConversionReport:
             "NIR -> SpiNNaker2 conversion report",
             "config: " + ", ".join(f"{k}={v}" for k, v in self.config.items()),
         ]
-        for note in self.notes:
-            lines.append(f"note: {note}")
+        lines.extend(f"note: {note}" for note in self.notes)
         lines.append("")
         lines.append("populations:")
         for p in self.populations:
@@ -271,10 +270,14 @@ def _format_population(p: PopulationReport) -> list[str]:
 def _format_projection(j: ProjectionReport) -> list[str]:
     count = "kernel weights" if j.kind == "conv2d" else "synapses"
     out = [
-        f"  {j.name}: {j.pre} -> {j.post}, {j.kind} from {', '.join(j.nir_nodes) or '(direct)'}, "
-        f"{j.synapses} {count}, delay {j.delay}",
-        f"    weight scale {j.weight_scale:.6g}, max |w| NIR {j.max_abs_nir_weight:.6g} -> chip "
-        f"{j.max_abs_chip_weight:.6g} (range {j.weight_range[0]}..{j.weight_range[1]}), clipped {j.clipped}",
+        (
+            f"  {j.name}: {j.pre} -> {j.post}, {j.kind} from {', '.join(j.nir_nodes) or '(direct)'}, "
+            f"{j.synapses} {count}, delay {j.delay}"
+        ),
+        (
+            f"    weight scale {j.weight_scale:.6g}, max |w| NIR {j.max_abs_nir_weight:.6g} -> chip "
+            f"{j.max_abs_chip_weight:.6g} (range {j.weight_range[0]}..{j.weight_range[1]}), clipped {j.clipped}"
+        ),
     ]
     for mode, r in j.rounding.items():
         out.append(

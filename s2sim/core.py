@@ -211,7 +211,7 @@ class CoreNetwork:
         if len(buffers) != len(pops):
             raise CoreError(f"internal error: {len(buffers)} buffer sets for {len(pops)} populations")
         vdtype = np.float64 if self.float64 else np.float32
-        for pop, buf in zip(pops, buffers):
+        for pop, buf in zip(pops, buffers, strict=True):
             rows = batch * timesteps * pop.n
             if pop.kind == KIND_INPUT and buf.get("input") is None:
                 raise CoreError(f"internal error: population {pop.name!r} has no input buffer")

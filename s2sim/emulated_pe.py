@@ -599,7 +599,7 @@ def _fit(
         col = derived[event] if event in derived else counts[:, _EVENT_COLUMN[event]]
         if not np.any(col != 0):
             continue
-        trial = np.stack(columns + [col], axis=1)
+        trial = np.stack([*columns, col], axis=1)
         if np.linalg.matrix_rank(trial) < trial.shape[1]:
             merged.append(event)  # a combination of the events before it: its cost is part of theirs
             continue
@@ -608,7 +608,7 @@ def _fit(
     design = np.stack(columns, axis=1)
     coef, *_ = np.linalg.lstsq(design, y.astype(np.float64), rcond=None)
     residual = float(np.max(np.abs(design @ coef - y))) if len(y) else 0.0
-    return InstructionFit(dict(zip(names, coef.tolist())), len(y), residual, merged)
+    return InstructionFit(dict(zip(names, coef.tolist(), strict=True)), len(y), residual, merged)
 
 
 __all__ = [

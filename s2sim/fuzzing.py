@@ -343,7 +343,7 @@ def nir_graph_case(rng: random.Random, workdir: Path) -> Case:
             edges.append((rng.choice(list(graph.nodes)), 7))
             mutation, must_fail = f"{name}: edge with a non-name end", True
         else:
-            edges = edges + [("in", "in")]
+            edges = [*edges, ("in", "in")]
             mutation, must_fail = f"{name}: edge into an Input node", True
         graph.edges = edges
     return Case("nir-graph", mutation, lambda: _convert_and_run(graph, config), must_fail)
@@ -522,7 +522,7 @@ def trace_structure_case(rng: random.Random, workdir: Path) -> Case:
             label, must_fail = f"/{key} deleted", True
         elif what == 1:
             key = rng.choice(["format", "version", "timesteps", "tick_offset", "latency_per_hop", "source"])
-            label, value, invalid = poison(rng, f.attrs[key])
+            label, value, _invalid = poison(rng, f.attrs[key])
             if value is None:
                 del f.attrs[key]
             else:
@@ -547,7 +547,7 @@ def trace_structure_case(rng: random.Random, workdir: Path) -> Case:
                 )
             )
             key = rng.choice(arrays)
-            label, value, invalid = poison(rng, f[key][()])
+            label, value, _invalid = poison(rng, f[key][()])
             _replace_dataset(f, key, value)
             must_fail = (value is None and key.startswith("inputs/")) or label in _REFUSED_IN_RECORDS
             label = f"/{key} := {label}"

@@ -158,7 +158,7 @@ def run_torch_model(model, spikes):
 
     first = model[0]
     if spikes.dim() == 3:  # flat chip order c*H*W + h*W + w is a plain reshape of [C, H, W]
-        side = int(round((spikes.shape[-1] / first.in_channels) ** 0.5))
+        side = round((spikes.shape[-1] / first.in_channels) ** 0.5)
         spikes = spikes.reshape(spikes.shape[0], spikes.shape[1], first.in_channels, side, side)
     utils.reset(model)
     return torch.stack([model(spikes[:, t]) for t in range(spikes.shape[1])], dim=1)
@@ -196,7 +196,7 @@ def time_first(spikes: np.ndarray):
 
     arr = np.asarray(spikes)
     channels = SENSOR_SIZE[2]
-    side = int(round((arr.shape[-1] / channels) ** 0.5))
+    side = round((arr.shape[-1] / channels) ** 0.5)
     if channels * side * side != arr.shape[-1]:
         raise ConfigError(f"time_first: {arr.shape[-1]} inputs are not {channels} square frames")
     return torch.from_numpy(
@@ -291,7 +291,7 @@ def save_model(path: str | os.PathLike, model, config: GestureNetConfig, meta: d
     """Write the model's weights (float32) and config into one ``.npz`` (no pickle)."""
     import json
 
-    arrays = {f"w_{name}": w.astype(np.float32) for name, w in zip(LAYER_NAMES, model_weights(model))}
+    arrays = {f"w_{name}": w.astype(np.float32) for name, w in zip(LAYER_NAMES, model_weights(model), strict=True)}
     np.savez_compressed(path, config=json.dumps(config.to_dict()), meta=json.dumps(meta or {}), **arrays)
 
 
@@ -310,7 +310,7 @@ def load_model(path: str | os.PathLike):
         raise TraceError(f"{path}: not a gesture model written by save_model ({exc})") from exc
     model = build_torch_model(config)
     with torch.no_grad():
-        for layer, w in zip(weight_layers(model), weights):
+        for layer, w in zip(weight_layers(model), weights, strict=True):
             if tuple(layer.weight.shape) != w.shape:
                 raise TraceError(f"{path}: weights of shape {w.shape} do not fit layer {tuple(layer.weight.shape)}")
             layer.weight.copy_(torch.from_numpy(w))

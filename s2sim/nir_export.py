@@ -271,7 +271,7 @@ def _conv_nodes(
             f"{p['pad_bottom']}, left {p['pad_left']}, right {p['pad_right']}) cannot be written "
             "to NIR, whose Conv2d pads both sides equally"
         )
-    c_in, c_out = proj.weights.shape[:2]
+    _c_in, c_out = proj.weights.shape[:2]
     md = {"s2sim_name": proj.name, "s2sim_weights": np.asarray(proj.weights, np.float64)}
     md.update({f"s2sim_conv_{k}": int(v) for k, v in p.items()})
     nodes[name] = nir.Conv2d(

@@ -83,7 +83,9 @@ def fma_float64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     a, b, c = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(c, np.float64))
     out = np.empty(a.shape, dtype=np.float64)
     flat_out = out.reshape(-1)
-    for i, (x, y, z) in enumerate(zip(a.reshape(-1).tolist(), b.reshape(-1).tolist(), c.reshape(-1).tolist())):
+    for i, (x, y, z) in enumerate(
+        zip(a.reshape(-1).tolist(), b.reshape(-1).tolist(), c.reshape(-1).tolist(), strict=True)
+    ):
         flat_out[i] = _fma_one_float64(x, y, z)
     return out
 
@@ -383,10 +385,7 @@ class _NeuronGroup:
         else:
             stepped = self._leak_and_input(exc, inh)
         spiked = a.at_least(stepped, p["threshold"], self.settings.threshold_op == ">") & allowed
-        if self.subtract:
-            reset_value = a.add(stepped, -p["threshold"])
-        else:
-            reset_value = np.broadcast_to(p["v_reset"], stepped.shape)
+        reset_value = a.add(stepped, -p["threshold"]) if self.subtract else np.broadcast_to(p["v_reset"], stepped.shape)
         self.v = np.where(spiked, reset_value, stepped).astype(a.dtype)
         if self.curr_exp:
             self.refrac = np.where(spiked, p["t_refrac"], self.refrac)

@@ -51,7 +51,7 @@ class BatchResult:
         arr = self.spikes[name][sample]
         ticks, neurons = np.nonzero(arr)
         out: dict[int, list[int]] = {i: [] for i in range(arr.shape[1])}
-        for t, i in zip(ticks.tolist(), neurons.tolist()):
+        for t, i in zip(ticks.tolist(), neurons.tolist(), strict=True):
             out[i].append(t)
         return out
 

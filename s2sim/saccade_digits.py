@@ -102,7 +102,7 @@ class SaccadeConfig:
     @property
     def n_steps(self) -> int:
         """Camera steps per sample."""
-        return int(round(self.duration_ms / self.step_ms))
+        return round(self.duration_ms / self.step_ms)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -311,7 +311,7 @@ def event_stream(index: int, config: SaccadeConfig = SaccadeConfig()) -> np.ndar
         reps = counts[0][p, y, x]
         chunk = np.zeros(int(reps.sum()), dtype=EVENT_DTYPE)
         chunk["x"], chunk["y"], chunk["p"] = np.repeat(x, reps), np.repeat(y, reps), np.repeat(p, reps).astype(bool)
-        chunk["t"] = int(round((s + 0.5) * config.step_ms * 1000))
+        chunk["t"] = round((s + 0.5) * config.step_ms * 1000)
         chunks.append(chunk)
     return np.concatenate(chunks)
 

@@ -296,7 +296,7 @@ class TimingReport:
     def misses(self) -> list[DeadlineMiss]:
         """Every (sample, tick, PE) whose time_done exceeds 1."""
         out = []
-        for b, row, t in zip(*np.nonzero(self.time_done > 1.0)):
+        for b, row, t in zip(*np.nonzero(self.time_done > 1.0), strict=True):
             pop, lo, hi = self.slices[row]
             out.append(
                 DeadlineMiss(int(b), int(t), int(self.load.pes[row]), pop, (lo, hi), float(self.time_done[b, row, t]))
@@ -415,12 +415,16 @@ class TimingReport:
         lines = [
             f"PE time and energy (estimate; tick {self.config.sys_tick_in_s * 1e3:g} ms, DVFS {d['dvfs']})",
             f"latency per sample: {d['latency_ms']:.3g} ms ({self.timesteps} ticks)",
-            f"energy per sample: {e['mean'] * 1e3:.4g} mJ (samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; "
-            f"{e['cpi_range'][0] * 1e3:.4g}..{e['cpi_range'][1] * 1e3:.4g} over the CPI range "
-            f"{CPI_RANGE[0]:g}-{CPI_RANGE[1]:g})",
-            f"bottleneck: PE {b['pe']} ({b['population']}[{b['neurons'][0]}:{b['neurons'][1]}]) time_done "
-            f"{b['time_done']:.3f} in tick {b['tick']}; shortest tick without misses "
-            f"{d['min_tick_s'] * 1e3:.3g} ms",
+            (
+                f"energy per sample: {e['mean'] * 1e3:.4g} mJ (samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; "
+                f"{e['cpi_range'][0] * 1e3:.4g}..{e['cpi_range'][1] * 1e3:.4g} over the CPI range "
+                f"{CPI_RANGE[0]:g}-{CPI_RANGE[1]:g})"
+            ),
+            (
+                f"bottleneck: PE {b['pe']} ({b['population']}[{b['neurons'][0]}:{b['neurons'][1]}]) time_done "
+                f"{b['time_done']:.3f} in tick {b['tick']}; shortest tick without misses "
+                f"{d['min_tick_s'] * 1e3:.3g} ms"
+            ),
             f"deadline misses: {d['deadline_misses']} (PE, tick) pairs in {d['ticks_with_misses']} ticks",
         ]
         lines += [m.describe() for m in self.misses()[:5]]

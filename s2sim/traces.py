@@ -427,7 +427,7 @@ def read_trace_set(paths: str | Path | Iterable[str | Path], *, isolate: bool = 
     if not files:
         raise TraceError("no trace files given")
     traces = [read_trace(f, isolate=isolate) for f in files]
-    labels = [str(t.metadata.get("probe", f.name)) for t, f in zip(traces, files)]
+    labels = [str(t.metadata.get("probe", f.name)) for t, f in zip(traces, files, strict=True)]
     return traces, labels
 
 

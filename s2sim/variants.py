@@ -142,7 +142,7 @@ def combinations(
     points = sorted(points)
     choices = [allowed_values(p, restrict) for p in points]
     for values in product(*choices):
-        combo = dict(zip(points, values))
+        combo = dict(zip(points, values, strict=True))
         if combo.get(Point("flush_to_zero")) and combo.get(Point("state_precision")) == "float64":
             continue
         yield combo

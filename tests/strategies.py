@@ -206,7 +206,7 @@ def _connections(num: _Numbers, pre: PopSpec, post: PopSpec) -> list:
     else:
         delays = num.rng.integers(0, model.max_delay + 1, n)
     weights = num.weights(model.weight_limit, n)
-    return [[int(a), int(b), float(w), int(d)] for a, b, w, d in zip(pre_idx, post_idx, weights, delays)]
+    return [[int(a), int(b), float(w), int(d)] for a, b, w, d in zip(pre_idx, post_idx, weights, delays, strict=True)]
 
 
 @st.composite
@@ -311,7 +311,7 @@ def net_specs(
         post = PopSpec(f"n{k}", size, model, {})
         post.params = _neuron_params(num, model, size, scale=MODELS[model].weight_limit * 0.6)
         spec.pops.append(post)
-        sources = [p for p in spec.pops]  # includes post itself: recurrent projections
+        sources = list(spec.pops)  # includes post itself: recurrent projections
         for _ in range(draw(st.integers(1, 3))):
             pre = draw(st.sampled_from(sources))
             spec.projections.append(ListProjSpec(pre.name, post.name, _connections(num, pre, post)))

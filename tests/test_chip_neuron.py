@@ -174,7 +174,7 @@ def test_both_backends_bit_identical_to_the_simulator(net, shape):
         with torch.no_grad():
             assert all(float(s.mean()) > 0 for s in model.run(x).spikes)
     assert len(grads["c"]) == len(grads["torch"]) > 2
-    for g_c, g_t in zip(grads["c"], grads["torch"]):
+    for g_c, g_t in zip(grads["c"], grads["torch"], strict=True):
         torch.testing.assert_close(g_c, g_t, rtol=1e-4, atol=1e-5)
 
 
@@ -185,7 +185,7 @@ def test_membranes_recorded_only_where_asked():
     assert [v is None for v in last.voltages] == [True, True, False] and len(none.voltages) == 0
     assert np.array_equal(bits(last.voltages[-1]), bits(full.voltages[-1]))
     assert [s.shape for s in full.spikes[:2]] == [(9, 2, 400), (9, 2, 24)]
-    for a, b in zip(full.spikes, none.spikes):
+    for a, b in zip(full.spikes, none.spikes, strict=True):
         assert torch.equal(a, b)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -109,7 +110,7 @@ def test_bad_input_files_name_the_file_and_the_problem(tmp_path, content, match)
 def test_unknown_input_extension(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text("0,1\n")
-    with pytest.raises(TraceError, match="expected .npz or .h5"):
+    with pytest.raises(TraceError, match=re.escape("expected .npz or .h5")):
         read_inputs(str(path), _inputs())
 
 

@@ -9,11 +9,11 @@ from s2sim.cli.demo import FLOAT_MODEL, QAT_MODEL, RECORDINGS
 
 
 def test_shipped_files_are_small_and_consistent():
-    model, config, meta = gm.load_model(FLOAT_MODEL)
+    _model, config, meta = gm.load_model(FLOAT_MODEL)
     _, qat_config, qat_meta = gm.load_model(QAT_MODEL)
     assert config == qat_config and meta["data"] == "synthetic"
     assert qat_meta["qat"] and "quant_config" in qat_meta
-    recordings, labels = gestures.load_recordings(RECORDINGS)
+    _recordings, labels = gestures.load_recordings(RECORDINGS)
     assert sorted(set(labels.tolist())) == list(range(gestures.N_CLASSES))
     for path in (FLOAT_MODEL, QAT_MODEL, RECORDINGS):
         assert path.stat().st_size < 450_000

@@ -21,7 +21,7 @@ def data():
     recs, labels = gestures.synthetic_recordings(
         12, seed=7, config=gestures.SyntheticConfig(events=400, duration_ms=100)
     )
-    return gestures.recordings_to_spikes(zip(recs, labels), FRAMES)
+    return gestures.recordings_to_spikes(zip(recs, labels, strict=True), FRAMES)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_model_file_and_quant_config_round_trip(model, tmp_path, data):
     back, back_config, meta = gm.load_model(path)
     assert back_config == CONFIG
     assert gm.quant_config_from_dict(meta["quant_config"]) == config
-    for a, b in zip(gm.model_weights(model), gm.model_weights(back)):
+    for a, b in zip(gm.model_weights(model), gm.model_weights(back), strict=True):
         np.testing.assert_array_equal(a.astype(np.float32), b.astype(np.float32))
     x = torch.from_numpy(data.spikes[:3]).float()
     with torch.no_grad():

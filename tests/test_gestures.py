@@ -1,6 +1,7 @@
 """DVS Gesture input pipeline: synthetic recordings in tonic's layout, loading, framing, spikes, cache."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def test_missing_copy_names_the_files(tmp_path):
     (folder / "ibmGestureTrain" / "user01_lab").mkdir(parents=True)
     (folder / "ibmGestureTrain.tar.gz").write_bytes(b"")
     np.save(folder / "ibmGestureTrain" / "user01_lab" / "0.npy", np.zeros((3, 4), np.int32))
-    with pytest.raises(ConfigError, match="holds 1 .npy files, fewer than the 100"):
+    with pytest.raises(ConfigError, match=re.escape("holds 1 .npy files, fewer than the 100")):
         gestures.open_split(tmp_path, train=True)
 
 
@@ -124,7 +125,7 @@ def test_synthetic_generator_is_seeded():
     a, la = gestures.synthetic_recordings(4, seed=1, config=SMALL)
     b, lb = gestures.synthetic_recordings(4, seed=1, config=SMALL)
     c, _ = gestures.synthetic_recordings(4, seed=2, config=SMALL)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and np.array_equal(la, lb)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)) and np.array_equal(la, lb)
     assert not np.array_equal(a[0], c[0])
     assert all(r.min() >= 0 and r[:, :2].max() <= 127 and set(np.unique(r[:, 2])) <= {0, 1} for r in a)
     with pytest.raises(ConfigError, match="at least 100"):
@@ -137,16 +138,16 @@ def test_recordings_file_round_trip(tmp_path):
     gestures.save_recordings(path, recs, labels)
     back, back_labels = gestures.load_recordings(path)
     assert back_labels.tolist() == labels.tolist()
-    for raw, ev in zip(recs, back):
+    for raw, ev in zip(recs, back, strict=True):
         for i, name in enumerate(("x", "y", "p")):
             assert ev[name].astype(int).tolist() == raw[:, i].tolist()
         assert (ev["t"] == raw[:, 3] * 1000).all()
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(TraceError, match="bad.npz"):
+    with pytest.raises(TraceError, match=re.escape("bad.npz")):
         gestures.load_recordings(tmp_path / "bad.npz")
     unsorted = recs[0].copy()
     unsorted[[0, -1], 3] = unsorted[[-1, 0], 3]
-    with pytest.raises(ConfigError, match="recording 1: .*unsorted"):
+    with pytest.raises(ConfigError, match=r"recording 1: .*unsorted"):
         gestures.save_recordings(tmp_path / "x.npz", [recs[1], unsorted], [0, 1])
 
 

@@ -199,7 +199,7 @@ def test_decays_outside_0_1_warn_when_the_network_is_lowered(decay, effect):
     ],
 )
 def test_booleans_complex_numbers_and_numeric_text_are_refused_in_the_api(make):
-    with pytest.raises(ConfigError, match="True|complex|string|'1"):
+    with pytest.raises(ConfigError, match=r"True|complex|string|'1"):
         make()
 
 

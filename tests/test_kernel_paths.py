@@ -104,7 +104,7 @@ def test_amx_is_used_where_the_machine_has_it():
 def test_pool_too_large_for_the_dense_product_stays_event_driven():
     # a 12 x 12 sum-pool can put 144 spikes into one pooled cell, more than the dense product's uint8 counts
     # admit (127): the conv keeps the event-driven path even when the dense one is asked for
-    net, rng = _conv_net(1, 2, 24, 2, 12)
+    net, _rng = _conv_net(1, 2, 24, 2, 12)
     low = lower(net, tuning=KernelTuning(conv="dense"))
     assert low.projections[0].geometry["dense_from"] == NEVER
     x = np.ones((1, 3, net.populations[0].size), np.uint8)

@@ -7,6 +7,7 @@ what it was validated with. These tests also run under ASan + UBSan (tools/sanit
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -47,7 +48,7 @@ def same(a, b, name="pop"):
 
 
 def test_spike_list_params_per_sample_is_the_input():
-    net, stim, pop = build()
+    net, stim, _pop = build()
     first = run(net)
     for ticks in ({0: [5], 1: [6, 7, 20]}, {}, {1: [0, 1, 2, 3]}):
         stim.params = ticks  # the idiom of every NIR script: inp[0].params = sample
@@ -62,7 +63,7 @@ def test_spike_list_params_per_sample_is_the_input():
 
 def test_spike_list_dict_edited_in_place():
     ticks = {0: [1]}
-    net, stim, _ = build(stim_ticks=ticks)
+    net, _stim, _ = build(stim_ticks=ticks)
     run(net)
     ticks[1] = [2, 8]  # the population keeps the user's dict, as py-spinnaker2 does
     same(run(net), run(build(stim_ticks={0: [1], 1: [2, 8]})[0]))
@@ -145,7 +146,7 @@ def test_in_place_nan_in_a_parameter_array():
 
 
 def test_record_assignment_and_append():
-    net, stim, pop = build(record=("spikes",))
+    net, _stim, pop = build(record=("spikes",))
     first = run(net)
     assert "pop" not in first.voltages
     pop.record.append("v")
@@ -181,7 +182,7 @@ def test_max_atoms_per_core_edit_reaches_placement():
     pop.set_max_atoms_per_core(1)
     assert place(net).populations["pop"].n_pes == 4
     pop.max_atoms_per_core = 2.5  # assigned directly: checked when placed
-    with pytest.raises(ConfigError, match="'pop': max_atoms_per_core must be a positive int, got 2.5"):
+    with pytest.raises(ConfigError, match=re.escape("'pop': max_atoms_per_core must be a positive int, got 2.5")):
         place(net)
     pop.max_atoms_per_core = 2
     with pytest.raises(ConfigError, match="max_atoms_per_core must be a positive int"):

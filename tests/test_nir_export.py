@@ -16,7 +16,7 @@ def bits(x):
 
 def assert_same_network(a, b):
     assert [p.name for p in a.populations] == [p.name for p in b.populations]
-    for pa, pb in zip(a.populations, b.populations):
+    for pa, pb in zip(a.populations, b.populations, strict=True):
         assert (pa.size, pa.neuron_model, pa.record, pa.max_atoms_per_core) == (
             pb.size,
             pb.neuron_model,
@@ -32,7 +32,7 @@ def assert_same_network(a, b):
         for key in params_a:
             np.testing.assert_array_equal(bits(params_a[key]), bits(params_b[key]), err_msg=f"{pa.name}.{key}")
     assert [p.name for p in a.projections] == [p.name for p in b.projections]
-    for ja, jb in zip(a.projections, b.projections):
+    for ja, jb in zip(a.projections, b.projections, strict=True):
         assert type(ja) is type(jb) and (ja.pre.name, ja.post.name) == (jb.pre.name, jb.post.name)
         np.testing.assert_array_equal(ja.weights, jb.weights)
         if isinstance(ja, snn.Projection):
@@ -168,7 +168,7 @@ def test_converted_network_roundtrips_exactly(tmp_path):
     )
     res = roundtrip(first.net, tmp_path)
     assert_same_network(first.net, res.net)
-    for pa, pb in zip(first.net.populations, res.net.populations):
+    for pa, pb in zip(first.net.populations, res.net.populations, strict=True):
         if pa.voltage_scale is not None:
             np.testing.assert_array_equal(pa.voltage_scale, pb.voltage_scale)
     assert res.report.config["dt"] == 1.0 and res.report.config["integrator"] == "forward"
@@ -201,15 +201,15 @@ def test_what_nir_cannot_express_is_refused_naming_the_population():
     stim = snn.Population(2, "spike_list", {}, name="stim")
     pop = snn.Population(2, "lif_curr_exp", {"t_refrac": 3}, name="refractory")
     net = snn.Network().add(stim, pop, snn.Projection(stim, pop, [[0, 0, 1, 0]]))
-    with pytest.raises(ConversionError, match="'refractory'.*t_refrac"):
+    with pytest.raises(ConversionError, match=r"'refractory'.*t_refrac"):
         to_nir(net)
     mixed = snn.Population(2, "lif", {"alpha_decay": [1.0, 0.5]}, name="mixed")
-    with pytest.raises(ConversionError, match="'mixed'.*alpha_decay"):
+    with pytest.raises(ConversionError, match=r"'mixed'.*alpha_decay"):
         to_nir(snn.Network().add(stim, mixed, snn.Projection(stim, mixed, [[0, 0, 1, 0]])))
     src = snn.Population(16, "spike_list", {}, name="img")
     post = snn.Population(16, "lif_conv2d", {}, name="conv")
     proj = snn.Conv2DProjection(
         src, post, np.ones((1, 1, 2, 2)), {"in_height": 4, "in_width": 4, "pad_bottom": 1, "pad_right": 1}
     )
-    with pytest.raises(ConversionError, match="'img->conv'.*asymmetric"):
+    with pytest.raises(ConversionError, match=r"'img->conv'.*asymmetric"):
         to_nir(snn.Network().add(src, post, proj))

@@ -4,6 +4,8 @@ convolution, the NIR paper's published single-LIF result, and every error path.
 
 import json
 import os
+import re
+from typing import Any, ClassVar
 
 import nir
 import numpy as np
@@ -207,7 +209,7 @@ def test_conv_parameters_and_pool_fusion(scale_weights, pool_kind):
 
 def direct_conv(x, weight, stride, pad):
     """Reference cross-correlation of x [C, H, W] in float64, torch semantics, symmetric padding."""
-    c_out, c_in, kh, kw = weight.shape
+    c_out, _c_in, kh, kw = weight.shape
     xp = np.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
     oh = (xp.shape[1] - kh) // stride[0] + 1
     ow = (xp.shape[2] - kw) // stride[1] + 1
@@ -225,7 +227,7 @@ def test_conv_geometry_matches_a_direct_convolution(stride, padding):
     """One input frame through the converted conv: V after one tick equals torch-style conv2d (stride[0] = H)."""
     graph, weight, _ = conv_graph(None, stride, padding, in_shape=(2, 7, 9), neuron="IF")
     graph.nodes["conv"].bias = np.zeros(3)
-    net, inputs, outputs = from_nir(graph, ConversionConfig(conn_delay=0, output_record=("v",)))
+    net, _inputs, _outputs = from_nir(graph, ConversionConfig(conn_delay=0, output_record=("v",)))
     frame = np.random.default_rng(3).random((2, 7, 9)) < 0.5
     x = np.zeros((1, 2, 2 * 7 * 9), np.uint8)
     x[0, 0] = frame.ravel()
@@ -343,7 +345,7 @@ def test_two_weight_layers_are_fused_or_rejected_naming_both():
     res = convert(graph, ConversionConfig(conn_delay=0))
     np.testing.assert_array_equal(res.net.projections[0].weights, (w2 @ w1).T.ravel())
     assert_f32_equal(res.output_pops["lif"].param("i_offset"), w2 @ b1 + b2)
-    with pytest.raises(ConversionError, match="'a'.*'b'"):
+    with pytest.raises(ConversionError, match=r"'a'.*'b'"):
         convert(graph, ConversionConfig(conn_delay=0, fuse_weight_layers=False))
     nodes["a"] = nir.Affine(weight=w1 * 40, bias=b1)
     graph = nir.NIRGraph(nodes=nodes, edges=[("in", "a"), ("a", "b"), ("b", "lif"), ("lif", "out")], type_check=False)
@@ -370,7 +372,7 @@ def test_conn_delay_selects_delay_models_and_conv_needs_zero():
     assert np.all(res.net.projections[0].delays == 3)
     assert res.report.output_latency == {"neuron": 4}
     graph, _, _ = conv_graph()
-    with pytest.raises(ConversionError, match="'conv'.*conn_delay"):
+    with pytest.raises(ConversionError, match=r"'conv'.*conn_delay"):
         convert(graph, ConversionConfig(conn_delay=1))
 
 
@@ -385,7 +387,7 @@ def test_report_rounding_errors_and_json():
     assert rep.rounding["trunc"].zeroed == 1
     assert rep.rounding["nearest_even"].max_abs_error == pytest.approx(0.4)
     assert rep.rounding["nearest_even"].zeroed == 1
-    thr = [m for m in res.report.population("neuron").parameters if m.chip_param == "threshold"][0]
+    thr = next(m for m in res.report.population("neuron").parameters if m.chip_param == "threshold")
     assert thr.max_abs_error == abs(float(np.float32(0.7)) - 0.7)
     text = res.report.format()
     assert "neuron" in text and "threshold" in text and "latency" in text
@@ -480,23 +482,23 @@ def if_node(n=4):
 def test_pool_with_kernel_not_stride_is_rejected():
     pool = nir.SumPool2d(kernel_size=np.array([3, 3]), stride=np.array([2, 2]), padding=np.array([0, 0]))
     graph, _, _ = conv_graph(pool)
-    with pytest.raises(ConversionError, match="'pool'.*kernel_size.*stride"):
+    with pytest.raises(ConversionError, match=r"'pool'.*kernel_size.*stride"):
         convert(graph, ConversionConfig(conn_delay=0))
 
 
 def test_pool_with_padding_is_rejected():
     pool = nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([1, 1]))
     graph, _, _ = conv_graph(pool)
-    with pytest.raises(ConversionError, match="'pool'.*padding"):
+    with pytest.raises(ConversionError, match=r"'pool'.*padding"):
         convert(graph, ConversionConfig(conn_delay=0))
 
 
 class MaxPool2d:
     """Stands in for a max-pool node (NIR 1.0.8 has none; other tools write one)."""
 
-    input_type = {"input": None}
-    output_type = {"output": None}
-    metadata = {}
+    input_type: ClassVar[dict[str, Any]] = {"input": None}
+    output_type: ClassVar[dict[str, Any]] = {"output": None}
+    metadata: ClassVar[dict[str, Any]] = {}
 
 
 @pytest.mark.parametrize(
@@ -527,7 +529,7 @@ def test_output_fed_through_weights_without_neuron_is_rejected():
         "fc": nir.Linear(weight=np.ones((2, 3))),
         "out": nir.Output(output_type=None),
     }
-    with pytest.raises(ConversionError, match="'out'.*'fc'"):
+    with pytest.raises(ConversionError, match=r"'out'.*'fc'"):
         convert(nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "out")], type_check=False))
 
 
@@ -540,7 +542,7 @@ def test_missing_edge_target_is_a_conversion_error():
 
 def test_mismatched_shapes_name_both_nodes():
     graph = dense_graph(nir.IF(r=np.ones(5), v_threshold=np.ones(5), v_reset=np.zeros(5)), W, B)
-    with pytest.raises(ConversionError, match="'neuron'.*5 values.*4"):
+    with pytest.raises(ConversionError, match=r"'neuron'.*5 values.*4"):
         convert(graph)
     nodes = {
         "in": nir.Input(input_type={"input": np.array([5])}),
@@ -548,13 +550,13 @@ def test_mismatched_shapes_name_both_nodes():
         "lif": if_node(2),
         "out": nir.Output(output_type=None),
     }
-    with pytest.raises(ConversionError, match="'fc'.*3 inputs"):
+    with pytest.raises(ConversionError, match=r"'fc'.*3 inputs"):
         convert(nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False))
 
 
 def test_zero_time_constant_names_node_and_parameter():
     node = nir.LIF(tau=np.zeros(4), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4), v_reset=np.zeros(4))
-    with pytest.raises(ConversionError, match="'neuron'.*'tau'"):
+    with pytest.raises(ConversionError, match=r"'neuron'.*'tau'"):
         convert(dense_graph(node, W, B))
 
 
@@ -572,16 +574,16 @@ def test_bad_files_give_trace_errors(tmp_path):
         from_nir(tmp_path / "missing.nir")
     text = tmp_path / "text.nir"
     text.write_text("not hdf5 at all")
-    with pytest.raises(TraceError, match="text.nir"):
+    with pytest.raises(TraceError, match=re.escape("text.nir")):
         from_nir(text)
     good = tmp_path / "good.nir"
     nir.write(good, dense_graph(if_node(), W, B))
     data = good.read_bytes()
     truncated = tmp_path / "truncated.nir"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(TraceError, match="truncated.nir"):
+    with pytest.raises(TraceError, match=re.escape("truncated.nir")):
         from_nir(truncated)
-    net, ins, outs = from_nir(good, ConversionConfig(conn_delay=0))
+    _net, ins, outs = from_nir(good, ConversionConfig(conn_delay=0))
     assert list(ins) == ["in"] and list(outs) == ["neuron"]
     assert os.path.getsize(good) > 0
 

@@ -576,10 +576,7 @@ def test_left_to_right_grouping_by_hand(runner, model):
         v, out = f(0.0), []
         for tick in range(6):
             e, i = (f(5), f(3)) if tick else (f(0), f(0))
-            if grouping == "left_to_right":
-                v = f(f(f(f(v * a) + e) - i) + off)
-            else:
-                v = f(f(v * a) + f(f(e - i) + off))
+            v = f(f(f(f(v * a) + e) - i) + off) if grouping == "left_to_right" else f(f(v * a) + f(f(e - i) + off))
             out.append(v)
         return np.array(out, np.float32)
 

@@ -5,6 +5,7 @@ Expected byte counts are written out here from the memory model in docs/placemen
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -42,7 +43,7 @@ def _covers(placement, pop) -> None:
     """Slices of ``pop`` are contiguous, cover it exactly and sit on consecutive PEs."""
     slices = placement.slices_of(pop.name)
     assert slices[0].start == 0 and slices[-1].stop == pop.size
-    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+    assert all(a.stop == b.start for a, b in itertools.pairwise(slices))
     assert [s.pe for s in slices] == list(range(slices[0].pe, slices[0].pe + len(slices)))
 
 
@@ -179,7 +180,7 @@ def test_conv_kernels_counted_for_the_output_channels_a_slice_covers():
     p = place(_net(img, conv, proj))
     # Slices [0,20) [20,40) [40,60) [60,64) cover channels 0-1, 1-2, 2-3, 3 (16 neurons per channel).
     channels = [2, 2, 2, 1]
-    for s, ch in zip(p.slices_of("conv"), channels):
+    for s, ch in zip(p.slices_of("conv"), channels, strict=True):
         assert s.memory.conv_kernels == 2 * ch * 3 * 3 + 32
         assert s.memory.synapse_rows == 0
         assert s.memory.total == RESERVED + s.neurons * (LIF_STATE + RING_NO_DELAY) + 2 * ch * 9 + 32

@@ -204,20 +204,20 @@ def test_populations_too_deep_to_search_are_checked(cache):
     truth = ChipProfile(fused_multiply_add=False)
     chip = _chip({p: value_of(truth, p) for p in open_points()}, cache)
     deep_trace = simulate(deep, 10, truth, metadata={"probe": "deep"})
-    result = infer(chip + [deep_trace], cache=cache)
+    result = infer([*chip, deep_trace], cache=cache)
     assert ("deep", "layer4") in result.checked_only and ("deep", "layer0") not in result.checked_only
     assert result.profiles() == [truth] and "checked, not searched" in result.report()
     # the checked population alone rules out what the searched ones allowed
     tampered = replace(deep_trace, voltages={**deep_trace.voltages, "layer4": deep_trace.voltages["layer4"] + 1})
-    assert infer(chip + [tampered], cache=cache).consistent == []
+    assert infer([*chip, tampered], cache=cache).consistent == []
 
 
 def _witnesses(probe_name: str, pop_name: str):
     probe = next(p for p in probes.probe_suite() if p.name == probe_name)
     pop = probe.network.population(pop_name)
     proj = next(q for q in probe.network.projections if q.post is pop)
-    exc = {n: w for n, w in zip(proj.post_idx.tolist(), proj.weights.tolist()) if w > 0}
-    inh = {n: -w for n, w in zip(proj.post_idx.tolist(), proj.weights.tolist()) if w < 0}
+    exc = {n: w for n, w in zip(proj.post_idx.tolist(), proj.weights.tolist(), strict=True) if w > 0}
+    inh = {n: -w for n, w in zip(proj.post_idx.tolist(), proj.weights.tolist(), strict=True) if w < 0}
     return [
         (pop.param("v_init")[n], pop.param("alpha_decay")[n], exc[n], pop.param("i_offset")[n], inh.get(n, 0.0))
         for n in range(pop.size)
@@ -277,7 +277,7 @@ def test_suite_on_disk_and_cli_inference(tmp_path, capsys):
     assert sorted(p.stem for p in paths) == sorted({probe for probe, _ in DESIGNED})
     traces, labels = read_trace_set(tmp_path / "suite")
     (tmp_path / "chip").mkdir()
-    for trace, label in zip(traces, labels):
+    for trace, label in zip(traces, labels, strict=True):
         chip = simulate(trace.network, trace.timesteps, chip_profile, trace.inputs, metadata=trace.metadata)
         chip.profile, chip.source = None, "spinnaker2"  # a board does not know its profile
         write_trace(tmp_path / "chip" / f"{label}.h5", chip)

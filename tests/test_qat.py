@@ -229,7 +229,7 @@ def recurrent_model(sizes, reset, hidden_kind, seed=0):
     """
     n_in, hidden, n_out = sizes
     torch.manual_seed(seed)
-    kw = dict(init_hidden=True, reset_mechanism=reset, reset_delay=False)
+    kw = {"init_hidden": True, "reset_mechanism": reset, "reset_delay": False}
     beta = 0.7 + 0.25 * torch.rand(hidden)
     if hidden_kind == "RSynaptic":
         mid = snn.RSynaptic(alpha=0.6 + 0.3 * torch.rand(hidden), beta=beta, linear_features=hidden, **kw)

@@ -57,9 +57,13 @@ def neuron_layer(kind, n, reset_mechanism, reset_delay, init_hidden=True):
     """An snnTorch neuron layer of ``n`` neurons with per-neuron decays (random recurrence for R* layers)."""
     gen = torch.Generator().manual_seed(n)
     beta = 0.6 + 0.35 * torch.rand(n, generator=gen)
-    kw = dict(
-        beta=beta, threshold=1.0, reset_mechanism=reset_mechanism, reset_delay=reset_delay, init_hidden=init_hidden
-    )
+    kw = {
+        "beta": beta,
+        "threshold": 1.0,
+        "reset_mechanism": reset_mechanism,
+        "reset_delay": reset_delay,
+        "init_hidden": init_hidden,
+    }
     if kind in ("Synaptic", "RSynaptic"):
         kw["alpha"] = 0.5 + 0.4 * torch.rand(n, generator=gen)
     if kind in ("RLeaky", "RSynaptic"):
@@ -238,7 +242,7 @@ def test_simulate_gives_the_torch_forward_spikes(kind):
     qm = ptq(model, x, config=QuantConfig(rounding="trunc"))
     mine, ref = qm.simulate(x), qm.forward(x).spikes
     assert len(mine) == len(ref) == len(qm.layers)
-    for a, b in zip(mine, ref):
+    for a, b in zip(mine, ref, strict=True):
         assert a.dtype == np.uint8 and np.array_equal(a, b.numpy()) and 0 < a.mean() < 1
     assert np.array_equal(qm.predict(x), ref[-1].sum(0).argmax(1).numpy())
     rates = [float(s[depth : depth + x.shape[0]].double().mean()) for depth, s in enumerate(ref, start=1)]

@@ -15,9 +15,10 @@ pytest.importorskip("sklearn")
 SMALL = sd.SaccadeConfig(n_ticks=5, step_ms=6.0)
 
 
-def camera(
-    config=EventCameraConfig(threshold=0.1, threshold_mismatch=0.0, refractory_ms=0.0), first=0.5, shape=(1, 1, 3)
-):
+ONE_PIXEL = EventCameraConfig(threshold=0.1, threshold_mismatch=0.0, refractory_ms=0.0)
+
+
+def camera(config=ONE_PIXEL, first=0.5, shape=(1, 1, 3)):
     return EventCamera(config, np.full(shape, first), np.full(shape[1:], config.threshold), 1.0)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -166,30 +168,30 @@ def conv_reference(x: np.ndarray, w: np.ndarray, p: dict) -> np.ndarray:
 @pytest.mark.parametrize(
     "geom",
     [
-        dict(
-            in_height=8,
-            in_width=6,
-            stride_x=1,
-            stride_y=1,
-            pool_x=1,
-            pool_y=1,
-            pad_top=0,
-            pad_bottom=0,
-            pad_left=0,
-            pad_right=0,
-        ),
-        dict(
-            in_height=8,
-            in_width=12,
-            stride_x=2,
-            stride_y=1,
-            pool_x=2,
-            pool_y=2,
-            pad_top=1,
-            pad_bottom=2,
-            pad_left=0,
-            pad_right=1,
-        ),
+        {
+            "in_height": 8,
+            "in_width": 6,
+            "stride_x": 1,
+            "stride_y": 1,
+            "pool_x": 1,
+            "pool_y": 1,
+            "pad_top": 0,
+            "pad_bottom": 0,
+            "pad_left": 0,
+            "pad_right": 0,
+        },
+        {
+            "in_height": 8,
+            "in_width": 12,
+            "stride_x": 2,
+            "stride_y": 1,
+            "pool_x": 2,
+            "pool_y": 2,
+            "pad_top": 1,
+            "pad_bottom": 2,
+            "pad_left": 0,
+            "pad_right": 1,
+        },
     ],
 )
 def test_conv_input_matches_integer_convolution(geom):
@@ -243,7 +245,7 @@ def test_c_core_rejects_corrupt_network_without_crashing():
     net = snn.Network().add(stim, pop, snn.Projection(stim, pop, [[0, 1, 3, 2], [3, 2, -4, 0]]))
     lowered = lower(net)
     lowered.projections[0].arrays["target"][1] = 3  # one past the end of a 3-neuron population
-    with pytest.raises(CoreError, match="target 3 outside 0..2"):
+    with pytest.raises(CoreError, match=re.escape("target 3 outside 0..2")):
         CoreNetwork(lowered)
     lowered = lower(net)
     lowered.projections[0].arrays["delay"][0] = 9  # the two synapses have different delays
@@ -277,7 +279,10 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = "import sys, s2sim; s2sim.ChipProfile(); print(sorted(m for m in ('torch', 'snntorch', 'tonic', 'h5py') if m in sys.modules))"
+    code = (
+        "import sys, s2sim; s2sim.ChipProfile(); "
+        "print(sorted(m for m in ('torch', 'snntorch', 'tonic', 'h5py') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert s2sim.Simulator is Simulator
@@ -301,7 +306,7 @@ def test_loaded_network_is_safe_across_threads_and_follows_a_changed_network():
     expected = [loaded.run_batch({"stim": x}).voltages["pop"] for x in xs]
     with ThreadPoolExecutor(3) as pool:
         got = list(pool.map(lambda x: loaded.run_batch({"stim": x}).voltages["pop"], xs))
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(bits(e), bits(g))
     net.add(snn.Population(2, "lif", {}, name="late", record=["v"]))
     res = loaded.run_batch({"stim": xs[0]})  # a population added after loading is part of the next run

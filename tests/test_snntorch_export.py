@@ -93,17 +93,17 @@ def dense_model(beta, reset, recurrent=False, lo=-3, **kw):
 
 CASES = [
     # zero reset: exact for Leaky with any beta (snnTorch zeroes mem before decay + input, like the chip)
-    ("conv", dict(beta=0.75, reset="zero")),
-    ("dense", dict(beta=0.75, reset="zero")),
+    ("conv", {"beta": 0.75, "reset": "zero"}),
+    ("dense", {"beta": 0.75, "reset": "zero"}),
     # subtract reset with snnTorch's default reset_delay: exact for beta == 1 (exported as IF)
-    ("conv", dict(beta=1.0, reset="subtract")),
-    ("dense", dict(beta=1.0, reset="subtract", recurrent=True)),
+    ("conv", {"beta": 1.0, "reset": "subtract"}),
+    ("dense", {"beta": 1.0, "reset": "subtract", "recurrent": True}),
     # subtract reset with reset_delay=False: equal here although some membranes exceed 2*threshold (where the
     # two can differ); test_synaptic_subtract_without_reset_delay_is_exact checks the stated precondition
-    ("conv", dict(beta=0.75, reset="subtract", reset_delay=False)),
+    ("conv", {"beta": 0.75, "reset": "subtract", "reset_delay": False}),
     # RLeaky's zero reset with reset_delay=False zeroes mem in the spike step, as the chip does; its recurrence
     # uses the previous step's spikes, which is the recurrent projection's one-tick latency
-    ("dense", dict(beta=0.75, reset="zero", recurrent=True, reset_delay=False)),
+    ("dense", {"beta": 0.75, "reset": "zero", "recurrent": True, "reset_delay": False}),
 ]
 
 

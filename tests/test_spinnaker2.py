@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def native_lif_runs():
     ]
     cur_record = [["spikes"], ["spikes", "v"], ["v"]]
     out = []
-    for stim_ticks, params, record in zip(stims, exc_params, cur_record):
+    for stim_ticks, params, record in zip(stims, exc_params, cur_record, strict=True):
         stim = snn.Population(4, "spike_list", stim_ticks, name="stim")
         exc = snn.Population(
             5, "lif", {**params, "i_offset": 0.25, "reset": "reset_by_subtraction"}, name="exc", record=["spikes", "v"]
@@ -89,7 +90,7 @@ def test_lif_script_runs_unmodified_and_matches_the_native_api(tmp_path):
     assert run_script("lif_network.py", out, trace=tmp_path / "traces") == 0
     got = np.load(out)
     native = native_lif_runs()
-    for run, (net, res) in enumerate(native):
+    for run, (_net, res) in enumerate(native):
         np.testing.assert_array_equal(got[f"exc_spikes_{run}"], res.spikes["exc"][0].T)
         np.testing.assert_array_equal(bits(got[f"exc_v_{run}"]), bits(res.voltages["exc"][0].T))
         idx, times = np.nonzero(res.spikes["exc"][0].T)
@@ -103,7 +104,7 @@ def test_lif_script_runs_unmodified_and_matches_the_native_api(tmp_path):
     # --trace wrote every run; each compares equal with the native run's trace
     traces, _ = read_trace_set(tmp_path / "traces")
     assert len(traces) == 3
-    for trace, (net, res) in zip(traces, native):
+    for trace, (net, res) in zip(traces, native, strict=True):
         result = compare(from_result(net, res, profile=ChipProfile()), trace)
         assert result.match, result.report()
 
@@ -228,7 +229,7 @@ def test_nir_script_per_sample_input_matches_a_native_batch(tmp_path):
     cfg = s2sim.ConversionConfig(
         dt=1e-4, conn_delay=0, scale_weights=True, reset="ZERO", integrator="FORWARD", output_record=("v", "spikes")
     )
-    net, inputs, outputs = s2sim.from_nir(g, cfg)
+    net, _inputs, outputs = s2sim.from_nir(g, cfg)
     flat = np.concatenate([x.reshape(3, 25, -1), np.zeros((3, 1, 72), np.uint8)], axis=1)
     res = Simulator().run_batch(net, {"input": flat})
     np.testing.assert_array_equal(bits(got["v_out"]), bits(res.voltages["lif2"]))
@@ -418,6 +419,11 @@ def test_board_settings_script_and_helpers(tmp_path):
     np.testing.assert_array_equal(got["time_done"], np.stack([native[k] for k in sorted(native)]))
 
 
+def _flat_index(a, b, cc, H, W, C, order):
+    """Index of (channel cc, row a, column b) in a flattened (C, H, W) map: channel-major for torch, else last."""
+    return cc * H * W + a * W + b if order == "torch" else a * W * C + b * C + cc
+
+
 def test_sumpool_helper_matches_a_brute_force_pool():
     from s2sim.spinnaker2.ann2snn_helpers import connection_list_for_sumpool2d
 
@@ -438,10 +444,8 @@ def test_sumpool_helper_matches_a_brute_force_pool():
                     for y in range(oy * sh - ph, oy * sh - ph + kh):
                         for x in range(ox * sw - pw, ox * sw - pw + kw):
                             if 0 <= y < h and 0 <= x < w:
-                                flat = lambda a, b, cc, H, W, C: (
-                                    cc * H * W + a * W + b if order == "torch" else a * W * C + b * C + cc
-                                )
-                                expect.add((flat(y, x, ch, h, w, c), flat(oy, ox, ch, oh, ow, c), 1, 2))
+                                pre = _flat_index(y, x, ch, h, w, c, order)
+                                expect.add((pre, _flat_index(oy, ox, ch, oh, ow, c, order), 1, 2))
         assert {tuple(r) for r in conns} == expect and len(conns) == len(expect)
 
 
@@ -521,10 +525,10 @@ def test_conversion_config_attributes_and_enums():
     native = cfg.to_s2sim()
     assert native.integrator.name == "FORWARD" and native.reset.name == "ZERO"
     cfg.integrator = "Runge-Kutta"
-    with pytest.raises(ConversionError, match="ConversionConfig.integrator = 'Runge-Kutta'"):
+    with pytest.raises(ConversionError, match=re.escape("ConversionConfig.integrator = 'Runge-Kutta'")):
         cfg.to_s2sim()
     cfg.integrator, cfg.dt = "FORWARD", -1.0
-    with pytest.raises(ConversionError, match="dt = -1.0"):
+    with pytest.raises(ConversionError, match=re.escape("dt = -1.0")):
         cfg.to_s2sim()
 
 
@@ -660,7 +664,7 @@ def test_exec_board_runs_through_py_spinnaker2_and_traces_compare(tmp_path, monk
     boards, _ = read_trace_set(tmp_path / "board")
     sims, _ = read_trace_set(tmp_path / "sim")
     assert len(boards) == len(sims) == 3
-    for board, sim in zip(boards, sims):
+    for board, sim in zip(boards, sims, strict=True):
         assert (
             board.source == "spinnaker2" and board.profile is None and board.metadata["settings"]["board"] == "10.0.0.9"
         )

@@ -68,7 +68,7 @@ def test_packets_received_by_brute_force():
     res = run(net, activity=0.1, batch=1, ticks=12)
     placement = place(net)
     load = pe_load(net, placement, res)
-    conv_proj, list_proj, extra = net.projections
+    conv_proj, list_proj, _extra = net.projections
 
     def lag(x):
         return np.concatenate([[0], x[:-1]])
@@ -183,7 +183,9 @@ def test_py_spinnaker2_formats_and_labels():
     net = conv_net()
     report = estimate(net, run(net, batch=1))
     done = report.per_population("conv", "time_done")
-    assert list(done) == [pe_label(pe) for pe, pop in zip(report.load.pes, report.load.populations) if pop == "conv"]
+    assert list(done) == [
+        pe_label(pe) for pe, pop in zip(report.load.pes, report.load.populations, strict=True) if pop == "conv"
+    ]
     assert all(v.shape == (30,) for v in done.values())
     assert pe_label(0) == "PE(1, 1, 0)" and pe_label(5) == "PE(2, 1, 1)" and pe_label(PES_PER_CHIP).startswith("chip1:")
     with pytest.raises(ConfigError, match="unknown diagnostic 'energy'"):
@@ -193,7 +195,7 @@ def test_py_spinnaker2_formats_and_labels():
 def test_missing_spikes_and_bad_config_are_named():
     net = conv_net()
     res = Simulator().run_batch(net, {"src": np.zeros((1, 5, 128), np.uint8)})
-    with pytest.raises(ConfigError, match="no spikes of population 'src'.*all_spikes=True"):
+    with pytest.raises(ConfigError, match=r"no spikes of population 'src'.*all_spikes=True"):
         estimate(net, res)
     with pytest.raises(ConfigError, match="sys_tick_in_s must be a positive number"):
         TimingConfig(sys_tick_in_s=0)

@@ -68,6 +68,7 @@ def _connections(rng: np.random.Generator, n_pre: int, n_post: int, model: str, 
             rng.integers(0, n_post, count),
             weights,
             rng.integers(0, max_delay + 1, count),
+            strict=True,
         )
     ]
 

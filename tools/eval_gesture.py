@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from s2sim.evaluate import run_gesture_pipeline
     from s2sim.quantize import QuantConfig
 
-    model, config, meta = gm.load_model(args.float_model)
+    model, config, _meta = gm.load_model(args.float_model)
     qat_model, qat_config = None, None
     if args.qat_model is not None:
         qat_model, qat_net_config, qat_meta = gm.load_model(args.qat_model)

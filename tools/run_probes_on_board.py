@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     traces, labels = read_trace_set(args.probes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for trace, label in zip(traces, labels):
+    for trace, label in zip(traces, labels, strict=True):
         chip = run_on_board(
             trace.network,
             trace.timesteps,

@@ -122,7 +122,8 @@ def _rows(pre: np.ndarray, post: np.ndarray, weight: np.ndarray, delay: Any) -> 
     if np.ndim(delay) == 0:
         delay = np.full(len(pre), as_index(delay, "delay"), dtype=np.int64)
     return [
-        [int(i), int(j), w.item() if hasattr(w, "item") else w, int(d)] for i, j, w, d in zip(pre, post, weight, delay)
+        [int(i), int(j), w.item() if hasattr(w, "item") else w, int(d)]
+        for i, j, w, d in zip(pre, post, weight, delay, strict=True)
     ]
 
 

@@ -12,7 +12,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ContextManager
+from typing import Any
 
 from ..errors import ConfigError, IgnoredSettingWarning, caller_stacklevel
 from ..profile import ChipProfile
@@ -60,7 +60,7 @@ class BoardTarget:
     address: str
     snn: Any
     hardware: Any
-    vendor_imports: Callable[[], ContextManager[Any]]
+    vendor_imports: Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 @dataclass

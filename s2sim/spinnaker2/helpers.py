@@ -74,7 +74,7 @@ def plot_times_done_multiple_pes_one_plot_vertical(filepath: str, sys_tick_in_s:
         )
     scale, unit = (sys_tick_in_s, "time done [s]") if sys_tick_in_s else (1.0, "time done [tick]")
     fig, axes = plt.subplots(pes.size, 1, sharex=True, squeeze=False, figsize=(8, 1.2 * pes.size + 1))
-    for ax, pe, row in zip(axes[:, 0], pes, times):
+    for ax, pe, row in zip(axes[:, 0], pes, times, strict=True):
         ax.plot(np.arange(row.size), row * scale, linewidth=0.8)
         ax.axhline(scale, color="red", linewidth=0.6, linestyle="--")
         ax.set_ylabel(pe, fontsize=7)
