@@ -152,10 +152,10 @@ def run_on_board(
             raise BoardUnavailable(detail)
         snn_module, hardware = _spinnaker2("snn"), _spinnaker2("hardware")
     else:
-        detail = board_address(address)
-        if detail is None:
+        found = board_address(address)
+        if found is None:
             raise BoardUnavailable(f"no board address: pass address=... or set {' or '.join(BOARD_ENV_VARS)}")
-        snn_module, hardware = modules
+        detail, (snn_module, hardware) = found, modules
     s2net, pops = to_spinnaker2(net, inputs, snn_module=snn_module)
     hw = hardware.SpiNNaker2Chip(eth_ip=detail)
     hw.run(s2net, timesteps)

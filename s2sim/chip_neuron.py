@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from .errors import ConfigError
 
@@ -154,7 +156,9 @@ class ChipNeuron(torch.autograd.Function):
         )
 
 
-def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
+def _check_shapes(
+    syn: Tensor, exc: Tensor | None, inh: Tensor | None, decay: Tensor | None, w_rec: Tensor | None
+) -> None:
     """Check every tensor against ``syn``'s [T, B, n]: the C loop trusts the sizes it is given."""
     if syn.dim() != 3:
         raise ConfigError(f"ChipNeuron: synaptic sums of shape {tuple(syn.shape)}; expected [ticks, batch, neurons]")
@@ -169,10 +173,10 @@ def _check_shapes(syn, exc, inh, decay, w_rec) -> None:
         raise ConfigError(f"ChipNeuron: recurrent weights of shape {tuple(w_rec.shape)} for {n} neurons")
 
 
-def _params(n: int, i_offset, alpha, theta, decay) -> tuple:
+def _params(n: int, i_offset: Tensor, alpha: Tensor, theta: Tensor, decay: Tensor | None) -> tuple:
     """(i_offset, alpha, theta, decay) as contiguous float32 [n] tensors (decay None for lif)."""
 
-    def per_neuron(name, x):
+    def per_neuron(name: str, x: Tensor | None) -> Tensor | None:
         if x is None:
             return None
         if x.numel() not in (1, n):
@@ -187,15 +191,17 @@ def _params(n: int, i_offset, alpha, theta, decay) -> tuple:
     )
 
 
-def _reduce_to(grad, needed: bool, shape):
+def _reduce_to(grad: Tensor | None, needed: bool, shape: tuple[int, ...] | None) -> Tensor | None:
     """Sum a per-(sample, neuron) gradient [B, n] down to ``shape`` ([n] or scalar); None when not needed."""
-    if not needed or shape is None:
+    if not needed or shape is None or grad is None:
         return None
     return grad.sum(0).reshape(shape) if len(shape) else grad.sum()
 
 
 # -- the C core ---------------------------------------------------------------------------------------------------
-def _layer_struct(spikes_shape, params: tuple, w_rec, dyn: Dynamics):
+def _layer_struct(
+    spikes_shape: tuple[int, ...], params: tuple, w_rec: Tensor | None, dyn: Dynamics
+) -> tuple[Any, list[Tensor | None]]:
     """Return the s2_qn_layer of csrc/chip_neuron.h, and the tensors its pointers reference (keep them alive)."""
     from ._core import ffi, lib
 
@@ -220,12 +226,12 @@ def _layer_struct(spikes_shape, params: tuple, w_rec, dyn: Dynamics):
     return layer, keep
 
 
-def _ptr(ffi, tensor) -> Any:
+def _ptr(ffi: Any, tensor: Tensor | None) -> Any:
     """Return a float* to a contiguous CPU float32 tensor (NULL for None)."""
     return ffi.NULL if tensor is None else ffi.cast("float *", tensor.data_ptr())
 
 
-def _f32(x):
+def _f32(x: Tensor | None) -> Tensor | None:
     return None if x is None else x.detach().float().contiguous()
 
 
@@ -239,7 +245,7 @@ def _split(batch: int, n: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-def _on_threads(call, batch: int, n: int, scratch_per_thread: int) -> None:
+def _on_threads(call: Callable[[int, int, Tensor], object], batch: int, n: int, scratch_per_thread: int) -> None:
     """``call(b_begin, b_end, scratch)`` for disjoint sample ranges, on threads (the C calls release the GIL)."""
     ranges = _split(batch, n)
     scratch = [torch.empty(scratch_per_thread) for _ in ranges]
@@ -251,12 +257,14 @@ def _on_threads(call, batch: int, n: int, scratch_per_thread: int) -> None:
             job.result()
 
 
-def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
+def _forward_c(
+    syn: Tensor, exc: Tensor | None, inh: Tensor | None, params: tuple, w_rec: Tensor | None, dyn: Dynamics
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     from ._core import ffi, lib
 
     _t_len, batch, n = syn.shape
     curr = params[3] is not None
-    syn, exc, inh = _f32(syn), _f32(exc), _f32(inh)
+    syn, exc, inh = syn.detach().float().contiguous(), _f32(exc), _f32(inh)
     layer, keep = _layer_struct(syn.shape, params, w_rec, dyn)
     spikes, v_pre = torch.empty_like(syn), torch.empty_like(syn)
     v_post = torch.empty_like(syn) if dyn.keep_v else None
@@ -280,7 +288,16 @@ def _forward_c(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
     return spikes, v_pre, v_post, i_net
 
 
-def _backward_c(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn: Dynamics):
+def _backward_c(
+    g_spk: Tensor | None,
+    g_vpost: Tensor | None,
+    v_pre: Tensor,
+    spikes: Tensor,
+    i_net: Tensor | None,
+    params: tuple,
+    w_rec: Tensor | None,
+    dyn: Dynamics,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor]:
     from ._core import ffi, lib
 
     _t_len, batch, n = v_pre.shape
@@ -299,7 +316,9 @@ def _backward_c(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn:
 
 
 # -- torch operations (any device) -------------------------------------------------------------------------------
-def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
+def _forward_torch(
+    syn: Tensor, exc: Tensor | None, inh: Tensor | None, params: tuple, w_rec: Tensor | None, dyn: Dynamics
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     i_offset, alpha, theta, decay = params
     zero = torch.zeros_like(syn[0])
     v, i_exc, i_inh, s_prev = zero, zero, zero, zero
@@ -314,6 +333,7 @@ def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
             cur = _tick_input(syn, t, dyn.late, zero)
             cur = cur if w_rec is None else cur + s_prev @ w_rec.T
         else:
+            assert exc is not None and inh is not None and i_net is not None  # _check_shapes: they come with decay
             e, i = _tick_input(exc, t, dyn.late, zero), _tick_input(inh, t, dyn.late, zero)
             e, i = (e, i) if w_rec is None else (e + s_prev @ rec_exc, i + s_prev @ rec_inh)
             i_exc = muladd(i_exc, decay, e, dyn.current_fused)
@@ -329,7 +349,7 @@ def _forward_torch(syn, exc, inh, params: tuple, w_rec, dyn: Dynamics):
     return spikes, v_pre, v_post, i_net
 
 
-def _tick_input(sums, t: int, late: bool, zero):
+def _tick_input(sums: Tensor, t: int, late: bool, zero: Tensor) -> Tensor:
     """Return the sums that arrive in tick t (see ``Dynamics.late``), ``+ 0.0``.
 
     A matmul or conv of -0.0 terms gives -0.0 where the chip's (float) of an integer sum 0 is +0.0.
@@ -339,7 +359,16 @@ def _tick_input(sums, t: int, late: bool, zero):
     return sums[t - 1 if late else t] + 0.0
 
 
-def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, dyn: Dynamics):
+def _backward_torch(
+    g_spk: Tensor | None,
+    g_vpost: Tensor | None,
+    v_pre: Tensor,
+    spikes: Tensor,
+    i_net: Tensor | None,
+    params: tuple,
+    w_rec: Tensor | None,
+    dyn: Dynamics,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor]:
     _i_offset, alpha, theta, decay = params
     # V after the reset, recomputed by the forward's own float operation
     v_post = torch.where(spikes > 0, v_pre - theta if dyn.subtract else torch.zeros_like(v_pre), v_pre)
@@ -363,6 +392,7 @@ def _backward_torch(g_spk, g_vpost, v_pre, spikes, i_net, params: tuple, w_rec, 
             g_v, g_theta = g_sur + g_post * (1 - spikes[t]), g_theta - g_sur
         g_ioff += g_v
         if decay is not None:  # I[t+1] = decay * I[t] + syn[t+1]
+            assert i_net is not None  # the forward keeps the net current of a population with a decay
             g_decay += g_i_next * i_net[t]
             g_i_next = g_v + decay * g_i_next
             g_in[t] = g_i_next

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CoreError
-from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation
+from .lowering import PROJ_CONV, PROJ_DENSE, LoweredNetwork, LoweredPopulation, LoweredProjection
 from .models import KIND_INPUT
 from .profile import ChipProfile
 from .tuning import NEVER
@@ -135,7 +135,7 @@ class CoreNetwork:
             self._keep.append(arr)
         return _ptr(ctype, arr)
 
-    def _fill_projection(self, c: Any, proj) -> None:
+    def _fill_projection(self, c: Any, proj: LoweredProjection) -> None:
         c.kind, c.pre, c.post, c.n_pre = proj.kind, proj.pre, proj.post, proj.n_pre
         a = proj.arrays
         if proj.kind == PROJ_CONV:
@@ -168,7 +168,7 @@ class CoreNetwork:
         low = self.lowered
         ftype = np.float64 if self.float64 else np.float32
         n_pops = len(low.populations)
-        shared = {
+        shared: dict[str, np.ndarray] = {
             "v": np.zeros(low.n_neurons, ftype),
             "i_exc": np.zeros(low.n_curr, ftype),
             "i_inh": np.zeros(low.n_curr, ftype),
@@ -192,7 +192,11 @@ class CoreNetwork:
         }
         out = []
         for thread in range(n_threads):
-            arrays = {**shared, "dirty": np.zeros(8 * n_pops, np.uint8), "conv_map": np.zeros(low.n_conv_map, np.uint8)}
+            arrays: dict[str, np.ndarray] = {
+                **shared,
+                "dirty": np.zeros(8 * n_pops, np.uint8),
+                "conv_map": np.zeros(low.n_conv_map, np.uint8),
+            }
             ws = ffi.new("s2_workspace *")
             for key, arr in arrays.items():
                 setattr(ws, key, _ptr(ctypes.get(key, "int32_t *"), arr))
@@ -262,7 +266,7 @@ class CoreNetwork:
         return True
 
 
-def _check_population(pop) -> None:
+def _check_population(pop: LoweredPopulation) -> None:
     for key in _POP_PTRS:
         if key in pop.params:
             _expect(pop.params[key], pop.n, f"population {pop.name!r} parameter {key}")
@@ -270,7 +274,7 @@ def _check_population(pop) -> None:
         _expect(pop.params["t_refrac"], pop.n, f"population {pop.name!r} t_refrac")
 
 
-def _check_projection(proj, n_post: int, planes: int) -> None:
+def _check_projection(proj: LoweredProjection, n_post: int, planes: int) -> None:
     a, g, where = proj.arrays, proj.geometry, f"projection {proj.name!r}"
     if proj.kind == PROJ_CONV:
         _expect(a["pool_pos"], 3 * proj.n_pre, f"{where} pool_pos")

@@ -35,7 +35,7 @@ from .lowering import lower, round_weights
 from .models import KIND_CURR_EXP
 from .placement import place
 from .profile import ChipProfile
-from .snn import Conv2DProjection, Network
+from .snn import Conv2DProjection, Network, Projection
 from .traces import Trace, spike_list_inputs
 
 #: Source folder of the PE program (present in a source checkout, not in an installed wheel).
@@ -267,8 +267,8 @@ def _pack_pe(
     params = [param(k).astype("<f4") for k in _PARAMS]
     refrac = param("t_refrac").astype("<i4")
     params_offset = blob.add(b"".join(p.tobytes() for p in params) + refrac.tobytes())
-    entries = [_pack_entry(proj, s, pop_id, profile, blob) for proj in network.projections if proj.post is pop]
-    entries = [e for e in entries if e is not None]
+    packed = (_pack_entry(proj, s, pop_id, profile, blob) for proj in network.projections if proj.post is pop)
+    entries = [e for e in packed if e is not None]
     s.entries = len(entries)
     entries_offset = blob.add(b"".join(entries) or b"\0" * 4)
     max_inbox = sum(proj.pre.size for proj in network.projections if proj.post is pop)
@@ -289,7 +289,9 @@ def _pack_pe(
     )
 
 
-def _pack_entry(proj, s: PESlice, pop_id: dict, profile: ChipProfile, blob: _Blob) -> bytes | None:
+def _pack_entry(
+    proj: Projection | Conv2DProjection, s: PESlice, pop_id: dict, profile: ChipProfile, blob: _Blob
+) -> bytes | None:
     """One population-table entry: the rows (or the conv) of ``proj`` that reach slice ``s``."""
     key, mask = pop_id[proj.pre.name] << _KEY_BITS, ~((1 << _KEY_BITS) - 1) & 0xFFFFFFFF
     settings = profile.model_settings(proj.post.neuron_model)
@@ -477,8 +479,9 @@ def _read_records(records: bytes, image: Image) -> tuple[list, list, np.ndarray]
         for k, s in enumerate(image.pes):
             counters[t, k] = np.frombuffer(records, "<u4", len(COUNTERS), pos)
             pos += 4 * len(COUNTERS)
-            if volts[k] is not None:
-                volts[k][t] = np.frombuffer(records, "<f4", s.n, pos)
+            v = volts[k]
+            if v is not None:
+                v[t] = np.frombuffer(records, "<f4", s.n, pos)
                 pos += 4 * s.n
             spikes[k][t] = np.frombuffer(records, np.uint8, s.n, pos)
             pos += s.n + (-s.n % 4)
@@ -487,7 +490,7 @@ def _read_records(records: bytes, image: Image) -> tuple[list, list, np.ndarray]
     return spikes, volts, counters
 
 
-def _trace(network: Network, image: Image, spikes: list, volts: list, build: str, metadata) -> Trace:
+def _trace(network: Network, image: Image, spikes: list, volts: list, build: str, metadata: Mapping | None) -> Trace:
     out_spikes, out_v, out_last = {}, {}, {}
     for pop in network.populations:
         if pop.model.is_input:
@@ -567,7 +570,7 @@ def instruction_fits(runs: list[EmulatedRun]) -> dict[str, dict[str, Instruction
     slice and conv taps applied. Events that never occur for a model are left
     out.
     """
-    samples: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    samples: dict[str, list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]] = {}
     for r in runs:
         instr = r.instructions()
         for k, pe in enumerate(r.pes):

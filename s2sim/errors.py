@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import warnings
 
 
@@ -138,7 +139,8 @@ def caller_stacklevel() -> int:
     The level points at the innermost frame outside the s2sim package (the user's line).
     """
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(2), 2  # 1 = the frame calling warnings.warn, as warnings.warn counts
+    frame: types.FrameType | None = sys._getframe(2)
+    level = 2  # 1 = the frame calling warnings.warn, as warnings.warn counts
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     return level

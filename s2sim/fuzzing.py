@@ -178,7 +178,7 @@ def _nir():
     return nir
 
 
-def _lif(n: int, tau: float = 5e-3):
+def _lif(n: int, tau: float = 5e-3) -> Any:
     return _nir().LIF(
         tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n)
     )
@@ -695,7 +695,8 @@ def cli_case(rng: random.Random, workdir: Path) -> Case:
         inputs = workdir / "cli-input.npz"
         n_in = {"dense": 4, "cuba": 3, "conv": 36, "exported": 4}[name]
         samples, ticks = rng.choice([(0, 5), (1, 0), (2, 5), (1, 5)])
-        np.savez(inputs, **{"in" if name != "exported" else "stim": np.zeros((samples, ticks, n_in), np.uint8)})
+        arrays: dict[str, Any] = {"in" if name != "exported" else "stim": np.zeros((samples, ticks, n_in), np.uint8)}
+        np.savez(inputs, **arrays)
         out = rng.choice([str(workdir / "cli-out.h5"), str(workdir / "missing" / "out.h5")])
         argv = ["run", str(model), "--input", str(inputs), "-o", out, "--conn-delay", "0"]
         if rng.random() < 0.3:

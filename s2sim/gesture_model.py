@@ -24,12 +24,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError, TraceError
 from .gestures import N_CLASSES, SENSOR_SIZE, FrameConfig
+
+if TYPE_CHECKING:
+    from .quantize import QuantConfig, QuantizedModel
 
 #: Weight layers in order (keys of the saved model file).
 LAYER_NAMES = ("conv1", "conv2", "output")
@@ -112,7 +115,7 @@ class GestureNetConfig:
 
 
 # -- the float model --------------------------------------------------------------------------------------------
-def build_torch_model(config: GestureNetConfig = GestureNetConfig()):
+def build_torch_model(config: GestureNetConfig = GestureNetConfig()) -> Any:
     """Return the snnTorch model: an ``nn.Sequential`` of Conv2d, Leaky, AvgPool2d, ..., Linear, Leaky (no biases).
 
     Leaky layers hold their state (``init_hidden=True``); run the model with :func:`run_torch_model`, which resets
@@ -169,7 +172,7 @@ def predict(counts: np.ndarray) -> np.ndarray:
     return np.argmax(np.asarray(counts), axis=-1)
 
 
-def weight_layers(model) -> list:
+def weight_layers(model: Any) -> list:
     """Return the model's Conv2d / Linear layers in order (conv1, conv2, output)."""
     import torch
 
@@ -181,12 +184,12 @@ def weight_layers(model) -> list:
     return layers
 
 
-def model_weights(model) -> list[np.ndarray]:
+def model_weights(model: Any) -> list[np.ndarray]:
     """Float weights of conv1, conv2, output in torch layout, as float64 numpy arrays."""
     return [layer.weight.detach().cpu().double().numpy().copy() for layer in weight_layers(model)]
 
 
-def time_first(spikes: np.ndarray):
+def time_first(spikes: np.ndarray) -> Any:
     """Return samples [batch, T, 2*H*W] as the float32 tensor [T, batch, 2, H, W].
 
     The input is in chip order (two polarities, square frames); the output is what :mod:`s2sim.quantize` and
@@ -246,7 +249,7 @@ class GestureNetwork:
 
 
 def chip_network(
-    quantized, n_time_bins: int, record: Sequence[str] = ("spikes",), name: str = "dvs_gesture"
+    quantized: QuantizedModel, n_time_bins: int, record: Sequence[str] = ("spikes",), name: str = "dvs_gesture"
 ) -> GestureNetwork:
     """Return the chip network of a quantized gesture model (:func:`s2sim.quantize.ptq` or ``QATModel.freeze()``).
 
@@ -258,7 +261,7 @@ def chip_network(
     return GestureNetwork(net, names[0], names[-1], quantized.n_ticks(n_time_bins), len(quantized.layers))
 
 
-def quant_config_to_dict(config) -> dict[str, Any]:
+def quant_config_to_dict(config: QuantConfig) -> dict[str, Any]:
     """Return a :class:`s2sim.quantize.QuantConfig` as plain JSON-able data.
 
     It is stored with a QAT-trained model, so that freezing it later uses exactly the scale rule it was trained with.
@@ -272,7 +275,7 @@ def quant_config_to_dict(config) -> dict[str, Any]:
     return out
 
 
-def quant_config_from_dict(data: dict[str, Any]):
+def quant_config_from_dict(data: dict[str, Any]) -> QuantConfig:
     """Inverse of :func:`quant_config_to_dict`."""
     from .profile import ChipProfile
     from .quantize import QuantConfig
@@ -287,15 +290,17 @@ def quant_config_from_dict(data: dict[str, Any]):
 
 
 # -- files ------------------------------------------------------------------------------------------------------
-def save_model(path: str | os.PathLike, model, config: GestureNetConfig, meta: dict | None = None) -> None:
+def save_model(path: str | os.PathLike, model: Any, config: GestureNetConfig, meta: dict | None = None) -> None:
     """Write the model's weights (float32) and config into one ``.npz`` (no pickle)."""
     import json
 
-    arrays = {f"w_{name}": w.astype(np.float32) for name, w in zip(LAYER_NAMES, model_weights(model), strict=True)}
+    arrays: dict[str, Any] = {
+        f"w_{name}": w.astype(np.float32) for name, w in zip(LAYER_NAMES, model_weights(model), strict=True)
+    }
     np.savez_compressed(path, config=json.dumps(config.to_dict()), meta=json.dumps(meta or {}), **arrays)
 
 
-def load_model(path: str | os.PathLike):
+def load_model(path: str | os.PathLike) -> tuple[Any, GestureNetConfig, dict[str, Any]]:
     """Read a file written by :func:`save_model`: ``(model, config, meta)``; the model is in eval mode."""
     import json
 

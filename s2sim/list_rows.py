@@ -8,6 +8,7 @@ finds a repeated pair for the dense form, a counting sort orders the sparse form
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -168,7 +169,7 @@ class Rows:
     abs_sum: np.ndarray
 
 
-def _c(ctype: str, arr: np.ndarray | None):
+def _c(ctype: str, arr: np.ndarray | None) -> Any:
     """Return a C pointer into ``arr`` (NULL for None); the caller keeps ``arr`` alive for the call."""
     from ._core import ffi
 
@@ -217,7 +218,11 @@ def build_rows(
             raise CoreError(f"internal error: projection {proj.name!r} has an index outside its populations")
         del dense
     delays = None if uniform_delay else proj.stored_delays
-    arrays = {"row_ptr": np.empty(n_pre + 1, np.int64), "target": np.empty(m, np.int32), "weight": np.empty(m, np.int8)}
+    arrays: dict[str, np.ndarray] = {
+        "row_ptr": np.empty(n_pre + 1, np.int64),
+        "target": np.empty(m, np.int32),
+        "weight": np.empty(m, np.int8),
+    }
     if delays is not None:
         arrays["delay"] = np.empty(m, np.uint8)
     abs_sum, cursor = np.zeros(n_post, np.int64), np.empty(n_pre, np.int64)

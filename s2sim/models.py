@@ -78,7 +78,7 @@ class NeuronModel:
         return self.max_delay + 1 if self.max_delay else 1
 
 
-def _model(name: str, kind: int, defaults: dict, weight_limit: int, max_delay: int, conv: bool = False):
+def _model(name: str, kind: int, defaults: dict, weight_limit: int, max_delay: int, conv: bool = False) -> NeuronModel:
     return NeuronModel(name, kind, MappingProxyType(dict(defaults)), weight_limit, max_delay, conv)
 
 

@@ -172,7 +172,7 @@ def _can_carry_bias(proj: Any, i_offset: np.ndarray) -> bool:
     return bool(np.all(per_channel == per_channel[:, :1]))
 
 
-def _projection_bias(proj: Any, hosts: dict[str, Any]) -> np.ndarray | None:
+def _projection_bias(proj: snn.Projection | snn.Conv2DProjection, hosts: dict[str, Any]) -> np.ndarray | None:
     if hosts.get(proj.post.name) is not proj:
         return None
     i_offset = proj.post.param("i_offset")
@@ -205,10 +205,12 @@ def _population_node(nir: Any, pop: snn.Population, shape: tuple[int, ...], dt: 
     params = pop.validated().params
     for key, value in params.items():
         md[f"s2sim_param_{key}"] = np.asarray(value, dtype=np.float64)
-    if getattr(pop, "voltage_scale", None) is not None:
-        md["s2sim_voltage_scale"] = np.asarray(pop.voltage_scale, dtype=np.float64)
-    if getattr(pop, "weight_scale", None) is not None:
-        md["s2sim_weight_scale"] = float(pop.weight_scale)
+    # set on populations that came from NIR (s2sim.nir_import)
+    voltage_scale, weight_scale = getattr(pop, "voltage_scale", None), getattr(pop, "weight_scale", None)
+    if voltage_scale is not None:
+        md["s2sim_voltage_scale"] = np.asarray(voltage_scale, dtype=np.float64)
+    if weight_scale is not None:
+        md["s2sim_weight_scale"] = float(weight_scale)
     if np.any(pop.param("v_init") != 0):
         _refuse(pop, "v_init", "NIR neurons start at 0")
     p = {k: np.asarray(v, np.float64).reshape(shape) for k, v in params.items()}
@@ -272,7 +274,7 @@ def _conv_nodes(
             "to NIR, whose Conv2d pads both sides equally"
         )
     _c_in, c_out = proj.weights.shape[:2]
-    md = {"s2sim_name": proj.name, "s2sim_weights": np.asarray(proj.weights, np.float64)}
+    md: dict[str, Any] = {"s2sim_name": proj.name, "s2sim_weights": np.asarray(proj.weights, np.float64)}
     md.update({f"s2sim_conv_{k}": int(v) for k, v in p.items()})
     nodes[name] = nir.Conv2d(
         input_shape=np.array(proj.pooled_shape[1:]),

@@ -341,11 +341,11 @@ class _NeuronGroup:
         self.subtract = pop.reset == "reset_by_subtraction"
         self.p = {key: self._upload(pop, key) for key in pop.params}
         n = pop.size
-        self.v = np.broadcast_to(self.p["v_init"], (batch, n)).astype(arith.dtype)
-        self.i_exc = np.zeros((batch, n), dtype=arith.dtype)
-        self.i_inh = np.zeros((batch, n), dtype=arith.dtype)
+        self.v: np.ndarray = np.broadcast_to(self.p["v_init"], (batch, n)).astype(arith.dtype)
+        self.i_exc: np.ndarray = np.zeros((batch, n), dtype=arith.dtype)
+        self.i_inh: np.ndarray = np.zeros((batch, n), dtype=arith.dtype)
         self.refrac = np.zeros((batch, n), dtype=np.int64)
-        self.ring = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=ring_dtype)
+        self.ring: np.ndarray = np.zeros((pop.model.ring_slots, 2, batch, n), dtype=ring_dtype)
 
     def _upload(self, pop: PopulationSpec, key: str) -> np.ndarray:
         values = np.asarray(pop.param(key), dtype=np.float64)
@@ -475,12 +475,12 @@ def run_batch(
         for name, group in groups.items():
             current[name] = group.update(t)
         for pop in pops:
-            group = groups.get(pop.name)
+            neurons = groups.get(pop.name)
             rec.store(
                 pop,
                 t,
                 current[pop.name],
-                None if group is None else group.v,
+                None if neurons is None else neurons.v,
                 events.get(pop.name, np.zeros(batch, dtype=np.int64)),
             )
         previous = current
@@ -508,7 +508,9 @@ def _check_names(net: Network) -> None:
         seen.add(pop.name)
 
 
-def _make_synapses(proj, profile: ChipProfile, net: Network, float_weights: bool = False):
+def _make_synapses(
+    proj: Projection | Conv2DProjection, profile: ChipProfile, net: Network, float_weights: bool = False
+) -> _ConvSynapses | _ListSynapses:
     for end in (proj.pre, proj.post):
         if not any(end is pop for pop in net.populations):
             raise ConfigError(f"projection {proj.name!r}: population {end.name!r} is not part of network {net.name!r}")

@@ -63,7 +63,7 @@ class PELoad:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(batch, n_pe, T)."""
-        return tuple(self.events["words"].shape)  # type: ignore[return-value]
+        return tuple(self.events["words"].shape)
 
     @property
     def packets_in(self) -> np.ndarray:
@@ -107,15 +107,14 @@ def pe_load(
     events = {name: np.zeros((batch, n_pe, ticks)) for name in EVENTS}
     spikes = {p.name: _spikes(result, p.name, (batch, ticks, p.size)) for p in spec.populations}
     for pop in spec.populations:
-        np.add.at(
-            events["packets_out"], (slice(None), pe_of[pop.name], slice(None)), spikes[pop.name].transpose(0, 2, 1)
-        )
+        # PE-major views ([n_pe, B, T] and [n, B, T]): add.at then indexes the first axis by each neuron's PE
+        np.add.at(events["packets_out"].transpose(1, 0, 2), pe_of[pop.name], spikes[pop.name].transpose(2, 0, 1))
     entries = np.zeros(n_pe)
     reached_by: dict[int, np.ndarray] = {}  # source population -> bool [n_pe]: its packets arrive there
     for k in range(len(spec.projections)):
         pre, post = spec.populations[spec.pre[k]], spec.populations[spec.post[k]]
         words, tests = _projection_matrices(spec, k, pe_of, n_pe, profile)
-        reach = words.any(axis=0) if tests is None else np.isin(np.arange(n_pe), pe_of[post.name])
+        reach = np.asarray(words.any(axis=0)) if tests is None else np.isin(np.arange(n_pe), pe_of[post.name])
         entries += reach
         reached_by[spec.pre[k]] = reached_by.get(spec.pre[k], np.zeros(n_pe, bool)) | reach
         if ticks < 2:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,7 +149,7 @@ def find_witness(kind: str, limit: int, ticks: int = 6, seed: int = 0, attempts:
 
 
 # -- the probes -----------------------------------------------------------------------------------------------
-def _lif(size: int, model: str, name: str, **params) -> Population:
+def _lif(size: int, model: str, name: str, **params: Any) -> Population:
     base = {"alpha_decay": 0.0, "threshold": _NEVER, "i_offset": 0.0, "v_init": 0.0}
     if model.startswith("lif_curr_exp"):
         base.update(exc_decay=0.0, inh_decay=0.0)

@@ -220,7 +220,7 @@ def _render(images: np.ndarray, offsets: np.ndarray, config: SaccadeConfig) -> n
 
 
 def _record(
-    images: np.ndarray, indices: Sequence[int], config: SaccadeConfig, thresholds: np.ndarray
+    images: np.ndarray, indices: Sequence[int] | np.ndarray, config: SaccadeConfig, thresholds: np.ndarray
 ) -> tuple[np.ndarray, Iterator[tuple[int, np.ndarray]]]:
     """Record samples ``indices`` (their images [N, 8, 8]) through the camera.
 

@@ -296,7 +296,9 @@ def _flatten_node(nir: Any, name: str, layer: Any, shape: tuple[int, ...]) -> An
     return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=layer.start_dim - 1, end_dim=end)
 
 
-def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float):
+def _export_layer(
+    nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int, ...], dt: float
+) -> tuple[Any, tuple[int, ...]]:
     """Return the NIR node of one layer and the layer's output shape (no batch dimension)."""
     import snntorch as snn
 

@@ -23,7 +23,7 @@ the reference PTQ reports against. Torch and snnTorch are imported lazily.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,6 +150,7 @@ class Stage:
                 main.bias if main.bias is not None else torch.zeros(g.n_out, dtype=weight.dtype, device=weight.device)
             )
         else:
+            assert isinstance(main, torch.nn.Conv2d)  # a "conv" geometry is built from a Conv2d
             weight = _fold_pool(main.weight, self.post_pool, main.stride) / float(g.pool * g.pool)
             per_channel = (
                 main.bias
@@ -191,7 +192,7 @@ class Stage:
             per_neuron(torch.as_tensor(self.neuron.beta).clamp(0, 1)), syn, per_neuron(self.neuron.threshold)
         )
 
-    def membrane_bias(self, bias, params: NeuronParams):
+    def membrane_bias(self, bias: Any, params: NeuronParams) -> Any:
         """Return the bias as the chip's ``i_offset`` (float units).
 
         lif adds it to V as snnTorch does; a curr_exp population adds ``bias / (1 - syn_decay)`` to V, the value
@@ -210,7 +211,7 @@ class Stage:
         return bias.double() / gap.clamp_min(1e-300)
 
 
-def _dense_through_pools(weight, before: list, in_shape: tuple[int, ...]):
+def _dense_through_pools(weight: Any, before: list, in_shape: tuple[int, ...]) -> Any:
     """Return the weights [n_out, n_in] of ``Linear(weight)`` applied after ``before`` to an input of ``in_shape``.
 
     ``before`` holds AvgPool2d and Flatten only, as :func:`_dense_stage` checks.
@@ -241,7 +242,7 @@ def _dense_through_pools(weight, before: list, in_shape: tuple[int, ...]):
     return w.reshape(weight.shape[0], -1)
 
 
-def _fold_pool(weight, q: int, stride: tuple[int, int]):
+def _fold_pool(weight: Any, q: int, stride: tuple[int, ...]) -> Any:
     """Fold a q x q average pool into the conv before it.
 
     A conv (kernel K, stride s) followed by the pool equals one conv with kernel K + (q-1)s and stride q*s whose taps
@@ -305,7 +306,7 @@ def parse_model(model: Any, input_shape: Sequence[int]) -> list[Stage]:
     return stages
 
 
-def _leaves(module: Any, prefix: str):
+def _leaves(module: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     import snntorch
 
     children = list(module.named_children())
@@ -397,7 +398,16 @@ def _pool_factor(name: str, pool: Any, shape: tuple[int, ...]) -> int:
     return int(k)
 
 
-def _dense_stage(stage_name, ops, before, after, main, main_name, shape, neuron) -> Stage:
+def _dense_stage(
+    stage_name: str,
+    ops: list,
+    before: list,
+    after: list,
+    main: Any,
+    main_name: str,
+    shape: tuple[int, ...],
+    neuron: Any,
+) -> Stage:
     import torch.nn as nn
 
     if after:
@@ -420,7 +430,16 @@ def _dense_stage(stage_name, ops, before, after, main, main_name, shape, neuron)
     return Stage(stage_name, geo, [op for _, op in ops], neuron)
 
 
-def _conv_stage(stage_name, ops, before, after, main, main_name, shape, neuron) -> Stage:
+def _conv_stage(
+    stage_name: str,
+    ops: list,
+    before: list,
+    after: list,
+    main: Any,
+    main_name: str,
+    shape: tuple[int, ...],
+    neuron: Any,
+) -> Stage:
     import torch.nn as nn
 
     pool = 1

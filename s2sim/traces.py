@@ -24,7 +24,7 @@ import numpy as np
 from .errors import ConfigError, ResourceError, TraceError
 from .network_io import network_bytes, network_from_dict, network_to_dict
 from .profile import ChipProfile
-from .snn import Network
+from .snn import Network, Population
 from .spec import key_index, numeric_array
 
 #: Identifies the HDF5 layout; bump TRACE_FORMAT_VERSION when it changes (readers refuse newer versions).
@@ -276,7 +276,7 @@ def save_spinnaker2_run(
     return trace
 
 
-def _population(network: Network, name: str, what: str):
+def _population(network: Network, name: str, what: str) -> Population:
     try:
         return network.population(name)
     except ConfigError:
@@ -314,7 +314,7 @@ def _spike_dict_to_array(
     return out
 
 
-def _voltage_dict_to_array(vdict: Mapping[int, Sequence[float]], size: int, rows: int, name: str) -> np.ndarray:
+def _voltage_dict_to_array(vdict: Mapping[Any, Sequence[float]], size: int, rows: int, name: str) -> np.ndarray:
     missing = [i for i in range(size) if i not in vdict and str(i) not in vdict]
     if missing:
         raise TraceError(
@@ -543,7 +543,8 @@ def _build_trace(raw: dict[str, Any], path: Path) -> Trace:
             trace.spikes[name] = arrays["spikes"][0]
         for key, group in (("v", trace.voltages), ("v_last", trace.v_last)):
             if key in arrays:
-                group[name] = _floats(*arrays[key], f"{path}: population {name!r} /{key}")
+                bits, dtype = arrays[key]
+                group[name] = _floats(bits, dtype, f"{path}: population {name!r} /{key}")
     trace.validate(str(path))
     return trace
 

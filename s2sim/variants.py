@@ -34,7 +34,7 @@ from .profile import (
     ChipProfile,
     field_models,
 )
-from .snn import CONV_AXIS_PAIRS, Conv2DProjection, Network
+from .snn import CONV_AXIS_PAIRS, Conv2DProjection, Network, Population
 
 #: Rounding modes a chip could use ("exact" is s2sim's refusal of non-integer weights, not a chip behaviour).
 CHIP_ROUNDINGS = tuple(r for r in WEIGHT_ROUNDINGS if r != "exact")
@@ -192,7 +192,7 @@ def relevant_points(network: Network) -> dict[str, frozenset[Point]]:
     return {name: frozenset(points) for name, points in closed.items()}
 
 
-def _own_points(network: Network, pop) -> Iterator[Point]:
+def _own_points(network: Network, pop: Population) -> Iterator[Point]:
     if pop.model.is_input:
         return
     model = pop.neuron_model
@@ -209,7 +209,9 @@ def _own_points(network: Network, pop) -> Iterator[Point]:
         is_conv = isinstance(proj, Conv2DProjection)
         if np.any(weights != np.trunc(weights)):
             yield Point("conv_weight_rounding" if is_conv else "weight_rounding", model)
-        if is_conv and any(proj.conv_params[x] != proj.conv_params[y] for x, y in CONV_AXIS_PAIRS):
+        if isinstance(proj, Conv2DProjection) and any(
+            proj.conv_params[x] != proj.conv_params[y] for x, y in CONV_AXIS_PAIRS
+        ):
             yield Point("conv_x_axis")
 
 

@@ -19,7 +19,7 @@ from ..results import BatchResult
 from ..simulator import Simulator, publish_results
 from ..snn import Network
 from ..spec import DIAGNOSTIC_RECORDABLES
-from ..timing import DEFAULT_PL_THRESHOLD, TimingConfig
+from ..timing import DEFAULT_PL_THRESHOLD, DVFSMode, TimingConfig
 from .backend import BoardTarget, RunRecord, board_suspended, board_target, current_profile, notify, say_once
 from .experiment_backends import BackendSettings, ExperimentBackendType
 from .neuron_models.application import application_settings
@@ -128,7 +128,8 @@ class _SimulatedBoard:
 
 def timing_config(settings: dict[str, Any]) -> TimingConfig:
     """Return the PE time model's configuration of a run: its tick, and each application's DVFS parameters."""
-    modes, thresholds = {}, dict(DEFAULT_PL_THRESHOLD)
+    modes: dict[str, DVFSMode] = {}
+    thresholds = dict(DEFAULT_PL_THRESHOLD)
     for model, app in settings["applications"].items():
         dvfs = app.get("dvfs_params")
         if dvfs is not None:
@@ -138,7 +139,7 @@ def timing_config(settings: dict[str, Any]) -> TimingConfig:
 
 
 #: py-spinnaker2's PmgtMode member names -> s2sim's DVFS modes.
-DVFS_MODE_OF = {"PL_MODE_LOW": "low", "PL_MODE_HIGH": "high", "PL_MODE_AUTO": "auto"}
+DVFS_MODE_OF: dict[str, DVFSMode] = {"PL_MODE_LOW": "low", "PL_MODE_HIGH": "high", "PL_MODE_AUTO": "auto"}
 
 
 def _run_on_board(network: Network, time_steps: int, target: BoardTarget) -> BatchResult:
