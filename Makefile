@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - create/reuse .venv, build the C core, run the main job on the shipped default example
 #   make test   - the same set-up, then the test suite
-#   make lint   - the same set-up plus the lint extra, then ruff (lint + format check) and mypy (see docs/testing.md)
+#   make lint   - the same set-up plus the lint extra, then ruff (lint + format check) and mypy (see CONTRIBUTING.md)
 # The environment is .venv in this folder; torch is installed first and pinned to the CPU build, because
 # installing snntorch/tonic before torch makes pip pick a multi-GB CUDA build.
 
