@@ -116,7 +116,18 @@ class ChipNeuron(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, syn, exc, inh, i_offset, alpha, decay, theta, w_rec, dyn):
+    def forward(
+        ctx: Any,
+        syn: Tensor,
+        exc: Tensor | None,
+        inh: Tensor | None,
+        i_offset: Tensor,
+        alpha: Tensor,
+        decay: Tensor | None,
+        theta: Tensor,
+        w_rec: Tensor | None,
+        dyn: Dynamics,
+    ) -> tuple[Tensor, Tensor | None]:
         """Run the chip's dynamics over all ticks (autograd entry; see the class docstring)."""
         _check_shapes(syn, exc, inh, decay, w_rec)
         params = _params(syn.shape[2], i_offset, alpha, theta, decay)
@@ -128,7 +139,7 @@ class ChipNeuron(torch.autograd.Function):
         return spikes, v_post
 
     @staticmethod
-    def backward(ctx, g_spk, g_vpost):
+    def backward(ctx: Any, g_spk: Tensor | None, g_vpost: Tensor | None) -> tuple[Tensor | None, ...]:
         """Backpropagate through time with the arctan surrogate (autograd entry; see the class docstring)."""
         v_pre, spikes, i_net, i_offset, alpha, theta, decay, w_rec = ctx.saved_tensors
         dyn, params = ctx.dyn, (i_offset, alpha, theta, decay)

@@ -23,7 +23,7 @@ import io
 import json
 import random
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,7 @@ def poison(rng: random.Random, like: Any) -> tuple[str, Any, bool]:
 # -- base inputs -------------------------------------------------------------------------------------------------
 
 
-def _nir():
+def _nir() -> Any:
     import nir
 
     return nir
@@ -725,7 +725,7 @@ CATEGORIES: dict[str, Callable[[random.Random, Path], Case]] = {
 
 
 @contextlib.contextmanager
-def fuzzing_limits():
+def fuzzing_limits() -> Iterator[None]:
     """Run the block under fuzzing's small memory budget (BUDGET) and short read timeout (READ_TIMEOUT).
 
     Both are restored afterwards.

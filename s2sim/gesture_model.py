@@ -128,7 +128,7 @@ def build_torch_model(config: GestureNetConfig = GestureNetConfig()) -> Any:
     c1, c2 = config.channels
     grad = surrogate.fast_sigmoid(slope=25)
 
-    def leaky():
+    def leaky() -> Any:
         return snn.Leaky(
             beta=config.beta,
             threshold=config.threshold,
@@ -151,7 +151,7 @@ def build_torch_model(config: GestureNetConfig = GestureNetConfig()) -> Any:
     )
 
 
-def run_torch_model(model, spikes):
+def run_torch_model(model: Any, spikes: Any) -> Any:
     """Run the model over time: ``spikes`` [batch, T, C, H, W] (or [batch, T, C*H*W]) -> output spikes [batch, T, 11].
 
     Resets every Leaky layer first, so batches are independent.

@@ -65,7 +65,7 @@ def muladd_sequence(
     dtype = np.float64 if precision == "float64" else np.float32
     fma = fma_float64 if precision == "float64" else fma_float32
 
-    def muladd(x, y, z):
+    def muladd(x: Any, y: Any, z: Any) -> Any:
         return fma(x, y, z).astype(dtype) if fused else (x * y).astype(dtype) + z
 
     x, a_, e_, i_, off = (

@@ -126,13 +126,13 @@ class Stage:
 
         return bool(self.neuron.reset_delay) or type(self.neuron) is snntorch.RSynaptic
 
-    def synapse_float(self, x):
+    def synapse_float(self, x: Any) -> Any:
         """Return the float model's feed-forward input current: the torch modules applied to ``x`` [n, *in_shape]."""
         for op in self.ops:
             x = op(x)
         return x.reshape(x.shape[0], -1)
 
-    def effective(self):
+    def effective(self) -> tuple[Any, Any]:
         """(weight, bias) of the feed-forward projection in float, as differentiable torch tensors.
 
         dense: weight [n_out, n_in] (pools and flatten folded in, as probing the chain with unit vectors gives them),
@@ -163,7 +163,7 @@ class Stage:
             bias = bias + rec.bias
         return weight, bias
 
-    def recurrent_weight(self):
+    def recurrent_weight(self) -> Any:
         """Return the recurrent weights [n, n] (post, pre) as a differentiable tensor, or None for a stage without one.
 
         ``nn.Linear`` recurrence: its weight; one-to-one recurrence (``all_to_all=False``): ``diag(V)``.
@@ -184,7 +184,7 @@ class Stage:
 
         shape = self.geometry.out_shape
 
-        def per_neuron(value):
+        def per_neuron(value: Any) -> Any:
             return torch.broadcast_to(torch.as_tensor(value), shape).reshape(-1)
 
         syn = per_neuron(self.neuron.alpha.clamp(0, 1)) if self.kind == "curr_exp" else None
