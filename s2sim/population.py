@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, LimitError, NotModelledError
+from .errors import ConfigError, NotModelledError
 from .models import NeuronModel, get_model
 from .spec import PopulationSpec, check_max_atoms, check_record, population_spec
 
