@@ -32,10 +32,12 @@ def _is_type_checking(node: ast.If) -> bool:
         (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imported_names(module: str, path: Path) -> set[str]:
-    """Absolute dotted names ``module`` imports anywhere in its source (``from a import b``: ``a.b`` and ``a``)."""
+def imported_names(module: str, path: Path, sources: set[str] | None = None) -> set[str]:
+    """Absolute dotted names ``module`` imports anywhere in its source (``from a import b``: ``a.b`` and ``a``);
+    ``sources`` collects the modules imported from (``a``, and ``import a.b``'s ``a.b``)."""
     is_package = path.name == "__init__.py"
     names: set[str] = set()
+    sources = set() if sources is None else sources
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
@@ -44,6 +46,7 @@ def imported_names(module: str, path: Path) -> set[str]:
             return
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
+            sources.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".") if is_package else module.split(".")[:-1]
@@ -52,6 +55,7 @@ def imported_names(module: str, path: Path) -> set[str]:
             else:
                 source = node.module or ""
             names.add(source)
+            sources.add(source)
             names.update(f"{source}.{alias.name}" for alias in node.names)
         for child in ast.iter_child_nodes(node):
             visit(child)
@@ -132,6 +136,20 @@ def test_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
     graph = import_graph(pkg)
     assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": set(), "pkg.d": {"pkg.c"}}
     assert cycles(graph) == [["pkg.a", "pkg.b"]]
+
+
+def test_every_import_of_an_s2sim_module_names_one_that_exists() -> None:
+    """A function-level import moved with its function into a subpackage must be re-pointed (``.x`` -> ``..x``);
+    it would otherwise fail only when the function runs."""
+    files = module_files(PACKAGE)
+    compiled = {f"s2sim.{p.name.split('.')[0]}" for p in PACKAGE.glob("_*.so")} | {"s2sim._core"}
+    missing = []
+    for module, path in files.items():
+        sources: set[str] = set()
+        imported_names(module, path, sources)
+        missing += [f"{module} imports {s}" for s in sorted(sources)
+                    if s.split(".")[0] == "s2sim" and s not in files and s not in compiled]
+    assert not missing
 
 
 def test_s2sim_has_no_import_cycles() -> None:

@@ -28,7 +28,7 @@ def _load(src: Any, isolate: bool = False) -> tuple[Any, str]:
         if not os.path.isfile(path):
             raise TraceError(f"NIR file {path!r} does not exist")
         if isolate:
-            from .isolation import call_isolated
+            from ..isolation import call_isolated
 
             return call_isolated(read_nir_file, path, what=f"NIR file {path!r}"), path
         return read_nir_file(path), path
