@@ -1,5 +1,8 @@
-"""The chip's forward in torch: per-layer tensors (:class:`LayerTensors`) run layer by layer, one tick per hop
-(:func:`chip_run`), bit-identical to the simulator; the arithmetic is described in :mod:`s2sim.qat`."""
+"""The chip's forward in torch, bit-identical to the simulator.
+
+Per-layer tensors (:class:`LayerTensors`) run layer by layer, one tick per hop (:func:`chip_run`); the arithmetic
+is described in :mod:`s2sim.qat`.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence

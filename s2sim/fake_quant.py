@@ -1,5 +1,7 @@
-"""Fake quantization: one stage's chip values at its current float weights, differentiable (straight-through
-rounding), so PTQ freezes and QAT trains through the same code path."""
+"""Fake quantization: one stage's chip values at its current float weights, differentiable.
+
+Rounding has a straight-through gradient, so PTQ freezes and QAT trains through the same code path.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,8 +4,9 @@ Weights stay floats here; they become integers by ChipProfile.weight_rounding in
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

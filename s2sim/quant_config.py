@@ -5,8 +5,9 @@ Shared by PTQ (:mod:`s2sim.quantize`) and QAT (:mod:`s2sim.qat`); docs/quantizat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+
 @dataclass
 class LayerReport:
     """Quantization report of one layer (firing rates in spikes per neuron and tick on the calibration data)."""

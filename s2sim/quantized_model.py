@@ -1,10 +1,13 @@
-"""The quantized network (:class:`QuantizedModel`): integer layers ready for the chip, run in torch (bit for bit
-the simulator's arithmetic, :mod:`s2sim.chip_forward`) or in the C kernel, and turned into an :mod:`s2sim.snn`
-network."""
+"""The quantized network (:class:`QuantizedModel`): integer layers ready for the chip.
+
+It runs in torch (bit for bit the simulator's arithmetic, :mod:`s2sim.chip_forward`) or in the C kernel, and
+becomes an :mod:`s2sim.snn` network.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -34,7 +34,8 @@ def _is_type_checking(node: ast.If) -> bool:
 
 def imported_names(module: str, path: Path, sources: set[str] | None = None) -> set[str]:
     """Absolute dotted names ``module`` imports anywhere in its source (``from a import b``: ``a.b`` and ``a``);
-    ``sources`` collects the modules imported from (``a``, and ``import a.b``'s ``a.b``)."""
+    ``sources`` collects the modules imported from (``a``, and ``import a.b``'s ``a.b``).
+    """
     is_package = path.name == "__init__.py"
     names: set[str] = set()
     sources = set() if sources is None else sources
@@ -140,7 +141,8 @@ def test_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
 
 def test_every_import_of_an_s2sim_module_names_one_that_exists() -> None:
     """A function-level import moved with its function into a subpackage must be re-pointed (``.x`` -> ``..x``);
-    it would otherwise fail only when the function runs."""
+    it would otherwise fail only when the function runs.
+    """
     files = module_files(PACKAGE)
     compiled = {f"s2sim.{p.name.split('.')[0]}" for p in PACKAGE.glob("_*.so")} | {"s2sim._core"}
     missing = []

@@ -1,5 +1,6 @@
-"""What a comparison finds: the tolerance it applies, per population and variable how far two traces agree, and
-the first divergence with the neuron's inputs.
+"""What a comparison finds: the tolerance, per population and variable the agreement, the first divergence.
+
+The first divergence carries the diverging neuron's inputs when they can be recovered.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 from ..errors import ConfigError
 from .formatting import _jsonable
-
 
 _VARIABLES = ("spikes", "v", "v_last")
 

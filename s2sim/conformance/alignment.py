@@ -1,5 +1,6 @@
-"""Putting two traces side by side: both of the same network and inputs, their rows mapped to the chip's ticks
-(population depths and latency per hop, see :mod:`s2sim.conformance`).
+"""Putting two traces side by side: same network, same inputs, rows mapped to the chip's ticks.
+
+The mapping uses population depths and the latency per hop (see :mod:`s2sim.conformance`).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import TraceError
 from ..snn import Network
 from ..traces import Trace
-from .agreement import Comparison, Divergence, PopulationAgreement, Tolerance, VariableAgreement, _MAX_LISTED
+from .agreement import _MAX_LISTED, Comparison, Divergence, PopulationAgreement, Tolerance, VariableAgreement
 from .alignment import _check_same_inputs, _check_same_network, _source, _ticks, population_depths
 from .divergence import _explain
 

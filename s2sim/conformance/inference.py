@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,14 +14,21 @@ from ..network_io import network_to_dict
 from ..profile import ChipProfile
 from ..snn import Network
 from ..traces import Trace
-from ..variants import (Point, allowed_values, combination_count, combinations, open_points, point_named, profile_of,
-                        relevant_points)
+from ..variants import (
+    Point,
+    allowed_values,
+    combination_count,
+    combinations,
+    open_points,
+    point_named,
+    profile_of,
+    relevant_points,
+)
 from .agreement import _VARIABLES
 from .alignment import _ticks, population_depths
 from .comparison import compare
 from .formatting import _jsonable, profile_label
 from .reference import simulate
-
 
 #: Most combinations one population is searched over; a population with more (deep mixed-model networks) is only
 #: checked against the combinations the searched ones leave.

@@ -1,7 +1,8 @@
 """The model's side of a comparison: run a network in the simulator and record it as a Trace."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -1,5 +1,6 @@
-"""How a NIR graph is converted: :class:`ConversionConfig` (integrator, reset, dt, weight scaling, strictness)
-and the result, :class:`Conversion`.
+"""How a NIR graph is converted (:class:`ConversionConfig`), and the result (:class:`Conversion`).
+
+The config holds the integrator, reset, dt, weight scaling and strictness.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from .. import snn
 from ..conversion_report import ConversionReport
 from ..errors import ConversionError
 from ..spec import DIAGNOSTIC_RECORDABLES, RECORDABLES
-
 
 #: Metadata key that marks a graph written by s2sim.nir_export (value: format version).
 S2SIM_FORMAT_KEY = "s2sim_format"

@@ -1,22 +1,32 @@
-"""The converter: populations and projections of the chip network from a loaded, checked NIR graph, with the
-conversion report.
+"""The converter: the chip network's populations and projections from a loaded, checked NIR graph.
+
+It also writes the conversion report.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from .. import memory, snn
-from ..conversion_report import ConversionReport, PopulationReport, ProjectionReport, REPORTED_ROUNDINGS, WeightRounding
+from ..conversion_report import REPORTED_ROUNDINGS, ConversionReport, PopulationReport, ProjectionReport, WeightRounding
 from ..errors import ConversionError, MetadataWarning, warn
 from ..lowering import check_weight_loss
 from ..models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, MODELS
 from ..spec import DIAGNOSTIC_RECORDABLES
 from .affine import _affine_synapses
-from .config import (CHIP_RESET, Conversion, ConversionConfig, Integrator, S2SIM_FORMAT_KEY, _RESET_ALIASES,
-                     _positive_real, _real)
+from .config import (
+    _RESET_ALIASES,
+    CHIP_RESET,
+    S2SIM_FORMAT_KEY,
+    Conversion,
+    ConversionConfig,
+    Integrator,
+    _positive_real,
+    _real,
+)
 from .conv import _conv_geometry, _conv_in_shape, _conv_synapses
 from .graph import _NEURON_TYPES, _WEIGHT_TYPES, _check_edges, _check_supported, _check_values, _flatten, _kind
 from .latency import _depths, _set_latencies
@@ -25,8 +35,7 @@ from .neurons import _neuron_params
 from .plans import _Chain, _Plan
 from .pooling import _pool_geometry, _pool_synapses
 from .shapes import _infer_shapes
-from .synapses import _ENTRY_BYTES, _NEURON_BYTES, _Synapses, _compose, _identity
-
+from .synapses import _ENTRY_BYTES, _NEURON_BYTES, _compose, _identity, _Synapses
 
 _META_ONLY_PARAMS = ("v_init", "t_refrac", "inh_decay")
 

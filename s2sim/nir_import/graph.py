@@ -1,10 +1,13 @@
-"""Loading and normalising a NIR graph: reading a file, flattening nested subgraphs, the node types s2sim
-converts, and the checks of edges and node attributes before any shape is inferred.
+"""Loading and normalising a NIR graph.
+
+Reading a file, flattening nested subgraphs, the node types s2sim converts, and the checks of edges and node
+attributes before any shape is inferred.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

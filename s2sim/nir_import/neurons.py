@@ -1,5 +1,6 @@
-"""The neuron node family (LIF, IF, CubaLIF): shapes, and the chip parameters from the NIR time constants
-(the parameter mapping in :mod:`s2sim.nir_import`).
+"""The neuron node family (LIF, IF, CubaLIF): shapes, and chip parameters from the NIR time constants.
+
+The parameter mapping is written down in :mod:`s2sim.nir_import`.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""What becomes one projection: the chain of operator nodes between two populations (:class:`_Chain`) and how
-it is built on the chip (:class:`_Plan`).
+"""What becomes one projection: the chain of operator nodes between two populations, and its plan.
+
+:class:`_Chain` is the chain; :class:`_Plan` says how it is built on the chip.
 """
 from __future__ import annotations
 

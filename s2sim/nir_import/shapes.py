@@ -1,9 +1,11 @@
-"""Shape inference over the graph: every node's input and output shape, from the Input nodes' declared shapes
-through each node family's rule.
+"""Shape inference over the graph: every node's input and output shape.
+
+Shapes start from the Input nodes' declared shapes and follow each node family's rule.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

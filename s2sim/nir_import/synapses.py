@@ -1,5 +1,6 @@
-"""Linear maps between populations as connection lists (:class:`_Synapses`), and their composition when weight
-layers are fused.
+"""Linear maps between populations as connection lists (:class:`_Synapses`).
+
+Two weight layers in a row are fused by composing their maps.
 """
 from __future__ import annotations
 

@@ -20,8 +20,17 @@ from .activity import ActivityReport, activity_report
 from .connectivity import packet_targets
 from .partition import place
 from .pe_memory import MemoryBreakdown, MemoryModel
-from .slices import (LIMIT_ATOMS, LIMIT_SIZE, LIMIT_SRAM, LIMIT_TARGETS, PES_PER_CHIP, PES_PER_QUAD_PE, Placement,
-                     PopulationPlacement, Slice)
+from .slices import (
+                     LIMIT_ATOMS,
+                     LIMIT_SIZE,
+                     LIMIT_SRAM,
+                     LIMIT_TARGETS,
+                     PES_PER_CHIP,
+                     PES_PER_QUAD_PE,
+                     Placement,
+                     PopulationPlacement,
+                     Slice,
+)
 
 __all__ = ["place", "Placement", "PopulationPlacement", "Slice", "MemoryModel", "MemoryBreakdown", "ActivityReport",
            "activity_report", "packet_targets", "PES_PER_QUAD_PE", "PES_PER_CHIP", "LIMIT_ATOMS", "LIMIT_TARGETS",

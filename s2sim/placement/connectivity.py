@@ -1,5 +1,6 @@
-"""Views of a network's connectivity that placement needs: what reaches each population, the SRAM a slice of it
-would use, and the PEs a spike is sent to.
+"""Views of a network's connectivity that placement needs.
+
+What reaches each population, the SRAM a slice of it would use, and the PEs a spike is sent to.
 """
 from __future__ import annotations
 

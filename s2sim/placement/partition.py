@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import LimitError
 from ..profile import ChipProfile
 from ..snn import Network, Population
-from .connectivity import _Load, _fan_in, _slice_memory, packet_targets
+from .connectivity import _fan_in, _Load, _slice_memory, packet_targets
 from .pe_memory import MemoryBreakdown, MemoryModel
 from .slices import LIMIT_ATOMS, LIMIT_SIZE, LIMIT_SRAM, LIMIT_TARGETS, Placement, PopulationPlacement, Slice
 

@@ -1,5 +1,6 @@
-"""s2sim's model of a PE's SRAM (:class:`MemoryModel`): the bytes each thing a PE holds needs, and their sum
-per slice (:class:`MemoryBreakdown`); inferred from the data each model needs, not read from the chip's code.
+"""s2sim's model of a PE's SRAM (:class:`MemoryModel`) and its sum per slice (:class:`MemoryBreakdown`).
+
+The bytes each thing a PE holds needs are inferred from the data each model needs, not read from the chip's code.
 """
 from __future__ import annotations
 

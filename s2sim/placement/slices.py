@@ -1,5 +1,6 @@
-"""What a placement is: slices of populations on PEs, per population and for the whole network, with the
-resource report.
+"""What a placement is: slices of populations on PEs, per population and for the whole network.
+
+:meth:`Placement.format` is the resource report.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import numpy as np
 from ..errors import ConfigError
 from ..profile import ChipProfile
 from .pe_memory import MemoryBreakdown, MemoryModel
-
 
 #: Processing elements per quad-PE and per chip (38 quad-PEs).
 PES_PER_QUAD_PE = 4
