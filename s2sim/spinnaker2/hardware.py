@@ -22,7 +22,7 @@ from ..spec import DIAGNOSTIC_RECORDABLES
 from ..timing import DEFAULT_PL_THRESHOLD, DVFSMode, TimingConfig
 from .backend import BoardTarget, RunRecord, board_suspended, board_target, current_profile, notify, say_once
 from .experiment_backends import BackendSettings, ExperimentBackendType
-from .neuron_models.application import application_settings
+from .neuron_models import application_settings
 
 #: run() keywords that mean nothing without a board: named once, then ignored.
 BOARD_ONLY_RUN_KEYWORDS = {
