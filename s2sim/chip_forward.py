@@ -3,6 +3,7 @@
 Per-layer tensors (:class:`LayerTensors`) run layer by layer, one tick per hop (:func:`chip_run`); the arithmetic
 is described in :mod:`s2sim.qat`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -44,7 +45,8 @@ class LayerTensors:
 
 class LayerList(Sequence):
     """The per-layer tensors of a :class:`ChipTrace`, each made on first access and kept (a conv layer's runs in
-    channel-last neuron order, and its chip-order copy is only made when someone reads it)."""
+    channel-last neuron order, and its chip-order copy is only made when someone reads it).
+    """
 
     def __init__(self, items: Sequence[Any] = ()) -> None:
         self._made: list[Any] = list(items)
@@ -70,7 +72,8 @@ class LayerList(Sequence):
 @dataclass
 class ChipTrace:
     """Per layer (in order): spikes [n_ticks, B, n] (0/1 float32) and, if recorded, V after reset (float32; None
-    for a layer whose membrane was not recorded), neurons in the chip's order."""
+    for a layer whose membrane was not recorded), neurons in the chip's order.
+    """
 
     names: list[str]
     spikes: Sequence[Any]
@@ -99,7 +102,8 @@ def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
     """Integer synaptic sums [T, B, n_out] of the pre spikes [T, B, n_in] of every tick, in one matmul or conv; the
     pre neurons in (y, x, c) order if ``pre_yxc`` (always for a conv), the post neurons in (y, x, c) order for a
     conv. Exact in float32 (checked < 2**24; rounded off the CPU, where a conv may not sum exactly), but a sum of
-    -0.0 terms may be -0.0 (the neuron loop reads it as the chip's +0.0)."""
+    -0.0 terms may be -0.0 (the neuron loop reads it as the chip's +0.0).
+    """
     t_len, batch = pre.shape[:2]
     flat = pre.reshape(t_len * batch, -1)
     if geometry.kind == "dense":
@@ -116,8 +120,15 @@ def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
     return syn.reshape(t_len, batch, -1)
 
 
-def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile,
-             record_v: bool | str = False, slope: float = 2.0, backend: str = "auto") -> ChipTrace:
+def chip_run(
+    layers: Sequence[LayerTensors],
+    x: Any,
+    n_ticks: int,
+    profile: ChipProfile,
+    record_v: bool | str = False,
+    slope: float = 2.0,
+    backend: str = "auto",
+) -> ChipTrace:
     """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
     runs with its model's settings in ``profile`` (``ChipProfile.model_settings``). ``record_v``: the membranes of
     every layer (True), of none (False) or of the output layer only ("last", the others None in ``voltages``).
@@ -151,11 +162,28 @@ def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: Chip
         order = (lambda p: _to_yxc(p, layer.geometry.out_shape)) if yxc else (lambda p: p)
         settings = profile.model_settings(layer.model)
         keep_v = record_v is True or (record_v == "last" and index == len(layers) - 1)
-        dyn = _Dynamics(layer.scale, settings.fused_multiply_add, settings.current_fused_multiply_add,
-                        settings.threshold_op == ">=", layer.reset == "reset_by_subtraction", slope, backend,
-                        late=True, keep_v=keep_v)
-        spikes, v = _ChipNeuron.apply(syn, exc, inh, order(layer.i_offset), order(layer.alpha), layer.syn_decay,
-                                      order(layer.threshold), layer.recurrent, dyn)
+        dyn = _Dynamics(
+            layer.scale,
+            settings.fused_multiply_add,
+            settings.current_fused_multiply_add,
+            settings.threshold_op == ">=",
+            layer.reset == "reset_by_subtraction",
+            slope,
+            backend,
+            late=True,
+            keep_v=keep_v,
+        )
+        spikes, v = _ChipNeuron.apply(
+            syn,
+            exc,
+            inh,
+            order(layer.i_offset),
+            order(layer.alpha),
+            layer.syn_decay,
+            order(layer.threshold),
+            layer.recurrent,
+            dyn,
+        )
         chip_order = (lambda t, shape=layer.geometry.out_shape: _to_cyx(t, shape)) if yxc else None
         trace.names.append(layer.name)
         trace.spikes.append(spikes, chip_order)
@@ -167,9 +195,23 @@ def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: Chip
 
 def frozen_tensors(layers: Sequence[QuantLayer]) -> list[LayerTensors]:
     """Torch tensors of a :class:`QuantizedModel`'s integer layers."""
+
     def f32(a):
         return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32))
 
-    return [LayerTensors(q.name, q.model, q.geometry, f32(q.weights), torch.as_tensor(q.i_offset), torch.as_tensor(q.alpha),
-                         torch.as_tensor(q.threshold), q.reset, q.scale, f32(q.syn_decay), f32(q.recurrent))
-            for q in layers]
+    return [
+        LayerTensors(
+            q.name,
+            q.model,
+            q.geometry,
+            f32(q.weights),
+            torch.as_tensor(q.i_offset),
+            torch.as_tensor(q.alpha),
+            torch.as_tensor(q.threshold),
+            q.reset,
+            q.scale,
+            f32(q.syn_decay),
+            f32(q.recurrent),
+        )
+        for q in layers
+    ]

@@ -2,6 +2,7 @@
 
 Rounding has a straight-through gradient, so PTQ freezes and QAT trains through the same code path.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ def fake_quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantCo
     i_offset = _ste_float32(stage.membrane_bias(bias, params).double() * scale)
     threshold = _ste_float32(params.threshold.double() * scale)
     decay = None if params.syn_decay is None else params.syn_decay.float()
-    tensors = LayerTensors(stage.name, model, stage.geometry, wq, i_offset, params.beta.float(), threshold, stage.reset,
-                           scale, decay, wrq)
+    tensors = LayerTensors(
+        stage.name, model, stage.geometry, wq, i_offset, params.beta.float(), threshold, stage.reset, scale, decay, wrq
+    )
     return FakeQuantLayer(tensors, model, limit, clip, n_clipped, w, w_rec, params.threshold)

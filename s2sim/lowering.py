@@ -8,6 +8,7 @@ are built by s2sim.list_rows), and gives each conv target population a channel-l
 kernel tap is one contiguous add over output channels. Recording arrays are translated back to the external order
 by the caller.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -66,7 +67,8 @@ class LoweredPopulation:
     @property
     def grain(self) -> int:
         """Neurons per unit when a sample is split over threads: a conv target's output row (its conv delivery
-        works on whole rows), else 64 (the spike scan's width)."""
+        works on whole rows), else 64 (the spike scan's width).
+        """
         if self.channel_last_shape is None:
             return SPLIT_GRAIN
         c, _, w = self.channel_last_shape
@@ -141,7 +143,8 @@ class LoweredNetwork:
 
 def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
     """Warn (TimeConstantWarning; ConfigError when ``strict``) about decays outside [0, 1] (as float32 on the
-    chip): above 1 the state grows without input, below 0 it flips sign every tick."""
+    chip): above 1 the state grows without input, below 0 it flips sign every tick.
+    """
     for key in _DECAYS:
         if key not in pop.params:
             continue
@@ -150,12 +153,22 @@ def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
         if bad.size:
             i = int(bad[0])
             effect = "grows without input" if arr[i] > 1 else "flips sign every tick"
-            warn(TimeConstantWarning, f"population {pop.name!r}: {key} of neuron {i} is {float(arr[i]):.6g}, outside "
-                 f"[0, 1] ({bad.size} neuron(s)); the state {effect}", pop.name, strict=strict)
+            warn(
+                TimeConstantWarning,
+                f"population {pop.name!r}: {key} of neuron {i} is {float(arr[i]):.6g}, outside "
+                f"[0, 1] ({bad.size} neuron(s)); the state {effect}",
+                pop.name,
+                strict=strict,
+            )
 
 
-def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, tuning: KernelTuning | None = None, *,
-          strict: bool = False) -> LoweredNetwork:
+def lower(
+    net: Network | NetworkSpec,
+    profile: ChipProfile | None = None,
+    tuning: KernelTuning | None = None,
+    *,
+    strict: bool = False,
+) -> LoweredNetwork:
     """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
     it for the C core (``tuning``: delivery path choices, speed only; see s2sim.tuning).
 
@@ -177,8 +190,11 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, tuning
     tuning = tuning or KernelTuning()
     if not isinstance(tuning, KernelTuning):
         raise ConfigError(f"tuning must be a KernelTuning, got {type(tuning).__name__}")
-    memory.check(lowering_bytes(spec), f"lowering network {spec.name!r} for the C core",
-                 "Reduce the population sizes or the number of synapses")
+    memory.check(
+        lowering_bytes(spec),
+        f"lowering network {spec.name!r} for the C core",
+        "Reduce the population sizes or the number of synapses",
+    )
     conv_shapes = _conv_target_shapes(spec, profile)
     pops = _lower_populations(spec, conv_shapes, profile)
     for pop in spec.populations:
@@ -189,8 +205,17 @@ def lower(net: Network | NetworkSpec, profile: ChipProfile | None = None, tuning
     n_ring = max((p.ring_offset + p.ring_slots * p.ring_planes * p.n for p in pops), default=0)
     n_curr = sum(p.n for p in pops if p.kind == KIND_CURR_EXP)
     n_conv_map = _place_conv_maps(projections)
-    return LoweredNetwork(pops, projections, last.state_offset + last.n, n_ring, n_curr, n_conv_map,
-                          uses_amx(tuning) and n_conv_map > 0, profile, spec)
+    return LoweredNetwork(
+        pops,
+        projections,
+        last.state_offset + last.n,
+        n_ring,
+        n_curr,
+        n_conv_map,
+        uses_amx(tuning) and n_conv_map > 0,
+        profile,
+        spec,
+    )
 
 
 def _place_conv_maps(projections: list[LoweredProjection]) -> int:
@@ -213,7 +238,8 @@ def map_bytes(g: dict) -> int:
 def lowering_bytes(spec: NetworkSpec) -> int:
     """Estimated peak bytes of lowering ``spec``: float32 parameters, ring buffers and state per neuron, and per
     synapse the int8 weights and the kernel's rows (dense: one byte per pair and the pair bitmap; sparse: target,
-    weight and delay), built in place by csrc/build.c; a conv layer's arrays per pre neuron."""
+    weight and delay), built in place by csrc/build.c; a conv layer's arrays per pre neuron.
+    """
     total = 0
     for pop in spec.populations:
         ring = pop.model.ring_slots * (2 if pop.model.kind == KIND_CURR_EXP else 1)
@@ -237,14 +263,17 @@ def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tu
             out_shape = proj.geometry(profile.conv_x_axis, sizes).out_shape
             prev = shapes.setdefault(post, out_shape)
             if prev != out_shape:
-                raise ConfigError(f"population {proj.post.name!r}: conv projections give output shapes {prev} and "
-                                  f"{out_shape} (C, H, W); they must agree")
+                raise ConfigError(
+                    f"population {proj.post.name!r}: conv projections give output shapes {prev} and "
+                    f"{out_shape} (C, H, W); they must agree"
+                )
     return shapes
 
 
 def _ring_planes(kind: int, profile: ChipProfile) -> int:
     """Two planes (exc, inh) where the update needs them apart: decaying currents, or the left-to-right grouping
-    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound)."""
+    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound).
+    """
     return 2 if kind == KIND_CURR_EXP or profile.input_grouping == "left_to_right" else 1
 
 
@@ -261,14 +290,22 @@ def _lower_populations(spec: NetworkSpec, conv_shapes: dict, profile: ChipProfil
     return out
 
 
-def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | None, state: int, ring: int,
-                      curr: int, profile: ChipProfile) -> LoweredPopulation:
+def _lower_population(
+    pop: PopulationSpec, conv_shape: tuple[int, int, int] | None, state: int, ring: int, curr: int, profile: ChipProfile
+) -> LoweredPopulation:
     model = pop.model
     low = LoweredPopulation(
-        name=pop.name, kind=model.kind, reset=0 if pop.reset == "reset_by_subtraction" else 1, n=pop.size,
-        ring_slots=model.ring_slots, ring_planes=_ring_planes(model.kind, profile),
-        state_offset=state, ring_offset=ring if not model.is_input else -1,
-        curr_offset=curr if model.kind == KIND_CURR_EXP else -1, channel_last_shape=conv_shape)
+        name=pop.name,
+        kind=model.kind,
+        reset=0 if pop.reset == "reset_by_subtraction" else 1,
+        n=pop.size,
+        ring_slots=model.ring_slots,
+        ring_planes=_ring_planes(model.kind, profile),
+        state_offset=state,
+        ring_offset=ring if not model.is_input else -1,
+        curr_offset=curr if model.kind == KIND_CURR_EXP else -1,
+        channel_last_shape=conv_shape,
+    )
     if model.is_input:
         return low
     low.settings = profile.model_settings(model.name)
@@ -286,8 +323,14 @@ def _lower_population(pop: PopulationSpec, conv_shape: tuple[int, int, int] | No
     return low
 
 
-def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], profile: ChipProfile,
-                      tuning: KernelTuning, strict: bool = False) -> LoweredProjection:
+def _lower_projection(
+    spec: NetworkSpec,
+    k: int,
+    pops: list[LoweredPopulation],
+    profile: ChipProfile,
+    tuning: KernelTuning,
+    strict: bool = False,
+) -> LoweredProjection:
     proj, pre, post = spec.projections[k], spec.pre[k], spec.post[k]
     if isinstance(proj, Conv2DProjection):
         sizes = (spec.populations[pre].size, spec.populations[post].size)
@@ -295,8 +338,14 @@ def _lower_projection(spec: NetworkSpec, k: int, pops: list[LoweredPopulation], 
     return _lower_list(proj, (pre, post), pops, tuning, spec.populations[post].model, strict)
 
 
-def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopulation], tuning: KernelTuning,
-                post_model: NeuronModel, strict: bool = False) -> LoweredProjection:
+def _lower_list(
+    proj: Projection,
+    ends: tuple[int, int],
+    pops: list[LoweredPopulation],
+    tuning: KernelTuning,
+    post_model: NeuronModel,
+    strict: bool = False,
+) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
     w = int8_weights(proj, post.settings.weight_rounding, post_model.weight_limit, where, strict)
@@ -304,13 +353,27 @@ def _lower_list(proj: Projection, ends: tuple[int, int], pops: list[LoweredPopul
     uniform = delays.size == 0 or int(delays.min()) == int(delays.max())
     dense = uniform and list_is_dense(tuning, w.size, pre.n, post.n)
     rows = build_rows(proj, w, pre.n, post.n, pre.to_internal, post.to_internal, dense, uniform)
-    return LoweredProjection(proj.name, PROJ_DENSE if rows.dense else PROJ_SPARSE, ends[0], ends[1], pre.n,
-                             rows.arrays, {"uniform_delay": int(delays[0]) if uniform and delays.size else 0},
-                             n_synapses=int(w.size), abs_sum=rows.abs_sum)
+    return LoweredProjection(
+        proj.name,
+        PROJ_DENSE if rows.dense else PROJ_SPARSE,
+        ends[0],
+        ends[1],
+        pre.n,
+        rows.arrays,
+        {"uniform_delay": int(delays[0]) if uniform and delays.size else 0},
+        n_synapses=int(w.size),
+        abs_sum=rows.abs_sum,
+    )
 
 
-def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[LoweredPopulation],
-                tuning: KernelTuning, geometry: ConvGeometry, strict: bool = False) -> LoweredProjection:
+def _lower_conv(
+    proj: Conv2DProjection,
+    ends: tuple[int, int],
+    pops: list[LoweredPopulation],
+    tuning: KernelTuning,
+    geometry: ConvGeometry,
+    strict: bool = False,
+) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
     mode = post.settings.conv_weight_rounding
@@ -323,8 +386,20 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
     _, ph, pw = geometry.pooled_shape
     c_out, oh, ow = geometry.out_shape
     k_h, k_w = w.shape[2], w.shape[3]
-    g = {"c_in": c_in, "ph": ph, "pw": pw, "c_out": c_out, "oh": oh, "ow": ow, "k_h": k_h, "k_w": k_w,
-         "stride_x": p["stride_x"], "stride_y": p["stride_y"], "pad_top": p["pad_top"], "pad_left": p["pad_left"]}
+    g = {
+        "c_in": c_in,
+        "ph": ph,
+        "pw": pw,
+        "c_out": c_out,
+        "oh": oh,
+        "ow": ow,
+        "k_h": k_h,
+        "k_w": k_w,
+        "stride_x": p["stride_x"],
+        "stride_y": p["stride_y"],
+        "pad_top": p["pad_top"],
+        "pad_left": p["pad_left"],
+    }
     ext = np.arange(pre.n, dtype=np.int64) if pre.to_external is None else pre.to_external
     c, rem = np.divmod(ext, h * wd)
     y, x = np.divmod(rem, wd)
@@ -335,12 +410,15 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
     low = LoweredProjection(proj.name, PROJ_CONV, ends[0], ends[1], pre.n, n_synapses=int(np.count_nonzero(w)))
     # [c_in, kH, kW reversed, c_out]: channel-last rows, columns reversed so one kernel row of taps lines up
     # with consecutive output positions (csrc/kernel.c, deliver_conv_events)
-    low.arrays = {"pool_pos": np.ascontiguousarray(np.stack([c, y, x], axis=1), dtype=np.int32),
-                  "kernel": np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :]),
-                  "pre_events": pre_events}
+    low.arrays = {
+        "pool_pos": np.ascontiguousarray(np.stack([c, y, x], axis=1), dtype=np.int32),
+        "kernel": np.ascontiguousarray(w.transpose(0, 2, 3, 1)[:, :, ::-1, :]),
+        "pre_events": pre_events,
+    }
     reached = pre_events[pre_events > 0]
-    g["dense_from"] = conv_dense_from(tuning, p["pool_x"] * p["pool_y"], float(reached.mean()) if reached.size
-                                      else 0.0, g, post.ring_planes)
+    g["dense_from"] = conv_dense_from(
+        tuning, p["pool_x"] * p["pool_y"], float(reached.mean()) if reached.size else 0.0, g, post.ring_planes
+    )
     g["map_offset"] = 0
     g["pool_x"], g["pool_y"] = p["pool_x"], p["pool_y"]
     # a conv layer's output feeding the next conv: its spike flags pool into the map with vector adds
@@ -353,8 +431,9 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
         low.arrays["packed"] = _pack_conv(w, post.ring_planes)
         cell_events = np.zeros((map_h, map_w, c_in), np.int32)  # events of one spike counted into each map cell
         rows, cols = min(ph, map_h - p["pad_top"]), min(pw, map_w - p["pad_left"])
-        cell_events[p["pad_top"]:p["pad_top"] + rows, p["pad_left"]:p["pad_left"] + cols] = \
-            (rows_y[:rows, None] * taps_x[None, :cols] * c_out)[:, :, None]
+        cell_events[p["pad_top"] : p["pad_top"] + rows, p["pad_left"] : p["pad_left"] + cols] = (
+            rows_y[:rows, None] * taps_x[None, :cols] * c_out
+        )[:, :, None]
         low.arrays["cell_events"] = cell_events.ravel()
     low.geometry = g
     return low
@@ -362,7 +441,7 @@ def _lower_conv(proj: Conv2DProjection, ends: tuple[int, int], pops: list[Lowere
 
 def _taps_per_cell(size: int, pad: int, k: int, stride: int, out: int) -> np.ndarray:
     """Per pooled row (or column) 0..size-1: how many kernel rows (columns) reach an output from it."""
-    num = np.arange(size)[:, None] + pad - np.arange(k)[None, :]   # oy * stride for kernel row ky
+    num = np.arange(size)[:, None] + pad - np.arange(k)[None, :]  # oy * stride for kernel row ky
     return ((num >= 0) & (num % stride == 0) & (num // stride < out)).sum(axis=1)
 
 
@@ -376,12 +455,11 @@ def _pack_conv(w: np.ndarray, planes: int) -> np.ndarray:
     out = np.zeros((planes, k_h, quads * 4, pad), np.int8)
     for pl, part in enumerate(parts):
         # tap j = kx * c_in + ci of kernel row ky, for every output channel
-        out[pl, :, :k_w * c_in, :c_out] = part.transpose(2, 3, 0, 1).reshape(k_h, k_w * c_in, c_out)
+        out[pl, :, : k_w * c_in, :c_out] = part.transpose(2, 3, 0, 1).reshape(k_h, k_w * c_in, c_out)
     return np.ascontiguousarray(out.reshape(planes, k_h, quads, 4, pad).transpose(0, 1, 2, 4, 3))
 
 
-def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],
-                        pops: list[LoweredPopulation]) -> None:
+def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection], pops: list[LoweredPopulation]) -> None:
     """Refuse networks whose worst-case per-tick input to one neuron could overflow the accumulators."""
     worst = {k: np.zeros(p.n, dtype=np.float64) for k, p in enumerate(pops) if p.kind != KIND_INPUT}
     for proj, low in zip(spec.projections, projections):
@@ -396,6 +474,8 @@ def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],
         if acc.size and acc.max() > ACCUMULATOR_LIMIT:
             i = int(np.argmax(acc))
             i_ext = i if pops[k].to_external is None else int(pops[k].to_external[i])
-            raise LimitError(f"population {pops[k].name!r}: neuron {i_ext} could receive |weights| summing to "
-                             f"{acc[i]:.0f} in one tick, above s2sim's accumulator limit {ACCUMULATOR_LIMIT} (2^24, "
-                             "where float32 conversion of the sums stops being exact)")
+            raise LimitError(
+                f"population {pops[k].name!r}: neuron {i_ext} could receive |weights| summing to "
+                f"{acc[i]:.0f} in one tick, above s2sim's accumulator limit {ACCUMULATOR_LIMIT} (2^24, "
+                "where float32 conversion of the sums stops being exact)"
+            )

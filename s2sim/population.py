@@ -3,6 +3,7 @@
 Only holds and checks what the user wrote; :mod:`s2sim.spec` validates it and :mod:`s2sim.lowering` turns it into
 the chip's arrays.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -49,17 +50,27 @@ class Population:
     running a population that still has no neuron is an error.
     """
 
-    def __init__(self, size: int, neuron_model: str, params: Mapping | None = None, name: str | None = None,
-                 record: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        neuron_model: str,
+        params: Mapping | None = None,
+        name: str | None = None,
+        record: Sequence[str] | None = None,
+    ) -> None:
         self.name = str(name) if name is not None else f"pop{next(_auto_names)}"
         model = get_model(neuron_model, self.name)
         self.neuron_model = model.name
         self.size = size
         self.params: Any = params if params is not None else {}
         # anything but a name or a list of names is kept as given and refused by the validation below
-        self.record: list[str] = ["spikes"] if record is None else ([record] if isinstance(record, str) else
-                                                                     list(record) if isinstance(record, (list, tuple))
-                                                                     else record)
+        self.record: list[str] = (
+            ["spikes"]
+            if record is None
+            else (
+                [record] if isinstance(record, str) else list(record) if isinstance(record, (list, tuple)) else record
+            )
+        )
         self.max_atoms_per_core: int | None = None
         self._results: dict[str, Any] = {}
         if not (isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size == 0):
@@ -93,8 +104,9 @@ class Population:
     @spike_times.setter
     def spike_times(self, value: Mapping) -> None:
         if not self.model.is_input:
-            raise ConfigError(f"population {self.name!r}: spike_times belong to spike_list populations, not "
-                              f"{self.neuron_model!r}")
+            raise ConfigError(
+                f"population {self.name!r}: spike_times belong to spike_list populations, not {self.neuron_model!r}"
+            )
         self.params = value
 
     def param(self, key: str) -> np.ndarray:
@@ -152,19 +164,21 @@ class Population:
             return self._results[key]
         if key not in self.record:
             raise ConfigError(f"population {self.name!r}: {key!r} was not recorded (record={self.record})")
-        raise NotModelledError(f"population {self.name!r}: {key!r} is a PE diagnostic, estimated by s2sim's PE time "
-                               "model (s2sim.timing) when a py-spinnaker2 backend (s2sim.spinnaker2.hardware) runs "
-                               "the network; Simulator.run does not time PEs: use s2sim.timing.estimate")
+        raise NotModelledError(
+            f"population {self.name!r}: {key!r} is a PE diagnostic, estimated by s2sim's PE time "
+            "model (s2sim.timing) when a py-spinnaker2 backend (s2sim.spinnaker2.hardware) runs "
+            "the network; Simulator.run does not time PEs: use s2sim.timing.estimate"
+        )
 
     def _result(self, key: str) -> Any:
         results = self._results
         if key not in results:
             if key not in self.record and not (key == "v_last" and "v" in self.record):
-                raise ConfigError(f"population {self.name!r}: {key!r} was not recorded in the last run "
-                                  f"(record={self.record})")
+                raise ConfigError(
+                    f"population {self.name!r}: {key!r} was not recorded in the last run (record={self.record})"
+                )
             raise ConfigError(f"population {self.name!r}: no {key!r} results; run the network first")
         return results[key]
 
     def __repr__(self) -> str:
         return f"Population({self.size}, {self.neuron_model!r}, name={self.name!r})"
-

@@ -2,6 +2,7 @@
 
 Weights stay floats here; they become integers by ChipProfile.weight_rounding in :mod:`s2sim.lowering`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -15,12 +16,19 @@ from .population import Population
 from .spec import PopulationSpec, as_index, numeric_array
 
 CONV_PARAM_DEFAULTS = {
-    "stride_x": 1, "stride_y": 1, "pool_x": 1, "pool_y": 1,
-    "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0,
+    "stride_x": 1,
+    "stride_y": 1,
+    "pool_x": 1,
+    "pool_y": 1,
+    "pad_top": 0,
+    "pad_bottom": 0,
+    "pad_left": 0,
+    "pad_right": 0,
 }
 CONV_PARAM_REQUIRED = ("in_height", "in_width")
 #: The x/y parameter pairs a chip reading x along the height would swap (ChipProfile.conv_x_axis).
 CONV_AXIS_PAIRS = (("stride_x", "stride_y"), ("pool_x", "pool_y"), ("pad_left", "pad_top"), ("pad_right", "pad_bottom"))
+
 
 class Projection:
     """Synapses from a connection list ``[[pre_idx, post_idx, weight, delay], ...]``.
@@ -39,19 +47,22 @@ class Projection:
     def __init__(self, pre: Population, post: Population, connections: Iterable, name: str | None = None) -> None:
         self.pre, self.post = _check_pair(pre, post, "Projection")
         self.name = str(name) if name is not None else f"{pre.name}->{post.name}"
-        conns = numeric_array(connections, f"projection {self.name!r}: connections",
-                              "numbers [[pre, post, weight, delay], ...]")  # read in chunks, never copied whole
+        conns = numeric_array(
+            connections, f"projection {self.name!r}: connections", "numbers [[pre, post, weight, delay], ...]"
+        )  # read in chunks, never copied whole
         if conns.size == 0:
             conns = conns.reshape(0, 4)
         if conns.ndim != 2 or conns.shape[1] != 4:
-            raise ConfigError(f"projection {self.name!r}: connections have shape {conns.shape}; expected (n, 4) "
-                              "rows [pre_idx, post_idx, weight, delay]")
+            raise ConfigError(
+                f"projection {self.name!r}: connections have shape {conns.shape}; expected (n, 4) "
+                "rows [pre_idx, post_idx, weight, delay]"
+            )
         m = len(conns)
         self.pre_idx, self.post_idx = np.empty(m, np.int32), np.empty(m, np.int32)
         self._delays = np.empty(m, np.uint8)
         self._weights: np.ndarray = np.empty(m, np.int16)
         for a in range(0, m, self.CHUNK):
-            self._store_chunk(conns[a:a + self.CHUNK], a)
+            self._store_chunk(conns[a : a + self.CHUNK], a)
         for arr in (self.pre_idx, self.post_idx, self._weights, self._delays):
             arr.setflags(write=False)
         # the columns never change: their maxima are what check_sizes compares with the population sizes
@@ -86,8 +97,11 @@ class Projection:
         b = a + len(block)
         self.pre_idx[a:b], self.post_idx[a:b], self._delays[a:b] = cols[0], cols[1], cols[3]
         w = cols[2]
-        if self._weights.dtype == np.int16 and (w.dtype.kind != "f" or np.array_equal(w, np.trunc(w))) \
-                and (not w.size or (w.min() >= -32767 and w.max() <= 32767)):
+        if (
+            self._weights.dtype == np.int16
+            and (w.dtype.kind != "f" or np.array_equal(w, np.trunc(w)))
+            and (not w.size or (w.min() >= -32767 and w.max() <= 32767))
+        ):
             self._weights[a:b] = w
             return
         if self._weights.dtype == np.int16:  # the first weight that needs a float: widen what is stored so far
@@ -97,7 +111,8 @@ class Projection:
     @staticmethod
     def _chunk_is_clean(cols: np.ndarray) -> bool:
         """Every index a whole number in 0..2^31-1, every delay in 0..255, every weight finite (one quick pass
-        per check; NaN and inf fail them)."""
+        per check; NaN and inf fail them).
+        """
         if not cols.shape[1]:
             return True
         index = cols[[0, 1, 3]]
@@ -110,48 +125,89 @@ class Projection:
         if block.dtype.kind == "f":
             bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
             if bad.size:
-                raise ConfigError(f"projection {self.name!r}: connection {a + bad[0]} = {block[bad[0]].tolist()} is "
-                                  "not finite")
+                raise ConfigError(
+                    f"projection {self.name!r}: connection {a + bad[0]} = {block[bad[0]].tolist()} is not finite"
+                )
         post = self.post
         self._index_column(block[:, 0], a, "pre index")
         self._index_column(block[:, 1], a, "post index")
-        self._index_column(block[:, 3], a, "delay", LimitError, f"0..{post.model.max_delay} for model "
-                           f"{post.neuron_model!r} of population {post.name!r}", 255)
-        raise ConfigError(f"projection {self.name!r}: internal error: connections {a}.. failed a check that no "
-                          "single check explains")
+        self._index_column(
+            block[:, 3],
+            a,
+            "delay",
+            LimitError,
+            f"0..{post.model.max_delay} for model {post.neuron_model!r} of population {post.name!r}",
+            255,
+        )
+        raise ConfigError(
+            f"projection {self.name!r}: internal error: connections {a}.. failed a check that no single check explains"
+        )
 
-    def _index_column(self, col: np.ndarray, offset: int, what: str, negative_error: type = ConfigError,
-                      limit: str = "", largest: int = 2**31 - 1) -> np.ndarray:
+    def _index_column(
+        self,
+        col: np.ndarray,
+        offset: int,
+        what: str,
+        negative_error: type = ConfigError,
+        limit: str = "",
+        largest: int = 2**31 - 1,
+    ) -> np.ndarray:
         if col.dtype.kind == "f":
             nonint = np.flatnonzero(col != np.round(col))
             if nonint.size:
-                raise ConfigError(f"projection {self.name!r}: connection {offset + nonint[0]} has non-integer {what} "
-                                  f"{col[nonint[0]]}")
+                raise ConfigError(
+                    f"projection {self.name!r}: connection {offset + nonint[0]} has non-integer {what} {col[nonint[0]]}"
+                )
         neg = np.flatnonzero(col < 0)
         if neg.size:
-            raise negative_error(f"projection {self.name!r}: connection {offset + neg[0]} has negative {what} "
-                                 f"{int(col[neg[0]])}" + (f", outside {limit}" if limit else ""))
+            raise negative_error(
+                f"projection {self.name!r}: connection {offset + neg[0]} has negative {what} "
+                f"{int(col[neg[0]])}" + (f", outside {limit}" if limit else "")
+            )
         big = np.flatnonzero(col > largest)
         if big.size:  # beyond any population (or delay field): refused now, as check_sizes would refuse it later
             raise (LimitError if limit else ConfigError)(
                 f"projection {self.name!r}: connection {offset + big[0]} has {what} {int(col[big[0]])}, outside "
-                + (limit or f"0..{largest}"))
+                + (limit or f"0..{largest}")
+            )
         return col
 
     def check_sizes(self, pre: PopulationSpec, post: PopulationSpec) -> None:
         """Check the indices and delays against the populations as they are now (sizes may change after
-        construction: a population shrunk below its connections' indices is an error at the next run)."""
+        construction: a population shrunk below its connections' indices is an error at the next run).
+        """
         if post.model.is_input:
-            raise ConfigError(f"projection {self.name!r}: target population {post.name!r} is a spike_list source "
-                              "and cannot receive synapses")
+            raise ConfigError(
+                f"projection {self.name!r}: target population {post.name!r} is a spike_list source "
+                "and cannot receive synapses"
+            )
         max_delay = post.model.max_delay
         for col, top, what, bound, kind, limit in (
-                (self.pre_idx, self._maxima[0], "pre index", pre.size, ConfigError,
-                 f"0..{pre.size - 1} (population {pre.name!r} has {pre.size} neurons)"),
-                (self.post_idx, self._maxima[1], "post index", post.size, ConfigError,
-                 f"0..{post.size - 1} (population {post.name!r} has {post.size} neurons)"),
-                (self._delays, self._maxima[2], "delay", max_delay + 1, LimitError,
-                 f"0..{max_delay} for model {post.neuron_model!r} of population {post.name!r}")):
+            (
+                self.pre_idx,
+                self._maxima[0],
+                "pre index",
+                pre.size,
+                ConfigError,
+                f"0..{pre.size - 1} (population {pre.name!r} has {pre.size} neurons)",
+            ),
+            (
+                self.post_idx,
+                self._maxima[1],
+                "post index",
+                post.size,
+                ConfigError,
+                f"0..{post.size - 1} (population {post.name!r} has {post.size} neurons)",
+            ),
+            (
+                self._delays,
+                self._maxima[2],
+                "delay",
+                max_delay + 1,
+                LimitError,
+                f"0..{max_delay} for model {post.neuron_model!r} of population {post.name!r}",
+            ),
+        ):
             if col.size and top >= bound:
                 i = int(np.argmax(col >= bound))
                 raise kind(f"projection {self.name!r}: connection {i} has {what} {int(col[i])}, outside {limit}")
@@ -164,7 +220,8 @@ class Projection:
     @property
     def sparse_weights(self) -> Any:
         """The weights as a ``[pre.size, post.size]`` scipy sparse matrix (py-spinnaker2 scripts count synapses with
-        ``proj.sparse_weights.nonzero()``); repeated pairs are summed."""
+        ``proj.sparse_weights.nonzero()``); repeated pairs are summed.
+        """
         return _sparse(self.pre_idx, self.post_idx, self.weights, self.pre, self.post, self.name)
 
     def __repr__(self) -> str:
@@ -200,14 +257,17 @@ class Conv2DProjection:
         Connection delay is always 0.
     """
 
-    def __init__(self, pre: Population, post: Population, weights: Any, conv_params: Mapping,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, pre: Population, post: Population, weights: Any, conv_params: Mapping, name: str | None = None
+    ) -> None:
         self.pre, self.post = _check_pair(pre, post, "Conv2DProjection")
         self.name = str(name) if name is not None else f"{pre.name}->{post.name}"
         where = f"conv projection {self.name!r}"
         if not post.model.conv_target:
-            raise ConfigError(f"{where}: target population {post.name!r} has model {post.neuron_model!r}; a "
-                              "Conv2DProjection needs 'lif_conv2d'")
+            raise ConfigError(
+                f"{where}: target population {post.name!r} has model {post.neuron_model!r}; a "
+                "Conv2DProjection needs 'lif_conv2d'"
+            )
         w = _numeric_array(weights, f"{where}: weights", "a numeric array [C_in, C_out, kH, kW]")
         if w.ndim != 4 or 0 in w.shape:
             raise ConfigError(f"{where}: weights have shape {w.shape}; expected non-empty [C_in, C_out, kH, kW]")
@@ -222,11 +282,13 @@ class Conv2DProjection:
     def check_sizes(self, pre: PopulationSpec, post: PopulationSpec) -> None:
         """Check the convolution against the populations as they are now (sizes may change after construction)."""
         if not post.model.conv_target:
-            raise ConfigError(f"conv projection {self.name!r}: target population {post.name!r} has model "
-                              f"{post.neuron_model!r}; a Conv2DProjection needs 'lif_conv2d'")
+            raise ConfigError(
+                f"conv projection {self.name!r}: target population {post.name!r} has model "
+                f"{post.neuron_model!r}; a Conv2DProjection needs 'lif_conv2d'"
+            )
         self.geometry("width", (pre.size, post.size))
 
-    def geometry(self, x_axis: str = "width", sizes: tuple[int, int] | None = None) -> "ConvGeometry":
+    def geometry(self, x_axis: str = "width", sizes: tuple[int, int] | None = None) -> ConvGeometry:
         """Shapes and parameters of the convolution when ``*_x`` parameters act along ``x_axis``.
 
         "width" is the reading of the parameter names; "height" swaps every x/y pair (stride, pool, padding) as a
@@ -242,33 +304,43 @@ class Conv2DProjection:
                 p[a], p[b] = p[b], p[a]
         c_in, c_out, kh, kw = self.weights.shape
         if pre_size != c_in * p["in_height"] * p["in_width"]:
-            raise ConfigError(f"{where}: pre population {self.pre.name!r} has {pre_size} neurons; weights and "
-                              f"conv_params say C_in*in_height*in_width = {c_in}*{p['in_height']}*{p['in_width']} = "
-                              f"{c_in * p['in_height'] * p['in_width']}")
+            raise ConfigError(
+                f"{where}: pre population {self.pre.name!r} has {pre_size} neurons; weights and "
+                f"conv_params say C_in*in_height*in_width = {c_in}*{p['in_height']}*{p['in_width']} = "
+                f"{c_in * p['in_height'] * p['in_width']}"
+            )
         for axis, size, pool in (("in_height", p["in_height"], p["pool_y"]), ("in_width", p["in_width"], p["pool_x"])):
             if size % pool:
-                raise ConfigError(f"{where}: {axis} = {size} is not a multiple of its pool size {pool}; a fused "
-                                  "sum-pool needs kernel == stride and no remainder")
+                raise ConfigError(
+                    f"{where}: {axis} = {size} is not a multiple of its pool size {pool}; a fused "
+                    "sum-pool needs kernel == stride and no remainder"
+                )
         ph, pw = p["in_height"] // p["pool_y"], p["in_width"] // p["pool_x"]
         oh = (ph + p["pad_top"] + p["pad_bottom"] - kh) // p["stride_y"] + 1
         ow = (pw + p["pad_left"] + p["pad_right"] - kw) // p["stride_x"] + 1
         if oh < 1 or ow < 1:
-            raise ConfigError(f"{where}: kernel {kh}x{kw} is larger than the padded pooled input "
-                              f"{ph + p['pad_top'] + p['pad_bottom']}x{pw + p['pad_left'] + p['pad_right']}")
+            raise ConfigError(
+                f"{where}: kernel {kh}x{kw} is larger than the padded pooled input "
+                f"{ph + p['pad_top'] + p['pad_bottom']}x{pw + p['pad_left'] + p['pad_right']}"
+            )
         if post_size != c_out * oh * ow:
-            raise ConfigError(f"{where}: post population {self.post.name!r} has {post_size} neurons; the "
-                              f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}")
+            raise ConfigError(
+                f"{where}: post population {self.post.name!r} has {post_size} neurons; the "
+                f"convolution gives C_out*out_h*out_w = {c_out}*{oh}*{ow} = {c_out * oh * ow}"
+            )
         return ConvGeometry(p, (c_in, p["in_height"], p["in_width"]), (c_in, ph, pw), (c_out, oh, ow))
 
     @property
     def sparse_weights(self) -> Any:
         """The convolution unrolled into a ``[pre.size, post.size]`` scipy sparse matrix of its (float) kernel
-        weights, as py-spinnaker2 scripts inspect projections (``proj.sparse_weights.nonzero()``)."""
+        weights, as py-spinnaker2 scripts inspect projections (``proj.sparse_weights.nonzero()``).
+        """
         src, dst, w = self.tap_pairs()
         return _sparse(src, dst, w, self.pre, self.post, self.name)
 
-    def tap_pairs(self, x_axis: str = "width",
-                  sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def tap_pairs(
+        self, x_axis: str = "width", sizes: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (pre neuron, post neuron) pair a kernel tap connects, in py-spinnaker2 neuron order (one entry
         per synaptic event a spike of the pre neuron causes), and the kernel weight of each.
 
@@ -285,11 +357,11 @@ class Conv2DProjection:
         y, x = np.divmod(rem, w)
         py, px = y // p["pool_y"], x // p["pool_x"]
         ky, kx = np.arange(kh), np.arange(kw)
-        oy_num = py[:, None] + p["pad_top"] - ky[None, :]                        # [n_pre, kh] = oy * stride_y
+        oy_num = py[:, None] + p["pad_top"] - ky[None, :]  # [n_pre, kh] = oy * stride_y
         ox_num = px[:, None] + p["pad_left"] - kx[None, :]
         ok_y = (oy_num % p["stride_y"] == 0) & (oy_num >= 0) & (oy_num // p["stride_y"] < oh)
         ok_x = (ox_num % p["stride_x"] == 0) & (ox_num >= 0) & (ox_num // p["stride_x"] < ow)
-        ok = ok_y[:, :, None] & ok_x[:, None, :]                                  # [n_pre, kh, kw]
+        ok = ok_y[:, :, None] & ok_x[:, None, :]  # [n_pre, kh, kw]
         n, i, j = np.nonzero(ok)
         pos = (oy_num[n, i] // p["stride_y"]) * ow + ox_num[n, j] // p["stride_x"]
         src = np.repeat(n, c_out)
@@ -319,18 +391,21 @@ class Conv2DProjection:
     def __repr__(self) -> str:
         return f"Conv2DProjection({self.pre.name!r} -> {self.post.name!r}, weights {self.weights.shape})"
 
+
 def _check_pair(pre: Any, post: Any, what: str) -> tuple[Population, Population]:
     if not isinstance(pre, Population) or not isinstance(post, Population):
-        raise ConfigError(f"{what}: pre and post must be Population objects, got {type(pre).__name__} and "
-                          f"{type(post).__name__}")
+        raise ConfigError(
+            f"{what}: pre and post must be Population objects, got {type(pre).__name__} and {type(post).__name__}"
+        )
     if post.model.is_input:
-        raise ConfigError(f"{what} {pre.name!r} -> {post.name!r}: target population {post.name!r} is a spike_list "
-                          "source and cannot receive synapses")
+        raise ConfigError(
+            f"{what} {pre.name!r} -> {post.name!r}: target population {post.name!r} is a spike_list "
+            "source and cannot receive synapses"
+        )
     return pre, post
 
 
-def _sparse(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, pre: Population, post: Population,
-            name: str) -> Any:
+def _sparse(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, pre: Population, post: Population, name: str) -> Any:
     try:
         from scipy import sparse
     except ImportError:

@@ -27,22 +27,28 @@ recurrent projection.
 Tensors are time-first: input spikes [T, B, *input_shape]; outputs [n_ticks, B, n] with
 ``n_ticks = T + extra_ticks`` (default: one tick per layer, so the last input reaches the output layer).
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 try:
     import torch
 except ModuleNotFoundError as exc:  # the core of s2sim runs without torch; training needs it
-    raise ModuleNotFoundError(f"s2sim.qat needs torch ({exc}); install it with `pip install torch==2.13.0` "
-                              "(CPU build) or `pip install s2sim[torch]`") from exc
+    raise ModuleNotFoundError(
+        f"s2sim.qat needs torch ({exc}); install it with `pip install torch==2.13.0` "
+        "(CPU build) or `pip install s2sim[torch]`"
+    ) from exc
 
 from .chip_forward import ChipTrace, LayerList, LayerTensors, chip_run, frozen_tensors
-from .chip_neuron import check_backend
-from .chip_neuron import fma32  # noqa: F401  (public here: s2sim.qat.fma32)
+from .chip_neuron import (
+    check_backend,
+    fma32,
+)
 from .errors import ConfigError, TraceError
 from .fake_quant import FakeQuantLayer, fake_quant_weight, fake_quantize_stage, rule_of, stage_scale
 from .quant_config import QuantConfig
@@ -50,9 +56,24 @@ from .quantize import QuantizedModel, quantize_stage
 from .snntorch_stages import Stage, parse_model
 
 # the chip forward and fake quantization live in their own modules; their names stay importable from here
-__all__ = ["QATModel", "verify", "verify_trace", "VerifyReport", "LayerMismatch", "fma32", "ChipTrace", "LayerList",
-           "LayerTensors", "chip_run", "frozen_tensors", "FakeQuantLayer", "fake_quant_weight", "fake_quantize_stage",
-           "rule_of", "stage_scale"]
+__all__ = [
+    "ChipTrace",
+    "FakeQuantLayer",
+    "LayerList",
+    "LayerMismatch",
+    "LayerTensors",
+    "QATModel",
+    "VerifyReport",
+    "chip_run",
+    "fake_quant_weight",
+    "fake_quantize_stage",
+    "fma32",
+    "frozen_tensors",
+    "rule_of",
+    "stage_scale",
+    "verify",
+    "verify_trace",
+]
 
 
 # -- the QAT model ----------------------------------------------------------------------------------------------
@@ -78,15 +99,23 @@ class QATModel(torch.nn.Module):
         the same spikes and membranes.
     """
 
-    def __init__(self, model: Any, input_shape: Sequence[int], config: QuantConfig | None = None,
-                 slope: float = 2.0, backend: str = "auto") -> None:
+    def __init__(
+        self,
+        model: Any,
+        input_shape: Sequence[int],
+        config: QuantConfig | None = None,
+        slope: float = 2.0,
+        backend: str = "auto",
+    ) -> None:
         super().__init__()
         self.model = model
         self.input_shape = tuple(int(s) for s in input_shape)
         self.config = config or QuantConfig()
         if self.config.threshold_search != "none":
-            raise ConfigError("QATModel: threshold_search is a PTQ setting; pass the config of the PTQ result "
-                              "(its percentiles are fixed)")
+            raise ConfigError(
+                "QATModel: threshold_search is a PTQ setting; pass the config of the PTQ result "
+                "(its percentiles are fixed)"
+            )
         self.slope = float(slope)
         self.backend = check_backend(backend)
         self.stages: list[Stage] = parse_model(model, self.input_shape)
@@ -102,8 +131,15 @@ class QATModel(torch.nn.Module):
 
     def run(self, x: Any, record_v: bool | str = False) -> ChipTrace:
         """Chip forward over all layers: see :func:`chip_run`."""
-        return chip_run(self.layer_tensors(), x, self.n_ticks(int(x.shape[0])), self.config.profile,
-                        record_v=record_v, slope=self.slope, backend=self.backend)
+        return chip_run(
+            self.layer_tensors(),
+            x,
+            self.n_ticks(int(x.shape[0])),
+            self.config.profile,
+            record_v=record_v,
+            slope=self.slope,
+            backend=self.backend,
+        )
 
     def forward(self, x: Any, verify: bool = False, simulator: Any = None):
         """``(spikes, membrane)`` of the output layer, each [n_ticks, B, n_out] (as snnTorch's spk_rec, mem_rec).
@@ -153,8 +189,11 @@ class VerifyReport:
         bad = [m for m in self.layers if m.spike_mismatches or m.voltage_mismatches]
         if not bad:
             return f"identical: {len(self.layers)} layers, {self.batch} samples, {self.n_ticks} ticks"
-        return "; ".join(f"{m.name}: {m.spike_mismatches} spikes and {m.voltage_mismatches} membranes differ, first "
-                         f"at (sample, tick, neuron) {m.first}" for m in bad)
+        return "; ".join(
+            f"{m.name}: {m.spike_mismatches} spikes and {m.voltage_mismatches} membranes differ, first "
+            f"at (sample, tick, neuron) {m.first}"
+            for m in bad
+        )
 
 
 def verify(model: QATModel | QuantizedModel, x: Any, simulator: Any = None) -> VerifyReport:
@@ -185,6 +224,7 @@ def verify_trace(frozen: QuantizedModel, x: Any, trace: ChipTrace, simulator: An
         ds = mine_s != res.spikes[name]
         dv = mine_v != sim_v
         both = np.argwhere(ds | dv)
-        out.append(LayerMismatch(name, int(ds.sum()), int(dv.sum()),
-                                 tuple(int(i) for i in both[0]) if len(both) else None))
+        out.append(
+            LayerMismatch(name, int(ds.sum()), int(dv.sum()), tuple(int(i) for i in both[0]) if len(both) else None)
+        )
     return VerifyReport(out, int(inputs["input"].shape[0]), int(inputs["input"].shape[1]))

@@ -2,6 +2,7 @@
 
 Shared by PTQ (:mod:`s2sim.quantize`) and QAT (:mod:`s2sim.qat`); docs/quantization.md describes the rules.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,12 +93,15 @@ class QuantConfig:
         if not math.isfinite(self.k_std) or self.k_std < 0:
             raise ConfigError(f"QuantConfig.k_std = {self.k_std} must be a finite number >= 0")
         if self.threshold_search != "none" and self.scale_rule != "percentile":
-            raise ConfigError(f"QuantConfig: threshold_search = {self.threshold_search!r} searches the percentile "
-                              f"of scale_rule='percentile', but scale_rule = {self.scale_rule!r}")
+            raise ConfigError(
+                f"QuantConfig: threshold_search = {self.threshold_search!r} searches the percentile "
+                f"of scale_rule='percentile', but scale_rule = {self.scale_rule!r}"
+            )
         if self.extra_ticks is not None and (not isinstance(self.extra_ticks, int) or self.extra_ticks < 0):
             raise ConfigError(f"QuantConfig.extra_ticks = {self.extra_ticks!r} must be None or an int >= 0")
-        if self.max_weight is not None and (isinstance(self.max_weight, bool) or not isinstance(self.max_weight, int)
-                                            or self.max_weight < 1):
+        if self.max_weight is not None and (
+            isinstance(self.max_weight, bool) or not isinstance(self.max_weight, int) or self.max_weight < 1
+        ):
             raise ConfigError(f"QuantConfig.max_weight = {self.max_weight!r} must be None or an int >= 1")
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"QuantConfig.profile must be a ChipProfile, got {type(self.profile).__name__}")
@@ -116,21 +120,34 @@ class QuantConfig:
 #: ChipProfile fields the torch forward follows (the spike test and the FMA settings, per model through
 #: ``overrides``) or that cannot change what it computes: weights reach the chip as integers, the placement limits
 #: move neurons, not values, and the refractory rule never applies with snnTorch's t_refrac = 0.
-MODELLED_PROFILE_FIELDS = frozenset({"threshold_op", "fused_multiply_add", "current_fused_multiply_add",
-                                     "overrides", "weight_rounding", "conv_weight_rounding", "refractory_rule",
-                                     "max_atoms_per_core", "max_targets_per_core"})
+MODELLED_PROFILE_FIELDS = frozenset(
+    {
+        "threshold_op",
+        "fused_multiply_add",
+        "current_fused_multiply_add",
+        "overrides",
+        "weight_rounding",
+        "conv_weight_rounding",
+        "refractory_rule",
+        "max_atoms_per_core",
+        "max_targets_per_core",
+    }
+)
 
 
 def _check_modelled_profile(profile: ChipProfile) -> None:
     """Refuse a profile whose other fields differ from the defaults: the forward implements the default float32
     chip only, and "bit-identical to the simulator" would be untrue for any other variant (also for fields added to
-    ChipProfile later, which is why the check lists what is modelled instead of what is not)."""
+    ChipProfile later, which is why the check lists what is modelled instead of what is not).
+    """
     default = ChipProfile()
     for f in fields(profile):
         value = getattr(profile, f.name)
         if f.name not in MODELLED_PROFILE_FIELDS and value != getattr(default, f.name):
-            raise ConfigError(f"QuantConfig.profile.{f.name} = {value!r}: the quantized torch forward models "
-                              f"{f.name} = {getattr(default, f.name)!r} only")
+            raise ConfigError(
+                f"QuantConfig.profile.{f.name} = {value!r}: the quantized torch forward models "
+                f"{f.name} = {getattr(default, f.name)!r} only"
+            )
 
 
 def _as_tuple(value: float | Sequence[float]) -> tuple[float, ...]:
@@ -143,8 +160,9 @@ def _choice(name: str, value: object, choices: tuple) -> None:
 
 
 # -- scales and integers ---------------------------------------------------------------------------------------
-def select_scale(abs_weights: np.ndarray, limit: int, rule: str, percentile: float = 100.0,
-                 k_std: float = 3.0, where: str = "?") -> tuple[float, float]:
+def select_scale(
+    abs_weights: np.ndarray, limit: int, rule: str, percentile: float = 100.0, k_std: float = 3.0, where: str = "?"
+) -> tuple[float, float]:
     """``(scale, clip)``: the weight magnitude ``clip`` that maps to ``limit``, and ``scale = limit / clip``.
 
     A layer whose weights are all zero gets scale 1 (nothing to scale). If the rule's statistic is 0 while some
@@ -172,7 +190,8 @@ CURR_EXP_MODELS = {"lif_no_delay": "lif_curr_exp_no_delay", "lif": "lif_curr_exp
 
 def weight_limit(kind: str, dense_model: str, neuron: str = "lif", max_weight: int | None = None) -> tuple[str, int]:
     """(chip model, largest weight magnitude) of a population of ``neuron`` dynamics ("lif" or "curr_exp") fed by a
-    ``kind`` ("dense" or "conv") projection; ``max_weight`` caps the magnitude below the model's own limit."""
+    ``kind`` ("dense" or "conv") projection; ``max_weight`` caps the magnitude below the model's own limit.
+    """
     if kind == "conv":
         name = CONV_MODEL
     else:

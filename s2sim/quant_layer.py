@@ -1,4 +1,5 @@
 """One quantized population (:class:`QuantLayer`): integer weights and the float32 values uploaded to the chip."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,7 +60,9 @@ def check_exact_sums(layer: QuantLayer) -> None:
             per_neuron = per_neuron + np.abs(layer.recurrent).sum(axis=1)
         worst = int(per_neuron.max())
     else:
-        worst = int(w.reshape(w.shape[0], -1).sum(axis=1).max()) * layer.geometry.pool ** 2
+        worst = int(w.reshape(w.shape[0], -1).sum(axis=1).max()) * layer.geometry.pool**2
     if worst > EXACT_SUM_LIMIT:
-        raise LimitError(f"{layer.name}: worst-case synaptic sum {worst} into one neuron exceeds 2**24 = "
-                         f"{EXACT_SUM_LIMIT}; the torch forward would no longer be exact")
+        raise LimitError(
+            f"{layer.name}: worst-case synaptic sum {worst} into one neuron exceeds 2**24 = "
+            f"{EXACT_SUM_LIMIT}; the torch forward would no longer be exact"
+        )

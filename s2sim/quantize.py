@@ -13,17 +13,32 @@ Calibration (the percentile search and the report) runs the quantized network in
 :meth:`QuantizedModel.forward` is the same arithmetic in torch (:mod:`s2sim.qat`), bit-identical to it. Torch and
 snnTorch are imported lazily.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError, LimitError
-from .quant_config import (CONV_MODEL, CURR_EXP_MODELS, DENSE_MODELS, MODELLED_PROFILE_FIELDS, ROUNDINGS,
-                           SCALE_RULES, THRESHOLD_SEARCHES, DenseModel, QuantConfig, Rounding, ScaleRule,
-                           ThresholdSearch, select_scale, weight_limit)
+from .quant_config import (
+    CONV_MODEL,
+    CURR_EXP_MODELS,
+    DENSE_MODELS,
+    MODELLED_PROFILE_FIELDS,
+    ROUNDINGS,
+    SCALE_RULES,
+    THRESHOLD_SEARCHES,
+    DenseModel,
+    QuantConfig,
+    Rounding,
+    ScaleRule,
+    ThresholdSearch,
+    select_scale,
+    weight_limit,
+)
 from .quant_layer import EXACT_SUM_LIMIT, QuantLayer, check_exact_sums
 from .quant_report import LayerReport, QuantReport
 from .quantized_model import INPUT_NAME, QuantizedModel
@@ -31,11 +46,36 @@ from .snntorch_stages import Geometry, Stage, float_run, parse_model
 
 # the configuration, the layers, the report and the model live in their own modules (quant_config, quant_layer,
 # quant_report, quantized_model); their names stay importable from here
-__all__ = ["QuantConfig", "QuantLayer", "QuantizedModel", "QuantReport", "LayerReport", "ptq", "select_scale",
-           "weight_limit", "quantize_stage", "parse_model", "float_run", "Geometry", "Stage", "check_exact_sums",
-           "snntorch_differences", "SCALE_RULES", "ROUNDINGS", "THRESHOLD_SEARCHES", "DENSE_MODELS", "CONV_MODEL",
-           "CURR_EXP_MODELS", "MODELLED_PROFILE_FIELDS", "INPUT_NAME", "EXACT_SUM_LIMIT", "ScaleRule", "Rounding",
-           "ThresholdSearch", "DenseModel"]
+__all__ = [
+    "CONV_MODEL",
+    "CURR_EXP_MODELS",
+    "DENSE_MODELS",
+    "EXACT_SUM_LIMIT",
+    "INPUT_NAME",
+    "MODELLED_PROFILE_FIELDS",
+    "ROUNDINGS",
+    "SCALE_RULES",
+    "THRESHOLD_SEARCHES",
+    "DenseModel",
+    "Geometry",
+    "LayerReport",
+    "QuantConfig",
+    "QuantLayer",
+    "QuantReport",
+    "QuantizedModel",
+    "Rounding",
+    "ScaleRule",
+    "Stage",
+    "ThresholdSearch",
+    "check_exact_sums",
+    "float_run",
+    "parse_model",
+    "ptq",
+    "quantize_stage",
+    "select_scale",
+    "snntorch_differences",
+    "weight_limit",
+]
 
 
 def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig) -> QuantLayer:
@@ -50,18 +90,38 @@ def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig)
     if not torch.isfinite(t.threshold).all() or not torch.isfinite(t.i_offset).all():
         raise LimitError(f"{stage.name}: threshold or i_offset times scale {t.scale:.6g} overflows float32")
     as_np = lambda x, dtype: None if x is None else x.detach().cpu().numpy().astype(dtype)  # noqa: E731
-    out = QuantLayer(stage.name, stage.geometry, fq.model, fq.limit, t.scale, fq.clip, rule_of(config, index, n_layers),
-                     as_np(t.weight, np.int64), as_np(t.threshold, np.float32), as_np(t.i_offset, np.float32),
-                     as_np(t.alpha, np.float32), stage.reset, fq.n_clipped, as_np(fq.float_weight, np.float64),
-                     as_np(fq.float_threshold, np.float64), as_np(t.syn_decay, np.float32),
-                     as_np(t.recurrent, np.int64), as_np(fq.float_recurrent, np.float64))
+    out = QuantLayer(
+        stage.name,
+        stage.geometry,
+        fq.model,
+        fq.limit,
+        t.scale,
+        fq.clip,
+        rule_of(config, index, n_layers),
+        as_np(t.weight, np.int64),
+        as_np(t.threshold, np.float32),
+        as_np(t.i_offset, np.float32),
+        as_np(t.alpha, np.float32),
+        stage.reset,
+        fq.n_clipped,
+        as_np(fq.float_weight, np.float64),
+        as_np(fq.float_threshold, np.float64),
+        as_np(t.syn_decay, np.float32),
+        as_np(t.recurrent, np.int64),
+        as_np(fq.float_recurrent, np.float64),
+    )
     check_exact_sums(out)
     return out
 
 
 # -- PTQ --------------------------------------------------------------------------------------------------------
-def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | None = None,
-        input_shape: Sequence[int] | None = None) -> QuantizedModel:
+def ptq(
+    model: Any,
+    calib_x: Any,
+    calib_y: Any = None,
+    config: QuantConfig | None = None,
+    input_shape: Sequence[int] | None = None,
+) -> QuantizedModel:
     """Post-training quantization of a feed-forward snnTorch model.
 
     Parameters
@@ -109,7 +169,7 @@ def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | Non
 def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig, sim: Any):
     n = len(stages)
     tried: dict[tuple[float, ...], float] = {}
-    layers: dict[tuple[int, float], QuantLayer] = {}   # a layer depends on its own percentile only
+    layers: dict[tuple[int, float], QuantLayer] = {}  # a layer depends on its own percentile only
 
     def layer(i: int, p: float) -> QuantLayer:
         if (i, p) not in layers:
@@ -128,7 +188,7 @@ def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig
     best = max(((p,) * n for p in candidates), key=score)
     if config.threshold_search == "per_layer":
         for i in range(n):
-            options = [best[:i] + (p,) + best[i + 1:] for p in candidates]
+            options = [best[:i] + (p,) + best[i + 1 :] for p in candidates]
             best = max(options, key=lambda ps: (score(ps), ps == best))
     return replace(config, percentile=best), sorted(tried.items(), key=lambda kv: -kv[1])
 
@@ -143,23 +203,37 @@ def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, 
     layers = []
     for depth, (stage, layer, sb, sa) in enumerate(zip(stages, qm.layers, before, after), start=1):
         # layer `depth` sees input tick t at chip tick t + depth: compare the aligned window
-        sa = sa[depth:depth + sb.shape[0]]
+        sa = sa[depth : depth + sb.shape[0]]
         iw, fw = layer.all_weights
         err = fw - iw / layer.scale
-        rms = float(np.sqrt(np.mean(fw ** 2)))
+        rms = float(np.sqrt(np.mean(fw**2)))
         thr_eff = layer.threshold.astype(np.float64) / layer.scale
         thr_err = float(np.max(np.abs(thr_eff - layer.float_threshold) / np.abs(layer.float_threshold)))
         rate_b, rate_a = float(sb.mean()), float(sa.mean())
         never = sa.sum((0, 1), dtype=np.int64) == 0
-        rep = LayerReport(layer.name, layer.model, layer.rule, layer.scale, layer.clip, int(fw.size), layer.n_clipped,
-                          float(np.sqrt(np.mean(err ** 2)) / rms) if rms else 0.0,
-                          float(layer.float_threshold.mean()), float(layer.threshold.mean()), thr_err,
-                          rate_b, rate_a, float(never.mean()))
+        rep = LayerReport(
+            layer.name,
+            layer.model,
+            layer.rule,
+            layer.scale,
+            layer.clip,
+            int(fw.size),
+            layer.n_clipped,
+            float(np.sqrt(np.mean(err**2)) / rms) if rms else 0.0,
+            float(layer.float_threshold.mean()),
+            float(layer.threshold.mean()),
+            thr_err,
+            rate_b,
+            rate_a,
+            float(never.mean()),
+        )
         if rate_a <= cfg.silent_rate:
             rep.warnings.append(f"{layer.name} is silent after quantization (rate {rate_a:.4g}, float {rate_b:.4g})")
         if rate_a >= cfg.saturation_rate:
-            rep.warnings.append(f"{layer.name} saturates after quantization (rate {rate_a:.4g} >= "
-                                f"{cfg.saturation_rate}, float {rate_b:.4g})")
+            rep.warnings.append(
+                f"{layer.name} saturates after quantization (rate {rate_a:.4g} >= "
+                f"{cfg.saturation_rate}, float {rate_b:.4g})"
+            )
         layers.append(rep)
     report = QuantReport(layers, search=search)
     if y is not None:
@@ -174,16 +248,25 @@ def snntorch_differences(stage: Stage, has_bias: bool) -> list[str]:
     """Why the chip's spikes of ``stage`` can differ from snnTorch's beyond rounding (docs/quantization.md)."""
     kind, notes = type(stage.neuron).__name__, []
     if stage.neuron.reset_mechanism == "subtract" and stage.reset_delay:
-        why = ("RSynaptic applies reset_delay=False to a discarded local variable, so it always resets late"
-               if kind == "RSynaptic" and not stage.neuron.reset_delay else "reset_delay=True")
-        notes.append(f"{stage.name}: snnTorch {kind} ({why}) subtracts the threshold one step later and undecayed; "
-                     "the chip subtracts it at once and decays it, so spike trains differ (train with "
-                     "reset_delay=False for an exact match)")
+        why = (
+            "RSynaptic applies reset_delay=False to a discarded local variable, so it always resets late"
+            if kind == "RSynaptic" and not stage.neuron.reset_delay
+            else "reset_delay=True"
+        )
+        notes.append(
+            f"{stage.name}: snnTorch {kind} ({why}) subtracts the threshold one step later and undecayed; "
+            "the chip subtracts it at once and decays it, so spike trains differ (train with "
+            "reset_delay=False for an exact match)"
+        )
     if stage.neuron.reset_mechanism == "zero" and stage.reset_delay and kind != "Leaky":
-        notes.append(f"{stage.name}: snnTorch {kind} with the zero reset and reset_delay=True sets the membrane to 0 "
-                     "in the step after a spike, dropping that step's input; the chip sets it to 0 in the spike tick "
-                     "and integrates the next input")
+        notes.append(
+            f"{stage.name}: snnTorch {kind} with the zero reset and reset_delay=True sets the membrane to 0 "
+            "in the step after a spike, dropping that step's input; the chip sets it to 0 in the spike tick "
+            "and integrates the next input"
+        )
     if stage.kind == "curr_exp" and has_bias:
-        notes.append(f"{stage.name}: the bias enters the chip's membrane as i_offset = bias / (1 - alpha) from tick 0; "
-                     "in snnTorch it builds up in the synaptic current, so only the steady state agrees")
+        notes.append(
+            f"{stage.name}: the bias enters the chip's membrane as i_offset = bias / (1 - alpha) from tick 0; "
+            "in snnTorch it builds up in the synaptic current, so only the steady state agrees"
+        )
     return notes

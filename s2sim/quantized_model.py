@@ -3,6 +3,7 @@
 It runs in torch (bit for bit the simulator's arithmetic, :mod:`s2sim.chip_forward`) or in the C kernel, and
 becomes an :mod:`s2sim.snn` network.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,13 +42,15 @@ class QuantizedModel:
         """Run the chip arithmetic in torch on spikes ``x`` [T, B, *input_shape]; see :func:`s2sim.chip_forward.chip_run`."""
         from .chip_forward import chip_run, frozen_tensors  # needs torch, which the rest of this module does not
 
-        return chip_run(frozen_tensors(self.layers), x, self.n_ticks(int(x.shape[0])), self.config.profile,
-                        record_v=record_v)
+        return chip_run(
+            frozen_tensors(self.layers), x, self.n_ticks(int(x.shape[0])), self.config.profile, record_v=record_v
+        )
 
     def simulate(self, x: Any, simulator: Any = None) -> list[np.ndarray]:
         """Every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` [T, B, *input_shape], run by the C
         kernel (``simulator``, default ``s2sim.Simulator(config.profile)``, on :meth:`to_network`): the same spikes
-        as :meth:`forward` (tests/test_quantize.py checks it), in a fraction of the time."""
+        as :meth:`forward` (tests/test_quantize.py checks it), in a fraction of the time.
+        """
         from .simulator import Simulator
 
         sim = simulator or Simulator(self.config.profile)
@@ -66,9 +69,14 @@ class QuantizedModel:
         pre = snn.Population(int(np.prod(self.input_shape)), "spike_list", {}, name=INPUT_NAME)
         net.add(pre)
         for layer in self.layers:
-            params = {"threshold": layer.threshold.astype(np.float64), "alpha_decay": layer.alpha.astype(np.float64),
-                      "i_offset": layer.i_offset.astype(np.float64), "v_init": 0.0, "v_reset": 0.0,
-                      "reset": layer.reset}
+            params = {
+                "threshold": layer.threshold.astype(np.float64),
+                "alpha_decay": layer.alpha.astype(np.float64),
+                "i_offset": layer.i_offset.astype(np.float64),
+                "v_init": 0.0,
+                "v_reset": 0.0,
+                "reset": layer.reset,
+            }
             if layer.syn_decay is not None:
                 # snnTorch neurons have no refractory period; one decay for both currents, as snnTorch's one syn
                 decay = layer.syn_decay.astype(np.float64)
@@ -86,8 +94,7 @@ class QuantizedModel:
         t, b = arr.shape[:2]
         flat = arr.reshape(t, b, -1)
         if not np.isin(flat, (0, 1)).all():
-            raise ConfigError("input spikes must be 0 or 1 (a spike_list sends at most one spike per neuron and "
-                              "tick)")
+            raise ConfigError("input spikes must be 0 or 1 (a spike_list sends at most one spike per neuron and tick)")
         out = np.zeros((b, self.n_ticks(t), flat.shape[2]), dtype=np.uint8)
         out[:, :t] = flat.transpose(1, 0, 2)
         return {INPUT_NAME: out}
@@ -98,9 +105,18 @@ def _projection(snn: Any, pre: Any, post: Any, layer: QuantLayer) -> Any:
     if g.kind == "dense":
         return snn.Projection(pre, post, _dense_connections(layer.weights))
     c_in, h, w = g.in_shape
-    conv_params = {"in_height": h, "in_width": w, "stride_y": g.stride[0], "stride_x": g.stride[1],
-                   "pool_y": g.pool, "pool_x": g.pool, "pad_top": g.padding[0], "pad_bottom": g.padding[0],
-                   "pad_left": g.padding[1], "pad_right": g.padding[1]}
+    conv_params = {
+        "in_height": h,
+        "in_width": w,
+        "stride_y": g.stride[0],
+        "stride_x": g.stride[1],
+        "pool_y": g.pool,
+        "pool_x": g.pool,
+        "pad_top": g.padding[0],
+        "pad_bottom": g.padding[0],
+        "pad_left": g.padding[1],
+        "pad_right": g.padding[1],
+    }
     return snn.Conv2DProjection(pre, post, layer.weights.transpose(1, 0, 2, 3).astype(np.float64), conv_params)
 
 

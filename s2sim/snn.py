@@ -8,6 +8,7 @@
 Objects here only hold and check what the user wrote. Turning them into the integer and float32 arrays the chip
 holds happens in :mod:`s2sim.lowering`, because that depends on the ChipProfile (weight rounding).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,12 +16,26 @@ from typing import Any
 from .errors import ConfigError
 from .lowering import lower
 from .population import Population
-from .projections import (CONV_AXIS_PAIRS, CONV_PARAM_DEFAULTS, CONV_PARAM_REQUIRED, Conv2DProjection, ConvGeometry,
-                          Projection)
+from .projections import (
+    CONV_AXIS_PAIRS,
+    CONV_PARAM_DEFAULTS,
+    CONV_PARAM_REQUIRED,
+    Conv2DProjection,
+    ConvGeometry,
+    Projection,
+)
 from .spec import NetworkSpec, network_spec
 
-__all__ = ["Network", "Population", "Projection", "Conv2DProjection", "ConvGeometry", "CONV_AXIS_PAIRS",
-           "CONV_PARAM_DEFAULTS", "CONV_PARAM_REQUIRED"]
+__all__ = [
+    "CONV_AXIS_PAIRS",
+    "CONV_PARAM_DEFAULTS",
+    "CONV_PARAM_REQUIRED",
+    "Conv2DProjection",
+    "ConvGeometry",
+    "Network",
+    "Population",
+    "Projection",
+]
 
 
 class Network:
@@ -31,7 +46,7 @@ class Network:
         self.populations: list[Population] = []
         self.projections: list[Projection | Conv2DProjection] = []
 
-    def add(self, *objects: Population | Projection | Conv2DProjection) -> "Network":
+    def add(self, *objects: Population | Projection | Conv2DProjection) -> Network:
         """Add populations and projections (in any order); names must be unique."""
         for obj in objects:
             if isinstance(obj, Population):
@@ -44,8 +59,10 @@ class Network:
                 if not any(p is obj for p in self.projections):
                     self.projections.append(obj)
             else:
-                raise ConfigError(f"network {self.name!r}: cannot add {type(obj).__name__}; expected Population, "
-                                  "Projection or Conv2DProjection")
+                raise ConfigError(
+                    f"network {self.name!r}: cannot add {type(obj).__name__}; expected Population, "
+                    "Projection or Conv2DProjection"
+                )
         return self
 
     def population(self, name: str) -> Population:
@@ -53,12 +70,14 @@ class Network:
         for pop in self.populations:
             if pop.name == name:
                 return pop
-        raise ConfigError(f"network {self.name!r}: no population named {name!r}; have "
-                          f"{[p.name for p in self.populations]}")
+        raise ConfigError(
+            f"network {self.name!r}: no population named {name!r}; have {[p.name for p in self.populations]}"
+        )
 
     def validated(self) -> NetworkSpec:
         """The network as it is now, checked: an immutable :class:`~s2sim.spec.NetworkSpec` (profile-independent
-        checks; :meth:`validate` adds the chip limits that depend on a ChipProfile)."""
+        checks; :meth:`validate` adds the chip limits that depend on a ChipProfile).
+        """
         return network_spec(self)
 
     def validate(self, profile: Any = None) -> None:

@@ -5,6 +5,7 @@ only hides it (the two modules still need each other). Imports under ``if TYPE_C
 never run). Importing a submodule needs its parent package, which Python imports first; that edge is implicit
 and not counted.
 """
+
 from __future__ import annotations
 
 import ast
@@ -28,8 +29,9 @@ def module_files(package: Path) -> dict[str, Path]:
 
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imported_names(module: str, path: Path, sources: set[str] | None = None) -> set[str]:
@@ -51,7 +53,7 @@ def imported_names(module: str, path: Path, sources: set[str] | None = None) -> 
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
@@ -149,8 +151,11 @@ def test_every_import_of_an_s2sim_module_names_one_that_exists() -> None:
     for module, path in files.items():
         sources: set[str] = set()
         imported_names(module, path, sources)
-        missing += [f"{module} imports {s}" for s in sorted(sources)
-                    if s.split(".")[0] == "s2sim" and s not in files and s not in compiled]
+        missing += [
+            f"{module} imports {s}"
+            for s in sorted(sources)
+            if s.split(".")[0] == "s2sim" and s not in files and s not in compiled
+        ]
     assert not missing
 
 
@@ -160,5 +165,7 @@ def test_s2sim_has_no_import_cycles() -> None:
     assert "s2sim.lowering" in graph["s2sim.snn"]
     found = cycles(graph)
     if found:
-        pytest.fail("import cycles among s2sim modules (move what both sides need into a module below them): " +
-                    "; ".join(" <-> ".join(c) for c in found))
+        pytest.fail(
+            "import cycles among s2sim modules (move what both sides need into a module below them): "
+            + "; ".join(" <-> ".join(c) for c in found)
+        )

@@ -15,6 +15,7 @@ Split by concept: :mod:`.reference` (the simulator's trace), :mod:`.alignment` (
 :mod:`.comparison` and :mod:`.agreement` (comparing them and what it finds), :mod:`.divergence` (explaining the
 first divergence), :mod:`.inference` (chip-variant inference), :mod:`.formatting` (text and JSON forms).
 """
+
 from __future__ import annotations
 
 from .agreement import Comparison, Divergence, NeuronInputs, PopulationAgreement, Tolerance, VariableAgreement
@@ -24,6 +25,22 @@ from .formatting import profile_label
 from .inference import MAX_CONSISTENT, MAX_SEARCH, Inference, PopulationSearch, hypotheses, infer
 from .reference import simulate
 
-__all__ = ["simulate", "compare", "infer", "hypotheses", "Tolerance", "Comparison", "Divergence", "NeuronInputs",
-           "PopulationAgreement", "VariableAgreement", "Inference", "PopulationSearch", "aligned_rows",
-           "population_depths", "profile_label", "MAX_SEARCH", "MAX_CONSISTENT"]
+__all__ = [
+    "MAX_CONSISTENT",
+    "MAX_SEARCH",
+    "Comparison",
+    "Divergence",
+    "Inference",
+    "NeuronInputs",
+    "PopulationAgreement",
+    "PopulationSearch",
+    "Tolerance",
+    "VariableAgreement",
+    "aligned_rows",
+    "compare",
+    "hypotheses",
+    "infer",
+    "population_depths",
+    "profile_label",
+    "simulate",
+]

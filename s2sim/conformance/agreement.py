@@ -2,6 +2,7 @@
 
 The first divergence carries the diverging neuron's inputs when they can be recovered.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,10 @@ class Tolerance:
             raise ConfigError(f"Tolerance.spike_ticks must be an int >= 0, got {self.spike_ticks!r}")
 
     def describe(self) -> str:
-        return (f"TOLERANCE mode (v_atol={self.v_atol:g}, v_rtol={self.v_rtol:g}, v_scale={self.v_scale:g}, "
-                f"spike_ticks={self.spike_ticks}): NOT a bit-exact comparison")
+        return (
+            f"TOLERANCE mode (v_atol={self.v_atol:g}, v_rtol={self.v_rtol:g}, v_scale={self.v_scale:g}, "
+            f"spike_ticks={self.spike_ticks}): NOT a bit-exact comparison"
+        )
 
 
 @dataclass
@@ -88,11 +91,15 @@ class Divergence:
 
         if self.variable == "spikes":
             what = {1: "spike", 0: "no spike"}
-            return (f"population {self.population!r}, neuron {self.neuron}, tick {self.tick}, spikes: expected "
-                    f"{what[int(self.expected)]}, observed {what[int(self.observed)]}")
-        return (f"population {self.population!r}, neuron {self.neuron}, tick {self.tick}, {self.variable}: "
-                f"expected {show(self.expected, self.expected_bits)}, observed "
-                f"{show(self.observed, self.observed_bits)}")
+            return (
+                f"population {self.population!r}, neuron {self.neuron}, tick {self.tick}, spikes: expected "
+                f"{what[int(self.expected)]}, observed {what[int(self.observed)]}"
+            )
+        return (
+            f"population {self.population!r}, neuron {self.neuron}, tick {self.tick}, {self.variable}: "
+            f"expected {show(self.expected, self.expected_bits)}, observed "
+            f"{show(self.observed, self.observed_bits)}"
+        )
 
 
 @dataclass
@@ -148,14 +155,18 @@ class Comparison:
 
     def report(self) -> str:
         """Human-readable report: mode, one line per population and variable, then the first divergence."""
-        lines = [f"mode: {self.tolerance.describe() if self.tolerance else 'EXACT (bit patterns of every value)'}",
-                 f"expected: {self.expected_source}   observed: {self.observed_source}"]
+        lines = [
+            f"mode: {self.tolerance.describe() if self.tolerance else 'EXACT (bit patterns of every value)'}",
+            f"expected: {self.expected_source}   observed: {self.observed_source}",
+        ]
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"{'population':<24} {'ticks':>11} {'variable':>8}  result")
         for pop in self.populations:
             for var in pop.variables:
-                lines.append(f"{pop.population:<24} {pop.ticks[0]:>5}..{pop.ticks[1]:<4} {var.variable:>8}  "
-                             f"{_describe_variable(var)}")
+                lines.append(
+                    f"{pop.population:<24} {pop.ticks[0]:>5}..{pop.ticks[1]:<4} {var.variable:>8}  "
+                    f"{_describe_variable(var)}"
+                )
         lines.append(f"RESULT: {'MATCH' if self.match else 'MISMATCH'}")
         if self.first_divergence is not None:
             lines.append("first divergence: " + self.first_divergence.describe())
@@ -177,12 +188,12 @@ def _describe_variable(var: VariableAgreement) -> str:
 
 
 def _describe_inputs(inp: NeuronInputs) -> list[str]:
-    lines = [f"synaptic input at tick {inp.tick} (pre spikes from {inp.pre_spikes_from}): exc {inp.exc}, "
-             f"inh {inp.inh}"]
+    lines = [f"synaptic input at tick {inp.tick} (pre spikes from {inp.pre_spikes_from}): exc {inp.exc}, inh {inp.inh}"]
     for proj, pre, exc, inh, n in inp.by_projection:
         lines.append(f"  from {pre!r} via {proj!r}: {n} synapse event(s), exc {exc}, inh {inh}")
     lines.append("parameters (float32 as uploaded): " + ", ".join(f"{k} {v!r}" for k, v in inp.params.items()))
     if inp.v_before_expected is not None or inp.v_before_observed is not None:
-        lines.append(f"V at tick {inp.tick - 1}: expected {inp.v_before_expected!r}, observed "
-                     f"{inp.v_before_observed!r}")
+        lines.append(
+            f"V at tick {inp.tick - 1}: expected {inp.v_before_expected!r}, observed {inp.v_before_observed!r}"
+        )
     return lines

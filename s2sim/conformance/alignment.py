@@ -2,6 +2,7 @@
 
 The mapping uses population depths and the latency per hop (see :mod:`s2sim.conformance`).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -90,16 +91,22 @@ def _check_same_inputs(expected: Trace, observed: Trace, notes: list[str]) -> No
         diff = np.argwhere(exp[:n] != obs[:n])
         if diff.size:
             t, i = diff[0]
-            raise TraceError(f"the traces had different inputs: spike_list {name!r}, neuron {i}, tick {t}: expected "
-                             f"{'a spike' if exp[t, i] else 'none'}, observed {'a spike' if obs[t, i] else 'none'}")
+            raise TraceError(
+                f"the traces had different inputs: spike_list {name!r}, neuron {i}, tick {t}: expected "
+                f"{'a spike' if exp[t, i] else 'none'}, observed {'a spike' if obs[t, i] else 'none'}"
+            )
         longer, extra = (exp, "expected") if len(exp) > n else (obs, "observed")
         if longer[n:].any():
             t = n + int(np.argwhere(longer[n:])[0][0])
-            raise TraceError(f"the traces had different inputs: spike_list {name!r} sends a spike at tick {t} in the "
-                             f"{extra} trace, beyond the other trace's {n} ticks")
+            raise TraceError(
+                f"the traces had different inputs: spike_list {name!r} sends a spike at tick {t} in the "
+                f"{extra} trace, beyond the other trace's {n} ticks"
+            )
         if len(exp) != len(obs):
-            notes.append(f"inputs of {name!r} cover {len(exp)} ticks (expected) and {len(obs)} (observed); equal over "
-                         "the common ticks, no spikes beyond")
+            notes.append(
+                f"inputs of {name!r} cover {len(exp)} ticks (expected) and {len(obs)} (observed); equal over "
+                "the common ticks, no spikes beyond"
+            )
 
 
 def _ticks(trace: Trace, depth: int) -> tuple[int, int]:
@@ -108,12 +115,13 @@ def _ticks(trace: Trace, depth: int) -> tuple[int, int]:
     return start, start + trace.rows
 
 
-def aligned_rows(expected: Trace, observed: Trace, population: str,
-                 variable: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aligned_rows(
+    expected: Trace, observed: Trace, population: str, variable: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The common ticks of one population's ``variable`` ("spikes" or "v") and both traces' rows for them."""
     depth = population_depths(expected.network)[population]
     group = {"spikes": "spikes", "v": "voltages"}[variable]
     exp, obs = getattr(expected, group)[population], getattr(observed, group)[population]
     (e0, e1), (o0, o1) = _ticks(expected, depth), _ticks(observed, depth)
     lo, hi = max(e0, o0), min(e1, o1)
-    return np.arange(lo, hi), exp[lo - e0:hi - e0], obs[lo - o0:hi - o0]
+    return np.arange(lo, hi), exp[lo - e0 : hi - e0], obs[lo - o0 : hi - o0]

@@ -1,4 +1,5 @@
 """Explaining a divergence: the inputs the diverging neuron received, from the traces or from a re-run."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,14 +38,23 @@ def _explain(div: Divergence, expected: Trace, observed: Trace, notes: list[str]
     params = {k: float(np.float32(v[div.neuron])) for k, v in post_params.items() if k != "t_refrac"}
     if "t_refrac" in post_params:
         params["t_refrac"] = float(post_params["t_refrac"][div.neuron])
-    return NeuronInputs(div.tick, sum(r[2] for r in rows), sum(r[3] for r in rows), rows, params,
-                        _v_at(expected, post.name, div.neuron, div.tick - 1),
-                        _v_at(observed, post.name, div.neuron, div.tick - 1), origin)
+    return NeuronInputs(
+        div.tick,
+        sum(r[2] for r in rows),
+        sum(r[3] for r in rows),
+        rows,
+        params,
+        _v_at(expected, post.name, div.neuron, div.tick - 1),
+        _v_at(observed, post.name, div.neuron, div.tick - 1),
+        origin,
+    )
 
 
-def _pre_spikes(trace: Trace, names: set[str], profile: ChipProfile,
-                notes: list[str]) -> tuple[dict[str, np.ndarray], str]:
+def _pre_spikes(
+    trace: Trace, names: set[str], profile: ChipProfile, notes: list[str]
+) -> tuple[dict[str, np.ndarray], str]:
     """Spikes of ``names`` in the chip frame, every tick from 0: from the trace when it has them all."""
+
     def from_trace(name: str) -> np.ndarray | None:
         if name in trace.inputs:
             return trace.inputs[name]
@@ -60,13 +70,16 @@ def _pre_spikes(trace: Trace, names: set[str], profile: ChipProfile,
         if pop["name"] in names and "spikes" not in pop["record"]:
             pop["record"].append("spikes")
     rerun = simulate(network_from_dict(data), trace.timesteps, profile, trace.inputs)
-    notes.append("pre-synaptic spikes for the divergence report come from a re-run of the expected network under "
-                 f"{profile_label(profile)}")
+    notes.append(
+        "pre-synaptic spikes for the divergence report come from a re-run of the expected network under "
+        f"{profile_label(profile)}"
+    )
     return {n: rerun.inputs.get(n, rerun.spikes.get(n)) for n in names}, f"a re-run under {profile_label(profile)}"
 
 
-def _list_input(proj, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int,
-                profile: ChipProfile) -> tuple[int, int, int]:
+def _list_input(
+    proj, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int, profile: ChipProfile
+) -> tuple[int, int, int]:
     sel = np.flatnonzero(proj.post_idx == neuron)
     ticks = tick - 1 - proj.delays[sel]
     ok = ticks >= 0
@@ -76,11 +89,12 @@ def _list_input(proj, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: i
     return int(w[w > 0].sum()), int(-w[w < 0].sum()), int(fired.sum())
 
 
-def _conv_input(proj: Conv2DProjection, weights: np.ndarray, pre: np.ndarray, tick: int,
-                neuron: int, profile: ChipProfile) -> tuple[int, int, int]:
+def _conv_input(
+    proj: Conv2DProjection, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int, profile: ChipProfile
+) -> tuple[int, int, int]:
     if tick < 1:
         return 0, 0, 0
-    geometry = proj.geometry(profile.conv_x_axis)   # the chip's reading of the x/y parameters
+    geometry = proj.geometry(profile.conv_x_axis)  # the chip's reading of the x/y parameters
     c_in, h, w_in = geometry.in_shape
     p = geometry.params
     _, ph, pw = geometry.pooled_shape

@@ -1,4 +1,5 @@
 """Text and JSON forms shared by the conformance reports: a profile written as code, values made JSON-able."""
+
 from __future__ import annotations
 
 from typing import Any

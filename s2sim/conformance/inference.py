@@ -1,4 +1,5 @@
 """Chip-variant inference: which ChipProfile variants reproduce every chip trace, and which are ruled out."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,10 @@ MAX_CONSISTENT = 256
 _MAX_JOIN = 100_000
 
 
-def hypotheses(trace: Trace | Network, restrict: Mapping[str, Sequence[Any]] | None = None,
-               ) -> dict[str, list[dict[Point, Any]]]:
+def hypotheses(
+    trace: Trace | Network,
+    restrict: Mapping[str, Sequence[Any]] | None = None,
+) -> dict[str, list[dict[Point, Any]]]:
     """The hypotheses :func:`infer` considers, population by population.
 
     For each population that records spikes or voltages (in the trace, when a Trace is given): every combination
@@ -123,28 +126,44 @@ class Inference:
         return {k: sorted({a[k] for a in self.consistent}, key=repr) for k in names}
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({
-            "traces": self.traces, "consistent": self.consistent, "settled": self.settled(),
-            "not_distinguished": self.not_distinguished(), "not_probed": self.not_probed(),
-            "profiles": [p.to_dict() for p in self.profiles()],
-            "searches": [asdict(s) for s in self.searches], "checked_only": self.checked_only,
-            "unlisted": self.unlisted, "restrict": self.restrict})
+        return _jsonable(
+            {
+                "traces": self.traces,
+                "consistent": self.consistent,
+                "settled": self.settled(),
+                "not_distinguished": self.not_distinguished(),
+                "not_probed": self.not_probed(),
+                "profiles": [p.to_dict() for p in self.profiles()],
+                "searches": [asdict(s) for s in self.searches],
+                "checked_only": self.checked_only,
+                "unlisted": self.unlisted,
+                "restrict": self.restrict,
+            }
+        )
 
     def report(self) -> str:
         tried = sum(s.tried for s in self.searches)
-        lines = [f"variant inference over {len(self.traces)} trace(s): {', '.join(self.traces)}",
-                 f"searched {len(self.searches)} population(s), each over the points it depends on ({tried} "
-                 f"combinations in all)"]
+        lines = [
+            f"variant inference over {len(self.traces)} trace(s): {', '.join(self.traces)}",
+            f"searched {len(self.searches)} population(s), each over the points it depends on ({tried} "
+            f"combinations in all)",
+        ]
         if self.restrict:
             lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in self.restrict.items()))
         if self.checked_only:
-            lines.append("checked, not searched (too many combinations): " +
-                         ", ".join(f"{t}:{p}" for t, p in self.checked_only))
+            lines.append(
+                "checked, not searched (too many combinations): " + ", ".join(f"{t}:{p}" for t, p in self.checked_only)
+            )
         if not self.consistent:
-            lines.append("NO combination of the chip variants reproduces these traces: the difference lies outside "
-                         "the profile variants (docs/conformance.md). Populations nothing reproduces:")
-            lines += [f"  {s.trace}:{s.population} over {', '.join(s.points)}: {s.failure}"
-                      for s in self.searches if not s.consistent]
+            lines.append(
+                "NO combination of the chip variants reproduces these traces: the difference lies outside "
+                "the profile variants (docs/conformance.md). Populations nothing reproduces:"
+            )
+            lines += [
+                f"  {s.trace}:{s.population} over {', '.join(s.points)}: {s.failure}"
+                for s in self.searches
+                if not s.consistent
+            ]
             return "\n".join(lines)
         count = f"{len(self.consistent)}{'+' + str(self.unlisted) if self.unlisted else ''}"
         lines.append(f"{count} combination(s) of the searched points reproduce every trace exactly")
@@ -160,8 +179,13 @@ class Inference:
         return "\n".join(lines)
 
 
-def infer(observed: Trace | Sequence[Trace], *, restrict: Mapping[str, Sequence[Any]] | None = None,
-          labels: Sequence[str] | None = None, cache: dict | None = None) -> Inference:
+def infer(
+    observed: Trace | Sequence[Trace],
+    *,
+    restrict: Mapping[str, Sequence[Any]] | None = None,
+    labels: Sequence[str] | None = None,
+    cache: dict | None = None,
+) -> Inference:
     """Which chip variants reproduce ``observed`` exactly?
 
     Every population is searched over the combinations of the open points it depends on (:func:`hypotheses`):
@@ -186,7 +210,7 @@ def infer(observed: Trace | Sequence[Trace], *, restrict: Mapping[str, Sequence[
         raise ConfigError("infer: no traces given")
     if labels is None:
         labels = [str(t.metadata.get("probe", f"trace {i}")) for i, t in enumerate(traces)]
-    for point in open_points():       # a bad restriction is an error before any run
+    for point in open_points():  # a bad restriction is an error before any run
         allowed_values(point, restrict)
     cache = {} if cache is None else cache
     searches, checked_only = [], []
@@ -200,15 +224,19 @@ def infer(observed: Trace | Sequence[Trace], *, restrict: Mapping[str, Sequence[
     joined = _join([s.consistent for s in searches])
     unlisted = max(0, len(joined) - MAX_CONSISTENT)
     consistent = [a for a in joined[:MAX_CONSISTENT] if _reproduces_all(traces, a, cache)]
-    return Inference(list(labels), searches, consistent, checked_only, unlisted,
-                     {k: list(v) for k, v in (restrict or {}).items()})
+    return Inference(
+        list(labels), searches, consistent, checked_only, unlisted, {k: list(v) for k, v in (restrict or {}).items()}
+    )
 
 
 def _search(trace: Trace, label: str, name: str, combos: list[dict[Point, Any]], cache: dict) -> PopulationSearch:
     """The combinations of one population's points under which it records what ``trace`` holds."""
     run_key, want = _run_key(trace), _signature(trace, name, trace)
-    ok = [{p.name: v for p, v in c.items()} for c in combos
-          if _signature_under(trace, run_key, _profile_of(c, cache), name, cache) == want]
+    ok = [
+        {p.name: v for p, v in c.items()}
+        for c in combos
+        if _signature_under(trace, run_key, _profile_of(c, cache), name, cache) == want
+    ]
     failure = None if ok else _first_failure(trace, name, profile_of(combos[0]), cache)
     return PopulationSearch(label, name, [p.name for p in sorted(combos[0])], len(combos), ok, failure)
 
@@ -217,8 +245,11 @@ def _reproduces_all(traces: Sequence[Trace], assignment: dict[str, Any], cache: 
     profile = _profile_of({point_named(k): v for k, v in assignment.items()}, cache)
     for trace in traces:
         run_key = _run_key(trace)
-        if any(_signature_under(trace, run_key, profile, pop.name, cache) != _signature(trace, pop.name, trace)
-               for pop in trace.network.populations if pop.record):
+        if any(
+            _signature_under(trace, run_key, profile, pop.name, cache) != _signature(trace, pop.name, trace)
+            for pop in trace.network.populations
+            if pop.record
+        ):
             return False
     return True
 
@@ -237,13 +268,14 @@ def _run(trace: Trace, run_key: str, profile: tuple[ChipProfile, str], cache: di
     if key not in cache:
         try:
             cache[key] = simulate(trace.network, trace.timesteps, profile[0], trace.inputs)
-        except S2SimError as exc:   # e.g. a rounding that takes a weight out of range: this variant cannot run it
+        except S2SimError as exc:  # e.g. a rounding that takes a weight out of range: this variant cannot run it
             cache[key] = exc
     return cache[key]
 
 
-def _signature_under(trace: Trace, run_key: str, profile: tuple[ChipProfile, str], name: str,
-                     cache: dict) -> bytes | None:
+def _signature_under(
+    trace: Trace, run_key: str, profile: tuple[ChipProfile, str], name: str, cache: dict
+) -> bytes | None:
     """The signature of population ``name`` in a re-run of ``trace`` under ``profile`` (None: it cannot run)."""
     key = (run_key, profile[1], name, trace.tick_offset, trace.latency_per_hop, trace.rows)
     if key not in cache:
@@ -255,7 +287,8 @@ def _signature_under(trace: Trace, run_key: str, profile: tuple[ChipProfile, str
 def _signature(run: Trace, name: str, frame: Trace) -> bytes:
     """What population ``name`` recorded in ``run`` over the chip ticks ``frame`` covers, as bytes: spikes, and
     voltages as float64 bit patterns (a float32 value widened exactly, so equal values give equal bytes; any NaN
-    as one pattern, see _compare_values)."""
+    as one pattern, see _compare_values).
+    """
     depth = population_depths(run.network)[name]
     lo, hi = _ticks(frame, depth)
     start = _ticks(run, depth)[0]
@@ -267,7 +300,7 @@ def _signature(run: Trace, name: str, frame: Trace) -> bytes:
         if values is None:
             return b"missing " + var.encode()
         if var != "v_last":
-            values = values[lo - start:hi - start]
+            values = values[lo - start : hi - start]
         if var != "spikes":
             values = np.where(np.isnan(values), np.nan, values.astype(np.float64)).view(np.uint64)
         parts.append(var.encode() + np.ascontiguousarray(values).tobytes())
@@ -286,13 +319,14 @@ def _first_failure(trace: Trace, name: str, profile: ChipProfile, cache: dict) -
 
 def _join(relations: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """All assignments that agree with one entry of every relation (a natural join on shared point names), after
-    pruning each point to the values every relation mentioning it allows."""
+    pruning each point to the values every relation mentioning it allows.
+    """
     relations = [list(r) for r in relations]
     changed = True
     while changed:
         domains: dict[str, set] = {}
         for rel in relations:
-            for key in (rel[0] if rel else {}):
+            for key in rel[0] if rel else {}:
                 values = {a[key] for a in rel}
                 domains[key] = domains[key] & values if key in domains else values
         changed = False
@@ -310,8 +344,10 @@ def _join(relations: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
             index.setdefault(tuple(a[k] for k in shared), []).append(a)
         joined = [{**left, **right} for left in joined for right in index.get(tuple(left[k] for k in shared), [])]
         if len(joined) > _MAX_JOIN:
-            raise ConfigError(f"variant inference: more than {_MAX_JOIN} combinations stay consistent; these traces "
-                              "settle too little (add the probe suite, s2sim.probes)")
+            raise ConfigError(
+                f"variant inference: more than {_MAX_JOIN} combinations stay consistent; these traces "
+                "settle too little (add the probe suite, s2sim.probes)"
+            )
         if not joined:
             return []
     return joined

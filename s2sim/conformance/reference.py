@@ -1,4 +1,5 @@
 """The model's side of a comparison: run a network in the simulator and record it as a Trace."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,9 +12,13 @@ from ..snn import Network
 from ..traces import Trace, from_result
 
 
-def simulate(network: Network, timesteps: int, profile: ChipProfile | None = None,
-             inputs: Mapping[str, np.ndarray] | None = None,
-             metadata: Mapping[str, Any] | None = None) -> Trace:
+def simulate(
+    network: Network,
+    timesteps: int,
+    profile: ChipProfile | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Trace:
     """Run ``network`` in the simulator and return its Trace.
 
     Parameters

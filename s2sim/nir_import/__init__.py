@@ -32,6 +32,7 @@ checking the graph), :mod:`.shapes` (shape inference), one module per node famil
 :mod:`.conv`, :mod:`.pooling`), :mod:`.synapses` and :mod:`.plans` (connection lists and projection plans),
 :mod:`.converter` (the network and its report), :mod:`.latency` and :mod:`.metadata`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,18 @@ from .config import S2SIM_FORMAT_KEY, S2SIM_FORMAT_VERSION, Conversion, Conversi
 from .converter import _Converter
 from .graph import NUMERIC_ATTRIBUTES, _load, read_nir_file
 
-__all__ = ["Integrator", "Reset", "ConversionConfig", "Conversion", "convert", "from_nir", "read_nir_file",
-           "NUMERIC_ATTRIBUTES", "S2SIM_FORMAT_KEY", "S2SIM_FORMAT_VERSION"]
+__all__ = [
+    "NUMERIC_ATTRIBUTES",
+    "S2SIM_FORMAT_KEY",
+    "S2SIM_FORMAT_VERSION",
+    "Conversion",
+    "ConversionConfig",
+    "Integrator",
+    "Reset",
+    "convert",
+    "from_nir",
+    "read_nir_file",
+]
 
 
 def from_nir(graph_or_path: Any, config: ConversionConfig | None = None, *, isolate: bool = False):

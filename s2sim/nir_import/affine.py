@@ -1,4 +1,5 @@
 """The weight-matrix nodes (Affine, Linear): shapes and connection lists."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,9 @@ from .synapses import _Synapses
 def _affine_shapes(name: str, node: Any) -> tuple[int, int]:
     w = np.asarray(node.weight)
     if w.ndim != 2 or 0 in w.shape:
-        raise ConversionError(f"node {name!r}: {_kind(node)} weight has shape {w.shape}; expected a non-empty "
-                              "(out, in)")
+        raise ConversionError(
+            f"node {name!r}: {_kind(node)} weight has shape {w.shape}; expected a non-empty (out, in)"
+        )
     if _kind(node) == "Affine":
         b = np.asarray(node.bias)
         if b.size != w.shape[0]:

@@ -2,6 +2,7 @@
 
 The config holds the integrator, reset, dt, weight scaling and strictness.
 """
+
 from __future__ import annotations
 
 import enum
@@ -40,8 +41,12 @@ class Reset(str, enum.Enum):
 CHIP_RESET = {Reset.SUBTRACT: "reset_by_subtraction", Reset.ZERO: "reset_to_v_reset"}
 
 
-_RESET_ALIASES = {"subtract": Reset.SUBTRACT, "zero": Reset.ZERO, "reset_by_subtraction": Reset.SUBTRACT,
-                  "reset_to_v_reset": Reset.ZERO}
+_RESET_ALIASES = {
+    "subtract": Reset.SUBTRACT,
+    "zero": Reset.ZERO,
+    "reset_by_subtraction": Reset.SUBTRACT,
+    "reset_to_v_reset": Reset.ZERO,
+}
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,9 @@ class ConversionConfig:
             name = self.integrator.lower() if isinstance(self.integrator, str) else self.integrator
             set_(self, "integrator", Integrator(name))
         except ValueError:
-            raise ConversionError(f"ConversionConfig.integrator = {self.integrator!r} is not one of "
-                                  f"{[i.value for i in Integrator]}") from None
+            raise ConversionError(
+                f"ConversionConfig.integrator = {self.integrator!r} is not one of {[i.value for i in Integrator]}"
+            ) from None
         reset = _RESET_ALIASES.get(self.reset.value if isinstance(self.reset, Reset) else str(self.reset).lower())
         if reset is None:
             raise ConversionError(f"ConversionConfig.reset = {self.reset!r} is not one of {[r.value for r in Reset]}")
@@ -116,12 +122,16 @@ class ConversionConfig:
         set_(self, "output_record", record)
         if self.dt is not None and not _positive_real(self.dt):
             raise ConversionError(f"ConversionConfig.dt = {self.dt!r} must be a positive finite number or None")
-        if isinstance(self.conn_delay, bool) or not isinstance(self.conn_delay, (int, np.integer)) \
-                or not 0 <= self.conn_delay <= 7:
+        if (
+            isinstance(self.conn_delay, bool)
+            or not isinstance(self.conn_delay, (int, np.integer))
+            or not 0 <= self.conn_delay <= 7
+        ):
             raise ConversionError(f"ConversionConfig.conn_delay = {self.conn_delay!r} must be an int 0..7")
         if not _real(self.weight_scale_percentile) or not 0 < self.weight_scale_percentile <= 100:
-            raise ConversionError(f"ConversionConfig.weight_scale_percentile = {self.weight_scale_percentile!r} "
-                                  "must be in (0, 100]")
+            raise ConversionError(
+                f"ConversionConfig.weight_scale_percentile = {self.weight_scale_percentile!r} must be in (0, 100]"
+            )
         if self.on_overflow not in ("error", "clip"):
             raise ConversionError(f"ConversionConfig.on_overflow = {self.on_overflow!r} is not 'error' or 'clip'")
 
@@ -136,8 +146,11 @@ class ConversionConfig:
 
 def _real(value: Any) -> bool:
     """A real number given as a number (not a bool, a string or a complex)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
         and math.isfinite(value)
+    )
 
 
 def _positive_real(value: Any) -> bool:

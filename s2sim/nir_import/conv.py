@@ -1,4 +1,5 @@
 """The Conv2d node: geometry, shapes, and the conv as an unrolled connection list."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,18 +14,19 @@ from .synapses import _Synapses
 def _conv_geometry(name: str, node: Any) -> dict[str, Any]:
     w = np.asarray(node.weight)
     if w.ndim != 4 or 0 in w.shape:
-        raise ConversionError(f"node {name!r}: Conv2d weight has shape {w.shape}; expected a non-empty "
-                              "(C_out, C_in, kH, kW)")
+        raise ConversionError(
+            f"node {name!r}: Conv2d weight has shape {w.shape}; expected a non-empty (C_out, C_in, kH, kW)"
+        )
     stride = _pair(node.stride, name, "stride", 1)
     dilation = _pair(getattr(node, "dilation", 1), name, "dilation", 1)
     groups = _count(getattr(node, "groups", 1), name, "groups")
     if w.shape[0] % groups:
-        raise ConversionError(f"node {name!r}: Conv2d has {w.shape[0]} output channels, not a multiple of its "
-                              f"{groups} groups")
+        raise ConversionError(
+            f"node {name!r}: Conv2d has {w.shape[0]} output channels, not a multiple of its {groups} groups"
+        )
     bias = getattr(node, "bias", None)
     if bias is not None and np.size(bias) not in (1, w.shape[0]):
-        raise ConversionError(f"node {name!r}: Conv2d bias has {np.size(bias)} values for {w.shape[0]} output "
-                              "channels")
+        raise ConversionError(f"node {name!r}: Conv2d bias has {np.size(bias)} values for {w.shape[0]} output channels")
     pad = node.padding
     kh, kw = w.shape[2:]
     if isinstance(pad, bytes):
@@ -72,8 +74,9 @@ def _conv_synapses(name: str, node: Any, in_shape: tuple[int, int, int]) -> _Syn
     c_in, h, w = in_shape
     _, oh, ow = _conv_out_shape(name, node, in_shape)
     out_per_group = c_out // g["groups"]
-    co, ci, ky, kx, oy, ox = np.meshgrid(np.arange(c_out), np.arange(c_in_g), np.arange(kh), np.arange(kw),
-                                         np.arange(oh), np.arange(ow), indexing="ij")
+    co, ci, ky, kx, oy, ox = np.meshgrid(
+        np.arange(c_out), np.arange(c_in_g), np.arange(kh), np.arange(kw), np.arange(oh), np.arange(ow), indexing="ij"
+    )
     iy = oy * g["stride"][0] - g["pads"][0] + ky * g["dilation"][0]
     ix = ox * g["stride"][1] - g["pads"][2] + kx * g["dilation"][1]
     ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)

@@ -2,6 +2,7 @@
 
 It also writes the conversion report.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -75,8 +76,9 @@ class _Converter:
             changes["reset"] = _RESET_ALIASES[reset]
         if "integrator" in md:
             if md["integrator"] not in [i.value for i in Integrator]:
-                raise ConversionError(f"graph metadata integrator = {md['integrator']!r} is not one of "
-                                      f"{[i.value for i in Integrator]}")
+                raise ConversionError(
+                    f"graph metadata integrator = {md['integrator']!r} is not one of {[i.value for i in Integrator]}"
+                )
             changes["integrator"] = Integrator(md["integrator"])
         if self.s2sim_format and config.use_metadata:
             delay = md.get("conn_delay", 0)
@@ -87,14 +89,21 @@ class _Converter:
         new = replace(config, **changes)
         for key, value in changes.items():
             if getattr(config, key) != value:
-                self.notes.append(f"{key} = {_plain(getattr(new, key))!r} taken from the graph metadata (config had "
-                                  f"{_plain(getattr(config, key))!r}); set use_metadata=False to keep the config")
+                self.notes.append(
+                    f"{key} = {_plain(getattr(new, key))!r} taken from the graph metadata (config had "
+                    f"{_plain(getattr(config, key))!r}); set use_metadata=False to keep the config"
+                )
         if new.dt is None:
             where = "has no 'dt' metadata" if config.use_metadata else "is read with use_metadata=False"
-            warn(MetadataWarning, f"NIR graph {self.source} {where} and ConversionConfig.dt is not set: dt = 1.0 "
-                 "(py-spinnaker2's default) is assumed, so every time constant is read in ticks; set "
-                 "ConversionConfig(dt=...) or --dt to the graph's time step (snnTorch graphs: 1e-4)", self.source,
-                 strict=config.strict, error=ConversionError)
+            warn(
+                MetadataWarning,
+                f"NIR graph {self.source} {where} and ConversionConfig.dt is not set: dt = 1.0 "
+                "(py-spinnaker2's default) is assumed, so every time constant is read in ticks; set "
+                "ConversionConfig(dt=...) or --dt to the graph's time step (snnTorch graphs: 1e-4)",
+                self.source,
+                strict=config.strict,
+                error=ConversionError,
+            )
             new = replace(new, dt=1.0)
         return new
 
@@ -102,12 +111,16 @@ class _Converter:
     def run(self) -> Conversion:
         cfg = self.config
         report = ConversionReport(config=cfg.to_dict(), notes=self.notes)
-        report.notes.append("conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
-                            "py-spinnaker2 maps stride[0] to stride_x")
+        report.notes.append(
+            "conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
+            "py-spinnaker2 maps stride[0] to stride_x"
+        )
         pop_names = [n for n, node in self.nodes.items() if _kind(node) in _NEURON_TYPES + ("Input",)]
         neurons = sum(int(np.prod(self.out_shape[n], dtype=np.float64)) for n in pop_names)
-        memory.check(neurons * _NEURON_BYTES, f"converting NIR graph {self.source}: parameters, biases and scales of "
-                     f"{neurons} neurons")
+        memory.check(
+            neurons * _NEURON_BYTES,
+            f"converting NIR graph {self.source}: parameters, biases and scales of {neurons} neurons",
+        )
         pop_names.sort(key=self._rank)
         chains = [c for p in pop_names for c in self._chains_from(p, p, (), set())]
         outputs = {c.source for c in chains if c.target is None}
@@ -147,9 +160,11 @@ class _Converter:
             elif kind == "Output":
                 between = [o for o in ops if _kind(self.nodes[o]) != "Flatten"]
                 if between:
-                    raise ConversionError(f"Output node {nxt!r} is fed by {source!r} through {between} without a "
-                                          "neuron; the chip only outputs spikes or voltages of neurons: add a neuron "
-                                          "node (e.g. IF with r = 1) before the Output")
+                    raise ConversionError(
+                        f"Output node {nxt!r} is fed by {source!r} through {between} without a "
+                        "neuron; the chip only outputs spikes or voltages of neurons: add a neuron "
+                        "node (e.g. IF with r = 1) before the Output"
+                    )
                 yield _Chain(source, ops, None, nxt)
             elif kind == "Input":
                 continue
@@ -162,13 +177,19 @@ class _Converter:
     def _plan(self, chain: _Chain) -> _Plan:
         weight_nodes = tuple(o for o in chain.ops if _kind(self.nodes[o]) in _WEIGHT_TYPES)
         if len(weight_nodes) > 1 and not self.config.fuse_weight_layers:
-            raise ConversionError(f"weight nodes {weight_nodes[0]!r} and {weight_nodes[1]!r} follow each other "
-                                  f"without a neuron between {chain.source!r} and {chain.target!r}; the chip has one "
-                                  "weight layer per projection (set fuse_weight_layers=True to fuse them)")
+            raise ConversionError(
+                f"weight nodes {weight_nodes[0]!r} and {weight_nodes[1]!r} follow each other "
+                f"without a neuron between {chain.source!r} and {chain.target!r}; the chip has one "
+                "weight layer per projection (set fuse_weight_layers=True to fuse them)"
+            )
         core = [o for o in chain.ops if _kind(self.nodes[o]) != "Flatten"]
         kinds = [_kind(self.nodes[o]) for o in core]
-        if kinds and kinds[-1] == "Conv2d" and len(kinds) <= 2 and (len(kinds) == 1 or kinds[0] in
-                                                                      ("SumPool2d", "AvgPool2d")):
+        if (
+            kinds
+            and kinds[-1] == "Conv2d"
+            and len(kinds) <= 2
+            and (len(kinds) == 1 or kinds[0] in ("SumPool2d", "AvgPool2d"))
+        ):
             plan = self._conv_plan(chain, core)
             if plan is not None:
                 return plan
@@ -195,24 +216,42 @@ class _Converter:
             if _kind(self.nodes[pool_name]) == "AvgPool2d":
                 factor = 1.0 / (pool_y * pool_x)
         if self.config.conn_delay != 0:
-            raise ConversionError(f"node {conv_name!r}: conv projections have no delay field but conn_delay = "
-                                  f"{self.config.conn_delay}; use ConversionConfig(conn_delay=0)")
+            raise ConversionError(
+                f"node {conv_name!r}: conv projections have no delay field but conn_delay = "
+                f"{self.config.conn_delay}; use ConversionConfig(conn_delay=0)"
+            )
         kernel = np.asarray(conv.weight, dtype=np.float64).swapaxes(0, 1) * factor
-        params = {"in_height": int(in_shape[1]), "in_width": int(in_shape[2]),
-                  "stride_y": g["stride"][0], "stride_x": g["stride"][1], "pool_y": pool_y, "pool_x": pool_x,
-                  "pad_top": g["pads"][0], "pad_bottom": g["pads"][1], "pad_left": g["pads"][2],
-                  "pad_right": g["pads"][3]}
+        params = {
+            "in_height": int(in_shape[1]),
+            "in_width": int(in_shape[2]),
+            "stride_y": g["stride"][0],
+            "stride_x": g["stride"][1],
+            "pool_y": pool_y,
+            "pool_x": pool_x,
+            "pad_top": g["pads"][0],
+            "pad_bottom": g["pads"][1],
+            "pad_left": g["pads"][2],
+            "pad_right": g["pads"][3],
+        }
         c_out = kernel.shape[1]
         _, oh, ow = self.out_shape[conv_name]
         bias = getattr(conv, "bias", None)
         bias = np.zeros(c_out) if bias is None else np.broadcast_to(np.asarray(bias, np.float64).ravel(), (c_out,))
         notes = []
         if factor != 1.0:
-            notes.append(f"AvgPool2d {pool_name!r} fused as a sum-pool; its factor 1/{pool_y * pool_x} is multiplied "
-                         f"into the kernel of {conv_name!r} (exact where the scaled kernel is an integer)")
-        return _Plan(chain, "conv2d", kernel, conv_params=params,
-                     bias_terms=[(chain.ops[chain.ops.index(conv_name):] + (chain.target,), np.repeat(bias, oh * ow))],
-                     weight_nodes=(conv_name,), notes=notes)
+            notes.append(
+                f"AvgPool2d {pool_name!r} fused as a sum-pool; its factor 1/{pool_y * pool_x} is multiplied "
+                f"into the kernel of {conv_name!r} (exact where the scaled kernel is an integer)"
+            )
+        return _Plan(
+            chain,
+            "conv2d",
+            kernel,
+            conv_params=params,
+            bias_terms=[(chain.ops[chain.ops.index(conv_name) :] + (chain.target,), np.repeat(bias, oh * ow))],
+            weight_nodes=(conv_name,),
+            notes=notes,
+        )
 
     def _list_plan(self, chain: _Chain, weight_nodes: tuple[str, ...]) -> _Plan:
         syn = _identity(int(np.prod(self.out_shape[chain.source])))
@@ -220,30 +259,45 @@ class _Converter:
         ops = [o for o in chain.ops if _kind(self.nodes[o]) != "Flatten"]
         stages = [self._op_synapses(o) for o in ops]
         for i, stage in enumerate(stages):
-            syn = _compose(syn, stage, f"path {chain.source!r} -> {' -> '.join(ops[:i + 1])}")
+            syn = _compose(syn, stage, f"path {chain.source!r} -> {' -> '.join(ops[: i + 1])}")
             if stage.bias.any():
                 vec = stage.bias
-                for later in stages[i + 1:]:
+                for later in stages[i + 1 :]:
                     vec = later.linear(vec)
                 suffix_bias.append((tuple(ops[i:]) + (chain.target,), vec))
         syn.bias = np.zeros(syn.n_out)
         target_n = int(np.prod(self.in_shape[chain.target]))
         if syn.n_out != target_n:
-            raise ConversionError(f"shape mismatch: path {chain.source!r} -> {' -> '.join(chain.ops)} -> "
-                                  f"{chain.target!r} delivers {syn.n_out} values, {chain.target!r} has {target_n}")
+            raise ConversionError(
+                f"shape mismatch: path {chain.source!r} -> {' -> '.join(chain.ops)} -> "
+                f"{chain.target!r} delivers {syn.n_out} values, {chain.target!r} has {target_n}"
+            )
         notes = []
         kinds = {_kind(self.nodes[o]) for o in ops}
         if "Conv2d" in kinds:
-            notes.append(f"conv {[o for o in ops if _kind(self.nodes[o]) == 'Conv2d']} unrolled into a connection "
-                         "list (no lif_conv2d path for this target, pooling or conv geometry)")
+            notes.append(
+                f"conv {[o for o in ops if _kind(self.nodes[o]) == 'Conv2d']} unrolled into a connection "
+                "list (no lif_conv2d path for this target, pooling or conv geometry)"
+            )
         if "AvgPool2d" in kinds:
-            notes.append("AvgPool2d: sum-pool with its factor 1/(kH*kW) multiplied into the following weights "
-                         "(exact where the scaled weight is an integer)")
+            notes.append(
+                "AvgPool2d: sum-pool with its factor 1/(kH*kW) multiplied into the following weights "
+                "(exact where the scaled weight is an integer)"
+            )
         if len(weight_nodes) > 1:
             notes.append(f"weight layers {list(weight_nodes)} fused into one projection (product of the matrices)")
         delays = np.full(syn.w.size, self.config.conn_delay, dtype=np.int64)
-        return _Plan(chain, "connection_list", syn.w, syn.pre, syn.post, delays, bias_terms=suffix_bias,
-                     weight_nodes=weight_nodes, notes=notes)
+        return _Plan(
+            chain,
+            "connection_list",
+            syn.w,
+            syn.pre,
+            syn.post,
+            delays,
+            bias_terms=suffix_bias,
+            weight_nodes=weight_nodes,
+            notes=notes,
+        )
 
     def _op_synapses(self, name: str) -> _Synapses:
         node = self.nodes[name]
@@ -251,10 +305,14 @@ class _Converter:
         entries = int(np.prod(self.in_shape[name], dtype=np.float64))  # a pool: one entry per input
         if kind in ("Affine", "Linear", "Conv2d"):
             weight = np.asarray(node.weight)
-            entries = weight.size * (int(np.prod(self.out_shape[name][1:], dtype=np.float64)) if kind == "Conv2d"
-                                     else 1)
-        memory.check(entries * _ENTRY_BYTES, f"node {name!r}: {kind} as a connection list ({entries} entries)",
-                     "A conv feeding a neuron population directly converts without unrolling")
+            entries = weight.size * (
+                int(np.prod(self.out_shape[name][1:], dtype=np.float64)) if kind == "Conv2d" else 1
+            )
+        memory.check(
+            entries * _ENTRY_BYTES,
+            f"node {name!r}: {kind} as a connection list ({entries} entries)",
+            "A conv feeding a neuron population directly converts without unrolling",
+        )
         if kind in ("Affine", "Linear"):
             return _affine_synapses(node)
         in_shape = self.in_shape[name]
@@ -279,20 +337,24 @@ class _Converter:
             self._restore_atoms(pop, md)
             pop.voltage_scale = None
             pop.nir_shape = shape
-            return pop, PopulationReport(name, kind, "spike_list", size, shape, None, None, None, is_input=True,
-                                         is_output=is_output)
+            return pop, PopulationReport(
+                name, kind, "spike_list", size, shape, None, None, None, is_input=True, is_output=is_output
+            )
         model = self._model_for(name, plans)
         w_scale = self._weight_scale(name, plans, model)
         bias = self._bias(plans, size)
         params, scale, mappings = _neuron_params(name, node, size, w_scale, bias, self.config)
         notes: list[str] = []
         if kind == "CubaLIF" and np.any(bias != 0):
-            notes.append("bias enters V as i_offset = bias*w_scale/k_syn instead of the synaptic current: exact in "
-                         "steady state, not in the first ticks")
+            notes.append(
+                "bias enters V as i_offset = bias*w_scale/k_syn instead of the synaptic current: exact in "
+                "steady state, not in the first ticks"
+            )
         reset = CHIP_RESET[self.config.reset]
         if self.s2sim_format and md.get("s2sim_model") is not None:
-            model, reset, params, scale, record = self._restore_population(name, md, model, reset, params, scale,
-                                                                           record, notes)
+            model, reset, params, scale, record = self._restore_population(
+                name, md, model, reset, params, scale, record, notes
+            )
         for plan in plans:
             notes.extend(plan.notes)
         pop = snn.Population(size, model, {**params, "reset": reset}, name=name, record=record)
@@ -303,8 +365,19 @@ class _Converter:
         for m in mappings:
             m.chip_value = pop.param(m.chip_param).astype(np.float32)
             m.effective = None if m.effective is None else m.effective(m.chip_value.astype(np.float64))
-        prep = PopulationReport(name, kind, model, size, shape, reset, w_scale, pop.voltage_scale, mappings,
-                                is_output=is_output, notes=notes)
+        prep = PopulationReport(
+            name,
+            kind,
+            model,
+            size,
+            shape,
+            reset,
+            w_scale,
+            pop.voltage_scale,
+            mappings,
+            is_output=is_output,
+            notes=notes,
+        )
         for plan in plans:
             plan.w_scale = w_scale
         return pop, prep
@@ -349,14 +422,21 @@ class _Converter:
         where = f"node {name!r}"
         meta_model = _meta_text(md, "s2sim_model", where)
         if meta_model not in MODELS or MODELS[meta_model].kind != MODELS[model].kind:
-            raise ConversionError(f"node {name!r}: s2sim metadata model {meta_model!r} does not match the NIR node "
-                                  f"(converted as {model!r})")
+            raise ConversionError(
+                f"node {name!r}: s2sim metadata model {meta_model!r} does not match the NIR node "
+                f"(converted as {model!r})"
+            )
         size = len(next(iter(params.values())))
-        exact = {k[len("s2sim_param_"):]: _meta_array(md, k, where, size=size, exact_size=True) for k in md
-                 if k.startswith("s2sim_param_")}
+        exact = {
+            k[len("s2sim_param_") :]: _meta_array(md, k, where, size=size, exact_size=True)
+            for k in md
+            if k.startswith("s2sim_param_")
+        }
         consistent = all(
             np.allclose(params[k], exact[k], rtol=1e-6, atol=1e-6 * max(1.0, float(np.max(np.abs(exact[k])))))
-            for k in params if k in exact and k not in _META_ONLY_PARAMS)
+            for k in params
+            if k in exact and k not in _META_ONLY_PARAMS
+        )
         if not consistent:
             notes.append("NIR parameters differ from the s2sim metadata (graph edited?); the NIR values were used")
             return model, reset, params, scale, record
@@ -427,16 +507,23 @@ class _Converter:
             lo, hi = -post.model.weight_limit, post.model.weight_limit
         over = (np.trunc(chip) < lo) | (np.trunc(chip) > hi)
         clipped = int(over.sum())
-        where = (f"node(s) {', '.join(repr(n) for n in plan.weight_nodes or (plan.chain.source,))} -> population "
-                 f"{plan.chain.target!r}")
+        where = (
+            f"node(s) {', '.join(repr(n) for n in plan.weight_nodes or (plan.chain.source,))} -> population "
+            f"{plan.chain.target!r}"
+        )
         if clipped and (self.config.on_overflow == "error" or len(plan.weight_nodes) > 1):
             worst = float(chip.ravel()[np.argmax(np.abs(chip).ravel())])
-            what = (f"fused weight nodes {' and '.join(repr(n) for n in plan.weight_nodes)}"
-                    if len(plan.weight_nodes) > 1 else f"weights of {where}")
-            raise ConversionError(f"{what}: {clipped} weight(s) outside the chip range {lo}..{hi} after scaling by "
-                                  f"{w_scale:.6g} (largest {worst:.6g}) for population {post.name!r} "
-                                  f"({post.neuron_model}); use ConversionConfig(on_overflow='clip') or "
-                                  "scale_weights=True")
+            what = (
+                f"fused weight nodes {' and '.join(repr(n) for n in plan.weight_nodes)}"
+                if len(plan.weight_nodes) > 1
+                else f"weights of {where}"
+            )
+            raise ConversionError(
+                f"{what}: {clipped} weight(s) outside the chip range {lo}..{hi} after scaling by "
+                f"{w_scale:.6g} (largest {worst:.6g}) for population {post.name!r} "
+                f"({post.neuron_model}); use ConversionConfig(on_overflow='clip') or "
+                "scale_weights=True"
+            )
         if clipped:
             chip = np.clip(chip, lo, hi)
         if plan.kind == "conv2d":
@@ -447,15 +534,36 @@ class _Converter:
             proj = snn.Projection(pre, post, conns, name=plan.name)
             synapses = int(chip.size)
         rounding = {mode: _rounding(chip, w_scale, mode, lo, hi) for mode in REPORTED_ROUNDINGS}
-        kept = min((np.trunc(chip) if mode == "trunc" else np.rint(chip) for mode in REPORTED_ROUNDINGS),
-                   key=lambda ints: float(np.abs(chip - ints).sum()))
-        check_weight_loss(chip, kept, f"{where} (projection {plan.name!r})", plan.name,
-                          f"either rounding the conversion report shows ({' or '.join(REPORTED_ROUNDINGS)}) at weight "
-                          f"scale {w_scale:.6g}", strict=self.config.strict, error=ConversionError)
+        kept = min(
+            (np.trunc(chip) if mode == "trunc" else np.rint(chip) for mode in REPORTED_ROUNDINGS),
+            key=lambda ints: float(np.abs(chip - ints).sum()),
+        )
+        check_weight_loss(
+            chip,
+            kept,
+            f"{where} (projection {plan.name!r})",
+            plan.name,
+            f"either rounding the conversion report shows ({' or '.join(REPORTED_ROUNDINGS)}) at weight "
+            f"scale {w_scale:.6g}",
+            strict=self.config.strict,
+            error=ConversionError,
+        )
         delay = 0 if plan.kind == "conv2d" else int(plan.delays.max(initial=0))
-        rep = ProjectionReport(plan.name, pre.name, post.name, plan.kind, plan.chain.ops, synapses, float(w_scale),
-                               (lo, hi), float(np.max(np.abs(plan.weights), initial=0.0)),
-                               float(np.max(np.abs(chip), initial=0.0)), clipped, delay, rounding)
+        rep = ProjectionReport(
+            plan.name,
+            pre.name,
+            post.name,
+            plan.kind,
+            plan.chain.ops,
+            synapses,
+            float(w_scale),
+            (lo, hi),
+            float(np.max(np.abs(plan.weights), initial=0.0)),
+            float(np.max(np.abs(chip), initial=0.0)),
+            clipped,
+            delay,
+            rounding,
+        )
         return proj, rep
 
 

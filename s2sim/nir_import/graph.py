@@ -3,6 +3,7 @@
 Reading a file, flattening nested subgraphs, the node types s2sim converts, and the checks of edges and node
 attributes before any shape is inferred.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from ..spec import numeric_array
 
 
 def _nir():
-    import nir  # noqa: PLC0415 - nir pulls in h5py; keep it out of `import s2sim`
+    import nir
 
     return nir
 
@@ -47,16 +48,19 @@ def read_nir_file(path: str) -> Any:
         with h5py.File(path, "r") as f:
             declared = memory.hdf5_bytes(f)
     except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError, ... on damaged files
-        raise TraceError(f"NIR file {path!r} cannot be read as HDF5 ({type(exc).__name__}: {exc}); it is "
-                         "truncated or not HDF5") from None
+        raise TraceError(
+            f"NIR file {path!r} cannot be read as HDF5 ({type(exc).__name__}: {exc}); it is truncated or not HDF5"
+        ) from None
     memory.check(declared, f"reading NIR file {path!r} (the arrays it declares)")
     try:
         return nir.read(path, type_check=False)
     except MemoryError:
         raise ResourceError(f"NIR file {path!r}: reading it needs more memory than is available") from None
     except Exception as exc:  # nir and h5py raise OSError, KeyError, ValueError, AssertionError, ... on bad files
-        raise TraceError(f"NIR file {path!r} cannot be read ({type(exc).__name__}: {exc}); it is truncated, "
-                         "damaged or not a NIR graph") from None
+        raise TraceError(
+            f"NIR file {path!r} cannot be read ({type(exc).__name__}: {exc}); it is truncated, "
+            "damaged or not a NIR graph"
+        ) from None
 
 
 def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -73,13 +77,15 @@ def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             sub_nodes, sub_edges = _flatten(node)
             nodes.update({f"{name}.{k}": n for k, n in sub_nodes.items()})
             edges.extend((f"{name}.{a}", f"{name}.{b}") for a, b in sub_edges)
-            ports[name] = ([f"{name}.{k}" for k, n in sub_nodes.items() if isinstance(n, nir.Input)],
-                           [f"{name}.{k}" for k, n in sub_nodes.items() if isinstance(n, nir.Output)])
+            ports[name] = (
+                [f"{name}.{k}" for k, n in sub_nodes.items() if isinstance(n, nir.Input)],
+                [f"{name}.{k}" for k, n in sub_nodes.items() if isinstance(n, nir.Output)],
+            )
         else:
             nodes[name] = node
     for a, b in _edge_pairs(graph):
-        for src in (ports[a][1] if a in ports else [a]):
-            for dst in (ports[b][0] if b in ports else [b]):
+        for src in ports[a][1] if a in ports else [a]:
+            for dst in ports[b][0] if b in ports else [b]:
                 edges.append((src, dst))
     for inner in [n for sub in ports.values() for n in sub[0] + sub[1]]:
         preds = [a for a, b in edges if b == inner]
@@ -93,10 +99,12 @@ def _edge_pairs(graph: Any) -> list[tuple[str, str]]:
     try:
         pairs = [tuple(edge) for edge in graph.edges]
     except TypeError:
-        raise ConversionError(f"graph edges must be a list of (source, target) node names, got "
-                              f"{type(graph.edges).__name__}") from None
-    bad = next((e for e in pairs if len(e) != 2 or not all(isinstance(x, (str, bytes, np.str_, np.bytes_))
-                                                            for x in e)), None)
+        raise ConversionError(
+            f"graph edges must be a list of (source, target) node names, got {type(graph.edges).__name__}"
+        ) from None
+    bad = next(
+        (e for e in pairs if len(e) != 2 or not all(isinstance(x, (str, bytes, np.str_, np.bytes_)) for x in e)), None
+    )
     if bad is not None:
         raise ConversionError(f"graph edge {bad!r} is not a (source, target) pair of node names")
     return [(_edge_name(a), _edge_name(b)) for a, b in pairs]
@@ -145,8 +153,9 @@ def _check_edges(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> None:
     for a, b in edges:
         for end in (a, b):
             if end not in nodes:
-                raise ConversionError(f"edge ({a!r}, {b!r}) refers to node {end!r}, which is not in the graph "
-                                      f"(nodes: {sorted(nodes)})")
+                raise ConversionError(
+                    f"edge ({a!r}, {b!r}) refers to node {end!r}, which is not in the graph (nodes: {sorted(nodes)})"
+                )
         if _kind(nodes[b]) == "Input":
             raise ConversionError(f"edge ({a!r}, {b!r}) leads into Input node {b!r}")
         if _kind(nodes[a]) == "Output":
@@ -192,19 +201,23 @@ _WEIGHT_NDIM = {"Affine": 2, "Linear": 2, "Conv2d": 4}
 
 def _check_values(nodes: dict[str, Any]) -> None:
     """Every weight, bias and neuron parameter is a finite real array (no strings, booleans, complex numbers), and
-    every weight a non-empty array of the right dimensions."""
+    every weight a non-empty array of the right dimensions.
+    """
     for name, node in nodes.items():
         kind = _kind(node)
         for key in NUMERIC_ATTRIBUTES.get(kind, ()):
             value = getattr(node, key, None)
             if value is None:
                 continue
-            arr = numeric_array(value, f"node {name!r}: {kind} parameter {key!r}", "an array of real numbers",
-                                ConversionError)
+            arr = numeric_array(
+                value, f"node {name!r}: {kind} parameter {key!r}", "an array of real numbers", ConversionError
+            )
             if not np.all(np.isfinite(arr)):
                 raise ConversionError(f"node {name!r}: {kind} parameter {key!r} contains NaN or inf")
         if kind in _WEIGHT_NDIM:
             shape = np.shape(getattr(node, "weight", None))
             if getattr(node, "weight", None) is None or len(shape) != _WEIGHT_NDIM[kind] or 0 in shape:
-                raise ConversionError(f"node {name!r}: {kind} weight has shape {shape}; expected a non-empty array "
-                                      f"of {_WEIGHT_NDIM[kind]} dimensions")
+                raise ConversionError(
+                    f"node {name!r}: {kind} weight has shape {shape}; expected a non-empty array "
+                    f"of {_WEIGHT_NDIM[kind]} dimensions"
+                )

@@ -1,4 +1,5 @@
 """Reading graph and node metadata: the values s2sim's own NIR export writes, checked before they are trusted."""
+
 from __future__ import annotations
 
 import enum
@@ -46,13 +47,22 @@ def _meta_spike_times(md: dict[str, Any], name: str) -> dict[int, list[int]]:
 _REQUIRED = object()
 
 
-def _meta_array(md: dict[str, Any], key: str, where: str, *, integer: bool = False, size: int | None = None,
-                exact_size: bool = False, default: Any = _REQUIRED) -> np.ndarray:
+def _meta_array(
+    md: dict[str, Any],
+    key: str,
+    where: str,
+    *,
+    integer: bool = False,
+    size: int | None = None,
+    exact_size: bool = False,
+    default: Any = _REQUIRED,
+) -> np.ndarray:
     """An s2sim metadata entry as a finite float64 (or int64) array of ``size`` values (or one to broadcast)."""
     if key not in md:
         if default is _REQUIRED:
-            raise ConversionError(f"{where}: the s2sim metadata lacks {key!r} (the file was edited or damaged; "
-                                  "export it again)")
+            raise ConversionError(
+                f"{where}: the s2sim metadata lacks {key!r} (the file was edited or damaged; export it again)"
+            )
         return np.asarray(default, dtype=np.int64 if integer else np.float64)
     label = f"{where}: s2sim metadata {key!r}"
     arr = numeric_array(md[key], label, "integers" if integer else "real numbers", ConversionError)
@@ -71,17 +81,20 @@ def _meta_int(md: dict[str, Any], key: str, where: str) -> int:
 def _meta_text(md: dict[str, Any], key: str, where: str, default: Any = _REQUIRED) -> str:
     value = md.get(key, default)
     if value is _REQUIRED:
-        raise ConversionError(f"{where}: the s2sim metadata lacks {key!r} (the file was edited or damaged; export it "
-                              "again)")
+        raise ConversionError(
+            f"{where}: the s2sim metadata lacks {key!r} (the file was edited or damaged; export it again)"
+        )
     if not isinstance(value, str):
         raise ConversionError(f"{where}: s2sim metadata {key!r} = {value!r} must be a string")
     return value
 
 
-def _same_matrix(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 n_post: int) -> bool:
+def _same_matrix(
+    a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray], n_post: int
+) -> bool:
     """Whether two (pre, post, weight) lists sum to the same matrix (within float rounding), without building
-    the dense matrix."""
+    the dense matrix.
+    """
     keys = np.concatenate([a[0] * n_post + a[1], b[0] * n_post + b[1]])
     uniq, inv = np.unique(keys, return_inverse=True)
     m = a[0].size

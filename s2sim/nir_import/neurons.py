@@ -2,6 +2,7 @@
 
 The parameter mapping is written down in :mod:`s2sim.nir_import`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,13 +37,17 @@ def _neuron_shape(name: str, node: Any, in_shape: tuple[int, ...] | None) -> tup
         n = int(np.prod(in_shape))
         for key, arr in params.items():
             if arr.size not in (1, n):
-                raise ConversionError(f"node {name!r}: parameter {key!r} has {arr.size} values but the node's input "
-                                      f"has shape {tuple(in_shape)} ({n} values)")
+                raise ConversionError(
+                    f"node {name!r}: parameter {key!r} has {arr.size} values but the node's input "
+                    f"has shape {tuple(in_shape)} ({n} values)"
+                )
         return tuple(in_shape)
     shapes = {arr.shape for arr in params.values() if arr.size > 1}
     if not shapes:
-        raise ConversionError(f"node {name!r}: cannot infer its size: every parameter is a scalar and no input "
-                              "with a known shape feeds it")
+        raise ConversionError(
+            f"node {name!r}: cannot infer its size: every parameter is a scalar and no input "
+            "with a known shape feeds it"
+        )
     sizes = {int(np.prod(s)) for s in shapes}
     if len(sizes) > 1:
         raise ConversionError(f"node {name!r}: parameters have different sizes {sorted(sizes)}")
@@ -65,26 +70,35 @@ def _tau_from_alpha(alpha: np.ndarray, dt: float, integrator: Integrator) -> np.
 
 def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: ConversionConfig) -> None:
     """Time constants and r must be positive (errors); a time constant shorter than dt makes the per-tick decay
-    meaningless (a TimeConstantWarning, a ConversionError under strict)."""
+    meaningless (a TimeConstantWarning, a ConversionError under strict).
+    """
     for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
         if key not in p:
             continue
         bad = np.flatnonzero(p[key] == 0 if key == "w_in" else p[key] <= 0)
         if bad.size:
             i = int(bad[0])
-            raise ConversionError(f"node {name!r}: {kind} parameter {key!r} of neuron {i} is {p[key][i]:g}; it must "
-                                  f"{'not be 0' if key == 'w_in' else 'be positive'} (the chip mapping divides by it)")
+            raise ConversionError(
+                f"node {name!r}: {kind} parameter {key!r} of neuron {i} is {p[key][i]:g}; it must "
+                f"{'not be 0' if key == 'w_in' else 'be positive'} (the chip mapping divides by it)"
+            )
     for key in ("tau", "tau_mem", "tau_syn"):
         if key not in p:
             continue
         short = np.flatnonzero(p[key] < cfg.dt)
         if short.size:
             i = int(short[0])
-            _, alpha = _discretize(p[key][i:i + 1], cfg.dt, cfg.integrator)
-            warn(TimeConstantWarning, f"node {name!r}: {kind} {key} of neuron {i} is {p[key][i]:g}, shorter than dt = "
-                 f"{cfg.dt:g} ({short.size} neuron(s)); the {cfg.integrator.value} integrator gives a per-tick decay "
-                 f"of {float(alpha[0]):.4g}, so the state forgets its input within a tick. Is dt in the graph's time "
-                 "unit (snnTorch graphs: 1e-4)?", name, strict=cfg.strict, error=ConversionError)
+            _, alpha = _discretize(p[key][i : i + 1], cfg.dt, cfg.integrator)
+            warn(
+                TimeConstantWarning,
+                f"node {name!r}: {kind} {key} of neuron {i} is {p[key][i]:g}, shorter than dt = "
+                f"{cfg.dt:g} ({short.size} neuron(s)); the {cfg.integrator.value} integrator gives a per-tick decay "
+                f"of {float(alpha[0]):.4g}, so the state forgets its input within a tick. Is dt in the graph's time "
+                "unit (snnTorch graphs: 1e-4)?",
+                name,
+                strict=cfg.strict,
+                error=ConversionError,
+            )
 
 
 def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.ndarray, cfg: ConversionConfig):
@@ -92,8 +106,10 @@ def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.nda
 
     A mapping's ``effective`` is filled later with a function chip_value -> NIR units (applied to the float32).
     """
-    p = {k: np.broadcast_to(v.ravel() if v.size > 1 else v.reshape(1), (size,)).astype(np.float64)
-         for k, v in _neuron_param_arrays(name, node).items()}
+    p = {
+        k: np.broadcast_to(v.ravel() if v.size > 1 else v.reshape(1), (size,)).astype(np.float64)
+        for k, v in _neuron_param_arrays(name, node).items()
+    }
     kind = _kind(node)
     dt, integ = cfg.dt, cfg.integrator
     _check_time_constants(name, kind, p, cfg)
@@ -102,31 +118,69 @@ def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.nda
         scale = w_scale / p["r"]
         params = {"alpha_decay": np.ones(size), "i_offset": bias * w_scale}
         mappings.append(ParameterMapping("alpha_decay", "IF: 1 (no leak)", None, None, None))
-        mappings.append(ParameterMapping("i_offset", "bias*w_scale (NIR: bias*r per tick)", bias * p["r"], None,
-                                         lambda c, s=scale: c / s))
+        mappings.append(
+            ParameterMapping(
+                "i_offset", "bias*w_scale (NIR: bias*r per tick)", bias * p["r"], None, lambda c, s=scale: c / s
+            )
+        )
     elif kind == "LIF":
         k, alpha = _discretize(p["tau"], dt, integ)
         scale = w_scale / (k * p["r"])
         params = {"alpha_decay": alpha, "i_offset": k * p["v_leak"] * scale + bias * w_scale}
-        mappings.append(ParameterMapping("alpha_decay", f"tau ({integ.value}: alpha from dt/tau)", p["tau"], None,
-                                         lambda c: _tau_from_alpha(c, dt, integ)))
-        mappings.append(ParameterMapping("i_offset", "k*v_leak*S + bias*w_scale", params["i_offset"] / scale, None,
-                                         lambda c, s=scale: c / s))
+        mappings.append(
+            ParameterMapping(
+                "alpha_decay",
+                f"tau ({integ.value}: alpha from dt/tau)",
+                p["tau"],
+                None,
+                lambda c: _tau_from_alpha(c, dt, integ),
+            )
+        )
+        mappings.append(
+            ParameterMapping(
+                "i_offset", "k*v_leak*S + bias*w_scale", params["i_offset"] / scale, None, lambda c, s=scale: c / s
+            )
+        )
     else:
         k_mem, alpha_mem = _discretize(p["tau_mem"], dt, integ)
         k_syn, alpha_syn = _discretize(p["tau_syn"], dt, integ)
         scale = w_scale / (k_mem * p["r"] * k_syn * p["w_in"])
-        params = {"alpha_decay": alpha_mem, "exc_decay": alpha_syn, "inh_decay": alpha_syn.copy(),
-                  "i_offset": k_mem * p["v_leak"] * scale + bias * w_scale / k_syn, "t_refrac": np.zeros(size)}
-        mappings.append(ParameterMapping("alpha_decay", f"tau_mem ({integ.value})", p["tau_mem"], None,
-                                         lambda c: _tau_from_alpha(c, dt, integ)))
-        mappings.append(ParameterMapping("exc_decay", f"tau_syn ({integ.value}); inh_decay the same", p["tau_syn"],
-                                         None, lambda c: _tau_from_alpha(c, dt, integ)))
-        mappings.append(ParameterMapping("i_offset", "k_mem*v_leak*S + bias*w_scale/k_syn",
-                                         params["i_offset"] / scale, None, lambda c, s=scale: c / s))
+        params = {
+            "alpha_decay": alpha_mem,
+            "exc_decay": alpha_syn,
+            "inh_decay": alpha_syn.copy(),
+            "i_offset": k_mem * p["v_leak"] * scale + bias * w_scale / k_syn,
+            "t_refrac": np.zeros(size),
+        }
+        mappings.append(
+            ParameterMapping(
+                "alpha_decay", f"tau_mem ({integ.value})", p["tau_mem"], None, lambda c: _tau_from_alpha(c, dt, integ)
+            )
+        )
+        mappings.append(
+            ParameterMapping(
+                "exc_decay",
+                f"tau_syn ({integ.value}); inh_decay the same",
+                p["tau_syn"],
+                None,
+                lambda c: _tau_from_alpha(c, dt, integ),
+            )
+        )
+        mappings.append(
+            ParameterMapping(
+                "i_offset",
+                "k_mem*v_leak*S + bias*w_scale/k_syn",
+                params["i_offset"] / scale,
+                None,
+                lambda c, s=scale: c / s,
+            )
+        )
     params["threshold"] = p["v_threshold"] * scale
     params["v_reset"] = p["v_reset"] * scale
     mappings.append(ParameterMapping("threshold", "v_threshold*S", p["v_threshold"], None, lambda c, s=scale: c / s))
-    mappings.append(ParameterMapping("v_reset", "v_reset*S (used by reset_to_v_reset)", p["v_reset"], None,
-                                     lambda c, s=scale: c / s))
+    mappings.append(
+        ParameterMapping(
+            "v_reset", "v_reset*S (used by reset_to_v_reset)", p["v_reset"], None, lambda c, s=scale: c / s
+        )
+    )
     return params, scale, mappings

@@ -2,6 +2,7 @@
 
 :class:`_Chain` is the chain; :class:`_Plan` says how it is built on the chip.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The pooling nodes (SumPool2d, AvgPool2d): geometry, shapes, and the pool as a connection list."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,10 @@ def _pool_geometry(name: str, node: Any) -> tuple[tuple[int, int], tuple[int, in
     stride = _pair(kernel if getattr(node, "stride", None) is None else node.stride, name, "stride", 1)
     padding = _pair(getattr(node, "padding", 0) if getattr(node, "padding", None) is not None else 0, name, "padding")
     if kernel != stride:
-        raise ConversionError(f"node {name!r}: {_kind(node)} with kernel_size {kernel} != stride {stride} is not "
-                              "supported; SpiNNaker2 pools non-overlapping windows (use stride == kernel_size)")
+        raise ConversionError(
+            f"node {name!r}: {_kind(node)} with kernel_size {kernel} != stride {stride} is not "
+            "supported; SpiNNaker2 pools non-overlapping windows (use stride == kernel_size)"
+        )
     if padding != (0, 0):
         raise ConversionError(f"node {name!r}: {_kind(node)} with padding {padding} is not supported; use padding 0")
     return kernel, stride

@@ -2,6 +2,7 @@
 
 Shapes start from the Input nodes' declared shapes and follow each node family's rule.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,8 +22,9 @@ from .pooling import _pool_out_shape
 def _declared_input_shape(name: str, node: Any) -> tuple[int, ...] | None:
     types = getattr(node, "input_type", None) or {}
     if not isinstance(types, Mapping):
-        raise ConversionError(f"node {name!r}: Input input_type must be a dict {{'input': shape}}, got "
-                              f"{type(types).__name__}")
+        raise ConversionError(
+            f"node {name!r}: Input input_type must be a dict {{'input': shape}}, got {type(types).__name__}"
+        )
     shape = types.get("input")
     if shape is None:
         return None
@@ -37,11 +39,14 @@ def _declared_input_shape(name: str, node: Any) -> tuple[int, ...] | None:
 
 def _checked_size(name: str, kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """A population's shape, refused when it holds more neurons than a population may (before anything is sized
-    from it)."""
+    from it).
+    """
     n = int(np.prod(shape, dtype=np.float64))
     if n > MAX_POPULATION_SIZE:
-        raise ConversionError(f"node {name!r}: {kind} of shape {tuple(shape)} has {n} neurons, more than s2sim's "
-                              f"limit of {MAX_POPULATION_SIZE} per population")
+        raise ConversionError(
+            f"node {name!r}: {kind} of shape {tuple(shape)} has {n} neurons, more than s2sim's "
+            f"limit of {MAX_POPULATION_SIZE} per population"
+        )
     return shape
 
 
@@ -89,8 +94,10 @@ def _out_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[int, ..
     if kind in ("Affine", "Linear"):
         n_in, n_out = _affine_shapes(name, node)
         if int(np.prod(in_shape)) != n_in:
-            raise ConversionError(f"node {name!r}: {kind} takes {n_in} inputs but its input has shape "
-                                  f"{tuple(in_shape)} ({int(np.prod(in_shape))} values)")
+            raise ConversionError(
+                f"node {name!r}: {kind} takes {n_in} inputs but its input has shape "
+                f"{tuple(in_shape)} ({int(np.prod(in_shape))} values)"
+            )
         return (n_out,)
     if kind == "Conv2d":
         return _conv_out_shape(name, node, _conv_in_shape(name, node, in_shape))
@@ -104,5 +111,7 @@ def _out_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[int, ..
 def _check_edge_shape(a: str, b: str, node_b: Any, out_a: tuple[int, ...], in_b: tuple[int, ...]) -> None:
     na, nb = int(np.prod(out_a)), int(np.prod(in_b))
     if na != nb or (_kind(node_b) in ("SumPool2d", "AvgPool2d") and tuple(out_a) != tuple(in_b)):
-        raise ConversionError(f"shape mismatch on edge {a!r} -> {b!r}: {a!r} outputs shape {tuple(out_a)} ({na} "
-                              f"values) but {b!r} takes shape {tuple(in_b)} ({nb} values)")
+        raise ConversionError(
+            f"shape mismatch on edge {a!r} -> {b!r}: {a!r} outputs shape {tuple(out_a)} ({na} "
+            f"values) but {b!r} takes shape {tuple(in_b)} ({nb} values)"
+        )

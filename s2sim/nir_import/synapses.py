@@ -2,6 +2,7 @@
 
 Two weight layers in a row are fused by composing their maps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,11 @@ def _compose(a: _Synapses, b: _Synapses, what: str = "composing two weight layer
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     reps = counts[a.post]
     total = int(reps.sum())
-    memory.check(total * _ENTRY_BYTES, f"{what} ({total} synapse entries)",
-                 "Use fewer or smaller layers, or a conv geometry that converts without unrolling")
+    memory.check(
+        total * _ENTRY_BYTES,
+        f"{what} ({total} synapse entries)",
+        "Use fewer or smaller layers, or a conv geometry that converts without unrolling",
+    )
     offsets = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
     idx = np.repeat(starts[a.post], reps) + offsets
     pre = np.repeat(a.pre, reps)
@@ -56,8 +60,9 @@ def _compose(a: _Synapses, b: _Synapses, what: str = "composing two weight layer
     key = pre.astype(np.int64) * b.n_out + post
     uniq, inv = np.unique(key, return_inverse=True)
     merged = np.bincount(inv, weights=w, minlength=uniq.size)
-    return _Synapses(uniq // b.n_out, uniq % b.n_out, merged, a.n_in, b.n_out,
-                     b.apply(a.bias) if a.bias.any() else b.bias.copy())
+    return _Synapses(
+        uniq // b.n_out, uniq % b.n_out, merged, a.n_in, b.n_out, b.apply(a.bias) if a.bias.any() else b.bias.copy()
+    )
 
 
 def _identity(n: int) -> _Synapses:

@@ -14,6 +14,7 @@ Split by concept: :mod:`.pe_memory` (the PE's SRAM model), :mod:`.connectivity` 
 :mod:`.partition` (:func:`place`), :mod:`.slices` (what a placement is, and its report), :mod:`.activity`
 (spikes and packets per PE).
 """
+
 from __future__ import annotations
 
 from .activity import ActivityReport, activity_report
@@ -21,17 +22,31 @@ from .connectivity import packet_targets
 from .partition import place
 from .pe_memory import MemoryBreakdown, MemoryModel
 from .slices import (
-                     LIMIT_ATOMS,
-                     LIMIT_SIZE,
-                     LIMIT_SRAM,
-                     LIMIT_TARGETS,
-                     PES_PER_CHIP,
-                     PES_PER_QUAD_PE,
-                     Placement,
-                     PopulationPlacement,
-                     Slice,
+    LIMIT_ATOMS,
+    LIMIT_SIZE,
+    LIMIT_SRAM,
+    LIMIT_TARGETS,
+    PES_PER_CHIP,
+    PES_PER_QUAD_PE,
+    Placement,
+    PopulationPlacement,
+    Slice,
 )
 
-__all__ = ["place", "Placement", "PopulationPlacement", "Slice", "MemoryModel", "MemoryBreakdown", "ActivityReport",
-           "activity_report", "packet_targets", "PES_PER_QUAD_PE", "PES_PER_CHIP", "LIMIT_ATOMS", "LIMIT_TARGETS",
-           "LIMIT_SRAM", "LIMIT_SIZE"]
+__all__ = [
+    "LIMIT_ATOMS",
+    "LIMIT_SIZE",
+    "LIMIT_SRAM",
+    "LIMIT_TARGETS",
+    "PES_PER_CHIP",
+    "PES_PER_QUAD_PE",
+    "ActivityReport",
+    "MemoryBreakdown",
+    "MemoryModel",
+    "Placement",
+    "PopulationPlacement",
+    "Slice",
+    "activity_report",
+    "packet_targets",
+    "place",
+]

@@ -2,6 +2,7 @@
 
 What reaches each population, the SRAM a slice of it would use, and the PEs a spike is sent to.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ class _Incoming:
     n_pre: int
 
     @classmethod
-    def of(cls, proj: Projection) -> "_Incoming":
+    def of(cls, proj: Projection) -> _Incoming:
         order = np.argsort(proj.post_idx, kind="stable")
         return cls(post=np.asarray(proj.post_idx)[order], pre=np.asarray(proj.pre_idx)[order], n_pre=proj.pre.size)
 
@@ -47,7 +48,7 @@ class _Load:
     tick_cumsum: np.ndarray
 
     @classmethod
-    def of(cls, net: Network, pop: Population) -> "_Load":
+    def of(cls, net: Network, pop: Population) -> _Load:
         lists = [_Incoming.of(p) for p in net.projections if isinstance(p, Projection) and p.post is pop]
         convs = [p for p in net.projections if isinstance(p, Conv2DProjection) and p.post is pop]
         ticks = np.zeros(pop.size + 1, dtype=np.int64)
@@ -106,7 +107,8 @@ def _conv_reaches(conv: Conv2DProjection, x_axis: str) -> np.ndarray:
 def packet_targets(net: Network, conv_x_axis: str = "width") -> dict[str, np.ndarray]:
     """Per population, per neuron: multicast packets one spike sends (one per target population reached).
 
-    ``conv_x_axis`` is the chip's reading of conv x/y parameters (ChipProfile.conv_x_axis)."""
+    ``conv_x_axis`` is the chip's reading of conv x/y parameters (ChipProfile.conv_x_axis).
+    """
     out = {pop.name: np.zeros(pop.size, dtype=np.int64) for pop in net.populations}
     for pop in net.populations:
         for target in {id(p.post): p.post for p in net.projections if p.pre is pop}.values():

@@ -1,4 +1,5 @@
 """The placement algorithm: :func:`place` splits every population into the largest slices that fit a PE."""
+
 from __future__ import annotations
 
 from ..errors import LimitError
@@ -42,7 +43,8 @@ def _largest_fitting(load: _Load, start: int, stop: int, mm: MemoryModel) -> tup
             f"population {pop.name!r}: neuron {start} alone needs {memory.total} bytes of PE SRAM "
             f"({memory.describe()}; {words} synapse words), more than the {mm.sram_bytes} bytes of one PE "
             f"({mm.data_bytes} for data after {mm.reserved_bytes} reserved); reduce its fan-in or split it "
-            "over several neurons")
+            "over several neurons"
+        )
     good, bad = start + 1, stop
     best = (memory, words)
     while bad - good > 1:
@@ -80,7 +82,7 @@ def place(net: Network, profile: ChipProfile | None = None, memory: MemoryModel 
     """
     profile = profile or ChipProfile()
     mm = memory or MemoryModel()
-    net.validated()     # edits since construction are checked before anything is placed
+    net.validated()  # edits since construction are checked before anything is placed
     slices: list[Slice] = []
     pops: dict[str, PopulationPlacement] = {}
     fanout = packet_targets(net, profile.conv_x_axis)
@@ -89,7 +91,16 @@ def place(net: Network, profile: ChipProfile | None = None, memory: MemoryModel 
         cap, reason = _cap(pop, bool(load.lists), profile)
         own = _split(load, len(slices), cap, reason, mm)
         slices.extend(own)
-        pops[pop.name] = PopulationPlacement(pop.name, pop.neuron_model, pop.size, cap, reason, own[0].pe, len(own),
-                                             sum(s.synapses for s in own), fanout[pop.name],
-                                             _fan_in(net, pop, profile.conv_x_axis))
+        pops[pop.name] = PopulationPlacement(
+            pop.name,
+            pop.neuron_model,
+            pop.size,
+            cap,
+            reason,
+            own[0].pe,
+            len(own),
+            sum(s.synapses for s in own),
+            fanout[pop.name],
+            _fan_in(net, pop, profile.conv_x_axis),
+        )
     return Placement(slices, pops, mm, profile)

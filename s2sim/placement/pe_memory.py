@@ -2,6 +2,7 @@
 
 The bytes each thing a PE holds needs are inferred from the data each model needs, not read from the chip's code.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -51,8 +52,10 @@ class MemoryModel:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"MemoryModel.{f.name} must be a non-negative int, got {value!r}")
         if self.reserved_bytes >= self.sram_bytes:
-            raise ConfigError(f"MemoryModel.reserved_bytes = {self.reserved_bytes} leaves nothing of "
-                              f"sram_bytes = {self.sram_bytes} for data")
+            raise ConfigError(
+                f"MemoryModel.reserved_bytes = {self.reserved_bytes} leaves nothing of "
+                f"sram_bytes = {self.sram_bytes} for data"
+            )
 
     @property
     def data_bytes(self) -> int:

@@ -2,6 +2,7 @@
 
 :meth:`Placement.format` is the resource report.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,9 +68,19 @@ class Slice:
         return self.pe % PES_PER_QUAD_PE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"population": self.population, "pe": self.pe, "chip": self.chip, "quad_pe": self.quad_pe,
-                "core": self.core, "start": self.start, "stop": self.stop, "neurons": self.neurons,
-                "synapses": self.synapses, "limited_by": self.limited_by, "memory": self.memory.to_dict()}
+        return {
+            "population": self.population,
+            "pe": self.pe,
+            "chip": self.chip,
+            "quad_pe": self.quad_pe,
+            "core": self.core,
+            "start": self.start,
+            "stop": self.stop,
+            "neurons": self.neurons,
+            "synapses": self.synapses,
+            "limited_by": self.limited_by,
+            "memory": self.memory.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -93,10 +104,17 @@ class PopulationPlacement:
     fan_in: np.ndarray = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model, "size": self.size,
-                "max_neurons_per_pe": self.max_neurons_per_pe, "cap_limited_by": self.cap_limited_by,
-                "first_pe": self.first_pe, "pes": self.n_pes, "synapses": self.synapses,
-                "fan_in_max": int(self.fan_in.max()) if self.size else 0}
+        return {
+            "name": self.name,
+            "model": self.model,
+            "size": self.size,
+            "max_neurons_per_pe": self.max_neurons_per_pe,
+            "cap_limited_by": self.cap_limited_by,
+            "first_pe": self.first_pe,
+            "pes": self.n_pes,
+            "synapses": self.synapses,
+            "fan_in_max": int(self.fan_in.max()) if self.size else 0,
+        }
 
 
 @dataclass(frozen=True)
@@ -159,11 +177,18 @@ class Placement:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict form (JSON-ready)."""
         return {
-            "pes": self.n_pes, "quad_pes": self.n_quad_pes, "chips": self.n_chips,
-            "fits_one_chip": self.fits_one_chip, "pes_per_chip": PES_PER_CHIP,
-            "neurons": self.neurons, "synapses": self.synapses,
-            "sram_bytes_per_pe": {"max": self.memory_max, "mean": self.memory_mean,
-                                  "capacity": self.memory_model.sram_bytes},
+            "pes": self.n_pes,
+            "quad_pes": self.n_quad_pes,
+            "chips": self.n_chips,
+            "fits_one_chip": self.fits_one_chip,
+            "pes_per_chip": PES_PER_CHIP,
+            "neurons": self.neurons,
+            "synapses": self.synapses,
+            "sram_bytes_per_pe": {
+                "max": self.memory_max,
+                "mean": self.memory_mean,
+                "capacity": self.memory_model.sram_bytes,
+            },
             "memory_model": asdict(self.memory_model),
             "populations": [p.to_dict() for p in self.populations.values()],
             "slices": [s.to_dict() for s in self.slices],
@@ -172,26 +197,34 @@ class Placement:
     def format(self) -> str:
         """The resource report as text."""
         mm = self.memory_model
-        header = f"{'population':<20} {'model':<22} {'neurons':>8} {'PEs':>5} {'max/PE':>7} " \
-                 f"{'limited by':<21} {'synapses':>10} {'max SRAM/PE':>12}"
-        lines = ["Resource report (s2sim memory model, inferred; see docs/placement.md)", header,
-                 "-" * len(header)]
+        header = (
+            f"{'population':<20} {'model':<22} {'neurons':>8} {'PEs':>5} {'max/PE':>7} "
+            f"{'limited by':<21} {'synapses':>10} {'max SRAM/PE':>12}"
+        )
+        lines = ["Resource report (s2sim memory model, inferred; see docs/placement.md)", header, "-" * len(header)]
         for pop in self.populations.values():
             own = self.slices_of(pop.name)
             mem = max(s.memory.total for s in own)
             widest = max(s.neurons for s in own)
-            lines.append(f"{pop.name:<20} {pop.model:<22} {pop.size:>8} {pop.n_pes:>5} {widest:>7} "
-                         f"{_limit_text(self, pop):<21} {pop.synapses:>10} {_kb(mem):>12}")
+            lines.append(
+                f"{pop.name:<20} {pop.model:<22} {pop.size:>8} {pop.n_pes:>5} {widest:>7} "
+                f"{_limit_text(self, pop):<21} {pop.synapses:>10} {_kb(mem):>12}"
+            )
         lines.append("-" * len(header))
-        lines.append(f"PEs used: {self.n_pes} in {self.n_quad_pes} quad-PE(s) "
-                     f"({PES_PER_QUAD_PE} PEs each); neurons {self.neurons}, synapse words {self.synapses}")
-        lines.append(f"SRAM per PE (including {_kb(mm.reserved_bytes)} reserved for code and stack): max "
-                     f"{_kb(self.memory_max)}, mean {_kb(self.memory_mean)} of {_kb(mm.sram_bytes)}")
+        lines.append(
+            f"PEs used: {self.n_pes} in {self.n_quad_pes} quad-PE(s) "
+            f"({PES_PER_QUAD_PE} PEs each); neurons {self.neurons}, synapse words {self.synapses}"
+        )
+        lines.append(
+            f"SRAM per PE (including {_kb(mm.reserved_bytes)} reserved for code and stack): max "
+            f"{_kb(self.memory_max)}, mean {_kb(self.memory_mean)} of {_kb(mm.sram_bytes)}"
+        )
         if self.fits_one_chip:
             lines.append(f"Fits one chip: {self.n_pes} of {PES_PER_CHIP} PEs.")
         else:
-            lines.append(f"Does not fit one chip: {self.n_pes} PEs need {self.n_chips} chips "
-                         f"({PES_PER_CHIP} PEs each).")
+            lines.append(
+                f"Does not fit one chip: {self.n_pes} PEs need {self.n_chips} chips ({PES_PER_CHIP} PEs each)."
+            )
         return "\n".join(lines)
 
 

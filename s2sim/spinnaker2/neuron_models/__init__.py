@@ -4,6 +4,7 @@ In py-spinnaker2 each neuron model is an ARM application with a Python class; sc
 them before a run. The stand-in keeps the classes scripts are seen to configure, and carries their settings into
 each run's record (:class:`s2sim.spinnaker2.RunRecord`), where the PE time and energy model reads them.
 """
+
 from __future__ import annotations
 
 from typing import Any
