@@ -44,8 +44,9 @@ class LayerTensors:
 
 
 class LayerList(Sequence):
-    """The per-layer tensors of a :class:`ChipTrace`, each made on first access and kept (a conv layer's runs in
-    channel-last neuron order, and its chip-order copy is only made when someone reads it).
+    """The per-layer tensors of a :class:`ChipTrace`, each made on first access and kept.
+
+    A conv layer's runs in channel-last neuron order, and its chip-order copy is only made when someone reads it.
     """
 
     def __init__(self, items: Sequence[Any] = ()) -> None:
@@ -71,8 +72,10 @@ class LayerList(Sequence):
 
 @dataclass
 class ChipTrace:
-    """Per layer (in order): spikes [n_ticks, B, n] (0/1 float32) and, if recorded, V after reset (float32; None
-    for a layer whose membrane was not recorded), neurons in the chip's order.
+    """What the chip's forward recorded, per layer in order.
+
+    Spikes [n_ticks, B, n] (0/1 float32) and, if recorded, V after reset (float32; None for a layer whose membrane was
+    not recorded), neurons in the chip's order.
     """
 
     names: list[str]
@@ -93,16 +96,17 @@ def _to_yxc(t, shape: tuple[int, ...]):
 
 
 def _to_cyx(t, shape: tuple[int, ...]):
-    """The inverse of :func:`_to_yxc` (a copy in chip order)."""
+    """Return the inverse of :func:`_to_yxc` (a copy in chip order)."""
     c, h, w = shape
     return t.reshape(*t.shape[:-1], h, w, c).movedim(-1, -3).reshape(t.shape)
 
 
 def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
-    """Integer synaptic sums [T, B, n_out] of the pre spikes [T, B, n_in] of every tick, in one matmul or conv; the
-    pre neurons in (y, x, c) order if ``pre_yxc`` (always for a conv), the post neurons in (y, x, c) order for a
-    conv. Exact in float32 (checked < 2**24; rounded off the CPU, where a conv may not sum exactly), but a sum of
-    -0.0 terms may be -0.0 (the neuron loop reads it as the chip's +0.0).
+    """Integer synaptic sums [T, B, n_out] of the pre spikes [T, B, n_in] of every tick, in one matmul or conv.
+
+    The pre neurons in (y, x, c) order if ``pre_yxc`` (always for a conv), the post neurons in (y, x, c) order for a
+    conv. Exact in float32 (checked < 2**24; rounded off the CPU, where a conv may not sum exactly), but a sum of -0.0
+    terms may be -0.0 (the neuron loop reads it as the chip's +0.0).
     """
     t_len, batch = pre.shape[:2]
     flat = pre.reshape(t_len * batch, -1)
@@ -129,9 +133,11 @@ def chip_run(
     slope: float = 2.0,
     backend: str = "auto",
 ) -> ChipTrace:
-    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
-    runs with its model's settings in ``profile`` (``ChipProfile.model_settings``). ``record_v``: the membranes of
-    every layer (True), of none (False) or of the output layer only ("last", the others None in ``voltages``).
+    """Run the chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop.
+
+    Each layer runs with its model's settings in ``profile`` (``ChipProfile.model_settings``). ``record_v``: the
+    membranes of every layer (True), of none (False) or of the output layer only ("last", the others None in
+    ``voltages``).
 
     Runs on the device of the layers' weights (``x`` is moved there). ``backend`` chooses the neuron loop
     (:class:`s2sim.chip_neuron.Dynamics`: "auto", "c" or "torch"); every choice computes the same bits.
@@ -159,7 +165,11 @@ def chip_run(
                 exc = _synapse(layer.geometry, cur, positive, yxc)
                 inh = exc - syn.detach()
         yxc = _channel_last(layer.geometry)
-        order = (lambda p: _to_yxc(p, layer.geometry.out_shape)) if yxc else (lambda p: p)
+        out_shape = layer.geometry.out_shape
+
+        def order(p: Any, yxc: bool = yxc, out_shape: tuple[int, ...] = out_shape) -> Any:
+            return _to_yxc(p, out_shape) if yxc else p
+
         settings = profile.model_settings(layer.model)
         keep_v = record_v is True or (record_v == "last" and index == len(layers) - 1)
         dyn = _Dynamics(

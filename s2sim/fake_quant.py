@@ -16,6 +16,7 @@ from .snntorch_stages import Stage
 
 
 def rule_of(config: QuantConfig, index: int, n_layers: int) -> str:
+    """Return the scale rule of layer ``index`` as text (for the report)."""
     if config.scale_rule == "percentile":
         return f"percentile {config.layer_percentile(index, n_layers):g}"
     if config.scale_rule == "mean_std":
@@ -65,7 +66,7 @@ class FakeQuantLayer:
 
 
 def fake_quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig) -> FakeQuantLayer:
-    """The chip values of one stage, differentiable (PTQ freezes them, QAT trains through them).
+    """Return the chip values of one stage, differentiable (PTQ freezes them, QAT trains through them).
 
     One scale for every weight into the population, feed-forward and recurrent, from ``config``'s rule; threshold
     and ``i_offset`` (:meth:`Stage.membrane_bias`) times that scale, rounded once to float32.

@@ -66,8 +66,9 @@ class LoweredPopulation:
 
     @property
     def grain(self) -> int:
-        """Neurons per unit when a sample is split over threads: a conv target's output row (its conv delivery
-        works on whole rows), else 64 (the spike scan's width).
+        """Neurons per unit when a sample is split over threads.
+
+        A conv target's output row (its conv delivery works on whole rows), else 64 (the spike scan's width).
         """
         if self.channel_last_shape is None:
             return SPLIT_GRAIN
@@ -83,7 +84,7 @@ class LoweredPopulation:
         return np.arange(c * h * w, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
     def to_external_order(self, arr: np.ndarray) -> np.ndarray:
-        """Recorded array [..., n] in internal order -> py-spinnaker2 order (a transpose, not a scatter)."""
+        """Reorder a recorded array [..., n] from internal to py-spinnaker2 order (a transpose, not a scatter)."""
         if self.channel_last_shape is None:
             return arr
         c, h, w = self.channel_last_shape
@@ -93,6 +94,7 @@ class LoweredPopulation:
 
     @property
     def to_internal(self) -> np.ndarray | None:
+        """External (py-spinnaker2) index -> internal index, the inverse of ``to_external``; None when they agree."""
         order = self.to_external
         if order is None:
             return None
@@ -135,6 +137,7 @@ class LoweredNetwork:
     spec: NetworkSpec
 
     def index(self, name: str) -> int:
+        """Return the index of the population called ``name`` (ConfigError when there is none)."""
         for k, pop in enumerate(self.populations):
             if pop.name == name:
                 return k
@@ -142,8 +145,9 @@ class LoweredNetwork:
 
 
 def check_decays(pop: PopulationSpec, *, strict: bool = False) -> None:
-    """Warn (TimeConstantWarning; ConfigError when ``strict``) about decays outside [0, 1] (as float32 on the
-    chip): above 1 the state grows without input, below 0 it flips sign every tick.
+    """Warn (TimeConstantWarning; ConfigError when ``strict``) about decays outside [0, 1] (as float32 on the chip).
+
+    Above 1 the state grows without input, below 0 it flips sign every tick.
     """
     for key in _DECAYS:
         if key not in pop.params:
@@ -169,8 +173,10 @@ def lower(
     *,
     strict: bool = False,
 ) -> LoweredNetwork:
-    """Check a network (as it is now, or a snapshot of it) against the chip's limits under ``profile`` and lower
-    it for the C core (``tuning``: delivery path choices, speed only; see s2sim.tuning).
+    """Check a network against the chip's limits under ``profile`` and lower it for the C core.
+
+    The network is taken as it is now, or as a snapshot of it. ``tuning`` chooses delivery paths, for speed only (see
+    s2sim.tuning).
 
     Warns (WeightLossWarning) when a projection's weights all round to zero or lose more than
     :data:`~s2sim.errors.WEIGHT_LOSS_LIMIT` of their mass under the target model's weight rounding, and
@@ -236,15 +242,17 @@ def map_bytes(g: dict) -> int:
 
 
 def lowering_bytes(spec: NetworkSpec) -> int:
-    """Estimated peak bytes of lowering ``spec``: float32 parameters, ring buffers and state per neuron, and per
-    synapse the int8 weights and the kernel's rows (dense: one byte per pair and the pair bitmap; sparse: target,
-    weight and delay), built in place by csrc/build.c; a conv layer's arrays per pre neuron.
+    """Estimated peak bytes of lowering ``spec``.
+
+    float32 parameters, ring buffers and state per neuron, and per synapse the int8 weights and the kernel's rows
+    (dense: one byte per pair and the pair bitmap; sparse: target, weight and delay), built in place by csrc/build.c; a
+    conv layer's arrays per pre neuron.
     """
     total = 0
     for pop in spec.populations:
         ring = pop.model.ring_slots * (2 if pop.model.kind == KIND_CURR_EXP else 1)
         total += pop.size * (4 * len(_PARAM_NAMES) + 8 + 4 * ring + 16)
-    for proj, pre, post in zip(spec.projections, spec.pre, spec.post):
+    for proj, pre, post in zip(spec.projections, spec.pre, spec.post, strict=True):
         n_pre, n_post = spec.populations[pre].size, spec.populations[post].size
         if isinstance(proj, Conv2DProjection):
             total += n_pre * 72 + proj.weights.size * 24 + n_post * 16
@@ -257,7 +265,7 @@ def lowering_bytes(spec: NetworkSpec) -> int:
 
 def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tuple[int, int, int]]:
     shapes: dict[int, tuple[int, int, int]] = {}
-    for proj, pre, post in zip(spec.projections, spec.pre, spec.post):
+    for proj, pre, post in zip(spec.projections, spec.pre, spec.post, strict=True):
         if isinstance(proj, Conv2DProjection):
             sizes = (spec.populations[pre].size, spec.populations[post].size)
             out_shape = proj.geometry(profile.conv_x_axis, sizes).out_shape
@@ -271,8 +279,10 @@ def _conv_target_shapes(spec: NetworkSpec, profile: ChipProfile) -> dict[int, tu
 
 
 def _ring_planes(kind: int, profile: ChipProfile) -> int:
-    """Two planes (exc, inh) where the update needs them apart: decaying currents, or the left-to-right grouping
-    ((V*alpha + E) - I); otherwise one signed plane (the same arithmetic under the accumulator bound).
+    """Two planes (exc, inh) where the update needs them apart.
+
+    Decaying currents, or the left-to-right grouping ((V*alpha + E) - I); otherwise one signed plane (the same
+    arithmetic under the accumulator bound).
     """
     return 2 if kind == KIND_CURR_EXP or profile.input_grouping == "left_to_right" else 1
 
@@ -446,7 +456,7 @@ def _taps_per_cell(size: int, pad: int, k: int, stride: int, out: int) -> np.nda
 
 
 def _pack_conv(w: np.ndarray, planes: int) -> np.ndarray:
-    """The kernel for the dense conv path: [planes][k_h][quads][c_out_pad][4] int8 (layout in csrc/s2sim.h)."""
+    """Return the kernel for the dense conv path: [planes][k_h][quads][c_out_pad][4] int8 (layout in csrc/s2sim.h)."""
     from ._core import lib
 
     c_in, c_out, k_h, k_w = w.shape
@@ -462,7 +472,7 @@ def _pack_conv(w: np.ndarray, planes: int) -> np.ndarray:
 def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection], pops: list[LoweredPopulation]) -> None:
     """Refuse networks whose worst-case per-tick input to one neuron could overflow the accumulators."""
     worst = {k: np.zeros(p.n, dtype=np.float64) for k, p in enumerate(pops) if p.kind != KIND_INPUT}
-    for proj, low in zip(spec.projections, projections):
+    for proj, low in zip(spec.projections, projections, strict=True):
         acc = worst[low.post]
         if low.kind == PROJ_CONV:
             pool = proj.conv_params["pool_x"] * proj.conv_params["pool_y"]

@@ -79,7 +79,7 @@ class Population:
             check_record(self.record, self.name, model)
 
     def validated(self) -> PopulationSpec:
-        """The population as it is now, checked: an immutable :class:`~s2sim.spec.PopulationSpec`.
+        """Return the population as it is now, checked: an immutable :class:`~s2sim.spec.PopulationSpec`.
 
         Raises ConfigError / LimitError naming the population, parameter, value and limit.
         """
@@ -114,7 +114,7 @@ class Population:
         return self.validated().param(key)
 
     def input_array(self, timesteps: int) -> np.ndarray:
-        """The spike_list as a dense uint8 [timesteps, size] array (see PopulationSpec.input_array)."""
+        """Return the spike_list as a dense uint8 [timesteps, size] array (see PopulationSpec.input_array)."""
         return self.validated().input_array(timesteps)
 
     def check_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
@@ -127,11 +127,11 @@ class Population:
         self.max_atoms_per_core = check_max_atoms(n, self.name)
 
     def get_spikes(self) -> dict[int, list[int]]:
-        """Recorded spikes of the last run: neuron -> list of ticks (every neuron present, as py-spinnaker2)."""
+        """Return recorded spikes of the last run: neuron -> list of ticks (every neuron present, as py-spinnaker2)."""
         return self._result("spikes")
 
     def get_voltages(self) -> dict[int, np.ndarray]:
-        """Recorded membrane voltages of the last run: neuron -> array, one value per tick, after reset.
+        """Return recorded membrane voltages of the last run: neuron -> array, one value per tick, after reset.
 
         With ``record=["v_last"]`` each array holds the last tick only.
         """

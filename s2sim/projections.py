@@ -110,8 +110,9 @@ class Projection:
 
     @staticmethod
     def _chunk_is_clean(cols: np.ndarray) -> bool:
-        """Every index a whole number in 0..2^31-1, every delay in 0..255, every weight finite (one quick pass
-        per check; NaN and inf fail them).
+        """Tell whether every index is a whole number in 0..2^31-1, every delay in 0..255, every weight finite.
+
+        One quick pass per check; NaN and inf fail them.
         """
         if not cols.shape[1]:
             return True
@@ -173,8 +174,10 @@ class Projection:
         return col
 
     def check_sizes(self, pre: PopulationSpec, post: PopulationSpec) -> None:
-        """Check the indices and delays against the populations as they are now (sizes may change after
-        construction: a population shrunk below its connections' indices is an error at the next run).
+        """Check the indices and delays against the populations as they are now.
+
+        Sizes may change after construction: a population shrunk below its connections' indices is an error at the
+        next run.
         """
         if post.model.is_input:
             raise ConfigError(
@@ -219,8 +222,9 @@ class Projection:
 
     @property
     def sparse_weights(self) -> Any:
-        """The weights as a ``[pre.size, post.size]`` scipy sparse matrix (py-spinnaker2 scripts count synapses with
-        ``proj.sparse_weights.nonzero()``); repeated pairs are summed.
+        """The weights as a ``[pre.size, post.size]`` scipy sparse matrix; repeated pairs are summed.
+
+        py-spinnaker2 scripts count synapses with ``proj.sparse_weights.nonzero()``.
         """
         return _sparse(self.pre_idx, self.post_idx, self.weights, self.pre, self.post, self.name)
 
@@ -332,8 +336,9 @@ class Conv2DProjection:
 
     @property
     def sparse_weights(self) -> Any:
-        """The convolution unrolled into a ``[pre.size, post.size]`` scipy sparse matrix of its (float) kernel
-        weights, as py-spinnaker2 scripts inspect projections (``proj.sparse_weights.nonzero()``).
+        """The convolution unrolled into a ``[pre.size, post.size]`` scipy sparse matrix of its (float) kernel weights.
+
+        py-spinnaker2 scripts inspect projections this way (``proj.sparse_weights.nonzero()``).
         """
         src, dst, w = self.tap_pairs()
         return _sparse(src, dst, w, self.pre, self.post, self.name)
@@ -341,8 +346,9 @@ class Conv2DProjection:
     def tap_pairs(
         self, x_axis: str = "width", sizes: tuple[int, int] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every (pre neuron, post neuron) pair a kernel tap connects, in py-spinnaker2 neuron order (one entry
-        per synaptic event a spike of the pre neuron causes), and the kernel weight of each.
+        """Return every (pre neuron, post neuron) pair a kernel tap connects, and the kernel weight of each.
+
+        Pairs are in py-spinnaker2 neuron order, one entry per synaptic event a spike of the pre neuron causes.
 
         A pre neuron lands in one pooled cell; each kernel tap from that cell reaches one output position in every
         output channel.

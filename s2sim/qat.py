@@ -121,11 +121,12 @@ class QATModel(torch.nn.Module):
         self.stages: list[Stage] = parse_model(model, self.input_shape)
 
     def n_ticks(self, input_ticks: int) -> int:
+        """Ticks run for an input of ``input_ticks`` ticks: the input plus the pipeline depth (default)."""
         extra = len(self.stages) if self.config.extra_ticks is None else self.config.extra_ticks
         return input_ticks + extra
 
     def layer_tensors(self) -> list[LayerTensors]:
-        """The current fake-quantized chip values (differentiable)."""
+        """Return the current fake-quantized chip values (differentiable)."""
         n = len(self.stages)
         return [fake_quantize_stage(stage, i, n, self.config).tensors for i, stage in enumerate(self.stages)]
 
@@ -156,7 +157,7 @@ class QATModel(torch.nn.Module):
         return trace.spikes[-1], trace.voltages[-1]
 
     def freeze(self) -> QuantizedModel:
-        """The integer network at the current weights (same scales and integers as the forward)."""
+        """Return the integer network at the current weights (same scales and integers as the forward)."""
         n = len(self.stages)
         layers = [quantize_stage(s, i, n, self.config) for i, s in enumerate(self.stages)]
         return QuantizedModel(layers, self.input_shape, self.config)
@@ -183,9 +184,11 @@ class VerifyReport:
 
     @property
     def identical(self) -> bool:
+        """Whether every spike and every membrane bit pattern agrees."""
         return all(m.spike_mismatches == 0 and m.voltage_mismatches == 0 for m in self.layers)
 
     def summary(self) -> str:
+        """Return a one-line summary: identical, or the layers that differ and where first."""
         bad = [m for m in self.layers if m.spike_mismatches or m.voltage_mismatches]
         if not bad:
             return f"identical: {len(self.layers)} layers, {self.batch} samples, {self.n_ticks} ticks"
@@ -217,7 +220,7 @@ def verify_trace(frozen: QuantizedModel, x: Any, trace: ChipTrace, simulator: An
     inputs = frozen.simulator_inputs(x)
     res = sim.run_batch(frozen.to_network(record=("spikes", "v")), inputs)
     out = []
-    for name, spk, v in zip(trace.names, trace.spikes, trace.voltages):
+    for name, spk, v in zip(trace.names, trace.spikes, trace.voltages, strict=True):
         mine_s = spk.detach().cpu().numpy().transpose(1, 0, 2).astype(np.uint8)
         mine_v = np.ascontiguousarray(v.detach().cpu().numpy().transpose(1, 0, 2)).view(np.uint32)
         sim_v = np.ascontiguousarray(res.voltages[name].astype(np.float32, copy=False)).view(np.uint32)

@@ -108,7 +108,7 @@ class QuantConfig:
         _check_modelled_profile(self.profile)
 
     def layer_percentile(self, index: int, n_layers: int) -> float:
-        """The percentile of layer ``index`` (a single value applies to every layer)."""
+        """Return the percentile of layer ``index`` (a single value applies to every layer)."""
         values = _as_tuple(self.percentile)
         if len(values) == 1:
             return float(values[0])
@@ -136,9 +136,11 @@ MODELLED_PROFILE_FIELDS = frozenset(
 
 
 def _check_modelled_profile(profile: ChipProfile) -> None:
-    """Refuse a profile whose other fields differ from the defaults: the forward implements the default float32
-    chip only, and "bit-identical to the simulator" would be untrue for any other variant (also for fields added to
-    ChipProfile later, which is why the check lists what is modelled instead of what is not).
+    """Refuse a profile whose other fields differ from the defaults.
+
+    The forward implements the default float32 chip only, and "bit-identical to the simulator" would be untrue for any
+    other variant (also for fields added to ChipProfile later, which is why the check lists what is modelled instead of
+    what is not).
     """
     default = ChipProfile()
     for f in fields(profile):
@@ -189,12 +191,11 @@ CURR_EXP_MODELS = {"lif_no_delay": "lif_curr_exp_no_delay", "lif": "lif_curr_exp
 
 
 def weight_limit(kind: str, dense_model: str, neuron: str = "lif", max_weight: int | None = None) -> tuple[str, int]:
-    """(chip model, largest weight magnitude) of a population of ``neuron`` dynamics ("lif" or "curr_exp") fed by a
-    ``kind`` ("dense" or "conv") projection; ``max_weight`` caps the magnitude below the model's own limit.
+    """Return (chip model, largest weight magnitude) of a population fed by a ``kind`` projection.
+
+    ``kind`` is "dense" or "conv", ``neuron`` the population's dynamics ("lif" or "curr_exp"); ``max_weight`` caps the
+    magnitude below the model's own limit.
     """
-    if kind == "conv":
-        name = CONV_MODEL
-    else:
-        name = CURR_EXP_MODELS[dense_model] if neuron == "curr_exp" else dense_model
+    name = CONV_MODEL if kind == "conv" else CURR_EXP_MODELS[dense_model] if neuron == "curr_exp" else dense_model
     limit = MODELS[name].weight_limit
     return name, limit if max_weight is None else min(limit, max_weight)

@@ -52,7 +52,7 @@ class QuantLayer:
 
 
 def check_exact_sums(layer: QuantLayer) -> None:
-    """The torch forward adds integer weights in float32, exact only below 2**24 per neuron and tick."""
+    """Check the sums stay exact: the torch forward adds integer weights in float32, exact only below 2**24."""
     w = np.abs(layer.weights)
     if layer.geometry.kind == "dense":
         per_neuron = w.sum(axis=1)

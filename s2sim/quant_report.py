@@ -39,26 +39,28 @@ class QuantReport:
 
     @property
     def warnings(self) -> list[str]:
+        """Warnings of every layer, then the notes."""
         return [w for layer in self.layers for w in layer.warnings] + list(self.notes)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
         from dataclasses import asdict
 
         return asdict(self)
 
     def format(self) -> str:
-        """A plain-text table, one row per layer, then warnings."""
+        """Format a short text report."""
         head = (
             f"{'layer':<8} {'model':<21} {'rule':<16} {'scale':>9} {'clipped':>9} {'w_rmse':>7} "
             f"{'thr_chip':>10} {'thr_err':>8} {'rate_f':>7} {'rate_q':>7} {'silent':>6}"
         )
         rows = [head]
-        for r in self.layers:
-            rows.append(
-                f"{r.name:<8} {r.model:<21} {r.rule:<16} {r.scale:>9.4g} {r.n_clipped:>4}/{r.n_weights:<4} "
-                f"{r.weight_rel_rmse:>7.4f} {r.threshold_chip:>10.5g} {r.threshold_rel_error:>8.1e} "
-                f"{r.rate_before:>7.4f} {r.rate_after:>7.4f} {r.silent_neurons:>6.2f}"
-            )
+        rows.extend(
+            f"{r.name:<8} {r.model:<21} {r.rule:<16} {r.scale:>9.4g} {r.n_clipped:>4}/{r.n_weights:<4} "
+            f"{r.weight_rel_rmse:>7.4f} {r.threshold_chip:>10.5g} {r.threshold_rel_error:>8.1e} "
+            f"{r.rate_before:>7.4f} {r.rate_after:>7.4f} {r.silent_neurons:>6.2f}"
+            for r in self.layers
+        )
         if self.float_accuracy is not None:
             rows.append(
                 f"calibration accuracy: float {self.float_accuracy:.2f} %, quantized {self.quant_accuracy:.2f} %"

@@ -188,7 +188,7 @@ def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig
     best = max(((p,) * n for p in candidates), key=score)
     if config.threshold_search == "per_layer":
         for i in range(n):
-            options = [best[:i] + (p,) + best[i + 1 :] for p in candidates]
+            options = [(*best[:i], p, *best[i + 1 :]) for p in candidates]
             best = max(options, key=lambda ps: (score(ps), ps == best))
     return replace(config, percentile=best), sorted(tried.items(), key=lambda kv: -kv[1])
 
@@ -201,7 +201,7 @@ def _accuracy(pred: np.ndarray, y: Any) -> float:
 def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, y: Any, search: list) -> QuantReport:
     cfg = qm.config
     layers = []
-    for depth, (stage, layer, sb, sa) in enumerate(zip(stages, qm.layers, before, after), start=1):
+    for depth, (_stage, layer, sb, sa) in enumerate(zip(stages, qm.layers, before, after, strict=True), start=1):
         # layer `depth` sees input tick t at chip tick t + depth: compare the aligned window
         sa = sa[depth : depth + sb.shape[0]]
         iw, fw = layer.all_weights
@@ -239,7 +239,7 @@ def _report(stages: list[Stage], qm: QuantizedModel, before: list, after: list, 
     if y is not None:
         report.float_accuracy = _accuracy(before[-1].sum(0).argmax(1).numpy(), y)
         report.quant_accuracy = _accuracy(after[-1].sum(0, dtype=np.int64).argmax(1), y)
-    for stage, layer in zip(stages, qm.layers):
+    for stage, layer in zip(stages, qm.layers, strict=True):
         report.notes.extend(snntorch_differences(stage, bool(np.any(layer.i_offset != 0))))
     return report
 

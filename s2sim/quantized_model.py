@@ -31,6 +31,7 @@ class QuantizedModel:
 
     @property
     def population_names(self) -> list[str]:
+        """Population names of the chip network: the input, then one per layer."""
         return [INPUT_NAME] + [layer.name for layer in self.layers]
 
     def n_ticks(self, input_ticks: int) -> int:
@@ -39,7 +40,10 @@ class QuantizedModel:
         return input_ticks + extra
 
     def forward(self, x: Any, record_v: bool = False):
-        """Run the chip arithmetic in torch on spikes ``x`` [T, B, *input_shape]; see :func:`s2sim.chip_forward.chip_run`."""
+        """Run the chip arithmetic in torch on spikes ``x`` [T, B, *input_shape].
+
+        See :func:`s2sim.chip_forward.chip_run`.
+        """
         from .chip_forward import chip_run, frozen_tensors  # needs torch, which the rest of this module does not
 
         return chip_run(
@@ -47,9 +51,11 @@ class QuantizedModel:
         )
 
     def simulate(self, x: Any, simulator: Any = None) -> list[np.ndarray]:
-        """Every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` [T, B, *input_shape], run by the C
-        kernel (``simulator``, default ``s2sim.Simulator(config.profile)``, on :meth:`to_network`): the same spikes
-        as :meth:`forward` (tests/test_quantize.py checks it), in a fraction of the time.
+        """Return every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` [T, B, *input_shape].
+
+        The network (:meth:`to_network`) runs in the C kernel (``simulator``, default
+        ``s2sim.Simulator(config.profile)``): the same spikes as :meth:`forward` (tests/test_quantize.py checks it),
+        in a fraction of the time.
         """
         from .simulator import Simulator
 
@@ -62,7 +68,7 @@ class QuantizedModel:
         return self.simulate(x, simulator)[-1].sum(0, dtype=np.int64).argmax(1)
 
     def to_network(self, record: Sequence[str] = ("spikes",), name: str = "quantized") -> Any:
-        """The chip network: ``input`` (spike_list) and one population per layer, recording ``record``."""
+        """Return the chip network: ``input`` (spike_list) and one population per layer, recording ``record``."""
         from . import snn
 
         net = snn.Network(name)
@@ -104,7 +110,7 @@ def _projection(snn: Any, pre: Any, post: Any, layer: QuantLayer) -> Any:
     g = layer.geometry
     if g.kind == "dense":
         return snn.Projection(pre, post, _dense_connections(layer.weights))
-    c_in, h, w = g.in_shape
+    _c_in, h, w = g.in_shape
     conv_params = {
         "in_height": h,
         "in_width": w,
@@ -121,7 +127,7 @@ def _projection(snn: Any, pre: Any, post: Any, layer: QuantLayer) -> Any:
 
 
 def _dense_connections(weights: np.ndarray) -> np.ndarray:
-    """Connection list rows [pre, post, weight, delay 0] of a [post, pre] weight matrix (zeros included)."""
+    """Return connection list rows [pre, post, weight, delay 0] of a [post, pre] weight matrix (zeros included)."""
     n_out, n_in = weights.shape
     post_idx, pre_idx = np.meshgrid(np.arange(n_out), np.arange(n_in), indexing="ij")
     return np.stack([pre_idx.ravel(), post_idx.ravel(), weights.ravel(), np.zeros(n_out * n_in)], 1)

@@ -66,7 +66,7 @@ class Network:
         return self
 
     def population(self, name: str) -> Population:
-        """The population called ``name``."""
+        """Return the population called ``name``."""
         for pop in self.populations:
             if pop.name == name:
                 return pop
@@ -75,8 +75,10 @@ class Network:
         )
 
     def validated(self) -> NetworkSpec:
-        """The network as it is now, checked: an immutable :class:`~s2sim.spec.NetworkSpec` (profile-independent
-        checks; :meth:`validate` adds the chip limits that depend on a ChipProfile).
+        """Return the network as it is now, checked.
+
+        An immutable :class:`~s2sim.spec.NetworkSpec` (profile-independent checks; :meth:`validate` adds the chip limits
+        that depend on a ChipProfile).
         """
         return network_spec(self)
 

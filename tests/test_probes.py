@@ -18,6 +18,7 @@ from s2sim import ChipProfile, probes, snn
 from s2sim.chip import BoardUnavailable, board_status, run_on_board
 from s2sim.cli import main
 from s2sim.conformance import hypotheses, infer, simulate
+from s2sim.errors import ConfigError
 from s2sim.traces import read_trace_set, write_trace
 from s2sim.variants import Point, open_points, profile_of, value_of
 
@@ -197,6 +198,13 @@ def _deep_network():
         net.add(pop, snn.Projection(pre, pop, [[i, j, 1.5, 0] for i in range(pre.size) for j in range(4)]))
         pre = pop
     return net
+
+
+def test_labels_must_name_every_trace(cache):
+    """A label list shorter than the traces was zipped with them, leaving the traces past it out of the inference."""
+    chip = _chip({}, cache)[:2]
+    with pytest.raises(ConfigError, match="infer: 1 labels for 2 traces"):
+        infer(chip, labels=["only one"], cache=cache)
 
 
 def test_populations_too_deep_to_search_are_checked(cache):

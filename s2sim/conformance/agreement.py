@@ -47,6 +47,7 @@ class Tolerance:
             raise ConfigError(f"Tolerance.spike_ticks must be an int >= 0, got {self.spike_ticks!r}")
 
     def describe(self) -> str:
+        """Return a one-line description of the tolerances, marked as not bit-exact."""
         return (
             f"TOLERANCE mode (v_atol={self.v_atol:g}, v_rtol={self.v_rtol:g}, v_scale={self.v_scale:g}, "
             f"spike_ticks={self.spike_ticks}): NOT a bit-exact comparison"
@@ -86,6 +87,8 @@ class Divergence:
     inputs: NeuronInputs | None = None
 
     def describe(self) -> str:
+        """Return a one-line description of the divergence: where, expected and observed values, inputs."""
+
         def show(value: float, bits: str | None) -> str:
             return f"{value!r}" + (f" ({bits})" if bits else "")
 
@@ -128,6 +131,7 @@ class PopulationAgreement:
 
     @property
     def match(self) -> bool:
+        """Whether every variable of the population agrees."""
         return all(v.mismatches == 0 for v in self.variables)
 
 
@@ -145,6 +149,7 @@ class Comparison:
 
     @property
     def match(self) -> bool:
+        """Whether every population agrees."""
         return all(p.match for p in self.populations)
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def _source(trace: Trace) -> str:
 
 
 def population_depths(network: Network) -> dict[str, int]:
-    """Population hops from the nearest spike_list source (0 for sources and unreachable populations)."""
+    """Return population hops from the nearest spike_list source (0 for sources and unreachable populations)."""
     depth = {p.name: 0 for p in network.populations}
     queue = deque(p.name for p in network.populations if p.model.is_input)
     seen = set(queue)
@@ -46,7 +46,7 @@ def population_depths(network: Network) -> dict[str, int]:
 
 
 def _structure(network: Network) -> dict[str, Any]:
-    """The network description without what may legitimately differ between two runs of it."""
+    """Return the network description without what may legitimately differ between two runs of it."""
     data = network_to_dict(network)
     data.pop("name")
     for pop in data["populations"]:
@@ -73,7 +73,7 @@ def _first_difference(a: Any, b: Any, path: str) -> str | None:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return f"{path} has {len(a)} entries in expected and {len(b)} in observed"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             name = x.get("name") if isinstance(x, dict) else None
             found = _first_difference(x, y, f"{path}[{name!r}]" if name else f"{path}[{i}]")
             if found:
@@ -118,7 +118,7 @@ def _ticks(trace: Trace, depth: int) -> tuple[int, int]:
 def aligned_rows(
     expected: Trace, observed: Trace, population: str, variable: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The common ticks of one population's ``variable`` ("spikes" or "v") and both traces' rows for them."""
+    """Return the common ticks of one population's ``variable`` ("spikes" or "v") and both traces' rows for them."""
     depth = population_depths(expected.network)[population]
     group = {"spikes": "spikes", "v": "voltages"}[variable]
     exp, obs = getattr(expected, group)[population], getattr(observed, group)[population]

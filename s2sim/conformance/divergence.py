@@ -15,7 +15,7 @@ from .reference import simulate
 
 
 def _explain(div: Divergence, expected: Trace, observed: Trace, notes: list[str]) -> NeuronInputs | None:
-    """The diverging neuron's synaptic input at that tick, from pre spikes in expected (or a re-run of it)."""
+    """Return the diverging neuron's synaptic input at that tick, from pre spikes in expected (or a re-run of it)."""
     from ..list_rows import round_weights
 
     net = expected.network
@@ -95,7 +95,7 @@ def _conv_input(
     if tick < 1:
         return 0, 0, 0
     geometry = proj.geometry(profile.conv_x_axis)  # the chip's reading of the x/y parameters
-    c_in, h, w_in = geometry.in_shape
+    c_in, _h, _w_in = geometry.in_shape
     p = geometry.params
     _, ph, pw = geometry.pooled_shape
     pooled = pre[tick - 1].reshape(c_in, ph, p["pool_y"], pw, p["pool_x"]).sum(axis=(2, 4)).astype(np.int64)

@@ -10,7 +10,7 @@ from ..profile import ChipProfile
 
 
 def profile_label(profile: ChipProfile) -> str:
-    """The profile as code, naming only the fields that differ from ChipProfile()'s."""
+    """Return the profile as code, naming only the fields that differ from ChipProfile()'s."""
     default = ChipProfile().to_dict()
     changed = {k: v for k, v in profile.to_dict().items() if v != default[k]}
     return "ChipProfile(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"

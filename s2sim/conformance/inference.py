@@ -48,12 +48,12 @@ def hypotheses(
     trace: Trace | Network,
     restrict: Mapping[str, Sequence[Any]] | None = None,
 ) -> dict[str, list[dict[Point, Any]]]:
-    """The hypotheses :func:`infer` considers, population by population.
+    """Return the hypotheses :func:`infer` considers, population by population.
 
-    For each population that records spikes or voltages (in the trace, when a Trace is given): every combination
-    of the open points that can change what it records (:func:`s2sim.variants.relevant_points`; values limited by ``restrict``, point or field name ->
-    values), every other point at ChipProfile()'s value. Populations with more than :data:`MAX_SEARCH`
-    combinations are left out: inference only checks them.
+    For each population that records spikes or voltages (in the trace, when a Trace is given): every combination of the
+    open points that can change what it records (:func:`s2sim.variants.relevant_points`; values limited by ``restrict``,
+    point or field name -> values), every other point at ChipProfile()'s value. Populations with more than
+    :data:`MAX_SEARCH` combinations are left out: inference only checks them.
     """
     network = trace.network if isinstance(trace, Trace) else trace
     relevant = relevant_points(network)
@@ -116,7 +116,7 @@ class Inference:
         return [p.name for p in open_points() if p.name not in probed]
 
     def profiles(self) -> list[ChipProfile]:
-        """The consistent assignments as profiles (points not probed at ChipProfile()'s value)."""
+        """Return the consistent assignments as profiles (points not probed at ChipProfile()'s value)."""
         return [profile_of({point_named(k): v for k, v in a.items()}) for a in self.consistent]
 
     def _values(self) -> dict[str, list]:
@@ -126,6 +126,7 @@ class Inference:
         return {k: sorted({a[k] for a in self.consistent}, key=repr) for k in names}
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the inference as JSON-able data (consistent assignments, settled and open points)."""
         return _jsonable(
             {
                 "traces": self.traces,
@@ -142,11 +143,14 @@ class Inference:
         )
 
     def report(self) -> str:
+        """Return a text report: the searches, the settled points and the ones the traces do not settle."""
         tried = sum(s.tried for s in self.searches)
         lines = [
             f"variant inference over {len(self.traces)} trace(s): {', '.join(self.traces)}",
-            f"searched {len(self.searches)} population(s), each over the points it depends on ({tried} "
-            f"combinations in all)",
+            (
+                f"searched {len(self.searches)} population(s), each over the points it depends on ({tried} "
+                f"combinations in all)"
+            ),
         ]
         if self.restrict:
             lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in self.restrict.items()))
@@ -186,7 +190,7 @@ def infer(
     labels: Sequence[str] | None = None,
     cache: dict | None = None,
 ) -> Inference:
-    """Which chip variants reproduce ``observed`` exactly?
+    """Find the chip variants that reproduce ``observed`` exactly.
 
     Every population is searched over the combinations of the open points it depends on (:func:`hypotheses`):
     the trace's network is re-run with the trace's inputs under each and the population's recorded spikes and
@@ -210,11 +214,13 @@ def infer(
         raise ConfigError("infer: no traces given")
     if labels is None:
         labels = [str(t.metadata.get("probe", f"trace {i}")) for i, t in enumerate(traces)]
+    elif len(labels) != len(traces):  # zip would drop the traces past the last label from the inference
+        raise ConfigError(f"infer: {len(labels)} labels for {len(traces)} traces; give one label per trace")
     for point in open_points():  # a bad restriction is an error before any run
         allowed_values(point, restrict)
     cache = {} if cache is None else cache
     searches, checked_only = [], []
-    for trace, label in zip(traces, labels):
+    for trace, label in zip(traces, labels, strict=True):
         found = hypotheses(trace, restrict)
         for pop in trace.network.populations:
             if pop.name in found:
@@ -230,7 +236,7 @@ def infer(
 
 
 def _search(trace: Trace, label: str, name: str, combos: list[dict[Point, Any]], cache: dict) -> PopulationSearch:
-    """The combinations of one population's points under which it records what ``trace`` holds."""
+    """Return the combinations of one population's points under which it records what ``trace`` holds."""
     run_key, want = _run_key(trace), _signature(trace, name, trace)
     ok = [
         {p.name: v for p, v in c.items()}
@@ -276,7 +282,7 @@ def _run(trace: Trace, run_key: str, profile: tuple[ChipProfile, str], cache: di
 def _signature_under(
     trace: Trace, run_key: str, profile: tuple[ChipProfile, str], name: str, cache: dict
 ) -> bytes | None:
-    """The signature of population ``name`` in a re-run of ``trace`` under ``profile`` (None: it cannot run)."""
+    """Return the signature of population ``name`` in a re-run of ``trace`` under ``profile`` (None: it cannot run)."""
     key = (run_key, profile[1], name, trace.tick_offset, trace.latency_per_hop, trace.rows)
     if key not in cache:
         run = _run(trace, run_key, profile, cache)
@@ -285,9 +291,10 @@ def _signature_under(
 
 
 def _signature(run: Trace, name: str, frame: Trace) -> bytes:
-    """What population ``name`` recorded in ``run`` over the chip ticks ``frame`` covers, as bytes: spikes, and
-    voltages as float64 bit patterns (a float32 value widened exactly, so equal values give equal bytes; any NaN
-    as one pattern, see _compare_values).
+    """Return what population ``name`` recorded in ``run`` over the chip ticks ``frame`` covers, as bytes.
+
+    Spikes, and voltages as float64 bit patterns (a float32 value widened exactly, so equal values give equal bytes; any
+    NaN as one pattern, see _compare_values).
     """
     depth = population_depths(run.network)[name]
     lo, hi = _ticks(frame, depth)
@@ -318,8 +325,9 @@ def _first_failure(trace: Trace, name: str, profile: ChipProfile, cache: dict) -
 
 
 def _join(relations: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """All assignments that agree with one entry of every relation (a natural join on shared point names), after
-    pruning each point to the values every relation mentioning it allows.
+    """Return all assignments that agree with one entry of every relation (a natural join on shared point names).
+
+    Each point is first pruned to the values every relation mentioning it allows.
     """
     relations = [list(r) for r in relations]
     changed = True

@@ -145,7 +145,7 @@ class ConversionConfig:
 
 
 def _real(value: Any) -> bool:
-    """A real number given as a number (not a bool, a string or a complex)."""
+    """Return a real number given as a number (not a bool, a string or a complex)."""
     return (
         isinstance(value, (int, float, np.integer, np.floating))
         and not isinstance(value, (bool, np.bool_))

@@ -115,7 +115,7 @@ class _Converter:
             "conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
             "py-spinnaker2 maps stride[0] to stride_x"
         )
-        pop_names = [n for n, node in self.nodes.items() if _kind(node) in _NEURON_TYPES + ("Input",)]
+        pop_names = [n for n, node in self.nodes.items() if _kind(node) in (*_NEURON_TYPES, "Input")]
         neurons = sum(int(np.prod(self.out_shape[n], dtype=np.float64)) for n in pop_names)
         memory.check(
             neurons * _NEURON_BYTES,
@@ -170,8 +170,8 @@ class _Converter:
                 continue
             else:
                 if nxt in seen:
-                    raise ConversionError(f"node {nxt!r} is on a cycle without a neuron ({' -> '.join(ops + (nxt,))})")
-                yield from self._chains_from(source, nxt, ops + (nxt,), seen | {nxt})
+                    raise ConversionError(f"node {nxt!r} is on a cycle without a neuron ({' -> '.join((*ops, nxt))})")
+                yield from self._chains_from(source, nxt, (*ops, nxt), seen | {nxt})
 
     # -- projections plans --------------------------------------------------------------------------------
     def _plan(self, chain: _Chain) -> _Plan:
@@ -248,7 +248,7 @@ class _Converter:
             "conv2d",
             kernel,
             conv_params=params,
-            bias_terms=[(chain.ops[chain.ops.index(conv_name) :] + (chain.target,), np.repeat(bias, oh * ow))],
+            bias_terms=[((*chain.ops[chain.ops.index(conv_name) :], chain.target), np.repeat(bias, oh * ow))],
             weight_nodes=(conv_name,),
             notes=notes,
         )
@@ -264,7 +264,7 @@ class _Converter:
                 vec = stage.bias
                 for later in stages[i + 1 :]:
                     vec = later.linear(vec)
-                suffix_bias.append((tuple(ops[i:]) + (chain.target,), vec))
+                suffix_bias.append(((*ops[i:], chain.target), vec))
         syn.bias = np.zeros(syn.n_out)
         target_n = int(np.prod(self.in_shape[chain.target]))
         if syn.n_out != target_n:
@@ -409,9 +409,8 @@ class _Converter:
     @staticmethod
     def _bias(plans: list[_Plan], size: int) -> np.ndarray:
         terms: dict[tuple[str, ...], np.ndarray] = {}
-        for plan in plans:
-            for key, vec in plan.bias_terms:
-                terms[key] = vec  # paths that share the same biased node and suffix count its bias once
+        for plan in plans:  # paths that share the same biased node and suffix count its bias once
+            terms.update(plan.bias_terms)
         total = np.zeros(size)
         for vec in terms.values():
             total = total + vec

@@ -84,9 +84,8 @@ def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         else:
             nodes[name] = node
     for a, b in _edge_pairs(graph):
-        for src in ports[a][1] if a in ports else [a]:
-            for dst in ports[b][0] if b in ports else [b]:
-                edges.append((src, dst))
+        sources, targets = ports[a][1] if a in ports else [a], ports[b][0] if b in ports else [b]
+        edges.extend((src, dst) for src in sources for dst in targets)
     for inner in [n for sub in ports.values() for n in sub[0] + sub[1]]:
         preds = [a for a, b in edges if b == inner]
         succs = [b for a, b in edges if a == inner]
@@ -163,7 +162,7 @@ def _check_edges(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> None:
 
 
 def _pair(value: Any, name: str, what: str, minimum: int = 0) -> tuple[int, int]:
-    """An int or a pair of ints, each at least ``minimum`` (strings, booleans, NaN and fractions refused)."""
+    """Return an int or a pair of ints, each at least ``minimum`` (strings, booleans, NaN and fractions refused)."""
     where = f"node {name!r}: {what}"
     arr = numeric_array(value, where, "an int or a pair of ints", ConversionError).ravel()
     if arr.size == 1:
@@ -176,7 +175,7 @@ def _pair(value: Any, name: str, what: str, minimum: int = 0) -> tuple[int, int]
 
 
 def _count(value: Any, name: str, what: str) -> int:
-    """A positive int attribute (Conv2d groups); None means 1."""
+    """Return a positive int attribute (Conv2d groups); None means 1."""
     return 1 if value is None else _pair(value, name, what, 1)[0]
 
 
@@ -200,8 +199,9 @@ _WEIGHT_NDIM = {"Affine": 2, "Linear": 2, "Conv2d": 4}
 
 
 def _check_values(nodes: dict[str, Any]) -> None:
-    """Every weight, bias and neuron parameter is a finite real array (no strings, booleans, complex numbers), and
-    every weight a non-empty array of the right dimensions.
+    """Check that every weight, bias and neuron parameter is a finite real array.
+
+    No strings, booleans or complex numbers; every weight is a non-empty array of the right dimensions.
     """
     for name, node in nodes.items():
         kind = _kind(node)

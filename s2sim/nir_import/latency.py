@@ -34,8 +34,9 @@ def _set_latencies(reports: dict[str, PopulationReport], projections: list, pops
 
 
 def _depths(nodes: dict[str, Any], succ: dict[str, list[str]]) -> dict[str, int]:
-    """Edges from the nearest Input (breadth first): populations are created in this order, since a graph read
-    from HDF5 lists its nodes alphabetically.
+    """Edges from the nearest Input (breadth first).
+
+    Populations are created in this order, since a graph read from HDF5 lists its nodes alphabetically.
     """
     depth = {n: 0 for n, node in nodes.items() if _kind(node) == "Input"}
     frontier = list(depth)

@@ -39,7 +39,7 @@ def _meta_spike_times(md: dict[str, Any], name: str) -> dict[int, list[int]]:
     neurons = _meta_array(md, "s2sim_spike_neurons", where, integer=True, default=())
     ticks = _meta_array(md, "s2sim_spike_ticks", where, integer=True, size=neurons.size, exact_size=True, default=())
     out: dict[int, list[int]] = {}
-    for n, t in zip(neurons.tolist(), ticks.tolist()):
+    for n, t in zip(neurons.tolist(), ticks.tolist(), strict=True):
         out.setdefault(n, []).append(t)
     return out
 
@@ -57,7 +57,7 @@ def _meta_array(
     exact_size: bool = False,
     default: Any = _REQUIRED,
 ) -> np.ndarray:
-    """An s2sim metadata entry as a finite float64 (or int64) array of ``size`` values (or one to broadcast)."""
+    """Return an s2sim metadata entry as a finite float64 (or int64) array of ``size`` values (or one to broadcast)."""
     if key not in md:
         if default is _REQUIRED:
             raise ConversionError(
@@ -92,8 +92,9 @@ def _meta_text(md: dict[str, Any], key: str, where: str, default: Any = _REQUIRE
 def _same_matrix(
     a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray], n_post: int
 ) -> bool:
-    """Whether two (pre, post, weight) lists sum to the same matrix (within float rounding), without building
-    the dense matrix.
+    """Tell whether two (pre, post, weight) lists sum to the same matrix (within float rounding).
+
+    The dense matrix is never built.
     """
     keys = np.concatenate([a[0] * n_post + a[1], b[0] * n_post + b[1]])
     uniq, inv = np.unique(keys, return_inverse=True)

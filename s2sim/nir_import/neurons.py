@@ -69,8 +69,10 @@ def _tau_from_alpha(alpha: np.ndarray, dt: float, integrator: Integrator) -> np.
 
 
 def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: ConversionConfig) -> None:
-    """Time constants and r must be positive (errors); a time constant shorter than dt makes the per-tick decay
-    meaningless (a TimeConstantWarning, a ConversionError under strict).
+    """Time constants and r must be positive (errors).
+
+    A time constant shorter than dt makes the per-tick decay meaningless (a TimeConstantWarning, a ConversionError under
+    strict).
     """
     for key in ("tau", "tau_mem", "tau_syn", "r", "w_in"):
         if key not in p:

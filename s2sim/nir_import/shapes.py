@@ -38,8 +38,9 @@ def _declared_input_shape(name: str, node: Any) -> tuple[int, ...] | None:
 
 
 def _checked_size(name: str, kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """A population's shape, refused when it holds more neurons than a population may (before anything is sized
-    from it).
+    """Return a population's shape, refused when it holds more neurons than a population may.
+
+    The check comes before anything is sized from the shape.
     """
     n = int(np.prod(shape, dtype=np.float64))
     if n > MAX_POPULATION_SIZE:
@@ -79,7 +80,7 @@ def _infer_shapes(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[
             first = pending[0]
             shape = _checked_size(first, _kind(nodes[first]), _neuron_shape(first, nodes[first], None))
             out_shape[first] = in_shape[first] = shape
-    for name, node in nodes.items():
+    for name in nodes:
         if name not in out_shape:
             raise ConversionError(f"node {name!r}: not reachable from any Input node; its shape cannot be inferred")
     for a, b in edges:

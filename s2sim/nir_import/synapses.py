@@ -24,7 +24,7 @@ class _Synapses:
     bias: np.ndarray
 
     def linear(self, vec: np.ndarray) -> np.ndarray:
-        """The map without its bias."""
+        """Return the map without its bias."""
         return np.bincount(self.post, weights=self.w * vec[self.pre], minlength=self.n_out)
 
     def apply(self, vec: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ class ActivityReport:
 
     @property
     def timesteps(self) -> int:
+        """Number of ticks recorded."""
         return int(self.spikes.shape[1])
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,23 +79,25 @@ class ActivityReport:
         }
 
     def format(self, top: int = 10) -> str:
-        """The busiest PEs (by peak packets per tick) and the chip-wide packet rate."""
+        """Format a short text report."""
         if not len(self.pes) or not self.timesteps:
             return "Activity: no PEs or no ticks recorded."
         total = self.packets.sum(axis=0)
         lines = [
             f"Activity per PE and tick (mean over {self.batch} sample(s), {self.timesteps} ticks)",
             f"packets sent by all PEs per tick: mean {total.mean():.2f}, peak {total.max():.2f}",
-            f"{'PE':>5} {'population':<20} {'spikes/tick':>12} {'packets/tick':>13} {'peak pkts':>10} "
-            f"{'syn.events/tick':>16} {'source':>9}",
+            (
+                f"{'PE':>5} {'population':<20} {'spikes/tick':>12} {'packets/tick':>13} {'peak pkts':>10} "
+                f"{'syn.events/tick':>16} {'source':>9}"
+            ),
         ]
         order = np.argsort(-self.packets.max(axis=1), kind="stable")[:top]
-        for i in order:
-            lines.append(
-                f"{int(self.pes[i]):>5} {self.populations[i]:<20} {self.spikes[i].mean():>12.3f} "
-                f"{self.packets[i].mean():>13.3f} {self.packets[i].max():>10.2f} "
-                f"{self.synaptic_events[i].mean():>16.2f} {'exact' if self.exact[i] else 'prorated':>9}"
-            )
+        lines.extend(
+            f"{int(self.pes[i]):>5} {self.populations[i]:<20} {self.spikes[i].mean():>12.3f} "
+            f"{self.packets[i].mean():>13.3f} {self.packets[i].max():>10.2f} "
+            f"{self.synaptic_events[i].mean():>16.2f} {'exact' if self.exact[i] else 'prorated':>9}"
+            for i in order
+        )
         if len(self.pes) > top:
             lines.append(f"... {len(self.pes) - top} more PE(s)")
         lines.append("synaptic events per PE are prorated by fan-in (estimate)")

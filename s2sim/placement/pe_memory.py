@@ -90,11 +90,14 @@ class MemoryBreakdown:
 
     @property
     def total(self) -> int:
+        """Bytes in all."""
         return sum(getattr(self, f.name) for f in fields(self))
 
     def to_dict(self) -> dict[str, int]:
+        """Return the breakdown and its total as a dict."""
         return {**asdict(self), "total": self.total}
 
     def describe(self) -> str:
+        """Return the non-zero uses as text, e.g. ``neuron state 120, ring buffer 64``."""
         parts = [f"{f.name.replace('_', ' ')} {getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name)]
         return ", ".join(parts)

@@ -53,21 +53,26 @@ class Slice:
 
     @property
     def neurons(self) -> int:
+        """Number of neurons in the slice."""
         return self.stop - self.start
 
     @property
     def chip(self) -> int:
+        """Chip of the PE."""
         return self.pe // PES_PER_CHIP
 
     @property
     def quad_pe(self) -> int:
+        """Quad-PE of the PE on its chip."""
         return (self.pe % PES_PER_CHIP) // PES_PER_QUAD_PE
 
     @property
     def core(self) -> int:
+        """Core of the PE in its quad-PE."""
         return self.pe % PES_PER_QUAD_PE
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the slice as JSON-able data."""
         return {
             "population": self.population,
             "pe": self.pe,
@@ -104,6 +109,7 @@ class PopulationPlacement:
     fan_in: np.ndarray = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the population's placement summary as JSON-able data."""
         return {
             "name": self.name,
             "model": self.model,
@@ -138,38 +144,46 @@ class Placement:
 
     @property
     def n_pes(self) -> int:
+        """Number of PEs used."""
         return len(self.slices)
 
     @property
     def n_quad_pes(self) -> int:
+        """Number of quad-PEs used."""
         return len({(s.chip, s.quad_pe) for s in self.slices})
 
     @property
     def n_chips(self) -> int:
+        """Number of chips the PEs fill (at least 1)."""
         return max(1, math.ceil(self.n_pes / PES_PER_CHIP))
 
     @property
     def fits_one_chip(self) -> bool:
+        """Whether the network fits on one chip."""
         return self.n_pes <= PES_PER_CHIP
 
     @property
     def synapses(self) -> int:
+        """Synapses over all PEs."""
         return sum(s.synapses for s in self.slices)
 
     @property
     def neurons(self) -> int:
+        """Neurons over all PEs."""
         return sum(s.neurons for s in self.slices)
 
     @property
     def memory_max(self) -> int:
+        """Largest SRAM use of one PE, in bytes."""
         return max((s.memory.total for s in self.slices), default=0)
 
     @property
     def memory_mean(self) -> float:
+        """Mean SRAM use per PE, in bytes (0 without slices)."""
         return float(np.mean([s.memory.total for s in self.slices])) if self.slices else 0.0
 
     def slices_of(self, population: str) -> list[Slice]:
-        """The slices of one population, in neuron order."""
+        """Return the slices of one population, in neuron order."""
         if population not in self.populations:
             raise ConfigError(f"placement: no population named {population!r}; have {list(self.populations)}")
         return [s for s in self.slices if s.population == population]
@@ -195,7 +209,7 @@ class Placement:
         }
 
     def format(self) -> str:
-        """The resource report as text."""
+        """Format a short text report."""
         mm = self.memory_model
         header = (
             f"{'population':<20} {'model':<22} {'neurons':>8} {'PEs':>5} {'max/PE':>7} "

@@ -13,6 +13,6 @@ from . import lif_conv2d, lif_neuron
 
 
 def application_settings() -> dict[str, dict[str, Any]]:
-    """Settings of every application class, by neuron model (for a run's record)."""
+    """Return the settings of every application class, by neuron model (for a run's record)."""
     classes = (lif_neuron.LIFApplication, lif_neuron.LIFNoDelayApplication, lif_conv2d.LIFConv2dApplication)
     return {model: cls.settings() for cls in classes for model in cls.models}
