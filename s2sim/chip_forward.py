@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from .chip_neuron import ChipNeuron as _ChipNeuron
 from .chip_neuron import Dynamics as _Dynamics
@@ -61,7 +62,7 @@ class LayerList(Sequence):
     def __len__(self) -> int:
         return len(self._made)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         i = range(len(self))[index]
@@ -89,19 +90,19 @@ def _channel_last(geometry: Any) -> bool:
     return geometry.kind == "conv"
 
 
-def _to_yxc(t, shape: tuple[int, ...]):
+def _to_yxc(t: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Neurons in the last axis from chip order (c, y, x) to (y, x, c)."""
     c, h, w = shape
     return t.reshape(*t.shape[:-1], c, h, w).movedim(-3, -1).reshape(t.shape)
 
 
-def _to_cyx(t, shape: tuple[int, ...]):
+def _to_cyx(t: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Return the inverse of :func:`_to_yxc` (a copy in chip order)."""
     c, h, w = shape
     return t.reshape(*t.shape[:-1], h, w, c).movedim(-1, -3).reshape(t.shape)
 
 
-def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
+def _synapse(geometry: Any, pre: Tensor, weight: Tensor, pre_yxc: bool) -> Tensor:
     """Integer synaptic sums [T, B, n_out] of the pre spikes [T, B, n_in] of every tick, in one matmul or conv.
 
     The pre neurons in (y, x, c) order if ``pre_yxc`` (always for a conv), the post neurons in (y, x, c) order for a
@@ -154,7 +155,8 @@ def chip_run(
     yxc = bool(layers) and _channel_last(layers[0].geometry)  # the order of cur's neurons
     if yxc:
         cur = _to_yxc(cur, layers[0].geometry.in_shape)
-    trace = ChipTrace([], LayerList(), LayerList())
+    spikes_out, voltages_out = LayerList(), LayerList()
+    trace = ChipTrace([], spikes_out, voltages_out)
     for index, layer in enumerate(layers):
         # the sums of tick t's spikes arrive in tick t + 1 (late=True below; the last tick's go nowhere)
         syn = _synapse(layer.geometry, cur, layer.weight, yxc)
@@ -196,9 +198,9 @@ def chip_run(
         )
         chip_order = (lambda t, shape=layer.geometry.out_shape: _to_cyx(t, shape)) if yxc else None
         trace.names.append(layer.name)
-        trace.spikes.append(spikes, chip_order)
+        spikes_out.append(spikes, chip_order)
         if record_v:
-            trace.voltages.append(v, chip_order if v is not None else None)
+            voltages_out.append(v, chip_order if v is not None else None)
         cur = spikes
     return trace
 
@@ -206,7 +208,7 @@ def chip_run(
 def frozen_tensors(layers: Sequence[QuantLayer]) -> list[LayerTensors]:
     """Torch tensors of a :class:`QuantizedModel`'s integer layers."""
 
-    def f32(a):
+    def f32(a: Any) -> Tensor | None:
         return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32))
 
     return [

@@ -24,14 +24,16 @@ def rule_of(config: QuantConfig, index: int, n_layers: int) -> str:
     return "max"
 
 
-def stage_scale(weight: Any, limit: int, config: QuantConfig, index: int, n_layers: int, where: str):
+def stage_scale(
+    weight: Any, limit: int, config: QuantConfig, index: int, n_layers: int, where: str
+) -> tuple[float, float]:
     """(scale, clip) of one layer from its current float weights (detached)."""
     absw = weight.detach().abs().double().cpu().numpy()
     p = config.layer_percentile(index, n_layers) if config.scale_rule == "percentile" else 100.0
     return select_scale(absw, limit, config.scale_rule, p, config.k_std, where)
 
 
-def fake_quant_weight(weight: Any, scale: float, limit: int, rounding: str):
+def fake_quant_weight(weight: Any, scale: float, limit: int, rounding: str) -> tuple[Any, int]:
     """``(q, n_clipped)``: integer-valued float32 weights ``round(W * scale)`` clipped to ±limit.
 
     The gradient is straight-through (``d q / d W = scale``) except for clipped weights (0). The product and the
@@ -45,7 +47,7 @@ def fake_quant_weight(weight: Any, scale: float, limit: int, rounding: str):
     return out.float(), int(clipped.sum())
 
 
-def _ste_float32(value64: Any):
+def _ste_float32(value64: Any) -> Any:
     """float64 -> float32 rounding with identity gradient."""
     v32 = value64.float()
     return v32.detach() + (value64 - value64.detach()).float()

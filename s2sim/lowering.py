@@ -358,6 +358,7 @@ def _lower_list(
 ) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"projection {proj.name!r} into population {post.name!r} ({post_model.name})"
+    assert post.settings is not None  # only a spike_list has none, and nothing projects into one
     w = int8_weights(proj, post.settings.weight_rounding, post_model.weight_limit, where, strict)
     delays = proj.stored_delays
     uniform = delays.size == 0 or int(delays.min()) == int(delays.max())
@@ -386,6 +387,7 @@ def _lower_conv(
 ) -> LoweredProjection:
     pre, post = pops[ends[0]], pops[ends[1]]
     where = f"conv projection {proj.name!r} into population {post.name!r}"
+    assert post.settings is not None  # only a spike_list has none, and nothing projects into one
     mode = post.settings.conv_weight_rounding
     w = round_weights(proj.weights, mode, where)
     check_weight_loss(proj.weights, w, where, proj.name, f"weight rounding {mode!r}", strict=strict)
@@ -479,11 +481,13 @@ def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection],
             per_channel = np.abs(low.arrays["kernel"].astype(np.float64)).sum(axis=(0, 1, 2)) * pool
             acc += np.tile(per_channel, pops[low.post].n // per_channel.size)
         else:
+            assert low.abs_sum is not None  # every list projection's rows come with it
             acc += low.abs_sum
     for k, acc in worst.items():
         if acc.size and acc.max() > ACCUMULATOR_LIMIT:
             i = int(np.argmax(acc))
-            i_ext = i if pops[k].to_external is None else int(pops[k].to_external[i])
+            order = pops[k].to_external
+            i_ext = i if order is None else int(order[i])
             raise LimitError(
                 f"population {pops[k].name!r}: neuron {i_ext} could receive |weights| summing to "
                 f"{acc[i]:.0f} in one tick, above s2sim's accumulator limit {ACCUMULATOR_LIMIT} (2^24, "

@@ -50,6 +50,17 @@ class Population:
     running a population that still has no neuron is an error.
     """
 
+    # Set only on populations made from a NIR graph (annotations only: on other populations they do not exist).
+    #: V_nir = V_chip / voltage_scale per neuron (s2sim.nir_import; None for a spike source).
+    voltage_scale: np.ndarray | None
+    #: The weight scale of the population's input projections (s2sim.nir_import).
+    weight_scale: float
+    #: The population's shape in the NIR graph (s2sim.nir_import).
+    nir_shape: tuple[int, ...]
+    #: py-spinnaker2's names for voltage_scale and weight_scale (s2sim.spinnaker2.s2_nir.from_nir).
+    nir_v_scale: np.ndarray | None
+    nir_w_scale: float
+
     def __init__(
         self,
         size: int,
@@ -64,7 +75,7 @@ class Population:
         self.size = size
         self.params: Any = params if params is not None else {}
         # anything but a name or a list of names is kept as given and refused by the validation below
-        self.record: list[str] = (
+        self.record: Any = (
             ["spikes"]
             if record is None
             else (

@@ -142,7 +142,7 @@ class QATModel(torch.nn.Module):
             backend=self.backend,
         )
 
-    def forward(self, x: Any, verify: bool = False, simulator: Any = None):
+    def forward(self, x: Any, verify: bool = False, simulator: Any = None) -> tuple[Any, Any]:
         """``(spikes, membrane)`` of the output layer, each [n_ticks, B, n_out] (as snnTorch's spk_rec, mem_rec).
 
         With ``verify=True`` the same batch also runs in :class:`s2sim.Simulator` (``simulator``, default one with
@@ -216,6 +216,11 @@ def verify_trace(frozen: QuantizedModel, x: Any, trace: ChipTrace, simulator: An
     """Compare an already computed torch trace (with voltages) against the simulator running ``frozen``."""
     from .simulator import Simulator
 
+    missing = [n for k, n in enumerate(trace.names) if k >= len(trace.voltages) or trace.voltages[k] is None]
+    if missing:  # zip would have compared the layers with membranes only, and an empty trace "identical"
+        raise TraceError(
+            f"verify_trace: the trace holds no membranes of layer(s) {missing}; run the forward with record_v=True"
+        )
     sim = simulator or Simulator(frozen.config.profile)
     inputs = frozen.simulator_inputs(x)
     res = sim.run_batch(frozen.to_network(record=("spikes", "v")), inputs)
@@ -227,7 +232,10 @@ def verify_trace(frozen: QuantizedModel, x: Any, trace: ChipTrace, simulator: An
         ds = mine_s != res.spikes[name]
         dv = mine_v != sim_v
         both = np.argwhere(ds | dv)
-        out.append(
-            LayerMismatch(name, int(ds.sum()), int(dv.sum()), tuple(int(i) for i in both[0]) if len(both) else None)
-        )
+        out.append(LayerMismatch(name, int(ds.sum()), int(dv.sum()), _first_index(both[0]) if len(both) else None))
     return VerifyReport(out, int(inputs["input"].shape[0]), int(inputs["input"].shape[1]))
+
+
+def _first_index(index: np.ndarray) -> tuple[int, int, int]:
+    sample, tick, neuron = (int(i) for i in index)
+    return sample, tick, neuron

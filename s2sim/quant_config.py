@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -153,7 +153,9 @@ def _check_modelled_profile(profile: ChipProfile) -> None:
 
 
 def _as_tuple(value: float | Sequence[float]) -> tuple[float, ...]:
-    return tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),)
+    if isinstance(value, (tuple, list)):
+        return tuple(float(v) for v in value)
+    return (float(cast(float, value)),)  # anything but a tuple or list is taken as one number
 
 
 def _choice(name: str, value: object, choices: tuple) -> None:

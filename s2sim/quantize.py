@@ -89,7 +89,6 @@ def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig)
     t = fq.tensors
     if not torch.isfinite(t.threshold).all() or not torch.isfinite(t.i_offset).all():
         raise LimitError(f"{stage.name}: threshold or i_offset times scale {t.scale:.6g} overflows float32")
-    as_np = lambda x, dtype: None if x is None else x.detach().cpu().numpy().astype(dtype)  # noqa: E731
     out = QuantLayer(
         stage.name,
         stage.geometry,
@@ -98,17 +97,17 @@ def quantize_stage(stage: Stage, index: int, n_layers: int, config: QuantConfig)
         t.scale,
         fq.clip,
         rule_of(config, index, n_layers),
-        as_np(t.weight, np.int64),
-        as_np(t.threshold, np.float32),
-        as_np(t.i_offset, np.float32),
-        as_np(t.alpha, np.float32),
+        _as_np(t.weight, np.int64),
+        _as_np(t.threshold, np.float32),
+        _as_np(t.i_offset, np.float32),
+        _as_np(t.alpha, np.float32),
         stage.reset,
         fq.n_clipped,
-        as_np(fq.float_weight, np.float64),
-        as_np(fq.float_threshold, np.float64),
-        as_np(t.syn_decay, np.float32),
-        as_np(t.recurrent, np.int64),
-        as_np(fq.float_recurrent, np.float64),
+        _as_np(fq.float_weight, np.float64),
+        _as_np(fq.float_threshold, np.float64),
+        _as_np_or_none(t.syn_decay, np.float32),
+        _as_np_or_none(t.recurrent, np.int64),
+        _as_np_or_none(fq.float_recurrent, np.float64),
     )
     check_exact_sums(out)
     return out
@@ -166,7 +165,17 @@ def ptq(
     return qm
 
 
-def _search_percentiles(stages: list[Stage], x: Any, y: Any, config: QuantConfig, sim: Any):
+def _as_np(x: Any, dtype: Any) -> np.ndarray:
+    return x.detach().cpu().numpy().astype(dtype)
+
+
+def _as_np_or_none(x: Any, dtype: Any) -> np.ndarray | None:
+    return None if x is None else _as_np(x, dtype)
+
+
+def _search_percentiles(
+    stages: list[Stage], x: Any, y: Any, config: QuantConfig, sim: Any
+) -> tuple[QuantConfig, list[tuple[tuple[float, ...], float]]]:
     n = len(stages)
     tried: dict[tuple[float, ...], float] = {}
     layers: dict[tuple[int, float], QuantLayer] = {}  # a layer depends on its own percentile only

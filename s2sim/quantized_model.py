@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from .errors import ConfigError
 from .quant_config import QuantConfig
 from .quant_layer import QuantLayer
 from .quant_report import QuantReport
+
+if TYPE_CHECKING:
+    from .chip_forward import ChipTrace
 
 INPUT_NAME = "input"
 
@@ -39,7 +42,7 @@ class QuantizedModel:
         extra = len(self.layers) if self.config.extra_ticks is None else self.config.extra_ticks
         return input_ticks + extra
 
-    def forward(self, x: Any, record_v: bool = False):
+    def forward(self, x: Any, record_v: bool = False) -> ChipTrace:
         """Run the chip arithmetic in torch on spikes ``x`` [T, B, *input_shape].
 
         See :func:`s2sim.chip_forward.chip_run`.

@@ -11,7 +11,7 @@ holds happens in :mod:`s2sim.lowering`, because that depends on the ChipProfile 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .lowering import lower
@@ -25,6 +25,9 @@ from .projections import (
     Projection,
 )
 from .spec import NetworkSpec, network_spec
+
+if TYPE_CHECKING:
+    from .conversion_report import ConversionReport
 
 __all__ = [
     "CONV_AXIS_PAIRS",
@@ -40,6 +43,9 @@ __all__ = [
 
 class Network:
     """A set of populations and projections, run as one by a Simulator."""
+
+    #: How a network made from a NIR graph was converted (set by s2sim.nir_import only; annotation only).
+    conversion_report: ConversionReport
 
     def __init__(self, name: str = "network") -> None:
         self.name = name

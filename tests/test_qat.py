@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import pytest
@@ -130,6 +131,17 @@ def test_verify_reports_real_differences(digits_batch):
     trace.voltages[1][5, 7, 3] = torch.nextafter(trace.voltages[1][5, 7, 3], torch.tensor(math.inf))
     report = verify_trace(model.freeze(), x, trace)
     assert report.layers[1].voltage_mismatches == 1 and report.layers[1].first == (7, 5, 3)
+
+
+def test_verify_refuses_a_trace_without_membranes(digits_batch):
+    """A trace run without record_v holds no membranes: verify_trace compared nothing and called it identical."""
+    x, _ = digits_batch
+    model = QATModel(digits_model(), (64,))
+    with torch.no_grad():
+        for record_v, missing in ((False, "['layer1', 'layer2']"), ("last", "['layer1']")):
+            trace = model.run(x[:, :4], record_v=record_v)
+            with pytest.raises(TraceError, match=re.escape(f"no membranes of layer(s) {missing}")):
+                verify_trace(model.freeze(), x[:, :4], trace)
 
 
 def test_verify_option_raises_on_mismatch(digits_batch):

@@ -184,6 +184,7 @@ def _describe_variable(var: VariableAgreement) -> str:
     if var.mismatches == 0:
         extra = f" ({var.expected_events} spikes)" if var.expected_events is not None else ""
         return f"agree on {var.compared} values{extra}"
+    assert var.mismatch_ticks is not None  # set whenever there is a mismatch
     text = f"{var.mismatches} of {var.compared} differ, first at tick {var.mismatch_ticks[0]}"
     if var.expected_events is not None:
         text += f" (spikes: expected {var.expected_events}, observed {var.observed_events})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TraceError
-from ..snn import Network
+from ..snn import Network, Population
 from ..traces import Trace
 from .agreement import _MAX_LISTED, Comparison, Divergence, PopulationAgreement, Tolerance, VariableAgreement
 from .alignment import _check_same_inputs, _check_same_network, _source, _ticks, population_depths
@@ -82,7 +82,7 @@ def compare(
 
 
 def _compare_population(
-    pop,
+    pop: Population,
     depth: int,
     expected: Trace,
     observed: Trace,

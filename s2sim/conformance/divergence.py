@@ -6,7 +6,7 @@ import numpy as np
 
 from ..network_io import network_from_dict, network_to_dict
 from ..profile import ChipProfile
-from ..snn import Conv2DProjection
+from ..snn import Conv2DProjection, Projection
 from ..traces import Trace
 from .agreement import Divergence, NeuronInputs
 from .alignment import _ticks, population_depths
@@ -28,11 +28,13 @@ def _explain(div: Divergence, expected: Trace, observed: Trace, notes: list[str]
     rows = []
     settings = profile.model_settings(post.neuron_model)
     for proj in incoming:
-        is_conv = isinstance(proj, Conv2DProjection)
-        rounding = settings.conv_weight_rounding if is_conv else settings.weight_rounding
-        w = round_weights(proj.weights, rounding, proj.name)
-        summed = _conv_input if is_conv else _list_input
-        exc, inh, n = summed(proj, w, spikes[proj.pre.name], div.tick, div.neuron, profile)
+        pre = spikes[proj.pre.name]
+        if isinstance(proj, Conv2DProjection):
+            w = round_weights(proj.weights, settings.conv_weight_rounding, proj.name)
+            exc, inh, n = _conv_input(proj, w, pre, div.tick, div.neuron, profile)
+        else:
+            w = round_weights(proj.weights, settings.weight_rounding, proj.name)
+            exc, inh, n = _list_input(proj, w, pre, div.tick, div.neuron, profile)
         rows.append((proj.name, proj.pre.name, exc, inh, n))
     post_params = post.validated().params
     params = {k: float(np.float32(v[div.neuron])) for k, v in post_params.items() if k != "t_refrac"}
@@ -63,8 +65,9 @@ def _pre_spikes(
         return None
 
     found = {n: from_trace(n) for n in names}
-    if all(v is not None for v in found.values()):
-        return found, "the expected trace"
+    complete = {n: v for n, v in found.items() if v is not None}
+    if len(complete) == len(found):
+        return complete, "the expected trace"
     data = network_to_dict(trace.network)
     for pop in data["populations"]:
         if pop["name"] in names and "spikes" not in pop["record"]:
@@ -74,11 +77,12 @@ def _pre_spikes(
         "pre-synaptic spikes for the divergence report come from a re-run of the expected network under "
         f"{profile_label(profile)}"
     )
-    return {n: rerun.inputs.get(n, rerun.spikes.get(n)) for n in names}, f"a re-run under {profile_label(profile)}"
+    rerun_spikes = {n: rerun.inputs[n] if n in rerun.inputs else rerun.spikes[n] for n in names}
+    return rerun_spikes, f"a re-run under {profile_label(profile)}"
 
 
 def _list_input(
-    proj, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int, profile: ChipProfile
+    proj: Projection, weights: np.ndarray, pre: np.ndarray, tick: int, neuron: int, profile: ChipProfile
 ) -> tuple[int, int, int]:
     sel = np.flatnonzero(proj.post_idx == neuron)
     ticks = tick - 1 - proj.delays[sel]

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ConfigError, S2SimError
 from ..network_io import network_to_dict
 from ..profile import ChipProfile
-from ..snn import Network
+from ..snn import Network, Population
 from ..traces import Trace
 from ..variants import (
     Point,
@@ -65,7 +65,7 @@ def hypotheses(
     return out
 
 
-def _records(trace: Trace | Network, pop) -> bool:
+def _records(trace: Trace | Network, pop: Population) -> bool:
     """Whether ``pop`` has recorded spikes or voltages to compare (in the trace, or by its record list)."""
     if isinstance(trace, Trace):
         return any(pop.name in group for group in (trace.spikes, trace.voltages, trace.v_last))

@@ -38,6 +38,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConversionError
+from ..population import Population
+from ..snn import Network
 from .config import S2SIM_FORMAT_KEY, S2SIM_FORMAT_VERSION, Conversion, ConversionConfig, Integrator, Reset
 from .converter import _Converter
 from .graph import NUMERIC_ATTRIBUTES, _load, read_nir_file
@@ -56,7 +58,9 @@ __all__ = [
 ]
 
 
-def from_nir(graph_or_path: Any, config: ConversionConfig | None = None, *, isolate: bool = False):
+def from_nir(
+    graph_or_path: Any, config: ConversionConfig | None = None, *, isolate: bool = False
+) -> tuple[Network, dict[str, Population], dict[str, Population]]:
     """Convert a NIR graph (or a NIR HDF5 file) into an s2sim network.
 
     ``isolate=True`` reads a file in a child process (:mod:`s2sim.isolation`): a file that crashes or hangs the

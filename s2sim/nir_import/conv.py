@@ -47,7 +47,8 @@ def _conv_in_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[int
     if len(in_shape) == 3:
         if in_shape[0] != c_in:
             raise ConversionError(f"node {name!r}: input has {in_shape[0]} channels, the Conv2d weight expects {c_in}")
-        return tuple(int(x) for x in in_shape)
+        c, h, w = (int(x) for x in in_shape)
+        return c, h, w
     spatial = getattr(node, "input_shape", None)
     if spatial is not None:
         h, w = _pair(spatial, name, "input_shape", 1)

@@ -196,9 +196,11 @@ class _Converter:
         return self._list_plan(chain, weight_nodes)
 
     def _conv_plan(self, chain: _Chain, core: list[str]) -> _Plan | None:
+        target = chain.target
+        assert target is not None  # chains into an Output node get no plan (Converter.convert)
         conv_name = core[-1]
         conv = self.nodes[conv_name]
-        if _kind(self.nodes[chain.target]) == "CubaLIF":
+        if _kind(self.nodes[target]) == "CubaLIF":
             return None  # lif_curr_exp is no conv target: unrolled into a connection list
         g = _conv_geometry(conv_name, conv)
         if g["groups"] != 1 or g["dilation"] != (1, 1):
@@ -248,12 +250,14 @@ class _Converter:
             "conv2d",
             kernel,
             conv_params=params,
-            bias_terms=[((*chain.ops[chain.ops.index(conv_name) :], chain.target), np.repeat(bias, oh * ow))],
+            bias_terms=[((*chain.ops[chain.ops.index(conv_name) :], target), np.repeat(bias, oh * ow))],
             weight_nodes=(conv_name,),
             notes=notes,
         )
 
     def _list_plan(self, chain: _Chain, weight_nodes: tuple[str, ...]) -> _Plan:
+        target = chain.target
+        assert target is not None  # chains into an Output node get no plan (Converter.convert)
         syn = _identity(int(np.prod(self.out_shape[chain.source])))
         suffix_bias: list[tuple[tuple[str, ...], np.ndarray]] = []
         ops = [o for o in chain.ops if _kind(self.nodes[o]) != "Flatten"]
@@ -264,13 +268,13 @@ class _Converter:
                 vec = stage.bias
                 for later in stages[i + 1 :]:
                     vec = later.linear(vec)
-                suffix_bias.append(((*ops[i:], chain.target), vec))
+                suffix_bias.append(((*ops[i:], target), vec))
         syn.bias = np.zeros(syn.n_out)
-        target_n = int(np.prod(self.in_shape[chain.target]))
+        target_n = int(np.prod(self.in_shape[target]))
         if syn.n_out != target_n:
             raise ConversionError(
                 f"shape mismatch: path {chain.source!r} -> {' -> '.join(chain.ops)} -> "
-                f"{chain.target!r} delivers {syn.n_out} values, {chain.target!r} has {target_n}"
+                f"{target!r} delivers {syn.n_out} values, {target!r} has {target_n}"
             )
         notes = []
         kinds = {_kind(self.nodes[o]) for o in ops}
@@ -343,7 +347,7 @@ class _Converter:
         model = self._model_for(name, plans)
         w_scale = self._weight_scale(name, plans, model)
         bias = self._bias(plans, size)
-        params, scale, mappings = _neuron_params(name, node, size, w_scale, bias, self.config)
+        params, scale, pending = _neuron_params(name, node, size, w_scale, bias, self.config)
         notes: list[str] = []
         if kind == "CubaLIF" and np.any(bias != 0):
             notes.append(
@@ -362,9 +366,7 @@ class _Converter:
         pop.voltage_scale = np.asarray(scale, dtype=np.float64)
         pop.weight_scale = w_scale
         pop.nir_shape = shape
-        for m in mappings:
-            m.chip_value = pop.param(m.chip_param).astype(np.float32)
-            m.effective = None if m.effective is None else m.effective(m.chip_value.astype(np.float64))
+        mappings = [m.resolve(pop.param(m.chip_param).astype(np.float32)) for m in pending]
         prep = PopulationReport(
             name,
             kind,
@@ -416,7 +418,17 @@ class _Converter:
             total = total + vec
         return total
 
-    def _restore_population(self, name, md, model, reset, params, scale, record, notes):
+    def _restore_population(
+        self,
+        name: str,
+        md: dict[str, Any],
+        model: str,
+        reset: str,
+        params: dict[str, np.ndarray],
+        scale: np.ndarray,
+        record: list[str],
+        notes: list[str],
+    ) -> tuple[str, str, dict[str, np.ndarray], np.ndarray, list[str]]:
         """For graphs written by s2sim.nir_export: take the exact host values when the NIR still describes them."""
         where = f"node {name!r}"
         meta_model = _meta_text(md, "s2sim_model", where)
@@ -448,8 +460,11 @@ class _Converter:
         return meta_model, _meta_text(md, "s2sim_reset", where, reset), params, scale, [r for r in rec.split(",") if r]
 
     # -- projections --------------------------------------------------------------------------------------
-    def _projections(self, plans_by_target, pops):
-        out, reports = [], []
+    def _projections(
+        self, plans_by_target: dict[str, list[_Plan]], pops: dict[str, snn.Population]
+    ) -> tuple[list[snn.Projection | snn.Conv2DProjection], list[ProjectionReport]]:
+        out: list[snn.Projection | snn.Conv2DProjection] = []
+        reports: list[ProjectionReport] = []
         all_plans = [p for plans in plans_by_target.values() for p in plans]
         all_plans.sort(key=lambda p: self._rank(p.chain.ops[-1] if p.chain.ops else p.chain.source))
         names: dict[str, int] = {}
@@ -482,10 +497,13 @@ class _Converter:
         if plan.kind == "conv2d":
             if exact.shape == plan.weights.shape and np.allclose(exact, plan.weights, rtol=1e-6, atol=1e-9):
                 plan.weights = exact
-                for key in plan.conv_params:
+                conv_params = plan.conv_params
+                assert conv_params is not None  # every conv2d plan has them
+                for key in conv_params:
                     if f"s2sim_conv_{key}" in md:
-                        plan.conv_params[key] = _meta_int(md, f"s2sim_conv_{key}", where)
+                        conv_params[key] = _meta_int(md, f"s2sim_conv_{key}", where)
             return
+        assert plan.pre_idx is not None and plan.post_idx is not None  # every connection-list plan has them
         size = exact.size
         pre = _meta_array(md, "s2sim_pre_idx", where, integer=True, size=size, exact_size=True)
         post = _meta_array(md, "s2sim_post_idx", where, integer=True, size=size, exact_size=True)
@@ -496,8 +514,12 @@ class _Converter:
         if _same_matrix((plan.pre_idx, plan.post_idx, plan.weights), (pre, post, exact.ravel()), n_post):
             plan.pre_idx, plan.post_idx, plan.weights, plan.delays = pre, post, exact.ravel(), delays
 
-    def _build_projection(self, plan: _Plan, pops):
-        pre, post = pops[plan.chain.source], pops[plan.chain.target]
+    def _build_projection(
+        self, plan: _Plan, pops: dict[str, snn.Population]
+    ) -> tuple[snn.Projection | snn.Conv2DProjection, ProjectionReport]:
+        target = plan.chain.target
+        assert target is not None  # chains into an Output node get no plan (Converter.convert)
+        pre, post = pops[plan.chain.source], pops[target]
         w_scale = plan.w_scale
         chip = _snap_to_integers(plan.weights * w_scale)
         if plan.kind == "conv2d":
@@ -525,13 +547,17 @@ class _Converter:
             )
         if clipped:
             chip = np.clip(chip, lo, hi)
+        proj: snn.Projection | snn.Conv2DProjection
         if plan.kind == "conv2d":
+            assert plan.conv_params is not None  # every conv2d plan has them
             proj = snn.Conv2DProjection(pre, post, chip, plan.conv_params, name=plan.name)
-            synapses = int(chip.size)
+            synapses, delay = int(chip.size), 0
         else:
+            # every connection-list plan has them
+            assert plan.pre_idx is not None and plan.post_idx is not None and plan.delays is not None
             conns = np.stack([plan.pre_idx, plan.post_idx, chip, plan.delays], axis=1)
             proj = snn.Projection(pre, post, conns, name=plan.name)
-            synapses = int(chip.size)
+            synapses, delay = int(chip.size), int(plan.delays.max(initial=0))
         rounding = {mode: _rounding(chip, w_scale, mode, lo, hi) for mode in REPORTED_ROUNDINGS}
         kept = min(
             (np.trunc(chip) if mode == "trunc" else np.rint(chip) for mode in REPORTED_ROUNDINGS),
@@ -547,7 +573,6 @@ class _Converter:
             strict=self.config.strict,
             error=ConversionError,
         )
-        delay = 0 if plan.kind == "conv2d" else int(plan.delays.max(initial=0))
         rep = ProjectionReport(
             plan.name,
             pre.name,

@@ -17,7 +17,7 @@ from ..errors import ConversionError, ResourceError, TraceError
 from ..spec import numeric_array
 
 
-def _nir():
+def _nir() -> Any:
     import nir
 
     return nir
@@ -215,8 +215,9 @@ def _check_values(nodes: dict[str, Any]) -> None:
             if not np.all(np.isfinite(arr)):
                 raise ConversionError(f"node {name!r}: {kind} parameter {key!r} contains NaN or inf")
         if kind in _WEIGHT_NDIM:
-            shape = np.shape(getattr(node, "weight", None))
-            if getattr(node, "weight", None) is None or len(shape) != _WEIGHT_NDIM[kind] or 0 in shape:
+            weight = getattr(node, "weight", None)
+            shape = () if weight is None else np.shape(weight)
+            if weight is None or len(shape) != _WEIGHT_NDIM[kind] or 0 in shape:
                 raise ConversionError(
                     f"node {name!r}: {kind} weight has shape {shape}; expected a non-empty array "
                     f"of {_WEIGHT_NDIM[kind]} dimensions"

@@ -5,6 +5,8 @@ The parameter mapping is written down in :mod:`s2sim.nir_import`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,21 @@ from ..conversion_report import ParameterMapping
 from ..errors import ConversionError, TimeConstantWarning, warn
 from .config import ConversionConfig, Integrator
 from .graph import NUMERIC_ATTRIBUTES, _kind
+
+
+@dataclass(frozen=True)
+class PendingMapping:
+    """A parameter mapping before its population exists: ``to_nir`` turns the uploaded value into NIR units."""
+
+    chip_param: str
+    source: str
+    nir_value: np.ndarray | None
+    to_nir: Callable[..., np.ndarray] | None
+
+    def resolve(self, chip_value: np.ndarray) -> ParameterMapping:
+        """Return the report's mapping for the float32 value the chip got."""
+        effective = None if self.to_nir is None else self.to_nir(chip_value.astype(np.float64))
+        return ParameterMapping(self.chip_param, self.source, self.nir_value, chip_value, effective)
 
 
 def _neuron_param_arrays(name: str, node: Any) -> dict[str, np.ndarray]:
@@ -84,13 +101,15 @@ def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: C
                 f"node {name!r}: {kind} parameter {key!r} of neuron {i} is {p[key][i]:g}; it must "
                 f"{'not be 0' if key == 'w_in' else 'be positive'} (the chip mapping divides by it)"
             )
+    dt = cfg.dt
+    assert dt is not None  # the converter's effective config always has one (graph metadata, else 1.0)
     for key in ("tau", "tau_mem", "tau_syn"):
         if key not in p:
             continue
-        short = np.flatnonzero(p[key] < cfg.dt)
+        short = np.flatnonzero(p[key] < dt)
         if short.size:
             i = int(short[0])
-            _, alpha = _discretize(p[key][i : i + 1], cfg.dt, cfg.integrator)
+            _, alpha = _discretize(p[key][i : i + 1], dt, cfg.integrator)
             warn(
                 TimeConstantWarning,
                 f"node {name!r}: {kind} {key} of neuron {i} is {p[key][i]:g}, shorter than dt = "
@@ -103,10 +122,13 @@ def _check_time_constants(name: str, kind: str, p: dict[str, np.ndarray], cfg: C
             )
 
 
-def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.ndarray, cfg: ConversionConfig):
-    """Chip parameters (float64 host values), voltage scale S and the report's parameter mappings.
+def _neuron_params(
+    name: str, node: Any, size: int, w_scale: float, bias: np.ndarray, cfg: ConversionConfig
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[PendingMapping]]:
+    """Return chip parameters (float64 host values), voltage scale S and the report's pending parameter mappings.
 
-    A mapping's ``effective`` is filled later with a function chip_value -> NIR units (applied to the float32).
+    A mapping is resolved once the population exists, on the float32 value the chip got
+    (:meth:`PendingMapping.resolve`).
     """
     p = {
         k: np.broadcast_to(v.ravel() if v.size > 1 else v.reshape(1), (size,)).astype(np.float64)
@@ -114,33 +136,31 @@ def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.nda
     }
     kind = _kind(node)
     dt, integ = cfg.dt, cfg.integrator
+    assert dt is not None  # the converter's effective config always has one (graph metadata, else 1.0)
     _check_time_constants(name, kind, p, cfg)
-    mappings: list[ParameterMapping] = []
+    mappings: list[PendingMapping] = []
     if kind == "IF":
         scale = w_scale / p["r"]
         params = {"alpha_decay": np.ones(size), "i_offset": bias * w_scale}
-        mappings.append(ParameterMapping("alpha_decay", "IF: 1 (no leak)", None, None, None))
+        mappings.append(PendingMapping("alpha_decay", "IF: 1 (no leak)", None, None))
         mappings.append(
-            ParameterMapping(
-                "i_offset", "bias*w_scale (NIR: bias*r per tick)", bias * p["r"], None, lambda c, s=scale: c / s
-            )
+            PendingMapping("i_offset", "bias*w_scale (NIR: bias*r per tick)", bias * p["r"], lambda c, s=scale: c / s)
         )
     elif kind == "LIF":
         k, alpha = _discretize(p["tau"], dt, integ)
         scale = w_scale / (k * p["r"])
         params = {"alpha_decay": alpha, "i_offset": k * p["v_leak"] * scale + bias * w_scale}
         mappings.append(
-            ParameterMapping(
+            PendingMapping(
                 "alpha_decay",
                 f"tau ({integ.value}: alpha from dt/tau)",
                 p["tau"],
-                None,
                 lambda c: _tau_from_alpha(c, dt, integ),
             )
         )
         mappings.append(
-            ParameterMapping(
-                "i_offset", "k*v_leak*S + bias*w_scale", params["i_offset"] / scale, None, lambda c, s=scale: c / s
+            PendingMapping(
+                "i_offset", "k*v_leak*S + bias*w_scale", params["i_offset"] / scale, lambda c, s=scale: c / s
             )
         )
     else:
@@ -155,34 +175,27 @@ def _neuron_params(name: str, node: Any, size: int, w_scale: float, bias: np.nda
             "t_refrac": np.zeros(size),
         }
         mappings.append(
-            ParameterMapping(
-                "alpha_decay", f"tau_mem ({integ.value})", p["tau_mem"], None, lambda c: _tau_from_alpha(c, dt, integ)
+            PendingMapping(
+                "alpha_decay", f"tau_mem ({integ.value})", p["tau_mem"], lambda c: _tau_from_alpha(c, dt, integ)
             )
         )
         mappings.append(
-            ParameterMapping(
+            PendingMapping(
                 "exc_decay",
                 f"tau_syn ({integ.value}); inh_decay the same",
                 p["tau_syn"],
-                None,
                 lambda c: _tau_from_alpha(c, dt, integ),
             )
         )
         mappings.append(
-            ParameterMapping(
-                "i_offset",
-                "k_mem*v_leak*S + bias*w_scale/k_syn",
-                params["i_offset"] / scale,
-                None,
-                lambda c, s=scale: c / s,
+            PendingMapping(
+                "i_offset", "k_mem*v_leak*S + bias*w_scale/k_syn", params["i_offset"] / scale, lambda c, s=scale: c / s
             )
         )
     params["threshold"] = p["v_threshold"] * scale
     params["v_reset"] = p["v_reset"] * scale
-    mappings.append(ParameterMapping("threshold", "v_threshold*S", p["v_threshold"], None, lambda c, s=scale: c / s))
+    mappings.append(PendingMapping("threshold", "v_threshold*S", p["v_threshold"], lambda c, s=scale: c / s))
     mappings.append(
-        ParameterMapping(
-            "v_reset", "v_reset*S (used by reset_to_v_reset)", p["v_reset"], None, lambda c, s=scale: c / s
-        )
+        PendingMapping("v_reset", "v_reset*S (used by reset_to_v_reset)", p["v_reset"], lambda c, s=scale: c / s)
     )
     return params, scale, mappings

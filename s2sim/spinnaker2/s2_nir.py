@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConversionError
-from ..nir_import import Conversion, convert
+from ..nir_import import Conversion, Integrator, Reset, convert
 from ..nir_import import ConversionConfig as _S2SimConfig
 from ..snn import Network, Population
 
@@ -68,13 +68,13 @@ class ConversionConfig:
             conn_delay=self.conn_delay,
             scale_weights=self.scale_weights,
             weight_scale_percentile=self.weight_scale_percentile,
-            integrator=_enum_name(self.integrator, IntegratorMethod, "integrator"),
-            reset=_enum_name(self.reset, ResetMethod, "reset"),
+            integrator=Integrator[_enum_name(self.integrator, IntegratorMethod, "integrator")],
+            reset=Reset[_enum_name(self.reset, ResetMethod, "reset")],
         )
 
 
 def _enum_name(value: Any, enum_type: type[enum.Enum], field_name: str) -> str:
-    """Return the name of an enum member given the member, its value or its name (s2sim's configs take names)."""
+    """Return the name of an enum member given the member, its value or its name (s2sim's enums share the names)."""
     for member in enum_type:
         if value is member or value == member.value or (isinstance(value, str) and value.upper() == member.name):
             return member.name
