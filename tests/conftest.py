@@ -3,11 +3,11 @@
 import os
 import sys
 
+import pytest
+
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

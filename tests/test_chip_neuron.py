@@ -14,11 +14,11 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 nn = torch.nn
 
-from s2sim.chip_neuron import ChipNeuron, Dynamics, fma32  # noqa: E402
-from s2sim.errors import ConfigError  # noqa: E402
-from s2sim.oracle import fma_float32  # noqa: E402
-from s2sim.qat import QATModel, chip_run, verify  # noqa: E402
-from s2sim.quantize import QuantConfig  # noqa: E402
+from s2sim.chip_neuron import ChipNeuron, Dynamics, fma32
+from s2sim.errors import ConfigError
+from s2sim.oracle import fma_float32
+from s2sim.qat import QATModel, chip_run, verify
+from s2sim.quantize import QuantConfig
 
 
 def bits(t):

@@ -15,11 +15,11 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 nn = torch.nn
 
-from s2sim import ChipProfile, Simulator  # noqa: E402
-from s2sim.errors import TraceError  # noqa: E402
-from s2sim.oracle import fma_float32  # noqa: E402
-from s2sim.qat import QATModel, chip_run, fma32, verify, verify_trace  # noqa: E402
-from s2sim.quantize import QuantConfig  # noqa: E402
+from s2sim import ChipProfile, Simulator
+from s2sim.errors import TraceError
+from s2sim.oracle import fma_float32
+from s2sim.qat import QATModel, chip_run, fma32, verify, verify_trace
+from s2sim.quantize import QuantConfig
 
 
 def leaky(beta=0.9, **kw):

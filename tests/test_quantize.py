@@ -9,10 +9,10 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 nn = torch.nn
 
-from s2sim import ChipProfile, Simulator  # noqa: E402
-from s2sim.errors import ConfigError, ConversionError  # noqa: E402
-from s2sim.qat import verify  # noqa: E402
-from s2sim.quantize import QuantConfig, float_run, parse_model, ptq, select_scale  # noqa: E402
+from s2sim import ChipProfile, Simulator
+from s2sim.errors import ConfigError, ConversionError
+from s2sim.qat import verify
+from s2sim.quantize import QuantConfig, float_run, parse_model, ptq, select_scale
 
 
 def leaky(**kw):

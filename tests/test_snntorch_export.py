@@ -12,14 +12,14 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 nir = pytest.importorskip("nir")
 
-from dataclasses import replace  # noqa: E402
+from dataclasses import replace
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from s2sim import ChipProfile, Simulator  # noqa: E402
-from s2sim.errors import ConversionError  # noqa: E402
-from s2sim.nir_import import ConversionConfig, Integrator, convert  # noqa: E402
-from s2sim.snntorch_export import export_snntorch  # noqa: E402
+from s2sim import ChipProfile, Simulator
+from s2sim.errors import ConversionError
+from s2sim.nir_import import ConversionConfig, Integrator, convert
+from s2sim.snntorch_export import export_snntorch
 
 PROFILE = ChipProfile(threshold_op=">", fused_multiply_add=False, weight_rounding="exact")
 CONFIG = ConversionConfig(integrator=Integrator.FORWARD, conn_delay=0)
