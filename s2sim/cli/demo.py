@@ -35,10 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, help="simulator processes (default: none; the simulator's threads "
                         "run in this process on every core)")
     parser.add_argument("--dask", help="address of a running Dask scheduler to simulate on")
+    parser.add_argument("--export", type=Path, metavar="DIR",
+                        help="only write small sample files into DIR (a NIR model, input spikes, two traces, a "
+                             "py-spinnaker2 script) for trying the other commands; see s2sim.samples")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        return run_export(args)
     if args.nir_paper:
         return run_nir_paper(args)
     missing = [m for m in ("torch", "snntorch") if importlib.util.find_spec(m) is None]
@@ -48,6 +53,19 @@ def run(args: argparse.Namespace) -> int:
               "`s2sim demo --nir-paper` runs with the core alone.", file=sys.stderr)
         return 2
     return run_gestures(args)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..samples import write_samples
+
+    if args.nir_paper or args.data is not None:
+        raise ConfigError("--export writes sample files and runs nothing: it cannot be combined with "
+                          f"{'--nir-paper' if args.nir_paper else '--data'}")
+    for path in write_samples(args.export):
+        print(f"wrote {path}")
+    print(f"try: cd {args.export} && s2sim run model.nir --input spikes.npz -o out.h5 --trace sim.h5")
+    return 0
 
 
 def run_nir_paper(args: argparse.Namespace) -> int:
