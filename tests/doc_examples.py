@@ -136,3 +136,4 @@ class DocumentRun:
             f"{where}: {shlex.join(argv)} exited {proc.returncode}, the document says {expected}\n"
             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
         self.ran["command"] += 1
+        print(f"$ {shlex.join(argv)}\n{proc.stdout}{proc.stderr}", end="")  # shown by pytest -s or on failure
