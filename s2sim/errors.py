@@ -74,7 +74,7 @@ class S2SimWarning(UserWarning):
 
 class WeightLossWarning(S2SimWarning):
     """A projection's weights all round to zero, or rounding loses more than
-    :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of its weight mass (sum of |w|)."""
+    :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of its weight mass (``sum(|w|)``)."""
 
 
 class TimeConstantWarning(S2SimWarning):
@@ -93,7 +93,7 @@ class NotChipArithmeticWarning(S2SimWarning):
     """A result computed in a mode no chip runs (e.g. float synaptic weights for the Brian2 backend)."""
 
 
-#: Share of a projection's weight mass, sum(|w - round(w)|) / sum(|w|), above which rounding is reported.
+#: Share of a projection's weight mass, ``sum(|w - round(w)|) / sum(|w|)``, above which rounding is reported.
 WEIGHT_LOSS_LIMIT = 0.5
 
 

@@ -139,8 +139,8 @@ def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, 
     ----------
     network : GestureNetwork or callable
         The chip network (:func:`s2sim.gesture_model.chip_network`), or a function that builds it.
-    data : GestureSpikes or (spikes, labels)
-        spikes uint8 [samples, T, n_inputs]; labels [samples].
+    data : GestureSpikes or tuple
+        A GestureSpikes, or a pair (spikes uint8 [samples, T, n_inputs], labels [samples]).
     profile : ChipProfile, optional
         The chip variant (default ChipProfile()).
     workers : int, optional

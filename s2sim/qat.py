@@ -24,7 +24,7 @@ batches. The backward is a surrogate gradient (arctan, as snnTorch's default) th
 with the reset detached as in snnTorch, back through time along the membrane, the synaptic current and the
 recurrent projection.
 
-Tensors are time-first: input spikes [T, B, *input_shape]; outputs [n_ticks, B, n] with
+Tensors are time-first: input spikes ``[T, B, *input_shape]``; outputs [n_ticks, B, n] with
 ``n_ticks = T + extra_ticks`` (default: one tick per layer, so the last input reaches the output layer).
 """
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _synapse(geometry: Any, pre, weight, pre_yxc: bool):
 
 def chip_run(layers: Sequence[LayerTensors], x: Any, n_ticks: int, profile: ChipProfile,
              record_v: bool | str = False, slope: float = 2.0, backend: str = "auto") -> ChipTrace:
-    """The chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
+    """The chip's forward: ``x`` ``[T, B, *in_shape]`` spikes, zero-padded to ``n_ticks``; one tick per hop. Each layer
     runs with its model's settings in ``profile`` (``ChipProfile.model_settings``). ``record_v``: the membranes of
     every layer (True), of none (False) or of the output layer only ("last", the others None in ``voltages``).
 
@@ -385,7 +385,7 @@ class VerifyReport:
 
 
 def verify(model: QATModel | QuantizedModel, x: Any, simulator: Any = None) -> VerifyReport:
-    """Run ``x`` [T, B, *input_shape] through the torch chip forward and through the simulator; compare bits.
+    """Run ``x`` ``[T, B, *input_shape]`` through the torch chip forward and through the simulator; compare bits.
 
     Voltages are compared as uint32 bit patterns, spikes exactly, for every layer, sample and tick.
     """

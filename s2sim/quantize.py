@@ -347,14 +347,14 @@ class QuantizedModel:
         return input_ticks + extra
 
     def forward(self, x: Any, record_v: bool = False):
-        """Run the chip arithmetic in torch on spikes ``x`` [T, B, *input_shape]; see :func:`s2sim.qat.chip_run`."""
+        """Run the chip arithmetic in torch on spikes ``x`` ``[T, B, *input_shape]``; see :func:`s2sim.qat.chip_run`."""
         from .qat import chip_run, frozen_tensors
 
         return chip_run(frozen_tensors(self.layers), x, self.n_ticks(int(x.shape[0])), self.config.profile,
                         record_v=record_v)
 
     def simulate(self, x: Any, simulator: Any = None) -> list[np.ndarray]:
-        """Every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` [T, B, *input_shape], run by the C
+        """Every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` ``[T, B, *input_shape]``, run by the C
         kernel (``simulator``, default ``s2sim.Simulator(config.profile)``, on :meth:`to_network`): the same spikes
         as :meth:`forward` (tests/test_quantize.py checks it), in a fraction of the time."""
         from .simulator import Simulator
@@ -390,7 +390,7 @@ class QuantizedModel:
         return net
 
     def simulator_inputs(self, x: Any) -> dict[str, np.ndarray]:
-        """``x`` [T, B, *input_shape] (0/1) as the simulator's input dict, zero-padded to :meth:`n_ticks`."""
+        """``x`` ``[T, B, *input_shape]`` (0/1) as the simulator's input dict, zero-padded to :meth:`n_ticks`."""
         arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
         t, b = arr.shape[:2]
         flat = arr.reshape(t, b, -1)
@@ -431,7 +431,7 @@ def ptq(model: Any, calib_x: Any, calib_y: Any = None, config: QuantConfig | Non
         ``nn.Sequential`` of Linear / Conv2d / AvgPool2d / Flatten / Dropout and snnTorch ``Leaky``, ``RLeaky``,
         ``Synaptic``, ``RSynaptic`` (subtract or zero reset); see :func:`parse_model`.
     calib_x : torch.Tensor
-        Calibration spikes [T, B, *input_shape], 0/1.
+        Calibration spikes ``[T, B, *input_shape]``, 0/1.
     calib_y : torch.Tensor, optional
         Labels [B]; needed by ``threshold_search``; with them the report holds calibration accuracies
         (output neuron with most spikes).

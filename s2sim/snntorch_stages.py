@@ -114,7 +114,7 @@ class Stage:
         return bool(self.neuron.reset_delay) or type(self.neuron) is snntorch.RSynaptic
 
     def synapse_float(self, x):
-        """The float model's feed-forward input current: the torch modules applied to ``x`` [n, *in_shape]."""
+        """The float model's feed-forward input current: the torch modules applied to ``x`` ``[n, *in_shape]``."""
         for op in self.ops:
             x = op(x)
         return x.reshape(x.shape[0], -1)
