@@ -12,7 +12,7 @@ DEPS   := $(VENV)/.s2sim-deps
 CORE   := $(VENV)/.s2sim-core
 SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.py) CMakeLists.txt
 
-.PHONY: env build demo test sanitize bench emulate clean
+.PHONY: env build demo test sanitize bench emulate docs clean
 
 env: $(DEPS)
 build: $(CORE)
@@ -46,6 +46,17 @@ bench: $(CORE)
 # The emulated PE against the simulator (needs arm-none-eabi-gcc, newlib, qemu-system-arm; see .ci/run).
 emulate: $(CORE)
 	$(PY) tools/emulate_pe.py
+
+# The guides and the API reference (Sphinx, docs/conf.py) as HTML in build/docs; any warning fails the build. -E
+# rereads every page: autodoc pages do not notice edited docstrings otherwise.
+DOCS_DEPS := $(VENV)/.s2sim-docs-deps
+$(DOCS_DEPS): $(CORE) pyproject.toml
+	$(PY) -m pip install -q --no-build-isolation -e ".[docs]"
+	touch $@ $(CORE)
+
+docs: $(DOCS_DEPS)
+	$(PY) -m sphinx -W --keep-going -E -q -b html docs build/docs
+	@echo "wrote build/docs/index.html"
 
 clean:
 	rm -rf build $(VENV) s2sim/_core*.so
