@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="run the DVS Gesture pipeline on shipped files (or the NIR benchmark)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nir-paper", action="store_true",
-                        help="run the NIR paper's single-LIF benchmark instead (reference doc, section 7)")
+                        help="run the NIR paper's single-LIF benchmark instead (docs/datapath.md R§7)")
     parser.add_argument("--data", type=Path, help="folder holding DVSGesture/: evaluate its test split instead of "
                                                    "the shipped recordings")
     parser.add_argument("--limit", type=int, help="with --data: only the first N test samples")
