@@ -1,5 +1,9 @@
-"""Sphinx configuration: the guides (Markdown, through myst-parser) and the API reference (autodoc + napoleon,
-numpy-style docstrings). Built by `make docs` with warnings as errors."""
+"""Sphinx configuration for the guides and the API reference.
+
+The guides are Markdown (myst-parser), the API reference comes from the numpy-style docstrings (autodoc + napoleon).
+`make docs` builds it with warnings as errors.
+"""
+
 import os
 import sys
 

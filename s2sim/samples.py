@@ -18,6 +18,7 @@ file               what it holds
 ``my_script.py``   a py-spinnaker2 script (``from spinnaker2 import ...``) for ``s2sim exec``
 =================  ============================================================================================
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,29 +53,34 @@ print("spikes:", lif.get_spikes())
 
 
 def sample_graph() -> object:
-    """The sample model as a ``nir.NIRGraph`` (seeded: the same graph every time)."""
+    """Build the sample model as a ``nir.NIRGraph`` (seeded: the same graph every time)."""
     import nir
 
     rng = np.random.default_rng(SEED)
     tau, threshold = 1e-3, 20.0  # forward integrator: alpha = 1 - dt/tau = 0.9
 
     def lif(n: int) -> object:
-        return nir.LIF(tau=np.full(n, tau), r=np.full(n, tau / DT), v_leak=np.zeros(n),
-                       v_threshold=np.full(n, threshold))
+        return nir.LIF(
+            tau=np.full(n, tau), r=np.full(n, tau / DT), v_leak=np.zeros(n), v_threshold=np.full(n, threshold)
+        )
 
     w1 = rng.integers(-5, 8, size=(N_HIDDEN, N_INPUTS)).astype(np.float32)
     w2 = rng.integers(-4, 10, size=(N_OUTPUTS, N_HIDDEN)).astype(np.float32)
-    nodes = {"input": nir.Input(input_type={"input": np.array([N_INPUTS])}),
-             "fc1": nir.Affine(weight=w1, bias=np.zeros(N_HIDDEN, dtype=np.float32)), "lif1": lif(N_HIDDEN),
-             "fc2": nir.Affine(weight=w2, bias=np.zeros(N_OUTPUTS, dtype=np.float32)), "lif2": lif(N_OUTPUTS),
-             "output": nir.Output(output_type={"output": np.array([N_OUTPUTS])})}
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([N_INPUTS])}),
+        "fc1": nir.Affine(weight=w1, bias=np.zeros(N_HIDDEN, dtype=np.float32)),
+        "lif1": lif(N_HIDDEN),
+        "fc2": nir.Affine(weight=w2, bias=np.zeros(N_OUTPUTS, dtype=np.float32)),
+        "lif2": lif(N_OUTPUTS),
+        "output": nir.Output(output_type={"output": np.array([N_OUTPUTS])}),
+    }
     edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")]
     metadata = {"dt": DT, "integrator": "forward", "reset_mechanism": "subtract", "source": "s2sim sample"}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
 def sample_spikes() -> np.ndarray:
-    """The sample input: uint8 [N_SAMPLES, N_TICKS, N_INPUTS], seeded."""
+    """Draw the sample input: uint8 [N_SAMPLES, N_TICKS, N_INPUTS], seeded."""
     rng = np.random.default_rng(SEED + 1)
     return (rng.random((N_SAMPLES, N_TICKS, N_INPUTS)) < 0.15).astype(np.uint8)
 
@@ -107,8 +113,13 @@ def write_samples(folder: str | Path) -> list[Path]:
         pop.record = ["spikes"] if pop.model.is_input else ["spikes", "v"]
     first = {"input": spikes[0]}
     write_trace(expected, simulate(net, N_TICKS, ChipProfile(), first, metadata={"sample": "expected"}))
-    variant = simulate(net, N_TICKS, ChipProfile(fused_multiply_add=False), first,
-                       metadata={"sample": "a simulated chip variant: fused_multiply_add=False"})
+    variant = simulate(
+        net,
+        N_TICKS,
+        ChipProfile(fused_multiply_add=False),
+        first,
+        metadata={"sample": "a simulated chip variant: fused_multiply_add=False"},
+    )
     variant.profile = None  # as from a board: the variant is what `s2sim conform --infer` has to find
     variant.source = "s2sim sample (simulated variant)"
     write_trace(observed, variant)

@@ -6,6 +6,7 @@ after an HTML comment ``<!-- not run: REASON -->`` is skipped (code that needs a
 an ``s2sim`` command or a ``cd`` must be one the caller lists as not run, with its reason, so a new kind of
 command cannot slip into a document untested.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,10 +14,10 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _SKIP = re.compile(r"^<!--\s*not run:\s*(.+?)\s*-->$")
@@ -50,8 +51,9 @@ def blocks(path: Path) -> list[Block]:
             end += 1
         if end == len(lines):
             raise AssertionError(f"{path}:{i + 1}: code block never closed")
-        out.append(Block(match.group(1), "\n".join(lines[start:end]) + "\n", start + 1,
-                         skip.group(1) if skip else None))
+        out.append(
+            Block(match.group(1), "\n".join(lines[start:end]) + "\n", start + 1, skip.group(1) if skip else None)
+        )
         i = end + 1
     return out
 
@@ -75,7 +77,7 @@ def _split_comment(line: str) -> tuple[str, str]:
         elif ch in "'\"":
             quote = ch
         elif ch == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].strip(), line[i + 1:].strip()
+            return line[:i].strip(), line[i + 1 :].strip()
     return line.strip(), ""
 
 
@@ -93,7 +95,7 @@ class DocumentRun:
         bindir = str(Path(sys.executable).parent)
         self.env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""), "MPLBACKEND": "Agg"}
 
-    def run(self) -> "DocumentRun":
+    def run(self) -> DocumentRun:
         for block in blocks(self.path):
             where = f"{self.path.name}:{block.line}"
             if block.skip:
@@ -107,7 +109,7 @@ class DocumentRun:
     def _python(self, block: Block, where: str) -> None:
         code = compile(block.text, where, "exec")
         with _cwd(self.cwd):
-            exec(code, self.namespace)  # noqa: S102 - the document's own example code
+            exec(code, self.namespace)
         self.ran["python"] += 1
 
     def _shell(self, block: Block) -> None:
@@ -130,10 +132,10 @@ class DocumentRun:
     def _command(self, argv: list[str], comment: str, where: str) -> None:
         match = _EXIT.search(comment)
         expected = int(match.group(1)) if match else 0
-        proc = subprocess.run(argv, cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                              timeout=self.timeout)
+        proc = subprocess.run(argv, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=self.timeout)
         assert proc.returncode == expected, (
             f"{where}: {shlex.join(argv)} exited {proc.returncode}, the document says {expected}\n"
-            f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+            f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+        )
         self.ran["command"] += 1
         print(f"$ {shlex.join(argv)}\n{proc.stdout}{proc.stderr}", end="")  # shown by pytest -s or on failure

@@ -1,6 +1,8 @@
 """The API reference (docs/api, built by `make docs`) covers the whole package: every module has a page listed in
 its index, or every public class and function it defines is exported (``__all__``) by a module that has one, as a
-package's implementation modules are documented through the package's public names."""
+package's implementation modules are documented through the package's public names.
+"""
+
 import importlib
 import inspect
 import pkgutil
@@ -22,8 +24,13 @@ def _module(name: str):
 
 
 def _defined(module) -> set[str]:
-    return {n for n, obj in vars(module).items() if not n.startswith("_")
-            and (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == module.__name__}
+    return {
+        n
+        for n, obj in vars(module).items()
+        if not n.startswith("_")
+        and (inspect.isclass(obj) or inspect.isfunction(obj))
+        and obj.__module__ == module.__name__
+    }
 
 
 def test_every_module_is_in_the_api_reference():
@@ -38,5 +45,6 @@ def test_every_module_is_in_the_api_reference():
     for name in sorted(modules - listed):
         module = _module(name)
         missing = sorted(n for n in _defined(module) if id(getattr(module, n)) not in exported)
-        assert not missing, (f"s2sim.{name} has no page in docs/api/index.rst, and no documented module exports "
-                             f"{missing}")
+        assert not missing, (
+            f"s2sim.{name} has no page in docs/api/index.rst, and no documented module exports {missing}"
+        )

@@ -1,9 +1,10 @@
 """The README's examples run as written: every ```python block and every ``s2sim`` command, in order, in a fresh
-folder (the sample files come from ``s2sim demo --export``, as the README says)."""
+folder (the sample files come from ``s2sim demo --export``, as the README says).
+"""
+
 from pathlib import Path
 
 import pytest
-
 from doc_examples import DocumentRun, blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -1,10 +1,11 @@
 """docs/tutorial.md runs as written: every ```python block in one namespace and every ``s2sim`` command, in order,
-in a fresh folder. The bit-identity asserts are the tutorial's own; this test adds what its text promises."""
+in a fresh folder. The bit-identity asserts are the tutorial's own; this test adds what its text promises.
+"""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from doc_examples import DocumentRun, blocks
 
 TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
