@@ -2,6 +2,8 @@
 folder (the sample files come from ``s2sim demo --export``, as the README says).
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,20 @@ def test_readme_points_at_nothing_outside_the_project():
     text = README.read_text()
     for bad in ("../shared", "/work/", "/home/", "shared/reference"):
         assert bad not in text, bad
+
+
+def test_submodules_named_in_the_readme_work_after_a_plain_import_s2sim():
+    # a fresh interpreter: in this one other tests have imported the submodules already
+    code = (
+        "import sys, s2sim\n"
+        "assert 'torch' not in sys.modules, 'import s2sim loaded torch'\n"
+        "assert callable(s2sim.quantize.ptq) and callable(s2sim.traces.write_trace)\n"
+        "try:\n"
+        "    s2sim.no_such_module\n"
+        "except AttributeError as exc:\n"
+        "    assert 'no_such_module' in str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('s2sim.no_such_module did not raise AttributeError')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
