@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..errors import ConfigError
-from .checks import check_output
+from .checks import check_output, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +53,7 @@ def run_conform(args: argparse.Namespace) -> int:
     from ..traces import read_trace
 
     if args.plot:
+        require("s2sim conform", {"matplotlib": "--plot"})
         check_output(args.plot, "--plot")
     expected, observed = (read_trace(p, isolate=True) for p in args.traces)
     result = compare(expected, observed, tolerance=_tolerance(args), allow_partial=args.allow_partial)
@@ -96,7 +96,9 @@ def _write_profile(result: Any, path: str) -> None:
             f.write(text)
     except OSError as exc:
         raise ConfigError(f"conform --write-profile {path!r}: cannot write it ({exc})") from None
-    print(f"wrote {path}: the inferred ChipProfile (use it with s2sim exec --profile {path})", file=sys.stderr)
+    from ..progress import step
+
+    step("wrote %s: the inferred ChipProfile (use it with s2sim exec --profile %s)", path, path)
 
 
 def _restrictions(items: list[str]) -> dict[str, list]:
@@ -127,18 +129,21 @@ def _tolerance(args: argparse.Namespace) -> Any:
 
 
 def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_populations: int = 6) -> None:
-    """Per population: spike rasters overlaid (mismatches in red) and observed - expected voltage over ticks."""
-    import matplotlib
+    """Per population: spike rasters overlaid (mismatches in red) and observed - expected voltage over ticks.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Traces carry chip ticks, not a time step, so the time axis is in ticks. Drawn on its own Figure (the user's
+    matplotlib backend untouched)."""
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     from ..conformance import aligned_rows
+    from ..plotting import new_figure, save_figure
+    from ..progress import step
 
     pops = [p for p in result.populations if not p.match] or result.populations
     pops = pops[:max_populations]
-    fig, axes = plt.subplots(len(pops), 2, figsize=(12, 2.6 * len(pops)), squeeze=False)
+    fig = new_figure(13, 2.6 * len(pops) + 0.6)
+    axes = fig.subplots(len(pops), 2, squeeze=False)
     for row, pop in zip(axes, pops):
         names = {v.variable for v in pop.variables}
         if "spikes" in names:
@@ -149,24 +154,25 @@ def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_po
             row[0].scatter(ticks[t], i, marker="x", s=20, color="C1", label="observed")
             t, i = np.nonzero(exp != obs)
             row[0].scatter(ticks[t], i, marker="s", s=30, color="red", alpha=0.4, label="mismatch")
-            row[0].legend(loc="upper right", fontsize=7)
+            row[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
             row[0].set_xlim(ticks[0] - 0.5, ticks[-1] + 0.5)
         row[0].set_title(f"{pop.population}: spikes", fontsize=9)
         row[0].set_ylabel("neuron")
+        row[0].yaxis.set_major_locator(MaxNLocator(integer=True))
         if "v" in names:
             ticks, exp, obs = aligned_rows(expected, observed, pop.population, "v")
             diff = obs.astype(np.float64) - exp.astype(np.float64)
             for i in np.flatnonzero(np.any(diff != 0, axis=0))[:20]:
                 row[1].plot(ticks, diff[:, i], label=f"neuron {i}")
             if np.any(diff != 0):
-                row[1].legend(loc="upper right", fontsize=7)
+                row[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
             row[1].axhline(0.0, color="grey", lw=0.5)
+            row[1].set_ylabel("V difference (chip units)")
         row[1].set_title(f"{pop.population}: observed - expected V" if "v" in names else
                          f"{pop.population}: no voltages recorded", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("tick")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(("MATCH" if result.match else "MISMATCH") + f" ({result.mode})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"plot written to {path}", file=sys.stderr)
+    save_figure(fig, path, "--plot")
+    step("plot written to %s", path)

@@ -5,11 +5,12 @@ The conversion options and the NIR loading live here because ``s2sim run`` conve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConversionError
 
 INTEGRATORS = ("forward", "exponential")
 RESETS = ("subtract", "zero")
@@ -76,7 +77,28 @@ def conversion_config(args: argparse.Namespace) -> Any:
         given["use_metadata"] = False
     if getattr(args, "strict", False):
         given["strict"] = True
-    return ConversionConfig(**given)
+    with _options_named():
+        return ConversionConfig(**given)
+
+
+#: ConversionConfig field -> the option that sets it, so that a bad value is reported as the user typed it.
+FIELD_FLAGS = {"dt": "--dt", "integrator": "--integrator", "reset": "--reset", "scale_weights": "--scale-weights",
+               "weight_scale_percentile": "--weight-scale-percentile", "conn_delay": "--conn-delay",
+               "on_overflow": "--on-overflow", "use_metadata": "--ignore-metadata"}
+
+
+@contextlib.contextmanager
+def _options_named() -> Iterator[None]:
+    """Re-raise a refused conversion setting with the option's name in place of the ConversionConfig field's."""
+    try:
+        yield
+    except (ConfigError, ConversionError) as exc:
+        message = str(exc)
+        for field, flag in FIELD_FLAGS.items():
+            message = message.replace(f"ConversionConfig.{field}", flag)
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None
 
 
 def load_profile(path: str | None) -> Any:
@@ -126,7 +148,8 @@ def load_model(args: argparse.Namespace) -> LoadedModel:
 
     config = conversion_config(args)
     profile = load_profile(args.profile)
-    net, inputs, outputs = from_nir(args.model, config, isolate=True)
+    with _options_named():
+        net, inputs, outputs = from_nir(args.model, config, isolate=True)
     return LoadedModel(net, as_population_list(inputs), as_population_list(outputs), profile, config)
 
 
