@@ -28,9 +28,11 @@ input file format:
   .npz   one array per NIR input node, named like the node:
            [T, N]          one sample of T ticks
            [B, T, N]       B samples
-           [B, T, *shape]  B samples with the node's shape (e.g. C, H, W), flattened in C order,
-                           i.e. neuron c*H*W + h*W + w as py-spinnaker2 numbers them
-         values 0 or 1 (a spike_list sends at most one spike per neuron and tick).
+           [B, T, *shape]  B samples with the node's shape (e.g. tonic frames [B, T, C, H, W]),
+                           flattened in C order, i.e. neuron c*H*W + h*W + w as py-spinnaker2 numbers them
+         values 0 or 1 (a spike_list sends at most one spike per neuron and tick); event counts
+         (tonic's ToFrame) with --event-counts binarise: a count above 1 becomes one spike and a
+         warning says how many were clipped.
   .h5    the same arrays as datasets named like the input nodes, or a NIR data file
          (nir.write_data) whose input nodes carry a 'spikes' TimeGriddedData observable.
 A spike at tick t reaches its target population in tick t+1.
@@ -59,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "population names")
     rec.add_argument("--outputs-only", action="store_true", help=argparse.SUPPRESS)  # the default now
     rec.add_argument("--no-voltages", action="store_true", help=argparse.SUPPRESS)  # the default now
+    parser.add_argument("--event-counts", choices=("error", "binarise"), default="error",
+                        help="input values above 1 (event counts): an error (default), or one spike each, with a "
+                             "warning that says how many were clipped (an error under --strict)")
     parser.add_argument("--trace", metavar="TRACE.h5", default=None,
                         help="also write sample 0 as an s2sim trace (network, profile, inputs, exact bits), the "
                              "format `s2sim conform` compares with a chip run (docs/conformance.md)")
@@ -84,8 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # -- input -------------------------------------------------------------------------------------------------------
 
-def read_inputs(path: str, pops: list) -> dict[str, np.ndarray]:
-    """Input spikes per input population as uint8 [B, T, N], checked against the populations' sizes."""
+def read_inputs(path: str, pops: list, event_counts: str = "error", strict: bool = False) -> dict[str, np.ndarray]:
+    """Input spikes per input population as uint8 [B, T, N], checked against the populations' sizes; event counts
+    binarised with a warning when ``event_counts`` is "binarise"."""
     if not os.path.isfile(path):
         raise TraceError(f"input file {path!r} does not exist")
     ext = os.path.splitext(path)[1].lower()
@@ -104,7 +110,7 @@ def read_inputs(path: str, pops: list) -> dict[str, np.ndarray]:
     missing = [n for n in names if n not in raw]
     if missing:
         raise TraceError(f"input file {path!r}: no array for input node(s) {missing}; input nodes: {names}")
-    out = {p.name: _as_spikes(raw[p.name], p, path) for p in pops}
+    out = {p.name: _as_spikes(raw[p.name], p, path, event_counts, strict) for p in pops}
     shapes = {name: arr.shape[:2] for name, arr in out.items()}
     if len(set(shapes.values())) > 1:
         raise TraceError(f"input file {path!r}: inputs disagree on (samples, ticks): {shapes}")
@@ -173,7 +179,7 @@ def _read_nir_data(path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _as_spikes(arr: np.ndarray, pop: Any, path: str) -> np.ndarray:
+def _as_spikes(arr: np.ndarray, pop: Any, path: str, event_counts: str = "error", strict: bool = False) -> np.ndarray:
     where = f"input file {path!r}, array {pop.name!r}"
     arr = np.asarray(arr)
     if arr.ndim == 2:
@@ -188,11 +194,16 @@ def _as_spikes(arr: np.ndarray, pop: Any, path: str) -> np.ndarray:
     if 0 in arr.shape[:2]:
         raise TraceError(f"{where}: shape {np.shape(arr)} holds {arr.shape[0]} sample(s) of {arr.shape[1]} tick(s); "
                          "there is nothing to simulate")
+    if event_counts == "binarise":
+        from ..simulator import binarise_counts
+
+        arr = binarise_counts(arr, where, pop.name, strict)
     bad = np.flatnonzero((arr != 0) & (arr != 1))
     if bad.size:
         b, t, n = np.unravel_index(bad[0], arr.shape)
         raise TraceError(f"{where}: value {arr[b, t, n]} at sample {b}, tick {t}, neuron {n}; spikes must be 0 or "
-                         "1 (a spike_list sends at most one spike per neuron and tick)")
+                         "1 (a spike_list sends at most one spike per neuron and tick; event counts are binarised, "
+                         "with a report, by --event-counts binarise)")
     return arr.astype(np.uint8)
 
 
@@ -409,7 +420,8 @@ def run_run(args: argparse.Namespace) -> int:
         check_output(args.trace, "--trace")
     model = load_model(args)
     net = model.net
-    inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs), args.ticks, args.input)
+    inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs, args.event_counts, args.strict), args.ticks,
+                               args.input)
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
     written = chosen_populations(args.populations, net, model.outputs)
     plan = record_plan(written, args.record)
