@@ -222,7 +222,7 @@ def plot_recording(recording: Mapping[str, NodeRecording], out: str, sample: int
             draw_voltages(row[1], rec.voltages[sample], pick_neurons(rec, sample, max_neurons), name, rec.dt,
                           rec.threshold, rec.voltage_scale, rec.class_names)
         else:
-            _empty(row[1], f"{name}: no membrane recorded (spike source, or run without --record v)")
+            _empty(row[1], f"{name}: no membrane recorded")
     for ax in axes[-1]:
         ax.set_xlabel("time (ms)")
     fig.suptitle(f"sample {sample}", fontsize=10)
