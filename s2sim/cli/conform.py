@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
     parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="with --infer: the full report (every settled point, every population nothing "
+                             "reproduces) instead of the summary")
     parser.add_argument("--write-profile", metavar="PROFILE.json", default=None,
                         help="with --infer: write the profile the traces settle as JSON (for s2sim exec --profile "
                              "and ChipProfile.from_dict); an error when they leave more than one")
@@ -78,10 +81,52 @@ def _run_infer(args: argparse.Namespace) -> int:
     if args.state_precision:
         restrict["state_precision"] = args.state_precision
     result = infer(traces, restrict=restrict, labels=labels)
-    print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.report() if args.verbose else inference_summary(result))
     if args.write_profile:
         _write_profile(result, args.write_profile)
     return 0 if result.consistent else 1
+
+
+#: Items a summary line names before it says how many more there are.
+SUMMARY_ITEMS = 4
+
+
+def inference_summary(result: Any) -> str:
+    """A few lines for :class:`s2sim.conformance.Inference`: the verdict, what is settled, what is not, the
+    profile; the full lists are behind ``--verbose`` and ``--json``."""
+    searched = len(result.searches)
+    tried = sum(s.tried for s in result.searches)
+    lines = [f"variant inference over {len(result.traces)} trace(s): {searched} population(s) searched, {tried} "
+             "combinations tried"]
+    if result.restrict:
+        lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in result.restrict.items()))
+    if not result.consistent:
+        failed = [s for s in result.searches if not s.consistent]
+        lines.append(f"NO combination of the chip variants reproduces these traces ({len(failed)} population(s) "
+                     "nothing reproduces): the difference lies outside the profile variants (docs/conformance.md)")
+        lines += [f"  {s.trace}:{s.population}: {s.failure}" for s in failed[:SUMMARY_ITEMS]]
+        if len(failed) > SUMMARY_ITEMS:
+            lines.append(f"  ... and {len(failed) - SUMMARY_ITEMS} more (--verbose or --json)")
+        return "\n".join(lines)
+    settled, open_, unprobed = result.settled(), result.not_distinguished(), result.not_probed()
+    count = f"{len(result.consistent)}{'+' + str(result.unlisted) if result.unlisted else ''}"
+    lines.append(f"{count} combination(s) reproduce every trace: {len(settled)} point(s) settled, {len(open_)} not "
+                 f"distinguished, {len(unprobed)} not probed")
+    for name, values in list(open_.items())[:SUMMARY_ITEMS]:
+        lines.append(f"  NOT DISTINGUISHED: {name} (consistent: {', '.join(map(str, values))})")
+    if len(open_) > SUMMARY_ITEMS:
+        lines.append(f"  ... and {len(open_) - SUMMARY_ITEMS} more not distinguished")
+    if result.checked_only:
+        lines.append(f"{len(result.checked_only)} population(s) only checked (too many combinations to search)")
+    if len(result.consistent) == 1:
+        from ..conformance import profile_label
+
+        lines.append(f"as a profile (points not probed at their defaults): {profile_label(result.profiles()[0])}")
+    lines.append("the settled values and every list: --verbose, or --json")
+    return "\n".join(lines)
 
 
 def _write_profile(result: Any, path: str) -> None:
