@@ -64,7 +64,12 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a refused option (argparse has printed why, naming it): a status, as for any error
+        if exc.code in (0, None):  # --help, --version
+            raise
+        return EXIT_ERROR
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR

@@ -95,38 +95,43 @@ SUMMARY_ITEMS = 4
 
 
 def inference_summary(result: Any) -> str:
-    """A few lines for :class:`s2sim.conformance.Inference`: the verdict, what is settled, what is not, the
-    profile; the full lists are behind ``--verbose`` and ``--json``."""
-    searched = len(result.searches)
+    """:class:`s2sim.conformance.Inference` in a few lines: the verdict, the settled values, the profile, and at
+    most :data:`SUMMARY_ITEMS` entries of each longer list (points not distinguished, populations nothing
+    reproduces, populations only checked); the full lists are behind ``--verbose`` and ``--json``."""
     tried = sum(s.tried for s in result.searches)
-    lines = [f"variant inference over {len(result.traces)} trace(s): {searched} population(s) searched, {tried} "
-             "combinations tried"]
+    lines = [f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) searched, "
+             f"{tried} combinations tried"]
     if result.restrict:
         lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in result.restrict.items()))
+    if result.checked_only:
+        lines.append(f"{len(result.checked_only)} population(s) checked, not searched (too many combinations)")
     if not result.consistent:
         failed = [s for s in result.searches if not s.consistent]
-        lines.append(f"NO combination of the chip variants reproduces these traces ({len(failed)} population(s) "
-                     "nothing reproduces): the difference lies outside the profile variants (docs/conformance.md)")
-        lines += [f"  {s.trace}:{s.population}: {s.failure}" for s in failed[:SUMMARY_ITEMS]]
-        if len(failed) > SUMMARY_ITEMS:
-            lines.append(f"  ... and {len(failed) - SUMMARY_ITEMS} more (--verbose or --json)")
+        lines.append(f"NO combination of the chip variants reproduces these traces: the difference lies outside the "
+                     f"profile variants (docs/conformance.md). {len(failed)} population(s) nothing reproduces:")
+        lines += _capped([f"  {s.trace}:{s.population}: {s.failure}" for s in failed])
         return "\n".join(lines)
-    settled, open_, unprobed = result.settled(), result.not_distinguished(), result.not_probed()
     count = f"{len(result.consistent)}{'+' + str(result.unlisted) if result.unlisted else ''}"
-    lines.append(f"{count} combination(s) reproduce every trace: {len(settled)} point(s) settled, {len(open_)} not "
-                 f"distinguished, {len(unprobed)} not probed")
-    for name, values in list(open_.items())[:SUMMARY_ITEMS]:
-        lines.append(f"  NOT DISTINGUISHED: {name} (consistent: {', '.join(map(str, values))})")
-    if len(open_) > SUMMARY_ITEMS:
-        lines.append(f"  ... and {len(open_) - SUMMARY_ITEMS} more not distinguished")
-    if result.checked_only:
-        lines.append(f"{len(result.checked_only)} population(s) only checked (too many combinations to search)")
+    lines.append(f"{count} combination(s) of the searched points reproduce every trace exactly")
+    settled = result.settled()
+    if settled:
+        lines.append("settled: " + ", ".join(f"{k}={v}" for k, v in settled.items()))
+    lines += _capped([f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})"
+                      for name, values in result.not_distinguished().items()])
+    unprobed = result.not_probed()
+    if unprobed:
+        lines.append(f"not probed by these traces: {len(unprobed)} point(s)")
     if len(result.consistent) == 1:
         from ..conformance import profile_label
 
         lines.append(f"as a profile (points not probed at their defaults): {profile_label(result.profiles()[0])}")
-    lines.append("the settled values and every list: --verbose, or --json")
     return "\n".join(lines)
+
+
+def _capped(items: list[str]) -> list[str]:
+    if len(items) <= SUMMARY_ITEMS:
+        return items
+    return items[:SUMMARY_ITEMS] + [f"  ... and {len(items) - SUMMARY_ITEMS} more (all of them: --verbose or --json)"]
 
 
 def _write_profile(result: Any, path: str) -> None:

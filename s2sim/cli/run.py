@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                         help="stop the simulation after this many seconds (exit 2); default: no limit")
     timing = parser.add_argument_group("PE time and energy (an estimate, docs/timing.md)")
-    timing.add_argument("--sys-tick", type=positive_float, default=None, metavar="SECONDS",
+    timing.add_argument("--sys-tick", type=float, default=None, metavar="SECONDS",
                         help="estimate per-PE time_done, deadline misses, latency and energy for this tick length "
                              "(py-spinnaker2's sys_tick_in_s, e.g. 1e-3)")
     timing.add_argument("--dvfs", choices=("low", "high", "auto"), default=None,
@@ -425,8 +425,10 @@ def run_run(args: argparse.Namespace) -> int:
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
     written = chosen_populations(args.populations, net, model.outputs)
     plan = record_plan(written, args.record)
-    if args.report:  # the activity report counts spikes and packets of every population
-        plan = {p.name: list(dict.fromkeys([*plan.get(p.name, []), "spikes", "counts"])) for p in net.populations}
+    # the activity report counts spikes and packets of every population; the timing plot estimates every PE
+    extra = ["spikes", "counts"] if args.report else ["spikes"] if args.timing_plot else []
+    if extra:
+        plan = {p.name: list(dict.fromkeys([*plan.get(p.name, []), *extra])) for p in net.populations}
     timing = _timing_config(args)
     result = simulate(net, inputs, ticks, model.profile, args.batch_size, plan, args.threads, timing=timing,
                       strict=args.strict, timeout=args.timeout)
