@@ -363,3 +363,24 @@ def test_framing_any_sensor_size_nmnist_34x34():
     events["x"][7] = 40
     with pytest.raises(Exception, match="event 7 has x = 40"):
         gestures.events_to_frames(events, config)
+
+
+def test_progress_mode_follows_the_terminal_and_the_flags(capsys):
+    from s2sim import progress
+
+    previous = progress.set_mode("auto")
+    try:
+        assert progress.enabled() is False and progress.enabled(True) is True  # capsys' stderr is no terminal
+        for _ in progress.bar(range(3), desc="quiet"):
+            pass
+        assert capsys.readouterr().err == ""
+        progress.set_mode("on")
+        for _ in progress.bar(range(3), desc="counting"):
+            pass
+        assert "counting" in capsys.readouterr().err
+        progress.set_mode("off")
+        assert progress.enabled() is False
+        with pytest.raises(ConfigError, match="'sometimes'"):
+            progress.set_mode("sometimes")
+    finally:
+        progress.set_mode(previous)
