@@ -384,3 +384,23 @@ def test_progress_mode_follows_the_terminal_and_the_flags(capsys):
             progress.set_mode("sometimes")
     finally:
         progress.set_mode(previous)
+
+
+def test_conform_names_its_flags_and_plots_without_a_backend_switch(files, tmp_path, capsys):
+    import matplotlib
+    from PIL import Image
+
+    from s2sim.plotting import DPI
+
+    model, inp, _ = files
+    trace = tmp_path / "t.h5"
+    _run(capsys, "run", model, "-i", inp, "-o", tmp_path / "o.h5", "--dt", "1e-4", "--trace", trace)
+    for flags, named in ((["--atol", "-1"], "--atol must be >= 0"), (["--spike-ticks", "-2"], "--spike-ticks"),
+                         (["--only", "flush_to_zero=False"], "--only applies with --infer only")):
+        code, _, err = _run(capsys, "conform", trace, trace, *flags)
+        assert code == 2 and named in err and "Tolerance." not in err, err
+    backend = matplotlib.get_backend()
+    code, stdout, _ = _run(capsys, "conform", trace, trace, "--plot", tmp_path / "c.png")
+    assert code == 0 and "MATCH" in stdout and matplotlib.get_backend() == backend
+    with Image.open(tmp_path / "c.png") as img:
+        assert round(img.info["dpi"][0]) == DPI

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import math
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError
 
@@ -70,3 +71,20 @@ def require(command: str, needs: dict[str, str]) -> None:
             "pip does not pick a multi-GB CUDA build)" if "torch" in extras else ""
     raise ConfigError(f"{command}: {reasons}, which is not installed; install it with pip install {hint}{torch}. "
                       "Nothing was run.")
+
+
+@contextlib.contextmanager
+def fields_as_flags(owner: str, flags: dict[str, str]) -> Iterator[None]:
+    """Re-raise an s2sim error that names ``owner.field`` (e.g. ``Tolerance.v_atol``) with the option that sets
+    the field instead (``--atol``): a command-line user never typed the field's name."""
+    from ..errors import S2SimError
+
+    try:
+        yield
+    except S2SimError as exc:
+        message = str(exc)
+        for field, flag in flags.items():
+            message = message.replace(f"{owner}.{field}", flag)
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None

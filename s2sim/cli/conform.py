@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..errors import ConfigError
-from .checks import check_output, require
+from .checks import check_output, fields_as_flags, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_conform(args: argparse.Namespace) -> int:
     if args.infer:
         return _run_infer(args)
+    infer_only = [flag for flag, given in (("--only", args.only), ("--state-precision", args.state_precision),
+                                           ("--write-profile", args.write_profile), ("--verbose", args.verbose))
+                  if given]
+    if infer_only:
+        raise ConfigError(f"conform: {', '.join(infer_only)} {'applies' if len(infer_only) == 1 else 'apply'} "
+                          "with --infer only")
     if len(args.traces) != 2:
         raise ConfigError(f"conform: give exactly two traces (expected observed), got {len(args.traces)}; "
                           "use --infer for a set of chip traces")
@@ -175,7 +181,9 @@ def _tolerance(args: argparse.Namespace) -> Any:
 
     given = {k: v for k, v in (("v_atol", args.atol), ("v_rtol", args.rtol), ("v_scale", args.v_scale),
                                ("spike_ticks", args.spike_ticks)) if v is not None}
-    return Tolerance(**given) if given else None
+    with fields_as_flags("Tolerance", {"v_atol": "--atol", "v_rtol": "--rtol", "v_scale": "--v-scale",
+                                       "spike_ticks": "--spike-ticks"}):
+        return Tolerance(**given) if given else None
 
 
 def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_populations: int = 6) -> None:

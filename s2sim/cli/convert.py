@@ -5,12 +5,12 @@ The conversion options and the NIR loading live here because ``s2sim run`` conve
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-from ..errors import ConfigError, ConversionError
+from ..errors import ConfigError
+from .checks import fields_as_flags
 
 INTEGRATORS = ("forward", "exponential")
 RESETS = ("subtract", "zero")
@@ -87,18 +87,9 @@ FIELD_FLAGS = {"dt": "--dt", "integrator": "--integrator", "reset": "--reset", "
                "on_overflow": "--on-overflow", "use_metadata": "--ignore-metadata"}
 
 
-@contextlib.contextmanager
-def _options_named() -> Iterator[None]:
-    """Re-raise a refused conversion setting with the option's name in place of the ConversionConfig field's."""
-    try:
-        yield
-    except (ConfigError, ConversionError) as exc:
-        message = str(exc)
-        for field, flag in FIELD_FLAGS.items():
-            message = message.replace(f"ConversionConfig.{field}", flag)
-        if message == str(exc):
-            raise
-        raise type(exc)(message) from None
+def _options_named() -> Any:
+    """Name a refused conversion setting as the option that sets it."""
+    return fields_as_flags("ConversionConfig", FIELD_FLAGS)
 
 
 def load_profile(path: str | None) -> Any:
