@@ -404,3 +404,22 @@ def test_conform_names_its_flags_and_plots_without_a_backend_switch(files, tmp_p
     assert code == 0 and "MATCH" in stdout and matplotlib.get_backend() == backend
     with Image.open(tmp_path / "c.png") as img:
         assert round(img.info["dpi"][0]) == DPI
+
+
+def test_conform_infer_summarises_and_verbose_lists_everything(tmp_path, capsys):
+    from s2sim.conformance import infer, simulate
+    from s2sim.probes import threshold_probe
+    from s2sim.traces import write_trace
+
+    probe = threshold_probe()
+    trace = simulate(probe.network, probe.timesteps, metadata={"probe": probe.name})
+    write_trace(tmp_path / "threshold.h5", trace)
+    code, summary, _ = _run(capsys, "conform", "--infer", tmp_path / "threshold.h5", "--state-precision", "float32")
+    assert code == 0
+    full = infer([trace], restrict={"state_precision": ["float32"]})  # what --verbose prints and --json holds
+    open_points = full.not_distinguished()
+    assert len(open_points) > 4  # one trace leaves many points open: the case a summary is for
+    listed = [line for line in summary.splitlines() if line.startswith("NOT DISTINGUISHED")]
+    assert listed == [line for line in full.report().splitlines() if line.startswith("NOT DISTINGUISHED")][:4]
+    assert f"and {len(open_points) - 4} more (all of them: --verbose or --json)" in summary
+    assert len(summary.splitlines()) < len(full.report().splitlines())
