@@ -423,3 +423,16 @@ def test_conform_infer_summarises_and_verbose_lists_everything(tmp_path, capsys)
     assert listed == [line for line in full.report().splitlines() if line.startswith("NOT DISTINGUISHED")][:4]
     assert f"and {len(open_points) - 4} more (all of them: --verbose or --json)" in summary
     assert len(summary.splitlines()) < len(full.report().splitlines())
+
+
+def test_step_messages_print_once_when_a_script_configures_logging(tmp_path, capsys):
+    script = tmp_path / "script.py"
+    script.write_text("import logging, sys\nlogging.basicConfig(level=logging.INFO, stream=sys.stderr)\n")
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        code, _, err = _run(capsys, "exec", "--trace", tmp_path / "runs", script)
+    finally:
+        for handler in root.handlers[len(before):]:
+            root.removeHandler(handler)
+    assert code == 0 and err.count("wrote 0 trace(s)") == 1, err

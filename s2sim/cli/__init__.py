@@ -128,14 +128,17 @@ class _StepMessages:
         self.logger = logging.getLogger("s2sim")
 
     def __enter__(self) -> "_StepMessages":
-        self._saved = self.logger.level
+        self._saved = self.logger.level, self.logger.propagate
         self.logger.setLevel(self.level)
+        # not also through a root handler that a script run by `s2sim exec` may set up: each message once
+        self.logger.propagate = False
         self.logger.addHandler(self.handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.logger.removeHandler(self.handler)
-        self.logger.setLevel(self._saved)
+        self.logger.setLevel(self._saved[0])
+        self.logger.propagate = self._saved[1]
 
 
 def _fail(command: str, message: str, code: int) -> int:
