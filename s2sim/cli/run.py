@@ -41,9 +41,10 @@ A spike at tick t reaches its target population in tick t+1.
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "run", help="simulate a NIR graph on input spikes and write spikes and voltages (NIR data, HDF5)",
-        description="Convert a NIR graph, run it bit-exactly as SpiNNaker2 PEs compute it, and write every "
-                    "population's spikes and membrane voltages with nir.write_data.",
+        "run", help="simulate a NIR graph on input spikes and write what --record asks (NIR data, HDF5)",
+        description="Convert a NIR graph, run it bit-exactly as SpiNNaker2 PEs compute it, and write the spikes "
+                    "(and, with --record spikes,v, the membrane voltages) of the output nodes, or of the "
+                    "populations --populations names, with nir.write_data. Nothing else is recorded.",
         epilog=INPUT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="NIR graph file (HDF5, written by nir.write)")
     parser.add_argument("--input", "-i", required=True, metavar="FILE", help="input spikes, .npz or .h5 (see below)")
