@@ -436,3 +436,16 @@ def test_step_messages_print_once_when_a_script_configures_logging(tmp_path, cap
         for handler in root.handlers[len(before):]:
             root.removeHandler(handler)
     assert code == 0 and err.count("wrote 0 trace(s)") == 1, err
+
+
+def test_suggested_settings_are_spelled_as_options():
+    from s2sim.cli.checks import fields_as_flags
+    from s2sim.cli.convert import FIELD_FLAGS
+
+    with pytest.raises(ConfigError) as info:
+        with fields_as_flags("ConversionConfig", FIELD_FLAGS):
+            raise ConfigError("node '0': conv projections have no delay field but conn_delay = 1; use "
+                              "ConversionConfig(conn_delay=0); or ConversionConfig(scale_weights=True); "
+                              "ConversionConfig.dt = -1.0 is not positive")
+    assert str(info.value) == ("node '0': conv projections have no delay field but conn_delay = 1; use --conn-delay "
+                               "0; or --scale-weights; --dt = -1.0 is not positive")

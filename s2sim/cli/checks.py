@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import math
 import os
+import re
 from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError
@@ -75,16 +76,25 @@ def require(command: str, needs: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def fields_as_flags(owner: str, flags: dict[str, str]) -> Iterator[None]:
-    """Re-raise an s2sim error that names ``owner.field`` (e.g. ``Tolerance.v_atol``) with the option that sets
-    the field instead (``--atol``): a command-line user never typed the field's name."""
+    """Re-raise an s2sim error that names ``owner.field`` (e.g. ``Tolerance.v_atol``) or suggests
+    ``owner(field=value)`` with the option that sets the field instead (``--atol``, ``--conn-delay 0``): a
+    command-line user never typed the field's name."""
     from ..errors import S2SimError
 
     try:
         yield
     except S2SimError as exc:
-        message = str(exc)
+        message = re.sub(rf"{owner}\((\w+)=([^)]*)\)", lambda m: _as_flag(flags, m[1], m[2], m[0]), str(exc))
         for field, flag in flags.items():
             message = message.replace(f"{owner}.{field}", flag)
         if message == str(exc):
             raise
         raise type(exc)(message) from None
+
+
+def _as_flag(flags: dict[str, str], field: str, value: str, text: str) -> str:
+    flag = flags.get(field)
+    if flag is None:
+        return text
+    value = value.strip().strip("'\"")
+    return flag if value == "True" else f"{flag} {value}"

@@ -84,7 +84,7 @@ def conversion_config(args: argparse.Namespace) -> Any:
 #: ConversionConfig field -> the option that sets it, so that a bad value is reported as the user typed it.
 FIELD_FLAGS = {"dt": "--dt", "integrator": "--integrator", "reset": "--reset", "scale_weights": "--scale-weights",
                "weight_scale_percentile": "--weight-scale-percentile", "conn_delay": "--conn-delay",
-               "on_overflow": "--on-overflow", "use_metadata": "--ignore-metadata"}
+               "on_overflow": "--on-overflow", "strict": "--strict"}
 
 
 def _options_named() -> Any:
