@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import WEIGHT_LOSS_LIMIT, ConfigError, CoreError, LimitError, S2SimError, WeightLossWarning, warn
-from .snn import Projection
+from .projections import Projection
 
 #: Weights rounded at a time (the float64 temporaries of one chunk stay small).
 CHUNK = 1 << 16
