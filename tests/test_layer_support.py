@@ -69,3 +69,27 @@ def test_training_logs_every_epoch(caplog):
     epochs = [r.getMessage() for r in caplog.records if r.name == "s2sim" and "epoch" in r.getMessage()]
     assert len(times) == 2 and len(epochs) == 2
     assert epochs[0].startswith("epoch 1/2: mean loss ") and epochs[1].startswith("epoch 2/2: mean loss ")
+
+
+def test_ptq_percentile_search_shows_progress_and_logs_its_choice(caplog, capsys):
+    from s2sim import progress
+    from s2sim.quantize import QuantConfig
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), _leaky(), nn.Linear(4, 3), _leaky()).eval()
+    x = (torch.rand(8, 10, 6, generator=torch.Generator().manual_seed(3)) < 0.4).float()
+    y = torch.arange(10) % 3
+    config = QuantConfig(scale_rule="percentile", threshold_search="per_layer", search_percentiles=(100.0, 99.0))
+    previous = progress.set_mode("on")
+    try:
+        with caplog.at_level(logging.INFO, logger="s2sim"):
+            qm = ptq(model, x, y, config)
+    finally:
+        progress.set_mode(previous)
+    err = capsys.readouterr().err
+    assert "PTQ percentile search" in err and "6/6" in err  # 2 candidates x (1 global + 2 layers)
+    messages = [r.getMessage() for r in caplog.records if r.name == "s2sim"]
+    assert any(m.startswith("PTQ search: best global percentile") for m in messages)
+    chosen = [m for m in messages if m.startswith("PTQ search: per-layer percentiles")]
+    assert chosen == [f"PTQ search: per-layer percentiles {qm.config.percentile} (calibration accuracy "
+                      f"{dict(qm.report.search)[qm.config.percentile]:.2f} %)"]
