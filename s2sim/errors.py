@@ -94,13 +94,18 @@ class NotChipArithmeticWarning(S2SimWarning):
 
 
 class InputCountsWarning(S2SimWarning):
-    """Input event counts above 1 were binarised: a spike_list source sends at most one spike per neuron and tick,
-    so a count of 3 became one spike; the message says how many counts were clipped."""
+    """Input event counts above 1 were binarised.
+
+    A spike_list source sends at most one spike per neuron and tick, so a count of 3 became one spike; the message
+    says how many counts were clipped.
+    """
 
 
 class FallbackWarning(S2SimWarning):
-    """A faster or requested way of doing something was unavailable and another, with identical results, was used
-    (e.g. worker processes that could not start)."""
+    """A requested way of doing something was unavailable; another, with identical results, was used.
+
+    E.g. worker processes that could not start.
+    """
 
 
 class CacheWarning(S2SimWarning):

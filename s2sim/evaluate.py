@@ -399,10 +399,9 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     import torch
 
     from .gesture_model import chip_network, run_torch_model, time_first
+    from .progress import step
     from .qat import QATModel
     from .quantize import QuantConfig, ptq
-
-    from .progress import step
 
     n_bins = config.frames.n_time_bins
     seconds: dict[str, float] = {}

@@ -242,8 +242,9 @@ def events_from_array(raw: np.ndarray, where: str = "recording") -> np.ndarray:
 
 
 def events_to_frames(events: np.ndarray, config: FrameConfig = FrameConfig()) -> np.ndarray:
-    """Event counts [n_time_bins, polarities, height, width] of one recording (tonic ``Downsample`` then
-    ``ToFrame``), for any sensor (``config.sensor_size``).
+    """Count one recording's events into frames [n_time_bins, polarities, height, width].
+
+    tonic ``Downsample`` then ``ToFrame``, for any sensor (``config.sensor_size``).
 
     ``events`` is a structured array with fields x, y, p, t (tonic's form, of any integer or bool field types) or
     an (N, 4) ``[x, y, p, t_ms]`` array (the on-disk form), sorted by time. An event outside the sensor is an error
@@ -267,11 +268,11 @@ def events_to_frames(events: np.ndarray, config: FrameConfig = FrameConfig()) ->
 
 
 def _check_on_sensor(events: np.ndarray, sensor: tuple[int, int, int]) -> None:
-    for field, limit in (("x", sensor[0]), ("y", sensor[1]), ("p", sensor[2])):
-        values = np.asarray(events[field], dtype=np.int64)
+    for name, limit in (("x", sensor[0]), ("y", sensor[1]), ("p", sensor[2])):
+        values = np.asarray(events[name], dtype=np.int64)
         bad = np.flatnonzero((values < 0) | (values >= limit))
         if bad.size:
-            raise TraceError(f"event {int(bad[0])} has {field} = {int(values[bad[0]])}, outside the sensor's 0.."
+            raise TraceError(f"event {int(bad[0])} has {name} = {int(values[bad[0]])}, outside the sensor's 0.."
                              f"{limit - 1} (sensor_size {sensor}, as (width, height, polarities)); "
                              f"{bad.size} event(s) are outside; give FrameConfig the camera's sensor_size")
 

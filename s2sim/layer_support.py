@@ -19,9 +19,9 @@ _LSTM = "its LSTM gates (products of state variables) have no chip neuron model;
 REASONS = {
     **{f"MaxPool{d}d": "max pooling has no SpiNNaker2 equivalent (a PE sums weighted spikes, it takes no maximum); "
                        "use nn.AvgPool2d" for d in (1, 2, 3)},
-    **{name: _ACTIVATION for name in ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softmax",
-                                      "LogSoftmax", "Hardtanh", "ReLU6")},
-    **{name: _LSTM for name in ("SLSTM", "SConv2dLSTM")},
+    **dict.fromkeys(("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softmax", "LogSoftmax",
+                     "Hardtanh", "ReLU6"), _ACTIVATION),
+    **dict.fromkeys(("SLSTM", "SConv2dLSTM"), _LSTM),
     "Alpha": "its two coupled synaptic currents have no chip neuron model (lif_curr_exp has one); use Synaptic",
     "Lapicque": "its R and C parametrisation is not converted; use Leaky with the equivalent beta",
     "SpikingNeuron": "a base class, not a neuron model; use Leaky, Synaptic, RLeaky or RSynaptic",
@@ -35,13 +35,15 @@ REASONS = {
 
 
 def is_refused(module: Any) -> bool:
-    """Whether ``module`` is a layer with a known reason to be refused (it is then one layer, whatever its
-    children: an LSTM's inner convolution is not a layer of the model)."""
+    """Tell whether ``module`` is a layer with a known reason to be refused.
+
+    It is then one layer, whatever its children: an LSTM's inner convolution is not a layer of the model.
+    """
     return type(module).__name__ in REASONS
 
 
 def refusal(name: str, module: Any) -> str:
-    """The message for a layer the chip path cannot take: its name, its type and why."""
+    """Word the refusal of a layer the chip path cannot take: its name, its type and why."""
     kind = type(module).__name__
     reason = REASONS.get(kind, "s2sim has no chip mapping for it")
     return f"layer {name!r} ({kind}) cannot run on SpiNNaker2: {reason}. Supported: {SUPPORTED}"

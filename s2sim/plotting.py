@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -143,8 +144,10 @@ def draw_raster(ax: Any, spikes: np.ndarray, title: str, dt: float,
 def draw_voltages(ax: Any, voltages: np.ndarray, neurons: np.ndarray, title: str, dt: float,
                   threshold: float | None = None, voltage_scale: float | None = None,
                   class_names: Sequence[str] | None = None) -> None:
-    """Voltage traces of one sample: voltages [ticks, neurons], one line per neuron in ``neurons``, in chip
-    units (NIR units on a right-hand axis when ``voltage_scale`` is known), the threshold as a dashed line."""
+    """Draw the voltage traces of one sample, voltages [ticks, neurons], one line per neuron in ``neurons``.
+
+    In chip units (NIR units on a right-hand axis when ``voltage_scale`` is known), the threshold dashed.
+    """
     times = np.arange(voltages.shape[0]) * dt * 1e3
     named = class_names is not None and len(class_names) == voltages.shape[1]
     for i in neurons:
@@ -176,7 +179,7 @@ def pick_neurons(rec: NodeRecording, sample: int, count: int) -> np.ndarray:
 
 
 def new_figure(width: float, height: float) -> Any:
-    """A Figure on its own Agg canvas: drawn and saved without pyplot or a backend switch."""
+    """Make a Figure on its own Agg canvas: drawn and saved without pyplot or a backend switch."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -44,7 +45,7 @@ def enabled(progress: bool | None = None) -> bool:
 
 def bar(iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str | None = None,
         unit: str = "it", progress: bool | None = None) -> tqdm:
-    """A tqdm bar on stderr, disabled (it then costs nothing and prints nothing) unless :func:`enabled`."""
+    """Make a tqdm bar on stderr, disabled (it then costs nothing and prints nothing) unless :func:`enabled`."""
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=not enabled(progress),
                 dynamic_ncols=True)
 

@@ -225,7 +225,7 @@ EVENT_COUNTS = ("error", "binarise")
 
 def spike_inputs(spec: NetworkSpec, inputs: Mapping[str, Any], event_counts: str = "error",
                  strict: bool = False) -> dict[str, Any]:
-    """The inputs as [batch, ticks, size] spike arrays.
+    """Shape the inputs as [batch, ticks, size] spike arrays.
 
     A source's array may carry the frame shape after [batch, ticks] (tonic frames [B, T, C, H, W]): it is
     flattened in C order, i.e. neuron ``c*H*W + y*W + x`` as py-spinnaker2 numbers a conv layer's neurons. With
@@ -257,8 +257,11 @@ def spike_inputs(spec: NetworkSpec, inputs: Mapping[str, Any], event_counts: str
 
 
 def binarise_counts(arr: np.ndarray, where: str, subject: str, strict: bool = False) -> np.ndarray:
-    """Event counts (whole numbers >= 0) as 0/1 spikes, with an InputCountsWarning (an error when ``strict``)
-    that says how many counts above 1 were clipped; ``where`` names the array in messages."""
+    """Binarise event counts (whole numbers >= 0) into 0/1 spikes.
+
+    An InputCountsWarning (an error when ``strict``) says how many counts above 1 were clipped; ``where`` names
+    the array in messages.
+    """
     from .errors import InputCountsWarning, warn
 
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":

@@ -1,5 +1,6 @@
 """Layers PTQ/QAT and the snnTorch exporter cannot take are refused by name, type and reason; identities at
-inference (Dropout) are skipped by both; the training loop reports its epochs."""
+inference (Dropout) are skipped by both; the training loop and the PTQ search report their progress.
+"""
 from __future__ import annotations
 
 import logging
@@ -52,7 +53,7 @@ def test_dropout_is_an_identity_for_ptq_and_the_exporter():
     x = (torch.rand(6, 5, 4, generator=torch.Generator().manual_seed(2)) < 0.5).float()
     got, want = ptq(with_dropout, x).simulate(x), ptq(plain, x).simulate(x)
     assert len(got) == len(want)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -91,5 +92,6 @@ def test_ptq_percentile_search_shows_progress_and_logs_its_choice(caplog, capsys
     messages = [r.getMessage() for r in caplog.records if r.name == "s2sim"]
     assert any(m.startswith("PTQ search: best global percentile") for m in messages)
     chosen = [m for m in messages if m.startswith("PTQ search: per-layer percentiles")]
-    assert chosen == [f"PTQ search: per-layer percentiles {qm.config.percentile} (calibration accuracy "
-                      f"{dict(qm.report.search)[qm.config.percentile]:.2f} %)"]
+    accuracy = dict(qm.report.search)[qm.config.percentile]
+    assert chosen == [(f"PTQ search: per-layer percentiles {qm.config.percentile} (calibration accuracy "
+                       f"{accuracy:.2f} %)")]

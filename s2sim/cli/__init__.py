@@ -106,8 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reader_gone() -> int:
-    """stdout's reader closed the pipe (``| head``): stop without a traceback. stdout is pointed at /dev/null so
-    that the interpreter's final flush of what is still buffered fails silently too."""
+    """Stop without a traceback when stdout's reader closed the pipe (``| head``).
+
+    stdout is pointed at /dev/null so that the interpreter's final flush of what is still buffered fails silently
+    too.
+    """
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -118,8 +121,11 @@ def _reader_gone() -> int:
 
 
 class _StepMessages:
-    """While active, the ``s2sim`` logger's INFO messages (steps of long work, files written) are printed on
-    stderr as ``s2sim CMD: message``; with ``quiet`` only its warnings and errors are."""
+    """Print the ``s2sim`` logger's messages on stderr while active.
+
+    INFO messages (steps of long work, files written) appear as ``s2sim CMD: message``; with ``quiet`` only the
+    logger's warnings and errors do.
+    """
 
     def __init__(self, command: str, quiet: bool) -> None:
         self.handler = logging.StreamHandler()  # sys.stderr as it is when main() starts
@@ -127,7 +133,7 @@ class _StepMessages:
         self.level = logging.WARNING if quiet else logging.INFO
         self.logger = logging.getLogger("s2sim")
 
-    def __enter__(self) -> "_StepMessages":
+    def __enter__(self) -> _StepMessages:
         self._saved = self.logger.level, self.logger.propagate
         self.logger.setLevel(self.level)
         # not also through a root handler that a script run by `s2sim exec` may set up: each message once

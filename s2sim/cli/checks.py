@@ -7,7 +7,8 @@ import importlib.util
 import math
 import os
 import re
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -26,17 +27,17 @@ def check_output(path: str, option: str) -> None:
 # -- option values (argparse then names the flag: "argument --threads: must be a positive integer, got 0") ---------
 
 def positive_int(text: str) -> int:
-    """An int >= 1 (argparse ``type=``)."""
+    """Parse an int >= 1 (argparse ``type=``)."""
     return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
-    """An int >= 0 (argparse ``type=``)."""
+    """Parse an int >= 0 (argparse ``type=``)."""
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
 def positive_float(text: str) -> float:
-    """A finite number > 0 (argparse ``type=``)."""
+    """Parse a finite number > 0 (argparse ``type=``)."""
     return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 
 
@@ -68,17 +69,19 @@ def require(command: str, needs: dict[str, str]) -> None:
     extras = sorted({EXTRAS.get(mod, mod) for mod in missing})
     reasons = "; ".join(f"{why} needs {mod}" for mod, why in missing.items())
     hint = " ".join(f"'s2sim[{e}]'" for e in extras)
-    torch = " (install torch first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, so " \
-            "pip does not pick a multi-GB CUDA build)" if "torch" in extras else ""
+    torch = (" (install torch first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, so "
+             "pip does not pick a multi-GB CUDA build)") if "torch" in extras else ""
     raise ConfigError(f"{command}: {reasons}, which is not installed; install it with pip install {hint}{torch}. "
                       "Nothing was run.")
 
 
 @contextlib.contextmanager
 def fields_as_flags(owner: str, flags: dict[str, str]) -> Iterator[None]:
-    """Re-raise an s2sim error that names ``owner.field`` (e.g. ``Tolerance.v_atol``) or suggests
-    ``owner(field=value)`` with the option that sets the field instead (``--atol``, ``--conn-delay 0``): a
-    command-line user never typed the field's name."""
+    """Re-raise an s2sim error with the options that set the fields it names.
+
+    ``owner.field`` (e.g. ``Tolerance.v_atol``) becomes the option (``--atol``), a suggested
+    ``owner(field=value)`` becomes ``--option value``: a command-line user never typed the field's name.
+    """
     from ..errors import S2SimError
 
     try:

@@ -101,12 +101,15 @@ SUMMARY_ITEMS = 4
 
 
 def inference_summary(result: Any) -> str:
-    """:class:`s2sim.conformance.Inference` in a few lines: the verdict, the settled values, the profile, and at
-    most :data:`SUMMARY_ITEMS` entries of each longer list (points not distinguished, populations nothing
-    reproduces, populations only checked); the full lists are behind ``--verbose`` and ``--json``."""
+    """Summarise an :class:`s2sim.conformance.Inference` in a few lines.
+
+    The verdict, the settled values, the profile, and at most :data:`SUMMARY_ITEMS` entries of each longer list
+    (points not distinguished, populations nothing reproduces, populations only checked); the full lists are
+    behind ``--verbose`` and ``--json``.
+    """
     tried = sum(s.tried for s in result.searches)
-    lines = [f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) searched, "
-             f"{tried} combinations tried"]
+    lines = [(f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) "
+              f"searched, {tried} combinations tried")]
     if result.restrict:
         lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in result.restrict.items()))
     if result.checked_only:
@@ -137,7 +140,7 @@ def inference_summary(result: Any) -> str:
 def _capped(items: list[str]) -> list[str]:
     if len(items) <= SUMMARY_ITEMS:
         return items
-    return items[:SUMMARY_ITEMS] + [f"  ... and {len(items) - SUMMARY_ITEMS} more (all of them: --verbose or --json)"]
+    return [*items[:SUMMARY_ITEMS], f"  ... and {len(items) - SUMMARY_ITEMS} more (all of them: --verbose or --json)"]
 
 
 def _write_profile(result: Any, path: str) -> None:
@@ -187,10 +190,11 @@ def _tolerance(args: argparse.Namespace) -> Any:
 
 
 def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_populations: int = 6) -> None:
-    """Per population: spike rasters overlaid (mismatches in red) and observed - expected voltage over ticks.
+    """Draw per population the spike rasters overlaid (mismatches in red) and observed - expected voltage.
 
     Traces carry chip ticks, not a time step, so the time axis is in ticks. Drawn on its own Figure (the user's
-    matplotlib backend untouched)."""
+    matplotlib backend untouched).
+    """
     import numpy as np
     from matplotlib.ticker import MaxNLocator
 

@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--qat-model", type=Path, default=QAT_MODEL, help="QAT-trained model (.npz)")
     parser.add_argument("--raster", type=Path, default=Path("s2sim-demo-raster.png"),
                         help="spike raster to write (default ./s2sim-demo-raster.png)")
-    parser.add_argument("--workers", type=positive_int, help="simulator processes (default: none; the simulator's threads "
-                        "run in this process on every core)")
+    parser.add_argument("--workers", type=positive_int,
+                        help="simulator processes (default: none; the simulator's threads run in this process on "
+                             "every core)")
     parser.add_argument("--dask", help="address of a running Dask scheduler to simulate on")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (accuracies, agreement, resources, timing, files) instead of "
@@ -80,8 +81,7 @@ def run_nir_paper(args: argparse.Namespace) -> int:
 
 
 class _Report:
-    """The demo's output: text on stdout as it goes, or (``--json``) phases on stderr and one JSON object at the
-    end."""
+    """The demo's output: text on stdout as it goes, or (``--json``) phases on stderr and one JSON object."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json

@@ -14,7 +14,8 @@ import os
 import time
 import zipfile
 import zlib
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,8 +92,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- input -------------------------------------------------------------------------------------------------------
 
 def read_inputs(path: str, pops: list, event_counts: str = "error", strict: bool = False) -> dict[str, np.ndarray]:
-    """Input spikes per input population as uint8 [B, T, N], checked against the populations' sizes; event counts
-    binarised with a warning when ``event_counts`` is "binarise"."""
+    """Read the input spikes per input population as uint8 [B, T, N], checked against the populations' sizes.
+
+    Event counts are binarised, with a warning, when ``event_counts`` is "binarise".
+    """
     if not os.path.isfile(path):
         raise TraceError(f"input file {path!r} does not exist")
     ext = os.path.splitext(path)[1].lower()
@@ -246,7 +249,7 @@ def _record_list(text: str) -> tuple[str, ...]:
 
 
 def chosen_populations(which: str, net: Any, outputs: list) -> list:
-    """The populations ``--populations`` names: ``outputs``, ``all`` or a comma-separated list of names."""
+    """Return the populations ``--populations`` names: ``outputs``, ``all`` or a comma-separated list."""
     if which == "outputs":
         return list(outputs)
     if which == "all":
@@ -261,7 +264,7 @@ def chosen_populations(which: str, net: Any, outputs: list) -> list:
 
 
 def record_plan(pops: list, what: tuple[str, ...]) -> dict[str, list[str]]:
-    """Population name -> what it records; a spike source has no membrane, so ``v`` is not asked of it."""
+    """Map population name -> what it records; a spike source has no membrane, so ``v`` is not asked of it."""
     return {p.name: [w for w in what if w == "spikes" or not p.model.is_input] for p in pops}
 
 
@@ -275,8 +278,9 @@ def _chunks(batch: int, size: int) -> Iterator[tuple[int, int]]:
 def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: Any, batch_size: int,
              record: Mapping[str, Sequence[str]], threads: int | None = None, timing: Any = None,
              strict: bool = False, timeout: float | None = None, desc: str = "simulating") -> BatchResult:
-    """Run ``net`` on all samples in chunks of ``batch_size``; what ``record`` asks (population -> "spikes", "v",
-    "counts"), [B, T, ...], as one BatchResult, with a progress bar over the samples.
+    """Run ``net`` on all samples in chunks of ``batch_size``, with a progress bar over the samples.
+
+    Returns what ``record`` asks (population -> "spikes", "v", "counts"), [B, T, ...], as one BatchResult.
     With ``timing`` (a TimingConfig) the result's ``timing`` is the merged PE time summary of every chunk (a dict).
 
     Sets each population's ``record`` list to what ``record`` asks (nothing for populations it does not name):
@@ -324,8 +328,9 @@ def _collect(into: dict[str, np.ndarray], part: Mapping[str, np.ndarray], start:
 
 def write_recording(path: str, spikes: Mapping[str, np.ndarray], voltages: Mapping[str, np.ndarray], dt: float,
                     attrs: Mapping[str, Any] | None = None) -> None:
-    """Write spikes (as bool) and voltages (dtype kept) per population with nir.write_data; a population may
-    have either or both.
+    """Write spikes (as bool) and voltages (dtype kept) per population with nir.write_data.
+
+    A population may have either or both.
 
     ``attrs`` are stored as JSON strings in the file's root attributes (nir.read_data ignores them).
     """
@@ -482,7 +487,7 @@ def _file_attrs(args: argparse.Namespace, model: Any, net: Any, ticks: int, batc
 
 
 def _threshold(pop: Any) -> Any:
-    """The population's firing threshold in chip units (one number when uniform), None when it has none."""
+    """Return the firing threshold in chip units (one number when uniform), None for a model without one."""
     try:
         value = np.asarray(pop.param("threshold"), dtype=np.float64).ravel()
     except Exception:  # a model without a threshold parameter
@@ -492,8 +497,10 @@ def _threshold(pop: Any) -> Any:
 
 def _write_trace(args: argparse.Namespace, net: Any, model: Any, inputs: Mapping[str, np.ndarray],
                  ticks: int) -> None:
-    """Sample 0 as a trace: a run of that one sample recording spikes and voltages everywhere (conform compares
-    all of them), separate from the main run so that the main run records only what was asked."""
+    """Write sample 0 as a trace, from a run of that sample that records spikes and voltages everywhere.
+
+    conform compares all of them; the main run stays apart, recording only what was asked.
+    """
     from ..progress import step
     from ..traces import from_result, write_trace
 
