@@ -17,16 +17,27 @@ SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.py) CMakeLists.txt
 env: $(DEPS)
 build: $(CORE)
 
+# Each step says what it does; pip shows its download bars for the two big installs instead of -q silence.
+# STEP prints on stderr.
+STEP = @printf '\n== s2sim set-up %s\n' >&2
+
 $(DEPS): pyproject.toml
+	$(STEP) "[1/5] virtual environment $(VENV)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(STEP) "[2/5] pip upgrade"
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(STEP) "[3/5] $(TORCH) (the largest download of the set-up)"
+	$(PY) -m pip install --progress-bar on "$(TORCH)"
+	$(STEP) "[4/5] build tools (scikit-build-core, cffi, numpy)"
 	$(PY) -m pip install -q scikit-build-core cffi numpy
-	$(PY) -m pip install -q --no-build-isolation -e ".[all]"
+	$(STEP) "[5/5] s2sim with every extra (snntorch, tonic, h5py, matplotlib, dask, pytest, ...), building its C core"
+	$(PY) -m pip install --progress-bar on --no-build-isolation -e ".[all]"
 	touch $@ $(CORE)
+	$(STEP) "done: $(VENV) is ready"
 
 # Rebuild the C core when its sources change (editable install: Python files are used from this folder).
 $(CORE): $(DEPS) $(SOURCES)
+	$(STEP) "building the C core (CMake)"
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 

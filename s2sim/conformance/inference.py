@@ -190,7 +190,10 @@ def infer(observed: Trace | Sequence[Trace], *, restrict: Mapping[str, Sequence[
         allowed_values(point, restrict)
     cache = {} if cache is None else cache
     searches, checked_only = [], []
-    for trace, label in zip(traces, labels):
+    from ..progress import bar
+
+    # each trace re-runs its network once per combination of the points it depends on: seconds per trace
+    for trace, label in bar(list(zip(traces, labels)), desc="variant inference", unit="trace"):
         found = hypotheses(trace, restrict)
         for pop in trace.network.populations:
             if pop.name in found:
