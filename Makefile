@@ -12,7 +12,7 @@ DEPS   := $(VENV)/.s2sim-deps
 CORE   := $(VENV)/.s2sim-core
 SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.py) CMakeLists.txt
 
-.PHONY: env build demo test sanitize bench emulate docs clean
+.PHONY: FORCE env build demo test sanitize bench emulate docs clean
 
 env: $(DEPS)
 build: $(CORE)
@@ -35,8 +35,16 @@ $(DEPS): pyproject.toml
 	touch $@ $(CORE)
 	$(STEP) "done: $(VENV) is ready"
 
+# The editable install maps each Python module to its file once: a module added, moved or removed (e.g. a module
+# becoming a subpackage) needs a reinstall, so the list of module files is a prerequisite, rewritten when it changes.
+MODULES := $(VENV)/.s2sim-modules
+MODULE_LIST := $(sort $(shell find s2sim -name '*.py' -not -path '*/__pycache__/*'))
+$(MODULES): FORCE
+	@mkdir -p $(VENV); echo '$(MODULE_LIST)' | cmp -s - $@ || echo '$(MODULE_LIST)' > $@
+FORCE:
+
 # Rebuild the C core when its sources change (editable install: Python files are used from this folder).
-$(CORE): $(DEPS) $(SOURCES)
+$(CORE): $(DEPS) $(SOURCES) $(MODULES)
 	$(STEP) "building the C core (CMake)"
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
