@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import snn
 
-#: NIR paper, single-LIF benchmark: input spike ticks and the published output spikes (reference doc, section 7).
+#: NIR paper, single-LIF benchmark: input spike ticks and the published output spikes (Pedersen et al.,
+#: Nature Communications 2024, the SpiNNaker2 run; docs/datapath.md R§7).
 NIR_PAPER_INPUT_TICKS = (
     60,
     220,

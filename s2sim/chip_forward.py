@@ -134,7 +134,7 @@ def chip_run(
     slope: float = 2.0,
     backend: str = "auto",
 ) -> ChipTrace:
-    """Run the chip's forward: ``x`` [T, B, *in_shape] spikes, zero-padded to ``n_ticks``; one tick per hop.
+    """Run the chip's forward: ``x`` ``[T, B, *in_shape]`` spikes, zero-padded to ``n_ticks``; one tick per hop.
 
     Each layer runs with its model's settings in ``profile`` (``ChipProfile.model_settings``). ``record_v``: the
     membranes of every layer (True), of none (False) or of the output layer only ("last", the others None in

@@ -58,7 +58,8 @@ def check_range(w: np.ndarray, low: int, high: int, where: str, offset: int = 0,
 class WeightLoss:
     """What rounding does to a list of weights.
 
-    Sum |w|, sum |w - rounded|, non-zero weights before and after, the largest |w|; added up chunk by chunk.
+    ``sum |w|``, ``sum |w - rounded|``, non-zero weights before and after, the largest ``|w|``; added up chunk by
+    chunk.
     """
 
     mass: float = 0.0
@@ -121,7 +122,7 @@ def check_weight_loss(
 ) -> None:
     """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection.
 
-    Every non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
+    Every non-zero weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass ``sum(|w|)`` is lost.
 
     ``how`` names the rounding ("weight_rounding 'trunc'"); an all-zero projection as given is not reported.
     """
@@ -161,7 +162,7 @@ class Rows:
     """One list's rows.
 
     ``arrays`` for the kernel (dense: dense, row_nnz; sparse: row_ptr, target, weight and, when the delays differ,
-    delay), and ``abs_sum`` [n_post], the sum of |w| into each internal post neuron.
+    delay), and ``abs_sum`` [n_post], the sum of ``|w|`` into each internal post neuron.
     """
 
     dense: bool

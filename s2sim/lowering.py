@@ -115,7 +115,7 @@ class LoweredProjection:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     geometry: dict[str, int] = field(default_factory=dict)
     n_synapses: int = 0
-    #: Connection lists: the sum of |w| into each internal post neuron (for the accumulator bound).
+    #: Connection lists: the sum of ``|w|`` into each internal post neuron (for the accumulator bound).
     abs_sum: np.ndarray | None = None
 
 

@@ -24,7 +24,7 @@ batches. The backward is a surrogate gradient (arctan, as snnTorch's default) th
 with the reset detached as in snnTorch, back through time along the membrane, the synaptic current and the
 recurrent projection.
 
-Tensors are time-first: input spikes [T, B, *input_shape]; outputs [n_ticks, B, n] with
+Tensors are time-first: input spikes ``[T, B, *input_shape]``; outputs [n_ticks, B, n] with
 ``n_ticks = T + extra_ticks`` (default: one tick per layer, so the last input reaches the output layer).
 """
 
@@ -200,7 +200,7 @@ class VerifyReport:
 
 
 def verify(model: QATModel | QuantizedModel, x: Any, simulator: Any = None) -> VerifyReport:
-    """Run ``x`` [T, B, *input_shape] through the torch chip forward and through the simulator; compare bits.
+    """Run ``x`` ``[T, B, *input_shape]`` through the torch chip forward and through the simulator; compare bits.
 
     Voltages are compared as uint32 bit patterns, spikes exactly, for every layer, sample and tick.
     """

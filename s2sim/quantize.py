@@ -129,7 +129,7 @@ def ptq(
         ``nn.Sequential`` of Linear / Conv2d / AvgPool2d / Flatten / Dropout and snnTorch ``Leaky``, ``RLeaky``,
         ``Synaptic``, ``RSynaptic`` (subtract or zero reset); see :func:`parse_model`.
     calib_x : torch.Tensor
-        Calibration spikes [T, B, *input_shape], 0/1.
+        Calibration spikes ``[T, B, *input_shape]``, 0/1.
     calib_y : torch.Tensor, optional
         Labels [B]; needed by ``threshold_search``; with them the report holds calibration accuracies
         (output neuron with most spikes).
@@ -192,13 +192,26 @@ def _search_percentiles(
             tried[ps] = _accuracy(qm.predict(x, sim), y)
         return tried[ps]
 
+    from .progress import bar, step
+
     # ties go to the larger percentile (less clipping), hence the candidates in descending order
     candidates = sorted(set(config.search_percentiles), reverse=True)
-    best = max(((p,) * n for p in candidates), key=score)
-    if config.threshold_search == "per_layer":
+    layered = config.threshold_search == "per_layer"
+    # every candidate simulates the calibration set: one bar over all of them
+    progress = bar(total=len(candidates) * (1 + n * layered), desc="PTQ percentile search", unit="try")
+
+    def tried_score(ps: tuple[float, ...]) -> float:
+        progress.update(1)
+        return score(ps)
+
+    best = max(((p,) * n for p in candidates), key=tried_score)
+    step("PTQ search: best global percentile %g (calibration accuracy %.2f %%)", best[0], tried[best])
+    if layered:
         for i in range(n):
             options = [(*best[:i], p, *best[i + 1 :]) for p in candidates]
-            best = max(options, key=lambda ps: (score(ps), ps == best))
+            best = max(options, key=lambda ps: (tried_score(ps), ps == best))
+        step("PTQ search: per-layer percentiles %s (calibration accuracy %.2f %%)", best, tried[best])
+    progress.close()
     return replace(config, percentile=best), sorted(tried.items(), key=lambda kv: -kv[1])
 
 

@@ -43,7 +43,7 @@ class QuantizedModel:
         return input_ticks + extra
 
     def forward(self, x: Any, record_v: bool = False) -> ChipTrace:
-        """Run the chip arithmetic in torch on spikes ``x`` [T, B, *input_shape].
+        """Run the chip arithmetic in torch on spikes ``x`` ``[T, B, *input_shape]``.
 
         See :func:`s2sim.chip_forward.chip_run`.
         """
@@ -54,7 +54,7 @@ class QuantizedModel:
         )
 
     def simulate(self, x: Any, simulator: Any = None) -> list[np.ndarray]:
-        """Return every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` [T, B, *input_shape].
+        """Return every layer's spikes, uint8 [n_ticks, B, n] each, for spikes ``x`` ``[T, B, *input_shape]``.
 
         The network (:meth:`to_network`) runs in the C kernel (``simulator``, default
         ``s2sim.Simulator(config.profile)``): the same spikes as :meth:`forward` (tests/test_quantize.py checks it),
@@ -98,7 +98,7 @@ class QuantizedModel:
         return net
 
     def simulator_inputs(self, x: Any) -> dict[str, np.ndarray]:
-        """``x`` [T, B, *input_shape] (0/1) as the simulator's input dict, zero-padded to :meth:`n_ticks`."""
+        """``x`` ``[T, B, *input_shape]`` (0/1) as the simulator's input dict, zero-padded to :meth:`n_ticks`."""
         arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
         t, b = arr.shape[:2]
         flat = arr.reshape(t, b, -1)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, TraceError
+from .errors import CacheWarning, ConfigError, TraceError
 from .event_camera import EventCamera, EventCameraConfig
 
 #: Bumped whenever the same configuration would produce different samples.
@@ -351,7 +351,10 @@ def load(
             import warnings
 
             warnings.warn(
-                f"cannot write the Saccade Digits cache {path} ({exc}); pass cache_dir= to cache elsewhere",
+                CacheWarning(
+                    f"cannot write the Saccade Digits cache {path} ({exc}); pass cache_dir= to cache elsewhere",
+                    str(path),
+                ),
                 stacklevel=2,
             )
     return data

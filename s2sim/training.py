@@ -7,6 +7,7 @@ on ``logit_scale x`` the spike counts. torch and snnTorch are imported when call
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -53,8 +54,12 @@ def fit(
     seed: int = 0,
     logit_scale: float = 0.5,
     cosine: bool = False,
+    progress: bool | None = None,
 ) -> list[float]:
     """Adam on cross-entropy of output spike counts; returns the seconds of each epoch.
+
+    Each epoch shows a progress bar over its batches on stderr (see :mod:`s2sim.progress`; ``progress`` forces it
+    on or off) and logs its mean loss and duration (INFO, ``s2sim`` logger).
 
     Parameters
     ----------
@@ -73,6 +78,8 @@ def fit(
     import torch
     import torch.nn.functional as F
 
+    from .progress import bar, logger, step
+
     opt = torch.optim.Adam(params, lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if cosine else None
     gen = torch.Generator().manual_seed(seed)
@@ -81,16 +88,22 @@ def fit(
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(order), batch_size):
+        losses = []
+        for i in bar(
+            range(0, len(order), batch_size), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", progress=progress
+        ):
             idx = order[i : i + batch_size]
             spk = forward(batches(idx.numpy(), epoch))
             loss = F.cross_entropy(spk.sum(0) * logit_scale, y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            losses.append(loss.detach())
         if schedule is not None:
             schedule.step()
         times.append(time.perf_counter() - t0)
+        if losses and logger.isEnabledFor(logging.INFO):  # the mean costs a device sync: only when shown
+            step("epoch %d/%d: mean loss %.4f, %.1f s", epoch + 1, epochs, float(torch.stack(losses).mean()), times[-1])
     return times
 
 

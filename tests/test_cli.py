@@ -170,7 +170,7 @@ def test_plot_rejects_a_model_file_and_a_sample_out_of_range(tmp_path, capsys):
     assert code == 2 and "is not NIR data" in err
     path, _, _ = _recording(tmp_path)
     code, _, err = _run(capsys, "plot", path, "--sample", "3")
-    assert code == 2 and "sample 3 out of range" in err
+    assert code == 2 and "--sample 3 is out of range" in err
 
 
 # -- convert and run end to end ---------------------------------------------------------------------------------
@@ -269,6 +269,10 @@ def test_run_writes_spikes_and_float32_voltages_exactly(model_file, tmp_path, ca
         "--progress",
         "on",
         "--report",
+        "--record",
+        "spikes,v",
+        "--populations",
+        "all",
     )
     assert code == 0 and "5 sample(s), 32 ticks" in stdout
     assert "Resource report" in stdout and "Activity per PE and tick (mean over 5 sample(s), 32 ticks)" in stdout

@@ -220,7 +220,10 @@ def infer(
         allowed_values(point, restrict)
     cache = {} if cache is None else cache
     searches, checked_only = [], []
-    for trace, label in zip(traces, labels, strict=True):
+    from ..progress import bar
+
+    # each trace re-runs its network once per combination of the points it depends on: seconds per trace
+    for trace, label in bar(list(zip(traces, labels, strict=True)), desc="variant inference", unit="trace"):
         found = hypotheses(trace, restrict)
         for pop in trace.network.populations:
             if pop.name in found:

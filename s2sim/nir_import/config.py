@@ -66,7 +66,7 @@ class ConversionConfig:
     scale_weights : bool
         Scale the weights feeding each population to its weight limit.
     weight_scale_percentile : float
-        With ``scale_weights``: scale so that this percentile of |W| maps to the limit (100 = max).
+        With ``scale_weights``: scale so that this percentile of ``|W|`` maps to the limit (100 = max).
         Below 100 some weights exceed the range: use ``on_overflow="clip"``.
     integrator : Integrator
         FORWARD (exact for snnTorch graphs) or EXPONENTIAL (py-spinnaker2's default).
