@@ -16,6 +16,7 @@ the network's content hash) and runs its chunks on one thread. Networks travel a
 (:mod:`s2sim.network_io`), so a worker runs bit-for-bit what the caller built. A Dask worker needs s2sim installed
 in its own environment.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +26,10 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -116,8 +118,9 @@ def agreement(reference_spikes: np.ndarray, result: EvaluationResult) -> dict[st
     """
     ref = np.asarray(reference_spikes)
     if ref.shape != result.output_spikes.shape:
-        raise ConfigError(f"agreement: reference spikes have shape {ref.shape}; the simulator's are "
-                          f"{result.output_spikes.shape}")
+        raise ConfigError(
+            f"agreement: reference spikes have shape {ref.shape}; the simulator's are {result.output_spikes.shape}"
+        )
     if not len(ref):
         return {"prediction": float("nan"), "spikes": float("nan")}
     same_pred = predict(ref.sum(axis=1)) == result.predictions
@@ -130,10 +133,17 @@ THREAD_CHUNK = 256
 BACKENDS = ("auto", "threads", "processes")
 
 
-def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, *,
-             profile: ChipProfile | None = None, workers: int | None = None, dask_address: Any = None,
-             chunk_size: int | None = None, progress: bool | None = None,
-             backend: str = "auto") -> EvaluationResult:
+def evaluate(
+    network: GestureNetwork | Callable[[], GestureNetwork],
+    data: Any,
+    *,
+    profile: ChipProfile | None = None,
+    workers: int | None = None,
+    dask_address: Any = None,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+    backend: str = "auto",
+) -> EvaluationResult:
     """Run every sample of ``data`` through the simulator and collect the output.
 
     Parameters
@@ -163,8 +173,9 @@ def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, 
     spikes, labels = _unpack(data)
     gnet = network() if callable(network) else network
     if not isinstance(gnet, GestureNetwork):
-        raise ConfigError(f"evaluate: network must be a GestureNetwork or a function returning one, got "
-                          f"{type(gnet).__name__}")
+        raise ConfigError(
+            f"evaluate: network must be a GestureNetwork or a function returning one, got {type(gnet).__name__}"
+        )
     if spikes.shape[1] > gnet.timesteps:
         raise ConfigError(f"evaluate: samples have {spikes.shape[1]} ticks; the network runs {gnet.timesteps}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -228,8 +239,9 @@ def _make_job(gnet: GestureNetwork, profile: ChipProfile) -> _Job:
     network = network_to_dict(gnet.net)
     for pop in network["populations"]:  # the activity per layer comes from the counts, recorded only when asked
         pop["record"] = [*pop["record"], "counts"] if "counts" not in pop["record"] else pop["record"]
-    text = json.dumps([network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict()],
-                      sort_keys=True)
+    text = json.dumps(
+        [network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict()], sort_keys=True
+    )
     key = hashlib.sha256(text.encode()).hexdigest()
     return _Job(key, network, gnet.input, gnet.output, gnet.timesteps, gnet.latency, profile.to_dict())
 
@@ -256,7 +268,7 @@ def _run_chunk(job: _Job, spikes: np.ndarray, threads: int = 1) -> tuple[np.ndar
     pad = np.zeros((spikes.shape[0], job.timesteps - spikes.shape[1], spikes.shape[2]), np.uint8)
     res = loaded.run_batch({job.input: np.concatenate([spikes, pad], axis=1)}, job.timesteps)
     activity = {name: c[:, :, 0].sum(axis=1) for name, c in res.counts.items()}
-    return res.spikes[job.output][:, job.latency:job.latency + spikes.shape[1]].copy(), activity
+    return res.spikes[job.output][:, job.latency : job.latency + spikes.shape[1]].copy(), activity
 
 
 def _bar(items: Sequence, progress: bool | None, total: int | None = None) -> Any:
@@ -282,19 +294,24 @@ def _chunk_in_worker(args: tuple[str, np.ndarray]):
 
 def _script_reimported() -> bool:
     """True in a spawned child while it re-runs the parent's main script (its __main__ is then __mp_main__)."""
-    return multiprocessing.parent_process() is not None and \
-        getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__"
+    return (
+        multiprocessing.parent_process() is not None
+        and getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__"
+    )
 
 
-def _run_processes(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int,
-                   progress: bool) -> list | None:
+def _run_processes(
+    job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int, progress: bool
+) -> list | None:
     """Chunks on spawned processes; None when they cannot start (a script without a __main__ guard, whose
-    workers re-run it and stop at this call instead of starting processes of their own)."""
+    workers re-run it and stop at this call instead of starting processes of their own).
+    """
     from concurrent.futures import ProcessPoolExecutor
 
     if _script_reimported():
-        raise RuntimeError("s2sim.evaluate: a worker process re-ran a script without an "
-                           "if __name__ == '__main__' guard")
+        raise RuntimeError(
+            "s2sim.evaluate: a worker process re-ran a script without an if __name__ == '__main__' guard"
+        )
     # spawn, not fork: the caller may hold torch's or the simulator's threads, which a forked child cannot use
     ctx = multiprocessing.get_context("spawn")
     try:
@@ -302,15 +319,21 @@ def _run_processes(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]],
             results = pool.map(_chunk_in_worker, [(job.key, spikes[a:b]) for a, b in bounds])
             return list(_bar(results, progress, len(bounds)))
     except BrokenProcessPool:
-        warnings.warn(FallbackWarning(
-            "evaluate: worker processes could not start (a script run directly needs an "
-            "`if __name__ == '__main__':` guard to use processes); evaluated in this process's threads instead, "
-            "with identical results", "evaluate"), stacklevel=3)
+        warnings.warn(
+            FallbackWarning(
+                "evaluate: worker processes could not start (a script run directly needs an "
+                "`if __name__ == '__main__':` guard to use processes); evaluated in this process's threads instead, "
+                "with identical results",
+                "evaluate",
+            ),
+            stacklevel=3,
+        )
         return None
 
 
-def _run_dask(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], address: Any,
-              progress: bool) -> tuple[list, int]:
+def _run_dask(
+    job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], address: Any, progress: bool
+) -> tuple[list, int]:
     try:
         from dask.distributed import Client
     except ImportError as exc:
@@ -363,17 +386,31 @@ class PipelineResult:
         lines.append("-" * 78)
         a = self.agreement
         label = f"{self.reference} model vs simulator, per sample"
-        lines.append(f"{label:<34}   prediction {100 * a['prediction']:.2f} %, "
-                     f"output spike trains identical {100 * a['spikes']:.2f} %")
-        lines.append(f"{self.samples} samples; simulator: {self.simulation.backend}, {self.simulation.workers} "
-                     f"worker(s), {self.simulation.seconds:.2f} s")
+        lines.append(
+            f"{label:<34}   prediction {100 * a['prediction']:.2f} %, "
+            f"output spike trains identical {100 * a['spikes']:.2f} %"
+        )
+        lines.append(
+            f"{self.samples} samples; simulator: {self.simulation.backend}, {self.simulation.workers} "
+            f"worker(s), {self.simulation.seconds:.2f} s"
+        )
         return "\n".join(lines)
 
 
-def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model: Any = None,
-                         qat_config: Any = None, calib: Any = None, ptq_config: Any = None,
-                         workers: int | None = None, dask_address: Any = None, progress: bool | None = None,
-                         batch_size: int = 64) -> PipelineResult:
+def run_gesture_pipeline(
+    float_model: Any,
+    config: Any,
+    test: Any,
+    *,
+    qat_model: Any = None,
+    qat_config: Any = None,
+    calib: Any = None,
+    ptq_config: Any = None,
+    workers: int | None = None,
+    dask_address: Any = None,
+    progress: bool | None = None,
+    batch_size: int = 64,
+) -> PipelineResult:
     """Float, PTQ, QAT and simulator accuracy of the gesture network on ``test``, and QAT-vs-simulator agreement.
 
     Parameters
@@ -408,24 +445,36 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     t0 = time.perf_counter()
     step("float model: snnTorch forward of %d samples", len(test))
     with torch.no_grad():
-        float_counts = np.concatenate([run_torch_model(float_model, torch.from_numpy(
-            test.spikes[i:i + batch_size]).float()).sum(dim=1).numpy() for i in range(0, len(test), batch_size)])
+        float_counts = np.concatenate(
+            [
+                run_torch_model(float_model, torch.from_numpy(test.spikes[i : i + batch_size]).float())
+                .sum(dim=1)
+                .numpy()
+                for i in range(0, len(test), batch_size)
+            ]
+        )
     float_acc = float(np.mean(predict(float_counts) == test.labels))
     seconds["float"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     calib = calib if calib is not None else test.subset(slice(0, 64))
     step("PTQ: quantizing on %d calibration samples, then simulating it", len(calib))
-    ptq_model = ptq(float_model, time_first(calib.spikes), torch.from_numpy(calib.labels),
-                    ptq_config or replace(qat_config or QuantConfig(), scale_rule="max", threshold_search="none"))
+    ptq_model = ptq(
+        float_model,
+        time_first(calib.spikes),
+        torch.from_numpy(calib.labels),
+        ptq_config or replace(qat_config or QuantConfig(), scale_rule="max", threshold_search="none"),
+    )
     ptq_net = chip_network(ptq_model, n_bins, name="dvs_gesture_ptq")
-    ptq_sim = evaluate(ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address,
-                       progress=progress)
+    ptq_sim = evaluate(
+        ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address, progress=progress
+    )
     seconds["ptq"] = time.perf_counter() - t0
 
-    rows = [("float (snnTorch)", float_acc, "snnTorch forward"),
-            (f"PTQ ({describe_format(ptq_model.config)})", ptq_sim.accuracy,
-             "simulator (PTQ forward is bit-identical)")]
+    rows = [
+        ("float (snnTorch)", float_acc, "snnTorch forward"),
+        (f"PTQ ({describe_format(ptq_model.config)})", ptq_sim.accuracy, "simulator (PTQ forward is bit-identical)"),
+    ]
     if qat_model is not None:
         t0 = time.perf_counter()
         step("QAT model: chip-arithmetic torch forward of %d samples", len(test))
@@ -433,20 +482,34 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
         qat_spikes = _chip_forward_spikes(qat, test, n_bins, len(qat.layers), batch_size)
         seconds["qat_forward"] = time.perf_counter() - t0
         qat_acc = float(np.mean(predict(qat_spikes.sum(axis=1)) == test.labels))
-        rows.append((f"QAT ({describe_format(qat.config)})", qat_acc,
-                     "QAT model's chip-arithmetic torch forward"))
+        rows.append((f"QAT ({describe_format(qat.config)})", qat_acc, "QAT model's chip-arithmetic torch forward"))
     else:
         qat, qat_spikes = ptq_model, _chip_forward_spikes(ptq_model, test, n_bins, len(ptq_model.layers), batch_size)
     t0 = time.perf_counter()
     step("simulator: %d samples on the bit-exact core", len(test))
     network = chip_network(qat, n_bins)
-    sim = evaluate(network, test, profile=qat.config.profile, workers=workers, dask_address=dask_address,
-                   progress=progress)
+    sim = evaluate(
+        network, test, profile=qat.config.profile, workers=workers, dask_address=dask_address, progress=progress
+    )
     seconds["simulator"] = time.perf_counter() - t0
-    rows.append(("simulator (s2sim, bit-exact core)", sim.accuracy,
-                 f"s2sim.Simulator on the {'QAT' if qat_model is not None else 'PTQ'} network"))
-    return PipelineResult(rows, agreement(qat_spikes, sim), ptq_model, qat, network, sim, len(test),
-                          "QAT" if qat_model is not None else "PTQ", seconds)
+    rows.append(
+        (
+            "simulator (s2sim, bit-exact core)",
+            sim.accuracy,
+            f"s2sim.Simulator on the {'QAT' if qat_model is not None else 'PTQ'} network",
+        )
+    )
+    return PipelineResult(
+        rows,
+        agreement(qat_spikes, sim),
+        ptq_model,
+        qat,
+        network,
+        sim,
+        len(test),
+        "QAT" if qat_model is not None else "PTQ",
+        seconds,
+    )
 
 
 def describe_format(config: Any) -> str:
@@ -470,6 +533,6 @@ def _chip_forward_spikes(quantized: Any, data: Any, n_bins: int, latency: int, b
     out = []
     with torch.no_grad():
         for i in range(0, len(data), batch_size):
-            spk = quantized.forward(time_first(data.spikes[i:i + batch_size])).spikes[-1]
-            out.append(spk.numpy().transpose(1, 0, 2)[:, latency:latency + n_bins].astype(np.uint8))
+            spk = quantized.forward(time_first(data.spikes[i : i + batch_size])).spikes[-1]
+            out.append(spk.numpy().transpose(1, 0, 2)[:, latency : latency + n_bins].astype(np.uint8))
     return np.concatenate(out)

@@ -21,6 +21,7 @@ No installable package ships DVS Gesture recordings, so :func:`write_synthetic_d
 the same on-disk layout: 11 classes of moving blobs whose path, side and direction are class-specific, with
 per-sample jitter and background noise. The whole pipeline then runs on them exactly as on the real data.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,9 +30,9 @@ import json
 import os
 import tarfile
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -42,8 +43,17 @@ SENSOR_SIZE = (128, 128, 2)
 N_CLASSES = 11
 #: Class names in label order (tonic's DVSGesture.classes).
 CLASSES = (
-    "hand clapping", "right hand wave", "left hand wave", "right arm clockwise", "right arm counter-clockwise",
-    "left arm clockwise", "left arm counter-clockwise", "arm roll", "air drums", "air guitar", "other gestures",
+    "hand clapping",
+    "right hand wave",
+    "left hand wave",
+    "right arm clockwise",
+    "right arm counter-clockwise",
+    "left arm clockwise",
+    "left arm counter-clockwise",
+    "arm roll",
+    "air drums",
+    "air guitar",
+    "other gestures",
 )
 #: tonic refuses a local copy with fewer ``.npy`` files than this in a split's folder and tries to download.
 TONIC_MIN_FILES = 100
@@ -75,20 +85,27 @@ class FrameConfig:
 
     def __post_init__(self) -> None:
         sensor = self.sensor_size
-        if (not isinstance(sensor, (tuple, list)) or len(sensor) != 3
-                or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in sensor)):
-            raise ConfigError(f"FrameConfig.sensor_size must be (width, height, polarities) of positive ints, got "
-                              f"{sensor!r}")
+        if (
+            not isinstance(sensor, (tuple, list))
+            or len(sensor) != 3
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in sensor)
+        ):
+            raise ConfigError(
+                f"FrameConfig.sensor_size must be (width, height, polarities) of positive ints, got {sensor!r}"
+            )
         object.__setattr__(self, "sensor_size", tuple(int(v) for v in sensor))  # a list read back from JSON
         width, height, _ = self.sensor_size
         if isinstance(self.n_time_bins, bool) or not isinstance(self.n_time_bins, int) or self.n_time_bins < 1:
             raise ConfigError(f"FrameConfig.n_time_bins must be a positive int, got {self.n_time_bins!r}")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1 or width % self.size:
-            raise ConfigError(f"FrameConfig.size must be a positive int dividing the sensor width {width}, got "
-                              f"{self.size!r}")
+            raise ConfigError(
+                f"FrameConfig.size must be a positive int dividing the sensor width {width}, got {self.size!r}"
+            )
         if height * self.size % width:
-            raise ConfigError(f"FrameConfig.size {self.size}: the sensor height {height} scaled by {self.size}/{width} "
-                              "is not a whole number of pixels")
+            raise ConfigError(
+                f"FrameConfig.size {self.size}: the sensor height {height} scaled by {self.size}/{width} "
+                "is not a whole number of pixels"
+            )
 
     @property
     def polarities(self) -> int:
@@ -145,12 +162,21 @@ class GestureSpikes:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, index: Sequence[int] | np.ndarray | slice) -> "GestureSpikes":
+    def subset(self, index: Sequence[int] | np.ndarray | slice) -> GestureSpikes:
         """The samples selected by ``index`` (a slice, integer indices or a boolean mask)."""
         idx = np.arange(len(self))[index]
         pick = lambda seq: [seq[i] for i in idx] if seq else []  # noqa: E731 - lists may be empty
-        return GestureSpikes(self.spikes[idx], self.labels[idx], self.events[idx], self.dropped[idx],
-                             self.merged[idx], self.config, pick(self.users), pick(self.lighting), pick(self.files))
+        return GestureSpikes(
+            self.spikes[idx],
+            self.labels[idx],
+            self.events[idx],
+            self.dropped[idx],
+            self.merged[idx],
+            self.config,
+            pick(self.users),
+            pick(self.lighting),
+            pick(self.files),
+        )
 
     def summary(self) -> str:
         """One line: samples, spikes and what happened to the events that are not spikes."""
@@ -158,9 +184,11 @@ class GestureSpikes:
         spikes = int(self.spikes.sum(dtype=np.int64))
         dropped, merged = int(self.dropped.sum()), int(self.merged.sum())
         share = lambda n: f"{100.0 * n / total:.1f} %" if total else "0 %"  # noqa: E731
-        return (f"{len(self)} samples, {self.config.n_time_bins} ticks x {self.config.n_inputs} inputs: "
-                f"{total} events -> {spikes} spikes; {merged} events merged into a spike of the same pixel and "
-                f"tick ({share(merged)}), {dropped} outside tonic's time bins ({share(dropped)})")
+        return (
+            f"{len(self)} samples, {self.config.n_time_bins} ticks x {self.config.n_inputs} inputs: "
+            f"{total} events -> {spikes} spikes; {merged} events merged into a spike of the same pixel and "
+            f"tick ({share(merged)}), {dropped} outside tonic's time bins ({share(dropped)})"
+        )
 
 
 # -- the local copy -----------------------------------------------------------------------------------------------
@@ -190,11 +218,13 @@ def missing_files_message(root: str | os.PathLike, train: bool) -> str | None:
         problems.append(f"{data} holds {n_files} .npy files, fewer than the {TONIC_MIN_FILES} tonic requires")
     if not problems:
         return None
-    return (f"DVS Gesture {'train' if train else 'test'} split not found: {'; '.join(problems)}. s2sim reads a "
-            f"local copy through tonic (no download): put the archive at {archive} (tonic only checks that it "
-            f"exists) and extract it so that {data}/user<NN>_<lighting>/<label>.npy hold (N, 4) arrays "
-            f"[x, y, p, t_ms]. Without the real data, `python tools/train_gesture.py --synthetic DIR` writes "
-            f"synthetic recordings in that layout.")
+    return (
+        f"DVS Gesture {'train' if train else 'test'} split not found: {'; '.join(problems)}. s2sim reads a "
+        f"local copy through tonic (no download): put the archive at {archive} (tonic only checks that it "
+        f"exists) and extract it so that {data}/user<NN>_<lighting>/<label>.npy hold (N, 4) arrays "
+        f"[x, y, p, t_ms]. Without the real data, `python tools/train_gesture.py --synthetic DIR` writes "
+        f"synthetic recordings in that layout."
+    )
 
 
 def open_split(root: str | os.PathLike, train: bool = True):
@@ -214,8 +244,9 @@ def open_split(root: str | os.PathLike, train: bool = True):
     try:
         return tonic.datasets.DVSGesture(save_to=str(_tonic_root(root)), train=train)
     except URLError as exc:  # tonic decided the copy is incomplete and tried to download it
-        raise ConfigError(f"{missing_files_message(root, train) or 'tonic tried to download DVS Gesture'} "
-                          f"(tonic: {exc})") from exc
+        raise ConfigError(
+            f"{missing_files_message(root, train) or 'tonic tried to download DVS Gesture'} (tonic: {exc})"
+        ) from exc
 
 
 def _import_tonic():
@@ -258,12 +289,15 @@ def events_to_frames(events: np.ndarray, config: FrameConfig = FrameConfig()) ->
     _check_on_sensor(events, config.sensor_size)
     factor = config.size / config.sensor_size[0]
     down = tonic.transforms.Downsample(spatial_factor=factor)
-    frame = tonic.transforms.ToFrame(sensor_size=(config.size, config.height, config.polarities),
-                                     n_time_bins=config.n_time_bins)
+    frame = tonic.transforms.ToFrame(
+        sensor_size=(config.size, config.height, config.polarities), n_time_bins=config.n_time_bins
+    )
     frames = np.asarray(frame(down(events)))
     if frames.shape != (config.n_time_bins, *config.input_shape):
-        raise TraceError(f"tonic's ToFrame returned frames of shape {frames.shape}; expected "
-                         f"{(config.n_time_bins, *config.input_shape)}")
+        raise TraceError(
+            f"tonic's ToFrame returned frames of shape {frames.shape}; expected "
+            f"{(config.n_time_bins, *config.input_shape)}"
+        )
     return frames.astype(np.int64)
 
 
@@ -272,9 +306,11 @@ def _check_on_sensor(events: np.ndarray, sensor: tuple[int, int, int]) -> None:
         values = np.asarray(events[name], dtype=np.int64)
         bad = np.flatnonzero((values < 0) | (values >= limit))
         if bad.size:
-            raise TraceError(f"event {int(bad[0])} has {name} = {int(values[bad[0]])}, outside the sensor's 0.."
-                             f"{limit - 1} (sensor_size {sensor}, as (width, height, polarities)); "
-                             f"{bad.size} event(s) are outside; give FrameConfig the camera's sensor_size")
+            raise TraceError(
+                f"event {int(bad[0])} has {name} = {int(values[bad[0]])}, outside the sensor's 0.."
+                f"{limit - 1} (sensor_size {sensor}, as (width, height, polarities)); "
+                f"{bad.size} event(s) are outside; give FrameConfig the camera's sensor_size"
+            )
 
 
 def frames_to_spikes(frames: np.ndarray) -> tuple[np.ndarray, int]:
@@ -292,14 +328,20 @@ def frames_to_spikes(frames: np.ndarray) -> tuple[np.ndarray, int]:
     return spikes, merged
 
 
-def recordings_to_spikes(recordings: Iterable[tuple[np.ndarray, int]], config: FrameConfig = FrameConfig(),
-                         n: int | None = None, progress: bool | None = None) -> GestureSpikes:
+def recordings_to_spikes(
+    recordings: Iterable[tuple[np.ndarray, int]],
+    config: FrameConfig = FrameConfig(),
+    n: int | None = None,
+    progress: bool | None = None,
+) -> GestureSpikes:
     """Turn ``(events, label)`` pairs into :class:`GestureSpikes` (without users/lighting/files); events as
-    :func:`events_to_frames` takes them."""
+    :func:`events_to_frames` takes them.
+    """
     from .progress import bar
 
-    items = bar(recordings, total=n, desc=f"framing ({config.n_time_bins} bins, {config.size}px)", unit="rec",
-                progress=progress)
+    items = bar(
+        recordings, total=n, desc=f"framing ({config.n_time_bins} bins, {config.size}px)", unit="rec", progress=progress
+    )
     spikes, labels, events, dropped, merged = [], [], [], [], []
     for ev, label in items:
         frames = events_to_frames(ev, config)
@@ -311,13 +353,24 @@ def recordings_to_spikes(recordings: Iterable[tuple[np.ndarray, int]], config: F
         merged.append(n_merged)
     shape = (0, config.n_time_bins, config.n_inputs)
     as64 = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
-    return GestureSpikes(np.stack(spikes) if spikes else np.zeros(shape, np.uint8), as64(labels), as64(events),
-                         as64(dropped), as64(merged), config)
+    return GestureSpikes(
+        np.stack(spikes) if spikes else np.zeros(shape, np.uint8),
+        as64(labels),
+        as64(events),
+        as64(dropped),
+        as64(merged),
+        config,
+    )
 
 
-def load_spikes(root: str | os.PathLike, train: bool = True, config: FrameConfig = FrameConfig(),
-                cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                progress: bool | None = None) -> GestureSpikes:
+def load_spikes(
+    root: str | os.PathLike,
+    train: bool = True,
+    config: FrameConfig = FrameConfig(),
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool | None = None,
+) -> GestureSpikes:
     """A split of the local DVS Gesture copy as chip input, cached on disk.
 
     Samples are ordered by file path (tonic lists them in directory order, which the file system decides).
@@ -357,8 +410,12 @@ def load_spikes(root: str | os.PathLike, train: bool = True, config: FrameConfig
         try:
             _write_cache(cache_file, out)
         except OSError as exc:  # a read-only data folder: the data are fine, only the next load is slower
-            warnings.warn(CacheWarning(f"cannot write the cache {cache_file} ({exc}); pass cache_dir= to cache "
-                                       "elsewhere", str(cache_file)), stacklevel=2)
+            warnings.warn(
+                CacheWarning(
+                    f"cannot write the cache {cache_file} ({exc}); pass cache_dir= to cache elsewhere", str(cache_file)
+                ),
+                stacklevel=2,
+            )
     return out
 
 
@@ -374,9 +431,18 @@ def _cache_name(data_folder: Path, files: list[str], train: bool, config: FrameC
 def _write_cache(path: Path, data: GestureSpikes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, spikes=np.packbits(data.spikes, axis=-1), n_inputs=data.config.n_inputs, labels=data.labels,
-             events=data.events, dropped=data.dropped, merged=data.merged, users=np.asarray(data.users),
-             lighting=np.asarray(data.lighting), files=np.asarray(data.files))
+    np.savez(
+        tmp,
+        spikes=np.packbits(data.spikes, axis=-1),
+        n_inputs=data.config.n_inputs,
+        labels=data.labels,
+        events=data.events,
+        dropped=data.dropped,
+        merged=data.merged,
+        users=np.asarray(data.users),
+        lighting=np.asarray(data.lighting),
+        files=np.asarray(data.files),
+    )
     os.replace(tmp, path)  # a reader never sees a half-written cache
 
 
@@ -384,8 +450,17 @@ def _read_cache(path: Path, config: FrameConfig) -> GestureSpikes:
     with np.load(path) as z:
         n_inputs = int(z["n_inputs"])
         spikes = np.unpackbits(z["spikes"], axis=-1, count=n_inputs)
-        return GestureSpikes(spikes, z["labels"], z["events"], z["dropped"], z["merged"], config,
-                             z["users"].tolist(), z["lighting"].tolist(), z["files"].tolist())
+        return GestureSpikes(
+            spikes,
+            z["labels"],
+            z["events"],
+            z["dropped"],
+            z["merged"],
+            config,
+            z["users"].tolist(),
+            z["lighting"].tolist(),
+            z["files"].tolist(),
+        )
 
 
 # -- shipped recordings -------------------------------------------------------------------------------------------
@@ -404,10 +479,17 @@ def save_recordings(path: str | os.PathLike, recordings: Sequence[np.ndarray], l
     for i, rec in enumerate(recordings):
         rec = np.asarray(rec, dtype=np.int64).reshape(-1, 4)
         dt = np.diff(rec[:, 3], prepend=0)
-        if (rec[:, :2].min(initial=0) < 0 or rec[:, :2].max(initial=0) > 255 or not np.isin(rec[:, 2], (0, 1)).all()
-                or dt.min(initial=0) < 0 or dt.max(initial=0) > 65535):
-            raise ConfigError(f"recording {i}: x/y outside 0..255, polarity not 0/1, negative or unsorted times, or "
-                              "a gap above 65535 ms; cannot store it compactly")
+        if (
+            rec[:, :2].min(initial=0) < 0
+            or rec[:, :2].max(initial=0) > 255
+            or not np.isin(rec[:, 2], (0, 1)).all()
+            or dt.min(initial=0) < 0
+            or dt.max(initial=0) > 65535
+        ):
+            raise ConfigError(
+                f"recording {i}: x/y outside 0..255, polarity not 0/1, negative or unsorted times, or "
+                "a gap above 65535 ms; cannot store it compactly"
+            )
         arrays[f"xyp{i:03d}"] = rec[:, :3].T.astype(np.uint8)
         arrays[f"dt{i:03d}"] = dt.astype(np.uint16)
     np.savez_compressed(path, format=RECORDINGS_FORMAT, labels=np.asarray(labels, dtype=np.int64), **arrays)
@@ -421,8 +503,12 @@ def load_recordings(path: str | os.PathLike) -> tuple[list[np.ndarray], np.ndarr
                 raise ValueError(f"format {int(z['format'])}, expected {RECORDINGS_FORMAT}")
             labels = z["labels"]
             keys = sorted(k[3:] for k in z.files if k.startswith("xyp"))
-            recordings = [events_from_array(np.column_stack([z[f"xyp{k}"].T, np.cumsum(z[f"dt{k}"], dtype=np.int64)]),
-                                            f"{path}:{k}") for k in keys]
+            recordings = [
+                events_from_array(
+                    np.column_stack([z[f"xyp{k}"].T, np.cumsum(z[f"dt{k}"], dtype=np.int64)]), f"{path}:{k}"
+                )
+                for k in keys
+            ]
     except (OSError, KeyError, ValueError) as exc:
         raise TraceError(f"{path}: not a recordings file written by save_recordings ({exc})") from exc
     if len(recordings) != len(labels):
@@ -473,8 +559,9 @@ class SyntheticConfig:
 
     def __post_init__(self) -> None:
         if self.events < 10 or self.duration_ms < 10:
-            raise ConfigError(f"SyntheticConfig: events ({self.events}) and duration_ms ({self.duration_ms}) must "
-                              "be at least 10")
+            raise ConfigError(
+                f"SyntheticConfig: events ({self.events}) and duration_ms ({self.duration_ms}) must be at least 10"
+            )
         for name in ("noise", "size_jitter", "speed_jitter", "hot_share", "distractor"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"SyntheticConfig.{name} must be in [0, 1), got {getattr(self, name)}")
@@ -492,8 +579,9 @@ def _trajectories(label: int, rng: np.random.Generator) -> Callable[[np.ndarray]
     cx, cy = 64 + rng.uniform(-8, 8, size=2)
     amp = rng.uniform(0.8, 1.2)
     if label == 0:  # clapping: two hands meet in the middle and part
-        return lambda ph: np.stack([np.stack([cx + s * (6 + 14 * amp * np.abs(np.cos(ph / 2))), cy + 0 * ph], -1)
-                                    for s in (-1, 1)])
+        return lambda ph: np.stack(
+            [np.stack([cx + s * (6 + 14 * amp * np.abs(np.cos(ph / 2))), cy + 0 * ph], -1) for s in (-1, 1)]
+        )
     if label in (1, 2):  # waves: one hand swings sideways, right or left of the body, above the shoulder
         side = 1 if label == 1 else -1
         return lambda ph: np.stack([cx + side * 28 + 14 * amp * np.sin(ph), cy - 22 + 0 * ph], -1)[None]
@@ -501,25 +589,32 @@ def _trajectories(label: int, rng: np.random.Generator) -> Callable[[np.ndarray]
         side = 1 if label in (3, 4) else -1
         return _circle(cx + side * 26, cy, 18 * amp, 1.0 if label in (3, 5) else -1.0)
     if label == 7:  # arm roll: two hands orbit each other in front of the chest
-        return lambda ph: np.stack([np.stack([cx + s * 9 * amp * np.cos(ph), cy + 12 + s * 9 * amp * np.sin(ph)], -1)
-                                    for s in (-1, 1)])
+        return lambda ph: np.stack(
+            [np.stack([cx + s * 9 * amp * np.cos(ph), cy + 12 + s * 9 * amp * np.sin(ph)], -1) for s in (-1, 1)]
+        )
     if label == 8:  # air drums: two hands beat up and down in turn
-        return lambda ph: np.stack([np.stack([cx + s * 20 + 0 * ph, cy + 14 + 12 * amp * np.sin(ph + (s > 0) * np.pi)],
-                                             -1) for s in (-1, 1)])
+        return lambda ph: np.stack(
+            [np.stack([cx + s * 20 + 0 * ph, cy + 14 + 12 * amp * np.sin(ph + (s > 0) * np.pi)], -1) for s in (-1, 1)]
+        )
     if label == 9:  # air guitar: a strumming hand low right, a nearly still hand on the neck upper left
-        return lambda ph: np.stack([
-            np.stack([cx + 14 + 6 * amp * np.sin(ph), cy + 18 + 14 * amp * np.sin(ph)], -1),
-            np.stack([cx - 26 + 2 * np.sin(3 * ph), cy - 8 + 2 * np.cos(2 * ph)], -1)])
+        return lambda ph: np.stack(
+            [
+                np.stack([cx + 14 + 6 * amp * np.sin(ph), cy + 18 + 14 * amp * np.sin(ph)], -1),
+                np.stack([cx - 26 + 2 * np.sin(3 * ph), cy - 8 + 2 * np.cos(2 * ph)], -1),
+            ]
+        )
     if label == 10:  # other: a smooth random path, different every recording
         knots = rng.uniform(-30, 30, size=(6, 2))
         grid = np.linspace(0, 4 * np.pi, len(knots))
-        return lambda ph: np.stack([cx + np.interp(ph, grid, knots[:, 0]), cy + np.interp(ph, grid, knots[:, 1])],
-                                   -1)[None]
+        return lambda ph: np.stack([cx + np.interp(ph, grid, knots[:, 0]), cy + np.interp(ph, grid, knots[:, 1])], -1)[
+            None
+        ]
     raise ConfigError(f"synthetic gesture label {label} is not a class index 0..{N_CLASSES - 1}")
 
 
-def synthetic_recording(label: int, rng: np.random.Generator,
-                        config: SyntheticConfig = SyntheticConfig()) -> np.ndarray:
+def synthetic_recording(
+    label: int, rng: np.random.Generator, config: SyntheticConfig = SyntheticConfig()
+) -> np.ndarray:
     """One synthetic recording of class ``label``: int32 (N, 4) rows ``[x, y, p, t_ms]`` sorted by time.
 
     Hands move along a class-specific path (about two periods over the recording), scaled about the sensor centre
@@ -537,27 +632,51 @@ def synthetic_recording(label: int, rng: np.random.Generator,
     cycles = 2.0 * rng.uniform(1 - config.speed_jitter, 1 + config.speed_jitter)
     drift, start = rng.uniform(0, config.speed_jitter), rng.uniform(0, 2 * np.pi)
     warped = t / duration + drift * np.sin(2 * np.pi * t / duration + start) / (2 * np.pi)  # increasing: drift < 1
-    parts = [_moving_blob(_trajectories(label, rng), 2 * np.pi * cycles * warped + rng.uniform(0, 2 * np.pi), t,
-                          size, config.blob_sigma, rng)]
+    parts = [
+        _moving_blob(
+            _trajectories(label, rng),
+            2 * np.pi * cycles * warped + rng.uniform(0, 2 * np.pi),
+            t,
+            size,
+            config.blob_sigma,
+            rng,
+        )
+    ]
     if n_distractor:
         begin = rng.uniform(0, 0.7) * duration
         t_d = np.sort(rng.uniform(begin, begin + rng.uniform(0.3, 1.0) * (duration - begin), n_distractor)).astype(int)
-        parts.append(_moving_blob(_trajectories(N_CLASSES - 1, rng), 4 * np.pi * t_d / duration, t_d, size,
-                                  config.blob_sigma, rng))
+        parts.append(
+            _moving_blob(
+                _trajectories(N_CLASSES - 1, rng), 4 * np.pi * t_d / duration, t_d, size, config.blob_sigma, rng
+            )
+        )
     for count in n_hot:
         xy = rng.integers(0, 128, size=2)
-        parts.append(np.column_stack([np.tile(xy, (count, 1)), np.full(count, rng.integers(0, 2)),
-                                      rng.integers(0, duration, count)]))
-    parts.append(np.column_stack([rng.integers(0, 128, (n_noise, 2)), rng.integers(0, 2, n_noise),
-                                  rng.integers(0, duration, n_noise)]))
+        parts.append(
+            np.column_stack(
+                [np.tile(xy, (count, 1)), np.full(count, rng.integers(0, 2)), rng.integers(0, duration, count)]
+            )
+        )
+    parts.append(
+        np.column_stack(
+            [rng.integers(0, 128, (n_noise, 2)), rng.integers(0, 2, n_noise), rng.integers(0, duration, n_noise)]
+        )
+    )
     rec = np.concatenate(parts).astype(np.int64)
     return rec[np.argsort(rec[:, 3], kind="stable")].astype(np.int32)
 
 
-def _moving_blob(path: Callable[[np.ndarray], np.ndarray], phase: np.ndarray, t: np.ndarray, size: float,
-                 sigma: float, rng: np.random.Generator) -> np.ndarray:
+def _moving_blob(
+    path: Callable[[np.ndarray], np.ndarray],
+    phase: np.ndarray,
+    t: np.ndarray,
+    size: float,
+    sigma: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Events [x, y, p, t] scattered around the hands of ``path`` at ``phase``, the gesture scaled by ``size``
-    about the sensor centre; ON where the hand moves to, OFF behind it."""
+    about the sensor centre; ON where the hand moves to, OFF behind it.
+    """
     n = len(t)
 
     def scaled(ph):
@@ -573,16 +692,22 @@ def _moving_blob(path: Callable[[np.ndarray], np.ndarray], phase: np.ndarray, t:
     return np.column_stack([xy, polarity, t])
 
 
-def synthetic_recordings(n: int, seed: int = 0,
-                         config: SyntheticConfig = SyntheticConfig()) -> tuple[list[np.ndarray], np.ndarray]:
+def synthetic_recordings(
+    n: int, seed: int = 0, config: SyntheticConfig = SyntheticConfig()
+) -> tuple[list[np.ndarray], np.ndarray]:
     """``n`` synthetic recordings with labels cycling through the 11 classes."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n, dtype=np.int64) % N_CLASSES
     return [synthetic_recording(int(k), rng, config) for k in labels], labels
 
 
-def write_synthetic_dataset(root: str | os.PathLike, n_train: int = 110, n_test: int = 110, seed: int = 0,
-                            config: SyntheticConfig = SyntheticConfig()) -> Path:
+def write_synthetic_dataset(
+    root: str | os.PathLike,
+    n_train: int = 110,
+    n_test: int = 110,
+    seed: int = 0,
+    config: SyntheticConfig = SyntheticConfig(),
+) -> Path:
     """Write synthetic recordings in tonic's DVSGesture layout under ``root`` (returns ``<root>/DVSGesture``).
 
     Each split needs at least 100 recordings, or tonic does not accept the folder. Recordings go into
@@ -594,8 +719,10 @@ def write_synthetic_dataset(root: str | os.PathLike, n_train: int = 110, n_test:
     first_folder = 0
     for train, n, split_seed in ((True, n_train, seed), (False, n_test, seed + 1)):
         if n < TONIC_MIN_FILES:
-            raise ConfigError(f"write_synthetic_dataset: {'n_train' if train else 'n_test'} = {n}; tonic accepts a "
-                              f"split with at least {TONIC_MIN_FILES} recordings")
+            raise ConfigError(
+                f"write_synthetic_dataset: {'n_train' if train else 'n_test'} = {n}; tonic accepts a "
+                f"split with at least {TONIC_MIN_FILES} recordings"
+            )
         name = SPLIT_FOLDERS[train]
         recordings, labels = synthetic_recordings(n, split_seed, config)
         for i, (rec, label) in enumerate(zip(recordings, labels)):
@@ -609,8 +736,16 @@ def write_synthetic_dataset(root: str | os.PathLike, n_train: int = 110, n_test:
 
 
 def _write_marker_archive(path: Path, n: int, seed: int, config: SyntheticConfig) -> None:
-    note = json.dumps({"synthetic": True, "generator": "s2sim.gestures.write_synthetic_dataset", "recordings": n,
-                       "seed": seed, "config": config.__dict__}, indent=1).encode()
+    note = json.dumps(
+        {
+            "synthetic": True,
+            "generator": "s2sim.gestures.write_synthetic_dataset",
+            "recordings": n,
+            "seed": seed,
+            "config": config.__dict__,
+        },
+        indent=1,
+    ).encode()
     with tarfile.open(path, "w:gz") as tar:
         info = tarfile.TarInfo("SYNTHETIC.json")
         info.size = len(note)

@@ -3,30 +3,40 @@
 PTQ/QAT (:mod:`s2sim.snntorch_stages`) and the snnTorch exporter (:mod:`s2sim.snntorch_export`) refuse a layer
 with the same words: its name, its type, and the reason it has no SpiNNaker2 counterpart.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 #: The layers the chip path takes (Dropout and Identity are identities at inference and are skipped).
-SUPPORTED = ("Linear, Conv2d, AvgPool2d, Flatten, Dropout, Identity and snnTorch Leaky, RLeaky, Synaptic, "
-             "RSynaptic")
+SUPPORTED = "Linear, Conv2d, AvgPool2d, Flatten, Dropout, Identity and snnTorch Leaky, RLeaky, Synaptic, RSynaptic"
 
-_ACTIVATION = ("a non-spiking activation: chip populations exchange only spikes, and the neuron layer (Leaky, "
-               "Synaptic, ...) is the network's nonlinearity; remove it")
+_ACTIVATION = (
+    "a non-spiking activation: chip populations exchange only spikes, and the neuron layer (Leaky, "
+    "Synaptic, ...) is the network's nonlinearity; remove it"
+)
 _LSTM = "its LSTM gates (products of state variables) have no chip neuron model; use RLeaky or RSynaptic"
 
 #: Layer class name -> why the chip cannot run it.
 REASONS = {
-    **{f"MaxPool{d}d": "max pooling has no SpiNNaker2 equivalent (a PE sums weighted spikes, it takes no maximum); "
-                       "use nn.AvgPool2d" for d in (1, 2, 3)},
-    **dict.fromkeys(("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softmax", "LogSoftmax",
-                     "Hardtanh", "ReLU6"), _ACTIVATION),
+    **{
+        f"MaxPool{d}d": "max pooling has no SpiNNaker2 equivalent (a PE sums weighted spikes, it takes no maximum); "
+        "use nn.AvgPool2d"
+        for d in (1, 2, 3)
+    },
+    **dict.fromkeys(
+        ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "Softmax", "LogSoftmax", "Hardtanh", "ReLU6"),
+        _ACTIVATION,
+    ),
     **dict.fromkeys(("SLSTM", "SConv2dLSTM"), _LSTM),
     "Alpha": "its two coupled synaptic currents have no chip neuron model (lif_curr_exp has one); use Synaptic",
     "Lapicque": "its R and C parametrisation is not converted; use Leaky with the equivalent beta",
     "SpikingNeuron": "a base class, not a neuron model; use Leaky, Synaptic, RLeaky or RSynaptic",
-    **{f"BatchNorm{d}d": "batch normalisation is not folded by s2sim; fold it into the preceding Linear or Conv2d "
-                         "before converting" for d in (1, 2, 3)},
+    **{
+        f"BatchNorm{d}d": "batch normalisation is not folded by s2sim; fold it into the preceding Linear or Conv2d "
+        "before converting"
+        for d in (1, 2, 3)
+    },
     "LayerNorm": "a normalisation over the layer needs every neuron's value; a PE sees only spikes",
     **{f"Conv{d}d": f"the chip's convolution is 2-D; a Conv{d}d has no counterpart" for d in (1, 3)},
     "MultiheadAttention": "attention needs products of activations; a PE only sums weighted spikes",

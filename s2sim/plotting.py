@@ -9,6 +9,7 @@ files are written at :data:`DPI` dots per inch.
 Every figure is a :class:`matplotlib.figure.Figure` on its own Agg canvas: nothing here touches pyplot's state
 or switches the user's matplotlib backend, and matplotlib is imported only when something is drawn.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,9 @@ def load_recording(path: str) -> dict[str, NodeRecording]:
         if spikes is None and volts is None:
             continue
         dt = next(o.dt for o in (obs.get("spikes"), obs.get("v")) if o is not None)
-        out[name] = NodeRecording(name, spikes, volts, float(dt), _uniform(scales.get(name)),
-                                  _uniform(thresholds.get(name)))
+        out[name] = NodeRecording(
+            name, spikes, volts, float(dt), _uniform(scales.get(name)), _uniform(thresholds.get(name))
+        )
     if not out:
         raise TraceError(f"recording file {path!r} holds no 'spikes' or 'v' observables")
     return _in_order(out, _json_attr(attrs["node_order"], []))
@@ -115,13 +117,11 @@ def _gridded(obs: Any, path: str, node: str) -> np.ndarray | None:
     if obs is None:
         return None
     if not isinstance(obs, nir.TimeGriddedData):
-        raise TraceError(f"recording file {path!r}: node {node!r} holds {type(obs).__name__}; expected "
-                         "TimeGriddedData")
+        raise TraceError(f"recording file {path!r}: node {node!r} holds {type(obs).__name__}; expected TimeGriddedData")
     return obs.data
 
 
-def draw_raster(ax: Any, spikes: np.ndarray, title: str, dt: float,
-                class_names: Sequence[str] | None = None) -> None:
+def draw_raster(ax: Any, spikes: np.ndarray, title: str, dt: float, class_names: Sequence[str] | None = None) -> None:
     """Spike raster of one sample: spikes [ticks, neurons] as marks at (time in ms, neuron)."""
     from matplotlib.ticker import MaxNLocator
 
@@ -141,9 +141,16 @@ def draw_raster(ax: Any, spikes: np.ndarray, title: str, dt: float,
     ax.set_title(f"{title}: spikes ({int(spikes.sum())})", fontsize=9)
 
 
-def draw_voltages(ax: Any, voltages: np.ndarray, neurons: np.ndarray, title: str, dt: float,
-                  threshold: float | None = None, voltage_scale: float | None = None,
-                  class_names: Sequence[str] | None = None) -> None:
+def draw_voltages(
+    ax: Any,
+    voltages: np.ndarray,
+    neurons: np.ndarray,
+    title: str,
+    dt: float,
+    threshold: float | None = None,
+    voltage_scale: float | None = None,
+    class_names: Sequence[str] | None = None,
+) -> None:
     """Draw the voltage traces of one sample, voltages [ticks, neurons], one line per neuron in ``neurons``.
 
     In chip units (NIR units on a right-hand axis when ``voltage_scale`` is known), the threshold dashed.
@@ -157,13 +164,15 @@ def draw_voltages(ax: Any, voltages: np.ndarray, neurons: np.ndarray, title: str
     ax.set_xlim(0, max(times[-1], dt * 1e3) if times.size else 1)
     ax.set_ylabel("V (chip units)")
     if voltage_scale:
-        ax.secondary_yaxis("right", functions=(lambda v: v / voltage_scale, lambda v: v * voltage_scale)) \
-            .set_ylabel(f"V (NIR units, chip / {voltage_scale:.4g})")
+        ax.secondary_yaxis("right", functions=(lambda v: v / voltage_scale, lambda v: v * voltage_scale)).set_ylabel(
+            f"V (NIR units, chip / {voltage_scale:.4g})"
+        )
     ax.set_title(f"{title}: membrane", fontsize=9)
     if len(neurons) <= 12:
         # outside the axes (right of the NIR axis), so no trace is hidden behind it
-        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.12 if voltage_scale else 1.01, 1.0),
-                  borderaxespad=0.0)
+        ax.legend(
+            fontsize=6, loc="upper left", bbox_to_anchor=(1.12 if voltage_scale else 1.01, 1.0), borderaxespad=0.0
+        )
 
 
 def pick_neurons(rec: NodeRecording, sample: int, count: int) -> np.ndarray:
@@ -197,8 +206,13 @@ def save_figure(fig: Any, out: str, what: str) -> str:
     return out
 
 
-def plot_recording(recording: Mapping[str, NodeRecording], out: str, sample: int = 0, max_neurons: int = 5,
-                   nodes: list[str] | None = None) -> str:
+def plot_recording(
+    recording: Mapping[str, NodeRecording],
+    out: str,
+    sample: int = 0,
+    max_neurons: int = 5,
+    nodes: list[str] | None = None,
+) -> str:
     """Draw one row per population (raster left, voltages right) for one sample and save it as PNG.
 
     Returns the path written.
@@ -222,8 +236,16 @@ def plot_recording(recording: Mapping[str, NodeRecording], out: str, sample: int
         else:
             _empty(row[0], f"{name}: no spikes recorded")
         if rec.voltages is not None:
-            draw_voltages(row[1], rec.voltages[sample], pick_neurons(rec, sample, max_neurons), name, rec.dt,
-                          rec.threshold, rec.voltage_scale, rec.class_names)
+            draw_voltages(
+                row[1],
+                rec.voltages[sample],
+                pick_neurons(rec, sample, max_neurons),
+                name,
+                rec.dt,
+                rec.threshold,
+                rec.voltage_scale,
+                rec.class_names,
+            )
         else:
             _empty(row[1], f"{name}: no membrane recorded")
     for ax in axes[-1]:
@@ -256,12 +278,23 @@ def plot_timing(report: Any, out: str, sample: int = 0) -> str:
     rows = [f"PE {pe} {pop}" for pe, pop in zip(report.load.pes, report.load.populations)]
     fig = new_figure(13, max(3.0, 0.22 * len(rows) + 1.6))
     heat, scatter = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    image = heat.imshow(done[sample], aspect="auto", interpolation="nearest", cmap="viridis",
-                        extent=(-0.5 * tick_ms, (done.shape[2] - 0.5) * tick_ms, len(rows) - 0.5, -0.5))
+    image = heat.imshow(
+        done[sample],
+        aspect="auto",
+        interpolation="nearest",
+        cmap="viridis",
+        extent=(-0.5 * tick_ms, (done.shape[2] - 0.5) * tick_ms, len(rows) - 0.5, -0.5),
+    )
     missed = done[sample] > 1.0
     if missed.any():
-        heat.contour(np.arange(done.shape[2]) * tick_ms, np.arange(len(rows)), missed.astype(float), levels=[0.5],
-                     colors="red", linewidths=0.8)
+        heat.contour(
+            np.arange(done.shape[2]) * tick_ms,
+            np.arange(len(rows)),
+            missed.astype(float),
+            levels=[0.5],
+            colors="red",
+            linewidths=0.8,
+        )
     heat.set_yticks(np.arange(len(rows)), rows, fontsize=max(4, min(8, 300 // max(len(rows), 1))))
     heat.set_xlabel("time (ms)")
     heat.set_title(f"time_done per PE (estimate; tick {tick_ms:g} ms; red: deadline missed)", fontsize=9)

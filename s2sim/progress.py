@@ -7,6 +7,7 @@ here, which the command line sets from ``--progress`` and ``--quiet``.
 Step messages ("quantizing", "wrote out.h5") go to the ``s2sim`` logger at INFO level: the command line shows them
 (``--quiet`` hides them); a library user sees them after ``logging.basicConfig(level=logging.INFO)``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,11 +44,18 @@ def enabled(progress: bool | None = None) -> bool:
     return _mode == "on"
 
 
-def bar(iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str | None = None,
-        unit: str = "it", progress: bool | None = None) -> tqdm:
+def bar(
+    iterable: Iterable[Any] | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    unit: str = "it",
+    progress: bool | None = None,
+) -> tqdm:
     """Make a tqdm bar on stderr, disabled (it then costs nothing and prints nothing) unless :func:`enabled`."""
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=not enabled(progress),
-                dynamic_ncols=True)
+    return tqdm(
+        iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=not enabled(progress), dynamic_ncols=True
+    )
 
 
 def step(message: str, *args: Any) -> None:

@@ -9,14 +9,16 @@ main thread) or a ``timeout`` then sets the run's cancel flag, which the kernel 
 stops within a tick, raises KeyboardInterrupt or :class:`~s2sim.errors.RunTimeout`, and the loaded network stays
 usable (every run starts from the initial state).
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from .snn import Network
 from .spec import DIAGNOSTIC_RECORDABLES, NetworkSpec, raw_fingerprint
 from .tuning import KernelTuning, split_threads
 
+
 class LoadedNetwork:
     """A network lowered and validated for one ChipProfile, ready to run many batches.
 
@@ -40,8 +43,14 @@ class LoadedNetwork:
     that does not match its buffers. Changing only spike_list inputs or ``record`` costs no re-lowering.
     """
 
-    def __init__(self, net: Network, profile: ChipProfile, num_threads: int, strict: bool = False,
-                 tuning: KernelTuning | None = None) -> None:
+    def __init__(
+        self,
+        net: Network,
+        profile: ChipProfile,
+        num_threads: int,
+        strict: bool = False,
+        tuning: KernelTuning | None = None,
+    ) -> None:
         self.net = net
         self.profile = profile
         self.num_threads = num_threads
@@ -68,9 +77,14 @@ class LoadedNetwork:
         self.spec = spec
         return spec
 
-    def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-                  all_spikes: bool = False, timeout: float | None = None,
-                  event_counts: str = "error") -> BatchResult:
+    def run_batch(
+        self,
+        inputs: Mapping[str, np.ndarray] | None = None,
+        timesteps: int | None = None,
+        all_spikes: bool = False,
+        timeout: float | None = None,
+        event_counts: str = "error",
+    ) -> BatchResult:
         """Run a batch; see :meth:`Simulator.run_batch`. Safe to call from several threads (calls take turns).
 
         Raises ConfigError when the network was edited while the run was going on (the results would belong to
@@ -82,23 +96,34 @@ class LoadedNetwork:
             given = spike_inputs(spec, inputs or {}, event_counts, self.strict)
             result = self._run_batch(spec, given, timesteps, all_spikes, deadline)
             if raw_fingerprint(self.net) != spec.fingerprint:
-                raise ConfigError(f"network {self.net.name!r} was changed while it was running; the results are "
-                                  "discarded (edit a network between runs, not during one)")
+                raise ConfigError(
+                    f"network {self.net.name!r} was changed while it was running; the results are "
+                    "discarded (edit a network between runs, not during one)"
+                )
             return result
 
-    def _run_batch(self, spec: NetworkSpec, inputs: dict, timesteps: int | None, all_spikes: bool,
-                   deadline: tuple[float, float] | None) -> BatchResult:
+    def _run_batch(
+        self,
+        spec: NetworkSpec,
+        inputs: dict,
+        timesteps: int | None,
+        all_spikes: bool,
+        deadline: tuple[float, float] | None,
+    ) -> BatchResult:
         batch, timesteps = self._batch_shape(spec, inputs, timesteps)
         threads = max(1, min(self.num_threads, batch))
-        memory.check(self._run_bytes(spec, inputs, batch, timesteps, threads, all_spikes),
-                     f"a run of network {spec.name!r} ({batch} sample(s) x {timesteps} ticks: recording buffers, "
-                     "inputs and workspaces)",
-                     "Record less (v_last instead of v, fewer populations), run fewer ticks, or split the batch")
+        memory.check(
+            self._run_bytes(spec, inputs, batch, timesteps, threads, all_spikes),
+            f"a run of network {spec.name!r} ({batch} sample(s) x {timesteps} ticks: recording buffers, "
+            "inputs and workspaces)",
+            "Record less (v_last instead of v, fewer populations), run fewer ticks, or split the batch",
+        )
         buffers = self._buffers(spec, inputs, batch, timesteps, all_spikes)
         io = self.core.make_io(buffers, batch, timesteps)
         cancel = np.zeros(1, np.int32)
-        calls = [_call(self.core.run, (io, ws, batch, timesteps, a, b, cancel), buffers)
-                 for ws, a, b in self._calls(batch)]
+        calls = [
+            _call(self.core.run, (io, ws, batch, timesteps, a, b, cancel), buffers) for ws, a, b in self._calls(batch)
+        ]
         try:
             _supervise(calls, cancel, deadline, f"run of network {spec.name!r} ({batch} sample(s) x {timesteps} ticks)")
         except InputRefused:
@@ -111,10 +136,12 @@ class LoadedNetwork:
     def _calls(self, batch: int) -> list[tuple[Any, int, int]]:
         """The C calls of one batch, one per thread: (workspace, first sample, end). Either the samples are spread
         over the threads, or (a batch smaller than the thread count, a large network) every thread runs its share
-        of each sample (csrc/s2sim.h, s2_workspace)."""
+        of each sample (csrc/s2sim.h, s2_workspace).
+        """
         low = self.lowered
-        per_sample = split_threads(self.tuning, batch, self.num_threads,
-                                   low.n_neurons + sum(p.n_synapses for p in low.projections))
+        per_sample = split_threads(
+            self.tuning, batch, self.num_threads, low.n_neurons + sum(p.n_synapses for p in low.projections)
+        )
         if per_sample > 1:
             if len(self._split) != per_sample:
                 self._split = self.core.split_workspaces(per_sample)
@@ -158,10 +185,12 @@ class LoadedNetwork:
             raise ConfigError(f"inputs have {ticks.pop()} ticks but timesteps is {timesteps}")
         return (batches.pop() if batches else 1), int(timesteps)
 
-    def _run_bytes(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, threads: int,
-                   all_spikes: bool = False) -> int:
+    def _run_bytes(
+        self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, threads: int, all_spikes: bool = False
+    ) -> int:
         """Estimated bytes a run allocates: recording buffers (twice for conv targets, whose records are
-        reordered), dense inputs made from spike_list params, and the workspaces still to be allocated."""
+        reordered), dense inputs made from spike_list params, and the workspaces still to be allocated.
+        """
         item = 8 if self.core.float64 else 4
         rows = batch * timesteps
         total = 0
@@ -176,8 +205,9 @@ class LoadedNetwork:
         per_workspace = low.n_neurons * 13 + low.n_ring * 4 + low.n_curr * 3 * item
         return total + max(0, threads - len(self._workspaces)) * per_workspace
 
-    def _buffers(self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int,
-                 all_spikes: bool = False) -> list[dict[str, np.ndarray]]:
+    def _buffers(
+        self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, all_spikes: bool = False
+    ) -> list[dict[str, np.ndarray]]:
         # Sized from the lowered network (what the core was validated with), never from the live objects.
         ftype = np.float64 if self.core.float64 else np.float32
         buffers = []
@@ -188,8 +218,11 @@ class LoadedNetwork:
                 buf["counts"] = np.zeros((batch, timesteps, 2), np.int64)
             if pop.model.is_input:
                 given = inputs.get(pop.name)
-                buf["input"] = (np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, n)))
-                                if given is None else pop.kernel_input(given))
+                buf["input"] = (
+                    np.ascontiguousarray(np.broadcast_to(pop.input_array(timesteps), (batch, timesteps, n)))
+                    if given is None
+                    else pop.kernel_input(given)
+                )
             if all_spikes or "spikes" in pop.record:
                 buf["spikes"] = np.zeros((batch, timesteps, n), np.uint8)
             if "v" in pop.record:
@@ -223,8 +256,9 @@ MAX_TICKS = 2**31 - 1
 EVENT_COUNTS = ("error", "binarise")
 
 
-def spike_inputs(spec: NetworkSpec, inputs: Mapping[str, Any], event_counts: str = "error",
-                 strict: bool = False) -> dict[str, Any]:
+def spike_inputs(
+    spec: NetworkSpec, inputs: Mapping[str, Any], event_counts: str = "error", strict: bool = False
+) -> dict[str, Any]:
     """Shape the inputs as [batch, ticks, size] spike arrays.
 
     A source's array may carry the frame shape after [batch, ticks] (tonic frames [B, T, C, H, W]): it is
@@ -269,16 +303,21 @@ def binarise_counts(arr: np.ndarray, where: str, subject: str, strict: bool = Fa
     whole = np.isfinite(arr) & (arr >= 0) & (arr == np.floor(arr)) if arr.dtype.kind == "f" else arr >= 0
     if not np.all(whole):
         index = tuple(int(i) for i in np.argwhere(~whole)[0])
-        raise ConfigError(f"{where}{list(index)} = {np.asarray(arr[index]).item()!r}; event counts must be whole "
-                          "numbers >= 0")
+        raise ConfigError(
+            f"{where}{list(index)} = {np.asarray(arr[index]).item()!r}; event counts must be whole numbers >= 0"
+        )
     over = arr > 1
     clipped = int(np.count_nonzero(over))
     if not clipped:
         return arr
     events = int(arr[over].sum(dtype=np.float64)) - clipped
-    warn(InputCountsWarning, f"{where}: {clipped} count(s) above 1 (of {arr.size} values) were clipped to one "
-         f"spike, merging {events} event(s): a spike_list sends at most one spike per neuron and tick",
-         subject, strict=strict)
+    warn(
+        InputCountsWarning,
+        f"{where}: {clipped} count(s) above 1 (of {arr.size} values) were clipped to one "
+        f"spike, merging {events} event(s): a spike_list sends at most one spike per neuron and tick",
+        subject,
+        strict=strict,
+    )
     return (arr > 0).astype(np.uint8)
 
 
@@ -286,8 +325,12 @@ def _deadline(timeout: float | None) -> tuple[float, float] | None:
     """(monotonic deadline, timeout) for a run, or None without a timeout."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)) \
-            or not timeout > 0 or not np.isfinite(timeout):
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float, np.integer, np.floating))
+        or not timeout > 0
+        or not np.isfinite(timeout)
+    ):
         raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     timeout = min(float(timeout), threading.TIMEOUT_MAX)  # longer waits overflow the platform's timer
     return time.monotonic() + timeout, timeout
@@ -295,7 +338,8 @@ def _deadline(timeout: float | None) -> tuple[float, float] | None:
 
 def _call(fn: Callable[..., bool], args: tuple, keep: object) -> Callable[[], bool]:
     """``fn(*args)`` as a callable that also holds ``keep`` (the buffers the C call writes), so they stay alive
-    for as long as the call runs, whatever happens to the frame that started it."""
+    for as long as the call runs, whatever happens to the frame that started it.
+    """
     return functools.partial(_call_holding, fn, args, keep)
 
 
@@ -303,8 +347,9 @@ def _call_holding(fn: Callable[..., bool], args: tuple, keep: object) -> bool:
     return fn(*args)
 
 
-def _supervise(calls: list[Callable[[], bool]], cancel: np.ndarray, deadline: tuple[float, float] | None,
-               what: str) -> None:
+def _supervise(
+    calls: list[Callable[[], bool]], cancel: np.ndarray, deadline: tuple[float, float] | None, what: str
+) -> None:
     """Run the C calls in worker threads and wait for them here, where Ctrl-C and the deadline can reach us.
 
     On KeyboardInterrupt (or any exception in this thread) or at the deadline, the cancel flag is set, the workers
@@ -326,8 +371,10 @@ def _supervise(calls: list[Callable[[], bool]], cancel: np.ndarray, deadline: tu
         cancel[0] = 1
         _drain(futures)
         if not any(f.exception() is not None for f in futures):
-            raise RunTimeout(f"{what} stopped after its timeout of {deadline[1]:g} s; the results are discarded "
-                             "(the loaded network stays usable)")
+            raise RunTimeout(
+                f"{what} stopped after its timeout of {deadline[1]:g} s; the results are discarded "
+                "(the loaded network stays usable)"
+            )
     pool.shutdown(wait=True)  # every call has returned: this only joins the threads, leaving none behind
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:  # a refused input first: the other threads of a split sample stopped because of it
@@ -364,13 +411,20 @@ class Simulator:
         Force the kernel's paths (speed only; every path gives bit-identical results).
     """
 
-    def __init__(self, profile: ChipProfile | None = None, num_threads: int | None = None,
-                 timing: Any = None, strict: bool = False, tuning: KernelTuning | None = None) -> None:
+    def __init__(
+        self,
+        profile: ChipProfile | None = None,
+        num_threads: int | None = None,
+        timing: Any = None,
+        strict: bool = False,
+        tuning: KernelTuning | None = None,
+    ) -> None:
         self.profile = profile or ChipProfile()
         if not isinstance(self.profile, ChipProfile):
             raise ConfigError(f"profile must be a ChipProfile, got {type(self.profile).__name__}")
-        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
-                                        or num_threads < 1):
+        if num_threads is not None and (
+            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+        ):
             raise ConfigError(f"num_threads must be a positive int, got {num_threads!r}")
         if not isinstance(strict, bool):
             raise ConfigError(f"strict must be True or False, got {strict!r}")
@@ -387,14 +441,16 @@ class Simulator:
 
     def load(self, net: Network) -> LoadedNetwork:
         """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see
-        :class:`LoadedNetwork`)."""
+        :class:`LoadedNetwork`).
+        """
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
         return LoadedNetwork(net, self.profile, self.num_threads, self.strict, self.tuning)
 
     def _loaded(self, net: Network) -> LoadedNetwork:
         """The network's lowering for this profile, kept on the network so that a script which runs it once per
-        sample (often with a new Simulator or hardware object each time) lowers it once."""
+        sample (often with a new Simulator or hardware object each time) lowers it once.
+        """
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
         key = (repr(self.profile), self.strict, self.tuning)
@@ -409,9 +465,15 @@ class Simulator:
         loaded.num_threads = self.num_threads
         return loaded
 
-    def run_batch(self, net: Network, inputs: Mapping[str, np.ndarray] | None = None,
-                  timesteps: int | None = None, all_spikes: bool = False,
-                  timeout: float | None = None, event_counts: str = "error") -> BatchResult:
+    def run_batch(
+        self,
+        net: Network,
+        inputs: Mapping[str, np.ndarray] | None = None,
+        timesteps: int | None = None,
+        all_spikes: bool = False,
+        timeout: float | None = None,
+        event_counts: str = "error",
+    ) -> BatchResult:
         """Run a batch of independent samples.
 
         Parameters
@@ -454,8 +516,9 @@ class Simulator:
 
         res = loaded.run_batch(inputs, timesteps, True, timeout, event_counts)
         spec = loaded.spec
-        res.timing = estimate(spec, res, self.timing or TimingConfig(), placement=_placement(net, self.profile),
-                              profile=self.profile)
+        res.timing = estimate(
+            spec, res, self.timing or TimingConfig(), placement=_placement(net, self.profile), profile=self.profile
+        )
         if not all_spikes:
             for pop in spec.populations:
                 if "spikes" not in pop.record:
@@ -475,8 +538,10 @@ class Simulator:
             res = self.run_batch(net, None, timesteps, timeout=timeout)
             diagnostics = {}
             if res.timing is not None:
-                diagnostics = {p.name: {d: res.timing.per_population(p.name, d) for d in DIAGNOSTIC_RECORDABLES
-                                        if d in p.record} for p in net.populations}
+                diagnostics = {
+                    p.name: {d: res.timing.per_population(p.name, d) for d in DIAGNOSTIC_RECORDABLES if d in p.record}
+                    for p in net.populations
+                }
             publish_results(net, res, diagnostics)
         return res
 
@@ -489,21 +554,26 @@ def _placement(net: Network, profile: ChipProfile) -> Any:
 
 def publish_results(net: Network, res: BatchResult, extra: Mapping[str, dict] | None = None) -> None:
     """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...), each
-    population's whole set at once; ``extra`` adds results by population name (the PE diagnostics)."""
+    population's whole set at once; ``extra`` adds results by population name (the PE diagnostics).
+    """
     for pop in net.populations:
         pop._results = {**_population_results(res, pop.name, pop.record), **(extra or {}).get(pop.name, {})}
 
 
 def _population_results(res: BatchResult, name: str, record: Sequence[str]) -> dict:
     """One population's results of sample 0 in py-spinnaker2's formats, built whole before it is published (so a
-    reader in another thread never sees half of it)."""
+    reader in another thread never sees half of it).
+    """
     out: dict = {}
     if name in res.counts:
-        out["counts"] = {"spikes": res.counts[name][0, :, 0].copy(), "synaptic_events": res.counts[name][0, :, 1].copy()}
+        out["counts"] = {
+            "spikes": res.counts[name][0, :, 0].copy(),
+            "synaptic_events": res.counts[name][0, :, 1].copy(),
+        }
     if name in res.spikes and "spikes" in record:
         out["spikes"] = res.spike_dict(name)
     if name in res.voltages:
         out["v"] = res.voltage_dict(name)
     if name in res.v_last:
-        out["v_last"] = {i: res.v_last[name][0, i:i + 1].copy() for i in range(res.v_last[name].shape[1])}
+        out["v_last"] = {i: res.v_last[name][0, i : i + 1].copy() for i in range(res.v_last[name].shape[1])}
     return out

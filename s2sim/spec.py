@@ -10,14 +10,16 @@ stale or inconsistent description can never reach the C core.
 Re-validation is cheap when nothing changed: each population's raw state is hashed (:func:`fingerprint`), and a
 population whose hash is unchanged keeps its previous spec.
 """
+
 from __future__ import annotations
 
 import hashlib
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +45,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # -- small checks shared by the snapshot and the network objects ---------------------------------------------------
 
+
 def as_index(value: Any, where: str) -> int:
     """``value`` as a Python int, or ConfigError naming ``where``; booleans and non-integral floats are refused."""
     if isinstance(value, (bool, np.bool_)):
@@ -64,8 +67,9 @@ def key_index(key: Any, where: str) -> int:
 _KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "mixed objects"}
 
 
-def numeric_array(value: Any, where: str, expected: str = "numbers",
-                  error: type[S2SimError] = ConfigError) -> np.ndarray:
+def numeric_array(
+    value: Any, where: str, expected: str = "numbers", error: type[S2SimError] = ConfigError
+) -> np.ndarray:
     """``value`` as an integer or float numpy array, refusing anything that would only become a number by a cast.
 
     Booleans, complex numbers, strings (numeric or not), bytes and objects are refused with ``error`` naming
@@ -116,8 +120,10 @@ def check_size(size: Any, name: str) -> int:
     if size < 1:
         raise ConfigError(f"population {name!r}: size must be at least 1, got {size}")
     if size > MAX_POPULATION_SIZE:
-        raise LimitError(f"population {name!r}: size {size} exceeds s2sim's limit of {MAX_POPULATION_SIZE} neurons "
-                         "per population (a 48-chip board holds about 1.8 million lif neurons)")
+        raise LimitError(
+            f"population {name!r}: size {size} exceeds s2sim's limit of {MAX_POPULATION_SIZE} neurons "
+            "per population (a 48-chip board holds about 1.8 million lif neurons)"
+        )
     return int(size)
 
 
@@ -130,8 +136,9 @@ def check_record(record: Any, name: str, model: NeuronModel) -> tuple[str, ...]:
     out: list[str] = []
     for item in record:
         if item not in RECORDABLES and item not in DIAGNOSTIC_RECORDABLES:
-            raise ConfigError(f"population {name!r}: unknown recordable {item!r}; known: "
-                              f"{RECORDABLES + DIAGNOSTIC_RECORDABLES}")
+            raise ConfigError(
+                f"population {name!r}: unknown recordable {item!r}; known: {RECORDABLES + DIAGNOSTIC_RECORDABLES}"
+            )
         if model.is_input and item in ("v", "v_last"):
             raise ConfigError(f"population {name!r}: a spike_list has no membrane to record ({item!r})")
         if item not in out:
@@ -151,8 +158,10 @@ def check_max_atoms(n: Any, name: str) -> int | None:
 def check_spike_times(params: Any, name: str, size: int) -> dict[int, tuple[int, ...]]:
     """A spike_list's ``{neuron_index: [tick, ...]}``: indices in range, ticks non-negative, no tick twice."""
     if not isinstance(params, Mapping):
-        raise ConfigError(f"population {name!r}: spike_list params must be a dict neuron -> list of ticks, got "
-                          f"{type(params).__name__}")
+        raise ConfigError(
+            f"population {name!r}: spike_list params must be a dict neuron -> list of ticks, got "
+            f"{type(params).__name__}"
+        )
     out: dict[int, tuple[int, ...]] = {}
     for key, ticks in params.items():
         idx = as_index(key, f"population {name!r}: spike_list neuron index")
@@ -165,8 +174,10 @@ def check_spike_times(params: Any, name: str, size: int) -> dict[int, tuple[int,
             raise ConfigError(f"population {name!r}: neuron {idx} has negative spike tick {clean[0]}")
         dup = np.flatnonzero(clean[1:] == clean[:-1])
         if dup.size:
-            raise ConfigError(f"population {name!r}: neuron {idx} lists tick {clean[dup[0]]} twice; a spike_list "
-                              "source sends at most one spike per neuron and tick")
+            raise ConfigError(
+                f"population {name!r}: neuron {idx} lists tick {clean[dup[0]]} twice; a spike_list "
+                "source sends at most one spike per neuron and tick"
+            )
         out[idx] = tuple(clean.tolist())
     return out
 
@@ -218,8 +229,9 @@ def param_array(name: str, key: str, value: Any, size: int) -> np.ndarray:
     else:
         over = np.flatnonzero(np.abs(arr) > _FLOAT32_MAX)
         if over.size:
-            raise LimitError(f"{where} of neuron {over[0]} is {arr[over[0]]}, beyond float32's range "
-                             f"(|x| <= {_FLOAT32_MAX:.4g})")
+            raise LimitError(
+                f"{where} of neuron {over[0]} is {arr[over[0]]}, beyond float32's range (|x| <= {_FLOAT32_MAX:.4g})"
+            )
     return arr
 
 
@@ -235,8 +247,10 @@ def check_neuron_params(params: Any, name: str, model: NeuronModel, size: int) -
     defaults = model.defaults
     for key in params:
         if key != "reset" and key not in defaults:
-            raise ConfigError(f"population {name!r}: unknown parameter {key!r} for model {model.name!r}; known: "
-                              f"{sorted(defaults) + ['reset']}")
+            raise ConfigError(
+                f"population {name!r}: unknown parameter {key!r} for model {model.name!r}; known: "
+                f"{sorted(defaults) + ['reset']}"
+            )
     reset = params.get("reset", DEFAULT_RESET)
     if not isinstance(reset, str) or reset not in RESET_MODES:
         raise ConfigError(f"population {name!r}: reset = {reset!r} is not one of {RESET_MODES}")
@@ -245,6 +259,7 @@ def check_neuron_params(params: Any, name: str, model: NeuronModel, size: int) -
 
 
 # -- fingerprints ------------------------------------------------------------------------------------------------
+
 
 def fingerprint(*values: Any) -> bytes:
     """A hash of nested Python / numpy values, to tell cheaply whether a population's raw state changed.
@@ -282,6 +297,7 @@ def _feed(h: Any, value: Any) -> None:
 
 
 # -- the snapshot -------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PopulationSpec:
@@ -323,8 +339,9 @@ class PopulationSpec:
         try:
             return self.params[key]
         except KeyError:
-            raise ConfigError(f"population {self.name!r} ({self.neuron_model}) has no parameter {key!r}; it has "
-                              f"{sorted(self.params)}") from None
+            raise ConfigError(
+                f"population {self.name!r} ({self.neuron_model}) has no parameter {key!r}; it has {sorted(self.params)}"
+            ) from None
 
     def input_array(self, timesteps: int) -> np.ndarray:
         """The spike_list as a dense uint8 [timesteps, size] array (1 where the neuron spikes in that tick).
@@ -335,8 +352,10 @@ class PopulationSpec:
         for idx, ticks in self.spike_times.items():
             if ticks and ticks[-1] >= timesteps:
                 late = next(t for t in ticks if t >= timesteps)
-                raise LimitError(f"population {self.name!r}: neuron {idx} spikes at tick {late}, beyond the run of "
-                                 f"{timesteps} ticks (last tick {timesteps - 1})")
+                raise LimitError(
+                    f"population {self.name!r}: neuron {idx} spikes at tick {late}, beyond the run of "
+                    f"{timesteps} ticks (last tick {timesteps - 1})"
+                )
             out[list(ticks), idx] = 1
         return out
 
@@ -375,14 +394,16 @@ class PopulationSpec:
         bad = ~((arr == 0) | (arr == 1))
         if np.any(bad):
             index = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ConfigError(f"{label}{list(index)} = {np.asarray(arr[index]).item()!r}; a spike_list sends at "
-                              "most one spike per neuron and tick (values must be 0 or 1; event counts such as "
-                              "tonic frames are binarised, with a report, by Simulator.run_batch(..., "
-                              "event_counts='binarise') and s2sim run --event-counts binarise)")
+            raise ConfigError(
+                f"{label}{list(index)} = {np.asarray(arr[index]).item()!r}; a spike_list sends at "
+                "most one spike per neuron and tick (values must be 0 or 1; event counts such as "
+                "tonic frames are binarised, with a report, by Simulator.run_batch(..., "
+                "event_counts='binarise') and s2sim run --event-counts binarise)"
+            )
         return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def population_spec(pop: "Population") -> PopulationSpec:
+def population_spec(pop: Population) -> PopulationSpec:
     """Validate ``pop``'s current raw state (cached on the population while that state is unchanged)."""
     fp = _raw_fingerprint(pop)
     cached = pop.__dict__.get("_spec")
@@ -393,16 +414,17 @@ def population_spec(pop: "Population") -> PopulationSpec:
     return spec
 
 
-def _raw_fingerprint(pop: "Population") -> bytes:
+def _raw_fingerprint(pop: Population) -> bytes:
     """Hash of what the user can edit on a population; b"" when some value cannot be hashed (then nothing is
-    cached and the population is validated from scratch, which names what is wrong)."""
+    cached and the population is validated from scratch, which names what is wrong).
+    """
     try:
         return fingerprint(pop.name, pop.size, pop.neuron_model, pop.params, pop.record, pop.max_atoms_per_core)
     except (TypeError, ValueError, RecursionError):
         return b""
 
 
-def _validate_population(pop: "Population", fp: bytes) -> PopulationSpec:
+def _validate_population(pop: Population, fp: bytes) -> PopulationSpec:
     name = pop.name
     if not isinstance(name, str) or not name:
         raise ConfigError(f"population name must be a non-empty string, got {name!r}")
@@ -420,8 +442,19 @@ def _validate_population(pop: "Population", fp: bytes) -> PopulationSpec:
         for arr in params.values():
             arr.setflags(write=False)
         key = fingerprint(name, size, model.name, reset, params)
-    return PopulationSpec(name, size, model.name, model, reset, MappingProxyType(params), MappingProxyType(spikes),
-                          record, max_atoms, fp, key)
+    return PopulationSpec(
+        name,
+        size,
+        model.name,
+        model,
+        reset,
+        MappingProxyType(params),
+        MappingProxyType(spikes),
+        record,
+        max_atoms,
+        fp,
+        key,
+    )
 
 
 @dataclass(frozen=True)
@@ -455,15 +488,16 @@ class NetworkSpec:
         for pop in self.populations:
             if pop.name == name:
                 return pop
-        raise ConfigError(f"network {self.name!r}: no population named {name!r}; have "
-                          f"{[p.name for p in self.populations]}")
+        raise ConfigError(
+            f"network {self.name!r}: no population named {name!r}; have {[p.name for p in self.populations]}"
+        )
 
     def index(self, name: str) -> int:
         """Position of the population called ``name``."""
         return self.populations.index(self.population(name))
 
 
-def network_spec(net: "Network") -> NetworkSpec:
+def network_spec(net: Network) -> NetworkSpec:
     """Validate ``net`` as it is now: every population, and every projection against the current sizes."""
     if not net.populations:
         raise ConfigError(f"network {net.name!r} has no populations")
@@ -478,8 +512,9 @@ def network_spec(net: "Network") -> NetworkSpec:
         ends = []
         for end in (proj.pre, proj.post):
             if id(end) not in index:
-                raise ConfigError(f"projection {proj.name!r}: population {end.name!r} was not added to network "
-                                  f"{net.name!r}")
+                raise ConfigError(
+                    f"projection {proj.name!r}: population {end.name!r} was not added to network {net.name!r}"
+                )
             ends.append(index[id(end)])
         proj.check_sizes(specs[ends[0]], specs[ends[1]])
         pre.append(ends[0])
@@ -490,10 +525,10 @@ def network_spec(net: "Network") -> NetworkSpec:
     return NetworkSpec(net.name, specs, tuple(net.projections), tuple(pre), tuple(post), fp, key)
 
 
-def _structure(net: "Network") -> tuple:
+def _structure(net: Network) -> tuple:
     return tuple(map(id, net.populations)), tuple((id(q), id(q.pre), id(q.post)) for q in net.projections)
 
 
-def raw_fingerprint(net: "Network") -> bytes:
+def raw_fingerprint(net: Network) -> bytes:
     """Hash of the network's raw state without validating it (to detect an edit made while a run was going on)."""
     return fingerprint(net.name, [_raw_fingerprint(p) for p in net.populations], _structure(net))

@@ -1,6 +1,7 @@
 """Everyday use of the command line and its library helpers: what is written, progress and messages, pipes,
 option errors, missing optional modules, plots, tonic-shaped inputs and event counts, other event cameras.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def _graph():
     return nir.NIRGraph.from_list(
         nir.Input(input_type=np.array([3])),
         nir.Affine(weight=w, bias=np.zeros(4)),
-        nir.LIF(tau=np.full(4, 2.5e-3), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.full(4, 0.3),
-                v_reset=np.zeros(4)),
+        nir.LIF(
+            tau=np.full(4, 2.5e-3), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.full(4, 0.3), v_reset=np.zeros(4)
+        ),
         nir.Output(output_type=np.array([4])),
     )
 
@@ -60,6 +62,7 @@ def _nodes(path) -> dict[str, set[str]]:
 
 # -- s2sim run writes what is asked, nothing more ------------------------------------------------------------------
 
+
 def test_run_writes_only_the_output_spikes_by_default(files, tmp_path, capsys):
     model, inp, _ = files
     out = tmp_path / "out.h5"
@@ -68,13 +71,16 @@ def test_run_writes_only_the_output_spikes_by_default(files, tmp_path, capsys):
     assert _nodes(out) == {"lif": {"spikes"}}
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--record", "v"], {"lif": {"v"}}),
-    (["--record", "spikes,v"], {"lif": {"spikes", "v"}}),
-    (["--populations", "all"], {"input": {"spikes"}, "lif": {"spikes"}}),
-    (["--populations", "all", "--record", "spikes,v"], {"input": {"spikes"}, "lif": {"spikes", "v"}}),
-    (["--populations", "input"], {"input": {"spikes"}}),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--record", "v"], {"lif": {"v"}}),
+        (["--record", "spikes,v"], {"lif": {"spikes", "v"}}),
+        (["--populations", "all"], {"input": {"spikes"}, "lif": {"spikes"}}),
+        (["--populations", "all", "--record", "spikes,v"], {"input": {"spikes"}, "lif": {"spikes", "v"}}),
+        (["--populations", "input"], {"input": {"spikes"}}),
+    ],
+)
 def test_run_record_flags_select_what_is_written(files, tmp_path, capsys, flags, expected):
     model, inp, _ = files
     out = tmp_path / "out.h5"
@@ -86,8 +92,21 @@ def test_run_record_flags_select_what_is_written(files, tmp_path, capsys, flags,
 def test_run_default_file_is_much_smaller_than_every_layers_voltages(files, tmp_path, capsys):
     model, inp, _ = files
     _run(capsys, "run", model, "-i", inp, "-o", tmp_path / "small.h5", "--dt", "1e-4")
-    _run(capsys, "run", model, "-i", inp, "-o", tmp_path / "all.h5", "--dt", "1e-4", "--record", "spikes,v",
-         "--populations", "all")
+    _run(
+        capsys,
+        "run",
+        model,
+        "-i",
+        inp,
+        "-o",
+        tmp_path / "all.h5",
+        "--dt",
+        "1e-4",
+        "--record",
+        "spikes,v",
+        "--populations",
+        "all",
+    )
     small, full = (os.path.getsize(tmp_path / n) for n in ("small.h5", "all.h5"))
     # 40 x 30 x 4 float32 voltages alone are 19200 bytes more than the spikes
     assert full - small >= 40 * 30 * 4 * 4
@@ -97,8 +116,9 @@ def test_run_trace_holds_every_population_whatever_is_written(files, tmp_path, c
     from s2sim.traces import read_trace
 
     model, inp, spikes = files
-    code, _, _ = _run(capsys, "run", model, "-i", inp, "-o", tmp_path / "o.h5", "--dt", "1e-4", "--trace",
-                      tmp_path / "t.h5")
+    code, _, _ = _run(
+        capsys, "run", model, "-i", inp, "-o", tmp_path / "o.h5", "--dt", "1e-4", "--trace", tmp_path / "t.h5"
+    )
     assert code == 0 and _nodes(tmp_path / "o.h5") == {"lif": {"spikes"}}
     trace = read_trace(str(tmp_path / "t.h5"))
     assert "lif" in trace.voltages and "lif" in trace.spikes
@@ -123,6 +143,7 @@ def test_demo_json_of_the_nir_paper_benchmark(capsys):
 
 # -- messages, version, pipes ----------------------------------------------------------------------------------------
 
+
 def test_version(capsys):
     from s2sim import __version__
 
@@ -146,18 +167,23 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(files, tmp_path, capsys):
     model, inp, _ = files
     out = tmp_path / "o.h5"
     _, _, err = _run(capsys, "run", model, "-i", inp, "-o", out, "--dt", "1e-4", "--batch-size", "8")
-    assert "sample/s" not in err and "40/40" not in err          # captured stderr is no terminal
-    _, _, err = _run(capsys, "run", model, "-i", inp, "-o", out, "--dt", "1e-4", "--batch-size", "8",
-                     "--progress", "on")
-    assert "40/40" in err and "sample" in err                    # tqdm's bar, on stderr
+    assert "sample/s" not in err and "40/40" not in err  # captured stderr is no terminal
+    _, _, err = _run(
+        capsys, "run", model, "-i", inp, "-o", out, "--dt", "1e-4", "--batch-size", "8", "--progress", "on"
+    )
+    assert "40/40" in err and "sample" in err  # tqdm's bar, on stderr
     _, _, err = _run(capsys, "run", model, "-i", inp, "-o", out, "--dt", "1e-4", "--progress", "on", "-q")
     assert "40/40" not in err
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(files):
     model, _, _ = files
-    proc = subprocess.Popen([sys.executable, "-m", "s2sim", "convert", model, "--dt", "1e-4"], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s2sim", "convert", model, "--dt", "1e-4"],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # like `| head` that has already quit: the first write meets a closed pipe
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
@@ -167,17 +193,21 @@ def test_a_reader_that_stops_early_gets_no_traceback(files):
 
 # -- errors name the flags -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("flags, named", [
-    (["--batch-size", "0"], "--batch-size"),
-    (["--threads", "0"], "--threads"),
-    (["--ticks", "-3"], "--ticks"),
-    (["--timeout", "nan"], "--timeout"),
-    (["--sys-tick", "0"], "--sys-tick"),
-    (["--record", "voltage"], "--record"),
-    (["--populations", "nope"], "--populations"),
-    (["--dt", "-1"], "--dt"),
-    (["--conn-delay", "9"], "--conn-delay"),
-])
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--threads", "0"], "--threads"),
+        (["--ticks", "-3"], "--ticks"),
+        (["--timeout", "nan"], "--timeout"),
+        (["--sys-tick", "0"], "--sys-tick"),
+        (["--record", "voltage"], "--record"),
+        (["--populations", "nope"], "--populations"),
+        (["--dt", "-1"], "--dt"),
+        (["--conn-delay", "9"], "--conn-delay"),
+    ],
+)
 def test_bad_options_are_named_as_typed(files, tmp_path, capsys, flags, named):
     model, inp, _ = files
     code, _, err = _run(capsys, "run", model, "-i", inp, "-o", tmp_path / "o.h5", "--dt", "1e-4", *flags)
@@ -204,14 +234,33 @@ def test_demo_limit_without_data_is_refused_at_once(capsys):
 
 # -- missing optional modules are found before any work --------------------------------------------------------------
 
+
 def test_missing_optional_module_is_reported_before_work(files, tmp_path):
     model, inp, _ = files
     # Python's own way to make a module unimportable: a None entry in sys.modules (find_spec then returns None)
     script = "import sys; sys.modules['matplotlib'] = None; from s2sim.cli import main; sys.exit(main(sys.argv[1:]))"
     out = tmp_path / "o.h5"
-    proc = subprocess.run([sys.executable, "-c", script, "run", model, "-i", inp, "-o", str(out), "--dt", "1e-4",
-                           "--timing-plot", str(tmp_path / "t.png")], env=ENV, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "run",
+            model,
+            "-i",
+            inp,
+            "-o",
+            str(out),
+            "--dt",
+            "1e-4",
+            "--timing-plot",
+            str(tmp_path / "t.png"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "--timing-plot needs matplotlib" in proc.stderr and "s2sim[io]" in proc.stderr
     assert not out.exists()  # refused before the simulation and the output
@@ -231,6 +280,7 @@ def test_require_names_every_extra(monkeypatch):
 
 
 # -- plots -----------------------------------------------------------------------------------------------------------
+
 
 def test_plot_properties_and_no_backend_switch(files, tmp_path, capsys):
     import matplotlib
@@ -263,14 +313,20 @@ def test_plot_properties_and_no_backend_switch(files, tmp_path, capsys):
 
     Figure.savefig = spy
     try:
-        plot_recording({"lif": NodeRecording("lif", rec.spikes, rec.voltages, rec.dt, rec.voltage_scale,
-                                             rec.threshold, ["a", "b", "c", "d"])}, str(tmp_path / "q.png"))
+        plot_recording(
+            {
+                "lif": NodeRecording(
+                    "lif", rec.spikes, rec.voltages, rec.dt, rec.voltage_scale, rec.threshold, ["a", "b", "c", "d"]
+                )
+            },
+            str(tmp_path / "q.png"),
+        )
     finally:
         Figure.savefig = original
     raster, volts = seen[0].axes[:2]
     assert raster.get_xlabel() == "time (ms)" and volts.get_xlabel() == "time (ms)"
     assert [t.get_text() for t in raster.get_yticklabels()] == ["a", "b", "c", "d"]
-    assert raster.get_xlim()[1] == pytest.approx(29.5 * 0.1)          # 30 ticks of 0.1 ms
+    assert raster.get_xlim()[1] == pytest.approx(29.5 * 0.1)  # 30 ticks of 0.1 ms
     assert any(np.allclose(line.get_ydata(), rec.threshold) for line in volts.get_lines())
     legend = volts.get_legend()
     assert legend is not None and legend.get_bbox_to_anchor().x0 > volts.get_window_extent().x1  # outside
@@ -289,6 +345,7 @@ def test_no_global_backend_switch_in_the_library():
 
 
 # -- tonic frames and event counts -----------------------------------------------------------------------------------
+
 
 def _frame_net():
     src = snn.Population(2 * 3 * 3, "spike_list", {}, name="src")
@@ -326,8 +383,21 @@ def test_cli_run_binarises_counts_only_when_asked(files, tmp_path, capsys):
     out = tmp_path / "o.h5"
     code, _, err = _run(capsys, "run", model, "-i", tmp_path / "c.npz", "-o", out, "--dt", "1e-4")
     assert code == 2 and "--event-counts binarise" in err and not out.exists()
-    code, _, err = _run(capsys, "run", model, "-i", tmp_path / "c.npz", "-o", out, "--dt", "1e-4",
-                        "--event-counts", "binarise", "--populations", "all")
+    code, _, err = _run(
+        capsys,
+        "run",
+        model,
+        "-i",
+        tmp_path / "c.npz",
+        "-o",
+        out,
+        "--dt",
+        "1e-4",
+        "--event-counts",
+        "binarise",
+        "--populations",
+        "all",
+    )
     assert code == 0 and f"{int((counts > 1).sum())} count(s) above 1" in err and "InputCountsWarning" in err
     import nir
 
@@ -396,8 +466,11 @@ def test_conform_names_its_flags_and_plots_without_a_backend_switch(files, tmp_p
     model, inp, _ = files
     trace = tmp_path / "t.h5"
     _run(capsys, "run", model, "-i", inp, "-o", tmp_path / "o.h5", "--dt", "1e-4", "--trace", trace)
-    for flags, named in ((["--atol", "-1"], "--atol must be >= 0"), (["--spike-ticks", "-2"], "--spike-ticks"),
-                         (["--only", "flush_to_zero=False"], "--only applies with --infer only")):
+    for flags, named in (
+        (["--atol", "-1"], "--atol must be >= 0"),
+        (["--spike-ticks", "-2"], "--spike-ticks"),
+        (["--only", "flush_to_zero=False"], "--only applies with --infer only"),
+    ):
         code, _, err = _run(capsys, "conform", trace, trace, *flags)
         assert code == 2 and named in err and "Tolerance." not in err, err
     backend = matplotlib.get_backend()
@@ -434,7 +507,7 @@ def test_step_messages_print_once_when_a_script_configures_logging(tmp_path, cap
     try:
         code, _, err = _run(capsys, "exec", "--trace", tmp_path / "runs", script)
     finally:
-        for handler in root.handlers[len(before):]:
+        for handler in root.handlers[len(before) :]:
             root.removeHandler(handler)
     assert code == 0 and err.count("wrote 0 trace(s)") == 1, err
 
@@ -444,8 +517,12 @@ def test_suggested_settings_are_spelled_as_options():
     from s2sim.cli.convert import FIELD_FLAGS
 
     with pytest.raises(ConfigError) as info, fields_as_flags("ConversionConfig", FIELD_FLAGS):
-        raise ConfigError("node '0': conv projections have no delay field but conn_delay = 1; use "
-                          "ConversionConfig(conn_delay=0); or ConversionConfig(scale_weights=True); "
-                          "ConversionConfig.dt = -1.0 is not positive")
-    assert str(info.value) == ("node '0': conv projections have no delay field but conn_delay = 1; use --conn-delay "
-                               "0; or --scale-weights; --dt = -1.0 is not positive")
+        raise ConfigError(
+            "node '0': conv projections have no delay field but conn_delay = 1; use "
+            "ConversionConfig(conn_delay=0); or ConversionConfig(scale_weights=True); "
+            "ConversionConfig.dt = -1.0 is not positive"
+        )
+    assert str(info.value) == (
+        "node '0': conv projections have no delay field but conn_delay = 1; use --conn-delay "
+        "0; or --scale-weights; --dt = -1.0 is not positive"
+    )

@@ -1,6 +1,7 @@
 """Layers PTQ/QAT and the snnTorch exporter cannot take are refused by name, type and reason; identities at
 inference (Dropout) are skipped by both; the training loop and the PTQ search report their progress.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,14 +22,21 @@ def _leaky():
     return snn.Leaky(beta=0.9, init_hidden=True)
 
 
-@pytest.mark.parametrize("model, name, kind, why", [
-    (lambda: nn.Sequential(nn.Linear(4, 3), snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True)), "1", "Alpha",
-     "two coupled synaptic currents"),
-    (lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU(), _leaky()), "1", "ReLU", "non-spiking activation"),
-    (lambda: nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), _leaky()), "1", "BatchNorm1d", "fold it"),
-    # the LSTM holds a Conv2d inside: the refusal names the LSTM, not its inner convolution
-    (lambda: nn.Sequential(snn.SConv2dLSTM(1, 2, 3, init_hidden=True)), "0", "SConv2dLSTM", "LSTM gates"),
-])
+@pytest.mark.parametrize(
+    "model, name, kind, why",
+    [
+        (
+            lambda: nn.Sequential(nn.Linear(4, 3), snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True)),
+            "1",
+            "Alpha",
+            "two coupled synaptic currents",
+        ),
+        (lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU(), _leaky()), "1", "ReLU", "non-spiking activation"),
+        (lambda: nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), _leaky()), "1", "BatchNorm1d", "fold it"),
+        # the LSTM holds a Conv2d inside: the refusal names the LSTM, not its inner convolution
+        (lambda: nn.Sequential(snn.SConv2dLSTM(1, 2, 3, init_hidden=True)), "0", "SConv2dLSTM", "LSTM gates"),
+    ],
+)
 def test_refused_layers_are_named_with_the_reason(model, name, kind, why):
     shape = (1, 4, 4) if kind == "SConv2dLSTM" else (4,)
     x = (torch.rand(3, 2, *shape, generator=torch.Generator().manual_seed(0)) < 0.5).float()
@@ -64,9 +72,16 @@ def test_training_logs_every_epoch(caplog):
     x = torch.rand(30, 4, generator=torch.Generator().manual_seed(1))
     labels = np.arange(30) % 3
     with caplog.at_level(logging.INFO, logger="s2sim"):
-        times = fit(lambda inp: model(inp).unsqueeze(0), model.parameters(),
-                    lambda idx, epoch: x[torch.as_tensor(idx)], labels, epochs=2, lr=1e-2, batch_size=8,
-                    progress=False)
+        times = fit(
+            lambda inp: model(inp).unsqueeze(0),
+            model.parameters(),
+            lambda idx, epoch: x[torch.as_tensor(idx)],
+            labels,
+            epochs=2,
+            lr=1e-2,
+            batch_size=8,
+            progress=False,
+        )
     epochs = [r.getMessage() for r in caplog.records if r.name == "s2sim" and "epoch" in r.getMessage()]
     assert len(times) == 2 and len(epochs) == 2
     assert epochs[0].startswith("epoch 1/2: mean loss ") and epochs[1].startswith("epoch 2/2: mean loss ")
@@ -93,5 +108,6 @@ def test_ptq_percentile_search_shows_progress_and_logs_its_choice(caplog, capsys
     assert any(m.startswith("PTQ search: best global percentile") for m in messages)
     chosen = [m for m in messages if m.startswith("PTQ search: per-layer percentiles")]
     accuracy = dict(qm.report.search)[qm.config.percentile]
-    assert chosen == [(f"PTQ search: per-layer percentiles {qm.config.percentile} (calibration accuracy "
-                       f"{accuracy:.2f} %)")]
+    assert chosen == [
+        (f"PTQ search: per-layer percentiles {qm.config.percentile} (calibration accuracy {accuracy:.2f} %)")
+    ]

@@ -13,6 +13,7 @@ stdout carries the command's result only (text or ``--json``); progress bars, st
 logger) and warnings go to stderr, and ``--quiet`` leaves only warnings and errors there. A reader that stops
 early (``s2sim convert m.nir | head``) ends the command quietly, as other Unix tools do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,8 @@ import sys
 import sysconfig
 import traceback
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import S2SimError, S2SimWarning
 
@@ -49,17 +51,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("checks")
-    group.add_argument("--strict", action="store_true",
-                       help="fail (exit 2) on any s2sim warning: weights that all round to zero, time constants "
-                            "shorter than dt, a graph without dt metadata, ...")
-    group.add_argument("--memory-budget", metavar="SIZE", default=None,
-                       help="refuse steps whose estimated memory exceeds SIZE (bytes, or e.g. 512M, 4G); default: "
-                            "the memory available on this machine")
+    group.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2) on any s2sim warning: weights that all round to zero, time constants "
+        "shorter than dt, a graph without dt metadata, ...",
+    )
+    group.add_argument(
+        "--memory-budget",
+        metavar="SIZE",
+        default=None,
+        help="refuse steps whose estimated memory exceeds SIZE (bytes, or e.g. 512M, 4G); default: "
+        "the memory available on this machine",
+    )
     out = parser.add_argument_group("messages (all on stderr; stdout holds only the result)")
-    out.add_argument("--quiet", "-q", action="store_true",
-                     help="no progress bars and no step messages; warnings and errors are still shown")
-    out.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
-                     help="progress bars of long steps (auto: when stderr is a terminal)")
+    out.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bars and no step messages; warnings and errors are still shown",
+    )
+    out.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="progress bars of long steps (auto: when stderr is a terminal)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,10 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail(args.command, "interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: say so plainly, with the details a report needs
-        detail = "".join(traceback.format_exception(exc)) if os.environ.get("S2SIM_TRACEBACK") else \
-            "set S2SIM_TRACEBACK=1 to see the traceback"
-        return _fail(args.command, f"internal error (a bug in s2sim; please report it): {type(exc).__name__}: "
-                                   f"{exc}\n{detail}", EXIT_BUG)
+        detail = (
+            "".join(traceback.format_exception(exc))
+            if os.environ.get("S2SIM_TRACEBACK")
+            else "set S2SIM_TRACEBACK=1 to see the traceback"
+        )
+        return _fail(
+            args.command,
+            f"internal error (a bug in s2sim; please report it): {type(exc).__name__}: {exc}\n{detail}",
+            EXIT_BUG,
+        )
     finally:
         progress.set_mode(saved_mode)
         if restore is not _UNSET:
@@ -156,16 +179,19 @@ class _WarningPrinter:
     """While active, s2sim warnings are printed as ``s2sim CMD: warning: [file:line: ]message [Category]``, once
     per (category, subject): the conversion and the lowering of the same projection report the same problem. The
     file and line are shown when they are the user's (a script run by ``s2sim exec``), not s2sim's or Python's.
-    Other warnings are shown as Python shows them."""
+    Other warnings are shown as Python shows them.
+    """
 
     def __init__(self, command: str) -> None:
         self.command = command
         self.seen: set[tuple[type, str]] = set()
         paths = sysconfig.get_paths()  # the console script that calls main() is no user's line either
-        self._hidden = tuple(os.path.abspath(p) + os.sep for p in (os.path.dirname(os.path.dirname(__file__)),
-                                                                   paths["stdlib"], paths["scripts"]))
+        self._hidden = tuple(
+            os.path.abspath(p) + os.sep
+            for p in (os.path.dirname(os.path.dirname(__file__)), paths["stdlib"], paths["scripts"])
+        )
 
-    def __enter__(self) -> "_WarningPrinter":
+    def __enter__(self) -> _WarningPrinter:
         self._show = warnings.showwarning
         warnings.showwarning = self.show
         return self
@@ -173,8 +199,9 @@ class _WarningPrinter:
     def __exit__(self, *exc: Any) -> None:
         warnings.showwarning = self._show
 
-    def show(self, message: Any, category: type, filename: str, lineno: int, file: Any = None,
-             line: str | None = None) -> None:
+    def show(
+        self, message: Any, category: type, filename: str, lineno: int, file: Any = None, line: str | None = None
+    ) -> None:
         if not issubclass(category, S2SimWarning):
             self._show(message, category, filename, lineno, file, line)
             return
@@ -183,15 +210,19 @@ class _WarningPrinter:
         if key in self.seen:
             return
         self.seen.add(key)
-        where = "" if filename.startswith("<") or os.path.abspath(filename).startswith(self._hidden) else \
-            f"{filename}:{lineno}: "
+        where = (
+            ""
+            if filename.startswith("<") or os.path.abspath(filename).startswith(self._hidden)
+            else f"{filename}:{lineno}: "
+        )
         print(f"s2sim {self.command}: warning: {where}{message} [{category.__name__}]", file=sys.stderr)
 
 
 def _hand_on(msg: warnings.WarningMessage) -> None:
     """Give the warning to whoever records warnings around main() (``catch_warnings(record=True)``,
     ``pytest.warns``): a replaced ``showwarning`` would otherwise hide it from them. CPython keeps the recorder in
-    ``warnings._showwarnmsg_impl``; the default there is the warnings module's own printer, which is skipped."""
+    ``warnings._showwarnmsg_impl``; the default there is the warnings module's own printer, which is skipped.
+    """
     impl = getattr(warnings, "_showwarnmsg_impl", None)
     if impl is not None and getattr(impl, "__module__", None) != "warnings":
         impl(msg)

@@ -1,4 +1,5 @@
 """``python -m s2sim.cli``."""
+
 import sys
 
 from . import main

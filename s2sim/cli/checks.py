@@ -1,4 +1,5 @@
 """Checks the commands make before they start work, so a mistake costs nothing (not a whole run)."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ def check_output(path: str, option: str) -> None:
 
 
 # -- option values (argparse then names the flag: "argument --threads: must be a positive integer, got 0") ---------
+
 
 def positive_int(text: str) -> int:
     """Parse an int >= 1 (argparse ``type=``)."""
@@ -54,8 +56,16 @@ def _number(text: str, kind: type, ok: Callable[[Any], bool], what: str) -> Any:
 # -- optional dependencies -------------------------------------------------------------------------------------------
 
 #: The extra of s2sim that installs each optional module (pyproject.toml's [project.optional-dependencies]).
-EXTRAS = {"matplotlib": "io", "h5py": "io", "scipy": "io", "tonic": "data", "sklearn": "data", "torch": "torch",
-          "snntorch": "torch", "dask": "dask"}
+EXTRAS = {
+    "matplotlib": "io",
+    "h5py": "io",
+    "scipy": "io",
+    "tonic": "data",
+    "sklearn": "data",
+    "torch": "torch",
+    "snntorch": "torch",
+    "dask": "dask",
+}
 
 
 def require(command: str, needs: dict[str, str]) -> None:
@@ -69,10 +79,17 @@ def require(command: str, needs: dict[str, str]) -> None:
     extras = sorted({EXTRAS.get(mod, mod) for mod in missing})
     reasons = "; ".join(f"{why} needs {mod}" for mod, why in missing.items())
     hint = " ".join(f"'s2sim[{e}]'" for e in extras)
-    torch = (" (install torch first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, so "
-             "pip does not pick a multi-GB CUDA build)") if "torch" in extras else ""
-    raise ConfigError(f"{command}: {reasons}, which is not installed; install it with pip install {hint}{torch}. "
-                      "Nothing was run.")
+    torch = (
+        (
+            " (install torch first, e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, so "
+            "pip does not pick a multi-GB CUDA build)"
+        )
+        if "torch" in extras
+        else ""
+    )
+    raise ConfigError(
+        f"{command}: {reasons}, which is not installed; install it with pip install {hint}{torch}. Nothing was run."
+    )
 
 
 @contextlib.contextmanager

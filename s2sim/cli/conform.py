@@ -3,6 +3,7 @@
 Exit status 0 when the traces agree (or some chip variant reproduces every trace), 1 when they do not, 2 when a
 trace cannot be read (so a damaged file is never reported as a mismatch); the command can gate a CI job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,49 +16,84 @@ from .checks import check_output, fields_as_flags, require
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "conform", help="compare two run traces bit for bit, or infer the chip variant from chip traces",
+        "conform",
+        help="compare two run traces bit for bit, or infer the chip variant from chip traces",
         description="Compare an expected trace (usually the simulator's) with an observed one (usually the chip's): "
-                    "per-population agreement and the first divergence. With --infer, re-run each population of the "
-                    "traces under every combination of the chip-variant points it depends on and report which "
-                    "points the traces settle, and which they cannot tell apart. Exit status 1 on mismatch.")
-    parser.add_argument("traces", nargs="+", metavar="TRACE",
-                        help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
+        "per-population agreement and the first divergence. With --infer, re-run each population of the "
+        "traces under every combination of the chip-variant points it depends on and report which "
+        "points the traces settle, and which they cannot tell apart. Exit status 1 on mismatch.",
+    )
+    parser.add_argument(
+        "traces",
+        nargs="+",
+        metavar="TRACE",
+        help="expected.h5 observed.h5; with --infer: chip traces or directories of them",
+    )
     parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="with --infer: the full report (every settled point, every population nothing "
-                             "reproduces) instead of the summary")
-    parser.add_argument("--write-profile", metavar="PROFILE.json", default=None,
-                        help="with --infer: write the profile the traces settle as JSON (for s2sim exec --profile "
-                             "and ChipProfile.from_dict); an error when they leave more than one")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="with --infer: the full report (every settled point, every population nothing "
+        "reproduces) instead of the summary",
+    )
+    parser.add_argument(
+        "--write-profile",
+        metavar="PROFILE.json",
+        default=None,
+        help="with --infer: write the profile the traces settle as JSON (for s2sim exec --profile "
+        "and ChipProfile.from_dict); an error when they leave more than one",
+    )
     parser.add_argument("--plot", metavar="PNG", help="write rasters and voltage differences to this PNG file")
     tol = parser.add_argument_group("tolerance (non-exact sources such as Brian2 or snnTorch; default bit-exact)")
     tol.add_argument("--atol", type=float, default=None, help="absolute voltage tolerance")
     tol.add_argument("--rtol", type=float, default=None, help="relative voltage tolerance")
     tol.add_argument("--v-scale", type=float, default=None, help="multiply observed voltages by this first")
     tol.add_argument("--spike-ticks", type=int, default=None, help="spikes match within this many ticks")
-    parser.add_argument("--allow-partial", action="store_true",
-                        help="compare the common ticks of traces that end at different ticks")
-    parser.add_argument("--state-precision", choices=("float32", "float64"), action="append", default=None,
-                        help="with --infer: state precisions to try (repeatable; default both)")
-    parser.add_argument("--only", action="append", default=None, metavar="POINT=VALUE[,VALUE...]",
-                        help="with --infer: try only these values of a point or field, e.g. "
-                             "flush_to_zero=False or 'threshold_op[lif]=>=' (repeatable)")
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="compare the common ticks of traces that end at different ticks"
+    )
+    parser.add_argument(
+        "--state-precision",
+        choices=("float32", "float64"),
+        action="append",
+        default=None,
+        help="with --infer: state precisions to try (repeatable; default both)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="POINT=VALUE[,VALUE...]",
+        help="with --infer: try only these values of a point or field, e.g. "
+        "flush_to_zero=False or 'threshold_op[lif]=>=' (repeatable)",
+    )
     parser.set_defaults(func=run_conform)
 
 
 def run_conform(args: argparse.Namespace) -> int:
     if args.infer:
         return _run_infer(args)
-    infer_only = [flag for flag, given in (("--only", args.only), ("--state-precision", args.state_precision),
-                                           ("--write-profile", args.write_profile), ("--verbose", args.verbose))
-                  if given]
+    infer_only = [
+        flag
+        for flag, given in (
+            ("--only", args.only),
+            ("--state-precision", args.state_precision),
+            ("--write-profile", args.write_profile),
+            ("--verbose", args.verbose),
+        )
+        if given
+    ]
     if infer_only:
-        raise ConfigError(f"conform: {', '.join(infer_only)} {'applies' if len(infer_only) == 1 else 'apply'} "
-                          "with --infer only")
+        raise ConfigError(
+            f"conform: {', '.join(infer_only)} {'applies' if len(infer_only) == 1 else 'apply'} with --infer only"
+        )
     if len(args.traces) != 2:
-        raise ConfigError(f"conform: give exactly two traces (expected observed), got {len(args.traces)}; "
-                          "use --infer for a set of chip traces")
+        raise ConfigError(
+            f"conform: give exactly two traces (expected observed), got {len(args.traces)}; "
+            "use --infer for a set of chip traces"
+        )
     from ..conformance import compare
     from ..traces import read_trace
 
@@ -108,16 +144,22 @@ def inference_summary(result: Any) -> str:
     behind ``--verbose`` and ``--json``.
     """
     tried = sum(s.tried for s in result.searches)
-    lines = [(f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) "
-              f"searched, {tried} combinations tried")]
+    lines = [
+        (
+            f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) "
+            f"searched, {tried} combinations tried"
+        )
+    ]
     if result.restrict:
         lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in result.restrict.items()))
     if result.checked_only:
         lines.append(f"{len(result.checked_only)} population(s) checked, not searched (too many combinations)")
     if not result.consistent:
         failed = [s for s in result.searches if not s.consistent]
-        lines.append(f"NO combination of the chip variants reproduces these traces: the difference lies outside the "
-                     f"profile variants (docs/conformance.md). {len(failed)} population(s) nothing reproduces:")
+        lines.append(
+            f"NO combination of the chip variants reproduces these traces: the difference lies outside the "
+            f"profile variants (docs/conformance.md). {len(failed)} population(s) nothing reproduces:"
+        )
         lines += _capped([f"  {s.trace}:{s.population}: {s.failure}" for s in failed])
         return "\n".join(lines)
     count = f"{len(result.consistent)}{'+' + str(result.unlisted) if result.unlisted else ''}"
@@ -125,8 +167,12 @@ def inference_summary(result: Any) -> str:
     settled = result.settled()
     if settled:
         lines.append("settled: " + ", ".join(f"{k}={v}" for k, v in settled.items()))
-    lines += _capped([f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})"
-                      for name, values in result.not_distinguished().items()])
+    lines += _capped(
+        [
+            f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})"
+            for name, values in result.not_distinguished().items()
+        ]
+    )
     unprobed = result.not_probed()
     if unprobed:
         lines.append(f"not probed by these traces: {len(unprobed)} point(s)")
@@ -147,8 +193,10 @@ def _write_profile(result: Any, path: str) -> None:
     """The one profile the traces settle, as JSON (s2sim exec --profile and ChipProfile.from_dict read it)."""
     profiles = result.profiles()
     if len(profiles) != 1:
-        raise ConfigError(f"conform --write-profile {path!r}: the traces leave {len(profiles)} profiles consistent "
-                          "(0: none reproduces them; more: some points are not distinguished); nothing written")
+        raise ConfigError(
+            f"conform --write-profile {path!r}: the traces leave {len(profiles)} profiles consistent "
+            "(0: none reproduces them; more: some points are not distinguished); nothing written"
+        )
     text = json.dumps({"profile": profiles[0].to_dict(), "not_probed": result.not_probed()}, indent=1) + "\n"
     try:
         with open(path, "w", encoding="utf-8") as f:
@@ -169,8 +217,10 @@ def _restrictions(items: list[str]) -> dict[str, list]:
         name, sep, text = item.partition("=")
         field = name.split("[")[0]
         if not sep or field not in FIELD_VALUES:
-            raise ConfigError(f"conform --only {item!r}: expected POINT=VALUE with a point of "
-                              f"{sorted(FIELD_VALUES)} (per-model points as field[model])")
+            raise ConfigError(
+                f"conform --only {item!r}: expected POINT=VALUE with a point of "
+                f"{sorted(FIELD_VALUES)} (per-model points as field[model])"
+            )
         by_text = {str(v): v for v in FIELD_VALUES[field]}
         bad = [v for v in text.split(",") if v not in by_text]
         if bad:
@@ -182,10 +232,19 @@ def _restrictions(items: list[str]) -> dict[str, list]:
 def _tolerance(args: argparse.Namespace) -> Any:
     from ..conformance import Tolerance
 
-    given = {k: v for k, v in (("v_atol", args.atol), ("v_rtol", args.rtol), ("v_scale", args.v_scale),
-                               ("spike_ticks", args.spike_ticks)) if v is not None}
-    with fields_as_flags("Tolerance", {"v_atol": "--atol", "v_rtol": "--rtol", "v_scale": "--v-scale",
-                                       "spike_ticks": "--spike-ticks"}):
+    given = {
+        k: v
+        for k, v in (
+            ("v_atol", args.atol),
+            ("v_rtol", args.rtol),
+            ("v_scale", args.v_scale),
+            ("spike_ticks", args.spike_ticks),
+        )
+        if v is not None
+    }
+    with fields_as_flags(
+        "Tolerance", {"v_atol": "--atol", "v_rtol": "--rtol", "v_scale": "--v-scale", "spike_ticks": "--spike-ticks"}
+    ):
         return Tolerance(**given) if given else None
 
 
@@ -230,8 +289,10 @@ def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_po
                 row[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
             row[1].axhline(0.0, color="grey", lw=0.5)
             row[1].set_ylabel("V difference (chip units)")
-        row[1].set_title(f"{pop.population}: observed - expected V" if "v" in names else
-                         f"{pop.population}: no voltages recorded", fontsize=9)
+        row[1].set_title(
+            f"{pop.population}: observed - expected V" if "v" in names else f"{pop.population}: no voltages recorded",
+            fontsize=9,
+        )
     for ax in axes[-1]:
         ax.set_xlabel("tick")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

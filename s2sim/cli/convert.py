@@ -2,6 +2,7 @@
 
 The conversion options and the NIR loading live here because ``s2sim run`` converts the same way.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,16 @@ RESETS = ("subtract", "zero")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "convert", help="convert a NIR graph and report what the chip gets and the PEs it needs",
+        "convert",
+        help="convert a NIR graph and report what the chip gets and the PEs it needs",
         description="Convert a NIR graph to SpiNNaker2 populations (as py-spinnaker2's from_nir does), print the "
-                    "conversion report (each NIR parameter -> chip value) and the resource report (PEs, quad-PEs, "
-                    "SRAM per PE, chips).")
+        "conversion report (each NIR parameter -> chip value) and the resource report (PEs, quad-PEs, "
+        "SRAM per PE, chips).",
+    )
     parser.add_argument("model", help="NIR graph file (HDF5, written by nir.write)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object {model, conversion, placement} instead of text")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object {model, conversion, placement} instead of text"
+    )
     add_conversion_options(parser)
     parser.set_defaults(func=run_convert)
 
@@ -32,26 +36,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_conversion_options(parser: argparse.ArgumentParser) -> None:
     """The ConversionConfig options shared by ``convert`` and ``run``."""
     group = parser.add_argument_group("conversion")
-    group.add_argument("--dt", type=float, default=None,
-                       help="time step of the NIR model in its time unit (default: the graph's dt metadata, else "
-                            "1.0 with a warning; snnTorch graphs: 1e-4)")
-    group.add_argument("--integrator", choices=INTEGRATORS, default=None,
-                       help="discretisation of the leak: forward (alpha = 1 - dt/tau) or exponential "
-                            "(alpha = exp(-dt/tau)); default exponential, as py-spinnaker2")
-    group.add_argument("--reset", choices=RESETS, default=None,
-                       help="subtract -> reset_by_subtraction, zero -> reset_to_v_reset (default subtract)")
-    group.add_argument("--scale-weights", action="store_true",
-                       help="scale weights per target population to use the full weight range (127 / max|W|)")
-    group.add_argument("--weight-scale-percentile", type=float, default=None, metavar="P",
-                       help="with --scale-weights: scale by percentile P of |W| instead of the maximum")
-    group.add_argument("--conn-delay", type=int, default=None, metavar="D",
-                       help="delay field of converted connection lists (default 1; conv needs 0)")
-    group.add_argument("--on-overflow", choices=("error", "clip"), default=None,
-                       help="a weight beyond the chip range: error (default) or clip it and count it in the report")
-    group.add_argument("--ignore-metadata", action="store_true",
-                       help="do not let graph metadata (dt, reset, integrator) override these options")
-    group.add_argument("--profile", default=None, metavar="JSON",
-                       help="ChipProfile as a JSON file (fields of s2sim.ChipProfile); default ChipProfile()")
+    group.add_argument(
+        "--dt",
+        type=float,
+        default=None,
+        help="time step of the NIR model in its time unit (default: the graph's dt metadata, else "
+        "1.0 with a warning; snnTorch graphs: 1e-4)",
+    )
+    group.add_argument(
+        "--integrator",
+        choices=INTEGRATORS,
+        default=None,
+        help="discretisation of the leak: forward (alpha = 1 - dt/tau) or exponential "
+        "(alpha = exp(-dt/tau)); default exponential, as py-spinnaker2",
+    )
+    group.add_argument(
+        "--reset",
+        choices=RESETS,
+        default=None,
+        help="subtract -> reset_by_subtraction, zero -> reset_to_v_reset (default subtract)",
+    )
+    group.add_argument(
+        "--scale-weights",
+        action="store_true",
+        help="scale weights per target population to use the full weight range (127 / max|W|)",
+    )
+    group.add_argument(
+        "--weight-scale-percentile",
+        type=float,
+        default=None,
+        metavar="P",
+        help="with --scale-weights: scale by percentile P of |W| instead of the maximum",
+    )
+    group.add_argument(
+        "--conn-delay",
+        type=int,
+        default=None,
+        metavar="D",
+        help="delay field of converted connection lists (default 1; conv needs 0)",
+    )
+    group.add_argument(
+        "--on-overflow",
+        choices=("error", "clip"),
+        default=None,
+        help="a weight beyond the chip range: error (default) or clip it and count it in the report",
+    )
+    group.add_argument(
+        "--ignore-metadata",
+        action="store_true",
+        help="do not let graph metadata (dt, reset, integrator) override these options",
+    )
+    group.add_argument(
+        "--profile",
+        default=None,
+        metavar="JSON",
+        help="ChipProfile as a JSON file (fields of s2sim.ChipProfile); default ChipProfile()",
+    )
 
 
 def conversion_config(args: argparse.Namespace) -> Any:
@@ -82,9 +122,16 @@ def conversion_config(args: argparse.Namespace) -> Any:
 
 
 #: ConversionConfig field -> the option that sets it, so that a bad value is reported as the user typed it.
-FIELD_FLAGS = {"dt": "--dt", "integrator": "--integrator", "reset": "--reset", "scale_weights": "--scale-weights",
-               "weight_scale_percentile": "--weight-scale-percentile", "conn_delay": "--conn-delay",
-               "on_overflow": "--on-overflow", "strict": "--strict"}
+FIELD_FLAGS = {
+    "dt": "--dt",
+    "integrator": "--integrator",
+    "reset": "--reset",
+    "scale_weights": "--scale-weights",
+    "weight_scale_percentile": "--weight-scale-percentile",
+    "conn_delay": "--conn-delay",
+    "on_overflow": "--on-overflow",
+    "strict": "--strict",
+}
 
 
 def _options_named() -> Any:
@@ -158,8 +205,11 @@ def run_convert(args: argparse.Namespace) -> int:
     placement = place(model.net, model.profile)
     report = getattr(model.net, "conversion_report", None)
     if args.json:
-        out = {"model": args.model, "conversion": report.to_dict() if report is not None else None,
-               "placement": placement.to_dict()}
+        out = {
+            "model": args.model,
+            "conversion": report.to_dict() if report is not None else None,
+            "placement": placement.to_dict(),
+        }
         print(json.dumps(out, indent=2, default=json_default))
     else:
         if report is not None:
@@ -170,7 +220,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def json_default(obj: Any) -> Any:
-    """numpy scalars and arrays in reports become plain numbers and lists."""
+    """Numpy scalars and arrays in reports become plain numbers and lists."""
     import numpy as np
 
     if isinstance(obj, np.generic):

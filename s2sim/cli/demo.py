@@ -6,6 +6,7 @@ recordings to chip input, quantizes the network, simulates it bit-exactly, print
 route's conversion summary, the mapping and resource summary, and writes a spike raster. ``--data`` runs the
 same pipeline on the test split of a local DVS Gesture copy (or synthetic copy) instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,27 +24,50 @@ RECORDINGS = DATA_DIR / "gesture_recordings.npz"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="run the DVS Gesture pipeline on shipped files (or the NIR benchmark)",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nir-paper", action="store_true",
-                        help="run the NIR paper's single-LIF benchmark instead (docs/datapath.md R§7)")
-    parser.add_argument("--data", type=Path, help="folder holding DVSGesture/: evaluate its test split instead of "
-                                                   "the shipped recordings")
+    parser = sub.add_parser(
+        "demo",
+        help="run the DVS Gesture pipeline on shipped files (or the NIR benchmark)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--nir-paper",
+        action="store_true",
+        help="run the NIR paper's single-LIF benchmark instead (docs/datapath.md R§7)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="folder holding DVSGesture/: evaluate its test split instead of the shipped recordings",
+    )
     parser.add_argument("--limit", type=positive_int, help="with --data: only the first N test samples")
     parser.add_argument("--float-model", type=Path, default=FLOAT_MODEL, help="float model (.npz)")
     parser.add_argument("--qat-model", type=Path, default=QAT_MODEL, help="QAT-trained model (.npz)")
-    parser.add_argument("--raster", type=Path, default=Path("s2sim-demo-raster.png"),
-                        help="spike raster to write (default ./s2sim-demo-raster.png)")
-    parser.add_argument("--workers", type=positive_int,
-                        help="simulator processes (default: none; the simulator's threads run in this process on "
-                             "every core)")
+    parser.add_argument(
+        "--raster",
+        type=Path,
+        default=Path("s2sim-demo-raster.png"),
+        help="spike raster to write (default ./s2sim-demo-raster.png)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="simulator processes (default: none; the simulator's threads run in this process on every core)",
+    )
     parser.add_argument("--dask", help="address of a running Dask scheduler to simulate on")
-    parser.add_argument("--export", type=Path, metavar="DIR",
-                        help="only write small sample files into DIR (a NIR model, input spikes, two traces, a "
-                             "py-spinnaker2 script) for trying the other commands; see s2sim.samples")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object (accuracies, agreement, resources, timing, files) instead of "
-                             "the text report; the phases are then reported on stderr")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="only write small sample files into DIR (a NIR model, input spikes, two traces, a "
+        "py-spinnaker2 script) for trying the other commands; see s2sim.samples",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (accuracies, agreement, resources, timing, files) instead of "
+        "the text report; the phases are then reported on stderr",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,9 +80,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--limit applies to --data (the shipped recordings are always run whole)")
     if args.nir_paper:
         return run_nir_paper(args)
-    require("s2sim demo (the gesture pipeline; `s2sim demo --nir-paper` runs with the core alone)",
-            {"torch": "quantizing", "snntorch": "the float model", "tonic": "framing the event recordings",
-             "matplotlib": "the raster"})
+    require(
+        "s2sim demo (the gesture pipeline; `s2sim demo --nir-paper` runs with the core alone)",
+        {
+            "torch": "quantizing",
+            "snntorch": "the float model",
+            "tonic": "framing the event recordings",
+            "matplotlib": "the raster",
+        },
+    )
     return run_gestures(args)
 
 
@@ -67,8 +97,10 @@ def run_export(args: argparse.Namespace) -> int:
     from ..samples import write_samples
 
     if args.nir_paper or args.data is not None:
-        raise ConfigError("--export writes sample files and runs nothing: it cannot be combined with "
-                          f"{'--nir-paper' if args.nir_paper else '--data'}")
+        raise ConfigError(
+            "--export writes sample files and runs nothing: it cannot be combined with "
+            f"{'--nir-paper' if args.nir_paper else '--data'}"
+        )
     for path in write_samples(args.export):
         print(f"wrote {path}")
     print(f"try: cd {args.export} && s2sim run model.nir --input spikes.npz -o out.h5 --trace sim.h5")
@@ -86,9 +118,20 @@ def run_nir_paper(args: argparse.Namespace) -> int:
     v = lif.get_voltages()[0]
     match = spikes == list(NIR_PAPER_SPIKES)
     if args.json:
-        print(json.dumps({"benchmark": "nir_paper_lif", "ticks": NIR_PAPER_TICKS, "spikes": list(spikes),
-                          "published": list(NIR_PAPER_SPIKES), "peak_v": float(v.max()),
-                          "threshold": float(lif.param("threshold")[0]), "match": match}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "nir_paper_lif",
+                    "ticks": NIR_PAPER_TICKS,
+                    "spikes": list(spikes),
+                    "published": list(NIR_PAPER_SPIKES),
+                    "peak_v": float(v.max()),
+                    "threshold": float(lif.param("threshold")[0]),
+                    "match": match,
+                },
+                indent=1,
+            )
+        )
         return 0 if match else 1
     print(f"NIR paper single-LIF benchmark, {NIR_PAPER_TICKS} ticks, profile {sim.profile}")
     print(f"  output spikes (ticks): {spikes}")
@@ -137,13 +180,17 @@ def run_gestures(args: argparse.Namespace) -> int:
     model, config, meta = gm.load_model(args.float_model)
     qat_model, _, qat_meta = gm.load_model(args.qat_model)
     if "quant_config" not in qat_meta:
-        raise ConfigError(f"{args.qat_model}: no quant_config in its metadata; write it with "
-                          "tools/train_gesture.py --qat")
+        raise ConfigError(
+            f"{args.qat_model}: no quant_config in its metadata; write it with tools/train_gesture.py --qat"
+        )
     qat_config = gm.quant_config_from_dict(qat_meta["quant_config"])
-    out.text(f"DVS Gesture on SpiNNaker2 (s2sim): network {_describe(config)}\n"
-             f"  float model {args.float_model.name}: trained on {meta.get('data', '?')} data, "
-             f"{meta.get('epochs', '?')} epoch(s); QAT model {args.qat_model.name}: fine-tuned "
-             f"{qat_meta.get('epochs', '?')} epoch(s), scale rule {qat_config.scale_rule}", indent=False)
+    out.text(
+        f"DVS Gesture on SpiNNaker2 (s2sim): network {_describe(config)}\n"
+        f"  float model {args.float_model.name}: trained on {meta.get('data', '?')} data, "
+        f"{meta.get('epochs', '?')} epoch(s); QAT model {args.qat_model.name}: fine-tuned "
+        f"{qat_meta.get('epochs', '?')} epoch(s), scale rule {qat_config.scale_rule}",
+        indent=False,
+    )
     out.data["network"] = _describe(config)
 
     out.phase(1, "input")
@@ -160,8 +207,9 @@ def run_gestures(args: argparse.Namespace) -> int:
     out.data["input"] = {"source": source, "samples": len(test), "summary": test.summary()}
 
     out.phase(2, "quantize (PTQ and the QAT model) and simulate")
-    result = run_gesture_pipeline(model, config, test, qat_model=qat_model, qat_config=qat_config,
-                                  workers=args.workers, dask_address=args.dask)
+    result = run_gesture_pipeline(
+        model, config, test, qat_model=qat_model, qat_config=qat_config, workers=args.workers, dask_address=args.dask
+    )
     out.text(result.format())
     silent = result.simulation.silent_populations()
     if silent:
@@ -205,10 +253,12 @@ def _json_default(obj: Any) -> Any:
 def _describe(config) -> str:
     c1, c2 = config.channels
     f = config.frames
-    return (f"{f.polarities}x{f.size}x{f.size} -> conv{config.kernel}x{config.kernel} {c1} -> Leaky -> avgpool "
-            f"{config.pool} -> conv{config.kernel}x{config.kernel} {c2} -> Leaky -> avgpool {config.pool} -> dense "
-            f"{config.n_classes} -> Leaky, {f.n_time_bins} ticks per sample"
-            f"{', trained with snnTorch reset_delay=True' if config.reset_delay else ''}")
+    return (
+        f"{f.polarities}x{f.size}x{f.size} -> conv{config.kernel}x{config.kernel} {c1} -> Leaky -> avgpool "
+        f"{config.pool} -> conv{config.kernel}x{config.kernel} {c2} -> Leaky -> avgpool {config.pool} -> dense "
+        f"{config.n_classes} -> Leaky, {f.n_time_bins} ticks per sample"
+        f"{', trained with snnTorch reset_delay=True' if config.reset_delay else ''}"
+    )
 
 
 def _nir_route(model, config, test, args, quant_config) -> tuple[str, dict[str, Any]]:
@@ -226,13 +276,17 @@ def _nir_route(model, config, test, args, quant_config) -> tuple[str, dict[str, 
     gnet = GestureNetwork(conv.net, inp, out, config.frames.n_time_bins + hops, hops)
     res = evaluate(gnet, test, workers=args.workers, dask_address=args.dask)
     pops = ", ".join(f"{p.name}: {p.neuron_model} {p.size}" for p in conv.net.populations)
-    text = (f"NIR graph of {len(graph.nodes)} nodes -> {pops}\n"
-            f"weights scaled 127/max|W| per population, truncated toward zero (ChipProfile.weight_rounding)\n"
-            f"simulator accuracy of this conversion: {100 * res.accuracy:.2f} % "
-            f"(the PTQ/QAT rows above: {describe_format(quant_config)})")
-    return text, {"nodes": len(graph.nodes), "populations": [[p.name, p.neuron_model, p.size]
-                                                             for p in conv.net.populations],
-                  "accuracy": res.accuracy}
+    text = (
+        f"NIR graph of {len(graph.nodes)} nodes -> {pops}\n"
+        f"weights scaled 127/max|W| per population, truncated toward zero (ChipProfile.weight_rounding)\n"
+        f"simulator accuracy of this conversion: {100 * res.accuracy:.2f} % "
+        f"(the PTQ/QAT rows above: {describe_format(quant_config)})"
+    )
+    return text, {
+        "nodes": len(graph.nodes),
+        "populations": [[p.name, p.neuron_model, p.size] for p in conv.net.populations],
+        "accuracy": res.accuracy,
+    }
 
 
 #: The published DVS Gesture energies on SpiNNaker2 by DVFS mode (chip paper, as quoted in public summaries; the
@@ -248,25 +302,39 @@ def _timing(result, test) -> tuple[str, list[dict[str, Any]]]:
     gnet = result.network
     net = result.qat.to_network(record=("spikes",), name="dvs_gesture_timing")
     inputs = gnet.inputs(test.spikes)
-    lines = [f"{'DVFS':<6} {'tick':>6} {'latency':>9} {'misses':>7} {'max time_done':>14} {'energy/sample':>14}   "
-             "published (chip, unit of work not stated)"]
+    lines = [
+        f"{'DVFS':<6} {'tick':>6} {'latency':>9} {'misses':>7} {'max time_done':>14} {'energy/sample':>14}   "
+        "published (chip, unit of work not stated)"
+    ]
     calibration = set()
     rows = []
     for mode in ("low", "high", "auto"):
         for tick in sorted({1e-3, PUBLISHED_TICK_S[mode]}):
             res = Simulator(result.qat.config.profile, timing=TimingConfig(sys_tick_in_s=tick, dvfs=mode)).run_batch(
-                net, inputs)
+                net, inputs
+            )
             t = res.timing.to_dict()
             calibration.update(t["calibration"])
             published = f"{PUBLISHED_GESTURE_J[mode]:.3f} J" if tick == PUBLISHED_TICK_S[mode] else ""
-            rows.append({"dvfs": mode, "tick_s": tick, "latency_ms": t["latency_ms"],
-                         "deadline_misses": t["deadline_misses"], "max_time_done": t["bottleneck"]["time_done"],
-                         "energy_per_sample_j": t["energy_per_sample_j"]["mean"]})
-            lines.append(f"{mode:<6} {tick * 1e3:>4g} ms {t['latency_ms']:>6.0f} ms {t['deadline_misses']:>7} "
-                         f"{t['bottleneck']['time_done']:>14.3f} {t['energy_per_sample_j']['mean'] * 1e3:>11.3f} mJ   "
-                         f"{published}")
-    lines.append("the published figures are for the paper's network and test set (not this small synthetic one): "
-                 "compare the ordering of the modes, not the values")
+            rows.append(
+                {
+                    "dvfs": mode,
+                    "tick_s": tick,
+                    "latency_ms": t["latency_ms"],
+                    "deadline_misses": t["deadline_misses"],
+                    "max_time_done": t["bottleneck"]["time_done"],
+                    "energy_per_sample_j": t["energy_per_sample_j"]["mean"],
+                }
+            )
+            lines.append(
+                f"{mode:<6} {tick * 1e3:>4g} ms {t['latency_ms']:>6.0f} ms {t['deadline_misses']:>7} "
+                f"{t['bottleneck']['time_done']:>14.3f} {t['energy_per_sample_j']['mean'] * 1e3:>11.3f} mJ   "
+                f"{published}"
+            )
+    lines.append(
+        "the published figures are for the paper's network and test set (not this small synthetic one): "
+        "compare the ordering of the modes, not the values"
+    )
     lines += [f"cycle costs: {c}" for c in sorted(calibration)]
     return "\n".join(lines), rows
 
@@ -283,10 +351,17 @@ def _raster(result, test, path: Path) -> Path:
     pops = {p.name: p for p in net.populations}
     last = result.qat.population_names[-1]
     # one tick per sys_tick, 1 ms as in the timing estimate (TimingConfig's default)
-    recording = {name: NodeRecording(name, res.spikes[name], res.voltages.get(name), 1e-3,
-                                     threshold=_uniform(_threshold(pops[name])),
-                                     class_names=CLASSES if name == last else None)
-                 for name in result.qat.population_names}
+    recording = {
+        name: NodeRecording(
+            name,
+            res.spikes[name],
+            res.voltages.get(name),
+            1e-3,
+            threshold=_uniform(_threshold(pops[name])),
+            class_names=CLASSES if name == last else None,
+        )
+        for name in result.qat.population_names
+    }
     return Path(plot_recording(recording, str(path), sample=0, max_neurons=5))
 
 

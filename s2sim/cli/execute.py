@@ -5,6 +5,7 @@ For the duration of the script, ``import spinnaker2`` (and every ``spinnaker2.<s
 everywhere else. ``--trace`` writes every run the script makes as a conformance trace, ``--profile`` picks the
 chip variant. The exit status is the script's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,10 @@ import os
 import runpy
 import sys
 import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -30,22 +32,38 @@ TARGET = "s2sim.spinnaker2"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "exec", help="run an unmodified py-spinnaker2 script on the simulator (import spinnaker2 -> s2sim.spinnaker2)",
+        "exec",
+        help="run an unmodified py-spinnaker2 script on the simulator (import spinnaker2 -> s2sim.spinnaker2)",
         description="Run a py-spinnaker2 script unchanged: `import spinnaker2` resolves to s2sim's stand-in for this "
-                    "process only, and the script's hardware objects run on the bit-exact simulator. The exit "
-                    "status is the script's.")
+        "process only, and the script's hardware objects run on the bit-exact simulator. The exit "
+        "status is the script's.",
+    )
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments handed to the script (its sys.argv[1:])")
-    parser.add_argument("--trace", metavar="OUT.h5", default=None,
-                        help="write every run as an s2sim trace: the first to OUT.h5, run k (k >= 1) to OUT-k.h5; a "
-                             "path without .h5 is a folder that receives run-0000.h5, run-0001.h5, ... "
-                             "(compare with `s2sim conform`)")
-    parser.add_argument("--profile", metavar="PROFILE.json", default=None,
-                        help="the ChipProfile to simulate, as JSON (e.g. what `s2sim conform --infer` found)")
-    parser.add_argument("--board", metavar="IP", nargs="?", const="", default=None,
-                        help="run the script's networks on a SpiNNaker2 board through the installed py-spinnaker2 "
-                             "instead (address from IP or S2SIM_BOARD_IP / S2_IP); with --trace, the board's runs are "
-                             "written as traces to compare with a simulator run (UNTESTED without a board)")
+    parser.add_argument(
+        "--trace",
+        metavar="OUT.h5",
+        default=None,
+        help="write every run as an s2sim trace: the first to OUT.h5, run k (k >= 1) to OUT-k.h5; a "
+        "path without .h5 is a folder that receives run-0000.h5, run-0001.h5, ... "
+        "(compare with `s2sim conform`)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PROFILE.json",
+        default=None,
+        help="the ChipProfile to simulate, as JSON (e.g. what `s2sim conform --infer` found)",
+    )
+    parser.add_argument(
+        "--board",
+        metavar="IP",
+        nargs="?",
+        const="",
+        default=None,
+        help="run the script's networks on a SpiNNaker2 board through the installed py-spinnaker2 "
+        "instead (address from IP or S2SIM_BOARD_IP / S2_IP); with --trace, the board's runs are "
+        "written as traces to compare with a simulator run (UNTESTED without a board)",
+    )
     parser.set_defaults(func=run_exec)
 
 
@@ -91,7 +109,7 @@ def _read_profile(path: str) -> Any:
     except (OSError, ValueError) as exc:
         raise TraceError(f"exec --profile {path!r}: cannot read a JSON profile ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("profile"), dict):
-        data = data["profile"]   # a report that holds the profile
+        data = data["profile"]  # a report that holds the profile
     if not isinstance(data, dict):
         raise ConfigError(f"exec --profile {path!r}: expected a JSON object of ChipProfile fields")
     return ChipProfile.from_dict(data)
@@ -109,7 +127,7 @@ def _run_script(script: Path) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BaseException:  # noqa: BLE001 - the script's own error: reported as Python reports it
+    except BaseException:
         traceback.print_exc()
         return 1
     return 0
@@ -138,14 +156,16 @@ class _StandInFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
             return None
-        real = TARGET + fullname[len(ALIAS):]
+        real = TARGET + fullname[len(ALIAS) :]
         if importlib.util.find_spec(real) is None:
             from ..spinnaker2 import SUBMODULES
 
             raise ModuleNotFoundError(
                 f"No module named {fullname!r}: s2sim's py-spinnaker2 stand-in provides spinnaker2."
                 f"{{{', '.join(SUBMODULES)}}}; {fullname!r} is internal to py-spinnaker2 (board mapping and "
-                "communication) and has no simulator equivalent", name=fullname)
+                "communication) and has no simulator equivalent",
+                name=fullname,
+            )
         return importlib.util.spec_from_loader(fullname, _AliasLoader(real))
 
 
@@ -154,7 +174,7 @@ class _AliasLoader(importlib.abc.Loader):
         self.real = real
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(self.real)   # the same module object under both names
+        return importlib.import_module(self.real)  # the same module object under both names
 
     def exec_module(self, module: ModuleType) -> None:
         pass
@@ -162,14 +182,15 @@ class _AliasLoader(importlib.abc.Loader):
 
 class StandInImports:
     """While active, ``import spinnaker2`` gives :mod:`s2sim.spinnaker2`; an installed py-spinnaker2 is shadowed
-    for that time only and restored afterwards (:meth:`suspended` restores it for a moment, for the board runner)."""
+    for that time only and restored afterwards (:meth:`suspended` restores it for a moment, for the board runner).
+    """
 
     def __init__(self) -> None:
         self.finder = _StandInFinder()
         self.vendor: dict[str, ModuleType] = {}
         self.alias: dict[str, ModuleType] = {}
 
-    def __enter__(self) -> "StandInImports":
+    def __enter__(self) -> StandInImports:
         self.vendor = _take_modules()
         sys.meta_path.insert(0, self.finder)
         return self
@@ -214,8 +235,9 @@ def _board_target(address: str | None, imports: StandInImports) -> Any:
         raise BoardUnavailable(f"exec --board: py-spinnaker2 is not importable ({exc}); {INSTALL_HINT}") from None
     ip = board_address(address or None)
     if ip is None:
-        raise BoardUnavailable(f"exec --board: no board address; give one (--board IP) or set "
-                               f"{' or '.join(BOARD_ENV_VARS)}")
+        raise BoardUnavailable(
+            f"exec --board: no board address; give one (--board IP) or set {' or '.join(BOARD_ENV_VARS)}"
+        )
     return BoardTarget(ip, snn, hardware, imports.suspended)
 
 
@@ -241,9 +263,18 @@ class TraceWriter:
     def __call__(self, record: Any) -> None:
         from ..traces import from_result, write_trace
 
-        trace = from_result(record.network, record.result, profile=record.profile, source=record.source,
-                            metadata={"run": len(self.paths), "backend": record.backend, "script": sys.argv[0],
-                                      "settings": record.settings})
+        trace = from_result(
+            record.network,
+            record.result,
+            profile=record.profile,
+            source=record.source,
+            metadata={
+                "run": len(self.paths),
+                "backend": record.backend,
+                "script": sys.argv[0],
+                "settings": record.settings,
+            },
+        )
         path = self.path(len(self.paths))
         write_trace(path, trace)
         self.paths.append(path)

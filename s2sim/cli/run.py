@@ -6,6 +6,7 @@ membrane after reset, in chip units, float32 exactly as simulated) as TimeGridde
 nodes' spikes are recorded and written: every layer's voltages of a large batch can be hundreds of MB, and
 recording them also slows the run down.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,54 +43,102 @@ A spike at tick t reaches its target population in tick t+1.
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "run", help="simulate a NIR graph on input spikes and write what --record asks (NIR data, HDF5)",
+        "run",
+        help="simulate a NIR graph on input spikes and write what --record asks (NIR data, HDF5)",
         description="Convert a NIR graph, run it bit-exactly as SpiNNaker2 PEs compute it, and write the spikes "
-                    "(and, with --record spikes,v, the membrane voltages) of the output nodes, or of the "
-                    "populations --populations names, with nir.write_data. Nothing else is recorded.",
-        epilog=INPUT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "(and, with --record spikes,v, the membrane voltages) of the output nodes, or of the "
+        "populations --populations names, with nir.write_data. Nothing else is recorded.",
+        epilog=INPUT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("model", help="NIR graph file (HDF5, written by nir.write)")
     parser.add_argument("--input", "-i", required=True, metavar="FILE", help="input spikes, .npz or .h5 (see below)")
-    parser.add_argument("--ticks", "-T", type=positive_int, default=None,
-                        help="ticks to run (default: the input's length; longer runs pad the input with no spikes)")
+    parser.add_argument(
+        "--ticks",
+        "-T",
+        type=positive_int,
+        default=None,
+        help="ticks to run (default: the input's length; longer runs pad the input with no spikes)",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="OUT.h5", help="output file (NIR data, HDF5)")
-    parser.add_argument("--batch-size", type=positive_int, default=64, metavar="B",
-                        help="samples simulated per chunk (default 64); bounds the simulator's working memory "
-                             "and drives the progress bar")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        metavar="B",
+        help="samples simulated per chunk (default 64); bounds the simulator's working memory "
+        "and drives the progress bar",
+    )
     rec = parser.add_argument_group("what is recorded and written (nothing else is)")
-    rec.add_argument("--record", default="spikes", metavar="WHAT[,WHAT]", type=_record_list,
-                     help="spikes, v (membrane voltages, chip units), or spikes,v (default: spikes)")
-    rec.add_argument("--populations", default="outputs", metavar="WHICH",
-                     help="outputs (the graph's output nodes, default), all, or a comma-separated list of "
-                          "population names")
+    rec.add_argument(
+        "--record",
+        default="spikes",
+        metavar="WHAT[,WHAT]",
+        type=_record_list,
+        help="spikes, v (membrane voltages, chip units), or spikes,v (default: spikes)",
+    )
+    rec.add_argument(
+        "--populations",
+        default="outputs",
+        metavar="WHICH",
+        help="outputs (the graph's output nodes, default), all, or a comma-separated list of population names",
+    )
     rec.add_argument("--outputs-only", action="store_true", help=argparse.SUPPRESS)  # the default now
     rec.add_argument("--no-voltages", action="store_true", help=argparse.SUPPRESS)  # the default now
-    parser.add_argument("--event-counts", choices=("error", "binarise"), default="error",
-                        help="input values above 1 (event counts): an error (default), or one spike each, with a "
-                             "warning that says how many were clipped (an error under --strict)")
-    parser.add_argument("--trace", metavar="TRACE.h5", default=None,
-                        help="also write sample 0 as an s2sim trace (network, profile, inputs, exact bits), the "
-                             "format `s2sim conform` compares with a chip run (docs/conformance.md)")
-    parser.add_argument("--report", action="store_true",
-                        help="also print the resource report and spikes / packets per PE and tick")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="simulator threads (default: all cores)")
-    parser.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
-                        help="stop the simulation after this many seconds (exit 2); default: no limit")
+    parser.add_argument(
+        "--event-counts",
+        choices=("error", "binarise"),
+        default="error",
+        help="input values above 1 (event counts): an error (default), or one spike each, with a "
+        "warning that says how many were clipped (an error under --strict)",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="TRACE.h5",
+        default=None,
+        help="also write sample 0 as an s2sim trace (network, profile, inputs, exact bits), the "
+        "format `s2sim conform` compares with a chip run (docs/conformance.md)",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="also print the resource report and spikes / packets per PE and tick"
+    )
+    parser.add_argument("--threads", type=positive_int, default=None, help="simulator threads (default: all cores)")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="stop the simulation after this many seconds (exit 2); default: no limit",
+    )
     timing = parser.add_argument_group("PE time and energy (an estimate, docs/timing.md)")
-    timing.add_argument("--sys-tick", type=float, default=None, metavar="SECONDS",
-                        help="estimate per-PE time_done, deadline misses, latency and energy for this tick length "
-                             "(py-spinnaker2's sys_tick_in_s, e.g. 1e-3)")
-    timing.add_argument("--dvfs", choices=("low", "high", "auto"), default=None,
-                        help="performance level of every PE (auto: high in a tick when a PE received more packets "
-                             "than its model's pl_threshold); implies the estimate, with a 1 ms tick unless given")
-    timing.add_argument("--timing-plot", metavar="PNG", default=None,
-                        help="draw sample 0's time_done per PE and tick, and time_done against received packets")
+    timing.add_argument(
+        "--sys-tick",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="estimate per-PE time_done, deadline misses, latency and energy for this tick length "
+        "(py-spinnaker2's sys_tick_in_s, e.g. 1e-3)",
+    )
+    timing.add_argument(
+        "--dvfs",
+        choices=("low", "high", "auto"),
+        default=None,
+        help="performance level of every PE (auto: high in a tick when a PE received more packets "
+        "than its model's pl_threshold); implies the estimate, with a 1 ms tick unless given",
+    )
+    timing.add_argument(
+        "--timing-plot",
+        metavar="PNG",
+        default=None,
+        help="draw sample 0's time_done per PE and tick, and time_done against received packets",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of the text lines")
     add_conversion_options(parser)
     parser.set_defaults(func=run_run)
 
 
 # -- input -------------------------------------------------------------------------------------------------------
+
 
 def read_inputs(path: str, pops: list, event_counts: str = "error", strict: bool = False) -> dict[str, np.ndarray]:
     """Read the input spikes per input population as uint8 [B, T, N], checked against the populations' sizes.
@@ -129,8 +178,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
             memory.check(_npz_bytes(data), f"reading input file {path!r} (the arrays it declares)")
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise TraceError(f"input file {path!r} is not a readable .npz archive: {type(exc).__name__}: {exc}") \
-            from None
+        raise TraceError(f"input file {path!r} is not a readable .npz archive: {type(exc).__name__}: {exc}") from None
 
 
 def _npz_bytes(data: Any) -> int:
@@ -139,8 +187,9 @@ def _npz_bytes(data: Any) -> int:
     for name in data.files:
         with data.zip.open(name + ".npy" if name + ".npy" in data.zip.namelist() else name) as fh:
             version = np.lib.format.read_magic(fh)
-            shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)(fh)
+            shape, _, dtype = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )(fh)
             total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     return total
 
@@ -177,8 +226,10 @@ def _read_nir_data(path: str) -> dict[str, np.ndarray]:
         if spikes is None:
             continue
         if not isinstance(spikes, nir.TimeGriddedData):
-            raise TraceError(f"input file {path!r}: node {name!r} holds 'spikes' as {type(spikes).__name__}; "
-                             "s2sim run reads TimeGriddedData")
+            raise TraceError(
+                f"input file {path!r}: node {name!r} holds 'spikes' as {type(spikes).__name__}; "
+                "s2sim run reads TimeGriddedData"
+            )
         out[name] = spikes.data
     return out
 
@@ -191,13 +242,17 @@ def _as_spikes(arr: np.ndarray, pop: Any, path: str, event_counts: str = "error"
     elif arr.ndim > 3:
         arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
     if arr.ndim != 3 or arr.shape[2] != pop.size:
-        raise TraceError(f"{where}: shape {np.shape(arr)} does not give {pop.size} neurons per tick; expected "
-                         f"[T, {pop.size}], [B, T, {pop.size}] or [B, T, *node_shape]")
+        raise TraceError(
+            f"{where}: shape {np.shape(arr)} does not give {pop.size} neurons per tick; expected "
+            f"[T, {pop.size}], [B, T, {pop.size}] or [B, T, *node_shape]"
+        )
     if arr.dtype.kind not in "biuf":
         raise TraceError(f"{where}: dtype {arr.dtype} is not numeric")
     if 0 in arr.shape[:2]:
-        raise TraceError(f"{where}: shape {np.shape(arr)} holds {arr.shape[0]} sample(s) of {arr.shape[1]} tick(s); "
-                         "there is nothing to simulate")
+        raise TraceError(
+            f"{where}: shape {np.shape(arr)} holds {arr.shape[0]} sample(s) of {arr.shape[1]} tick(s); "
+            "there is nothing to simulate"
+        )
     if event_counts == "binarise":
         from ..simulator import binarise_counts
 
@@ -205,9 +260,11 @@ def _as_spikes(arr: np.ndarray, pop: Any, path: str, event_counts: str = "error"
     bad = np.flatnonzero((arr != 0) & (arr != 1))
     if bad.size:
         b, t, n = np.unravel_index(bad[0], arr.shape)
-        raise TraceError(f"{where}: value {arr[b, t, n]} at sample {b}, tick {t}, neuron {n}; spikes must be 0 or "
-                         "1 (a spike_list sends at most one spike per neuron and tick; event counts are binarised, "
-                         "with a report, by --event-counts binarise)")
+        raise TraceError(
+            f"{where}: value {arr[b, t, n]} at sample {b}, tick {t}, neuron {n}; spikes must be 0 or "
+            "1 (a spike_list sends at most one spike per neuron and tick; event counts are binarised, "
+            "with a report, by --event-counts binarise)"
+        )
     return arr.astype(np.uint8)
 
 
@@ -220,17 +277,25 @@ def _fit_ticks(inputs: dict[str, np.ndarray], ticks: int | None, path: str) -> t
     if ticks < 1:
         raise ConfigError(f"--ticks must be at least 1, got {ticks}")
     if ticks < length:
-        late = {name: int(np.flatnonzero(arr[:, ticks:].any(axis=(0, 2)))[0]) + ticks
-                for name, arr in inputs.items() if arr[:, ticks:].any()}
+        late = {
+            name: int(np.flatnonzero(arr[:, ticks:].any(axis=(0, 2)))[0]) + ticks
+            for name, arr in inputs.items()
+            if arr[:, ticks:].any()
+        }
         if late:
-            raise ConfigError(f"--ticks {ticks} is shorter than input file {path!r} ({length} ticks) and would drop "
-                              f"spikes of input(s) {sorted(late)} (the first at tick {min(late.values())}); "
-                              "run at least as many ticks as the input has")
+            raise ConfigError(
+                f"--ticks {ticks} is shorter than input file {path!r} ({length} ticks) and would drop "
+                f"spikes of input(s) {sorted(late)} (the first at tick {min(late.values())}); "
+                "run at least as many ticks as the input has"
+            )
         return {name: np.ascontiguousarray(arr[:, :ticks]) for name, arr in inputs.items()}, ticks
     from .. import memory
 
-    memory.check(sum(arr.shape[0] * ticks * arr.shape[2] for arr in inputs.values()),
-                 f"padding the inputs of {path!r} to {ticks} ticks", "Run fewer ticks")
+    memory.check(
+        sum(arr.shape[0] * ticks * arr.shape[2] for arr in inputs.values()),
+        f"padding the inputs of {path!r} to {ticks} ticks",
+        "Run fewer ticks",
+    )
     pad = ((0, 0), (0, ticks - length), (0, 0))
     return {name: np.pad(arr, pad) for name, arr in inputs.items()}, ticks
 
@@ -258,8 +323,10 @@ def chosen_populations(which: str, net: Any, outputs: list) -> list:
     names = [n.strip() for n in which.split(",") if n.strip()]
     unknown = [n for n in names if n not in by_name]
     if unknown or not names:
-        raise ConfigError(f"--populations {which!r}: {unknown or 'no name'} not in the network; give outputs, all "
-                          f"or names among {list(by_name)}")
+        raise ConfigError(
+            f"--populations {which!r}: {unknown or 'no name'} not in the network; give outputs, all "
+            f"or names among {list(by_name)}"
+        )
     return [by_name[n] for n in names]
 
 
@@ -275,16 +342,28 @@ def _chunks(batch: int, size: int) -> Iterator[tuple[int, int]]:
 
 # -- simulate and write ------------------------------------------------------------------------------------------
 
-def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: Any, batch_size: int,
-             record: Mapping[str, Sequence[str]], threads: int | None = None, timing: Any = None,
-             strict: bool = False, timeout: float | None = None, desc: str = "simulating") -> BatchResult:
+
+def simulate(
+    net: Any,
+    inputs: Mapping[str, np.ndarray],
+    ticks: int,
+    profile: Any,
+    batch_size: int,
+    record: Mapping[str, Sequence[str]],
+    threads: int | None = None,
+    timing: Any = None,
+    strict: bool = False,
+    timeout: float | None = None,
+    desc: str = "simulating",
+) -> BatchResult:
     """Run ``net`` on all samples in chunks of ``batch_size``, with a progress bar over the samples.
 
     Returns what ``record`` asks (population -> "spikes", "v", "counts"), [B, T, ...], as one BatchResult.
     With ``timing`` (a TimingConfig) the result's ``timing`` is the merged PE time summary of every chunk (a dict).
 
     Sets each population's ``record`` list to what ``record`` asks (nothing for populations it does not name):
-    the network is the one this command loaded. ``timeout`` bounds the whole simulation (RunTimeout)."""
+    the network is the one this command loaded. ``timeout`` bounds the whole simulation (RunTimeout).
+    """
     from ..errors import RunTimeout
     from ..simulator import Simulator
     from ..timing import merge_summaries
@@ -304,8 +383,10 @@ def simulate(net: Any, inputs: Mapping[str, np.ndarray], ticks: int, profile: An
     for start, stop in _chunks(batch, batch_size):
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
-            raise RunTimeout(f"simulation stopped after its timeout of {timeout:g} s ({start} of {batch} samples "
-                             "done); nothing was written")
+            raise RunTimeout(
+                f"simulation stopped after its timeout of {timeout:g} s ({start} of {batch} samples "
+                "done); nothing was written"
+            )
         res = sim.run_batch(net, {k: v[start:stop] for k, v in inputs.items()}, ticks, timeout=left)
         for group in ("spikes", "voltages", "counts"):
             _collect(getattr(total, group), getattr(res, group), start, batch)
@@ -323,11 +404,16 @@ def _collect(into: dict[str, np.ndarray], part: Mapping[str, np.ndarray], start:
     for name, arr in part.items():
         if name not in into:
             into[name] = np.empty((batch, *arr.shape[1:]), dtype=arr.dtype)
-        into[name][start:start + arr.shape[0]] = arr
+        into[name][start : start + arr.shape[0]] = arr
 
 
-def write_recording(path: str, spikes: Mapping[str, np.ndarray], voltages: Mapping[str, np.ndarray], dt: float,
-                    attrs: Mapping[str, Any] | None = None) -> None:
+def write_recording(
+    path: str,
+    spikes: Mapping[str, np.ndarray],
+    voltages: Mapping[str, np.ndarray],
+    dt: float,
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
     """Write spikes (as bool) and voltages (dtype kept) per population with nir.write_data.
 
     A population may have either or both.
@@ -400,13 +486,15 @@ def _plot_first_sample(net: Any, result: BatchResult, timing: Any, profile: Any,
 def format_timing_summary(t: Mapping[str, Any]) -> str:
     """The merged PE time summary as a few text lines."""
     b, e = t["bottleneck"], t["energy_per_sample_j"]
-    lines = [f"PE time (estimate, tick {t['sys_tick_in_s'] * 1e3:g} ms, DVFS {t['dvfs']}): latency "
-             f"{t['latency_ms']:.4g} ms per sample; energy per sample {e['mean'] * 1e3:.4g} mJ "
-             f"(samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; {e['cpi_range'][0] * 1e3:.4g}.."
-             f"{e['cpi_range'][1] * 1e3:.4g} over the CPI range)",
-             f"deadline misses: {t['deadline_misses']} (PE, tick) pairs; bottleneck PE {b['pe']} "
-             f"({b['population']}) time_done {b['time_done']:.3f}; shortest tick without misses "
-             f"{t['min_tick_s'] * 1e3:.3g} ms"]
+    lines = [
+        f"PE time (estimate, tick {t['sys_tick_in_s'] * 1e3:g} ms, DVFS {t['dvfs']}): latency "
+        f"{t['latency_ms']:.4g} ms per sample; energy per sample {e['mean'] * 1e3:.4g} mJ "
+        f"(samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; {e['cpi_range'][0] * 1e3:.4g}.."
+        f"{e['cpi_range'][1] * 1e3:.4g} over the CPI range)",
+        f"deadline misses: {t['deadline_misses']} (PE, tick) pairs; bottleneck PE {b['pe']} "
+        f"({b['population']}) time_done {b['time_done']:.3f}; shortest tick without misses "
+        f"{t['min_tick_s'] * 1e3:.3g} ms",
+    ]
     worst = sorted(t["time_done_max_per_pe"].items(), key=lambda kv: -kv[1])[:5]
     lines.append("worst time_done per PE: " + ", ".join(f"{pe} {v:.3f}" for pe, v in worst))
     hint = t.get("suggestion")
@@ -426,8 +514,9 @@ def run_run(args: argparse.Namespace) -> int:
         check_output(args.trace, "--trace")
     model = load_model(args)
     net = model.net
-    inputs, ticks = _fit_ticks(read_inputs(args.input, model.inputs, args.event_counts, args.strict), args.ticks,
-                               args.input)
+    inputs, ticks = _fit_ticks(
+        read_inputs(args.input, model.inputs, args.event_counts, args.strict), args.ticks, args.input
+    )
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
     written = chosen_populations(args.populations, net, model.outputs)
     plan = record_plan(written, args.record)
@@ -436,14 +525,31 @@ def run_run(args: argparse.Namespace) -> int:
     if extra:
         plan = {p.name: list(dict.fromkeys([*plan.get(p.name, []), *extra])) for p in net.populations}
     timing = _timing_config(args)
-    result = simulate(net, inputs, ticks, model.profile, args.batch_size, plan, args.threads, timing=timing,
-                      strict=args.strict, timeout=args.timeout)
+    result = simulate(
+        net,
+        inputs,
+        ticks,
+        model.profile,
+        args.batch_size,
+        plan,
+        args.threads,
+        timing=timing,
+        strict=args.strict,
+        timeout=args.timeout,
+    )
     keep = {p.name for p in written}
     spikes = {k: v for k, v in result.spikes.items() if k in keep and "spikes" in args.record}
     volts = {k: v for k, v in result.voltages.items() if k in keep}
     write_recording(args.output, spikes, volts, model.dt, _file_attrs(args, model, net, ticks, batch, volts, result))
-    summary = {"output": args.output, "populations": sorted(keep), "recorded": list(args.record), "samples": batch,
-               "ticks": ticks, "bytes": os.path.getsize(args.output), "timing": result.timing}
+    summary = {
+        "output": args.output,
+        "populations": sorted(keep),
+        "recorded": list(args.record),
+        "samples": batch,
+        "ticks": ticks,
+        "bytes": os.path.getsize(args.output),
+        "timing": result.timing,
+    }
     outputs = {"output": args.output}
     if args.timing_plot:
         _plot_first_sample(net, result, timing or _default_timing(), model.profile, args.timing_plot)
@@ -458,8 +564,9 @@ def run_run(args: argparse.Namespace) -> int:
             summary["report"] = report
         print(json.dumps(summary, default=json_default, indent=1))
         return 0
-    print(f"wrote {args.output}: {'+'.join(args.record)} of {len(keep)} population(s), {batch} sample(s), "
-          f"{ticks} ticks")
+    print(
+        f"wrote {args.output}: {'+'.join(args.record)} of {len(keep)} population(s), {batch} sample(s), {ticks} ticks"
+    )
     if result.timing is not None:
         print(format_timing_summary(result.timing))
     if args.trace:
@@ -470,12 +577,17 @@ def run_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_attrs(args: argparse.Namespace, model: Any, net: Any, ticks: int, batch: int, volts: Mapping,
-                result: BatchResult) -> dict[str, Any]:
+def _file_attrs(
+    args: argparse.Namespace, model: Any, net: Any, ticks: int, batch: int, volts: Mapping, result: BatchResult
+) -> dict[str, Any]:
     attrs: dict[str, Any] = {
-        "model": os.path.abspath(args.model), "input": os.path.abspath(args.input), "ticks": ticks,
-        "samples": batch, "profile": model.profile.to_dict(),
-        "voltage_units": "chip (NIR units: divide by the population's scale S in the conversion report)"}
+        "model": os.path.abspath(args.model),
+        "input": os.path.abspath(args.input),
+        "ticks": ticks,
+        "samples": batch,
+        "profile": model.profile.to_dict(),
+        "voltage_units": "chip (NIR units: divide by the population's scale S in the conversion report)",
+    }
     report = getattr(net, "conversion_report", None)
     if report is not None:
         attrs["conversion"] = report.to_dict()
@@ -495,8 +607,7 @@ def _threshold(pop: Any) -> Any:
     return float(value[0]) if value.size and np.all(value == value[0]) else value.tolist()
 
 
-def _write_trace(args: argparse.Namespace, net: Any, model: Any, inputs: Mapping[str, np.ndarray],
-                 ticks: int) -> None:
+def _write_trace(args: argparse.Namespace, net: Any, model: Any, inputs: Mapping[str, np.ndarray], ticks: int) -> None:
     """Write sample 0 as a trace, from a run of that sample that records spikes and voltages everywhere.
 
     conform compares all of them; the main run stays apart, recording only what was asked.
@@ -505,10 +616,23 @@ def _write_trace(args: argparse.Namespace, net: Any, model: Any, inputs: Mapping
     from ..traces import from_result, write_trace
 
     first = {k: v[:1] for k, v in inputs.items()}
-    res = simulate(net, first, ticks, model.profile, 1, record_plan(list(net.populations), RECORDABLE),
-                   args.threads, strict=args.strict, desc="trace of sample 0")
-    write_trace(args.trace, from_result(net, res, profile=model.profile, inputs=first, sample=0,
-                                        metadata={"model": os.path.abspath(args.model)}))
+    res = simulate(
+        net,
+        first,
+        ticks,
+        model.profile,
+        1,
+        record_plan(list(net.populations), RECORDABLE),
+        args.threads,
+        strict=args.strict,
+        desc="trace of sample 0",
+    )
+    write_trace(
+        args.trace,
+        from_result(
+            net, res, profile=model.profile, inputs=first, sample=0, metadata={"model": os.path.abspath(args.model)}
+        ),
+    )
     step("wrote %s (trace of sample 0)", args.trace)
 
 
