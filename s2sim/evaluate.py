@@ -1,5 +1,6 @@
-"""Evaluate a whole test split in the simulator: in this process on every core, or on local processes or a Dask
-cluster when asked.
+"""Evaluate a whole test split in the simulator.
+
+In this process on every core, or on local processes or a Dask cluster when asked.
 
     from s2sim.evaluate import evaluate
     result = evaluate(gesture_net, test_spikes)                         # this process, the kernel's threads
@@ -91,14 +92,16 @@ class EvaluationResult:
 
     @property
     def predictions(self) -> np.ndarray:
+        """Predicted class per sample: the output neuron with the most spikes, the lowest index on a tie."""
         return predict(self.counts)
 
     @property
     def accuracy(self) -> float:
+        """Share of samples predicted right (NaN without samples)."""
         return float(np.mean(self.predictions == self.labels)) if len(self.labels) else float("nan")
 
     def silent_populations(self) -> list[str]:
-        """Populations that emitted no spike in any sample."""
+        """Return populations that emitted no spike in any sample."""
         return [name for name, n in self.spikes_per_population.items() if not n.any()]
 
 
@@ -293,7 +296,7 @@ def _chunk_in_worker(args: tuple[str, np.ndarray]):
 
 
 def _script_reimported() -> bool:
-    """True in a spawned child while it re-runs the parent's main script (its __main__ is then __mp_main__)."""
+    """Tell whether this is a spawned child re-running the parent's main script (its __main__ is then __mp_main__)."""
     return (
         multiprocessing.parent_process() is not None
         and getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__"
@@ -303,8 +306,10 @@ def _script_reimported() -> bool:
 def _run_processes(
     job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int, progress: bool
 ) -> list | None:
-    """Chunks on spawned processes; None when they cannot start (a script without a __main__ guard, whose
-    workers re-run it and stop at this call instead of starting processes of their own).
+    """Chunks on spawned processes.
+
+    None when they cannot start (a script without a __main__ guard, whose workers re-run it and stop at this call
+    instead of starting processes of their own).
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -378,7 +383,7 @@ class PipelineResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def format(self) -> str:
-        """The accuracy table."""
+        """Format a short text report."""
         lines = [f"{'stage':<34} {'accuracy':>9}   measured by", "-" * 78]
         for stage, acc, how in self.rows:
             text = f"{100 * acc:8.2f} %" if acc is not None else "      n/a"
@@ -513,7 +518,7 @@ def run_gesture_pipeline(
 
 
 def describe_format(config: Any) -> str:
-    """A short label of a QuantConfig's rule and chip format, e.g. "max, trunc, dense +-15"."""
+    """Return a short label of a QuantConfig's rule and chip format, e.g. "max, trunc, dense +-15"."""
     parts = [config.scale_rule]
     if config.rounding == "trunc":
         parts.append("trunc")

@@ -109,6 +109,7 @@ class FrameConfig:
 
     @property
     def polarities(self) -> int:
+        """Number of polarities of the sensor."""
         return self.sensor_size[2]
 
     @property
@@ -163,9 +164,12 @@ class GestureSpikes:
         return int(self.labels.shape[0])
 
     def subset(self, index: Sequence[int] | np.ndarray | slice) -> GestureSpikes:
-        """The samples selected by ``index`` (a slice, integer indices or a boolean mask)."""
+        """Return the samples selected by ``index`` (a slice, integer indices or a boolean mask)."""
         idx = np.arange(len(self))[index]
-        pick = lambda seq: [seq[i] for i in idx] if seq else []  # noqa: E731 - lists may be empty
+
+        def pick(seq: list) -> list:
+            return [seq[i] for i in idx] if seq else []  # the lists may be empty
+
         return GestureSpikes(
             self.spikes[idx],
             self.labels[idx],
@@ -183,7 +187,10 @@ class GestureSpikes:
         total = int(self.events.sum())
         spikes = int(self.spikes.sum(dtype=np.int64))
         dropped, merged = int(self.dropped.sum()), int(self.merged.sum())
-        share = lambda n: f"{100.0 * n / total:.1f} %" if total else "0 %"  # noqa: E731
+
+        def share(n: int) -> str:
+            return f"{100.0 * n / total:.1f} %" if total else "0 %"
+
         return (
             f"{len(self)} samples, {self.config.n_time_bins} ticks x {self.config.n_inputs} inputs: "
             f"{total} events -> {spikes} spikes; {merged} events merged into a spike of the same pixel and "
@@ -228,7 +235,7 @@ def missing_files_message(root: str | os.PathLike, train: bool) -> str | None:
 
 
 def open_split(root: str | os.PathLike, train: bool = True):
-    """The split as ``tonic.datasets.DVSGesture`` (events as tonic's structured arrays, t in microseconds).
+    """Return the split as ``tonic.datasets.DVSGesture`` (events as tonic's structured arrays, t in microseconds).
 
     Raises
     ------
@@ -262,7 +269,10 @@ EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("p", bool), ("t", np.
 
 
 def events_from_array(raw: np.ndarray, where: str = "recording") -> np.ndarray:
-    """An (N, 4) ``[x, y, p, t_ms]`` array (the on-disk form) as tonic's structured events (t in microseconds)."""
+    """Convert an (N, 4) ``[x, y, p, t_ms]`` array (the on-disk form) into tonic's structured events.
+
+    Times become microseconds, as tonic has them.
+    """
     raw = np.asarray(raw)
     if raw.ndim != 2 or raw.shape[1] != 4:
         raise TraceError(f"{where}: events have shape {raw.shape}; expected (N, 4) rows [x, y, p, t_ms]")
@@ -334,8 +344,9 @@ def recordings_to_spikes(
     n: int | None = None,
     progress: bool | None = None,
 ) -> GestureSpikes:
-    """Turn ``(events, label)`` pairs into :class:`GestureSpikes` (without users/lighting/files); events as
-    :func:`events_to_frames` takes them.
+    """Turn ``(events, label)`` pairs into :class:`GestureSpikes` (without users/lighting/files).
+
+    Events as :func:`events_to_frames` takes them.
     """
     from .progress import bar
 
@@ -352,7 +363,10 @@ def recordings_to_spikes(
         dropped.append(len(ev) - int(frames.sum()))
         merged.append(n_merged)
     shape = (0, config.n_time_bins, config.n_inputs)
-    as64 = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
+
+    def as64(xs: list[int]) -> np.ndarray:
+        return np.asarray(xs, dtype=np.int64)
+
     return GestureSpikes(
         np.stack(spikes) if spikes else np.zeros(shape, np.uint8),
         as64(labels),
@@ -371,7 +385,7 @@ def load_spikes(
     use_cache: bool = True,
     progress: bool | None = None,
 ) -> GestureSpikes:
-    """A split of the local DVS Gesture copy as chip input, cached on disk.
+    """Return a split of the local DVS Gesture copy as chip input, cached on disk.
 
     Samples are ordered by file path (tonic lists them in directory order, which the file system decides).
 
@@ -674,8 +688,9 @@ def _moving_blob(
     sigma: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Events [x, y, p, t] scattered around the hands of ``path`` at ``phase``, the gesture scaled by ``size``
-    about the sensor centre; ON where the hand moves to, OFF behind it.
+    """Return events [x, y, p, t] scattered around the hands of ``path`` at ``phase``.
+
+    The gesture is scaled by ``size`` about the sensor centre; ON where the hand moves to, OFF behind it.
     """
     n = len(t)
 
@@ -725,7 +740,7 @@ def write_synthetic_dataset(
             )
         name = SPLIT_FOLDERS[train]
         recordings, labels = synthetic_recordings(n, split_seed, config)
-        for i, (rec, label) in enumerate(zip(recordings, labels)):
+        for i, (rec, label) in enumerate(zip(recordings, labels, strict=True)):
             k = first_folder + i // N_CLASSES
             sub = folder / name / f"user{1 + k // len(LIGHTINGS):02d}_{LIGHTINGS[k % len(LIGHTINGS)]}"
             sub.mkdir(parents=True, exist_ok=True)

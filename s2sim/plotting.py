@@ -106,7 +106,7 @@ def _uniform(value: Any) -> float | None:
 
 
 def _in_order(recs: dict[str, NodeRecording], names: list) -> dict[str, NodeRecording]:
-    """Populations in network order when the writer stored it (HDF5 lists groups alphabetically)."""
+    """Return populations in network order when the writer stored it (HDF5 lists groups alphabetically)."""
     first = [n for n in names if n in recs]
     return {n: recs[n] for n in first + [n for n in recs if n not in first]}
 
@@ -176,7 +176,7 @@ def draw_voltages(
 
 
 def pick_neurons(rec: NodeRecording, sample: int, count: int) -> np.ndarray:
-    """The ``count`` neurons to draw: the most active ones (by spikes, then by voltage range), in index order."""
+    """Return the ``count`` neurons to draw: the most active ones (by spikes, then by voltage range), in index order."""
     size = (rec.voltages if rec.voltages is not None else rec.spikes).shape[2]
     score = np.zeros(size)
     if rec.spikes is not None:
@@ -229,7 +229,7 @@ def plot_recording(
         raise ConfigError(f"plot: max_neurons must be at least 1, got {max_neurons}")
     fig = new_figure(13, 2.4 * len(names) + 0.6)
     axes = fig.subplots(len(names), 2, squeeze=False)
-    for row, name in zip(axes, names):
+    for row, name in zip(axes, names, strict=True):
         rec = recording[name]
         if rec.spikes is not None:
             draw_raster(row[0], rec.spikes[sample], name, rec.dt, rec.class_names)
@@ -265,9 +265,10 @@ def _empty(ax: Any, text: str) -> None:
 
 
 def plot_timing(report: Any, out: str, sample: int = 0) -> str:
-    """Two panels of a PE time estimate (s2sim.timing.TimingReport), saved as PNG at :data:`DPI`: time_done per PE
-    and tick as a heat map (deadline misses outlined), and time_done against the packets each PE received in the
-    tick (the calibration plot py-spinnaker2 users draw by hand), with the deadline at 1.
+    """Two panels of a PE time estimate (s2sim.timing.TimingReport), saved as PNG at :data:`DPI`.
+
+    time_done per PE and tick as a heat map (deadline misses outlined), and time_done against the packets each PE
+    received in the tick (the calibration plot py-spinnaker2 users draw by hand), with the deadline at 1.
 
     Draws on its own Figure (no pyplot state, the user's matplotlib backend untouched). Returns the path.
     """
@@ -275,7 +276,7 @@ def plot_timing(report: Any, out: str, sample: int = 0) -> str:
     if not 0 <= sample < done.shape[0]:
         raise ConfigError(f"timing plot: sample {sample} out of range; the report has {done.shape[0]} sample(s)")
     tick_ms = report.config.sys_tick_in_s * 1e3
-    rows = [f"PE {pe} {pop}" for pe, pop in zip(report.load.pes, report.load.populations)]
+    rows = [f"PE {pe} {pop}" for pe, pop in zip(report.load.pes, report.load.populations, strict=True)]
     fig = new_figure(13, max(3.0, 0.22 * len(rows) + 1.6))
     heat, scatter = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     image = heat.imshow(

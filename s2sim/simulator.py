@@ -134,9 +134,10 @@ class LoadedNetwork:
         return self._result(spec, buffers, timesteps)
 
     def _calls(self, batch: int) -> list[tuple[Any, int, int]]:
-        """The C calls of one batch, one per thread: (workspace, first sample, end). Either the samples are spread
-        over the threads, or (a batch smaller than the thread count, a large network) every thread runs its share
-        of each sample (csrc/s2sim.h, s2_workspace).
+        """Return the C calls of one batch, one per thread: (workspace, first sample, end).
+
+        Either the samples are spread over the threads, or (a batch smaller than the thread count, a large network)
+        every thread runs its share of each sample (csrc/s2sim.h, s2_workspace).
         """
         low = self.lowered
         per_sample = split_threads(
@@ -188,13 +189,15 @@ class LoadedNetwork:
     def _run_bytes(
         self, spec: NetworkSpec, inputs: dict, batch: int, timesteps: int, threads: int, all_spikes: bool = False
     ) -> int:
-        """Estimated bytes a run allocates: recording buffers (twice for conv targets, whose records are
-        reordered), dense inputs made from spike_list params, and the workspaces still to be allocated.
+        """Estimated bytes a run allocates.
+
+        Recording buffers (twice for conv targets, whose records are reordered), dense inputs made from spike_list
+        params, and the workspaces still to be allocated.
         """
         item = 8 if self.core.float64 else 4
         rows = batch * timesteps
         total = 0
-        for pop, low in zip(spec.populations, self.lowered.populations):
+        for pop, low in zip(spec.populations, self.lowered.populations, strict=True):
             record = pop.record
             per_row = (all_spikes or "spikes" in record) + item * ("v" in record)
             own = rows * low.n * per_row + batch * low.n * item * ("v_last" in record)
@@ -211,7 +214,7 @@ class LoadedNetwork:
         # Sized from the lowered network (what the core was validated with), never from the live objects.
         ftype = np.float64 if self.core.float64 else np.float32
         buffers = []
-        for pop, low in zip(spec.populations, self.lowered.populations):
+        for pop, low in zip(spec.populations, self.lowered.populations, strict=True):
             n = low.n
             buf: dict[str, np.ndarray] = {}
             if "counts" in pop.record:
@@ -234,7 +237,7 @@ class LoadedNetwork:
 
     def _result(self, spec: NetworkSpec, buffers: list[dict[str, np.ndarray]], timesteps: int) -> BatchResult:
         res = BatchResult(timesteps)
-        for pop, low, buf in zip(spec.populations, self.lowered.populations, buffers):
+        for pop, low, buf in zip(spec.populations, self.lowered.populations, buffers, strict=True):
             ext = low.to_external_order
             if "counts" in buf:
                 res.counts[pop.name] = buf["counts"]
@@ -337,8 +340,9 @@ def _deadline(timeout: float | None) -> tuple[float, float] | None:
 
 
 def _call(fn: Callable[..., bool], args: tuple, keep: object) -> Callable[[], bool]:
-    """``fn(*args)`` as a callable that also holds ``keep`` (the buffers the C call writes), so they stay alive
-    for as long as the call runs, whatever happens to the frame that started it.
+    """Return ``fn(*args)`` as a callable that also holds ``keep`` (the buffers the C call writes).
+
+    They stay alive for as long as the call runs, whatever happens to the frame that started it.
     """
     return functools.partial(_call_holding, fn, args, keep)
 
@@ -440,16 +444,19 @@ class Simulator:
         self.tuning = tuning or KernelTuning()
 
     def load(self, net: Network) -> LoadedNetwork:
-        """Lower and validate ``net`` once, for repeated runs (edits between runs are picked up, see
-        :class:`LoadedNetwork`).
+        """Lower and validate ``net`` once, for repeated runs.
+
+        Edits between runs are picked up, see :class:`LoadedNetwork`.
         """
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
         return LoadedNetwork(net, self.profile, self.num_threads, self.strict, self.tuning)
 
     def _loaded(self, net: Network) -> LoadedNetwork:
-        """The network's lowering for this profile, kept on the network so that a script which runs it once per
-        sample (often with a new Simulator or hardware object each time) lowers it once.
+        """Return the network's lowering for this profile, kept on the network.
+
+        A script which runs the network once per sample (often with a new Simulator or hardware object each time)
+        thus lowers it once.
         """
         if not isinstance(net, Network):
             raise ConfigError(f"expected an s2sim Network, got {type(net).__name__}")
@@ -481,8 +488,8 @@ class Simulator:
         net : Network
         inputs : dict, optional
             spike_list population name -> 0/1 array ``[batch, ticks, size]``, or ``[batch, ticks, *frame]`` such
-            as tonic frames ``[B, T, C, H, W]`` (flattened in C order, neuron ``c*H*W + y*W + x``). Sources not given replay
-            their own ``params`` spike times in every sample.
+            as tonic frames ``[B, T, C, H, W]`` (flattened in C order, neuron ``c*H*W + y*W + x``). Sources not
+            given replay their own ``params`` spike times in every sample.
         timesteps : int, optional
             Ticks to run; taken from the inputs when omitted.
         all_spikes : bool
@@ -553,16 +560,18 @@ def _placement(net: Network, profile: ChipProfile) -> Any:
 
 
 def publish_results(net: Network, res: BatchResult, extra: Mapping[str, dict] | None = None) -> None:
-    """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...), each
-    population's whole set at once; ``extra`` adds results by population name (the PE diagnostics).
+    """Put sample 0 of ``res`` on the populations, in py-spinnaker2's formats (``get_spikes()``, ...).
+
+    Each population's whole set is put at once; ``extra`` adds results by population name (the PE diagnostics).
     """
     for pop in net.populations:
         pop._results = {**_population_results(res, pop.name, pop.record), **(extra or {}).get(pop.name, {})}
 
 
 def _population_results(res: BatchResult, name: str, record: Sequence[str]) -> dict:
-    """One population's results of sample 0 in py-spinnaker2's formats, built whole before it is published (so a
-    reader in another thread never sees half of it).
+    """Return one population's results of sample 0 in py-spinnaker2's formats.
+
+    They are built whole before they are published, so a reader in another thread never sees half of them.
     """
     out: dict = {}
     if name in res.counts:

@@ -127,7 +127,10 @@ class Stage:
         return bool(self.neuron.reset_delay) or type(self.neuron) is snntorch.RSynaptic
 
     def synapse_float(self, x: Any) -> Any:
-        """Return the float model's feed-forward input current: the torch modules applied to ``x`` ``[n, *in_shape]``."""
+        """Return the float model's feed-forward input current for ``x`` ``[n, *in_shape]``.
+
+        That is the torch modules applied to ``x``, flattened per sample.
+        """
         for op in self.ops:
             x = op(x)
         return x.reshape(x.shape[0], -1)

@@ -58,7 +58,7 @@ def as_index(value: Any, where: str) -> int:
 
 
 def key_index(key: Any, where: str) -> int:
-    """A neuron index used as a dict key: an int, or a string of digits as JSON has to write one."""
+    """Return a neuron index used as a dict key: an int, or a string of digits as JSON has to write one."""
     if isinstance(key, str) and key.isascii() and key.isdigit():
         return int(key)
     return as_index(key, where)
@@ -93,7 +93,7 @@ def numeric_array(
 
 
 def _hidden_non_number(value: list | tuple, ndim: int) -> Any:
-    """The first boolean in a nested list that numpy would silently turn into 0 or 1, else None.
+    """Return the first boolean in a nested list that numpy would silently turn into 0 or 1, else None.
 
     One pass of ``type`` over the flattened elements (C-level iteration), so the check costs about as much as
     ``np.asarray`` itself.
@@ -114,7 +114,7 @@ def _hidden_non_number(value: list | tuple, ndim: int) -> Any:
 
 
 def check_size(size: Any, name: str) -> int:
-    """A population size: an int in 1..MAX_POPULATION_SIZE."""
+    """Check a population size: an int in 1..MAX_POPULATION_SIZE."""
     if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
         raise ConfigError(f"population {name!r}: size must be an int, got {size!r}")
     if size < 1:
@@ -128,7 +128,7 @@ def check_size(size: Any, name: str) -> int:
 
 
 def check_record(record: Any, name: str, model: NeuronModel) -> tuple[str, ...]:
-    """The recordables of a population, in order and without repeats."""
+    """Check the recordables of a population; return them in order and without repeats."""
     if isinstance(record, str):
         record = [record]
     if not isinstance(record, (list, tuple)):
@@ -156,7 +156,7 @@ def check_max_atoms(n: Any, name: str) -> int | None:
 
 
 def check_spike_times(params: Any, name: str, size: int) -> dict[int, tuple[int, ...]]:
-    """A spike_list's ``{neuron_index: [tick, ...]}``: indices in range, ticks non-negative, no tick twice."""
+    """Check a spike_list's ``{neuron_index: [tick, ...]}``: indices in range, ticks non-negative, no tick twice."""
     if not isinstance(params, Mapping):
         raise ConfigError(
             f"population {name!r}: spike_list params must be a dict neuron -> list of ticks, got "
@@ -241,7 +241,7 @@ def _short(value: Any) -> str:
 
 
 def check_neuron_params(params: Any, name: str, model: NeuronModel, size: int) -> tuple[str, dict[str, np.ndarray]]:
-    """A neuron population's params dict -> (reset, {parameter: float64[size]}); missing ones take defaults."""
+    """Check a neuron population's params dict -> (reset, {parameter: float64[size]}); missing ones take defaults."""
     if not isinstance(params, Mapping):
         raise ConfigError(f"population {name!r}: params must be a dict, got {type(params).__name__}")
     defaults = model.defaults
@@ -249,7 +249,7 @@ def check_neuron_params(params: Any, name: str, model: NeuronModel, size: int) -
         if key != "reset" and key not in defaults:
             raise ConfigError(
                 f"population {name!r}: unknown parameter {key!r} for model {model.name!r}; known: "
-                f"{sorted(defaults) + ['reset']}"
+                f"{[*sorted(defaults), 'reset']}"
             )
     reset = params.get("reset", DEFAULT_RESET)
     if not isinstance(reset, str) or reset not in RESET_MODES:
@@ -262,7 +262,7 @@ def check_neuron_params(params: Any, name: str, model: NeuronModel, size: int) -
 
 
 def fingerprint(*values: Any) -> bytes:
-    """A hash of nested Python / numpy values, to tell cheaply whether a population's raw state changed.
+    """Return a hash of nested Python / numpy values, to tell cheaply whether a population's raw state changed.
 
     Arrays are hashed by dtype, shape and bytes (no copy when contiguous); containers recursively; anything else by
     type and repr. Equal hashes mean equal content for every type a valid network can hold.
@@ -344,7 +344,7 @@ class PopulationSpec:
             ) from None
 
     def input_array(self, timesteps: int) -> np.ndarray:
-        """The spike_list as a dense uint8 [timesteps, size] array (1 where the neuron spikes in that tick).
+        """Return the spike_list as a dense uint8 [timesteps, size] array (1 where the neuron spikes in that tick).
 
         A tick at or beyond ``timesteps`` is an error, never dropped.
         """
@@ -360,7 +360,7 @@ class PopulationSpec:
         return out
 
     def kernel_input(self, spikes: Any, where: str = "inputs") -> np.ndarray:
-        """A spike array [..., ticks, size] for the C core, checked no more than needed.
+        """Return a spike array [..., ticks, size] for the C core, checked no more than needed.
 
         A contiguous uint8 array goes to the core as it is: the core checks every value while it reads the row
         (one pass instead of two, on every run), and a value other than 0 or 1 stops the run, after which
@@ -415,8 +415,10 @@ def population_spec(pop: Population) -> PopulationSpec:
 
 
 def _raw_fingerprint(pop: Population) -> bytes:
-    """Hash of what the user can edit on a population; b"" when some value cannot be hashed (then nothing is
-    cached and the population is validated from scratch, which names what is wrong).
+    """Hash of what the user can edit on a population.
+
+    b"" when some value cannot be hashed (then nothing is cached and the population is validated from scratch, which
+    names what is wrong).
     """
     try:
         return fingerprint(pop.name, pop.size, pop.neuron_model, pop.params, pop.record, pop.max_atoms_per_core)
@@ -484,7 +486,7 @@ class NetworkSpec:
     lowering_key: bytes
 
     def population(self, name: str) -> PopulationSpec:
-        """The population called ``name``."""
+        """Return the population called ``name``."""
         for pop in self.populations:
             if pop.name == name:
                 return pop

@@ -37,6 +37,7 @@ _UNSET = object()
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Return the ``s2sim`` argument parser, one subcommand per module of :data:`COMMANDS`."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(prog="s2sim", description="Bit-exact SpiNNaker2 simulator and deployment SDK.")
@@ -80,6 +81,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``s2sim`` command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -176,10 +178,11 @@ def _fail(command: str, message: str, code: int) -> int:
 
 
 class _WarningPrinter:
-    """While active, s2sim warnings are printed as ``s2sim CMD: warning: [file:line: ]message [Category]``, once
-    per (category, subject): the conversion and the lowering of the same projection report the same problem. The
-    file and line are shown when they are the user's (a script run by ``s2sim exec``), not s2sim's or Python's.
-    Other warnings are shown as Python shows them.
+    """While active, s2sim warnings are printed as ``s2sim CMD: warning: [file:line: ]message [Category]``.
+
+    Each is printed once per (category, subject): the conversion and the lowering of the same projection report the
+    same problem. The file and line are shown when they are the user's (a script run by ``s2sim exec``), not s2sim's
+    or Python's. Other warnings are shown as Python shows them.
     """
 
     def __init__(self, command: str) -> None:
@@ -219,8 +222,9 @@ class _WarningPrinter:
 
 
 def _hand_on(msg: warnings.WarningMessage) -> None:
-    """Give the warning to whoever records warnings around main() (``catch_warnings(record=True)``,
-    ``pytest.warns``): a replaced ``showwarning`` would otherwise hide it from them. CPython keeps the recorder in
+    """Give the warning to whoever records warnings around main() (``catch_warnings(record=True)``, ``pytest.warns``).
+
+    A replaced ``showwarning`` would otherwise hide it from them. CPython keeps the recorder in
     ``warnings._showwarnmsg_impl``; the default there is the warnings module's own printer, which is skipped.
     """
     impl = getattr(warnings, "_showwarnmsg_impl", None)

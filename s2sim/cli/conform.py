@@ -15,6 +15,7 @@ from .checks import check_output, fields_as_flags, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``conform`` subcommand to ``subparsers``."""
     parser = subparsers.add_parser(
         "conform",
         help="compare two run traces bit for bit, or infer the chip variant from chip traces",
@@ -73,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_conform(args: argparse.Namespace) -> int:
+    """Run ``s2sim conform``: compare two traces, or infer the chip variant with ``--infer``."""
     if args.infer:
         return _run_infer(args)
     infer_only = [
@@ -190,7 +192,7 @@ def _capped(items: list[str]) -> list[str]:
 
 
 def _write_profile(result: Any, path: str) -> None:
-    """The one profile the traces settle, as JSON (s2sim exec --profile and ChipProfile.from_dict read it)."""
+    """Write the one profile the traces settle, as JSON (s2sim exec --profile and ChipProfile.from_dict read it)."""
     profiles = result.profiles()
     if len(profiles) != 1:
         raise ConfigError(
@@ -265,7 +267,7 @@ def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_po
     pops = pops[:max_populations]
     fig = new_figure(13, 2.6 * len(pops) + 0.6)
     axes = fig.subplots(len(pops), 2, squeeze=False)
-    for row, pop in zip(axes, pops):
+    for row, pop in zip(axes, pops, strict=True):
         names = {v.variable for v in pop.variables}
         if "spikes" in names:
             ticks, exp, obs = aligned_rows(expected, observed, pop.population, "spikes")

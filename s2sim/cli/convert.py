@@ -18,6 +18,7 @@ RESETS = ("subtract", "zero")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``convert`` subcommand to ``subparsers``."""
     parser = subparsers.add_parser(
         "convert",
         help="convert a NIR graph and report what the chip gets and the PEs it needs",
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_conversion_options(parser: argparse.ArgumentParser) -> None:
-    """The ConversionConfig options shared by ``convert`` and ``run``."""
+    """Add the ConversionConfig options shared by ``convert`` and ``run``."""
     group = parser.add_argument_group("conversion")
     group.add_argument(
         "--dt",
@@ -199,6 +200,7 @@ def as_population_list(pops: Any) -> list:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    """Run ``s2sim convert``: print the conversion and resource reports (or JSON with ``--json``)."""
     from ..placement import place
 
     model = load_model(args)

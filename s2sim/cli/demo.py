@@ -24,6 +24,7 @@ RECORDINGS = DATA_DIR / "gesture_recordings.npz"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` subcommand to ``sub``."""
     parser = sub.add_parser(
         "demo",
         help="run the DVS Gesture pipeline on shipped files (or the NIR benchmark)",
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``s2sim demo``: the gesture pipeline, the NIR paper benchmark or the sample export."""
     if args.export is not None:
         return run_export(args)
     from ..errors import ConfigError
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """Write the sample files the README's CLI examples use (``demo --export DIR``)."""
     from ..errors import ConfigError
     from ..samples import write_samples
 
@@ -108,6 +111,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_nir_paper(args: argparse.Namespace) -> int:
+    """Run the NIR paper's single-LIF benchmark and compare its spikes with the published ones."""
     from ..benchmarks import NIR_PAPER_SPIKES, NIR_PAPER_TICKS, nir_paper_lif
     from ..simulator import Simulator
 
@@ -170,6 +174,7 @@ PHASES = 6
 
 
 def run_gestures(args: argparse.Namespace) -> int:
+    """Run the DVS Gesture pipeline on the shipped recordings (or ``--data``) and report it."""
     from .. import gesture_model as gm
     from .. import gestures
     from ..errors import ConfigError
@@ -201,7 +206,7 @@ def run_gestures(args: argparse.Namespace) -> int:
         source = f"test split of {gestures.dataset_dir(args.data)}"
     else:
         recordings, labels = gestures.load_recordings(RECORDINGS)
-        test = gestures.recordings_to_spikes(zip(recordings, labels), config.frames)
+        test = gestures.recordings_to_spikes(zip(recordings, labels, strict=True), config.frames)
         source = f"{len(test)} synthetic recordings shipped in {RECORDINGS.name} (not seen in training)"
     out.text(f"{source}\n{test.summary()}")
     out.data["input"] = {"source": source, "samples": len(test), "summary": test.summary()}
@@ -303,8 +308,10 @@ def _timing(result, test) -> tuple[str, list[dict[str, Any]]]:
     net = result.qat.to_network(record=("spikes",), name="dvs_gesture_timing")
     inputs = gnet.inputs(test.spikes)
     lines = [
-        f"{'DVFS':<6} {'tick':>6} {'latency':>9} {'misses':>7} {'max time_done':>14} {'energy/sample':>14}   "
-        "published (chip, unit of work not stated)"
+        (
+            f"{'DVFS':<6} {'tick':>6} {'latency':>9} {'misses':>7} {'max time_done':>14} {'energy/sample':>14}   "
+            "published (chip, unit of work not stated)"
+        )
     ]
     calibration = set()
     rows = []

@@ -31,6 +31,7 @@ TARGET = "s2sim.spinnaker2"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``exec`` subcommand to ``subparsers``."""
     parser = subparsers.add_parser(
         "exec",
         help="run an unmodified py-spinnaker2 script on the simulator (import spinnaker2 -> s2sim.spinnaker2)",
@@ -68,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_exec(args: argparse.Namespace) -> int:
+    """Run ``s2sim exec``: the script with ``import spinnaker2`` resolving to the stand-in."""
     script = Path(args.script)
     if not script.is_file():
         raise ConfigError(f"exec: script {str(script)!r} does not exist")
@@ -127,7 +129,7 @@ def _run_script(script: Path) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BaseException:
+    except BaseException:  # the script's own error: reported as Python reports it
         traceback.print_exc()
         return 1
     return 0
@@ -181,8 +183,10 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 class StandInImports:
-    """While active, ``import spinnaker2`` gives :mod:`s2sim.spinnaker2`; an installed py-spinnaker2 is shadowed
-    for that time only and restored afterwards (:meth:`suspended` restores it for a moment, for the board runner).
+    """While active, ``import spinnaker2`` gives :mod:`s2sim.spinnaker2`.
+
+    An installed py-spinnaker2 is shadowed for that time only and restored afterwards (:meth:`suspended` restores it for
+    a moment, for the board runner).
     """
 
     def __init__(self) -> None:
@@ -261,6 +265,7 @@ class TraceWriter:
         return self.target if k == 0 else self.target.with_name(f"{self.target.stem}-{k}{self.target.suffix}")
 
     def __call__(self, record: Any) -> None:
+        """Write the trace of one run the script made."""
         from ..traces import from_result, write_trace
 
         trace = from_result(

@@ -11,6 +11,7 @@ from .checks import check_output, non_negative_int, positive_int, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``plot`` subcommand to ``subparsers``."""
     parser = subparsers.add_parser(
         "plot",
         help="draw spike rasters and voltage traces of a recording (from s2sim run) to PNG",
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    """Run ``s2sim plot``: draw a recording written by ``s2sim run`` to PNG."""
     require("s2sim plot", {"matplotlib": "drawing", "h5py": "reading the recording"})
     from ..isolation import call_isolated
     from ..plotting import load_recording, plot_recording

@@ -42,6 +42,7 @@ A spike at tick t reaches its target population in tick t+1.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand to ``subparsers``."""
     parser = subparsers.add_parser(
         "run",
         help="simulate a NIR graph on input spikes and write what --record asks (NIR data, HDF5)",
@@ -195,7 +196,7 @@ def _npz_bytes(data: Any) -> int:
 
 
 def _read_h5(path: str) -> dict[str, np.ndarray]:
-    """The input arrays of an HDF5 file (run in a child process by read_inputs: HDF5 can crash on bad files)."""
+    """Return the input arrays of an HDF5 file (run in a child process by read_inputs: HDF5 can crash on bad files)."""
     import h5py
 
     from .. import memory
@@ -448,7 +449,7 @@ def write_recording(
 
 
 def _scale(pop: Any) -> Any:
-    """The population's S (V_nir = V_chip / S) as one number when uniform, else per neuron; None if unknown."""
+    """Return the population's S (V_nir = V_chip / S) as one number when uniform, else per neuron; None if unknown."""
     scale = getattr(pop, "voltage_scale", None)
     if scale is None:
         return None
@@ -484,16 +485,20 @@ def _plot_first_sample(net: Any, result: BatchResult, timing: Any, profile: Any,
 
 
 def format_timing_summary(t: Mapping[str, Any]) -> str:
-    """The merged PE time summary as a few text lines."""
+    """Return the merged PE time summary as a few text lines."""
     b, e = t["bottleneck"], t["energy_per_sample_j"]
     lines = [
-        f"PE time (estimate, tick {t['sys_tick_in_s'] * 1e3:g} ms, DVFS {t['dvfs']}): latency "
-        f"{t['latency_ms']:.4g} ms per sample; energy per sample {e['mean'] * 1e3:.4g} mJ "
-        f"(samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; {e['cpi_range'][0] * 1e3:.4g}.."
-        f"{e['cpi_range'][1] * 1e3:.4g} over the CPI range)",
-        f"deadline misses: {t['deadline_misses']} (PE, tick) pairs; bottleneck PE {b['pe']} "
-        f"({b['population']}) time_done {b['time_done']:.3f}; shortest tick without misses "
-        f"{t['min_tick_s'] * 1e3:.3g} ms",
+        (
+            f"PE time (estimate, tick {t['sys_tick_in_s'] * 1e3:g} ms, DVFS {t['dvfs']}): latency "
+            f"{t['latency_ms']:.4g} ms per sample; energy per sample {e['mean'] * 1e3:.4g} mJ "
+            f"(samples {e['min'] * 1e3:.4g}..{e['max'] * 1e3:.4g}; {e['cpi_range'][0] * 1e3:.4g}.."
+            f"{e['cpi_range'][1] * 1e3:.4g} over the CPI range)"
+        ),
+        (
+            f"deadline misses: {t['deadline_misses']} (PE, tick) pairs; bottleneck PE {b['pe']} "
+            f"({b['population']}) time_done {b['time_done']:.3f}; shortest tick without misses "
+            f"{t['min_tick_s'] * 1e3:.3g} ms"
+        ),
     ]
     worst = sorted(t["time_done_max_per_pe"].items(), key=lambda kv: -kv[1])[:5]
     lines.append("worst time_done per PE: " + ", ".join(f"{pe} {v:.3f}" for pe, v in worst))
@@ -505,6 +510,7 @@ def format_timing_summary(t: Mapping[str, Any]) -> str:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    """Run ``s2sim run``: convert the graph, simulate the inputs and write what ``--record`` asks."""
     needs = {"h5py": "writing the output file"}
     if args.timing_plot:
         needs["matplotlib"] = "--timing-plot"
