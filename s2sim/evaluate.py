@@ -27,10 +27,10 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from .errors import ConfigError, FallbackWarning
 from .gesture_model import GestureNetwork, predict
 from .profile import ChipProfile
 from .spec import numeric_array
+
+if TYPE_CHECKING:
+    from .simulator import LoadedNetwork
 
 
 @dataclass(frozen=True)
@@ -201,13 +204,15 @@ def evaluate(
         parts, n_workers = _run_dask(job, spikes, bounds, dask_address, progress)
     elif mode == "processes" and len(bounds) > 1:
         n_workers = min(n_workers, len(bounds))
-        parts = _run_processes(job, spikes, bounds, n_workers, progress)
-        if parts is None:
+        processed = _run_processes(job, spikes, bounds, n_workers, progress)
+        if processed is None:
             mode = "threads"
+        else:
+            parts = processed
     else:
         mode = "threads"
     if mode == "threads":
-        parts, n_workers = [_run_chunk(job, spikes[a:b], cores) for a, b in _bar(bounds, progress)], cores
+        parts, n_workers = [_run_chunk(job, spikes[a:b], cores) for a, b in _bar(bounds, progress, len(bounds))], cores
     seconds = time.perf_counter() - t0
     out_spikes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, spikes.shape[1], 0), np.uint8)
     names = list(parts[0][1]) if parts else []
@@ -250,10 +255,10 @@ def _make_job(gnet: GestureNetwork, profile: ChipProfile) -> _Job:
 
 
 #: Networks a worker process has lowered already (key -> LoadedNetwork); the C core holds them for reuse.
-_LOADED: dict[str, Any] = {}
+_LOADED: dict[str, LoadedNetwork] = {}
 
 
-def _loaded(job: _Job, threads: int = 1):
+def _loaded(job: _Job, threads: int = 1) -> LoadedNetwork:
     key = f"{job.key}/{threads}"
     if key not in _LOADED:
         from .network_io import network_from_dict
@@ -274,10 +279,10 @@ def _run_chunk(job: _Job, spikes: np.ndarray, threads: int = 1) -> tuple[np.ndar
     return res.spikes[job.output][:, job.latency : job.latency + spikes.shape[1]].copy(), activity
 
 
-def _bar(items: Sequence, progress: bool | None, total: int | None = None) -> Any:
+def _bar(items: Iterable[Any], progress: bool | None, total: int) -> Any:
     from .progress import bar
 
-    return bar(items, total=total or len(items), desc="simulating", unit="chunk", progress=progress)
+    return bar(items, total=total, desc="simulating", unit="chunk", progress=progress)
 
 
 #: The job a local worker process was started with (sent once, not with every chunk).
@@ -290,7 +295,7 @@ def _remember_job(job: _Job) -> None:
     _loaded(job)
 
 
-def _chunk_in_worker(args: tuple[str, np.ndarray]):
+def _chunk_in_worker(args: tuple[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     key, spikes = args
     return _run_chunk(_WORKER_JOB[key], spikes)
 
@@ -304,7 +309,7 @@ def _script_reimported() -> bool:
 
 
 def _run_processes(
-    job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int, progress: bool
+    job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], workers: int, progress: bool | None
 ) -> list | None:
     """Chunks on spawned processes.
 
@@ -337,7 +342,7 @@ def _run_processes(
 
 
 def _run_dask(
-    job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], address: Any, progress: bool
+    job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]], address: Any, progress: bool | None
 ) -> tuple[list, int]:
     try:
         from dask.distributed import Client
@@ -347,7 +352,7 @@ def _run_dask(
     try:
         job_future = client.scatter(job, broadcast=True)
         futures = [client.submit(_run_chunk, job_future, spikes[a:b], pure=False) for a, b in bounds]
-        return [fut.result() for fut in _bar(futures, progress)], len(client.scheduler_info()["workers"])
+        return [fut.result() for fut in _bar(futures, progress, len(futures))], len(client.scheduler_info()["workers"])
     finally:
         if client is not address:
             client.close()
@@ -476,7 +481,7 @@ def run_gesture_pipeline(
     )
     seconds["ptq"] = time.perf_counter() - t0
 
-    rows = [
+    rows: list[tuple[str, float | None, str]] = [
         ("float (snnTorch)", float_acc, "snnTorch forward"),
         (f"PTQ ({describe_format(ptq_model.config)})", ptq_sim.accuracy, "simulator (PTQ forward is bit-identical)"),
     ]

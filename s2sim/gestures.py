@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -234,7 +235,7 @@ def missing_files_message(root: str | os.PathLike, train: bool) -> str | None:
     )
 
 
-def open_split(root: str | os.PathLike, train: bool = True):
+def open_split(root: str | os.PathLike, train: bool = True) -> Any:
     """Return the split as ``tonic.datasets.DVSGesture`` (events as tonic's structured arrays, t in microseconds).
 
     Raises
@@ -256,7 +257,7 @@ def open_split(root: str | os.PathLike, train: bool = True):
         ) from exc
 
 
-def _import_tonic():
+def _import_tonic() -> Any:
     try:
         import tonic
     except ImportError as exc:
@@ -489,7 +490,7 @@ def save_recordings(path: str | os.PathLike, recordings: Sequence[np.ndarray], l
     Raises ConfigError naming the recording when it does not fit the compact form (x, y outside 0..255, p not
     0/1, t negative, unsorted, or a gap above 65535 ms).
     """
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # Any: numpy's stubs type savez's **kwds like its allow_pickle flag
     for i, rec in enumerate(recordings):
         rec = np.asarray(rec, dtype=np.int64).reshape(-1, 4)
         dt = np.diff(rec[:, 3], prepend=0)
@@ -583,7 +584,7 @@ class SyntheticConfig:
             raise ConfigError(f"SyntheticConfig.hot_pixels must be >= 0, got {self.hot_pixels}")
 
 
-def _circle(cx: float, cy: float, r: float, direction: float):
+def _circle(cx: float, cy: float, r: float, direction: float) -> Callable[[np.ndarray], np.ndarray]:
     # y grows downwards on the sensor, so an increasing angle runs clockwise as seen on screen
     return lambda ph: np.stack([cx + r * np.cos(direction * ph), cy + r * np.sin(direction * ph)], -1)[None]
 
@@ -694,7 +695,7 @@ def _moving_blob(
     """
     n = len(t)
 
-    def scaled(ph):
+    def scaled(ph: np.ndarray) -> np.ndarray:
         return 64.0 + (path(ph) - 64.0) * size
 
     here, ahead = scaled(phase), scaled(phase + 0.05)

@@ -156,9 +156,9 @@ def draw_voltages(
     In chip units (NIR units on a right-hand axis when ``voltage_scale`` is known), the threshold dashed.
     """
     times = np.arange(voltages.shape[0]) * dt * 1e3
-    named = class_names is not None and len(class_names) == voltages.shape[1]
+    names = class_names if class_names is not None and len(class_names) == voltages.shape[1] else None
     for i in neurons:
-        ax.plot(times, voltages[:, i], linewidth=0.8, label=class_names[i] if named else f"neuron {int(i)}")
+        ax.plot(times, voltages[:, i], linewidth=0.8, label=names[i] if names is not None else f"neuron {int(i)}")
     if threshold is not None:
         ax.axhline(threshold, color="red", linestyle="--", linewidth=0.8, label=f"threshold {threshold:g}")
     ax.set_xlim(0, max(times[-1], dt * 1e3) if times.size else 1)
@@ -177,7 +177,7 @@ def draw_voltages(
 
 def pick_neurons(rec: NodeRecording, sample: int, count: int) -> np.ndarray:
     """Return the ``count`` neurons to draw: the most active ones (by spikes, then by voltage range), in index order."""
-    size = (rec.voltages if rec.voltages is not None else rec.spikes).shape[2]
+    size = _recorded(rec).shape[2]
     score = np.zeros(size)
     if rec.spikes is not None:
         score += rec.spikes[sample].sum(axis=0) * 1e6
@@ -255,7 +255,15 @@ def plot_recording(
 
 
 def _batch(rec: NodeRecording) -> int:
-    return int((rec.spikes if rec.spikes is not None else rec.voltages).shape[0])
+    return int(_recorded(rec).shape[0])
+
+
+def _recorded(rec: NodeRecording) -> np.ndarray:
+    """Return the node's spikes, else its voltages (load_recording keeps only nodes with one of them)."""
+    arr = rec.spikes if rec.spikes is not None else rec.voltages
+    if arr is None:
+        raise ConfigError(f"plot: node recording of {rec.name!r} holds neither spikes nor voltages")
+    return arr
 
 
 def _empty(ax: Any, text: str) -> None:

@@ -204,8 +204,8 @@ class LoadedNetwork:
             total += own * (2 if low.channel_last_shape else 1) + rows * 16 * ("counts" in record)
             if pop.model.is_input and pop.name not in inputs:
                 total += rows * low.n + timesteps * low.n
-        low = self.lowered
-        per_workspace = low.n_neurons * 13 + low.n_ring * 4 + low.n_curr * 3 * item
+        lowered = self.lowered
+        per_workspace = lowered.n_neurons * 13 + lowered.n_ring * 4 + lowered.n_curr * 3 * item
         return total + max(0, threads - len(self._workspaces)) * per_workspace
 
     def _buffers(
@@ -375,12 +375,13 @@ def _supervise(
         cancel[0] = 1
         _drain(futures)
         if not any(f.exception() is not None for f in futures):
+            assert deadline is not None  # without one, wait() only returns early on an exception
             raise RunTimeout(
                 f"{what} stopped after its timeout of {deadline[1]:g} s; the results are discarded "
                 "(the loaded network stays usable)"
             )
     pool.shutdown(wait=True)  # every call has returned: this only joins the threads, leaving none behind
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [e for e in (f.exception() for f in futures) if e is not None]
     if errors:  # a refused input first: the other threads of a split sample stopped because of it
         raise next((e for e in errors if isinstance(e, InputRefused)), errors[0])
 

@@ -200,9 +200,9 @@ def _tick_array(ticks: Any, where: str) -> np.ndarray:
         if not big.size:
             return np.sort(arr.astype(np.int64))
     values = [as_index(t, where) for t in arr.tolist()]  # names the first entry that is not an integer
-    big = [v for v in values if abs(v) >= 2**62]
-    if big:
-        raise LimitError(f"{where} {big[0]} is beyond any run (ticks must be below 2^62)")
+    too_big = [v for v in values if abs(v) >= 2**62]
+    if too_big:
+        raise LimitError(f"{where} {too_big[0]} is beyond any run (ticks must be below 2^62)")
     return np.sort(np.asarray(values, dtype=np.int64))
 
 
@@ -280,7 +280,7 @@ def _feed(h: Any, value: Any) -> None:
             for item in value.ravel().tolist():
                 _feed(h, item)
         else:
-            h.update(memoryview(np.ascontiguousarray(value)).cast("B"))
+            h.update(np.ascontiguousarray(value).data.cast("B"))
     elif isinstance(value, Mapping):
         h.update(b"{")
         for key, item in value.items():
@@ -434,6 +434,7 @@ def _validate_population(pop: Population, fp: bytes) -> PopulationSpec:
     model = get_model(pop.neuron_model, name)
     record = check_record(pop.record, name, model)
     max_atoms = check_max_atoms(pop.max_atoms_per_core, name)
+    params: dict[str, np.ndarray]
     if model.is_input:
         spikes = check_spike_times(pop.params if pop.params is not None else {}, name, size)
         reset, params = DEFAULT_RESET, {}

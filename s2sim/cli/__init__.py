@@ -203,7 +203,13 @@ class _WarningPrinter:
         warnings.showwarning = self._show
 
     def show(
-        self, message: Any, category: type, filename: str, lineno: int, file: Any = None, line: str | None = None
+        self,
+        message: Any,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
     ) -> None:
         if not issubclass(category, S2SimWarning):
             self._show(message, category, filename, lineno, file, line)

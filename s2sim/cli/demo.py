@@ -13,9 +13,15 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checks import positive_int, require
+
+if TYPE_CHECKING:
+    from ..evaluate import PipelineResult
+    from ..gesture_model import GestureNetConfig
+    from ..gestures import GestureSpikes
+    from ..quantize import QuantConfig
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 FLOAT_MODEL = DATA_DIR / "gesture_float.npz"
@@ -255,7 +261,7 @@ def _json_default(obj: Any) -> Any:
     return json_default(obj)
 
 
-def _describe(config) -> str:
+def _describe(config: GestureNetConfig) -> str:
     c1, c2 = config.channels
     f = config.frames
     return (
@@ -266,16 +272,18 @@ def _describe(config) -> str:
     )
 
 
-def _nir_route(model, config, test, args, quant_config) -> tuple[str, dict[str, Any]]:
+def _nir_route(
+    model: Any, config: GestureNetConfig, test: GestureSpikes, args: argparse.Namespace, quant_config: QuantConfig
+) -> tuple[str, dict[str, Any]]:
     import torch
 
     from ..evaluate import describe_format, evaluate
     from ..gesture_model import GestureNetwork
-    from ..nir_import import ConversionConfig, convert
+    from ..nir_import import ConversionConfig, Integrator, convert
     from ..snntorch_export import export_snntorch
 
     graph = export_snntorch(model, torch.zeros(config.frames.input_shape))
-    conv = convert(graph, ConversionConfig(dt=1e-4, conn_delay=0, scale_weights=True, integrator="forward"))
+    conv = convert(graph, ConversionConfig(dt=1e-4, conn_delay=0, scale_weights=True, integrator=Integrator.FORWARD))
     (inp,), (out,) = conv.input_pops, conv.output_pops
     hops = len(conv.net.populations) - 1
     gnet = GestureNetwork(conv.net, inp, out, config.frames.n_time_bins + hops, hops)
@@ -300,7 +308,7 @@ PUBLISHED_GESTURE_J = {"auto": 0.741, "high": 1.023, "low": 2.010}
 PUBLISHED_TICK_S = {"auto": 1e-3, "high": 1e-3, "low": 2e-3}
 
 
-def _timing(result, test) -> tuple[str, list[dict[str, Any]]]:
+def _timing(result: PipelineResult, test: GestureSpikes) -> tuple[str, list[dict[str, Any]]]:
     from ..simulator import Simulator
     from ..timing import TimingConfig
 
@@ -346,7 +354,7 @@ def _timing(result, test) -> tuple[str, list[dict[str, Any]]]:
     return "\n".join(lines), rows
 
 
-def _raster(result, test, path: Path) -> Path:
+def _raster(result: PipelineResult, test: GestureSpikes, path: Path) -> Path:
     from ..gestures import CLASSES
     from ..plotting import NodeRecording, plot_recording
     from ..simulator import Simulator
