@@ -111,10 +111,11 @@ class _Converter:
     def run(self) -> Conversion:
         cfg = self.config
         report = ConversionReport(config=cfg.to_dict(), notes=self.notes)
-        report.notes.append(
-            "conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
-            "py-spinnaker2 maps stride[0] to stride_x"
-        )
+        if any(_kind(node) == "Conv2d" for node in self.nodes.values()):
+            report.notes.append(
+                "conv stride: stride_y = NIR stride[0] (H axis), stride_x = NIR stride[1] (W axis); "
+                "py-spinnaker2 maps stride[0] to stride_x"
+            )
         pop_names = [n for n, node in self.nodes.items() if _kind(node) in (*_NEURON_TYPES, "Input")]
         neurons = sum(int(np.prod(self.out_shape[n], dtype=np.float64)) for n in pop_names)
         memory.check(
