@@ -354,7 +354,7 @@ static int validate_sparse(const s2_projection *q, const s2_population *post, in
 static int validate_conv_map(const s2_network *net, const s2_projection *q, const s2_population *pre, int32_t k,
                              char *err, size_t errlen)
 {
-    if (!q->cell || !q->packed || !q->cell_events)
+    if (!q->cell || !q->packed)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense conv arrays are NULL", k);
     if (q->pool_x < 1 || q->pool_y < 1)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: pool %d x %d", k, q->pool_x, q->pool_y);
@@ -550,9 +550,15 @@ static inline void add_row_split(int32_t *restrict exc, int32_t *restrict inh, c
     }
 }
 
+/* In blocks of 16 (one 512-bit vector; a conv row is taps * c_out long, often a multiple of 16), so that no row
+ * of 80 ends in 16 scalar adds after one 64-wide vector step. */
 static inline void add_row_signed(int32_t *restrict acc, const int8_t *restrict w, int32_t n)
 {
-    for (int32_t j = 0; j < n; j++)
+    int32_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int32_t l = 0; l < 16; l++)
+            acc[j + l] += w[j + l];
+    for (; j < n; j++)
         acc[j] += w[j];
 }
 
@@ -1337,12 +1343,6 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         ws->dirty[(int64_t)k * 8 + S2_FUSED_MARK] = 0;
         flag = ws->flags + p->state_offset;
         count = ws->n_cur[(int64_t)k * ws->n_threads + ws->thread];
-        if (io->rec_v) {
-            if (f64)
-                record_v_f64(p, io, ws, b, n_ticks, tick, r);
-            else
-                record_v_f32(p, io, ws, b, n_ticks, tick, r);
-        }
     } else {
         uint8_t *state = slot_state(ws, k, p, tick);
         const int input = *state == S2_SLOT_INPUT || *state == S2_SLOT_FULL, clear = *state == S2_SLOT_INPUT;
@@ -1361,12 +1361,12 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
                 memset(slot + (int64_t)plane * p->n + lo, 0, sizeof(int32_t) * (size_t)(hi - lo));
             count = collect_spikes(flag, lo, hi, out, count);
         }
-        if (io->rec_v) {
-            if (f64)
-                record_v_f64(p, io, ws, b, n_ticks, tick, r);
-            else
-                record_v_f32(p, io, ws, b, n_ticks, tick, r);
-        }
+    }
+    if (p->kind != S2_KIND_INPUT && io->rec_v) {
+        if (f64)
+            record_v_f64(p, io, ws, b, n_ticks, tick, r);
+        else
+            record_v_f32(p, io, ws, b, n_ticks, tick, r);
     }
     ws->n_cur[(int64_t)k * ws->n_threads + ws->thread] = count;
     if (io->rec_spikes)

@@ -132,7 +132,6 @@ class CoreNetwork:
             c.pre_events = self._hold("int32_t *", a["pre_events"])
             c.cell = self._hold("int32_t *", a.get("cell"))
             c.packed = self._hold("int8_t *", a.get("packed"))
-            c.cell_events = self._hold("int32_t *", a.get("cell_events"))
         elif proj.kind == PROJ_DENSE:
             c.dense = self._hold("int8_t *", a["dense"])
             c.row_nnz = self._hold("int32_t *", a["row_nnz"])
@@ -251,8 +250,6 @@ def _check_projection(proj, n_post: int, planes: int) -> None:
             _expect(a.get("cell"), proj.n_pre, f"{where} cell")
             quads, pad = lib.s2_conv_quads(g["c_in"], g["k_w"]), -(-g["c_out"] // 16) * 16
             _expect(a.get("packed"), planes * g["k_h"] * quads * pad * 4, f"{where} packed kernel")
-            map_cells = ((g["oh"] - 1) * g["stride_y"] + g["k_h"]) * ((g["ow"] - 1) * g["stride_x"] + g["k_w"])
-            _expect(a.get("cell_events"), map_cells * g["c_in"], f"{where} cell_events")
     elif proj.kind == PROJ_DENSE:
         _expect(a["dense"], proj.n_pre * n_post, f"{where} dense rows")
         _expect(a["row_nnz"], proj.n_pre, f"{where} row_nnz")
