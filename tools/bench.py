@@ -123,6 +123,10 @@ def torch_configs(spec: BenchNet, weights: list, compile_: bool) -> dict:
     configs = {"default": (plain, steps),
                "channels_last": (torch_model(spec, weights).eval().to(memory_format=torch.channels_last), last)}
     if compile_:
+        # Every model of tools/bench_nets.py shares one forward function, and dynamo caches compilations per
+        # function: two nets, two memory formats and two thread counts need more than its default 8 entries, past
+        # which it silently runs the function eagerly (it did here, 2026-12-02: the compiled figures were eager).
+        torch._dynamo.config.recompile_limit = 64
         # torch.compile's default mode: "reduce-overhead" adds CUDA graphs only, and "max-autotune" spent over
         # ten minutes tuning the DVS net alone on this machine (2026-12-02) without finishing
         configs["compiled"] = (torch.compile(torch_model(spec, weights).eval()), steps)
