@@ -184,7 +184,8 @@ typedef struct {
 } s2_pop_io;
 
 /* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
- * population (the state of each ring slot: 0 before a run); conv_map holds n_conv_map bytes (the conv projections' pooled
+ * population (the state of each ring slot; a one-slot population's last flag marks an update done during
+ * delivery: 0 before a run); conv_map holds n_conv_map bytes (the conv projections' pooled
  * maps, all zero between ticks; NULL when n_conv_map is 0).
  * A sample split over n_threads > 1 threads: every thread calls s2_run with the same arguments except its own
  * workspace, whose thread is its index; the workspaces share every array except dirty and conv_map (each
