@@ -7,6 +7,7 @@ and float32 formats) -> ``placement`` (processing elements) -> ``simulator`` / `
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 from . import snn
@@ -31,6 +32,9 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(f"{__name__}.{module}"), attr)
+    # submodules load on first use too, so `import s2sim; s2sim.quantize.ptq(...)` works as written
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        return import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from . import snn
 
-#: NIR paper, single-LIF benchmark: input spike ticks and the published output spikes (reference doc, section 7).
+#: NIR paper, single-LIF benchmark: input spike ticks and the published output spikes (Pedersen et al.,
+#: Nature Communications 2024, the SpiNNaker2 run; docs/datapath.md R§7).
 NIR_PAPER_INPUT_TICKS = (60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470, 480, 490, 500, 510,
                          520, 530, 670, 680, 690, 700, 710, 720, 730, 740, 750, 760, 770, 780, 840, 850)
 NIR_PAPER_SPIKES = (461, 511, 711, 761)

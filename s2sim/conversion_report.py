@@ -62,7 +62,7 @@ class ParameterMapping:
 
     @property
     def max_abs_error(self) -> float | None:
-        """Largest |effective - nir_value| over the neurons (None when there is no NIR counterpart)."""
+        """Largest ``|effective - nir_value|`` over the neurons (None when there is no NIR counterpart)."""
         if self.nir_value is None or self.effective is None:
             return None
         return float(np.max(np.abs(np.asarray(self.effective, np.float64) - np.asarray(self.nir_value, np.float64))))
@@ -85,7 +85,7 @@ class WeightRounding:
     Attributes
     ----------
     max_abs_error : float
-        Largest |integer weight - float weight| in NIR units (divided by the weight scale).
+        Largest ``|integer weight - float weight|`` in NIR units (divided by the weight scale).
     zeroed : int
         Non-zero weights that become 0.
     overflow : int

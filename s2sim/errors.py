@@ -74,7 +74,7 @@ class S2SimWarning(UserWarning):
 
 class WeightLossWarning(S2SimWarning):
     """A projection's weights all round to zero, or rounding loses more than
-    :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of its weight mass (sum of |w|)."""
+    :data:`s2sim.errors.WEIGHT_LOSS_LIMIT` of its weight mass (``sum(|w|)``)."""
 
 
 class TimeConstantWarning(S2SimWarning):
@@ -93,7 +93,26 @@ class NotChipArithmeticWarning(S2SimWarning):
     """A result computed in a mode no chip runs (e.g. float synaptic weights for the Brian2 backend)."""
 
 
-#: Share of a projection's weight mass, sum(|w - round(w)|) / sum(|w|), above which rounding is reported.
+class InputCountsWarning(S2SimWarning):
+    """Input event counts above 1 were binarised.
+
+    A spike_list source sends at most one spike per neuron and tick, so a count of 3 became one spike; the message
+    says how many counts were clipped.
+    """
+
+
+class FallbackWarning(S2SimWarning):
+    """A requested way of doing something was unavailable; another, with identical results, was used.
+
+    E.g. worker processes that could not start.
+    """
+
+
+class CacheWarning(S2SimWarning):
+    """A cache could not be written; the results are unaffected, only the next load is slower."""
+
+
+#: Share of a projection's weight mass, ``sum(|w - round(w)|) / sum(|w|)``, above which rounding is reported.
 WEIGHT_LOSS_LIMIT = 0.5
 
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, FallbackWarning
 from .gesture_model import GestureNetwork, predict
 from .profile import ChipProfile
 from .spec import numeric_array
@@ -132,15 +132,16 @@ BACKENDS = ("auto", "threads", "processes")
 
 def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, *,
              profile: ChipProfile | None = None, workers: int | None = None, dask_address: Any = None,
-             chunk_size: int | None = None, progress: bool = False, backend: str = "auto") -> EvaluationResult:
+             chunk_size: int | None = None, progress: bool | None = None,
+             backend: str = "auto") -> EvaluationResult:
     """Run every sample of ``data`` through the simulator and collect the output.
 
     Parameters
     ----------
     network : GestureNetwork or callable
         The chip network (:func:`s2sim.gesture_model.chip_network`), or a function that builds it.
-    data : GestureSpikes or (spikes, labels)
-        spikes uint8 [samples, T, n_inputs]; labels [samples].
+    data : GestureSpikes or tuple
+        A GestureSpikes, or a pair (spikes uint8 [samples, T, n_inputs], labels [samples]).
     profile : ChipProfile, optional
         The chip variant (default ChipProfile()).
     workers : int, optional
@@ -152,8 +153,8 @@ def evaluate(network: GestureNetwork | Callable[[], GestureNetwork], data: Any, 
     chunk_size : int, optional
         Samples per task (default: in this process THREAD_CHUNK; otherwise the split divided evenly, about four
         chunks per worker).
-    progress : bool
-        Show a progress bar over chunks.
+    progress : bool, optional
+        Show a progress bar over chunks on stderr (default: when stderr is a terminal, see :mod:`s2sim.progress`).
     backend : str
         "auto" (default: this process, unless ``workers`` > 1 or ``dask_address`` asks otherwise), "threads"
         (this process, the kernel's threads on every core) or "processes". A script without an
@@ -258,12 +259,10 @@ def _run_chunk(job: _Job, spikes: np.ndarray, threads: int = 1) -> tuple[np.ndar
     return res.spikes[job.output][:, job.latency:job.latency + spikes.shape[1]].copy(), activity
 
 
-def _bar(items: Sequence, progress: bool, total: int | None = None):
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
+def _bar(items: Sequence, progress: bool | None, total: int | None = None) -> Any:
+    from .progress import bar
 
-    return tqdm(items, total=total or len(items), desc="simulating", unit="chunk")
+    return bar(items, total=total or len(items), desc="simulating", unit="chunk", progress=progress)
 
 
 #: The job a local worker process was started with (sent once, not with every chunk).
@@ -303,9 +302,10 @@ def _run_processes(job: _Job, spikes: np.ndarray, bounds: list[tuple[int, int]],
             results = pool.map(_chunk_in_worker, [(job.key, spikes[a:b]) for a, b in bounds])
             return list(_bar(results, progress, len(bounds)))
     except BrokenProcessPool:
-        warnings.warn("evaluate: worker processes could not start (a script run directly needs an "
-                      "`if __name__ == '__main__':` guard to use processes); evaluated in this process's threads "
-                      "instead, with identical results", RuntimeWarning, stacklevel=3)
+        warnings.warn(FallbackWarning(
+            "evaluate: worker processes could not start (a script run directly needs an "
+            "`if __name__ == '__main__':` guard to use processes); evaluated in this process's threads instead, "
+            "with identical results", "evaluate"), stacklevel=3)
         return None
 
 
@@ -372,7 +372,7 @@ class PipelineResult:
 
 def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model: Any = None,
                          qat_config: Any = None, calib: Any = None, ptq_config: Any = None,
-                         workers: int | None = None, dask_address: Any = None, progress: bool = False,
+                         workers: int | None = None, dask_address: Any = None, progress: bool | None = None,
                          batch_size: int = 64) -> PipelineResult:
     """Float, PTQ, QAT and simulator accuracy of the gesture network on ``test``, and QAT-vs-simulator agreement.
 
@@ -393,18 +393,20 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
         Default: py-spinnaker2's max rule in the QAT model's chip format (``qat_config`` with
         ``scale_rule="max"``: same rounding, weight widths and profile), so the PTQ and QAT rows compare the same
         chip; ``QuantConfig(scale_rule="max")`` without a QAT model.
-    workers, dask_address
-        Passed to :func:`evaluate` for the simulator runs.
+    workers, dask_address, progress
+        Passed to :func:`evaluate` for the simulator runs. Each stage is also logged (INFO, ``s2sim`` logger).
     """
     import torch
 
     from .gesture_model import chip_network, run_torch_model, time_first
+    from .progress import step
     from .qat import QATModel
     from .quantize import QuantConfig, ptq
 
     n_bins = config.frames.n_time_bins
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
+    step("float model: snnTorch forward of %d samples", len(test))
     with torch.no_grad():
         float_counts = np.concatenate([run_torch_model(float_model, torch.from_numpy(
             test.spikes[i:i + batch_size]).float()).sum(dim=1).numpy() for i in range(0, len(test), batch_size)])
@@ -413,10 +415,12 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
 
     t0 = time.perf_counter()
     calib = calib if calib is not None else test.subset(slice(0, 64))
+    step("PTQ: quantizing on %d calibration samples, then simulating it", len(calib))
     ptq_model = ptq(float_model, time_first(calib.spikes), torch.from_numpy(calib.labels),
                     ptq_config or replace(qat_config or QuantConfig(), scale_rule="max", threshold_search="none"))
     ptq_net = chip_network(ptq_model, n_bins, name="dvs_gesture_ptq")
-    ptq_sim = evaluate(ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address)
+    ptq_sim = evaluate(ptq_net, test, profile=ptq_model.config.profile, workers=workers, dask_address=dask_address,
+                       progress=progress)
     seconds["ptq"] = time.perf_counter() - t0
 
     rows = [("float (snnTorch)", float_acc, "snnTorch forward"),
@@ -424,6 +428,7 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
              "simulator (PTQ forward is bit-identical)")]
     if qat_model is not None:
         t0 = time.perf_counter()
+        step("QAT model: chip-arithmetic torch forward of %d samples", len(test))
         qat = QATModel(qat_model, config.frames.input_shape, qat_config or QuantConfig()).freeze()
         qat_spikes = _chip_forward_spikes(qat, test, n_bins, len(qat.layers), batch_size)
         seconds["qat_forward"] = time.perf_counter() - t0
@@ -433,6 +438,7 @@ def run_gesture_pipeline(float_model: Any, config: Any, test: Any, *, qat_model:
     else:
         qat, qat_spikes = ptq_model, _chip_forward_spikes(ptq_model, test, n_bins, len(ptq_model.layers), batch_size)
     t0 = time.perf_counter()
+    step("simulator: %d samples on the bit-exact core", len(test))
     network = chip_network(qat, n_bins)
     sim = evaluate(network, test, profile=qat.config.profile, workers=workers, dask_address=dask_address,
                    progress=progress)

@@ -75,6 +75,9 @@ class GestureNetConfig:
             raise ConfigError(f"GestureNetConfig.beta = {self.beta}; snnTorch clamps it to [0, 1]")
         if not self.threshold > 0:
             raise ConfigError(f"GestureNetConfig.threshold must be positive, got {self.threshold}")
+        if self.frames.height != self.frames.size:  # the layer sizes below are computed for square frames
+            raise ConfigError(f"GestureNetConfig: the gesture network takes square frames; FrameConfig gives "
+                              f"{self.frames.height}x{self.frames.size} (sensor {self.frames.sensor_size})")
         size = self.frames.size
         for i in range(2):
             out = size - self.kernel + 1

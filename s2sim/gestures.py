@@ -7,7 +7,8 @@ The real recordings are read through ``tonic.datasets.DVSGesture`` from a local 
     ...                                                           file name = class index 0..10)
     <root>/DVSGesture/ibmGestureTest.tar.gz, <root>/DVSGesture/ibmGestureTest/...
 
-Each recording is downsampled from 128x128 to ``size`` x ``size`` pixels (tonic ``Downsample``) and cut into
+Each recording is downsampled from the sensor's 128x128 (any sensor: ``FrameConfig.sensor_size``, e.g. N-MNIST's
+34x34) to ``size`` x ``size`` pixels (tonic ``Downsample``) and cut into
 ``n_time_bins`` frames (tonic ``ToFrame``), one frame per chip tick. A frame holds event *counts*, but a
 ``spike_list`` source sends at most one spike per neuron and tick, so the count is binarised (count > 0). Nothing
 is lost without being counted: :class:`GestureSpikes` records, per sample, the events tonic's binning leaves out
@@ -34,7 +35,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, TraceError
+from .errors import CacheWarning, ConfigError, TraceError
 
 #: Sensor of the DVS128 camera: (width, height, polarities), as tonic writes it.
 SENSOR_SIZE = (128, 128, 2)
@@ -61,31 +62,52 @@ class FrameConfig:
     n_time_bins : int
         Frames per recording, one per chip tick (tonic ``ToFrame(n_time_bins=...)``).
     size : int
-        Width and height after downsampling from 128 (tonic ``Downsample``); must divide 128.
+        Width after downsampling (tonic ``Downsample`` by ``size / sensor width``); must divide the sensor's width,
+        and the height scales by the same factor (it must come out whole).
+    sensor_size : (int, int, int)
+        The camera's (width, height, polarities), as tonic's datasets give it: DVS128's (128, 128, 2) by default,
+        N-MNIST's (34, 34, 2), ...
     """
 
     n_time_bins: int = 32
     size: int = 32
+    sensor_size: tuple[int, int, int] = SENSOR_SIZE
 
     def __post_init__(self) -> None:
+        sensor = self.sensor_size
+        if (not isinstance(sensor, (tuple, list)) or len(sensor) != 3
+                or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in sensor)):
+            raise ConfigError(f"FrameConfig.sensor_size must be (width, height, polarities) of positive ints, got "
+                              f"{sensor!r}")
+        object.__setattr__(self, "sensor_size", tuple(int(v) for v in sensor))  # a list read back from JSON
+        width, height, _ = self.sensor_size
         if isinstance(self.n_time_bins, bool) or not isinstance(self.n_time_bins, int) or self.n_time_bins < 1:
             raise ConfigError(f"FrameConfig.n_time_bins must be a positive int, got {self.n_time_bins!r}")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1 or 128 % self.size:
-            raise ConfigError(f"FrameConfig.size must be a positive int dividing 128, got {self.size!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1 or width % self.size:
+            raise ConfigError(f"FrameConfig.size must be a positive int dividing the sensor width {width}, got "
+                              f"{self.size!r}")
+        if height * self.size % width:
+            raise ConfigError(f"FrameConfig.size {self.size}: the sensor height {height} scaled by {self.size}/{width} "
+                              "is not a whole number of pixels")
 
     @property
     def polarities(self) -> int:
-        return SENSOR_SIZE[2]
+        return self.sensor_size[2]
+
+    @property
+    def height(self) -> int:
+        """Height after downsampling (``size`` for a square sensor)."""
+        return self.sensor_size[1] * self.size // self.sensor_size[0]
 
     @property
     def n_inputs(self) -> int:
-        """Neurons of the input population: polarities * size * size."""
-        return self.polarities * self.size * self.size
+        """Neurons of the input population: polarities * height * width."""
+        return self.polarities * self.height * self.size
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of one frame."""
-        return (self.polarities, self.size, self.size)
+        return (self.polarities, self.height, self.size)
 
 
 @dataclass
@@ -220,25 +242,39 @@ def events_from_array(raw: np.ndarray, where: str = "recording") -> np.ndarray:
 
 
 def events_to_frames(events: np.ndarray, config: FrameConfig = FrameConfig()) -> np.ndarray:
-    """Event counts [n_time_bins, 2, size, size] of one recording (tonic ``Downsample`` then ``ToFrame``).
+    """Count one recording's events into frames [n_time_bins, polarities, height, width].
 
-    ``events`` is a structured array with fields x, y, p, t (tonic's form) or an (N, 4) ``[x, y, p, t_ms]`` array
-    (the on-disk form), sorted by time.
+    tonic ``Downsample`` then ``ToFrame``, for any sensor (``config.sensor_size``).
+
+    ``events`` is a structured array with fields x, y, p, t (tonic's form, of any integer or bool field types) or
+    an (N, 4) ``[x, y, p, t_ms]`` array (the on-disk form), sorted by time. An event outside the sensor is an error
+    naming it (tonic would drop or misplace it).
     """
     tonic = _import_tonic()
     if events.dtype.names is None:
         events = events_from_array(events)
     if len(events) and np.any(np.diff(events["t"]) < 0):
         raise TraceError("events are not sorted by time; tonic's ToFrame slices by searching sorted timestamps")
-    factor = config.size / SENSOR_SIZE[0]
+    _check_on_sensor(events, config.sensor_size)
+    factor = config.size / config.sensor_size[0]
     down = tonic.transforms.Downsample(spatial_factor=factor)
-    frame = tonic.transforms.ToFrame(sensor_size=(config.size, config.size, SENSOR_SIZE[2]),
+    frame = tonic.transforms.ToFrame(sensor_size=(config.size, config.height, config.polarities),
                                      n_time_bins=config.n_time_bins)
     frames = np.asarray(frame(down(events)))
     if frames.shape != (config.n_time_bins, *config.input_shape):
         raise TraceError(f"tonic's ToFrame returned frames of shape {frames.shape}; expected "
                          f"{(config.n_time_bins, *config.input_shape)}")
     return frames.astype(np.int64)
+
+
+def _check_on_sensor(events: np.ndarray, sensor: tuple[int, int, int]) -> None:
+    for name, limit in (("x", sensor[0]), ("y", sensor[1]), ("p", sensor[2])):
+        values = np.asarray(events[name], dtype=np.int64)
+        bad = np.flatnonzero((values < 0) | (values >= limit))
+        if bad.size:
+            raise TraceError(f"event {int(bad[0])} has {name} = {int(values[bad[0]])}, outside the sensor's 0.."
+                             f"{limit - 1} (sensor_size {sensor}, as (width, height, polarities)); "
+                             f"{bad.size} event(s) are outside; give FrameConfig the camera's sensor_size")
 
 
 def frames_to_spikes(frames: np.ndarray) -> tuple[np.ndarray, int]:
@@ -257,15 +293,13 @@ def frames_to_spikes(frames: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def recordings_to_spikes(recordings: Iterable[tuple[np.ndarray, int]], config: FrameConfig = FrameConfig(),
-                         n: int | None = None, progress: bool = False) -> GestureSpikes:
+                         n: int | None = None, progress: bool | None = None) -> GestureSpikes:
     """Turn ``(events, label)`` pairs into :class:`GestureSpikes` (without users/lighting/files); events as
     :func:`events_to_frames` takes them."""
-    items = recordings
-    if progress:
-        from tqdm.auto import tqdm
+    from .progress import bar
 
-        items = tqdm(recordings, total=n, desc=f"framing ({config.n_time_bins} bins, {config.size}px)",
-                     unit="rec")
+    items = bar(recordings, total=n, desc=f"framing ({config.n_time_bins} bins, {config.size}px)", unit="rec",
+                progress=progress)
     spikes, labels, events, dropped, merged = [], [], [], [], []
     for ev, label in items:
         frames = events_to_frames(ev, config)
@@ -283,7 +317,7 @@ def recordings_to_spikes(recordings: Iterable[tuple[np.ndarray, int]], config: F
 
 def load_spikes(root: str | os.PathLike, train: bool = True, config: FrameConfig = FrameConfig(),
                 cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                progress: bool = False) -> GestureSpikes:
+                progress: bool | None = None) -> GestureSpikes:
     """A split of the local DVS Gesture copy as chip input, cached on disk.
 
     Samples are ordered by file path (tonic lists them in directory order, which the file system decides).
@@ -323,13 +357,13 @@ def load_spikes(root: str | os.PathLike, train: bool = True, config: FrameConfig
         try:
             _write_cache(cache_file, out)
         except OSError as exc:  # a read-only data folder: the data are fine, only the next load is slower
-            warnings.warn(f"cannot write the cache {cache_file} ({exc}); pass cache_dir= to cache elsewhere",
-                          stacklevel=2)
+            warnings.warn(CacheWarning(f"cannot write the cache {cache_file} ({exc}); pass cache_dir= to cache "
+                                       "elsewhere", str(cache_file)), stacklevel=2)
     return out
 
 
 def _cache_name(data_folder: Path, files: list[str], train: bool, config: FrameConfig) -> str:
-    digest = hashlib.sha256(f"{CACHE_FORMAT} {config.n_time_bins} {config.size}".encode())
+    digest = hashlib.sha256(f"{CACHE_FORMAT} {config.n_time_bins} {config.size} {config.sensor_size}".encode())
     for rel in files:
         st = (data_folder / rel).stat()
         digest.update(f"\n{rel} {st.st_size} {st.st_mtime_ns}".encode())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import WEIGHT_LOSS_LIMIT, ConfigError, CoreError, LimitError, S2SimError, WeightLossWarning, warn
-from .snn import Projection
+from .projections import Projection
 
 #: Weights rounded at a time (the float64 temporaries of one chunk stay small).
 CHUNK = 1 << 16
@@ -50,8 +50,8 @@ def check_range(w: np.ndarray, low: int, high: int, where: str, offset: int = 0,
 
 @dataclass
 class WeightLoss:
-    """What rounding does to a list of weights: sum |w|, sum |w - rounded|, non-zero weights before and after,
-    the largest |w|; added up chunk by chunk."""
+    """What rounding does to a list of weights: ``sum |w|``, ``sum |w - rounded|``, non-zero weights before and after,
+    the largest ``|w|``; added up chunk by chunk."""
 
     mass: float = 0.0
     lost: float = 0.0
@@ -87,7 +87,7 @@ class WeightLoss:
 def check_weight_loss(weights: np.ndarray, rounded: np.ndarray, where: str, subject: str, how: str, *,
                       strict: bool = False, error: type[S2SimError] = ConfigError) -> None:
     """Warn (WeightLossWarning; ``error`` when ``strict``) when rounding silences a projection: every non-zero
-    weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass sum(|w|) is lost.
+    weight becomes 0, or more than WEIGHT_LOSS_LIMIT of the weight mass ``sum(|w|)`` is lost.
 
     ``how`` names the rounding ("weight_rounding 'trunc'"); an all-zero projection as given is not reported.
     """
@@ -121,7 +121,7 @@ def int8_weights(proj: Projection, mode: str, limit: int, where: str, strict: bo
 @dataclass
 class Rows:
     """One list's rows: ``arrays`` for the kernel (dense: dense, row_nnz; sparse: row_ptr, target, weight and,
-    when the delays differ, delay), and ``abs_sum`` [n_post], the sum of |w| into each internal post neuron."""
+    when the delays differ, delay), and ``abs_sum`` [n_post], the sum of ``|w|`` into each internal post neuron."""
 
     dense: bool
     arrays: dict[str, np.ndarray]

@@ -11,6 +11,7 @@ by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,9 +20,12 @@ from .errors import ConfigError, LimitError, TimeConstantWarning, warn
 from .list_rows import build_rows, check_range, check_weight_loss, int8_weights, round_weights
 from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT, MAX_INPUT_SUM, NeuronModel
 from .profile import ChipProfile, ModelSettings
-from .snn import Conv2DProjection, ConvGeometry, Network, Projection
+from .projections import Conv2DProjection, ConvGeometry, Projection
 from .spec import NetworkSpec, PopulationSpec
 from .tuning import NEVER, KernelTuning, conv_dense_from, list_is_dense, uses_amx
+
+if TYPE_CHECKING:  # annotations only: s2sim.snn imports this module (Network.validate lowers)
+    from .snn import Network
 
 #: Below MAX_INPUT_SUM the kernel may keep one signed accumulator for lif populations (see models.py).
 ACCUMULATOR_LIMIT = MAX_INPUT_SUM
@@ -107,7 +111,7 @@ class LoweredProjection:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     geometry: dict[str, int] = field(default_factory=dict)
     n_synapses: int = 0
-    #: Connection lists: the sum of |w| into each internal post neuron (for the accumulator bound).
+    #: Connection lists: the sum of ``|w|`` into each internal post neuron (for the accumulator bound).
     abs_sum: np.ndarray | None = None
 
 

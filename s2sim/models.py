@@ -23,7 +23,7 @@ DEFAULT_MAX_ATOMS_PER_CORE = 250
 MAX_TARGETS_PER_CORE = 256
 #: Ring-buffer slots of the models with a delay field: delays 0..7.
 RING_SLOTS = 8
-#: Largest worst-case input of one neuron in one tick (sum of |weight| over every synapse into it) that s2sim
+#: Largest worst-case input of one neuron in one tick (sum of ``|weight|`` over every synapse into it) that s2sim
 #: accepts. Up to 2^24 every integer sum converts to float32 exactly, so (float)E - (float)I == (float)(E - I)
 #: and float32 sums of integer weights (the QAT forward) are exact. Far beyond any PE's synapse memory (about
 #: 132k maximal synapse hits in one tick); a network that could exceed it is refused, never wrapped.

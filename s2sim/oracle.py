@@ -31,7 +31,7 @@ from .results import BatchResult
 from .snn import Conv2DProjection, Network, Projection
 from .spec import PopulationSpec
 
-#: Worst-case summed |weight| into one neuron per tick that the spec admits (a number of the spec, shared:
+#: Worst-case summed ``|weight|`` into one neuron per tick that the spec admits (a number of the spec, shared:
 #: models.MAX_INPUT_SUM = 2^24, up to which float32 conversion of the exc and inh sums is exact).
 ACCUMULATOR_LIMIT = MAX_INPUT_SUM
 

@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, TraceError
+from .errors import CacheWarning, ConfigError, TraceError
 from .event_camera import EventCamera, EventCameraConfig
 
 #: Bumped whenever the same configuration would produce different samples.
@@ -317,8 +317,8 @@ def load(config: SaccadeConfig = SaccadeConfig(), cache_dir: str | os.PathLike |
         except OSError as exc:
             import warnings
 
-            warnings.warn(f"cannot write the Saccade Digits cache {path} ({exc}); pass cache_dir= to cache elsewhere",
-                          stacklevel=2)
+            warnings.warn(CacheWarning(f"cannot write the Saccade Digits cache {path} ({exc}); pass cache_dir= to "
+                                       "cache elsewhere", str(path)), stacklevel=2)
     return data
 
 

@@ -69,7 +69,8 @@ class LoadedNetwork:
         return spec
 
     def run_batch(self, inputs: Mapping[str, np.ndarray] | None = None, timesteps: int | None = None,
-                  all_spikes: bool = False, timeout: float | None = None) -> BatchResult:
+                  all_spikes: bool = False, timeout: float | None = None,
+                  event_counts: str = "error") -> BatchResult:
         """Run a batch; see :meth:`Simulator.run_batch`. Safe to call from several threads (calls take turns).
 
         Raises ConfigError when the network was edited while the run was going on (the results would belong to
@@ -78,7 +79,8 @@ class LoadedNetwork:
         deadline = _deadline(timeout)
         with self._lock:
             spec = self.refresh()
-            result = self._run_batch(spec, dict(inputs or {}), timesteps, all_spikes, deadline)
+            given = spike_inputs(spec, inputs or {}, event_counts, self.strict)
+            result = self._run_batch(spec, given, timesteps, all_spikes, deadline)
             if raw_fingerprint(self.net) != spec.fingerprint:
                 raise ConfigError(f"network {self.net.name!r} was changed while it was running; the results are "
                                   "discarded (edit a network between runs, not during one)")
@@ -217,6 +219,68 @@ class LoadedNetwork:
 #: Ticks per run the C core indexes with int32.
 MAX_TICKS = 2**31 - 1
 
+#: What run_batch does with an input value above 1 (an event count): refuse it, or send one spike and report.
+EVENT_COUNTS = ("error", "binarise")
+
+
+def spike_inputs(spec: NetworkSpec, inputs: Mapping[str, Any], event_counts: str = "error",
+                 strict: bool = False) -> dict[str, Any]:
+    """Shape the inputs as [batch, ticks, size] spike arrays.
+
+    A source's array may carry the frame shape after [batch, ticks] (tonic frames [B, T, C, H, W]): it is
+    flattened in C order, i.e. neuron ``c*H*W + y*W + x`` as py-spinnaker2 numbers a conv layer's neurons. With
+    ``event_counts="binarise"`` whole counts above 1 become one spike, as the gesture pipeline does, and an
+    :class:`~s2sim.errors.InputCountsWarning` says how many were clipped (an error under ``strict``); with the
+    default ``"error"`` such a value is refused (a spike_list sends at most one spike per neuron and tick).
+    """
+    if event_counts not in EVENT_COUNTS:
+        raise ConfigError(f"event_counts = {event_counts!r}; expected one of {EVENT_COUNTS}")
+    sources = {p.name: p for p in spec.populations if p.model.is_input}
+    out = {}
+    for name, arr in inputs.items():
+        pop = sources.get(name)
+        if pop is None:  # not a source: _batch_shape names the problem
+            out[name] = arr
+            continue
+        if not isinstance(arr, np.ndarray):
+            try:
+                arr = np.asarray(arr)
+            except (TypeError, ValueError):  # ragged lists: _batch_shape names the problem
+                out[name] = arr
+                continue
+        if arr.ndim > 3 and int(np.prod(arr.shape[2:])) == pop.size:
+            arr = arr.reshape(*arr.shape[:2], pop.size)
+        if event_counts == "binarise":
+            arr = binarise_counts(arr, f"inputs[{name!r}]", name, strict)
+        out[name] = arr
+    return out
+
+
+def binarise_counts(arr: np.ndarray, where: str, subject: str, strict: bool = False) -> np.ndarray:
+    """Binarise event counts (whole numbers >= 0) into 0/1 spikes.
+
+    An InputCountsWarning (an error when ``strict``) says how many counts above 1 were clipped; ``where`` names
+    the array in messages.
+    """
+    from .errors import InputCountsWarning, warn
+
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        return arr  # booleans are spikes already; other types are refused, with their name, by check_input
+    whole = np.isfinite(arr) & (arr >= 0) & (arr == np.floor(arr)) if arr.dtype.kind == "f" else arr >= 0
+    if not np.all(whole):
+        index = tuple(int(i) for i in np.argwhere(~whole)[0])
+        raise ConfigError(f"{where}{list(index)} = {np.asarray(arr[index]).item()!r}; event counts must be whole "
+                          "numbers >= 0")
+    over = arr > 1
+    clipped = int(np.count_nonzero(over))
+    if not clipped:
+        return arr
+    events = int(arr[over].sum(dtype=np.float64)) - clipped
+    warn(InputCountsWarning, f"{where}: {clipped} count(s) above 1 (of {arr.size} values) were clipped to one "
+         f"spike, merging {events} event(s): a spike_list sends at most one spike per neuron and tick",
+         subject, strict=strict)
+    return (arr > 0).astype(np.uint8)
+
 
 def _deadline(timeout: float | None) -> tuple[float, float] | None:
     """(monotonic deadline, timeout) for a run, or None without a timeout."""
@@ -347,21 +411,26 @@ class Simulator:
 
     def run_batch(self, net: Network, inputs: Mapping[str, np.ndarray] | None = None,
                   timesteps: int | None = None, all_spikes: bool = False,
-                  timeout: float | None = None) -> BatchResult:
+                  timeout: float | None = None, event_counts: str = "error") -> BatchResult:
         """Run a batch of independent samples.
 
         Parameters
         ----------
         net : Network
         inputs : dict, optional
-            spike_list population name -> 0/1 array [batch, ticks, size]. Sources not given replay their own
-            ``params`` spike times in every sample.
+            spike_list population name -> 0/1 array ``[batch, ticks, size]``, or ``[batch, ticks, *frame]`` such
+            as tonic frames ``[B, T, C, H, W]`` (flattened in C order, neuron ``c*H*W + y*W + x``). Sources not given replay
+            their own ``params`` spike times in every sample.
         timesteps : int, optional
             Ticks to run; taken from the inputs when omitted.
         all_spikes : bool
             Keep every population's spikes, whatever its ``record`` says.
         timeout : float, optional
             Seconds the run may take; it is then stopped (between two ticks) and RunTimeout is raised.
+        event_counts : {"error", "binarise"}
+            What an input value above 1 (an event count, e.g. from tonic's ToFrame) means: an error (default), or
+            one spike, reported by an :class:`~s2sim.errors.InputCountsWarning` that says how many counts were
+            clipped (a ConfigError when the Simulator is ``strict``).
 
         Returns
         -------
@@ -380,10 +449,10 @@ class Simulator:
         """
         loaded = self._loaded(net)
         if not self._times(net.validated()):
-            return loaded.run_batch(inputs, timesteps, all_spikes, timeout)
+            return loaded.run_batch(inputs, timesteps, all_spikes, timeout, event_counts)
         from .timing import TimingConfig, estimate
 
-        res = loaded.run_batch(inputs, timesteps, True, timeout)
+        res = loaded.run_batch(inputs, timesteps, True, timeout, event_counts)
         spec = loaded.spec
         res.timing = estimate(spec, res, self.timing or TimingConfig(), placement=_placement(net, self.profile),
                               profile=self.profile)

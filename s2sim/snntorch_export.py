@@ -113,9 +113,14 @@ def _named_layers(module: Any) -> list[tuple[str, Any]]:
     import torch  # noqa: PLC0415
 
     if isinstance(module, (torch.nn.Sequential, torch.nn.ModuleList)):
-        return [(str(name), layer) for name, layer in module.named_children()]
-    if isinstance(module, (list, tuple)):
-        return [(str(i), layer) for i, layer in enumerate(module)]
+        layers = [(str(name), layer) for name, layer in module.named_children()]
+    elif isinstance(module, (list, tuple)):
+        layers = [(str(i), layer) for i, layer in enumerate(module)]
+    else:
+        layers = None
+    if layers is not None:
+        # identities at inference (what is exported), as PTQ/QAT skip them
+        return [(n, layer) for n, layer in layers if not isinstance(layer, (torch.nn.Dropout, torch.nn.Identity))]
     raise ConversionError(f"export_snntorch expects an nn.Sequential, an nn.ModuleList or a list of layers, got "
                           f"{type(module).__name__}")
 
@@ -272,11 +277,9 @@ def _export_layer(nir: Any, torch: Any, name: str, layer: Any, shape: tuple[int,
     elif isinstance(layer, torch.nn.Flatten):
         node = _flatten_node(nir, name, layer, shape)
     else:
-        hint = ("max pooling has no SpiNNaker2 equivalent; use nn.AvgPool2d"
-                if "MaxPool" in type(layer).__name__ else
-                "supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky, "
-                "snn.RSynaptic")
-        raise ConversionError(f"layer {name!r}: {type(layer).__name__} is not supported; {hint}")
+        from .layer_support import refusal
+
+        raise ConversionError(refusal(name, layer))
     return node, _torch_out_shape(torch, name, layer, shape)
 
 

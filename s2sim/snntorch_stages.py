@@ -114,7 +114,7 @@ class Stage:
         return bool(self.neuron.reset_delay) or type(self.neuron) is snntorch.RSynaptic
 
     def synapse_float(self, x):
-        """The float model's feed-forward input current: the torch modules applied to ``x`` [n, *in_shape]."""
+        """The float model's feed-forward input current: the torch modules applied to ``x`` ``[n, *in_shape]``."""
         for op in self.ops:
             x = op(x)
         return x.reshape(x.shape[0], -1)
@@ -264,9 +264,9 @@ def parse_model(model: Any, input_shape: Sequence[int]) -> list[Stage]:
         elif isinstance(mod, (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten)):
             pending.append((name, mod))
         else:
-            raise ConversionError(f"module {name!r} ({type(mod).__name__}) has no chip equivalent; supported: "
-                                  "Linear, Conv2d, AvgPool2d, Flatten, Dropout, snntorch Leaky, RLeaky, Synaptic, "
-                                  "RSynaptic")
+            from .layer_support import refusal
+
+            raise ConversionError(refusal(name, mod))
     if pending:
         raise ConversionError(f"modules {[n for n, _ in pending]} after the last neuron layer have no population "
                               "to feed; end the model with a neuron layer")
@@ -278,9 +278,12 @@ def parse_model(model: Any, input_shape: Sequence[int]) -> list[Stage]:
 def _leaves(module: Any, prefix: str):
     import snntorch
 
+    from .layer_support import is_refused
+
     children = list(module.named_children())
-    # a recurrent neuron holds its recurrent Linear as a child: the neuron itself is the leaf
-    if not children or isinstance(module, (snntorch.RLeaky, snntorch.RSynaptic)):
+    # a recurrent neuron holds its recurrent Linear as a child: the neuron itself is the leaf; so is a refused
+    # layer, whose inner modules (an LSTM's convolution) are not layers of the model
+    if not children or isinstance(module, (snntorch.RLeaky, snntorch.RSynaptic)) or is_refused(module):
         yield prefix or type(module).__name__, module
         return
     for name, child in children:

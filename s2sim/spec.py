@@ -376,7 +376,9 @@ class PopulationSpec:
         if np.any(bad):
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ConfigError(f"{label}{list(index)} = {np.asarray(arr[index]).item()!r}; a spike_list sends at "
-                              "most one spike per neuron and tick (values must be 0 or 1)")
+                              "most one spike per neuron and tick (values must be 0 or 1; event counts such as "
+                              "tonic frames are binarised, with a report, by Simulator.run_batch(..., "
+                              "event_counts='binarise') and s2sim run --event-counts binarise)")
         return np.ascontiguousarray(arr, dtype=np.uint8)
 
 

@@ -6,6 +6,7 @@ on ``logit_scale x`` the spike counts. torch and snnTorch are imported when call
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable, Iterable
 
@@ -40,8 +41,11 @@ def snntorch_forward(model: Any, x: Any) -> Any:
 
 def fit(forward: Callable[[Any], Any], params: Iterable[Any], batches: Callable[[np.ndarray, int], Any],
         labels: np.ndarray, epochs: int, lr: float, batch_size: int = 64, seed: int = 0,
-        logit_scale: float = 0.5, cosine: bool = False) -> list[float]:
+        logit_scale: float = 0.5, cosine: bool = False, progress: bool | None = None) -> list[float]:
     """Adam on cross-entropy of output spike counts; returns the seconds of each epoch.
+
+    Each epoch shows a progress bar over its batches on stderr (see :mod:`s2sim.progress`; ``progress`` forces it
+    on or off) and logs its mean loss and duration (INFO, ``s2sim`` logger).
 
     Parameters
     ----------
@@ -60,6 +64,8 @@ def fit(forward: Callable[[Any], Any], params: Iterable[Any], batches: Callable[
     import torch
     import torch.nn.functional as F
 
+    from .progress import bar, logger, step
+
     opt = torch.optim.Adam(params, lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if cosine else None
     gen = torch.Generator().manual_seed(seed)
@@ -68,16 +74,22 @@ def fit(forward: Callable[[Any], Any], params: Iterable[Any], batches: Callable[
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(order), batch_size):
+        losses = []
+        for i in bar(range(0, len(order), batch_size), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                     progress=progress):
             idx = order[i:i + batch_size]
             spk = forward(batches(idx.numpy(), epoch))
             loss = F.cross_entropy(spk.sum(0) * logit_scale, y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            losses.append(loss.detach())
         if schedule is not None:
             schedule.step()
         times.append(time.perf_counter() - t0)
+        if losses and logger.isEnabledFor(logging.INFO):  # the mean costs a device sync: only when shown
+            step("epoch %d/%d: mean loss %.4f, %.1f s", epoch + 1, epochs, float(torch.stack(losses).mean()),
+                 times[-1])
     return times
 
 

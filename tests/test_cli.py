@@ -159,7 +159,7 @@ def test_plot_rejects_a_model_file_and_a_sample_out_of_range(tmp_path, capsys):
     assert code == 2 and "is not NIR data" in err
     path, _, _ = _recording(tmp_path)
     code, _, err = _run(capsys, "plot", path, "--sample", "3")
-    assert code == 2 and "sample 3 out of range" in err
+    assert code == 2 and "--sample 3 is out of range" in err
 
 
 # -- convert and run end to end ---------------------------------------------------------------------------------
@@ -240,7 +240,8 @@ def test_run_writes_spikes_and_float32_voltages_exactly(model_file, tmp_path, ca
     np.savez(inp, **{name: spikes})
     out = tmp_path / "out.h5"
     code, stdout, _ = _run(capsys, "run", model_file, "--input", str(inp), "--ticks", "32", "-o", str(out),
-                           "--dt", "1e-4", "--batch-size", "2", "--progress", "on", "--report")
+                           "--dt", "1e-4", "--batch-size", "2", "--progress", "on", "--report",
+                           "--record", "spikes,v", "--populations", "all")
     assert code == 0 and "5 sample(s), 32 ticks" in stdout
     assert "Resource report" in stdout and "Activity per PE and tick (mean over 5 sample(s), 32 ticks)" in stdout
     data = nir.read_data(str(out))

@@ -459,3 +459,12 @@ def test_config_accepts_py_spinnaker2_enum_names_in_any_case():
     cfg = ConversionConfig(integrator="FORWARD", reset="ZERO")
     assert cfg.integrator is Integrator.FORWARD and cfg.reset is Reset.ZERO
     assert ConversionConfig(integrator=Integrator.EXPONENTIAL).integrator is Integrator.EXPONENTIAL
+
+
+def test_conv_stride_note_only_for_graphs_with_a_conv():
+    graph = dense_graph(nir.LIF(tau=np.full(4, 5e-3), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4),
+                                v_reset=np.zeros(4)), W, B)
+    dense = convert(graph, ConversionConfig(conn_delay=0, dt=1e-3))
+    conv = convert(conv_graph()[0], ConversionConfig(conn_delay=0, dt=1.0))
+    assert not any("conv stride" in n for n in dense.report.notes)
+    assert any("conv stride" in n for n in conv.report.notes)

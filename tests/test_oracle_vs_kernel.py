@@ -350,7 +350,7 @@ NIR_PAPER_INPUT = [60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 46
 @pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("profile", EVERY_PROFILE, ids=profile_id)
 def test_nir_paper_single_lif_benchmark(runner, profile):
-    # Published (NIR paper, reference doc section 7): weight 102, threshold 255.05, alpha 0.96, zero reset,
+    # Published (NIR paper, docs/datapath.md R§7): weight 102, threshold 255.05, alpha 0.96, zero reset,
     # 1001 ticks -> output spikes at 461, 511, 711, 761.
     params = {"threshold": 255.05, "alpha_decay": 0.96, "reset": "reset_to_v_reset", "v_reset": 0.0}
     net = _single_neuron("lif_no_delay", params, stim_ticks=NIR_PAPER_INPUT, weight=102)

@@ -135,7 +135,8 @@ def test_surrogate_backward_matches_autograd_reference(curr_exp, recurrent, subt
     """The hand-written BPTT equals autograd through the float64 model V[t] = alpha*Vpost[t-1] + I[t] + i_offset,
     I[t] = decay*I[t-1] + syn[t] + W_rec s[t-1] (curr_exp; I = syn + W_rec s[t-1] for lif), with an arctan
     surrogate spike and a detached reset, on the same spike trains."""
-    from s2sim.qat import _ChipNeuron, _Dynamics
+    from s2sim.chip_neuron import ChipNeuron as _ChipNeuron
+    from s2sim.chip_neuron import Dynamics as _Dynamics
 
     gen = torch.Generator().manual_seed(0)
     t_len, b, n, scale = 12, 4, 6, 50.0

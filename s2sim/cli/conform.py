@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..errors import ConfigError
-from .checks import check_output
+from .checks import check_output, fields_as_flags, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="expected.h5 observed.h5; with --infer: chip traces or directories of them")
     parser.add_argument("--infer", action="store_true", help="infer the chip variant from the given chip traces")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="with --infer: the full report (every settled point, every population nothing "
+                             "reproduces) instead of the summary")
     parser.add_argument("--write-profile", metavar="PROFILE.json", default=None,
                         help="with --infer: write the profile the traces settle as JSON (for s2sim exec --profile "
                              "and ChipProfile.from_dict); an error when they leave more than one")
@@ -47,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_conform(args: argparse.Namespace) -> int:
     if args.infer:
         return _run_infer(args)
+    infer_only = [flag for flag, given in (("--only", args.only), ("--state-precision", args.state_precision),
+                                           ("--write-profile", args.write_profile), ("--verbose", args.verbose))
+                  if given]
+    if infer_only:
+        raise ConfigError(f"conform: {', '.join(infer_only)} {'applies' if len(infer_only) == 1 else 'apply'} "
+                          "with --infer only")
     if len(args.traces) != 2:
         raise ConfigError(f"conform: give exactly two traces (expected observed), got {len(args.traces)}; "
                           "use --infer for a set of chip traces")
@@ -54,6 +62,7 @@ def run_conform(args: argparse.Namespace) -> int:
     from ..traces import read_trace
 
     if args.plot:
+        require("s2sim conform", {"matplotlib": "--plot"})
         check_output(args.plot, "--plot")
     expected, observed = (read_trace(p, isolate=True) for p in args.traces)
     result = compare(expected, observed, tolerance=_tolerance(args), allow_partial=args.allow_partial)
@@ -78,10 +87,60 @@ def _run_infer(args: argparse.Namespace) -> int:
     if args.state_precision:
         restrict["state_precision"] = args.state_precision
     result = infer(traces, restrict=restrict, labels=labels)
-    print(json.dumps(result.to_dict(), indent=1) if args.json else result.report())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.report() if args.verbose else inference_summary(result))
     if args.write_profile:
         _write_profile(result, args.write_profile)
     return 0 if result.consistent else 1
+
+
+#: Items a summary line names before it says how many more there are.
+SUMMARY_ITEMS = 4
+
+
+def inference_summary(result: Any) -> str:
+    """Summarise an :class:`s2sim.conformance.Inference` in a few lines.
+
+    The verdict, the settled values, the profile, and at most :data:`SUMMARY_ITEMS` entries of each longer list
+    (points not distinguished, populations nothing reproduces, populations only checked); the full lists are
+    behind ``--verbose`` and ``--json``.
+    """
+    tried = sum(s.tried for s in result.searches)
+    lines = [(f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) "
+              f"searched, {tried} combinations tried")]
+    if result.restrict:
+        lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in result.restrict.items()))
+    if result.checked_only:
+        lines.append(f"{len(result.checked_only)} population(s) checked, not searched (too many combinations)")
+    if not result.consistent:
+        failed = [s for s in result.searches if not s.consistent]
+        lines.append(f"NO combination of the chip variants reproduces these traces: the difference lies outside the "
+                     f"profile variants (docs/conformance.md). {len(failed)} population(s) nothing reproduces:")
+        lines += _capped([f"  {s.trace}:{s.population}: {s.failure}" for s in failed])
+        return "\n".join(lines)
+    count = f"{len(result.consistent)}{'+' + str(result.unlisted) if result.unlisted else ''}"
+    lines.append(f"{count} combination(s) of the searched points reproduce every trace exactly")
+    settled = result.settled()
+    if settled:
+        lines.append("settled: " + ", ".join(f"{k}={v}" for k, v in settled.items()))
+    lines += _capped([f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})"
+                      for name, values in result.not_distinguished().items()])
+    unprobed = result.not_probed()
+    if unprobed:
+        lines.append(f"not probed by these traces: {len(unprobed)} point(s)")
+    if len(result.consistent) == 1:
+        from ..conformance import profile_label
+
+        lines.append(f"as a profile (points not probed at their defaults): {profile_label(result.profiles()[0])}")
+    return "\n".join(lines)
+
+
+def _capped(items: list[str]) -> list[str]:
+    if len(items) <= SUMMARY_ITEMS:
+        return items
+    return [*items[:SUMMARY_ITEMS], f"  ... and {len(items) - SUMMARY_ITEMS} more (all of them: --verbose or --json)"]
 
 
 def _write_profile(result: Any, path: str) -> None:
@@ -96,7 +155,9 @@ def _write_profile(result: Any, path: str) -> None:
             f.write(text)
     except OSError as exc:
         raise ConfigError(f"conform --write-profile {path!r}: cannot write it ({exc})") from None
-    print(f"wrote {path}: the inferred ChipProfile (use it with s2sim exec --profile {path})", file=sys.stderr)
+    from ..progress import step
+
+    step("wrote %s: the inferred ChipProfile (use it with s2sim exec --profile %s)", path, path)
 
 
 def _restrictions(items: list[str]) -> dict[str, list]:
@@ -123,22 +184,28 @@ def _tolerance(args: argparse.Namespace) -> Any:
 
     given = {k: v for k, v in (("v_atol", args.atol), ("v_rtol", args.rtol), ("v_scale", args.v_scale),
                                ("spike_ticks", args.spike_ticks)) if v is not None}
-    return Tolerance(**given) if given else None
+    with fields_as_flags("Tolerance", {"v_atol": "--atol", "v_rtol": "--rtol", "v_scale": "--v-scale",
+                                       "spike_ticks": "--spike-ticks"}):
+        return Tolerance(**given) if given else None
 
 
 def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_populations: int = 6) -> None:
-    """Per population: spike rasters overlaid (mismatches in red) and observed - expected voltage over ticks."""
-    import matplotlib
+    """Draw per population the spike rasters overlaid (mismatches in red) and observed - expected voltage.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Traces carry chip ticks, not a time step, so the time axis is in ticks. Drawn on its own Figure (the user's
+    matplotlib backend untouched).
+    """
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     from ..conformance import aligned_rows
+    from ..plotting import new_figure, save_figure
+    from ..progress import step
 
     pops = [p for p in result.populations if not p.match] or result.populations
     pops = pops[:max_populations]
-    fig, axes = plt.subplots(len(pops), 2, figsize=(12, 2.6 * len(pops)), squeeze=False)
+    fig = new_figure(13, 2.6 * len(pops) + 0.6)
+    axes = fig.subplots(len(pops), 2, squeeze=False)
     for row, pop in zip(axes, pops):
         names = {v.variable for v in pop.variables}
         if "spikes" in names:
@@ -149,24 +216,25 @@ def plot_comparison(expected: Any, observed: Any, result: Any, path: str, max_po
             row[0].scatter(ticks[t], i, marker="x", s=20, color="C1", label="observed")
             t, i = np.nonzero(exp != obs)
             row[0].scatter(ticks[t], i, marker="s", s=30, color="red", alpha=0.4, label="mismatch")
-            row[0].legend(loc="upper right", fontsize=7)
+            row[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
             row[0].set_xlim(ticks[0] - 0.5, ticks[-1] + 0.5)
         row[0].set_title(f"{pop.population}: spikes", fontsize=9)
         row[0].set_ylabel("neuron")
+        row[0].yaxis.set_major_locator(MaxNLocator(integer=True))
         if "v" in names:
             ticks, exp, obs = aligned_rows(expected, observed, pop.population, "v")
             diff = obs.astype(np.float64) - exp.astype(np.float64)
             for i in np.flatnonzero(np.any(diff != 0, axis=0))[:20]:
                 row[1].plot(ticks, diff[:, i], label=f"neuron {i}")
             if np.any(diff != 0):
-                row[1].legend(loc="upper right", fontsize=7)
+                row[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
             row[1].axhline(0.0, color="grey", lw=0.5)
+            row[1].set_ylabel("V difference (chip units)")
         row[1].set_title(f"{pop.population}: observed - expected V" if "v" in names else
                          f"{pop.population}: no voltages recorded", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("tick")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(("MATCH" if result.match else "MISMATCH") + f" ({result.mode})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"plot written to {path}", file=sys.stderr)
+    save_figure(fig, path, "--plot")
+    step("plot written to %s", path)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from .checks import fields_as_flags
 
 INTEGRATORS = ("forward", "exponential")
 RESETS = ("subtract", "zero")
@@ -76,7 +77,19 @@ def conversion_config(args: argparse.Namespace) -> Any:
         given["use_metadata"] = False
     if getattr(args, "strict", False):
         given["strict"] = True
-    return ConversionConfig(**given)
+    with _options_named():
+        return ConversionConfig(**given)
+
+
+#: ConversionConfig field -> the option that sets it, so that a bad value is reported as the user typed it.
+FIELD_FLAGS = {"dt": "--dt", "integrator": "--integrator", "reset": "--reset", "scale_weights": "--scale-weights",
+               "weight_scale_percentile": "--weight-scale-percentile", "conn_delay": "--conn-delay",
+               "on_overflow": "--on-overflow", "strict": "--strict"}
+
+
+def _options_named() -> Any:
+    """Name a refused conversion setting as the option that sets it."""
+    return fields_as_flags("ConversionConfig", FIELD_FLAGS)
 
 
 def load_profile(path: str | None) -> Any:
@@ -126,7 +139,8 @@ def load_model(args: argparse.Namespace) -> LoadedModel:
 
     config = conversion_config(args)
     profile = load_profile(args.profile)
-    net, inputs, outputs = from_nir(args.model, config, isolate=True)
+    with _options_named():
+        net, inputs, outputs = from_nir(args.model, config, isolate=True)
     return LoadedModel(net, as_population_list(inputs), as_population_list(outputs), profile, config)
 
 

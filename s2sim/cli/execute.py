@@ -74,9 +74,10 @@ def run_exec(args: argparse.Namespace) -> int:
         if writer:
             backend.remove_run_observer(writer)
     if writer:
-        print(f"s2sim exec: wrote {len(writer.paths)} trace(s)" + (f": {', '.join(map(str, writer.paths[:3]))}"
-                                                                     + (" ..." if len(writer.paths) > 3 else "")
-                                                                     if writer.paths else ""), file=sys.stderr)
+        from ..progress import step
+
+        shown = ", ".join(map(str, writer.paths[:3])) + (" ..." if len(writer.paths) > 3 else "")
+        step("wrote %d trace(s)%s", len(writer.paths), f": {shown}" if writer.paths else "")
     return status
 
 

@@ -21,7 +21,7 @@ from ..timing import DEFAULT_PL_THRESHOLD, TimingConfig
 from ..snn import Network
 from .backend import BoardTarget, RunRecord, board_suspended, board_target, current_profile, notify, say_once
 from .experiment_backends import BackendSettings, ExperimentBackendType
-from .neuron_models.application import application_settings
+from .neuron_models import application_settings
 
 #: run() keywords that mean nothing without a board: named once, then ignored.
 BOARD_ONLY_RUN_KEYWORDS = {

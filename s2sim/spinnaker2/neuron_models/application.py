@@ -22,11 +22,3 @@ class Application:
         if dvfs is not None and not isinstance(dvfs, DVFSParams):
             raise ConfigError(f"{cls.__name__}.dvfs_params must be a DVFSParams, got {dvfs!r}")
         return {"dvfs_params": None if dvfs is None else dvfs.to_dict(), "profiling": bool(cls.profiling)}
-
-
-def application_settings() -> dict[str, dict[str, Any]]:
-    """Settings of every application class, by neuron model (for a run's record)."""
-    from . import lif_conv2d, lif_neuron
-
-    classes = (lif_neuron.LIFApplication, lif_neuron.LIFNoDelayApplication, lif_conv2d.LIFConv2dApplication)
-    return {model: cls.settings() for cls in classes for model in cls.models}
