@@ -20,6 +20,7 @@ extern "C" {
 #endif
 
 /* CFFI_BEGIN */
+/* Bump with any change below; s2sim/core.py's ABI_VERSION must follow (a stale build then refuses to load). */
 #define S2_ABI_VERSION 5
 #define S2_OK 0
 #define S2_ERR_INVALID 1
