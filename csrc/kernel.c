@@ -354,7 +354,7 @@ static int validate_sparse(const s2_projection *q, const s2_population *post, in
 static int validate_conv_map(const s2_network *net, const s2_projection *q, const s2_population *pre, int32_t k,
                              char *err, size_t errlen)
 {
-    if (!q->cell || !q->packed || !q->cell_events)
+    if (!q->cell || !q->packed)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense conv arrays are NULL", k);
     if (q->pool_x < 1 || q->pool_y < 1)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: pool %d x %d", k, q->pool_x, q->pool_y);
@@ -550,9 +550,15 @@ static inline void add_row_split(int32_t *restrict exc, int32_t *restrict inh, c
     }
 }
 
+/* In blocks of 16 (one 512-bit vector; a conv row is taps * c_out long, often a multiple of 16), so that no row
+ * of 80 ends in 16 scalar adds after one 64-wide vector step. */
 static inline void add_row_signed(int32_t *restrict acc, const int8_t *restrict w, int32_t n)
 {
-    for (int32_t j = 0; j < n; j++)
+    int32_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int32_t l = 0; l < 16; l++)
+            acc[j + l] += w[j + l];
+    for (; j < n; j++)
         acc[j] += w[j];
 }
 
@@ -732,12 +738,12 @@ static inline void add_lanes(int32_t *restrict out, const int32_t *restrict sums
 
 /* Output positions pos .. pos+P-1 (flat oy*ow + ox; a block may span rows), channel vectors cb .. cb+CB-1 of one
  * packed plane: the dot products of their map windows with the plane's weights, added (sign +1) or subtracted
- * (-1) into out. Positions from n_pos on are computed as copies of the last one and not stored. P and CB are
- * constants at each call, so the accumulators live in registers. */
+ * (-1) into out, whose first entry is position pos0's. Positions from n_pos on are computed as copies of the last
+ * one and not stored. P and CB are constants at each call, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void conv_block(const s2_projection *q, const uint8_t *map,
                                                              const int8_t *plane, int32_t pos, int32_t n_pos,
                                                              int32_t cb, int CB, int P, int32_t sign, int fresh,
-                                                             int32_t *out)
+                                                             int32_t *out, int32_t pos0)
 {
     const int32_t quads = conv_quads(q), pad = conv_out_pad(q), row = map_w(q) * q->c_in;
     const uint8_t *a[S2_CONV_BLOCK];
@@ -769,7 +775,7 @@ static inline __attribute__((always_inline)) void conv_block(const s2_projection
             const int32_t lanes = q->c_out - first < S2_LANES ? q->c_out - first : S2_LANES;
             int32_t sums[S2_LANES];
             acc_store(sums, acc[p][c]);
-            add_lanes(out + (int64_t)(pos + p) * q->c_out + first, sums, lanes, sign, fresh);
+            add_lanes(out + (int64_t)(pos + p - pos0) * q->c_out + first, sums, lanes, sign, fresh);
         }
 }
 
@@ -806,7 +812,7 @@ typedef struct {
         _tile_stored(T, direct ? (void *)dst[T] : (void *)sums[T], direct ? 4 * q->c_out : 64);
 
 static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t oy_lo,
-                            int32_t oy_hi, int32_t sign, int fresh, int32_t *out)
+                            int32_t oy_hi, int32_t sign, int fresh, int32_t *out)  /* out: row oy_lo's first entry */
 {
     const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
     const int32_t per_tile = tile_positions(q->ow), tiles_x = (q->ow + per_tile - 1) / per_tile;
@@ -829,7 +835,7 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
             for (int32_t t = 0; t < nt; t++) {
                 const int32_t oy = oy_lo + (t0 + t) / tiles_x, ox0 = (t0 + t) % tiles_x * per_tile;
                 src[t] = map + (int64_t)oy * q->stride_y * row + (int64_t)ox0 * step;
-                dst[t] = out + ((int64_t)oy * q->ow + ox0) * q->c_out + first;
+                dst[t] = out + ((int64_t)(oy - oy_lo) * q->ow + ox0) * q->c_out + first;
             }
             S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
             for (int32_t ky = 0; ky < q->k_h; ky++)
@@ -882,55 +888,64 @@ static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *ma
     }
 }
 
-/* Synaptic events of the spikes counted into the map: a dot product of the counts with each cell's events. */
-static int64_t map_events(const s2_projection *q, const uint8_t *map)
+/* Counts this tick's spikes of the pre population into the map (see s2sim.h). */
+static void fill_map(const s2_projection *q, const s2_population *pre, const s2_workspace *ws, const spike_lists *sp,
+                     uint8_t *map)
 {
-    int64_t events = 0;
-    const int64_t cells = (int64_t)map_h(q) * map_w(q) * q->c_in;
-    for (int64_t j = 0; j < cells; j++)
-        events += (int64_t)map[j] * q->cell_events[j];
-    return events;
-}
-
-static int64_t deliver_conv_dense(const s2_projection *q, const s2_population *pre, const s2_population *post,
-                                  const s2_workspace *ws, int32_t *slot, const spike_lists *sp, int32_t oy_lo,
-                                  int32_t oy_hi, int fresh, int amx, int count)
-{
-    uint8_t *map = ws->conv_map + q->map_offset;
     /* not in a split sample: there another thread may already be updating (rewriting) the pre's flags */
     if (q->pre_channel_last && q->c_in % 16 == 0 && ws->n_threads == 1) {
         pool_flags(q, ws->flags + pre->state_offset, map);
-    } else {
-        for (int32_t part = 0; part < sp->parts; part++)
-            for (int32_t s = 0; s < sp->n[part]; s++) {
-                const int32_t c = q->cell[sp->idx[part][s]];
-                if (c >= 0)
-                    map[c]++;
-            }
+        return;
     }
-    const int64_t events = count ? map_events(q, map) : 0;
+    for (int32_t part = 0; part < sp->parts; part++)
+        for (int32_t s = 0; s < sp->n[part]; s++) {
+            const int32_t c = q->cell[sp->idx[part][s]];
+            if (c >= 0)
+                map[c]++;
+        }
+}
+
+/* The dense product of output rows [oy_lo, oy_hi) for each ring plane (planes apart by plane entries) into out,
+ * whose first entry is row oy_lo's. */
+static void conv_product(const s2_projection *q, const uint8_t *map, int32_t planes, int32_t oy_lo, int32_t oy_hi,
+                         int fresh, int amx, int32_t *out, int64_t plane_stride)
+{
     const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
     const int32_t pos_lo = oy_lo * q->ow, n_pos = oy_hi * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
-    for (int32_t pl = 0; pl < post->ring_planes; pl++) {
+    for (int32_t pl = 0; pl < planes; pl++) {
         const int8_t *plane = q->packed + pl * plane_size;
-        int32_t *out = slot + (int64_t)pl * post->n;
+        int32_t *dst = out + pl * plane_stride;
         const int32_t sign = pl ? -1 : 1;
 #ifdef S2_HAVE_AMX
         if (amx) {
-            conv_planes_amx(q, map, plane, oy_lo, oy_hi, sign, fresh, out);
+            conv_planes_amx(q, map, plane, oy_lo, oy_hi, sign, fresh, dst);
             continue;
         }
 #endif
         int32_t cb = 0;
         for (; cb + S2_MAX_CB <= n_cb; cb += S2_MAX_CB)
             for (int32_t pos = pos_lo; pos < n_pos; pos += 4)
-                conv_block(q, map, plane, pos, n_pos, cb, S2_MAX_CB, 4, sign, fresh, out);
+                conv_block(q, map, plane, pos, n_pos, cb, S2_MAX_CB, 4, sign, fresh, dst, pos_lo);
         for (; cb < n_cb; cb++)
             for (int32_t pos = pos_lo; pos < n_pos; pos += S2_CONV_BLOCK)
-                conv_block(q, map, plane, pos, n_pos, cb, 1, S2_CONV_BLOCK, sign, fresh, out);
+                conv_block(q, map, plane, pos, n_pos, cb, 1, S2_CONV_BLOCK, sign, fresh, dst, pos_lo);
     }
+}
+
+static void clear_map(const s2_projection *q, uint8_t *map)
+{
     memset(map, 0, (size_t)map_h(q) * map_w(q) * q->c_in);
-    return events;
+}
+
+static void deliver_conv_dense(const s2_projection *q, const s2_population *pre, const s2_population *post,
+                               const s2_workspace *ws, int32_t *slot, const spike_lists *sp, int32_t oy_lo,
+                               int32_t oy_hi, int fresh, int amx)
+{
+    uint8_t *map = ws->conv_map + q->map_offset;
+    fill_map(q, pre, ws, sp, map);
+    conv_product(q, map, post->ring_planes, oy_lo, oy_hi, fresh, amx, slot + (int64_t)oy_lo * q->ow * q->c_out,
+                 post->n);
+    clear_map(q, map);
 }
 
 /* A conv projection takes the cheaper of its two paths for this tick's spike count (lowering's cost model sets
@@ -944,23 +959,51 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
     uint8_t *state = slot_state(ws, q->post, post, tick);
     /* no input in the slot yet this tick (it is clean or stale): the dense product overwrites it whole */
     const int fresh = *state == S2_SLOT_CLEAN || *state == S2_SLOT_STALE;
-    int64_t events;
     if (sp->total >= q->dense_from) {
-        events = deliver_conv_dense(q, pre, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx, count);
+        deliver_conv_dense(q, pre, post, ws, slot, sp, oy_lo, oy_hi, fresh, amx);
         *state = *state == S2_SLOT_INPUT ? S2_SLOT_INPUT : S2_SLOT_FULL;
     } else {
         prepare_slot(ws, q->post, post, tick, r);
         deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
-        events = count ? row_events(sp, NULL, NULL, q->pre_events) : 0;
         mark_dirty(ws, q->post, post, tick);
     }
-    return events;
+    return count ? row_events(sp, NULL, NULL, q->pre_events) : 0;
 }
 
+/* The stack buffer of a fused conv update (int32 sums), and the neurons it takes at a time (whole output rows). */
+#define S2_FUSED_MAX 4096
+#define S2_FUSED_BAND 2048
+/* dirty[8 * k + S2_FUSED_MARK] of a one-slot population k (its slot state uses dirty[8 * k] only): set when its
+ * update was fused into this tick's delivery, so phase 2 only records it. */
+#define S2_FUSED_MARK 7
+
+/* Whether conv projection k, in a tick where it runs the dense product, may update its target band by band as
+ * it computes it (deliver_conv_fused), so the sums never go through the ring: k is the target's only input (one
+ * signed plane, one slot), one thread runs the sample, a row of sums fits the stack buffer, and every projection
+ * from the target (which may read its spike flags) is delivered before k in the tick (deliver_all goes from the
+ * last projection to the first). */
+static int fusable(const s2_network *net, const s2_workspace *ws, int32_t k)
+{
+    const s2_projection *q = &net->projs[k];
+    const s2_population *post = &net->pops[q->post];
+    if (ws->n_threads != 1 || post->kind != S2_KIND_LIF || post->ring_planes != 1 || post->ring_slots != 1 ||
+        q->pre == q->post || (int64_t)q->ow * q->c_out > S2_FUSED_MAX)
+        return 0;
+    for (int32_t j = 0; j < net->n_projs; j++) {
+        const s2_projection *o = &net->projs[j];
+        if ((j != k && o->post == q->post) || (o->pre == q->post && j < k))
+            return 0;
+    }
+    return 1;
+}
+
+static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, const spike_lists *sp, int32_t k);
+
+/* Phase 1, from the last projection to the first (integer sums: the order changes no result; see fusable). */
 static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_pop_io *io, int64_t b,
                         int32_t n_ticks, int32_t tick)
 {
-    for (int32_t k = 0; k < net->n_projs; k++) {
+    for (int32_t k = net->n_projs - 1; k >= 0; k--) {
         const s2_projection *q = &net->projs[k];
         const s2_population *post = &net->pops[q->post];
         const spike_lists sp = previous_spikes(net, ws, q->pre);
@@ -969,7 +1012,10 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         const span r = own_span(post, ws);
         const int count = io[q->post].rec_counts && ws->thread == 0;  /* events: thread 0, when recorded */
         int64_t events = 0;
-        if (q->kind == S2_PROJ_CONV) {
+        if (q->kind == S2_PROJ_CONV && sp.total >= q->dense_from && fusable(net, ws, k)) {
+            deliver_conv_fused(net, ws, &sp, k);
+            events = count ? row_events(&sp, NULL, NULL, q->pre_events) : 0;
+        } else if (q->kind == S2_PROJ_CONV) {
             events = deliver_conv(q, &net->pops[q->pre], post, ws, &sp, r, tick, (net->flags & S2_FLAG_AMX) != 0,
                                   count);
         } else {
@@ -1099,18 +1145,19 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
         return (T)p->i_offset[(sw & S2_SW_UNIFORM_OFFSET) ? 0 : i];                                               \
     }                                                                                                            \
                                                                                                                  \
-    /* Neurons [lo, hi) of a population; v, exc (the slot's first plane) and flag point at its neuron 0. */       \
+    /* Neurons [lo, hi) of a population; v and flag point at its neuron 0, in at neuron lo's input (plane 0;     \
+     * plane 1 is plane entries further on). */                                                                  \
     static inline __attribute__((always_inline)) void lif_##SUF(const s2_population *p, T *restrict v,           \
-                                                                const int32_t *restrict exc,                     \
+                                                                const int32_t *restrict in, int64_t plane,       \
                                                                 uint8_t *restrict flag, int32_t lo, int32_t hi,  \
                                                                 int sw)                                          \
     {                                                                                                            \
         const int split = sw & S2_SW_LEFT_TO_RIGHT; /* exc and inh planes apart (else one signed plane) */       \
-        const int32_t *restrict inh = exc + p->n;                                                                \
+        const int32_t *restrict inh = in + plane;                                                                \
         for (int32_t i = lo; i < hi; i++) {                                                                      \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
-            T x = step_##SUF(v[i], (T)p->alpha_decay[j], ring_in_##SUF(exc, i, sw),                              \
-                             split ? ring_in_##SUF(inh, i, sw) : (T)0, offset_##SUF(p, i, sw), sw);              \
+            T x = step_##SUF(v[i], (T)p->alpha_decay[j], ring_in_##SUF(in, i - lo, sw),                          \
+                             split ? ring_in_##SUF(inh, i - lo, sw) : (T)0, offset_##SUF(p, i, sw), sw);         \
             flag[i] = (uint8_t)fire_##SUF(p, j, &x, 1, sw);                                                      \
             v[i] = x;                                                                                            \
         }                                                                                                        \
@@ -1120,14 +1167,14 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
      * unless the rule is REFRAC_NO_SPIKE. The currents integrate either way (their update comes first). */      \
     static inline __attribute__((always_inline)) void curr_exp_##SUF(                                            \
         const s2_population *p, T *restrict v, T *restrict ie, T *restrict ii, int32_t *restrict refrac,         \
-        const int32_t *restrict exc, uint8_t *restrict flag, int32_t lo, int32_t hi, int sw)                     \
+        const int32_t *restrict in, int64_t plane, uint8_t *restrict flag, int32_t lo, int32_t hi, int sw)       \
     {                                                                                                            \
-        const int32_t *restrict inh = exc + p->n;                                                                \
+        const int32_t *restrict inh = in + plane;                                                                \
         const int fused_i = ((sw & S2_SW_FUSED) != 0) ^ ((sw & S2_SW_CURRENT_FLIP) != 0);                        \
         for (int32_t i = lo; i < hi; i++) {                                                                      \
             const int32_t j = (sw & S2_SW_UNIFORM) ? 0 : i;                                                      \
-            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(exc, i, sw), fused_i, sw);                \
-            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i, sw), fused_i, sw);                \
+            ie[i] = mac_##SUF(ie[i], (T)p->exc_decay[j], ring_in_##SUF(in, i - lo, sw), fused_i, sw);            \
+            ii[i] = mac_##SUF(ii[i], (T)p->inh_decay[j], ring_in_##SUF(inh, i - lo, sw), fused_i, sw);           \
             const int32_t ref = refrac[i] > 0;                                                                   \
             const T stepped = step_##SUF(v[i], (T)p->alpha_decay[j], ie[i], ii[i], offset_##SUF(p, i, sw), sw);  \
             T x = ref ? v[i] : stepped;                                                                          \
@@ -1140,25 +1187,25 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
                                                                                                                  \
     /* The rare variants: one instance whose switches are run-time values. */                                    \
     static __attribute__((noinline)) void update_rare_##SUF(const s2_population *p, const s2_workspace *ws,      \
-                                                            T *v, int32_t *exc, uint8_t *flag, int32_t lo,       \
-                                                            int32_t hi, int sw)                                  \
+                                                            T *v, const int32_t *in, int64_t plane,              \
+                                                            uint8_t *flag, int32_t lo, int32_t hi, int sw)       \
     {                                                                                                            \
         if (p->kind == S2_KIND_LIF)                                                                              \
-            lif_##SUF(p, v, exc, flag, lo, hi, sw);                                                              \
+            lif_##SUF(p, v, in, plane, flag, lo, hi, sw);                                                        \
         else                                                                                                     \
             curr_exp_##SUF(p, v, (T *)ws->i_exc + p->curr_offset, (T *)ws->i_inh + p->curr_offset,               \
-                           ws->refrac + p->curr_offset, exc, flag, lo, hi, sw);                                  \
+                           ws->refrac + p->curr_offset, in, plane, flag, lo, hi, sw);                            \
     }                                                                                                            \
                                                                                                                  \
-    /* Update neurons [lo, hi) of a population for this tick: one dispatch to the loop instance of its switches. */ \
-    static void update_##SUF(const s2_population *p, const s2_workspace *ws, int32_t tick, int sw, int32_t lo,   \
-                             int32_t hi)                                                                         \
+    /* Update neurons [lo, hi) of a population for this tick, their input from in (neuron lo's entry of plane 0,  \
+     * plane 1 plane entries further on): one dispatch to the loop instance of its switches. */                  \
+    static void update_##SUF(const s2_population *p, const s2_workspace *ws, const int32_t *in, int64_t plane,   \
+                             int sw, int32_t lo, int32_t hi)                                                     \
     {                                                                                                            \
         T *v = (T *)ws->v + p->state_offset;                                                                     \
-        int32_t *exc = ring_slot(ws, p, tick);                                                                   \
         uint8_t *flag = ws->flags + p->state_offset;                                                             \
         if (sw & S2_SW_RARE) {                                                                                   \
-            update_rare_##SUF(p, ws, v, exc, flag, lo, hi, sw);                                                  \
+            update_rare_##SUF(p, ws, v, in, plane, flag, lo, hi, sw);                                            \
         } else if (p->kind == S2_KIND_LIF) {                                                                     \
             switch (sw) {                                                                                        \
                 S2_SW_CASES(S2_LIF_CASE_##SUF)                                                                   \
@@ -1196,10 +1243,10 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
         }                                                                                                        \
     }
 
-#define S2_LIF_CASE_f32(c) case c: lif_f32(p, v, exc, flag, lo, hi, c); break;
-#define S2_LIF_CASE_f64(c) case c: lif_f64(p, v, exc, flag, lo, hi, c); break;
-#define S2_CURR_CASE_f32(c) case c: curr_exp_f32(p, v, ie, ii, refrac, exc, flag, lo, hi, c); break;
-#define S2_CURR_CASE_f64(c) case c: curr_exp_f64(p, v, ie, ii, refrac, exc, flag, lo, hi, c); break;
+#define S2_LIF_CASE_f32(c) case c: lif_f32(p, v, in, plane, flag, lo, hi, c); break;
+#define S2_LIF_CASE_f64(c) case c: lif_f64(p, v, in, plane, flag, lo, hi, c); break;
+#define S2_CURR_CASE_f32(c) case c: curr_exp_f32(p, v, ie, ii, refrac, in, plane, flag, lo, hi, c); break;
+#define S2_CURR_CASE_f64(c) case c: curr_exp_f64(p, v, ie, ii, refrac, in, plane, flag, lo, hi, c); break;
 
 S2_DEFINE_UPDATES(float, f32, fmaf)
 S2_DEFINE_UPDATES(double, f64, fma)
@@ -1242,6 +1289,36 @@ static int pop_switches(const s2_population *p)
            ((f & S2_POP_REFRAC_NO_SPIKE) ? S2_SW_REFRAC_NO_SPIKE : 0);
 }
 
+/* A dense conv product and the update of its target in one pass, band by band of output rows: the sums of a band
+ * land in a buffer on the stack, which the update reads while it is still in L1, so they never travel through the
+ * ring (a write and a read of 4 bytes per neuron and tick, through L2). Lists the target's spikes as phase 2
+ * would; phase 2 then only records it. */
+static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, const spike_lists *sp, int32_t k)
+{
+    const s2_projection *q = &net->projs[k];
+    const s2_population *pre = &net->pops[q->pre], *post = &net->pops[q->post];
+    const int amx = (net->flags & S2_FLAG_AMX) != 0, f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
+    int32_t sums[S2_FUSED_MAX] __attribute__((aligned(64)));
+    const int32_t row = q->ow * q->c_out, band = row >= S2_FUSED_BAND ? 1 : S2_FUSED_BAND / row;
+    const int sw = pop_switches(post) | S2_SW_INPUT;
+    const uint8_t *flag = ws->flags + post->state_offset;
+    int32_t *out = ws->spikes_cur + post->state_offset, count = 0;
+    uint8_t *map = ws->conv_map + q->map_offset;
+    fill_map(q, pre, ws, sp, map);
+    for (int32_t oy = 0; oy < q->oh; oy += band) {
+        const int32_t end = q->oh - oy < band ? q->oh : oy + band, lo = oy * row, hi = end * row;
+        conv_product(q, map, 1, oy, end, 1, amx, sums, 0);
+        if (f64)
+            update_f64(post, ws, sums, 0, sw, lo, hi);
+        else
+            update_f32(post, ws, sums, 0, sw, lo, hi);
+        count = collect_spikes(flag, lo, hi, out, count);
+    }
+    clear_map(q, map);
+    ws->n_cur[q->post] = count;  /* one thread */
+    ws->dirty[(int64_t)q->post * 8 + S2_FUSED_MARK] = 1;
+}
+
 /* Neurons per update chunk: a chunk's state, ring entries and flags are still in L1 when the scan turns its flags
  * into spike indices, so detecting the spikes costs no second pass over the population. */
 #define S2_CHUNK 1024
@@ -1262,6 +1339,10 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         if (max_byte(flag + r.lo, r.hi - r.lo) > 1)
             return S2_ERR_INPUT;
         count = collect_spikes(flag, r.lo, r.hi, out, 0);
+    } else if (p->ring_slots == 1 && ws->dirty[(int64_t)k * 8 + S2_FUSED_MARK]) {  /* updated in phase 1 */
+        ws->dirty[(int64_t)k * 8 + S2_FUSED_MARK] = 0;
+        flag = ws->flags + p->state_offset;
+        count = ws->n_cur[(int64_t)k * ws->n_threads + ws->thread];
     } else {
         uint8_t *state = slot_state(ws, k, p, tick);
         const int input = *state == S2_SLOT_INPUT || *state == S2_SLOT_FULL, clear = *state == S2_SLOT_INPUT;
@@ -1273,19 +1354,19 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
             const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;
             if (f64)
-                update_f64(p, ws, tick, sw, lo, hi);
+                update_f64(p, ws, slot + lo, p->n, sw, lo, hi);
             else
-                update_f32(p, ws, tick, sw, lo, hi);
+                update_f32(p, ws, slot + lo, p->n, sw, lo, hi);
             for (int32_t plane = 0; clear && plane < p->ring_planes; plane++)  /* the chunk's entries, in L1 */
                 memset(slot + (int64_t)plane * p->n + lo, 0, sizeof(int32_t) * (size_t)(hi - lo));
             count = collect_spikes(flag, lo, hi, out, count);
         }
-        if (io->rec_v) {
-            if (f64)
-                record_v_f64(p, io, ws, b, n_ticks, tick, r);
-            else
-                record_v_f32(p, io, ws, b, n_ticks, tick, r);
-        }
+    }
+    if (p->kind != S2_KIND_INPUT && io->rec_v) {
+        if (f64)
+            record_v_f64(p, io, ws, b, n_ticks, tick, r);
+        else
+            record_v_f32(p, io, ws, b, n_ticks, tick, r);
     }
     ws->n_cur[(int64_t)k * ws->n_threads + ws->thread] = count;
     if (io->rec_spikes)

@@ -20,7 +20,8 @@ extern "C" {
 #endif
 
 /* CFFI_BEGIN */
-#define S2_ABI_VERSION 4
+/* Bump with any change below; s2sim/core.py's ABI_VERSION must follow (a stale build then refuses to load). */
+#define S2_ABI_VERSION 5
 #define S2_OK 0
 #define S2_ERR_INVALID 1
 #define S2_ERR_RUN 2
@@ -119,8 +120,7 @@ typedef struct {
  *       up to 16; element (ky, j = kx*c_in + ci, co) at quad j/4, lane j%4; zero beyond k_w*c_in and c_out). With
  *       two ring planes, plane 0 holds max(w, 0) and plane 1 min(w, 0). The map lives in the workspace's conv_map
  *       at map_offset (s2_map_bytes() bytes); a pooled cell must collect at most 127 spikes per tick.
- *       cell_events[j]: synaptic events of one spike counted into map cell j (the dense path counts them from
- *       the map). pre_channel_last = 1 says the pre population is a neuron population whose internal order is
+ *       pre_channel_last = 1 says the pre population is a neuron population whose internal order is
  *       (y, x, c) over c_in x (ph * pool_y) x (pw * pool_x): the dense path then sums its spike flags into the
  *       map with vector adds (the fused sum-pool) instead of counting spike by spike. */
 typedef struct {
@@ -154,7 +154,6 @@ typedef struct {
     const int32_t *cell;
     const int8_t *packed;
     int64_t map_offset;
-    const int32_t *cell_events;
     int32_t pool_x;
     int32_t pool_y;
     int32_t pre_channel_last;
@@ -186,7 +185,8 @@ typedef struct {
 } s2_pop_io;
 
 /* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
- * population (the state of each ring slot: 0 before a run); conv_map holds n_conv_map bytes (the conv projections' pooled
+ * population (the state of each ring slot; a one-slot population's last flag marks an update done during
+ * delivery: 0 before a run); conv_map holds n_conv_map bytes (the conv projections' pooled
  * maps, all zero between ticks; NULL when n_conv_map is 0).
  * A sample split over n_threads > 1 threads: every thread calls s2_run with the same arguments except its own
  * workspace, whose thread is its index; the workspaces share every array except dirty and conv_map (each

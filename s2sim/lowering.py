@@ -441,12 +441,6 @@ def _lower_conv(
         inside = (map_y < map_h) & (map_x < map_w)
         low.arrays["cell"] = np.where(inside, (map_y * map_w + map_x) * c_in + c, -1).astype(np.int32)
         low.arrays["packed"] = _pack_conv(w, post.ring_planes)
-        cell_events = np.zeros((map_h, map_w, c_in), np.int32)  # events of one spike counted into each map cell
-        rows, cols = min(ph, map_h - p["pad_top"]), min(pw, map_w - p["pad_left"])
-        cell_events[p["pad_top"] : p["pad_top"] + rows, p["pad_left"] : p["pad_left"] + cols] = (
-            rows_y[:rows, None] * taps_x[None, :cols] * c_out
-        )[:, :, None]
-        low.arrays["cell_events"] = cell_events.ravel()
     low.geometry = g
     return low
 

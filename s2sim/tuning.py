@@ -98,12 +98,15 @@ def uses_amx(tuning: KernelTuning) -> bool:
 
 
 # Conv cost model, in nanoseconds per tick, measured on this project's machine (tools/bench.py's conv layers and a
-# C microbenchmark of each product, 2026): the event path costs about 0.095 ns per int32 add (synaptic event) plus
+# C microbenchmark of each product, 2026): the event path costs about 0.14 ns per int32 add (synaptic event) plus
 # 5 ns per spike; the dense path about 0.25 ns per SIMD dot-product step (4 taps x 16 or 8 channels) or, on AMX,
-# 7 ns per tile multiply (16 positions x 16 channels x one chunk of taps) plus 0.05 ns per output written, and
-# 2 ns per spike counted into the map. The cut-over matters only near it: both paths give the same sums.
-_EVENT_NS, _EVENT_SPIKE_NS = 0.095, 5.0
-_DOT_NS, _TILE_NS, _TILE_OUTPUT_NS, _MAP_SPIKE_NS = 0.25, 7.0, 0.05, 2.0
+# 4 ns per tile multiply (16 positions x 16 channels x one chunk of taps) plus 0.03 ns per output, and 2 ns per
+# spike counted into the map. The AMX and event figures were re-measured (2026-12-02) once the dense product
+# updated its target as it went (csrc/kernel.c, deliver_conv_fused): the DVS-sized net's first layer alone, dense
+# 4.4 us per tick whatever the activity, events 4.1 us at 20 spikes and 9.0 us at 100 (62 ns per spike of about
+# 400 adds). The cut-over matters only near it: both paths give the same sums.
+_EVENT_NS, _EVENT_SPIKE_NS = 0.14, 5.0
+_DOT_NS, _TILE_NS, _TILE_OUTPUT_NS, _MAP_SPIKE_NS = 0.25, 4.0, 0.03, 2.0
 
 
 def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict, planes: int) -> int:

@@ -95,6 +95,39 @@ def test_conv_feeding_conv(tuning, pool):
     assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 6))
 
 
+def _two_conv_layers(first_listed: str, extra_input: bool):
+    """in -> conv (16 ch) -> second (pool 2, padding); ``first_listed`` "feeder" or "reader" says which of the two
+    conv projections the network holds first; ``extra_input`` adds a list projection into ``conv``."""
+    net, rng = _conv_net(2, 16, 12, 3, 1)
+    inp, first = net.populations
+    feeder = net.projections[0]
+    second = snn.Population(8 * 5 * 5, "lif_conv2d", {"threshold": 200.0, "alpha_decay": 0.5}, name="second",
+                            record=["spikes", "v", "counts"])
+    reader = snn.Conv2DProjection(first, second, rng.integers(-128, 128, (16, 8, 3, 3)),
+                                  {"in_height": 10, "in_width": 10, "pool_x": 2, "pool_y": 2, "pad_top": 1,
+                                   "pad_left": 1, "pad_bottom": 1, "pad_right": 1})
+    first.params = {"threshold": 60.0, "alpha_decay": 0.75}
+    projs = [feeder, reader] if first_listed == "feeder" else [reader, feeder]
+    if extra_input:
+        projs.append(snn.Projection(inp, first, [[i, (7 * i) % first.size, 40, 0] for i in range(inp.size)]))
+    out = snn.Network("two").add(inp, first, second, *projs)
+    return out, rng
+
+
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS[:2], ids=["amx", "simd"])
+@pytest.mark.parametrize("first_listed, extra_input", [("feeder", False), ("reader", False), ("feeder", True)])
+def test_dense_product_updating_its_target(tuning, first_listed, extra_input):
+    # the dense product updates its target as it computes it only where nothing else writes into the target and
+    # every projection reading the target's spike flags is delivered first (projections go last to first): with
+    # the reading conv listed before the feeding one, or a second input into the target, the update stays in
+    # phase 2. Each arrangement equals the oracle, spikes, voltages and event counts.
+    net, rng = _two_conv_layers(first_listed, extra_input)
+    x = (rng.random((2, 8, net.populations[0].size)) < 0.6).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 8)
+    assert want.spikes["second"].any() and want.spikes["conv"].mean() > 0.05
+    assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 8))
+
+
 def test_amx_is_used_where_the_machine_has_it():
     net, _ = _conv_net(2, 16, 8, 3, 1)
     assert lower(net, tuning=KernelTuning(conv="dense")).amx == amx_available()

@@ -4,8 +4,9 @@ a fresh one), side by side, repeated and interleaved; medians are reported with 
 
 Conv nets (tools/bench_nets.py: ``dvs``, DVS-Gesture sized, and ``big``, 2x64x64 with three conv layers), batch 32,
 100 ticks, at 1, 5, 10 and 20 % input activity: s2sim against snnTorch as it is (``default``), with channels-last
-tensors (``channels_last``) and compiled (``compiled``, torch.compile, where it works), each on 1 and on 2 threads,
-CPU time and wall time. Ratios: single-threaded CPU time, and 2-thread wall time; "best" is the fastest snnTorch
+tensors (``channels_last``), compiled (``compiled``, torch.compile, where it works) and both
+(``compiled_channels_last``), each on 1 and on 2 threads, CPU time and wall time; each warmed up by two calls
+(torch.compile recompiles on the second). Ratios: single-threaded CPU time, and 2-thread wall time; "best" is the fastest snnTorch
 configuration at that thread count and activity.
 
 Keys (existing ones kept): neuron_updates_per_s, synaptic_events_per_s (dense rows) and _sparse (10 % connectivity),
@@ -118,11 +119,19 @@ def torch_configs(spec: BenchNet, weights: list, compile_: bool) -> dict:
 
     plain = torch_model(spec, weights).eval()
     steps = lambda x: list(torch.from_numpy(x).float().permute(1, 0, 2, 3, 4))  # noqa: E731  [B,T,..] -> T x [B,..]
+    last = lambda x: [t.contiguous(memory_format=torch.channels_last) for t in steps(x)]  # noqa: E731
     configs = {"default": (plain, steps),
-               "channels_last": (torch_model(spec, weights).eval().to(memory_format=torch.channels_last),
-                                 lambda x: [t.contiguous(memory_format=torch.channels_last) for t in steps(x)])}
+               "channels_last": (torch_model(spec, weights).eval().to(memory_format=torch.channels_last), last)}
     if compile_:
+        # Every model of tools/bench_nets.py shares one forward function, and dynamo caches compilations per
+        # function: two nets, two memory formats and two thread counts need more than its default 8 entries, past
+        # which it silently runs the function eagerly (it did here, 2026-12-02: the compiled figures were eager).
+        torch._dynamo.config.recompile_limit = 64
+        # torch.compile's default mode: "reduce-overhead" adds CUDA graphs only, and "max-autotune" spent over
+        # ten minutes tuning the DVS net alone on this machine (2026-12-02) without finishing
         configs["compiled"] = (torch.compile(torch_model(spec, weights).eval()), steps)
+        configs["compiled_channels_last"] = (
+            torch.compile(torch_model(spec, weights).eval().to(memory_format=torch.channels_last)), last)
     return configs
 
 
@@ -147,7 +156,8 @@ def measure_conv(spec: BenchNet, batch: int, ticks: int, repeats: int, compile_:
                 try:
                     xs = convert(x5)
                     with torch.no_grad():
-                        model(xs)  # warm-up (and compilation)
+                        for _ in range(2):  # warm-up; the second call is where torch.compile recompiles
+                            model(xs)
                     runs[name] = (lambda m, a: lambda: _no_grad(m, a))(model, xs)
                 except Exception as exc:  # torch.compile "where it works": say why it did not
                     result["errors"][name] = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -276,6 +286,18 @@ def dense_net_with(module, n: int) -> object:
     return module.Network("dense").add(a, b, module.Projection(a, b, conns))
 
 
+def measure_qat_step(repeats: int) -> dict:
+    """QAT training step / plain snnTorch step on the gesture conv net (tools/bench_qat.py, its own process).
+
+    A separate process, because bench_qat pins torch to one thread and times CPU time of its own steps.
+    """
+    script = Path(__file__).with_name("bench_qat.py")
+    done = subprocess.run([sys.executable, str(script), "--json", "--repeats", str(repeats)], check=True,
+                          capture_output=True, text=True)
+    qat = json.loads(done.stdout)
+    return {"qat_step_ratio_vs_snntorch": qat["qat_step_ratio_vs_snntorch"], "qat_step": qat}
+
+
 # -- the report -------------------------------------------------------------------------------------------------------
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
@@ -317,9 +339,7 @@ def main() -> None:
     out["single_sample_split_speedup"] = single_sample_split(repeats)
     out.update(measure_traced_memory(100_000, 2048, 4096))
     out.update(measure_setup(4096, 1_000_000))
-    out["qat_step_ratio_vs_snntorch"] = None
-    out["qat_step_note"] = ("not measured here: s2sim/qat.py is being rewritten (recurrent layers); the QAT step "
-                            "benchmark comes with that work")
+    out.update(measure_qat_step(3 if args.quick else 15))
     out["brian2"] = measure_brian2(repeats)
     out["machine"]["load_average_after"] = list(os.getloadavg())
     text = json.dumps(out, indent=2)
@@ -363,6 +383,9 @@ def readme_table(r: dict) -> str:
          f"{r['peak_bytes_per_synapse']:.1f} B / {r['kernel_bytes_per_synapse']:.1f} B"),
         ("peak RSS per neuron (1M lif_no_delay, load and run)", f"{r['peak_bytes_per_neuron']:.0f} B"),
     ]
+    if r.get("qat_step_ratio_vs_snntorch") is not None:   # runs saved before the QAT step was measured lack it
+        rows.append(("QAT training step / plain snnTorch step (gesture conv net, B32, CPU time)",
+                     f"{r['qat_step_ratio_vs_snntorch']:.2f}"))
     m = r["machine"]
     head = (f"Measured {time.strftime('%Y-%m-%d')} on {m['cpus']} cores ({m['simd']}, AMX "
             f"{'used' if m['amx'] else 'not available'}), load average {m['load_average'][0]:.1f} before and "
