@@ -4,6 +4,7 @@ CMake runs this at build time: ``python ffibuild.py <out.c> <header> [<header> .
 simulator's ABI, and csrc/chip_neuron.h, the QAT neuron loop). The cdef is the text between the CFFI_BEGIN /
 CFFI_END markers of each header, so the ABI is written exactly once.
 """
+
 import re
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import cffi
 
 
 def cdef_from_header(header: Path) -> str:
+    """Return the cdef text between the CFFI_BEGIN / CFFI_END markers of ``header``."""
     text = header.read_text()
     match = re.search(r"/\* CFFI_BEGIN \*/(.*)/\* CFFI_END \*/", text, re.S)
     if not match:
@@ -20,6 +22,7 @@ def cdef_from_header(header: Path) -> str:
 
 
 def main(out: str, *headers: str) -> None:
+    """Write the C source of ``s2sim._core`` for ``headers`` to ``out``."""
     ffi = cffi.FFI()
     ffi.cdef("\n".join(cdef_from_header(Path(h)) for h in headers))
     ffi.set_source("s2sim._core", "\n".join(f'#include "{Path(h).name}"' for h in headers))

@@ -96,16 +96,36 @@ def test_conv_feeding_conv(tuning, pool):
 
 
 def _two_conv_layers(first_listed: str, extra_input: bool):
-    """in -> conv (16 ch) -> second (pool 2, padding); ``first_listed`` "feeder" or "reader" says which of the two
-    conv projections the network holds first; ``extra_input`` adds a list projection into ``conv``."""
+    """Network in -> conv (16 ch) -> second (pool 2, padding).
+
+    ``first_listed`` "feeder" or "reader" says which of the two conv projections the network holds first;
+    ``extra_input`` adds a list projection into ``conv``.
+    """
     net, rng = _conv_net(2, 16, 12, 3, 1)
     inp, first = net.populations
     feeder = net.projections[0]
-    second = snn.Population(8 * 5 * 5, "lif_conv2d", {"threshold": 200.0, "alpha_decay": 0.5}, name="second",
-                            record=["spikes", "v", "counts"])
-    reader = snn.Conv2DProjection(first, second, rng.integers(-128, 128, (16, 8, 3, 3)),
-                                  {"in_height": 10, "in_width": 10, "pool_x": 2, "pool_y": 2, "pad_top": 1,
-                                   "pad_left": 1, "pad_bottom": 1, "pad_right": 1})
+    second = snn.Population(
+        8 * 5 * 5,
+        "lif_conv2d",
+        {"threshold": 200.0, "alpha_decay": 0.5},
+        name="second",
+        record=["spikes", "v", "counts"],
+    )
+    reader = snn.Conv2DProjection(
+        first,
+        second,
+        rng.integers(-128, 128, (16, 8, 3, 3)),
+        {
+            "in_height": 10,
+            "in_width": 10,
+            "pool_x": 2,
+            "pool_y": 2,
+            "pad_top": 1,
+            "pad_left": 1,
+            "pad_bottom": 1,
+            "pad_right": 1,
+        },
+    )
     first.params = {"threshold": 60.0, "alpha_decay": 0.75}
     projs = [feeder, reader] if first_listed == "feeder" else [reader, feeder]
     if extra_input:

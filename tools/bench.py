@@ -6,8 +6,8 @@ Conv nets (tools/bench_nets.py: ``dvs``, DVS-Gesture sized, and ``big``, 2x64x64
 100 ticks, at 1, 5, 10 and 20 % input activity: s2sim against snnTorch as it is (``default``), with channels-last
 tensors (``channels_last``), compiled (``compiled``, torch.compile, where it works) and both
 (``compiled_channels_last``), each on 1 and on 2 threads, CPU time and wall time; each warmed up by two calls
-(torch.compile recompiles on the second). Ratios: single-threaded CPU time, and 2-thread wall time; "best" is the fastest snnTorch
-configuration at that thread count and activity.
+(torch.compile recompiles on the second). Ratios: single-threaded CPU time, and 2-thread wall time; "best" is the
+fastest snnTorch configuration at that thread count and activity.
 
 Keys (existing ones kept): neuron_updates_per_s, synaptic_events_per_s (dense rows) and _sparse (10 % connectivity),
 list_dense_cutover (sparse/dense time by connectivity), conv_speedup_vs_best_snntorch and
@@ -21,9 +21,11 @@ AMX, load average). ``conv`` holds every timing.
 Run: ``make bench`` or ``python tools/bench.py [--quick] [--no-compile] [--out FILE]``;
 ``python tools/bench.py --table FILE`` prints the README's performance table from a saved run.
 """
+
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -32,8 +34,8 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -43,7 +45,7 @@ from s2sim.simulator import Simulator
 from s2sim.tuning import KernelTuning, amx_available, simd_level
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_nets import BIG, DVS, BenchNet, chip_net, torch_model  # noqa: E402
+from bench_nets import BIG, DVS, BenchNet, chip_net, torch_model
 
 RATES = (0.01, 0.05, 0.10, 0.20)
 
@@ -57,8 +59,13 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 def summary(samples: list[tuple[float, float]]) -> dict:
     cpu, wall = [s[0] for s in samples], [s[1] for s in samples]
-    return {"cpu": statistics.median(cpu), "cpu_spread": [min(cpu), max(cpu)], "wall": statistics.median(wall),
-            "wall_spread": [min(wall), max(wall)], "repeats": len(samples)}
+    return {
+        "cpu": statistics.median(cpu),
+        "cpu_spread": [min(cpu), max(cpu)],
+        "wall": statistics.median(wall),
+        "wall_spread": [min(wall), max(wall)],
+        "repeats": len(samples),
+    }
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -67,16 +74,20 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
 
 # -- neurons and synapses -------------------------------------------------------------------------------------------
 def neuron_net(n: int) -> snn.Network:
-    pop = snn.Population(n, "lif_no_delay", {"threshold": 10.0, "alpha_decay": 0.95,
-                                             "i_offset": np.linspace(0.1, 1.0, n)}, name="pop", record=[])
+    pop = snn.Population(
+        n,
+        "lif_no_delay",
+        {"threshold": 10.0, "alpha_decay": 0.95, "i_offset": np.linspace(0.1, 1.0, n)},
+        name="pop",
+        record=[],
+    )
     return snn.Network("neurons").add(pop)
 
 
 def synapse_net(n_in: int, n_out: int, rng: np.random.Generator, density: float = 1.0) -> snn.Network:
     """n_in -> n_out lif_no_delay; all pairs or a random fraction."""
     stim = snn.Population(n_in, "spike_list", {}, name="stim", record=[])
-    post = snn.Population(n_out, "lif_no_delay", {"threshold": 1e6, "alpha_decay": 0.9}, name="post",
-                          record=["counts"])
+    post = snn.Population(n_out, "lif_no_delay", {"threshold": 1e6, "alpha_decay": 0.9}, name="post", record=["counts"])
     pre, tgt = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
     keep = rng.random(pre.size) < density
     pre, tgt = pre.ravel()[keep], tgt.ravel()[keep]
@@ -91,8 +102,16 @@ def measure_neurons(n: int, ticks: int, repeats: int) -> dict:
     return {"neuron_updates_per_s": n * ticks / s["cpu"], "neuron_bench_seconds": s["cpu"], "neuron_bench": s}
 
 
-def measure_synapses(n_in: int, n_out: int, ticks: int, rate: float, repeats: int, density: float = 1.0,
-                     key: str = "synaptic_events_per_s", tuning: KernelTuning | None = None) -> dict:
+def measure_synapses(
+    n_in: int,
+    n_out: int,
+    ticks: int,
+    rate: float,
+    repeats: int,
+    density: float = 1.0,
+    key: str = "synaptic_events_per_s",
+    tuning: KernelTuning | None = None,
+) -> dict:
     rng = np.random.default_rng(0)
     net = synapse_net(n_in, n_out, rng, density)
     x = (rng.random((1, ticks, n_in)) < rate).astype(np.uint8)
@@ -106,22 +125,26 @@ def measure_cutover(repeats: int, ticks: int) -> dict:
     """Sparse-row time / dense-row time of one 2048 -> 4096 list at 5 % input activity, by connectivity."""
     out = {}
     for density in (0.05, 0.10, 0.125, 0.15, 0.20):
-        times = [measure_synapses(2048, 4096, ticks, 0.05, repeats, density, "t", KernelTuning(lists=mode))["t_seconds"]
-                 for mode in ("events", "dense")]
+        times = [
+            measure_synapses(2048, 4096, ticks, 0.05, repeats, density, "t", KernelTuning(lists=mode))["t_seconds"]
+            for mode in ("events", "dense")
+        ]
         out[f"{density:g}"] = times[0] / times[1]
     return out
 
 
 # -- conv nets -------------------------------------------------------------------------------------------------------
 def torch_configs(spec: BenchNet, weights: list, compile_: bool) -> dict:
-    """snnTorch configurations: name -> (model, input converter); compiled only where torch.compile works."""
+    """SnnTorch configurations: name -> (model, input converter); compiled only where torch.compile works."""
     import torch
 
     plain = torch_model(spec, weights).eval()
     steps = lambda x: list(torch.from_numpy(x).float().permute(1, 0, 2, 3, 4))  # noqa: E731  [B,T,..] -> T x [B,..]
     last = lambda x: [t.contiguous(memory_format=torch.channels_last) for t in steps(x)]  # noqa: E731
-    configs = {"default": (plain, steps),
-               "channels_last": (torch_model(spec, weights).eval().to(memory_format=torch.channels_last), last)}
+    configs = {
+        "default": (plain, steps),
+        "channels_last": (torch_model(spec, weights).eval().to(memory_format=torch.channels_last), last),
+    }
     if compile_:
         # Every model of tools/bench_nets.py shares one forward function, and dynamo caches compilations per
         # function: two nets, two memory formats and two thread counts need more than its default 8 entries, past
@@ -131,7 +154,9 @@ def torch_configs(spec: BenchNet, weights: list, compile_: bool) -> dict:
         # ten minutes tuning the DVS net alone on this machine (2026-12-02) without finishing
         configs["compiled"] = (torch.compile(torch_model(spec, weights).eval()), steps)
         configs["compiled_channels_last"] = (
-            torch.compile(torch_model(spec, weights).eval().to(memory_format=torch.channels_last)), last)
+            torch.compile(torch_model(spec, weights).eval().to(memory_format=torch.channels_last)),
+            last,
+        )
     return configs
 
 
@@ -151,7 +176,7 @@ def measure_conv(spec: BenchNet, batch: int, ticks: int, repeats: int, compile_:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             loaded = Simulator(num_threads=threads).load(net)
-            runs: dict[str, Callable] = {"s2sim": lambda: loaded.run_batch({"input": x})}
+            runs: dict[str, Callable] = {"s2sim": functools.partial(loaded.run_batch, {"input": x})}
             for name, (model, convert) in configs.items():
                 try:
                     xs = convert(x5)
@@ -165,7 +190,9 @@ def measure_conv(spec: BenchNet, batch: int, ticks: int, repeats: int, compile_:
             for _ in range(repeats):  # interleaved, so a change of machine load hits every side alike
                 for name, fn in runs.items():
                     samples[name].append(timed(fn))
-            result["times"].setdefault(f"{threads}", {})[f"{rate * 100:g}"] = {n: summary(s) for n, s in samples.items()}
+            result["times"].setdefault(f"{threads}", {})[f"{rate * 100:g}"] = {
+                n: summary(s) for n, s in samples.items()
+            }
     return result
 
 
@@ -200,12 +227,14 @@ def single_sample_split(repeats: int) -> dict:
     net = chip_net(DVS, weights)
     x = (np.random.default_rng(1).random((1, 300, net.populations[0].size)) < 0.05).astype(np.uint8)
     out = {}
-    for name, (network, inputs, ticks) in {"dvs_5pct": (net, {"input": x}, 300),
-                                          "neurons_100k": (neuron_net(100_000), None, 300)}.items():
+    for name, (network, inputs, ticks) in {
+        "dvs_5pct": (net, {"input": x}, 300),
+        "neurons_100k": (neuron_net(100_000), None, 300),
+    }.items():
         one = Simulator(num_threads=1).load(network)
         two = Simulator(num_threads=2, tuning=KernelTuning(split="always")).load(network)
-        t1 = [timed(lambda: one.run_batch(inputs, ticks))[1] for _ in range(repeats)]
-        t2 = [timed(lambda: two.run_batch(inputs, ticks))[1] for _ in range(repeats)]
+        t1 = [timed(functools.partial(one.run_batch, inputs, ticks))[1] for _ in range(repeats)]
+        t2 = [timed(functools.partial(two.run_batch, inputs, ticks))[1] for _ in range(repeats)]
         out[name] = statistics.median(t1) / statistics.median(t2)
     return out
 
@@ -213,6 +242,7 @@ def single_sample_split(repeats: int) -> dict:
 # -- memory, set-up, references --------------------------------------------------------------------------------------
 def measure_traced_memory(n_neurons: int, n_in: int, n_out: int) -> dict:
     """Peak traced allocation while loading and running (the figures reported before), per neuron / synapse."""
+
     def peak(fn) -> int:
         tracemalloc.start()
         fn()
@@ -227,47 +257,61 @@ def measure_traced_memory(n_neurons: int, n_in: int, n_out: int) -> dict:
     per_synapse = peak(lambda: Simulator(num_threads=1).load(syn).run_batch({"stim": x})) / (n_in * n_out)
     loaded = Simulator(num_threads=1).load(syn)
     resident = sum(a.nbytes for proj in loaded.lowered.projections for a in proj.arrays.values())
-    return {"bytes_per_neuron": per_neuron, "bytes_per_synapse": per_synapse,
-            "bytes_per_synapse_resident": resident / (n_in * n_out)}
+    return {
+        "bytes_per_neuron": per_neuron,
+        "bytes_per_synapse": per_synapse,
+        "bytes_per_synapse_resident": resident / (n_in * n_out),
+    }
 
 
 def measure_setup(n_dense: int, n_neurons: int) -> dict:
     """Set-up time and peak RSS from the user's first call, in fresh processes (tools/bench_memory.py)."""
     script = str(Path(__file__).resolve().parent / "bench_memory.py")
-    run = lambda *args: json.loads(subprocess.run([sys.executable, script, *map(str, args)], check=True,  # noqa
-                                                  capture_output=True, text=True).stdout)
+
+    def run(*args: object) -> dict:
+        done = subprocess.run([sys.executable, script, *map(str, args)], check=True, capture_output=True, text=True)
+        return json.loads(done.stdout)
+
     syn, neu = run("synapses", n_dense), run("neurons", n_neurons)
-    return {f"dense_{n_dense}_load_seconds": syn["dense_load_seconds"],
-            f"dense_{n_dense}_projection_seconds": syn["dense_projection_seconds"],
-            "peak_bytes_per_synapse": syn["peak_bytes_per_synapse"],
-            "kernel_bytes_per_synapse": syn["kernel_bytes_per_synapse"],
-            "peak_bytes_per_neuron": neu["peak_bytes_per_neuron"]}
+    return {
+        f"dense_{n_dense}_load_seconds": syn["dense_load_seconds"],
+        f"dense_{n_dense}_projection_seconds": syn["dense_projection_seconds"],
+        "peak_bytes_per_synapse": syn["peak_bytes_per_synapse"],
+        "kernel_bytes_per_synapse": syn["kernel_bytes_per_synapse"],
+        "peak_bytes_per_neuron": neu["peak_bytes_per_neuron"],
+    }
 
 
 def measure_brian2(repeats: int) -> dict:
     """py-spinnaker2's own software simulator (Brian2 backend) on the NIR-paper LIF and a dense 1000-neuron net,
-    against s2sim, when the real ``spinnaker2`` package (not s2sim's stand-in) is importable."""
+    against s2sim, when the real ``spinnaker2`` package (not s2sim's stand-in) is importable.
+    """
     import importlib.util
 
     found = importlib.util.find_spec("spinnaker2")
     if found is None or "s2sim" in (found.origin or ""):
-        return {"available": False, "reason": "py-spinnaker2 (the spinnaker2 package) is not installed; it is not "
-                "on PyPI and its GitLab server cannot be reached from this machine"}
+        return {
+            "available": False,
+            "reason": "py-spinnaker2 (the spinnaker2 package) is not installed; it is not "
+            "on PyPI and its GitLab server cannot be reached from this machine",
+        }
     from spinnaker2 import brian2_sim  # pragma: no cover - needs py-spinnaker2
     from spinnaker2 import snn as s2_snn
 
     out = {"available": True}
-    for name, (build, ticks) in {"nir_paper_lif": (lambda m: nir_paper_lif_with(m), NIR_PAPER_TICKS),
-                                 "dense_1000": (lambda m: dense_net_with(m, 1000), 1000)}.items():
-        brian = best_of(lambda: brian2_sim.Brian2Backend().run(build(s2_snn), ticks), repeats)
-        ours = best_of(lambda: Simulator(num_threads=1).run(build(snn), ticks), repeats)
+    for name, (build, ticks) in {
+        "nir_paper_lif": (lambda m: nir_paper_lif_with(m), NIR_PAPER_TICKS),
+        "dense_1000": (lambda m: dense_net_with(m, 1000), 1000),
+    }.items():
+        brian = best_of(lambda build=build, ticks=ticks: brian2_sim.Brian2Backend().run(build(s2_snn), ticks), repeats)
+        ours = best_of(lambda build=build, ticks=ticks: Simulator(num_threads=1).run(build(snn), ticks), repeats)
         out[name] = {"brian2_seconds": brian, "s2sim_seconds": ours, "speedup": brian / ours}
     return out
 
 
 def nir_paper_lif_with(module) -> object:
     """The NIR-paper LIF built with ``module`` (s2sim.snn or py-spinnaker2's snn)."""
-    net, stim, lif = nir_paper_lif()
+    _net, stim, lif = nir_paper_lif()
     out = module.Network("nir_paper")
     a = module.Population(1, "spike_list", {0: list(stim.params[0])}, name="input")
     b = module.Population(1, "lif_no_delay", dict(lif.params), name="lif", record=["spikes"])
@@ -280,8 +324,7 @@ def dense_net_with(module, n: int) -> object:
     rng = np.random.default_rng(0)
     ticks = {i: sorted(np.flatnonzero(rng.random(1000) < 0.05).tolist()) for i in range(n)}
     a = module.Population(n, "spike_list", ticks, name="input")
-    b = module.Population(n, "lif_no_delay", {"threshold": 200.0, "alpha_decay": 0.9}, name="lif",
-                          record=["spikes"])
+    b = module.Population(n, "lif_no_delay", {"threshold": 200.0, "alpha_decay": 0.9}, name="lif", record=["spikes"])
     conns = [[i, j, int(w), 0] for (i, j), w in np.ndenumerate(rng.integers(-10, 11, (n, n)))]
     return module.Network("dense").add(a, b, module.Projection(a, b, conns))
 
@@ -292,16 +335,22 @@ def measure_qat_step(repeats: int) -> dict:
     A separate process, because bench_qat pins torch to one thread and times CPU time of its own steps.
     """
     script = Path(__file__).with_name("bench_qat.py")
-    done = subprocess.run([sys.executable, str(script), "--json", "--repeats", str(repeats)], check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(script), "--json", "--repeats", str(repeats)], check=True, capture_output=True, text=True
+    )
     qat = json.loads(done.stdout)
     return {"qat_step_ratio_vs_snntorch": qat["qat_step_ratio_vs_snntorch"], "qat_step": qat}
 
 
 # -- the report -------------------------------------------------------------------------------------------------------
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "simd": simd_level(), "amx": amx_available(), "load_average": list(os.getloadavg())}
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "simd": simd_level(),
+        "amx": amx_available(),
+        "load_average": list(os.getloadavg()),
+    }
 
 
 def main() -> None:
@@ -320,8 +369,11 @@ def main() -> None:
     out: dict = {"machine": machine()}
     out.update(measure_neurons(10_000 if args.quick else 100_000, 100 if args.quick else 1000, repeats))
     out.update(measure_synapses(2048, 4096, 50 if args.quick else 1000, 0.05, repeats))
-    out.update(measure_synapses(2048, 4096, 50 if args.quick else 1000, 0.05, repeats, density=0.1,
-                                key="synaptic_events_per_s_sparse"))
+    out.update(
+        measure_synapses(
+            2048, 4096, 50 if args.quick else 1000, 0.05, repeats, density=0.1, key="synaptic_events_per_s_sparse"
+        )
+    )
     out["list_dense_cutover"] = measure_cutover(repeats, 50 if args.quick else 200)
     conv = {spec.name: measure_conv(spec, batch, ticks, repeats, not args.no_compile) for spec in (DVS, BIG)}
     out["conv"] = conv
@@ -350,6 +402,7 @@ def main() -> None:
 
 def readme_table(r: dict) -> str:
     """The README's performance table, from one bench.py run."""
+
     def ratios(d: dict) -> str:
         return ", ".join(f"{k} %: {v:.1f}x" for k, v in d.items())
 
@@ -361,36 +414,56 @@ def readme_table(r: dict) -> str:
         return f"{times['1'][rate]['s2sim']['cpu']:.3f} s vs {name} {sides[name]:.2f} s"
 
     rows = [
-        ("neuron updates per second, one core (100k lif_no_delay, i_offset-driven, 1000 ticks)",
-         f"{r['neuron_updates_per_s']:.2g}"),
-        ("synaptic events per second, one core (dense 2048 -> 4096, 5 % of inputs per tick)",
-         f"{r['synaptic_events_per_s']:.2g}"),
+        (
+            "neuron updates per second, one core (100k lif_no_delay, i_offset-driven, 1000 ticks)",
+            f"{r['neuron_updates_per_s']:.2g}",
+        ),
+        (
+            "synaptic events per second, one core (dense 2048 -> 4096, 5 % of inputs per tick)",
+            f"{r['synaptic_events_per_s']:.2g}",
+        ),
         ("same layer, 10 % connectivity (sparse rows)", f"{r['synaptic_events_per_s_sparse']:.2g}"),
-        ("sparse / dense row time by connectivity (dense from 12.5 %)", ratios(r["list_dense_cutover"])
-         .replace("x", "").replace(" %", "")),
-        ("DVS-sized conv net, B32 T100, single-threaded CPU time vs best snnTorch, by input activity",
-         ratios(r["conv_speedup_vs_best_snntorch"])),
+        (
+            "sparse / dense row time by connectivity (dense from 12.5 %)",
+            ratios(r["list_dense_cutover"]).replace("x", "").replace(" %", ""),
+        ),
+        (
+            "DVS-sized conv net, B32 T100, single-threaded CPU time vs best snnTorch, by input activity",
+            ratios(r["conv_speedup_vs_best_snntorch"]),
+        ),
         ("same, 5 % input", best(dvs, "5")),
         ("2x64x64 3-conv net, same", ratios(r["conv_big_speedup_vs_best_snntorch"])),
         ("same, 20 % input", best(big, "20")),
         ("DVS net, 2 threads each side (wall time)", ratios(r["conv_2thread_speedup_vs_best_snntorch"])),
         ("batch scaling 1 -> 2 threads (DVS net, 5 %)", f"{r['thread_scaling']:.2f}x"),
-        ("one sample split over 2 threads", ", ".join(f"{k}: {v:.2f}x" for k, v in
-                                                      r["single_sample_split_speedup"].items())),
-        ("loading a dense 4096 x 4096 list (Simulator.load; building the Projection)",
-         f"{r['dense_4096_load_seconds']:.2f} s; {r['dense_4096_projection_seconds']:.2f} s"),
-        ("peak RSS from the user's first call, per synapse / kept by the kernel",
-         f"{r['peak_bytes_per_synapse']:.1f} B / {r['kernel_bytes_per_synapse']:.1f} B"),
+        (
+            "one sample split over 2 threads",
+            ", ".join(f"{k}: {v:.2f}x" for k, v in r["single_sample_split_speedup"].items()),
+        ),
+        (
+            "loading a dense 4096 x 4096 list (Simulator.load; building the Projection)",
+            f"{r['dense_4096_load_seconds']:.2f} s; {r['dense_4096_projection_seconds']:.2f} s",
+        ),
+        (
+            "peak RSS from the user's first call, per synapse / kept by the kernel",
+            f"{r['peak_bytes_per_synapse']:.1f} B / {r['kernel_bytes_per_synapse']:.1f} B",
+        ),
         ("peak RSS per neuron (1M lif_no_delay, load and run)", f"{r['peak_bytes_per_neuron']:.0f} B"),
     ]
-    if r.get("qat_step_ratio_vs_snntorch") is not None:   # runs saved before the QAT step was measured lack it
-        rows.append(("QAT training step / plain snnTorch step (gesture conv net, B32, CPU time)",
-                     f"{r['qat_step_ratio_vs_snntorch']:.2f}"))
+    if r.get("qat_step_ratio_vs_snntorch") is not None:  # runs saved before the QAT step was measured lack it
+        rows.append(
+            (
+                "QAT training step / plain snnTorch step (gesture conv net, B32, CPU time)",
+                f"{r['qat_step_ratio_vs_snntorch']:.2f}",
+            )
+        )
     m = r["machine"]
-    head = (f"Measured {time.strftime('%Y-%m-%d')} on {m['cpus']} cores ({m['simd']}, AMX "
-            f"{'used' if m['amx'] else 'not available'}), load average {m['load_average'][0]:.1f} before and "
-            f"{m['load_average_after'][0]:.1f} after; medians of {dvs['1']['5']['s2sim']['repeats']} interleaved "
-            "runs.\n\n")
+    head = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {m['cpus']} cores ({m['simd']}, AMX "
+        f"{'used' if m['amx'] else 'not available'}), load average {m['load_average'][0]:.1f} before and "
+        f"{m['load_average_after'][0]:.1f} after; medians of {dvs['1']['5']['s2sim']['repeats']} interleaved "
+        "runs.\n\n"
+    )
     return head + "| figure | measured |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
 

@@ -9,10 +9,12 @@ PTQ (s2sim.quantize.ptq, percentile rule with per-layer search on training-set c
 (s2sim.qat.QATModel) from the float weights, and the QAT model's integer network run in s2sim.Simulator.
 Prediction = output neuron with the most spikes. Accuracies are percent on the test split.
 """
+
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import os
 import platform
@@ -36,8 +38,12 @@ def build_model(hidden: int, beta: float):
     import torch.nn as nn
 
     # reset_delay=False: snnTorch then subtracts the threshold in the spiking step, as the chip does
-    return nn.Sequential(nn.Linear(64, hidden), snn.Leaky(beta=beta, init_hidden=True, reset_delay=False),
-                         nn.Linear(hidden, 10), snn.Leaky(beta=beta, init_hidden=True, reset_delay=False, output=True))
+    return nn.Sequential(
+        nn.Linear(64, hidden),
+        snn.Leaky(beta=beta, init_hidden=True, reset_delay=False),
+        nn.Linear(hidden, 10),
+        snn.Leaky(beta=beta, init_hidden=True, reset_delay=False, output=True),
+    )
 
 
 def train_epochs(forward, params, xtr_images, ytr, args, epochs: int, lr: float, seed: int) -> list[float]:
@@ -57,18 +63,25 @@ def train_epochs(forward, params, xtr_images, ytr, args, epochs: int, lr: float,
 
 def epoch_times(model, qat_model, xtr_img, ytr, args, repeats: int = 3) -> tuple[float, float]:
     """Fastest of ``repeats`` epochs of plain snnTorch and of QAT training, run alternately on copies so that
-    load from other processes hits both alike."""
+    load from other processes hits both alike.
+    """
     from s2sim.qat import QATModel
     from s2sim.training import snntorch_forward
 
     best_float, best_qat = float("inf"), float("inf")
     for r in range(repeats):
         m = copy.deepcopy(model)
-        best_float = min(best_float, train_epochs(lambda x: snntorch_forward(m, x), m.parameters(), xtr_img, ytr,
-                                                  args, 1, args.lr, 100 + r)[0])
+        best_float = min(
+            best_float,
+            train_epochs(
+                functools.partial(snntorch_forward, m), m.parameters(), xtr_img, ytr, args, 1, args.lr, 100 + r
+            )[0],
+        )
         q = QATModel(copy.deepcopy(qat_model.model), qat_model.input_shape, qat_model.config)
-        best_qat = min(best_qat, train_epochs(lambda x: q(x)[0], q.parameters(), xtr_img, ytr, args, 1,
-                                              args.qat_lr, 200 + r)[0])
+        best_qat = min(
+            best_qat,
+            train_epochs(lambda x, q=q: q(x)[0], q.parameters(), xtr_img, ytr, args, 1, args.qat_lr, 200 + r)[0],
+        )
     return best_float, best_qat
 
 
@@ -100,27 +113,44 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     torch.manual_seed(args.seed)
     digits = load_digits()
-    xtr_img, xte_img, ytr, yte = train_test_split(digits.data, digits.target, test_size=0.25, random_state=0,
-                                                  stratify=digits.target)
+    xtr_img, xte_img, ytr, yte = train_test_split(
+        digits.data, digits.target, test_size=0.25, random_state=0, stratify=digits.target
+    )
     ytr, yte = torch.as_tensor(ytr), torch.as_tensor(yte)
     x_test = encode(xte_img, args.ticks, seed=12345)
 
     model = build_model(args.hidden, args.beta)
-    float_times = train_epochs(lambda x: snntorch_forward(model, x), model.parameters(), xtr_img, ytr, args,
-                               args.epochs, args.lr, args.seed + 1)
+    float_times = train_epochs(
+        lambda x: snntorch_forward(model, x),
+        model.parameters(),
+        xtr_img,
+        ytr,
+        args,
+        args.epochs,
+        args.lr,
+        args.seed + 1,
+    )
     with torch.no_grad():
         float_pred = snntorch_forward(model, x_test).sum(0).argmax(1).numpy()
     float_acc = accuracy(float_pred, yte)
 
-    calib_x = encode(xtr_img[:args.calib], args.ticks, seed=777)
+    calib_x = encode(xtr_img[: args.calib], args.ticks, seed=777)
     cfg = QuantConfig(scale_rule="percentile", threshold_search="per_layer")
-    qm = ptq(model, calib_x, ytr[:args.calib], cfg)
+    qm = ptq(model, calib_x, ytr[: args.calib], cfg)
     ptq_acc = accuracy(qm.predict(x_test), yte)
     ptq_max_acc = accuracy(ptq(model, calib_x, None, QuantConfig(scale_rule="max")).predict(x_test), yte)
 
     qat_model = QATModel(copy.deepcopy(model), (64,), QuantConfig(scale_rule="max"))
-    qat_times = train_epochs(lambda x: qat_model(x)[0], qat_model.parameters(), xtr_img, ytr, args,
-                             args.qat_epochs, args.qat_lr, args.seed + 2)
+    qat_times = train_epochs(
+        lambda x: qat_model(x)[0],
+        qat_model.parameters(),
+        xtr_img,
+        ytr,
+        args,
+        args.qat_epochs,
+        args.qat_lr,
+        args.seed + 2,
+    )
     with torch.no_grad():
         trace = qat_model.run(x_test, record_v=True)
     qat_pred = trace.spikes[-1].sum(0).argmax(1).numpy()
@@ -135,9 +165,12 @@ def main(argv=None) -> dict:
     sim_acc = accuracy(sim_pred, yte)
     identical = all(
         np.array_equal(trace.spikes[i].numpy().transpose(1, 0, 2).astype(np.uint8), res.spikes[name])
-        and np.array_equal(np.ascontiguousarray(trace.voltages[i].numpy().transpose(1, 0, 2)).view(np.uint32),
-                           res.voltages[name].view(np.uint32))
-        for i, name in enumerate(trace.names))
+        and np.array_equal(
+            np.ascontiguousarray(trace.voltages[i].numpy().transpose(1, 0, 2)).view(np.uint32),
+            res.voltages[name].view(np.uint32),
+        )
+        for i, name in enumerate(trace.names)
+    )
 
     float_epoch, qat_epoch = epoch_times(model, qat_model, xtr_img, ytr, args)
     out = {
@@ -155,8 +188,8 @@ def main(argv=None) -> dict:
         "qat_epoch_ratio": round(qat_epoch / float_epoch, 2),
         "train_seconds_float_qat": [round(sum(float_times), 1), round(sum(qat_times), 1)],
         "sim_test_seconds": round(sim_seconds, 3),
-        "n_train": int(len(ytr)),
-        "n_test": int(len(yte)),
+        "n_train": len(ytr),
+        "n_test": len(yte),
         "ticks": args.ticks,
         "run_ticks": frozen.n_ticks(args.ticks),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpu, torch {torch.__version__}",

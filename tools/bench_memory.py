@@ -7,6 +7,7 @@ the first s2sim call and is not counted. From that call on (building the Project
 short run), the peak resident set size above the level before it is divided by the synapses (or neurons). The
 kernel's share is what the loaded network keeps for its projections.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,9 +52,14 @@ def synapses(n: int) -> dict:
     loaded.run_batch({"stim": np.zeros((1, 10, n), np.uint8)})
     peak = _status("VmHWM") - base
     kept = sum(a.nbytes for p in loaded.lowered.projections for a in p.arrays.values())
-    return {"dense_projection_seconds": t1 - t0, "dense_load_seconds": t2 - t1, "peak_bytes_per_synapse":
-            peak / n ** 2, "kernel_bytes_per_synapse": kept / n ** 2, "projection_kind": loaded.lowered.projections[
-                0].kind, "synapses": n * n}
+    return {
+        "dense_projection_seconds": t1 - t0,
+        "dense_load_seconds": t2 - t1,
+        "peak_bytes_per_synapse": peak / n**2,
+        "kernel_bytes_per_synapse": kept / n**2,
+        "projection_kind": loaded.lowered.projections[0].kind,
+        "synapses": n * n,
+    }
 
 
 def neurons(n: int) -> dict:
@@ -61,8 +67,13 @@ def neurons(n: int) -> dict:
     from s2sim.simulator import Simulator
 
     base = _reset_peak()
-    pop = snn.Population(n, "lif_no_delay", {"threshold": 10.0, "alpha_decay": 0.95,
-                                             "i_offset": np.linspace(0.1, 1.0, n)}, name="pop", record=[])
+    pop = snn.Population(
+        n,
+        "lif_no_delay",
+        {"threshold": 10.0, "alpha_decay": 0.95, "i_offset": np.linspace(0.1, 1.0, n)},
+        name="pop",
+        record=[],
+    )
     Simulator(num_threads=1).load(snn.Network("neurons").add(pop)).run_batch(None, 10)
     return {"peak_bytes_per_neuron": (_status("VmHWM") - base) / n, "neurons": n}
 

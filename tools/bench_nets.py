@@ -6,10 +6,11 @@ Weights are random integers scaled so that hidden layers fire at a few percent, 
 prints the activity it measured, since the event-driven paths' time depends on it. The snnTorch models compute
 the same layer shapes in float (the same work a GPU-less snnTorch user pays for), not the chip's arithmetic.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class BenchNet:
     name: str
     in_shape: tuple[int, int, int]
     layers: tuple[ConvLayer, ...]
-    weight_ranges: tuple[tuple[int, int], ...]   # per conv layer, then the dense layer: numpy integers(low, high)
+    weight_ranges: tuple[tuple[int, int], ...]  # per conv layer, then the dense layer: numpy integers(low, high)
     pool_before_dense: int
 
     def shapes(self) -> list[tuple[int, int, int]]:
@@ -47,8 +48,10 @@ class BenchNet:
     def weights(self, seed: int = 3) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)
         shapes = self.shapes()
-        out = [rng.integers(*r, (shapes[i][0], layer.c_out, layer.k, layer.k))
-               for i, (layer, r) in enumerate(zip(self.layers, self.weight_ranges))]
+        out = [
+            rng.integers(*r, (shapes[i][0], layer.c_out, layer.k, layer.k))
+            for i, (layer, r) in enumerate(zip(self.layers, self.weight_ranges[:-1], strict=True))
+        ]
         c, h, w = shapes[-1]
         p = self.pool_before_dense
         out.append(rng.integers(*self.weight_ranges[-1], (11, c * (h // p) * (w // p))))
@@ -56,8 +59,13 @@ class BenchNet:
 
 
 DVS = BenchNet("dvs", (2, 32, 32), (ConvLayer(16, 5, 1), ConvLayer(32, 5, 2)), ((-20, 24), (-18, 17), (-40, 46)), 2)
-BIG = BenchNet("big", (2, 64, 64), (ConvLayer(16, 5, 1), ConvLayer(32, 5, 2), ConvLayer(64, 3, 2)),
-               ((-20, 24), (-18, 17), (-12, 11), (-8, 9)), 1)
+BIG = BenchNet(
+    "big",
+    (2, 64, 64),
+    (ConvLayer(16, 5, 1), ConvLayer(32, 5, 2), ConvLayer(64, 3, 2)),
+    ((-20, 24), (-18, 17), (-12, 11), (-8, 9)),
+    1,
+)
 
 
 def chip_net(spec: BenchNet, weights: list[np.ndarray]) -> snn.Network:
@@ -65,11 +73,15 @@ def chip_net(spec: BenchNet, weights: list[np.ndarray]) -> snn.Network:
     shapes = spec.shapes()
     pops = [snn.Population(int(np.prod(spec.in_shape)), "spike_list", {}, name="input", record=[])]
     net = snn.Network(spec.name).add(pops[0])
-    for i, (layer, w) in enumerate(zip(spec.layers, weights)):
+    for i, (layer, w) in enumerate(zip(spec.layers, weights[:-1], strict=True)):  # the last: the dense layer
         c, h, wd = shapes[i]
         pop = snn.Population(int(np.prod(shapes[i + 1])), "lif_conv2d", LIF, name=f"conv{i + 1}", record=[])
-        net.add(pop, snn.Conv2DProjection(pops[-1], pop, w, {"in_height": h, "in_width": wd, "pool_x": layer.pool,
-                                                              "pool_y": layer.pool}))
+        net.add(
+            pop,
+            snn.Conv2DProjection(
+                pops[-1], pop, w, {"in_height": h, "in_width": wd, "pool_x": layer.pool, "pool_y": layer.pool}
+            ),
+        )
         pops.append(pop)
     out = snn.Population(11, "lif_no_delay", LIF, name="out", record=["spikes"])
     # the pool before the dense layer joined into one connection list, as py-spinnaker2 does
@@ -85,8 +97,9 @@ def chip_net(spec: BenchNet, weights: list[np.ndarray]) -> snn.Network:
 
 
 def torch_model(spec: BenchNet, weights: list[np.ndarray]) -> Callable:
-    """snnTorch model: conv -> Leaky -> avg-pool (the pool scaled into the next weights) ..., dense -> Leaky.
-    Its forward takes a sequence of T tensors [B, C, H, W] and returns the output spikes [T, B, 11]."""
+    """SnnTorch model: conv -> Leaky -> avg-pool (the pool scaled into the next weights) ..., dense -> Leaky.
+    Its forward takes a sequence of T tensors [B, C, H, W] and returns the output spikes [T, B, 11].
+    """
     import snntorch as snt
     import torch
     from torch import nn
@@ -95,17 +108,19 @@ def torch_model(spec: BenchNet, weights: list[np.ndarray]) -> Callable:
         def __init__(self) -> None:
             super().__init__()
             shapes = spec.shapes()
-            self.convs = nn.ModuleList(nn.Conv2d(shapes[i][0], layer.c_out, layer.k, bias=False)
-                                       for i, layer in enumerate(spec.layers))
+            self.convs = nn.ModuleList(
+                nn.Conv2d(shapes[i][0], layer.c_out, layer.k, bias=False) for i, layer in enumerate(spec.layers)
+            )
             self.pools = [layer.pool for layer in spec.layers[1:]] + [spec.pool_before_dense]
             self.fc = nn.Linear(weights[-1].shape[1], 11, bias=False)
-            self.leaky = nn.ModuleList(snt.Leaky(beta=LIF["alpha_decay"], threshold=LIF["threshold"])
-                                       for _ in range(len(spec.layers) + 1))
+            self.leaky = nn.ModuleList(
+                snt.Leaky(beta=LIF["alpha_decay"], threshold=LIF["threshold"]) for _ in range(len(spec.layers) + 1)
+            )
             with torch.no_grad():
                 for i, conv in enumerate(self.convs):
                     area = spec.layers[i].pool ** 2
                     conv.weight.copy_(torch.tensor(weights[i].transpose(1, 0, 2, 3), dtype=torch.float32) * area)
-                self.fc.weight.copy_(torch.tensor(weights[-1], dtype=torch.float32) * spec.pool_before_dense ** 2)
+                self.fc.weight.copy_(torch.tensor(weights[-1], dtype=torch.float32) * spec.pool_before_dense**2)
 
         def forward(self, xs):
             mem = [layer.init_leaky() for layer in self.leaky]

@@ -20,6 +20,7 @@ the two steps of one repeat; ``load_average`` comes from the OS before and after
 ``s2sim.qat.verify`` on the measured batch after the steps (the QAT forward against the simulator, every spike
 and membrane bit). ``--device cuda`` runs both sides on the GPU (wall times, synchronized).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,8 +48,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="samples per step (default 32, train_gesture's batch)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu", help="torch device of both sides (default cpu)")
-    p.add_argument("--torch-loop", action="store_true",
-                   help="also time QAT with the torch neuron loop (backend='torch', what CUDA tensors run)")
+    p.add_argument(
+        "--torch-loop",
+        action="store_true",
+        help="also time QAT with the torch neuron loop (backend='torch', what CUDA tensors run)",
+    )
     return p.parse_args(argv)
 
 
@@ -62,16 +67,24 @@ def setup(batch: int, device: str):
     model, config, meta = gm.load_model(DATA / "gesture_qat.npz")
     qconfig = gm.quant_config_from_dict(meta["quant_config"])
     recordings, labels = gestures.load_recordings(DATA / "gesture_recordings.npz")
-    data = gestures.recordings_to_spikes(zip(recordings, labels), config.frames)
+    data = gestures.recordings_to_spikes(zip(recordings, labels, strict=True), config.frames)
     index = np.arange(batch) % len(data)
     x = gm.time_first(data.spikes[index]).to(device)
     y = torch.from_numpy(data.labels[index]).to(device)
-    desc = {"net": "gesture conv net (s2sim.gesture_model), shipped QAT weights", "batch": batch,
-            "ticks": config.frames.n_time_bins, "qat_ticks": config.frames.n_time_bins + 3,
-            "input_shape": list(config.frames.input_shape), "input_spike_rate": float(x.mean()),
-            "quant_config": {"scale_rule": qconfig.scale_rule, "rounding": qconfig.rounding,
-                             "dense_model": qconfig.dense_model},
-            "step": "zero_grad, forward, cross-entropy on 0.5 x output spike counts, backward, Adam(lr=1e-4) step"}
+    desc = {
+        "net": "gesture conv net (s2sim.gesture_model), shipped QAT weights",
+        "batch": batch,
+        "ticks": config.frames.n_time_bins,
+        "qat_ticks": config.frames.n_time_bins + 3,
+        "input_shape": list(config.frames.input_shape),
+        "input_spike_rate": float(x.mean()),
+        "quant_config": {
+            "scale_rule": qconfig.scale_rule,
+            "rounding": qconfig.rounding,
+            "dense_model": qconfig.dense_model,
+        },
+        "step": "zero_grad, forward, cross-entropy on 0.5 x output spike counts, backward, Adam(lr=1e-4) step",
+    }
     return model.to(device).train(), qconfig, x, y, desc
 
 
@@ -86,6 +99,7 @@ def make_step(forward: Callable[[Any], Any], params, y) -> Callable[[Any], None]
         loss = F.cross_entropy(forward(x).sum(0) * 0.5, y)
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -103,8 +117,13 @@ def timed(step: Callable[[Any], None], x, device: str) -> tuple[float, float]:
 
 def summary(samples: list[tuple[float, float]]) -> dict:
     cpu, wall = [s[0] for s in samples], [s[1] for s in samples]
-    return {"cpu": statistics.median(cpu), "cpu_spread": [min(cpu), max(cpu)], "wall": statistics.median(wall),
-            "wall_spread": [min(wall), max(wall)], "repeats": len(samples)}
+    return {
+        "cpu": statistics.median(cpu),
+        "cpu_spread": [min(cpu), max(cpu)],
+        "wall": statistics.median(wall),
+        "wall_spread": [min(wall), max(wall)],
+        "repeats": len(samples),
+    }
 
 
 def measure(steps: dict[str, Callable[[Any], None]], x, repeats: int, warmup: int, device: str) -> dict:
@@ -115,7 +134,7 @@ def measure(steps: dict[str, Callable[[Any], None]], x, repeats: int, warmup: in
             steps[name](x)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for name in names if r % 2 == 0 else names[::-1]:
             samples[name].append(timed(steps[name], x, device))
     return samples
 
@@ -123,7 +142,7 @@ def measure(steps: dict[str, Callable[[Any], None]], x, repeats: int, warmup: in
 def ratios(samples: dict, side: str, clock: int) -> tuple[float, list[float]]:
     """(median side time / median snnTorch time, [min, max] of the per-repeat ratios) on clock 0 (CPU) or 1."""
     mine, base = [s[clock] for s in samples[side]], [s[clock] for s in samples["snntorch"]]
-    pairs = [a / b for a, b in zip(mine, base)]
+    pairs = [a / b for a, b in zip(mine, base, strict=True)]
     return statistics.median(mine) / statistics.median(base), [min(pairs), max(pairs)]
 
 
@@ -137,26 +156,40 @@ def run(args: argparse.Namespace) -> dict:
     model, qconfig, x, y, desc = setup(args.batch, args.device)
     reference = copy.deepcopy(model)
     qat = QATModel(model, desc["input_shape"], qconfig)
-    steps = {"qat": make_step(lambda v: qat(v)[0], qat.parameters(), y),
-             "snntorch": make_step(lambda v: snntorch_forward(reference, v), reference.parameters(), y)}
+    steps = {
+        "qat": make_step(lambda v: qat(v)[0], qat.parameters(), y),
+        "snntorch": make_step(lambda v: snntorch_forward(reference, v), reference.parameters(), y),
+    }
     if args.torch_loop:
         other = QATModel(copy.deepcopy(reference), desc["input_shape"], qconfig, backend="torch")
         steps["qat_torch_loop"] = make_step(lambda v: other(v)[0], other.parameters(), y)
     load_before = list(os.getloadavg())
     samples = measure(steps, x, args.repeats, args.warmup, args.device)
     load_after = list(os.getloadavg())
-    clock = 1 if args.device.startswith("cuda") else 0   # CPU time means nothing for a GPU's work
+    clock = 1 if args.device.startswith("cuda") else 0  # CPU time means nothing for a GPU's work
     ratio, spread = ratios(samples, "qat", clock)
-    out = {"qat_step_ratio_vs_snntorch": ratio, "ratio_spread": spread,
-           "ratio_clock": "wall" if clock else "cpu", "qat_step_ratio_vs_snntorch_wall": ratios(samples, "qat", 1)[0],
-           "steps": {name: summary(s) for name, s in samples.items()}}
+    out = {
+        "qat_step_ratio_vs_snntorch": ratio,
+        "ratio_spread": spread,
+        "ratio_clock": "wall" if clock else "cpu",
+        "qat_step_ratio_vs_snntorch_wall": ratios(samples, "qat", 1)[0],
+        "steps": {name: summary(s) for name, s in samples.items()},
+    }
     if args.torch_loop:
-        out["qat_torch_loop_step_ratio_vs_snntorch"], out["qat_torch_loop_ratio_spread"] = \
-            ratios(samples, "qat_torch_loop", clock)
+        out["qat_torch_loop_step_ratio_vs_snntorch"], out["qat_torch_loop_ratio_spread"] = ratios(
+            samples, "qat_torch_loop", clock
+        )
     out["bit_identical"] = verify(qat, x).identical
-    out["setup"] = {**desc, "device": args.device, "torch_threads": torch.get_num_threads(),
-                    "repeats": args.repeats, "warmup": args.warmup, "torch": torch.__version__,
-                    "machine": platform.machine(), "cpus": os.cpu_count()}
+    out["setup"] = {
+        **desc,
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
     out["load_average"] = {"before": load_before, "after": load_after}
     return out
 
@@ -168,10 +201,12 @@ def main(argv=None) -> int:
         print(json.dumps(out, indent=1))
         return 0
     s = out["steps"]
-    print(f"QAT step {s['qat']['cpu']:.3f} s, snnTorch step {s['snntorch']['cpu']:.3f} s (CPU time, medians of "
-          f"{args.repeats}): ratio {out['qat_step_ratio_vs_snntorch']:.2f} (per-repeat ratios "
-          f"{out['ratio_spread'][0]:.2f}-{out['ratio_spread'][1]:.2f}); bit-identical: {out['bit_identical']}; "
-          f"load average {out['load_average']['before'][0]:.2f} -> {out['load_average']['after'][0]:.2f}")
+    print(
+        f"QAT step {s['qat']['cpu']:.3f} s, snnTorch step {s['snntorch']['cpu']:.3f} s (CPU time, medians of "
+        f"{args.repeats}): ratio {out['qat_step_ratio_vs_snntorch']:.2f} (per-repeat ratios "
+        f"{out['ratio_spread'][0]:.2f}-{out['ratio_spread'][1]:.2f}); bit-identical: {out['bit_identical']}; "
+        f"load average {out['load_average']['before'][0]:.2f} -> {out['load_average']['after'][0]:.2f}"
+    )
     return 0
 
 

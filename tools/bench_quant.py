@@ -18,6 +18,7 @@ fine-tuning from the PTQ model's settings, and the simulator running the frozen 
 percent on the test split; ``agreement`` is the share of test samples whose output spike trains (every tick and
 neuron) are equal in the simulator and the QAT model's forward.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,18 @@ def conv_net(beta: float = 0.9):
     def leaky():
         return snn.Leaky(beta=beta, init_hidden=True, reset_delay=False)
 
-    return nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(2, 8, 4), leaky(), nn.AvgPool2d(2), nn.Conv2d(8, 16, 2), leaky(),
-                         nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16 * 3 * 3, 10), leaky())
+    return nn.Sequential(
+        nn.AvgPool2d(2),
+        nn.Conv2d(2, 8, 4),
+        leaky(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(8, 16, 2),
+        leaky(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 3 * 3, 10),
+        leaky(),
+    )
 
 
 def recurrent_net(hidden: int = 64, alpha: float = 0.8, beta: float = 0.9):
@@ -54,10 +65,14 @@ def recurrent_net(hidden: int = 64, alpha: float = 0.8, beta: float = 0.9):
     import torch.nn as nn
 
     # RSynaptic cannot run with reset_delay=False and init_hidden=True (snnTorch raises); it resets late anyway
-    return nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2 * 17 * 17, hidden),
-                         snn.RSynaptic(alpha=alpha, beta=beta, linear_features=hidden, init_hidden=True),
-                         nn.Linear(hidden, 10), snn.Synaptic(alpha=alpha, beta=beta, init_hidden=True,
-                                                             reset_delay=False))
+    return nn.Sequential(
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * 17 * 17, hidden),
+        snn.RSynaptic(alpha=alpha, beta=beta, linear_features=hidden, init_hidden=True),
+        nn.Linear(hidden, 10),
+        snn.Synaptic(alpha=alpha, beta=beta, init_hidden=True, reset_delay=False),
+    )
 
 
 NETS = {"conv": conv_net, "recurrent": recurrent_net}
@@ -75,7 +90,8 @@ def quant_base(bits: int):
 
 class Split:
     """Samples of one split as time-first float tensors, batch by batch (the whole split as float32 would be
-    hundreds of MB)."""
+    hundreds of MB).
+    """
 
     def __init__(self, spikes: np.ndarray, labels: np.ndarray, shape: tuple[int, ...]) -> None:
         self.spikes, self.labels, self.shape = spikes, labels, shape
@@ -103,7 +119,8 @@ def predictions(run, split: Split):
 
 def chip_with_float_weights(model, shape: tuple[int, ...], config):
     """A diagnostic, not a chip: the chip's dynamics (one tick per hop, float32 state, its resets and current
-    offsets) with the weights scaled but not rounded. What PTQ loses here comes from the dynamics alone."""
+    offsets) with the weights scaled but not rounded. What PTQ loses here comes from the dynamics alone.
+    """
     import torch
 
     from s2sim.qat import chip_run, fake_quantize_stage
@@ -140,18 +157,34 @@ def evaluate_bits(model, bits: int, train: Split, test: Split, args) -> dict:
     reset_states(model)  # states left from a training forward are part of its graph and cannot be deep-copied
     qat = QATModel(copy.deepcopy(model), train.shape, replace(qm.config, threshold_search="none"))
     t0 = time.perf_counter()
-    fit(lambda x: qat(x)[0], qat.parameters(), lambda idx, _: train.x(idx), train.labels, args.qat_epochs,
-        args.qat_lr, args.batch, seed=args.seed_base + 2)
+    fit(
+        lambda x: qat(x)[0],
+        qat.parameters(),
+        lambda idx, _: train.x(idx),
+        train.labels,
+        args.qat_epochs,
+        args.qat_lr,
+        args.batch,
+        seed=args.seed_base + 2,
+    )
     qat_seconds = time.perf_counter() - t0
     qat_spk = predictions(lambda x: qat.run(x).spikes[-1], test)
     frozen = qat.freeze()
     inputs = np.zeros((len(test), frozen.n_ticks(test.spikes.shape[1]), test.spikes.shape[2]), np.uint8)
-    inputs[:, :test.spikes.shape[1]] = test.spikes
+    inputs[:, : test.spikes.shape[1]] = test.spikes
     res = Simulator(frozen.config.profile).run_batch(frozen.to_network(), {"input": inputs})
     sim_spk = res.spikes[frozen.layers[-1].name]
     unrounded = predictions(chip_with_float_weights(model, train.shape, qm.config), test)
-    pred = {k: v.sum(axis=1).argmax(axis=1) for k, v in
-            {"ptq": ptq_spk, "ptq_max": max_spk, "qat": qat_spk, "sim": sim_spk, "chip_float": unrounded}.items()}
+    pred = {
+        k: v.sum(axis=1).argmax(axis=1)
+        for k, v in {
+            "ptq": ptq_spk,
+            "ptq_max": max_spk,
+            "qat": qat_spk,
+            "sim": sim_spk,
+            "chip_float": unrounded,
+        }.items()
+    }
     out = {k: accuracy(v, test.labels) for k, v in pred.items()}
     out["agreement"] = float(100.0 * np.mean(np.all(sim_spk == qat_spk, axis=(1, 2))))
     out["ptq_percentiles"] = list(qm.config.percentile)
@@ -167,11 +200,21 @@ def run_seed(net: str, seed: int, train: Split, test: Split, args) -> dict:
     torch.manual_seed(seed)
     model = NETS[net]()
     t0 = time.perf_counter()
-    fit(lambda x: snntorch_forward(model, x), model.parameters(), lambda idx, _: train.x(idx), train.labels,
-        args.epochs or EPOCHS[net], args.lr or LR[net], args.batch, seed=seed + 1, cosine=True)
+    fit(
+        lambda x: snntorch_forward(model, x),
+        model.parameters(),
+        lambda idx, _: train.x(idx),
+        train.labels,
+        args.epochs or EPOCHS[net],
+        args.lr or LR[net],
+        args.batch,
+        seed=seed + 1,
+        cosine=True,
+    )
     float_seconds = time.perf_counter() - t0
-    float_acc = accuracy(predictions(lambda x: snntorch_forward(model, x), test).sum(axis=1).argmax(axis=1),
-                         test.labels)
+    float_acc = accuracy(
+        predictions(lambda x: snntorch_forward(model, x), test).sum(axis=1).argmax(axis=1), test.labels
+    )
     per_bits = {bits: evaluate_bits(model, bits, train, test, args) for bits in BITS}
     return {"float": float_acc, "float_seconds": round(float_seconds, 1), "bits": per_bits}
 
@@ -183,16 +226,29 @@ def summarise(results: dict, seeds: list[int]) -> dict:
             table = {"float": [r["float"] for r in per_seed]}
             for key in ("ptq", "qat", "sim", "agreement", "ptq_max", "chip_float"):
                 table[key] = [r["bits"][bits][key] for r in per_seed]
-            rows.append({"net": net, "bits": bits, **{k: round(float(np.mean(table[k])), 2) for k in ROW_KEYS},
-                         "seeds": len(seeds)})
+            rows.append(
+                {
+                    "net": net,
+                    "bits": bits,
+                    **{k: round(float(np.mean(table[k])), 2) for k in ROW_KEYS},
+                    "seeds": len(seeds),
+                }
+            )
             spread.append({"net": net, "bits": bits, **{k: round(float(np.std(table[k])), 2) for k in ROW_KEYS}})
-            details.append({"net": net, "bits": bits, "seeds": seeds, "per_seed": table,
-                            "ptq_max_rule": round(float(np.mean(table["ptq_max"])), 2),
-                            "chip_dynamics_float_weights": round(float(np.mean(table["chip_float"])), 2),
-                            "ptq_percentiles": [r["bits"][bits]["ptq_percentiles"] for r in per_seed],
-                            "float_seconds": [r["float_seconds"] for r in per_seed],
-                            "qat_seconds": [r["bits"][bits]["qat_seconds"] for r in per_seed],
-                            "ptq_search_seconds": [r["bits"][bits]["ptq_seconds"] for r in per_seed]})
+            details.append(
+                {
+                    "net": net,
+                    "bits": bits,
+                    "seeds": seeds,
+                    "per_seed": table,
+                    "ptq_max_rule": round(float(np.mean(table["ptq_max"])), 2),
+                    "chip_dynamics_float_weights": round(float(np.mean(table["chip_float"])), 2),
+                    "ptq_percentiles": [r["bits"][bits]["ptq_percentiles"] for r in per_seed],
+                    "float_seconds": [r["float_seconds"] for r in per_seed],
+                    "qat_seconds": [r["bits"][bits]["qat_seconds"] for r in per_seed],
+                    "ptq_search_seconds": [r["bits"][bits]["ptq_seconds"] for r in per_seed],
+                }
+            )
     return {"rows": rows, "spread": spread, "details": details}
 
 
@@ -209,8 +265,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--qat-lr", type=float, default=1e-3)
     ap.add_argument("--calib", type=int, default=128, help="training samples for PTQ calibration")
     ap.add_argument("--limit", type=int, help="use only the first N train and test samples (quick runs)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: on a loaded machine two threads "
-                    "ran conv training ten times slower)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a loaded machine two threads ran conv training ten times slower)",
+    )
     ap.add_argument("--ticks", type=int, default=20, help="Saccade Digits ticks per sample (default 20)")
     ap.add_argument("--step-ms", type=float, default=2.0, help="event-camera time step in ms (default 2)")
     ap.add_argument("--cache-dir", type=Path, help="Saccade Digits cache (default ~/.cache/s2sim)")
@@ -225,7 +285,7 @@ def main(argv=None) -> dict:
     config = saccade_digits.SaccadeConfig(n_ticks=args.ticks, step_ms=args.step_ms)
     data = saccade_digits.load(config, cache_dir=args.cache_dir)
     shape = data.config.input_shape
-    train_idx, test_idx = data.train[:args.limit], data.test[:args.limit]
+    train_idx, test_idx = data.train[: args.limit], data.test[: args.limit]
     train = Split(data.spikes[train_idx], data.labels[train_idx], shape)
     test = Split(data.spikes[test_idx], data.labels[test_idx], shape)
     args.calib = min(args.calib, len(train))
@@ -238,9 +298,10 @@ def main(argv=None) -> dict:
     if args.json:
         print(json.dumps(out))
     else:
-        for row, sp in zip(out["rows"], out["spread"]):
-            print(f"{row['net']:>9} {row['bits']}-bit: " + ", ".join(f"{k} {row[k]:.2f} +- {sp[k]:.2f}"
-                                                                     for k in ROW_KEYS))
+        for row, sp in zip(out["rows"], out["spread"], strict=True):
+            print(
+                f"{row['net']:>9} {row['bits']}-bit: " + ", ".join(f"{k} {row[k]:.2f} +- {sp[k]:.2f}" for k in ROW_KEYS)
+            )
         print(f"{out['seconds']} s")
     return out
 
