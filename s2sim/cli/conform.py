@@ -128,7 +128,7 @@ def _run_infer(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
-        print(result.report() if args.verbose else inference_summary(result))
+        print(result.report(None if args.verbose else SUMMARY_ITEMS, more=" (all of them: --verbose or --json)"))
     if args.write_profile:
         _write_profile(result, args.write_profile)
     return 0 if result.consistent else 1
@@ -136,59 +136,6 @@ def _run_infer(args: argparse.Namespace) -> int:
 
 #: Items a summary line names before it says how many more there are.
 SUMMARY_ITEMS = 4
-
-
-def inference_summary(result: Any) -> str:
-    """Summarise an :class:`s2sim.conformance.Inference` in a few lines.
-
-    The verdict, the settled values, the profile, and at most :data:`SUMMARY_ITEMS` entries of each longer list
-    (points not distinguished, populations nothing reproduces, populations only checked); the full lists are
-    behind ``--verbose`` and ``--json``.
-    """
-    tried = sum(s.tried for s in result.searches)
-    lines = [
-        (
-            f"variant inference over {len(result.traces)} trace(s): {len(result.searches)} population(s) "
-            f"searched, {tried} combinations tried"
-        )
-    ]
-    if result.restrict:
-        lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in result.restrict.items()))
-    if result.checked_only:
-        lines.append(f"{len(result.checked_only)} population(s) checked, not searched (too many combinations)")
-    if not result.consistent:
-        failed = [s for s in result.searches if not s.consistent]
-        lines.append(
-            f"NO combination of the chip variants reproduces these traces: the difference lies outside the "
-            f"profile variants (docs/conformance.md). {len(failed)} population(s) nothing reproduces:"
-        )
-        lines += _capped([f"  {s.trace}:{s.population}: {s.failure}" for s in failed])
-        return "\n".join(lines)
-    count = f"{len(result.consistent)}{'+' + str(result.unlisted) if result.unlisted else ''}"
-    lines.append(f"{count} combination(s) of the searched points reproduce every trace exactly")
-    settled = result.settled()
-    if settled:
-        lines.append("settled: " + ", ".join(f"{k}={v}" for k, v in settled.items()))
-    lines += _capped(
-        [
-            f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})"
-            for name, values in result.not_distinguished().items()
-        ]
-    )
-    unprobed = result.not_probed()
-    if unprobed:
-        lines.append(f"not probed by these traces: {len(unprobed)} point(s)")
-    if len(result.consistent) == 1:
-        from ..conformance import profile_label
-
-        lines.append(f"as a profile (points not probed at their defaults): {profile_label(result.profiles()[0])}")
-    return "\n".join(lines)
-
-
-def _capped(items: list[str]) -> list[str]:
-    if len(items) <= SUMMARY_ITEMS:
-        return items
-    return [*items[:SUMMARY_ITEMS], f"  ... and {len(items) - SUMMARY_ITEMS} more (all of them: --verbose or --json)"]
 
 
 def _write_profile(result: Any, path: str) -> None:

@@ -142,11 +142,29 @@ class Inference:
             }
         )
 
-    def report(self) -> str:
-        """Return a text report: the searches, the settled points and the ones the traces do not settle."""
+    def report(self, max_items: int | None = None, more: str = "") -> str:
+        """Return a text report: the searches, the settled points and the ones the traces do not settle.
+
+        Parameters
+        ----------
+        max_items : int, optional
+            Name at most this many entries of each list (traces, populations, points) and say how many more
+            there are; None (default) names every entry.
+        more : str
+            Said after the count of entries left out (e.g. where to find them all).
+        """
+
+        def listed(items: list[str]) -> list[str]:
+            if max_items is None or len(items) <= max_items:
+                return items
+            return [*items[:max_items], f"  ... and {len(items) - max_items} more{more}"]
+
+        def joined(items: list[str]) -> str:
+            return ", ".join(item.strip() for item in listed(items))
+
         tried = sum(s.tried for s in self.searches)
         lines = [
-            f"variant inference over {len(self.traces)} trace(s): {', '.join(self.traces)}",
+            f"variant inference over {len(self.traces)} trace(s): {joined(self.traces)}",
             (
                 f"searched {len(self.searches)} population(s), each over the points it depends on ({tried} "
                 f"combinations in all)"
@@ -156,28 +174,29 @@ class Inference:
             lines.append("restricted to: " + ", ".join(f"{k} in {v}" for k, v in self.restrict.items()))
         if self.checked_only:
             lines.append(
-                "checked, not searched (too many combinations): " + ", ".join(f"{t}:{p}" for t, p in self.checked_only)
+                "checked, not searched (too many combinations): " + joined([f"{t}:{p}" for t, p in self.checked_only])
             )
         if not self.consistent:
+            failed = [s for s in self.searches if not s.consistent]
             lines.append(
                 "NO combination of the chip variants reproduces these traces: the difference lies outside "
-                "the profile variants (docs/conformance.md). Populations nothing reproduces:"
+                f"the profile variants (docs/conformance.md). {len(failed)} population(s) nothing reproduces:"
             )
-            lines += [
-                f"  {s.trace}:{s.population} over {', '.join(s.points)}: {s.failure}"
-                for s in self.searches
-                if not s.consistent
-            ]
+            lines += listed([f"  {s.trace}:{s.population} over {', '.join(s.points)}: {s.failure}" for s in failed])
             return "\n".join(lines)
         count = f"{len(self.consistent)}{'+' + str(self.unlisted) if self.unlisted else ''}"
         lines.append(f"{count} combination(s) of the searched points reproduce every trace exactly")
         settled = self.settled()
         if settled:
             lines.append("settled: " + ", ".join(f"{k}={v}" for k, v in settled.items()))
-        for name, values in self.not_distinguished().items():
-            lines.append(f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})")
+        lines += listed(
+            [
+                f"NOT DISTINGUISHED by these traces: {name} (consistent: {', '.join(map(str, values))})"
+                for name, values in self.not_distinguished().items()
+            ]
+        )
         if self.not_probed():
-            lines.append("not probed by these traces: " + ", ".join(self.not_probed()))
+            lines.append("not probed by these traces: " + joined(self.not_probed()))
         if len(self.consistent) == 1:
             lines.append(f"as a profile (points not probed at their defaults): {profile_label(self.profiles()[0])}")
         return "\n".join(lines)
