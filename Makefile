@@ -67,7 +67,7 @@ lint: $(LINT)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-# C kernel under AddressSanitizer + UndefinedBehaviorSanitizer (see docs/testing.md).
+# C kernel under AddressSanitizer + UndefinedBehaviorSanitizer (see CONTRIBUTING.md).
 sanitize: $(DEPS)
 	tools/sanitize.sh $(PY)
 
