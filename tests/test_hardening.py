@@ -304,6 +304,24 @@ def test_damaged_s2sim_metadata_is_a_conversion_error(key, value, fragment):
         convert(graph)
 
 
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("s2sim_spike_ticks", None, "lacks 's2sim_spike_ticks'"),
+        ("s2sim_spike_ticks", np.array([1, 2]), "'s2sim_spike_ticks' has 2 values; expected 1"),
+    ],
+)
+def test_damaged_input_spikes_are_a_conversion_error_not_a_silent_input(key, value, fragment):
+    graph = exported_graph()
+    input_node = next(n for n in graph.nodes.values() if "s2sim_spike_neurons" in (n.metadata or {}))
+    if value is None:
+        del input_node.metadata[key]
+    else:
+        input_node.metadata[key] = value
+    with raises(ConversionError, fragment):
+        convert(graph)
+
+
 def unzip(name: str, tmp_path: Path) -> Path:
     path = tmp_path / name.removesuffix(".gz")
     path.write_bytes(gzip.decompress((DATA / name).read_bytes()))

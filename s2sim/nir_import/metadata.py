@@ -37,7 +37,11 @@ def _clean_metadata(md: Any) -> dict[str, Any]:
 def _meta_spike_times(md: dict[str, Any], name: str) -> dict[int, list[int]]:
     where = f"node {name!r}"
     neurons = _meta_array(md, "s2sim_spike_neurons", where, integer=True, default=())
-    ticks = _meta_array(md, "s2sim_spike_ticks", where, integer=True, size=neurons.size, exact_size=True, default=())
+    # Ticks are required as soon as neurons are listed: a missing list used to drop every input spike silently.
+    default: Any = () if neurons.size == 0 else _REQUIRED
+    ticks = _meta_array(
+        md, "s2sim_spike_ticks", where, integer=True, size=neurons.size, exact_size=True, default=default
+    )
     out: dict[int, list[int]] = {}
     for n, t in zip(neurons.tolist(), ticks.tolist(), strict=True):
         out.setdefault(n, []).append(t)
