@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from s2sim import Simulator, snn
+from s2sim.benchmarks import NIR_PAPER_INPUT_TICKS
 from s2sim.errors import ConversionError, TraceError
 from s2sim.nir_import import ConversionConfig, Integrator, Reset, convert, from_nir
 
@@ -413,7 +414,7 @@ def test_metadata_overrides_config_unless_disabled():
 
 
 def test_nir_paper_single_lif_benchmark():
-    """spinnaker2-datapath.md section 7: published output spikes at ticks 461, 511, 711, 761."""
+    """docs/datapath.md R§7: the NIR paper's published output spikes at ticks 461, 511, 711, 761."""
     graph = nir.NIRGraph(
         nodes={
             "input": nir.Input(input_type={"input": np.array([1])}),
@@ -432,42 +433,7 @@ def test_nir_paper_single_lif_benchmark():
     net, _, outs = from_nir(graph, ConversionConfig(dt=1e-4, integrator="forward", reset="zero", conn_delay=0))
     assert_f32_equal(outs["lif"].param("alpha_decay"), 0.96)
     assert outs["lif"].param("threshold")[0] == pytest.approx(255.05)
-    ticks = [
-        60,
-        220,
-        270,
-        310,
-        320,
-        350,
-        370,
-        400,
-        410,
-        430,
-        440,
-        450,
-        460,
-        470,
-        480,
-        490,
-        500,
-        510,
-        520,
-        530,
-        670,
-        680,
-        690,
-        700,
-        710,
-        720,
-        730,
-        740,
-        750,
-        760,
-        770,
-        780,
-        840,
-        850,
-    ]
+    ticks = list(NIR_PAPER_INPUT_TICKS)
     x = np.zeros((1, 1001, 1), np.uint8)
     x[0, ticks, 0] = 1
     res = Simulator().run_batch(net, {"input": x}, 1001)

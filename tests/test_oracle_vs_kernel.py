@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from strategies import net_specs
 
 from s2sim import oracle, snn
+from s2sim.benchmarks import NIR_PAPER_INPUT_TICKS
 from s2sim.errors import LimitError
 from s2sim.profile import ChipProfile
 from s2sim.simulator import Simulator  # no skip without a built core: a missing build must fail loudly
@@ -391,42 +392,7 @@ def test_conv_with_pool_stride_and_padding_by_hand(runner):
     assert res.counts["conv"][0, :, 1].tolist() == [0, 9]
 
 
-NIR_PAPER_INPUT = [
-    60,
-    220,
-    270,
-    310,
-    320,
-    350,
-    370,
-    400,
-    410,
-    430,
-    440,
-    450,
-    460,
-    470,
-    480,
-    490,
-    500,
-    510,
-    520,
-    530,
-    670,
-    680,
-    690,
-    700,
-    710,
-    720,
-    730,
-    740,
-    750,
-    760,
-    770,
-    780,
-    840,
-    850,
-]
+NIR_PAPER_INPUT = list(NIR_PAPER_INPUT_TICKS)
 
 
 @pytest.mark.parametrize("runner", RUNNERS)

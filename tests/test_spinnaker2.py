@@ -15,6 +15,7 @@ import pytest
 
 import s2sim
 from s2sim import ChipProfile, Simulator, snn
+from s2sim.benchmarks import NIR_PAPER_INPUT_TICKS
 from s2sim.cli import main
 from s2sim.conformance import compare
 from s2sim.errors import ConfigError, ConversionError, IgnoredSettingWarning, NotChipArithmeticWarning
@@ -271,44 +272,7 @@ def test_brian2_script_reproduces_the_nir_paper_benchmark(tmp_path):
     stim = snn.Population(
         1,
         "spike_list",
-        {
-            0: [
-                60,
-                220,
-                270,
-                310,
-                320,
-                350,
-                370,
-                400,
-                410,
-                430,
-                440,
-                450,
-                460,
-                470,
-                480,
-                490,
-                500,
-                510,
-                520,
-                530,
-                670,
-                680,
-                690,
-                700,
-                710,
-                720,
-                730,
-                740,
-                750,
-                760,
-                770,
-                780,
-                840,
-                850,
-            ]
-        },
+        {0: list(NIR_PAPER_INPUT_TICKS)},
         name="input",
     )
     lif = snn.Population(
@@ -335,42 +299,7 @@ def test_brian2_float_weights_follow_a_float64_recurrence(tmp_path):
     with pytest.warns(NotChipArithmeticWarning, match="fractional weights are kept"):
         assert main(["exec", "--profile", str(profile), str(SCRIPTS / "brian2_lif.py"), str(graph), str(out)]) == 0
     got = np.load(out)
-    ticks = {
-        60,
-        220,
-        270,
-        310,
-        320,
-        350,
-        370,
-        400,
-        410,
-        430,
-        440,
-        450,
-        460,
-        470,
-        480,
-        490,
-        500,
-        510,
-        520,
-        530,
-        670,
-        680,
-        690,
-        700,
-        710,
-        720,
-        730,
-        740,
-        750,
-        760,
-        770,
-        780,
-        840,
-        850,
-    }
+    ticks = set(NIR_PAPER_INPUT_TICKS)
     alpha, thr = float(np.float32(0.96)), float(np.float32(255.05))
     v, expect = 0.0, []
     for t in range(1001):
