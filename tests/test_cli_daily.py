@@ -526,3 +526,15 @@ def test_suggested_settings_are_spelled_as_options():
         "node '0': conv projections have no delay field but conn_delay = 1; use --conn-delay "
         "0; or --scale-weights; --dt = -1.0 is not positive"
     )
+
+
+def test_retired_run_flags_that_contradict_the_selection_are_refused(tmp_path, capsys):
+    for flags, named in (
+        (["--outputs-only", "--populations", "all"], "--outputs-only contradicts --populations all"),
+        (["--no-voltages", "--record", "spikes,v"], "--no-voltages contradicts --record spikes,v"),
+    ):
+        code, _, err = _run(
+            capsys, "run", tmp_path / "model.nir", "-i", tmp_path / "in.npz", "-o", tmp_path / "out.h5", *flags
+        )
+        assert code == 2 and named in err, err
+        assert not (tmp_path / "out.h5").exists()

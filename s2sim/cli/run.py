@@ -509,12 +509,25 @@ def format_timing_summary(t: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_old_flags(args: argparse.Namespace) -> None:
+    """Refuse the retired --outputs-only / --no-voltages beside a selection that contradicts them.
+
+    Alone they ask for what is now the default; beside --populations or --record asking for more, one of the two
+    would be ignored.
+    """
+    if args.outputs_only and args.populations != "outputs":
+        raise ConfigError(f"--outputs-only contradicts --populations {args.populations}; drop one of them")
+    if args.no_voltages and "v" in args.record:
+        raise ConfigError("--no-voltages contradicts --record " + ",".join(args.record) + "; drop one of them")
+
+
 def run_run(args: argparse.Namespace) -> int:
     """Run ``s2sim run``: convert the graph, simulate the inputs and write what ``--record`` asks."""
     needs = {"h5py": "writing the output file"}
     if args.timing_plot:
         needs["matplotlib"] = "--timing-plot"
     require("s2sim run", needs)
+    _check_old_flags(args)
     check_output(args.output, "-o/--output")
     if args.trace:
         check_output(args.trace, "--trace")
