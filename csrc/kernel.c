@@ -122,10 +122,28 @@ static inline s2_acc acc_dot4(s2_acc acc, uint32_t counts, const int8_t *w)
 static inline void acc_store(int32_t *out, s2_acc acc) { memcpy(out, acc.lane, sizeof acc.lane); }
 #endif
 
-/* Appends i + j to out[count..] for every set bit j of m; returns the new count. With AVX-512 branch-free (a busy
- * layer's bits are unpredictable): four compressed stores of 16 indices, each writing 16 entries from the new
- * count on. The caller's list has room: out[count] belongs to neuron i - lo or earlier, and i + 63 < hi. */
-#if defined(__AVX512F__) && defined(__AVX512BW__)
+/* Appends i + j to out[count..] for every set bit j of m; returns the new count. Branch-free per 16 spikes (a
+ * busy layer's bits are unpredictable). With VBMI2 the set positions are compressed as bytes and widened 16 at a
+ * time: one step for a block of at most 16 spikes, against four 16-lane dword compresses. Each store writes 16
+ * entries from where the spikes so far end: the caller's list has room (out[count] belongs to neuron i - lo or
+ * earlier, and i + 63 < hi). */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI2__)
+static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
+{
+    const __m512i positions = _mm512_set_epi32(0x3f3e3d3c, 0x3b3a3938, 0x37363534, 0x33323130, 0x2f2e2d2c, 0x2b2a2928,
+                                               0x27262524, 0x23222120, 0x1f1e1d1c, 0x1b1a1918, 0x17161514, 0x13121110,
+                                               0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100);
+    const __m512i base = _mm512_set1_epi32(i);
+    __m512i set = _mm512_maskz_compress_epi8(m, positions);
+    const int32_t n = __builtin_popcountll(m);
+    for (int32_t j = 0; j < n; j += 16) {
+        _mm512_storeu_si512((void *)(out + count + j),
+                            _mm512_add_epi32(base, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(set))));
+        set = _mm512_alignr_epi32(_mm512_setzero_si512(), set, 4);  /* the next 16 positions to the bottom */
+    }
+    return count + n;
+}
+#elif defined(__AVX512F__) && defined(__AVX512BW__)
 static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
 {
     const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -551,15 +569,29 @@ static inline void add_row_split(int32_t *restrict exc, int32_t *restrict inh, c
 }
 
 /* In blocks of 16 (one 512-bit vector; a conv row is taps * c_out long, often a multiple of 16), so that no row
- * of 80 ends in 16 scalar adds after one 64-wide vector step. */
+ * of 80 ends in 16 scalar adds after one 64-wide vector step. With AVX-512 written out: one widening load per 16
+ * weights and a masked tail (the compiler's own version of the loop widened through 16-bit lanes and spilled its
+ * counters in the event path, about 3x slower per spike). */
 static inline void add_row_signed(int32_t *restrict acc, const int8_t *restrict w, int32_t n)
 {
     int32_t j = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    for (; j + 16 <= n; j += 16) {
+        const __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + j)));
+        _mm512_storeu_si512((void *)(acc + j), _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + j)), x));
+    }
+    if (j < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w + j));
+        _mm512_mask_storeu_epi32(acc + j, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + j), x));
+    }
+#else
     for (; j + 16 <= n; j += 16)
         for (int32_t l = 0; l < 16; l++)
             acc[j + l] += w[j + l];
     for (; j < n; j++)
         acc[j] += w[j];
+#endif
 }
 
 /* A slot holds one signed plane (lif: lowering bounds every |sum| by 2^24, where (float)E - (float)I equals
@@ -675,39 +707,100 @@ static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stri
     return hi;
 }
 
+/* One spike of pre neuron i: its pooled cell's kernel taps added into the outputs they reach in output rows
+ * [oy_lo, oy_hi); out is row oy_lo's first entry (n: the plane stride). */
+static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n, int32_t *out, int32_t i,
+                              int32_t oy_lo, int32_t oy_hi)
+{
+    const int32_t co = q->c_out, *pos = q->pool_pos + 3 * (int64_t)i;
+    const int32_t c = pos[0], y = pos[1], x = pos[2];
+    int32_t ky0 = 0, oy0 = 0, kx0 = 0, ox0 = 0;
+    const int32_t ky1 = tap_series(y, q->pad_top, q->k_h, q->stride_y, q->oh, &ky0, &oy0);
+    const int32_t kx1 = tap_series(x, q->pad_left, q->k_w, q->stride_x, q->ow, &kx0, &ox0);
+    if (ky1 < 0 || kx1 < 0)
+        return;
+    const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
+    for (int32_t ky = ky0, oy = oy0; ky <= ky1; ky += q->stride_y, oy--) {
+        if (oy >= oy_hi)
+            continue;
+        if (oy < oy_lo)  /* oy only falls */
+            break;
+        /* kernel columns are stored reversed, so tap kx sits at column k_w - 1 - kx: as kx falls, output and
+         * kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one contiguous add of
+         * (taps * c_out) values instead of one short add per tap. */
+        const int8_t *krow = kc + (int64_t)ky * q->k_w * co;
+        int32_t *orow = out + (int64_t)(oy - oy_lo) * q->ow * co;
+        if (q->stride_x == 1) {
+            const int32_t taps = kx1 - kx0 + 1;
+            add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx1) * co,
+                    taps * co);
+            continue;
+        }
+        for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--)
+            add_row(orow + (int64_t)ox * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx) * co, co);
+    }
+}
+
 /* Event-driven conv: every spike adds the kernel taps of its pooled cell into the outputs they reach, in output
- * rows [oy_lo, oy_hi). */
-static void deliver_conv_events(const s2_projection *q, const s2_population *post, int32_t *slot,
+ * rows [oy_lo, oy_hi); out is row oy_lo's first entry. */
+static void deliver_conv_events(const s2_projection *q, const s2_population *post, int32_t *out,
                                 const spike_lists *sp, int32_t oy_lo, int32_t oy_hi)
 {
-    const int32_t n = post->n, co = q->c_out;
     for (int32_t part = 0; part < sp->parts; part++)
-    for (int32_t s = 0; s < sp->n[part]; s++) {
-        const int32_t *pos = q->pool_pos + 3 * (int64_t)sp->idx[part][s];
-        const int32_t c = pos[0], y = pos[1], x = pos[2];
-        int32_t ky0 = 0, oy0 = 0, kx0 = 0, ox0 = 0;
-        const int32_t ky1 = tap_series(y, q->pad_top, q->k_h, q->stride_y, q->oh, &ky0, &oy0);
-        const int32_t kx1 = tap_series(x, q->pad_left, q->k_w, q->stride_x, q->ow, &kx0, &ox0);
-        if (ky1 < 0 || kx1 < 0)
-            continue;
-        const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
-        for (int32_t ky = ky0, oy = oy0; ky <= ky1; ky += q->stride_y, oy--) {
-            if (oy < oy_lo || oy >= oy_hi)
-                continue;
-            /* kernel columns are stored reversed, so tap kx sits at column k_w - 1 - kx: as kx falls, output
-             * and kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one
-             * contiguous add of (taps * c_out) values instead of one short add per tap. */
-            const int8_t *krow = kc + (int64_t)ky * q->k_w * co;
-            int32_t *orow = slot + (int64_t)oy * q->ow * co;
-            if (q->stride_x == 1) {
-                const int32_t taps = kx1 - kx0 + 1;
-                add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, post->ring_planes, n,
-                        krow + (int64_t)(q->k_w - 1 - kx1) * co, taps * co);
-                continue;
+        for (int32_t s = 0; s < sp->n[part]; s++)
+            conv_spike(q, post->ring_planes, post->n, out, sp->idx[part][s], oy_lo, oy_hi);
+}
+
+/* A spike list cut into runs of non-decreasing pooled input row (a channel-first population lists each channel's
+ * spikes row by row: c_in runs; a channel-last one: one run). A band of output rows then finds the spikes that
+ * reach it by moving one cursor per run (bands come in row order), instead of testing every spike in every band.
+ * n = 0: more runs than fit, and every band tests every spike. */
+#define S2_MAX_RUNS 64
+typedef struct {
+    int32_t start[S2_MAX_RUNS + 1], cursor[S2_MAX_RUNS], n;
+} row_runs;
+
+static inline int32_t pooled_row(const s2_projection *q, int32_t i) { return q->pool_pos[3 * (int64_t)i + 1]; }
+
+static void find_runs(const s2_projection *q, const int32_t *idx, int32_t count, row_runs *runs)
+{
+    int32_t last = INT32_MAX;
+    runs->n = 0;
+    for (int32_t s = 0; s < count; s++) {
+        const int32_t y = pooled_row(q, idx[s]);
+        if (y < last) {
+            if (runs->n == S2_MAX_RUNS) {
+                runs->n = 0;
+                return;
             }
-            for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--)
-                add_row(orow + (int64_t)ox * co, post->ring_planes, n, krow + (int64_t)(q->k_w - 1 - kx) * co, co);
+            runs->start[runs->n] = runs->cursor[runs->n] = s;
+            runs->n++;
         }
+        last = y;
+    }
+    runs->start[runs->n] = count;
+}
+
+/* The spikes of idx[0..count) that reach output rows [oy_lo, oy_hi), added into out (row oy_lo's first entry,
+ * one signed plane). Called for bands in row order (the cursors only move forward). */
+static void conv_events_band(const s2_projection *q, int32_t *out, const int32_t *idx, int32_t count,
+                             row_runs *runs, int32_t oy_lo, int32_t oy_hi)
+{
+    if (!runs->n) {
+        for (int32_t s = 0; s < count; s++)
+            conv_spike(q, 1, 0, out, idx[s], oy_lo, oy_hi);
+        return;
+    }
+    /* the pooled input rows that reach output rows [oy_lo, oy_hi) */
+    const int32_t y_lo = oy_lo * q->stride_y - q->pad_top, y_hi = (oy_hi - 1) * q->stride_y - q->pad_top + q->k_h - 1;
+    for (int32_t r = 0; r < runs->n; r++) {
+        int32_t s = runs->cursor[r];
+        const int32_t end = runs->start[r + 1];
+        while (s < end && pooled_row(q, idx[s]) < y_lo)
+            s++;
+        runs->cursor[r] = s;
+        for (; s < end && pooled_row(q, idx[s]) <= y_hi; s++)
+            conv_spike(q, 1, 0, out, idx[s], oy_lo, oy_hi);
     }
 }
 
@@ -811,13 +904,12 @@ typedef struct {
     if (nt > T)                                                                                                  \
         _tile_stored(T, direct ? (void *)dst[T] : (void *)sums[T], direct ? 4 * q->c_out : 64);
 
-static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t oy_lo,
-                            int32_t oy_hi, int32_t sign, int fresh, int32_t *out)  /* out: row oy_lo's first entry */
+/* Loads the tile shapes of conv projection q's product. One configuration serves all its calls in a tick: loading
+ * it costs about 0.1 us, as much as the product of a band of a small layer (the fused path calls it per band). The
+ * caller releases the tiles when done (product_end). */
+static void amx_configure(const s2_projection *q)
 {
-    const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
-    const int32_t per_tile = tile_positions(q->ow), tiles_x = (q->ow + per_tile - 1) / per_tile;
-    const int32_t step = q->stride_x * q->c_in, row = map_w(q) * q->c_in, n_tiles = (oy_hi - oy_lo) * tiles_x;
-    const int direct = sign > 0 && q->c_out % 16 == 0 && q->ow % per_tile == 0;
+    const int32_t chunk = conv_quads(q) / quad_chunks(q->c_in, q->k_w), per_tile = tile_positions(q->ow);
     s2_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -825,7 +917,20 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
         cfg.rows[t] = (uint8_t)per_tile, cfg.colsb[t] = 64;
     cfg.rows[4] = cfg.rows[6] = (uint8_t)per_tile, cfg.colsb[4] = cfg.colsb[6] = (uint16_t)(4 * chunk);
     cfg.rows[5] = (uint8_t)chunk, cfg.colsb[5] = 64;
-    _tile_loadconfig(&cfg);
+    /* not _tile_loadconfig: GCC's names a pointer-sized memory operand only, so the compiler may drop the stores
+     * of the rest of the configuration as dead (it did once this became its own function, and the load faulted);
+     * here the whole struct is the operand */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+/* Its tiles configured (amx_configure). */
+static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t oy_lo,
+                            int32_t oy_hi, int32_t sign, int fresh, int32_t *out)  /* out: row oy_lo's first entry */
+{
+    const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
+    const int32_t per_tile = tile_positions(q->ow), tiles_x = (q->ow + per_tile - 1) / per_tile;
+    const int32_t step = q->stride_x * q->c_in, row = map_w(q) * q->c_in, n_tiles = (oy_hi - oy_lo) * tiles_x;
+    const int direct = sign > 0 && q->c_out % 16 == 0 && q->ow % per_tile == 0;
     int32_t sums[4][16][16];
     for (int32_t first = 0; first < q->c_out; first += 16)
         for (int32_t t0 = 0; t0 < n_tiles; t0 += 4) {
@@ -855,9 +960,29 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const in
                     add_lanes(dst[t] + (int64_t)p * q->c_out, sums[t][p], lanes, sign, fresh);
             }
         }
-    _tile_release();
 }
 #endif
+
+/* Bracket the dense products of one projection in a tick: the AMX tile configuration, when amx. */
+static inline void product_begin(const s2_projection *q, int amx)
+{
+#ifdef S2_HAVE_AMX
+    if (amx)
+        amx_configure(q);
+#else
+    (void)q, (void)amx;
+#endif
+}
+
+static inline void product_end(int amx)
+{
+#ifdef S2_HAVE_AMX
+    if (amx)
+        _tile_release();
+#else
+    (void)amx;
+#endif
+}
 
 /* Dense conv: count the spikes into the pooled map, then compute every output as a dot product over its window
  * (an implicit im2col: the window of one kernel row is k_w * c_in contiguous map bytes). Costs the same whatever
@@ -906,7 +1031,7 @@ static void fill_map(const s2_projection *q, const s2_population *pre, const s2_
 }
 
 /* The dense product of output rows [oy_lo, oy_hi) for each ring plane (planes apart by plane entries) into out,
- * whose first entry is row oy_lo's. */
+ * whose first entry is row oy_lo's; between product_begin and product_end. */
 static void conv_product(const s2_projection *q, const uint8_t *map, int32_t planes, int32_t oy_lo, int32_t oy_hi,
                          int fresh, int amx, int32_t *out, int64_t plane_stride)
 {
@@ -943,8 +1068,10 @@ static void deliver_conv_dense(const s2_projection *q, const s2_population *pre,
 {
     uint8_t *map = ws->conv_map + q->map_offset;
     fill_map(q, pre, ws, sp, map);
+    product_begin(q, amx);
     conv_product(q, map, post->ring_planes, oy_lo, oy_hi, fresh, amx, slot + (int64_t)oy_lo * q->ow * q->c_out,
                  post->n);
+    product_end(amx);
     clear_map(q, map);
 }
 
@@ -964,7 +1091,7 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
         *state = *state == S2_SLOT_INPUT ? S2_SLOT_INPUT : S2_SLOT_FULL;
     } else {
         prepare_slot(ws, q->post, post, tick, r);
-        deliver_conv_events(q, post, slot, sp, oy_lo, oy_hi);
+        deliver_conv_events(q, post, slot + (int64_t)oy_lo * row, sp, oy_lo, oy_hi);
         mark_dirty(ws, q->post, post, tick);
     }
     return count ? row_events(sp, NULL, NULL, q->pre_events) : 0;
@@ -977,11 +1104,11 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
  * update was fused into this tick's delivery, so phase 2 only records it. */
 #define S2_FUSED_MARK 7
 
-/* Whether conv projection k, in a tick where it runs the dense product, may update its target band by band as
- * it computes it (deliver_conv_fused), so the sums never go through the ring: k is the target's only input (one
- * signed plane, one slot), one thread runs the sample, a row of sums fits the stack buffer, and every projection
- * from the target (which may read its spike flags) is delivered before k in the tick (deliver_all goes from the
- * last projection to the first). */
+/* Whether conv projection k may update its target band by band as it delivers (deliver_conv_fused, on either
+ * path), so the sums never go through the ring: k is the target's only input (one signed plane, one slot), one
+ * thread runs the sample, a row of sums fits the stack buffer, and every projection from the target (which may
+ * read its spike flags) is delivered before k in the tick (deliver_all goes from the last projection to the
+ * first). */
 static int fusable(const s2_network *net, const s2_workspace *ws, int32_t k)
 {
     const s2_projection *q = &net->projs[k];
@@ -1012,7 +1139,7 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         const span r = own_span(post, ws);
         const int count = io[q->post].rec_counts && ws->thread == 0;  /* events: thread 0, when recorded */
         int64_t events = 0;
-        if (q->kind == S2_PROJ_CONV && sp.total >= q->dense_from && fusable(net, ws, k)) {
+        if (q->kind == S2_PROJ_CONV && fusable(net, ws, k)) {
             deliver_conv_fused(net, ws, &sp, k);
             events = count ? row_events(&sp, NULL, NULL, q->pre_events) : 0;
         } else if (q->kind == S2_PROJ_CONV) {
@@ -1289,32 +1416,48 @@ static int pop_switches(const s2_population *p)
            ((f & S2_POP_REFRAC_NO_SPIKE) ? S2_SW_REFRAC_NO_SPIKE : 0);
 }
 
-/* A dense conv product and the update of its target in one pass, band by band of output rows: the sums of a band
- * land in a buffer on the stack, which the update reads while it is still in L1, so they never travel through the
- * ring (a write and a read of 4 bytes per neuron and tick, through L2). Lists the target's spikes as phase 2
- * would; phase 2 then only records it. */
+/* A conv projection's delivery and the update of its target in one pass, band by band of output rows: the sums of
+ * a band land in a buffer on the stack (from the dense product, or spike by spike on the event path), which the
+ * update reads while it is still in L1, so they never travel through the ring (a write, a read and a clear of 4
+ * bytes per neuron and tick, through L2) and the event path's scattered adds stay in L1. Lists the target's
+ * spikes as phase 2 would; phase 2 then only records it. */
 static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, const spike_lists *sp, int32_t k)
 {
     const s2_projection *q = &net->projs[k];
     const s2_population *pre = &net->pops[q->pre], *post = &net->pops[q->post];
     const int amx = (net->flags & S2_FLAG_AMX) != 0, f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
+    const int dense = sp->total >= q->dense_from;
     int32_t sums[S2_FUSED_MAX] __attribute__((aligned(64)));
     const int32_t row = q->ow * q->c_out, band = row >= S2_FUSED_BAND ? 1 : S2_FUSED_BAND / row;
     const int sw = pop_switches(post) | S2_SW_INPUT;
     const uint8_t *flag = ws->flags + post->state_offset;
     int32_t *out = ws->spikes_cur + post->state_offset, count = 0;
-    uint8_t *map = ws->conv_map + q->map_offset;
-    fill_map(q, pre, ws, sp, map);
+    uint8_t *map = dense ? ws->conv_map + q->map_offset : NULL;  /* a conv that is never dense has no map */
+    row_runs runs;
+    if (dense) {
+        fill_map(q, pre, ws, sp, map);
+        product_begin(q, amx);
+    } else {
+        find_runs(q, sp->idx[0], sp->n[0], &runs);  /* one thread: one list */
+    }
     for (int32_t oy = 0; oy < q->oh; oy += band) {
         const int32_t end = q->oh - oy < band ? q->oh : oy + band, lo = oy * row, hi = end * row;
-        conv_product(q, map, 1, oy, end, 1, amx, sums, 0);
+        if (dense) {
+            conv_product(q, map, 1, oy, end, 1, amx, sums, 0);
+        } else {
+            memset(sums, 0, sizeof(int32_t) * (size_t)(hi - lo));
+            conv_events_band(q, sums, sp->idx[0], sp->n[0], &runs, oy, end);
+        }
         if (f64)
             update_f64(post, ws, sums, 0, sw, lo, hi);
         else
             update_f32(post, ws, sums, 0, sw, lo, hi);
         count = collect_spikes(flag, lo, hi, out, count);
     }
-    clear_map(q, map);
+    if (dense) {
+        product_end(amx);
+        clear_map(q, map);
+    }
     ws->n_cur[q->post] = count;  /* one thread */
     ws->dirty[(int64_t)q->post * 8 + S2_FUSED_MARK] = 1;
 }

@@ -97,16 +97,17 @@ def uses_amx(tuning: KernelTuning) -> bool:
     return tuning.matrix_unit and amx_available()
 
 
-# Conv cost model, in nanoseconds per tick, measured on this project's machine (tools/bench.py's conv layers and a
-# C microbenchmark of each product, 2026): the event path costs about 0.14 ns per int32 add (synaptic event) plus
-# 5 ns per spike; the dense path about 0.25 ns per SIMD dot-product step (4 taps x 16 or 8 channels) or, on AMX,
-# 4 ns per tile multiply (16 positions x 16 channels x one chunk of taps) plus 0.03 ns per output, and 2 ns per
-# spike counted into the map. The AMX and event figures were re-measured (2026-12-02) once the dense product
-# updated its target as it went (csrc/kernel.c, deliver_conv_fused): the DVS-sized net's first layer alone, dense
-# 4.4 us per tick whatever the activity, events 4.1 us at 20 spikes and 9.0 us at 100 (62 ns per spike of about
-# 400 adds). The cut-over matters only near it: both paths give the same sums.
-_EVENT_NS, _EVENT_SPIKE_NS = 0.14, 5.0
-_DOT_NS, _TILE_NS, _TILE_OUTPUT_NS, _MAP_SPIKE_NS = 0.25, 4.0, 0.03, 2.0
+# Conv cost model, in nanoseconds per tick, measured on this project's machine. The event path costs about 0.17 ns
+# per int32 add (synaptic event) plus 5 ns per spike, and, since it updates its target band by band from a
+# zeroed buffer (csrc/kernel.c, deliver_conv_fused), 0.055 ns per output neuron whenever a spike arrives. The dense
+# path costs about 0.25 ns per SIMD dot-product step (4 taps x 16 or 8 channels), or on AMX 5.7 ns per tile
+# multiply plus 0.0148 ns per byte of its map tile (positions x chunk bytes: with the small tiles of conv layers
+# the tile loads cost more than the multiplies), and 4 ns per spike counted into the map. The AMX and event
+# figures were fitted (2026-12-02) to the five conv layers of tools/bench.py's nets alone, each forced onto each
+# path at 0-160 random spikes per tick: the cut-overs they give, 31 / 31 / 114 / 124 / 45 spikes, against the
+# measured 40 / 30 / 110 / 85 / 45. The cut-over matters only near it: both paths give the same sums.
+_EVENT_NS, _EVENT_SPIKE_NS, _EVENT_OUTPUT_NS = 0.17, 5.0, 0.055
+_DOT_NS, _TILE_NS, _TILE_BYTE_NS, _MAP_SPIKE_NS = 0.25, 5.7, 0.0148, 4.0
 
 
 def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict, planes: int) -> int:
@@ -132,13 +133,16 @@ def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: floa
     g = geometry
     quads = int(lib.s2_conv_quads(g["c_in"], g["k_w"]))
     chunks = -(-quads // 16)
+    outputs = g["oh"] * g["ow"] * g["c_out"]
     if uses_amx(tuning):
         tiles_x = -(-g["ow"] // 16)
+        per_tile = -(-g["ow"] // tiles_x)
         multiplies = g["oh"] * tiles_x * -(-g["c_out"] // 16) * g["k_h"] * chunks
-        dense = planes * (multiplies * _TILE_NS + g["oh"] * g["ow"] * g["c_out"] * _TILE_OUTPUT_NS)
+        dense = planes * multiplies * (_TILE_NS + _TILE_BYTE_NS * per_tile * 4 * quads / chunks)
     else:
         lanes = 16 if simd_level() == "avx512" else 8
         dense = planes * g["oh"] * g["ow"] * -(-g["c_out"] // lanes) * g["k_h"] * quads * _DOT_NS * 16 / lanes
+    dense -= outputs * _EVENT_OUTPUT_NS  # what the event path pays per tick with any spike
     per_spike = _EVENT_SPIKE_NS + _EVENT_NS * events_per_spike - _MAP_SPIKE_NS
     return max(1, int(np.ceil(dense / max(per_spike, 1e-9))))
 

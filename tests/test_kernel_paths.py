@@ -148,6 +148,28 @@ def test_dense_product_updating_its_target(tuning, first_listed, extra_input):
     assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 8))
 
 
+@pytest.mark.parametrize("c_in", [3, 70])
+def test_event_path_updating_its_target_band_by_band(c_in):
+    # the event path also updates its target band by band of output rows (4 rows of 16 x 32 here, 5 bands), each
+    # band taking the spikes that reach it through one cursor per run of a channel-first list (3 runs), or, past
+    # 64 runs (70 channels), testing every spike; strided, padded rows make the reach of a band uneven
+    rng = np.random.default_rng(c_in)
+    side, k = 36, 5
+    inp = snn.Population(c_in * side * side, "spike_list", {}, name="in")
+    out_side = (side + 4 - k) // 2 + 1
+    conv = snn.Population(32 * out_side * out_side, "lif_conv2d", {"threshold": 40.0, "alpha_decay": 0.75}, name="conv")
+    conv.record = ["spikes", "v"]
+    params = {"in_height": side, "in_width": side, "stride_x": 2, "stride_y": 2}
+    params |= {"pad_top": 2, "pad_bottom": 2, "pad_left": 2, "pad_right": 2}
+    net = snn.Network("bands").add(
+        inp, conv, snn.Conv2DProjection(inp, conv, rng.integers(-30, 31, (c_in, 32, k, k)), params)
+    )
+    x = (rng.random((1, 4, inp.size)) < 0.3 / c_in).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 4)
+    assert want.spikes["conv"].any()
+    assert_identical(want, Simulator(num_threads=1, tuning=KernelTuning(conv="events")).run_batch(net, {"in": x}, 4))
+
+
 def test_amx_is_used_where_the_machine_has_it():
     net, _ = _conv_net(2, 16, 8, 3, 1)
     assert lower(net, tuning=KernelTuning(conv="dense")).amx == amx_available()
