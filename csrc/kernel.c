@@ -708,9 +708,10 @@ static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stri
 }
 
 /* One spike of pre neuron i: its pooled cell's kernel taps added into the outputs they reach in output rows
- * [oy_lo, oy_hi); out is row oy_lo's first entry (n: the plane stride). */
+ * [oy_lo, oy_hi); out is row oy_lo's first entry (n: the plane stride), or, with ring > 0, a ring of that many
+ * output rows where row oy sits at oy % ring. */
 static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n, int32_t *out, int32_t i,
-                              int32_t oy_lo, int32_t oy_hi)
+                              int32_t oy_lo, int32_t oy_hi, int32_t ring)
 {
     const int32_t co = q->c_out, *pos = q->pool_pos + 3 * (int64_t)i;
     const int32_t c = pos[0], y = pos[1], x = pos[2];
@@ -729,7 +730,7 @@ static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n,
          * kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one contiguous add of
          * (taps * c_out) values instead of one short add per tap. */
         const int8_t *krow = kc + (int64_t)ky * q->k_w * co;
-        int32_t *orow = out + (int64_t)(oy - oy_lo) * q->ow * co;
+        int32_t *orow = out + (int64_t)(ring ? oy % ring : oy - oy_lo) * q->ow * co;
         if (q->stride_x == 1) {
             const int32_t taps = kx1 - kx0 + 1;
             add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx1) * co,
@@ -748,13 +749,13 @@ static void deliver_conv_events(const s2_projection *q, const s2_population *pos
 {
     for (int32_t part = 0; part < sp->parts; part++)
         for (int32_t s = 0; s < sp->n[part]; s++)
-            conv_spike(q, post->ring_planes, post->n, out, sp->idx[part][s], oy_lo, oy_hi);
+            conv_spike(q, post->ring_planes, post->n, out, sp->idx[part][s], oy_lo, oy_hi, 0);
 }
 
 /* A spike list cut into runs of non-decreasing pooled input row (a channel-first population lists each channel's
- * spikes row by row: c_in runs; a channel-last one: one run). A band of output rows then finds the spikes that
- * reach it by moving one cursor per run (bands come in row order), instead of testing every spike in every band.
- * n = 0: more runs than fit, and every band tests every spike. */
+ * spikes row by row: c_in runs; a channel-last one: one run), so that each band of output rows finds the spikes
+ * whose first output row lies in it by moving one cursor per run (bands come in row order). n = 0: more runs than
+ * fit, and every band tests every spike. */
 #define S2_MAX_RUNS 64
 typedef struct {
     int32_t start[S2_MAX_RUNS + 1], cursor[S2_MAX_RUNS], n;
@@ -781,26 +782,31 @@ static void find_runs(const s2_projection *q, const int32_t *idx, int32_t count,
     runs->start[runs->n] = count;
 }
 
-/* The spikes of idx[0..count) that reach output rows [oy_lo, oy_hi), added into out (row oy_lo's first entry,
- * one signed plane). Called for bands in row order (the cursors only move forward). */
-static void conv_events_band(const s2_projection *q, int32_t *out, const int32_t *idx, int32_t count,
-                             row_runs *runs, int32_t oy_lo, int32_t oy_hi)
+/* The last pooled input row whose first output row is before output row oy (it reaches a row <= oy - 1). */
+static inline int32_t last_row_before(const s2_projection *q, int32_t oy)
 {
+    return (oy - 1) * q->stride_y - q->pad_top + q->k_h - 1;
+}
+
+/* The spikes of idx[0..count) whose first output row lies in rows [oy_lo, oy_hi), all their taps added into the
+ * ring of output rows at out (one signed plane, see events_ring_rows). Called for bands in row order. */
+static void conv_events_band(const s2_projection *q, int32_t *out, const int32_t *idx, int32_t count,
+                             row_runs *runs, int32_t oy_lo, int32_t oy_hi, int32_t ring)
+{
+    const int32_t y_done = oy_lo ? last_row_before(q, oy_lo) : INT32_MIN, y_hi = last_row_before(q, oy_hi);
     if (!runs->n) {
-        for (int32_t s = 0; s < count; s++)
-            conv_spike(q, 1, 0, out, idx[s], oy_lo, oy_hi);
+        for (int32_t s = 0; s < count; s++) {
+            const int32_t y = pooled_row(q, idx[s]);
+            if (y > y_done && y <= y_hi)
+                conv_spike(q, 1, 0, out, idx[s], 0, q->oh, ring);
+        }
         return;
     }
-    /* the pooled input rows that reach output rows [oy_lo, oy_hi) */
-    const int32_t y_lo = oy_lo * q->stride_y - q->pad_top, y_hi = (oy_hi - 1) * q->stride_y - q->pad_top + q->k_h - 1;
     for (int32_t r = 0; r < runs->n; r++) {
         int32_t s = runs->cursor[r];
-        const int32_t end = runs->start[r + 1];
-        while (s < end && pooled_row(q, idx[s]) < y_lo)
-            s++;
+        for (const int32_t end = runs->start[r + 1]; s < end && pooled_row(q, idx[s]) <= y_hi; s++)
+            conv_spike(q, 1, 0, out, idx[s], 0, q->oh, ring);
         runs->cursor[r] = s;
-        for (; s < end && pooled_row(q, idx[s]) <= y_hi; s++)
-            conv_spike(q, 1, 0, out, idx[s], oy_lo, oy_hi);
     }
 }
 
@@ -1098,7 +1104,7 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
 }
 
 /* The stack buffer of a fused conv update (int32 sums), and the neurons it takes at a time (whole output rows). */
-#define S2_FUSED_MAX 4096
+#define S2_FUSED_MAX 8192
 #define S2_FUSED_BAND 2048
 /* dirty[8 * k + S2_FUSED_MARK] of a one-slot population k (its slot state uses dirty[8 * k] only): set when its
  * update was fused into this tick's delivery, so phase 2 only records it. */
@@ -1109,6 +1115,22 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
  * thread runs the sample, a row of sums fits the stack buffer, and every projection from the target (which may
  * read its spike flags) is delivered before k in the tick (deliver_all goes from the last projection to the
  * first). */
+static inline int32_t fused_band(const s2_projection *q)
+{
+    const int32_t row = q->ow * q->c_out;
+    return row >= S2_FUSED_BAND ? 1 : S2_FUSED_BAND / row;
+}
+
+/* The fused event path adds each spike's taps once, when the band holding its first output row comes, into a
+ * ring of output rows in the stack buffer: whole bands, enough to hold the ceil(k_h / stride_y) rows a spike
+ * reaches from any row of the band. Its rows (0: too many for the buffer, and the path stays unfused). */
+static inline int32_t events_ring_rows(const s2_projection *q)
+{
+    const int32_t band = fused_band(q), reach = (q->k_h + q->stride_y - 1) / q->stride_y;
+    const int64_t rows = (int64_t)band * (1 + (reach - 1 + band - 1) / band);
+    return rows * q->ow * q->c_out <= S2_FUSED_MAX ? (int32_t)rows : 0;
+}
+
 static int fusable(const s2_network *net, const s2_workspace *ws, int32_t k)
 {
     const s2_projection *q = &net->projs[k];
@@ -1139,7 +1161,8 @@ static void deliver_all(const s2_network *net, const s2_workspace *ws, const s2_
         const span r = own_span(post, ws);
         const int count = io[q->post].rec_counts && ws->thread == 0;  /* events: thread 0, when recorded */
         int64_t events = 0;
-        if (q->kind == S2_PROJ_CONV && fusable(net, ws, k)) {
+        if (q->kind == S2_PROJ_CONV && fusable(net, ws, k) &&
+            (sp.total >= q->dense_from || events_ring_rows(q))) {
             deliver_conv_fused(net, ws, &sp, k);
             events = count ? row_events(&sp, NULL, NULL, q->pre_events) : 0;
         } else if (q->kind == S2_PROJ_CONV) {
@@ -1428,7 +1451,7 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
     const int amx = (net->flags & S2_FLAG_AMX) != 0, f64 = (net->flags & S2_FLAG_FLOAT64) != 0;
     const int dense = sp->total >= q->dense_from;
     int32_t sums[S2_FUSED_MAX] __attribute__((aligned(64)));
-    const int32_t row = q->ow * q->c_out, band = row >= S2_FUSED_BAND ? 1 : S2_FUSED_BAND / row;
+    const int32_t row = q->ow * q->c_out, band = fused_band(q), ring = dense ? 0 : events_ring_rows(q);
     const int sw = pop_switches(post) | S2_SW_INPUT;
     const uint8_t *flag = ws->flags + post->state_offset;
     int32_t *out = ws->spikes_cur + post->state_offset, count = 0;
@@ -1439,19 +1462,23 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
         product_begin(q, amx);
     } else {
         find_runs(q, sp->idx[0], sp->n[0], &runs);  /* one thread: one list */
+        memset(sums, 0, sizeof(int32_t) * (size_t)(ring < q->oh ? ring : q->oh) * row);
     }
     for (int32_t oy = 0; oy < q->oh; oy += band) {
         const int32_t end = q->oh - oy < band ? q->oh : oy + band, lo = oy * row, hi = end * row;
+        int32_t *in = sums;
         if (dense) {
             conv_product(q, map, 1, oy, end, 1, amx, sums, 0);
-        } else {
-            memset(sums, 0, sizeof(int32_t) * (size_t)(hi - lo));
-            conv_events_band(q, sums, sp->idx[0], sp->n[0], &runs, oy, end);
+        } else {  /* this band's half of the ring, complete once the spikes starting in it are added */
+            conv_events_band(q, sums, sp->idx[0], sp->n[0], &runs, oy, end, ring);
+            in = sums + (int64_t)(oy % ring) * row;
         }
         if (f64)
-            update_f64(post, ws, sums, 0, sw, lo, hi);
+            update_f64(post, ws, in, 0, sw, lo, hi);
         else
-            update_f32(post, ws, sums, 0, sw, lo, hi);
+            update_f32(post, ws, in, 0, sw, lo, hi);
+        if (!dense)  /* zeroed for the band that takes these ring rows next */
+            memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
         count = collect_spikes(flag, lo, hi, out, count);
     }
     if (dense) {

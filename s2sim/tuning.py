@@ -97,16 +97,16 @@ def uses_amx(tuning: KernelTuning) -> bool:
     return tuning.matrix_unit and amx_available()
 
 
-# Conv cost model, in nanoseconds per tick, measured on this project's machine. The event path costs about 0.17 ns
-# per int32 add (synaptic event) plus 5 ns per spike, and, since it updates its target band by band from a
-# zeroed buffer (csrc/kernel.c, deliver_conv_fused), 0.055 ns per output neuron whenever a spike arrives. The dense
-# path costs about 0.25 ns per SIMD dot-product step (4 taps x 16 or 8 channels), or on AMX 5.7 ns per tile
-# multiply plus 0.0148 ns per byte of its map tile (positions x chunk bytes: with the small tiles of conv layers
-# the tile loads cost more than the multiplies), and 4 ns per spike counted into the map. The AMX and event
-# figures were fitted (2026-12-02) to the five conv layers of tools/bench.py's nets alone, each forced onto each
-# path at 0-160 random spikes per tick: the cut-overs they give, 31 / 31 / 114 / 124 / 45 spikes, against the
-# measured 40 / 30 / 110 / 85 / 45. The cut-over matters only near it: both paths give the same sums.
-_EVENT_NS, _EVENT_SPIKE_NS, _EVENT_OUTPUT_NS = 0.17, 5.0, 0.055
+# Conv cost model, in nanoseconds per tick, measured on this project's machine. The event path costs about 0.1 ns
+# per int32 add (synaptic event) plus 5 ns per spike, and, since it updates its target band by band from a zeroed
+# ring of output rows (csrc/kernel.c, deliver_conv_fused), 0.075 ns per output neuron whenever a spike arrives. The
+# dense path costs about 0.25 ns per SIMD dot-product step (4 taps x 16 or 8 channels), or on AMX 5.7 ns per tile
+# multiply plus 0.0148 ns per byte of its map tile (positions x chunk bytes: with the small tiles of conv layers the
+# tile loads cost more than the multiplies), and 4 ns per spike counted into the map. The AMX and event figures
+# were fitted (2026-12-02) to the five conv layers of tools/bench.py's nets alone, each forced onto each path at
+# 0-320 random spikes per tick: the cut-overs they give, 43 / 50 / 159 / 202 / 71 spikes, against the measured
+# 55 / 40 / 140 / 160 / 65. The cut-over matters only near it: both paths give the same sums.
+_EVENT_NS, _EVENT_SPIKE_NS, _EVENT_OUTPUT_NS = 0.1, 5.0, 0.075
 _DOT_NS, _TILE_NS, _TILE_BYTE_NS, _MAP_SPIKE_NS = 0.25, 5.7, 0.0148, 4.0
 
 
