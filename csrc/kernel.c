@@ -671,6 +671,28 @@ static void deliver_sparse(const s2_projection *q, const s2_population *post, co
             mark_dirty(ws, q->post, post, tick + first + d);
 }
 
+/* Rows of at most 16 targets (an output layer) summed in a register over every spike, then added to the slot
+ * once; returns 0 (nothing done) for longer rows or without AVX-512. Added into the slot spike by spike, each
+ * spike's masked load waits for the previous spike's masked store to the same entries (masked accesses are not
+ * store-forwarded): about 20 cycles a spike. */
+static int add_short_rows(int32_t *acc, const int8_t *rows, int64_t stride, const spike_lists *sp, int32_t len)
+{
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    if (len > 16)
+        return 0;
+    const __mmask16 m = (__mmask16)((1u << len) - 1);
+    __m512i sum = _mm512_setzero_si512();
+    for (int32_t part = 0; part < sp->parts; part++)
+        for (int32_t s = 0; s < sp->n[part]; s++)
+            sum = _mm512_add_epi32(sum, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, rows + sp->idx[part][s] * stride)));
+    _mm512_mask_storeu_epi32(acc, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc), sum));
+    return 1;
+#else
+    (void)acc, (void)rows, (void)stride, (void)sp, (void)len;
+    return 0;
+#endif
+}
+
 /* Dense rows: each spike adds its row's part in this thread's range. */
 static void deliver_dense(const s2_projection *q, const s2_population *post, const s2_workspace *ws,
                           const spike_lists *sp, span r, int32_t tick)
@@ -679,6 +701,8 @@ static void deliver_dense(const s2_projection *q, const s2_population *post, con
     int32_t *exc = ring_slot(ws, post, tick + q->uniform_delay);
     prepare_slot(ws, q->post, post, tick + q->uniform_delay, r);
     mark_dirty(ws, q->post, post, tick + q->uniform_delay);
+    if (post->ring_planes == 1 && add_short_rows(exc + r.lo, q->dense + r.lo, n, sp, r.hi - r.lo))
+        return;
     for (int32_t part = 0; part < sp->parts; part++)
         for (int32_t s = 0; s < sp->n[part]; s++)
             add_row(exc + r.lo, post->ring_planes, n, q->dense + (int64_t)sp->idx[part][s] * n + r.lo, r.hi - r.lo);
