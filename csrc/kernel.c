@@ -124,9 +124,10 @@ static inline void acc_store(int32_t *out, s2_acc acc) { memcpy(out, acc.lane, s
 
 /* Appends i + j to out[count..] for every set bit j of m; returns the new count. Branch-free per 16 spikes (a
  * busy layer's bits are unpredictable). With VBMI2 the set positions are compressed as bytes and widened 16 at a
- * time: one step for a block of at most 16 spikes, against four 16-lane dword compresses. Each store writes 16
- * entries from where the spikes so far end: the caller's list has room (out[count] belongs to neuron i - lo or
- * earlier, and i + 63 < hi). */
+ * time: one step for a block of at most 16 spikes, against four 16-lane dword compresses; that step is taken
+ * even for an empty block, so the caller need not test m (S2_APPEND_EMPTY: a quiet layer's blocks are mostly
+ * empty, and the test mispredicts on every one that is not). Each store writes 16 entries from where the spikes
+ * so far end: the caller's list has room (out[count] belongs to neuron i - lo or earlier, and i + 63 < hi). */
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI2__)
 static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
 {
@@ -136,13 +137,16 @@ static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32
     const __m512i base = _mm512_set1_epi32(i);
     __m512i set = _mm512_maskz_compress_epi8(m, positions);
     const int32_t n = __builtin_popcountll(m);
-    for (int32_t j = 0; j < n; j += 16) {
+    int32_t j = 0;
+    do {
         _mm512_storeu_si512((void *)(out + count + j),
                             _mm512_add_epi32(base, _mm512_cvtepu8_epi32(_mm512_castsi512_si128(set))));
         set = _mm512_alignr_epi32(_mm512_setzero_si512(), set, 4);  /* the next 16 positions to the bottom */
-    }
+        j += 16;
+    } while (j < n);
     return count + n;
 }
+#define S2_APPEND_EMPTY 1
 #elif defined(__AVX512F__) && defined(__AVX512BW__)
 static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
 {
@@ -155,6 +159,7 @@ static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32
     }
     return count;
 }
+#define S2_APPEND_EMPTY 0
 #else
 static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32_t count)
 {
@@ -162,6 +167,7 @@ static inline int32_t append_set_bits(uint64_t m, int32_t i, int32_t *out, int32
         out[count++] = i + __builtin_ctzll(m);
     return count;
 }
+#define S2_APPEND_EMPTY 0
 #endif
 
 const char *s2_simd_level(void)
@@ -1432,7 +1438,7 @@ static int32_t collect_spikes(const uint8_t *flag, int32_t lo, int32_t hi, int32
     int32_t i = lo;
     for (; i + 64 <= hi; i += 64) {
         const uint64_t m = nonzero_mask64(flag + i);
-        if (m)
+        if (S2_APPEND_EMPTY || m)
             count = append_set_bits(m, i, out, count);
     }
     for (; i < hi; i++) {
