@@ -1025,27 +1025,63 @@ static inline void product_end(int amx)
  * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
  * negative weights, whose sum goes into the inh plane as a magnitude. */
 /* The pooled map from a channel-last pre population's spike flags (still last tick's: in one thread, delivery
- * precedes the update): each map cell adds the pool_y x pool_x pixels' c_in flags, 16 channels per vector add
- * (c_in a multiple of 16). Rows and columns past the map are read by no output and skipped. */
+ * precedes the update), 16 channels per vector add (c_in a multiple of 16). A pooled row's pool_y input rows are
+ * summed first, 64 bytes at a time, into a line buffer (a segment of at most S2_POOL_LINE bytes at a time), then
+ * each map cell adds its pool_x pixels from it: pool_x loads per cell instead of pool_y * (pool_x + 1) loads and
+ * pool_y stores. Rows and columns past the map are read by no output and skipped. Counts stay exact: a pooled cell
+ * collects at most 127 spikes (lowering's MAX_POOL_COUNT). */
 typedef uint8_t s2_bytes16 __attribute__((vector_size(16)));
+typedef uint8_t s2_bytes64 __attribute__((vector_size(64)));
+#define S2_POOL_LINE 4096
+
+/* line[0..bytes) = the sum of the rows in[0..), in[stride..), ... (rows of them); bytes a multiple of 16. */
+static void sum_rows(uint8_t *restrict line, const uint8_t *restrict in, int64_t stride, int32_t rows, int64_t bytes)
+{
+    int64_t b = 0;
+    for (; b + 64 <= bytes; b += 64) {
+        s2_bytes64 acc, part;
+        memcpy(&acc, in + b, 64);
+        for (int32_t r = 1; r < rows; r++) {
+            memcpy(&part, in + r * stride + b, 64);
+            acc += part;
+        }
+        memcpy(line + b, &acc, 64);
+    }
+    for (; b < bytes; b += 16) {
+        s2_bytes16 acc, part;
+        memcpy(&acc, in + b, 16);
+        for (int32_t r = 1; r < rows; r++) {
+            memcpy(&part, in + r * stride + b, 16);
+            acc += part;
+        }
+        memcpy(line + b, &acc, 16);
+    }
+}
 
 static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *map)
 {
-    const int32_t c_in = q->c_in, width = q->pw * q->pool_x, mw = map_w(q), mh = map_h(q);
+    const int32_t c_in = q->c_in, mw = map_w(q), mh = map_h(q), cell = q->pool_x * c_in;
     const int32_t cols = q->pw < mw - q->pad_left ? q->pw : mw - q->pad_left;
-    for (int32_t y = 0; y < q->ph * q->pool_y && y / q->pool_y + q->pad_top < mh; y++) {
-        const uint8_t *in = flags + (int64_t)y * width * c_in;
-        uint8_t *row = map + ((int64_t)(y / q->pool_y + q->pad_top) * mw + q->pad_left) * c_in;
-        for (int32_t x = 0; x < cols; x++)
-            for (int32_t c = 0; c < c_in; c += 16) {
-                s2_bytes16 sum, part;
-                memcpy(&sum, row + (int64_t)x * c_in + c, 16);
-                for (int32_t dx = 0; dx < q->pool_x; dx++) {
-                    memcpy(&part, in + ((int64_t)x * q->pool_x + dx) * c_in + c, 16);
-                    sum += part;
+    const int32_t seg = S2_POOL_LINE / cell;  /* map columns per segment (fill_map: cell <= S2_POOL_LINE) */
+    const int64_t line_bytes = (int64_t)q->pw * cell;
+    uint8_t line[S2_POOL_LINE] __attribute__((aligned(64)));
+    for (int32_t y = 0; y < q->ph && y + q->pad_top < mh; y++) {
+        const uint8_t *in = flags + (int64_t)y * q->pool_y * line_bytes;
+        uint8_t *row = map + ((int64_t)(y + q->pad_top) * mw + q->pad_left) * c_in;
+        for (int32_t x0 = 0; x0 < cols; x0 += seg) {
+            const int32_t n = cols - x0 < seg ? cols - x0 : seg;
+            sum_rows(line, in + (int64_t)x0 * cell, line_bytes, q->pool_y, (int64_t)n * cell);
+            for (int32_t x = 0; x < n; x++)
+                for (int32_t c = 0; c < c_in; c += 16) {
+                    s2_bytes16 sum, part;
+                    memcpy(&sum, line + (int64_t)x * cell + c, 16);
+                    for (int32_t dx = 1; dx < q->pool_x; dx++) {
+                        memcpy(&part, line + (int64_t)x * cell + (int64_t)dx * c_in + c, 16);
+                        sum += part;
+                    }
+                    memcpy(row + (int64_t)(x0 + x) * c_in + c, &sum, 16);
                 }
-                memcpy(row + (int64_t)x * c_in + c, &sum, 16);
-            }
+        }
     }
 }
 
@@ -1054,7 +1090,7 @@ static void fill_map(const s2_projection *q, const s2_population *pre, const s2_
                      uint8_t *map)
 {
     /* not in a split sample: there another thread may already be updating (rewriting) the pre's flags */
-    if (q->pre_channel_last && q->c_in % 16 == 0 && ws->n_threads == 1) {
+    if (q->pre_channel_last && q->c_in % 16 == 0 && ws->n_threads == 1 && q->pool_x * q->c_in <= S2_POOL_LINE) {
         pool_flags(q, ws->flags + pre->state_offset, map);
         return;
     }

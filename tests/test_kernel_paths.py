@@ -95,6 +95,34 @@ def test_conv_feeding_conv(tuning, pool):
     assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 6))
 
 
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS[:2], ids=["amx", "simd"])
+def test_pooled_flags_of_a_wide_layer_in_segments(tuning):
+    # the dense path pools a 64-channel layer's spike flags 2 x 2 into its map through a line buffer of 4096
+    # bytes: a row of 42 pooled cells of 128 bytes takes two segments
+    rng = np.random.default_rng(5)
+    inp = snn.Population(2 * 6 * 86, "spike_list", {}, name="in")
+    first = snn.Population(64 * 4 * 84, "lif_conv2d", {"threshold": 30.0, "alpha_decay": 0.75}, name="first")
+    second = snn.Population(8 * 2 * 42, "lif_conv2d", {"threshold": 60.0, "alpha_decay": 0.5}, name="second")
+    second.record = ["spikes", "v"]
+    net = snn.Network("wide").add(
+        inp,
+        first,
+        second,
+        snn.Conv2DProjection(inp, first, rng.integers(-40, 41, (2, 64, 3, 3)), {"in_height": 6, "in_width": 86}),
+        snn.Conv2DProjection(
+            first,
+            second,
+            rng.integers(-60, 61, (64, 8, 1, 1)),
+            {"in_height": 4, "in_width": 84, "pool_x": 2, "pool_y": 2},
+        ),
+    )
+    x = (rng.random((1, 5, inp.size)) < 0.5).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 5)
+    assert want.spikes["second"].any()
+    assert lower(net, tuning=tuning).projections[1].geometry["pre_channel_last"] == 1
+    assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 5))
+
+
 def _two_conv_layers(first_listed: str, extra_input: bool):
     """Network in -> conv (16 ch) -> second (pool 2, padding).
 
