@@ -689,8 +689,10 @@ static int add_short_rows(int32_t *acc, const int8_t *rows, int64_t stride, cons
     const __mmask16 m = (__mmask16)((1u << len) - 1);
     __m512i sum = _mm512_setzero_si512();
     for (int32_t part = 0; part < sp->parts; part++)
-        for (int32_t s = 0; s < sp->n[part]; s++)
-            sum = _mm512_add_epi32(sum, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, rows + sp->idx[part][s] * stride)));
+        for (int32_t s = 0; s < sp->n[part]; s++) {
+            const __m128i w = _mm_maskz_loadu_epi8(m, rows + sp->idx[part][s] * stride);
+            sum = _mm512_add_epi32(sum, _mm512_cvtepi8_epi32(w));
+        }
     _mm512_mask_storeu_epi32(acc, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc), sum));
     return 1;
 #else
@@ -751,7 +753,10 @@ static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n,
     if (ky1 < 0 || kx1 < 0)
         return;
     const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
-    for (int32_t ky = ky0, oy = oy0; ky <= ky1; ky += q->stride_y, oy--) {
+    /* out's row for output row oy; one division per spike, not per kernel row */
+    for (int32_t ky = ky0, oy = oy0, at = ring ? oy0 % ring : oy0 - oy_lo; ky <= ky1; ky += q->stride_y, oy--, at--) {
+        if (ring && at < 0)
+            at += ring;
         if (oy >= oy_hi)
             continue;
         if (oy < oy_lo)  /* oy only falls */
@@ -760,7 +765,7 @@ static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n,
          * kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one contiguous add of
          * (taps * c_out) values instead of one short add per tap. */
         const int8_t *krow = kc + (int64_t)ky * q->k_w * co;
-        int32_t *orow = out + (int64_t)(ring ? oy % ring : oy - oy_lo) * q->ow * co;
+        int32_t *orow = out + (int64_t)at * q->ow * co;
         if (q->stride_x == 1) {
             const int32_t taps = kx1 - kx0 + 1;
             add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx1) * co,
