@@ -1181,11 +1181,7 @@ static int64_t deliver_conv(const s2_projection *q, const s2_population *pre, co
  * update was fused into this tick's delivery, so phase 2 only records it. */
 #define S2_FUSED_MARK 7
 
-/* Whether conv projection k may update its target band by band as it delivers (deliver_conv_fused, on either
- * path), so the sums never go through the ring: k is the target's only input (one signed plane, one slot), one
- * thread runs the sample, a row of sums fits the stack buffer, and every projection from the target (which may
- * read its spike flags) is delivered before k in the tick (deliver_all goes from the last projection to the
- * first). */
+/* Output rows per band of a fused update: whole rows, S2_FUSED_BAND sums or one row. */
 static inline int32_t fused_band(const s2_projection *q)
 {
     const int32_t row = q->ow * q->c_out;
@@ -1202,6 +1198,11 @@ static inline int32_t events_ring_rows(const s2_projection *q)
     return rows * q->ow * q->c_out <= S2_FUSED_MAX ? (int32_t)rows : 0;
 }
 
+/* Whether conv projection k may update its target band by band as it delivers (deliver_conv_fused, on either
+ * path), so the sums never go through the ring: k is the target's only input (one signed plane, one slot), one
+ * thread runs the sample, a row of sums fits the stack buffer, and every projection from the target (which may
+ * read its spike flags) is delivered before k in the tick (deliver_all goes from the last projection to the
+ * first). */
 static int fusable(const s2_network *net, const s2_workspace *ws, int32_t k)
 {
     const s2_projection *q = &net->projs[k];
@@ -1511,10 +1512,11 @@ static int pop_switches(const s2_population *p)
 }
 
 /* A conv projection's delivery and the update of its target in one pass, band by band of output rows: the sums of
- * a band land in a buffer on the stack (from the dense product, or spike by spike on the event path), which the
- * update reads while it is still in L1, so they never travel through the ring (a write, a read and a clear of 4
- * bytes per neuron and tick, through L2) and the event path's scattered adds stay in L1. Lists the target's
- * spikes as phase 2 would; phase 2 then only records it. */
+ * a band land in a buffer on the stack, which the update reads while it is still in L1, so they never travel
+ * through the population's ring (a write, a read and a clear of 4 bytes per neuron and tick, through L2). The
+ * dense product writes each band whole; on the event path the buffer is a ring of output rows (events_ring_rows)
+ * that each spike adds all its taps into once, and a band is updated when every spike reaching it is in. Lists
+ * the target's spikes as phase 2 would; phase 2 then only records it. */
 static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, const spike_lists *sp, int32_t k)
 {
     const s2_projection *q = &net->projs[k];
@@ -1540,7 +1542,7 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
         int32_t *in = sums;
         if (dense) {
             conv_product(q, map, 1, oy, end, 1, amx, sums, 0);
-        } else {  /* this band's half of the ring, complete once the spikes starting in it are added */
+        } else {  /* this band's rows of the ring, complete once the spikes starting in it are added */
             conv_events_band(q, sums, sp->idx[0], sp->n[0], &runs, oy, end, ring);
             in = sums + (int64_t)(oy % ring) * row;
         }

@@ -177,6 +177,8 @@ def measure_conv(spec: BenchNet, batch: int, ticks: int, repeats: int, compile_:
             torch.set_num_threads(threads)
             loaded = Simulator(num_threads=threads).load(net)
             runs: dict[str, Callable] = {"s2sim": functools.partial(loaded.run_batch, {"input": x})}
+            for _ in range(2):  # warm-up, as each snnTorch side gets (the first run allocates the workspaces)
+                runs["s2sim"]()
             for name, (model, convert) in configs.items():
                 try:
                     xs = convert(x5)
