@@ -1039,7 +1039,7 @@ typedef uint8_t s2_bytes16 __attribute__((vector_size(16)));
 typedef uint8_t s2_bytes64 __attribute__((vector_size(64)));
 #define S2_POOL_LINE 4096
 
-/* line[0..bytes) = the sum of the rows in[0..), in[stride..), ... (rows of them); bytes a multiple of 16. */
+/* line[0..bytes) = the sum of the rows in[0..), in[stride..), ... (rows of them). */
 static void sum_rows(uint8_t *restrict line, const uint8_t *restrict in, int64_t stride, int32_t rows, int64_t bytes)
 {
     int64_t b = 0;
@@ -1052,14 +1052,11 @@ static void sum_rows(uint8_t *restrict line, const uint8_t *restrict in, int64_t
         }
         memcpy(line + b, &acc, 64);
     }
-    for (; b < bytes; b += 16) {
-        s2_bytes16 acc, part;
-        memcpy(&acc, in + b, 16);
-        for (int32_t r = 1; r < rows; r++) {
-            memcpy(&part, in + r * stride + b, 16);
-            acc += part;
-        }
-        memcpy(line + b, &acc, 16);
+    for (; b < bytes; b++) {  /* a tail of at most 48 bytes */
+        uint8_t acc = in[b];
+        for (int32_t r = 1; r < rows; r++)
+            acc = (uint8_t)(acc + in[r * stride + b]);
+        line[b] = acc;
     }
 }
 
