@@ -285,39 +285,30 @@ def exported_graph():
 
 
 @pytest.mark.parametrize(
-    "key, value, fragment",
+    "node_key, key, value, fragment",
     [
-        ("s2sim_pre_idx", None, "lacks 's2sim_pre_idx'"),
-        ("s2sim_post_idx", np.array([0.5, 1.0]), "'s2sim_post_idx' holds values that are not finite integers"),
-        ("s2sim_delays", np.array([1, 2, 3]), "'s2sim_delays' has 3 values; expected 2"),
-        ("s2sim_weights", np.array(["5", "4"]), "'s2sim_weights' must be real numbers"),
+        ("s2sim_pre_idx", "s2sim_pre_idx", None, "lacks 's2sim_pre_idx'"),
+        (
+            "s2sim_pre_idx",
+            "s2sim_post_idx",
+            np.array([0.5, 1.0]),
+            "'s2sim_post_idx' holds values that are not finite integers",
+        ),
+        ("s2sim_pre_idx", "s2sim_delays", np.array([1, 2, 3]), "'s2sim_delays' has 3 values; expected 2"),
+        ("s2sim_pre_idx", "s2sim_weights", np.array(["5", "4"]), "'s2sim_weights' must be real numbers"),
+        # an input node's spikes: losing their ticks used to drop every input spike silently
+        ("s2sim_spike_neurons", "s2sim_spike_ticks", None, "lacks 's2sim_spike_ticks'"),
+        ("s2sim_spike_neurons", "s2sim_spike_ticks", np.array([1, 2]), "'s2sim_spike_ticks' has 2 values; expected 1"),
     ],
 )
-def test_damaged_s2sim_metadata_is_a_conversion_error(key, value, fragment):
+def test_damaged_s2sim_metadata_is_a_conversion_error(node_key, key, value, fragment):
+    # node_key picks the node: a weight node (s2sim_pre_idx) or an input node (s2sim_spike_neurons)
     graph = exported_graph()
-    weight_node = next(n for n in graph.nodes.values() if "s2sim_pre_idx" in (n.metadata or {}))
+    node = next(n for n in graph.nodes.values() if node_key in (n.metadata or {}))
     if value is None:
-        del weight_node.metadata[key]
+        del node.metadata[key]
     else:
-        weight_node.metadata[key] = value
-    with raises(ConversionError, fragment):
-        convert(graph)
-
-
-@pytest.mark.parametrize(
-    "key, value, fragment",
-    [
-        ("s2sim_spike_ticks", None, "lacks 's2sim_spike_ticks'"),
-        ("s2sim_spike_ticks", np.array([1, 2]), "'s2sim_spike_ticks' has 2 values; expected 1"),
-    ],
-)
-def test_damaged_input_spikes_are_a_conversion_error_not_a_silent_input(key, value, fragment):
-    graph = exported_graph()
-    input_node = next(n for n in graph.nodes.values() if "s2sim_spike_neurons" in (n.metadata or {}))
-    if value is None:
-        del input_node.metadata[key]
-    else:
-        input_node.metadata[key] = value
+        node.metadata[key] = value
     with raises(ConversionError, fragment):
         convert(graph)
 
