@@ -1487,6 +1487,97 @@ static int32_t collect_spikes(const uint8_t *flag, int32_t lo, int32_t hi, int32
     return count;
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+/* A lif population's parameters as lif16_f32 reads them, taken out of the population once per call (the stores
+ * of the loop could otherwise alias them, and the compiler reloaded each one per vector). */
+typedef struct {
+    const float *alpha, *threshold, *offset, *v_reset;
+    __m512 alpha1, threshold1, offset1, v_reset1;  /* the uniform values, broadcast */
+    int subtract, no_offset;  /* no_offset: a uniform i_offset of +0.0, for which e + off is e (e, converted from
+                               * an integer, is never -0.0); the add is one of the loop's few vector ops */
+} lif_params_f32;
+
+static inline lif_params_f32 lif_params(const s2_population *p)
+{
+    lif_params_f32 k = {p->alpha_decay, p->threshold, p->i_offset, p->v_reset,
+                        _mm512_set1_ps(p->alpha_decay[0]), _mm512_set1_ps(p->threshold[0]),
+                        _mm512_set1_ps(p->i_offset[0]), _mm512_set1_ps(p->v_reset[0]),
+                        p->reset == S2_RESET_SUBTRACT, 0};
+    const float zero = 0.0f;
+    k.no_offset = memcmp(&p->i_offset[0], &zero, sizeof zero) == 0;
+    return k;
+}
+
+/* The lif update of 16 neurons from i (f32, none of the rare switches: step_f32 and fire_f32 in vector form, the
+ * same IEEE operations in the same order; syn = e + -0.0 is e itself, and the subtracting reset x + -th is
+ * x - th). Returns the spike mask. */
+static inline __attribute__((always_inline)) __mmask16 lif16_f32(const lif_params_f32 *k, float *restrict v,
+                                                                 const int32_t *restrict in, int32_t i, int sw)
+{
+    const int uniform = sw & S2_SW_UNIFORM;
+    const __m512 a = uniform ? k->alpha1 : _mm512_loadu_ps(k->alpha + i);
+    const __m512 th = uniform ? k->threshold1 : _mm512_loadu_ps(k->threshold + i);
+    const __m512 off = (sw & S2_SW_UNIFORM_OFFSET) ? k->offset1 : _mm512_loadu_ps(k->offset + i);
+    const __m512 e = (sw & S2_SW_INPUT) ? _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)in)) : _mm512_setzero_ps();
+    const int uniform_offset = sw & S2_SW_UNIFORM_OFFSET;
+    const __m512 x0 = _mm512_loadu_ps(v + i), syn = uniform_offset && k->no_offset ? e : _mm512_add_ps(e, off);
+    const __m512 x = (sw & S2_SW_FUSED) ? _mm512_fmadd_ps(x0, a, syn) : _mm512_add_ps(_mm512_mul_ps(x0, a), syn);
+    const __mmask16 s = _mm512_cmp_ps_mask(x, th, (sw & S2_SW_STRICT) ? _CMP_GT_OQ : _CMP_GE_OQ);
+    const __m512 r = k->subtract ? _mm512_sub_ps(x, th) : uniform ? k->v_reset1 : _mm512_loadu_ps(k->v_reset + i);
+    _mm512_storeu_ps(v + i, _mm512_mask_mov_ps(x, s, r));
+    return s;
+}
+
+/* lif_f32 over 64 neurons at a time with the spikes listed from the threshold masks: the flags are written from
+ * the masks too, so the list needs no second pass over them. The rest (under 64) takes the plain loop. */
+static inline __attribute__((always_inline)) int32_t lif_list_f32(const s2_population *p, float *restrict v,
+                                                                  const int32_t *restrict in, uint8_t *restrict flag,
+                                                                  int32_t lo, int32_t hi, int sw, int32_t *out,
+                                                                  int32_t count)
+{
+    const lif_params_f32 k = lif_params(p);
+    const __m512i one = _mm512_set1_epi8(1);
+    int32_t i = lo;
+    for (; i + 64 <= hi; i += 64) {
+        const int32_t *e = in + (i - lo);
+        const uint64_t m = (uint64_t)lif16_f32(&k, v, e, i, sw) | (uint64_t)lif16_f32(&k, v, e + 16, i + 16, sw) << 16 |
+                           (uint64_t)lif16_f32(&k, v, e + 32, i + 32, sw) << 32 |
+                           (uint64_t)lif16_f32(&k, v, e + 48, i + 48, sw) << 48;
+        _mm512_storeu_si512((void *)(flag + i), _mm512_maskz_mov_epi8(m, one));
+        if (S2_APPEND_EMPTY || m)
+            count = append_set_bits(m, i, out, count);
+    }
+    if (i < hi) {
+        lif_f32(p, v, in + (i - lo), 0, flag, i, hi, sw);
+        count = collect_spikes(flag, i, hi, out, count);
+    }
+    return count;
+}
+#define S2_LIST_CASE(c) case c: return lif_list_f32(p, v, in, flag, lo, hi, c, out, count);
+#endif
+
+/* Updates neurons [lo, hi) of a population (as update_f32 / update_f64) and appends their spikes to out from
+ * position count (as collect_spikes); returns the new count. */
+static int32_t update_list(const s2_population *p, const s2_workspace *ws, const int32_t *in, int64_t plane, int sw,
+                           int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count)
+{
+    uint8_t *flag = ws->flags + p->state_offset;
+    if (f64) {
+        update_f64(p, ws, in, plane, sw, lo, hi);
+        return collect_spikes(flag, lo, hi, out, count);
+    }
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    if (p->kind == S2_KIND_LIF && !(sw & S2_SW_RARE)) {
+        float *v = (float *)ws->v + p->state_offset;
+        switch (sw) {
+            S2_SW_CASES(S2_LIST_CASE)
+        }
+    }
+#endif
+    update_f32(p, ws, in, plane, sw, lo, hi);
+    return collect_spikes(flag, lo, hi, out, count);
+}
+
 /* The largest byte of row[0..n) (a loop the compiler vectorises): an input row is valid when it is at most 1. */
 static uint8_t max_byte(const uint8_t *row, int32_t n)
 {
@@ -1523,7 +1614,6 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
     int32_t sums[S2_FUSED_MAX] __attribute__((aligned(64)));
     const int32_t row = q->ow * q->c_out, band = fused_band(q), ring = dense ? 0 : events_ring_rows(q);
     const int sw = pop_switches(post) | S2_SW_INPUT;
-    const uint8_t *flag = ws->flags + post->state_offset;
     int32_t *out = ws->spikes_cur + post->state_offset, count = 0;
     uint8_t *map = dense ? ws->conv_map + q->map_offset : NULL;  /* a conv that is never dense has no map */
     row_runs runs;
@@ -1543,13 +1633,9 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
             conv_events_band(q, sums, sp->idx[0], sp->n[0], &runs, oy, end, ring);
             in = sums + (int64_t)(oy % ring) * row;
         }
-        if (f64)
-            update_f64(post, ws, in, 0, sw, lo, hi);
-        else
-            update_f32(post, ws, in, 0, sw, lo, hi);
+        count = update_list(post, ws, in, 0, sw, lo, hi, f64, out, count);
         if (!dense)  /* zeroed for the band that takes these ring rows next */
             memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
-        count = collect_spikes(flag, lo, hi, out, count);
     }
     if (dense) {
         product_end(amx);
@@ -1593,13 +1679,9 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         flag = ws->flags + p->state_offset;
         for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
             const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;
-            if (f64)
-                update_f64(p, ws, slot + lo, p->n, sw, lo, hi);
-            else
-                update_f32(p, ws, slot + lo, p->n, sw, lo, hi);
+            count = update_list(p, ws, slot + lo, p->n, sw, lo, hi, f64, out, count);
             for (int32_t plane = 0; clear && plane < p->ring_planes; plane++)  /* the chunk's entries, in L1 */
                 memset(slot + (int64_t)plane * p->n + lo, 0, sizeof(int32_t) * (size_t)(hi - lo));
-            count = collect_spikes(flag, lo, hi, out, count);
         }
     }
     if (p->kind != S2_KIND_INPUT && io->rec_v) {

@@ -14,6 +14,7 @@ from s2sim.errors import ConfigError
 from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
 from s2sim.simulator import Simulator
 from s2sim.tuning import NEVER, KernelTuning, amx_available
+from s2sim.variants import Point, profile_of
 
 DENSE_PRODUCTS = [
     KernelTuning(conv="dense", matrix_unit=True),
@@ -196,6 +197,43 @@ def test_event_path_updating_its_target_band_by_band(c_in):
     want = oracle.run_batch(net, {"in": x}, 4)
     assert want.spikes["conv"].any()
     assert_identical(want, Simulator(num_threads=1, tuning=KernelTuning(conv="events")).run_batch(net, {"in": x}, 4))
+
+
+@pytest.mark.parametrize("uniform", [True, False], ids=["uniform", "per_neuron"])
+@pytest.mark.parametrize("reset", ["reset_by_subtraction", "reset_to_v_reset"])
+@pytest.mark.parametrize("threshold_op, fma", [(">=", False), (">", True)])
+def test_vector_lif_update_in_every_variant(uniform, reset, threshold_op, fma):
+    # 200 neurons: three blocks of 64 on the vector update that lists spikes from its threshold masks, and a tail
+    # of 8 on the plain loop; per-neuron parameters differ neuron by neuron (i_offset 0.0 at neuron 0, where a
+    # uniform zero offset skips its add), driven by a sparse input so that V crosses the threshold often
+    rng = np.random.default_rng(7)
+    n = 200
+
+    def param(values: list[float]):
+        return values[0] if uniform else rng.choice(values, n)
+
+    # values with few binary digits, so that V often lands exactly on the threshold (where > and >= differ)
+    offset = 0.0 if uniform else np.concatenate([[0.0], rng.choice([-0.5, 0.25, 1.0], n - 1)])
+    params = {
+        "threshold": param([40.0, 24.0, 33.0]),
+        "alpha_decay": param([0.5, 0.75, 0.875]),
+        "i_offset": offset,
+        "v_reset": param([-2.5, 0.0, 3.0]),
+        "v_init": rng.integers(-10, 30, n).astype(float),
+        "reset": reset,
+    }
+    inp = snn.Population(300, "spike_list", {}, name="in")
+    pop = snn.Population(n, "lif_no_delay", params, name="pop", record=["spikes", "v"])
+    pairs = np.unique(np.stack([rng.integers(0, 300, 4000), rng.integers(0, n, 4000)], axis=1), axis=0)
+    conns = np.column_stack([pairs, rng.integers(-60, 90, len(pairs)), np.zeros(len(pairs))])
+    net = snn.Network("update").add(inp, pop, snn.Projection(inp, pop, conns))
+    x = (rng.random((2, 30, 300)) < 0.05).astype(np.uint8)
+    model = "lif_no_delay"
+    profile = profile_of({Point("threshold_op", model): threshold_op, Point("fused_multiply_add", model): fma})
+    want = oracle.run_batch(net, {"in": x}, 30, profile=profile)
+    got = Simulator(profile=profile).run_batch(net, {"in": x}, 30)
+    assert want.spikes["pop"][:, :, :192].sum() > 100 and want.spikes["pop"][:, :, 192:].any()
+    assert_identical(want, got)
 
 
 def test_amx_is_used_where_the_machine_has_it():
