@@ -1499,12 +1499,11 @@ typedef struct {
 
 static inline lif_params_f32 lif_params(const s2_population *p)
 {
-    lif_params_f32 k = {p->alpha_decay, p->threshold, p->i_offset, p->v_reset,
-                        _mm512_set1_ps(p->alpha_decay[0]), _mm512_set1_ps(p->threshold[0]),
-                        _mm512_set1_ps(p->i_offset[0]), _mm512_set1_ps(p->v_reset[0]),
-                        p->reset == S2_RESET_SUBTRACT, 0};
     const float zero = 0.0f;
-    k.no_offset = memcmp(&p->i_offset[0], &zero, sizeof zero) == 0;
+    const lif_params_f32 k = {p->alpha_decay, p->threshold, p->i_offset, p->v_reset,
+                              _mm512_set1_ps(p->alpha_decay[0]), _mm512_set1_ps(p->threshold[0]),
+                              _mm512_set1_ps(p->i_offset[0]), _mm512_set1_ps(p->v_reset[0]),
+                              p->reset == S2_RESET_SUBTRACT, memcmp(&p->i_offset[0], &zero, sizeof zero) == 0};
     return k;
 }
 
@@ -1514,12 +1513,11 @@ static inline lif_params_f32 lif_params(const s2_population *p)
 static inline __attribute__((always_inline)) __mmask16 lif16_f32(const lif_params_f32 *k, float *restrict v,
                                                                  const int32_t *restrict in, int32_t i, int sw)
 {
-    const int uniform = sw & S2_SW_UNIFORM;
+    const int uniform = sw & S2_SW_UNIFORM, uniform_offset = sw & S2_SW_UNIFORM_OFFSET;
     const __m512 a = uniform ? k->alpha1 : _mm512_loadu_ps(k->alpha + i);
     const __m512 th = uniform ? k->threshold1 : _mm512_loadu_ps(k->threshold + i);
-    const __m512 off = (sw & S2_SW_UNIFORM_OFFSET) ? k->offset1 : _mm512_loadu_ps(k->offset + i);
+    const __m512 off = uniform_offset ? k->offset1 : _mm512_loadu_ps(k->offset + i);
     const __m512 e = (sw & S2_SW_INPUT) ? _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)in)) : _mm512_setzero_ps();
-    const int uniform_offset = sw & S2_SW_UNIFORM_OFFSET;
     const __m512 x0 = _mm512_loadu_ps(v + i), syn = uniform_offset && k->no_offset ? e : _mm512_add_ps(e, off);
     const __m512 x = (sw & S2_SW_FUSED) ? _mm512_fmadd_ps(x0, a, syn) : _mm512_add_ps(_mm512_mul_ps(x0, a), syn);
     const __mmask16 s = _mm512_cmp_ps_mask(x, th, (sw & S2_SW_STRICT) ? _CMP_GT_OQ : _CMP_GE_OQ);
