@@ -957,50 +957,139 @@ static void amx_configure(const s2_projection *q)
     for (int t = 0; t < 4; t++)
         cfg.rows[t] = (uint8_t)per_tile, cfg.colsb[t] = 64;
     cfg.rows[4] = cfg.rows[6] = (uint8_t)per_tile, cfg.colsb[4] = cfg.colsb[6] = (uint16_t)(4 * chunk);
-    cfg.rows[5] = (uint8_t)chunk, cfg.colsb[5] = 64;
+    cfg.rows[5] = cfg.rows[7] = (uint8_t)chunk, cfg.colsb[5] = cfg.colsb[7] = 64;  /* 7: amx_group_pair's */
     /* not _tile_loadconfig: GCC's names a pointer-sized memory operand only, so the compiler may drop the stores
      * of the rest of the configuration as dead (it did once this became its own function, and the load faulted);
      * here the whole struct is the operand */
     __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
-/* Its tiles configured (amx_configure). */
+/* The geometry of the plain AMX product of output rows [oy_lo, oy_hi): position tiles (per_tile outputs of a row)
+ * numbered row by row, where each starts in the map and in out (row oy_lo's first entry). */
+typedef struct {
+    int32_t quads, chunk, pad, per_tile, tiles_x, step, row, n_tiles, oy_lo;
+} amx_plan;
+
+static amx_plan plan_amx(const s2_projection *q, int32_t oy_lo, int32_t oy_hi)
+{
+    amx_plan a;
+    a.quads = conv_quads(q), a.chunk = a.quads / quad_chunks(q->c_in, q->k_w), a.pad = conv_out_pad(q);
+    a.per_tile = tile_positions(q->ow), a.tiles_x = (q->ow + a.per_tile - 1) / a.per_tile;
+    a.step = q->stride_x * q->c_in, a.row = map_w(q) * q->c_in, a.n_tiles = (oy_hi - oy_lo) * a.tiles_x;
+    a.oy_lo = oy_lo;
+    return a;
+}
+
+static inline const uint8_t *tile_src(const s2_projection *q, const amx_plan *a, const uint8_t *map, int32_t t)
+{
+    const int32_t oy = a->oy_lo + t / a->tiles_x, ox0 = t % a->tiles_x * a->per_tile;
+    return map + (int64_t)oy * q->stride_y * a->row + (int64_t)ox0 * a->step;
+}
+
+static inline int32_t *tile_dst(const s2_projection *q, const amx_plan *a, int32_t *out, int32_t t, int32_t first)
+{
+    return out + ((int64_t)(t / a->tiles_x) * q->ow + t % a->tiles_x * a->per_tile) * q->c_out + first;
+}
+
+/* A tile's sums (through sums[], not direct) added into out: its valid positions, the group's lanes. */
+static void add_tile(const s2_projection *q, const amx_plan *a, int32_t *dst, int32_t t, int32_t first,
+                     int32_t sums[16][16], int32_t sign, int fresh)
+{
+    const int32_t ox0 = t % a->tiles_x * a->per_tile, valid = q->ow - ox0 < a->per_tile ? q->ow - ox0 : a->per_tile;
+    const int32_t lanes = q->c_out - first < 16 ? q->c_out - first : 16;
+    for (int32_t p = 0; p < valid; p++)
+        add_lanes(dst + (int64_t)p * q->c_out, sums[p], lanes, sign, fresh);
+}
+
+/* One channel group (first .. first + 15) for four position tiles at a time. */
+static void amx_group(const s2_projection *q, const amx_plan *a, const uint8_t *map, const int8_t *plane,
+                      int32_t first, int32_t sign, int fresh, int32_t *out)
+{
+    const int32_t quads = a->quads, chunk = a->chunk, pad = a->pad, step = a->step, row = a->row;
+    const int direct = sign > 0 && q->c_out - first >= 16 && q->ow % a->per_tile == 0;
+    int32_t sums[4][16][16];
+    for (int32_t t0 = 0; t0 < a->n_tiles; t0 += 4) {
+        const int32_t nt = a->n_tiles - t0 < 4 ? a->n_tiles - t0 : 4;
+        const uint8_t *src[4];
+        int32_t *dst[4];
+        for (int32_t t = 0; t < nt; t++)
+            src[t] = tile_src(q, a, map, t0 + t), dst[t] = tile_dst(q, a, out, t0 + t, first);
+        S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
+        for (int32_t ky = 0; ky < q->k_h; ky++)
+            for (int32_t j = 0; j < quads; j += chunk) {
+                const int64_t at = (int64_t)ky * row + 4 * j;
+                _tile_loadd(5, plane + (((int64_t)ky * quads + j) * pad + first) * 4, 4 * pad);
+                S2_TILE_STEP(0, 4) S2_TILE_STEP(1, 6) S2_TILE_STEP(2, 4) S2_TILE_STEP(3, 6)
+            }
+        S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
+        for (int32_t t = 0; !direct && t < nt; t++)
+            add_tile(q, a, dst[t], t0 + t, first, sums[t], sign, fresh);
+    }
+}
+
+/* Two channel groups (first .. first + 31, the second possibly partial) for two position tiles at a time: each map
+ * tile loaded once for both groups' weights (tiles 5 and 7), against once per group in amx_group; the map tiles
+ * are the costly loads (their rows, stride_x * c_in bytes apart, often cross a cache line). Accumulators: 0 and 1
+ * the first position tile's two groups, 2 and 3 the second's. */
+#define S2_PAIR_START(T)                                                                                         \
+    if (nt > T) {                                                                                                \
+        if (direct[T] && !fresh)                                                                                 \
+            _tile_loadd(T, dst[T], 4 * q->c_out);                                                                \
+        else                                                                                                     \
+            _tile_zero(T);                                                                                       \
+    }
+#define S2_PAIR_END(T)                                                                                           \
+    if (nt > T)                                                                                                  \
+        _tile_stored(T, direct[T] ? (void *)dst[T] : (void *)sums[T], direct[T] ? 4 * q->c_out : 64);
+
+static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint8_t *map, const int8_t *plane,
+                           int32_t first, int32_t sign, int fresh, int32_t *out)
+{
+    const int32_t quads = a->quads, chunk = a->chunk, pad = a->pad, step = a->step, row = a->row;
+    const int whole = sign > 0 && q->ow % a->per_tile == 0, second_whole = q->c_out - first >= 32;
+    int32_t sums[4][16][16];
+    for (int32_t t0 = 0; t0 < a->n_tiles; t0 += 2) {
+        const int32_t nt = a->n_tiles - t0 < 2 ? 2 : 4;  /* accumulators in use */
+        const uint8_t *src[2] = {tile_src(q, a, map, t0), nt > 2 ? tile_src(q, a, map, t0 + 1) : NULL};
+        int32_t *dst[4];
+        int direct[4];
+        for (int32_t c = 0; c < nt; c++) {
+            dst[c] = tile_dst(q, a, out, t0 + c / 2, first + 16 * (c % 2));
+            direct[c] = whole && (c % 2 == 0 || second_whole);
+        }
+        S2_PAIR_START(0) S2_PAIR_START(1) S2_PAIR_START(2) S2_PAIR_START(3)
+        for (int32_t ky = 0; ky < q->k_h; ky++)
+            for (int32_t j = 0; j < quads; j += chunk) {
+                const int64_t at = (int64_t)ky * row + 4 * j;
+                const int8_t *w = plane + (((int64_t)ky * quads + j) * pad + first) * 4;
+                _tile_loadd(5, w, 4 * pad);
+                _tile_loadd(7, w + 64, 4 * pad);
+                _tile_loadd(4, src[0] + at, step);
+                _tile_dpbusd(0, 4, 5);
+                _tile_dpbusd(1, 4, 7);
+                if (nt > 2) {
+                    _tile_loadd(6, src[1] + at, step);
+                    _tile_dpbusd(2, 6, 5);
+                    _tile_dpbusd(3, 6, 7);
+                }
+            }
+        S2_PAIR_END(0) S2_PAIR_END(1) S2_PAIR_END(2) S2_PAIR_END(3)
+        for (int32_t c = 0; c < nt; c++)
+            if (!direct[c])
+                add_tile(q, a, dst[c], t0 + c / 2, first + 16 * (c % 2), sums[c], sign, fresh);
+    }
+}
+
+/* Its tiles configured (amx_configure): channel groups two at a time, a last odd one alone. */
 static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t oy_lo,
                             int32_t oy_hi, int32_t sign, int fresh, int32_t *out)  /* out: row oy_lo's first entry */
 {
-    const int32_t quads = conv_quads(q), chunk = quads / quad_chunks(q->c_in, q->k_w), pad = conv_out_pad(q);
-    const int32_t per_tile = tile_positions(q->ow), tiles_x = (q->ow + per_tile - 1) / per_tile;
-    const int32_t step = q->stride_x * q->c_in, row = map_w(q) * q->c_in, n_tiles = (oy_hi - oy_lo) * tiles_x;
-    const int direct = sign > 0 && q->c_out % 16 == 0 && q->ow % per_tile == 0;
-    int32_t sums[4][16][16];
-    for (int32_t first = 0; first < q->c_out; first += 16)
-        for (int32_t t0 = 0; t0 < n_tiles; t0 += 4) {
-            const int32_t nt = n_tiles - t0 < 4 ? n_tiles - t0 : 4;
-            const uint8_t *src[4];
-            int32_t *dst[4];
-            for (int32_t t = 0; t < nt; t++) {
-                const int32_t oy = oy_lo + (t0 + t) / tiles_x, ox0 = (t0 + t) % tiles_x * per_tile;
-                src[t] = map + (int64_t)oy * q->stride_y * row + (int64_t)ox0 * step;
-                dst[t] = out + ((int64_t)(oy - oy_lo) * q->ow + ox0) * q->c_out + first;
-            }
-            S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
-            for (int32_t ky = 0; ky < q->k_h; ky++)
-                for (int32_t j = 0; j < quads; j += chunk) {
-                    const int64_t at = (int64_t)ky * row + 4 * j;
-                    _tile_loadd(5, plane + (((int64_t)ky * quads + j) * pad + first) * 4, 4 * pad);
-                    S2_TILE_STEP(0, 4) S2_TILE_STEP(1, 6) S2_TILE_STEP(2, 4) S2_TILE_STEP(3, 6)
-                }
-            S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
-            if (direct)
-                continue;
-            const int32_t lanes = q->c_out - first < 16 ? q->c_out - first : 16;
-            for (int32_t t = 0; t < nt; t++) {
-                const int32_t ox0 = (t0 + t) % tiles_x * per_tile;
-                const int32_t valid = q->ow - ox0 < per_tile ? q->ow - ox0 : per_tile;
-                for (int32_t p = 0; p < valid; p++)
-                    add_lanes(dst[t] + (int64_t)p * q->c_out, sums[t][p], lanes, sign, fresh);
-            }
-        }
+    const amx_plan a = plan_amx(q, oy_lo, oy_hi);
+    int32_t first = 0;
+    for (; q->c_out - first > 16; first += 32)
+        amx_group_pair(q, &a, map, plane, first, sign, fresh, out);
+    if (first < q->c_out)
+        amx_group(q, &a, map, plane, first, sign, fresh, out);
 }
 #endif
 

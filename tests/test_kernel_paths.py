@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_oracle_vs_kernel import assert_identical
 
-from s2sim import oracle, snn
+from s2sim import ChipProfile, oracle, snn
 from s2sim.errors import ConfigError
 from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
 from s2sim.simulator import Simulator
@@ -53,6 +53,27 @@ def test_busy_wide_conv_on_every_product(tuning):
     got = Simulator(tuning=tuning).run_batch(net, {"in": x}, 4)
     assert want.spikes["conv"].any()
     assert_identical(want, got)
+
+
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS[:2], ids=["amx", "simd"])
+@pytest.mark.parametrize(
+    "c_in, c_out, side, grouping",
+    [
+        (3, 24, 19, "input_first"),  # a pair of channel groups whose second is partial; rows of 17 in tiles of 9, 8
+        (3, 20, 18, "input_first"),  # a partial second group on whole position tiles (rows of 16)
+        (5, 48, 10, "left_to_right"),  # a pair and a last group alone, each for both ring planes (negatives apart)
+        (2, 32, 20, "input_first"),  # whole pairs written straight into the target's sums
+    ],
+)
+def test_dense_product_channel_groups(tuning, c_in, c_out, side, grouping):
+    # the AMX product takes its channel groups two at a time (one map tile load for both) and a last odd group
+    # alone; every combination of whole and partial groups and position tiles, on both products, against the oracle
+    net, rng = _conv_net(c_in, c_out, side, 3, 1)
+    profile = ChipProfile(input_grouping=grouping)
+    x = (rng.random((2, 4, net.populations[0].size)) < 0.5).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 4, profile=profile)
+    assert want.spikes["conv"].any()
+    assert_identical(want, Simulator(profile, num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 4))
 
 
 @pytest.mark.parametrize("tuning", DENSE_PRODUCTS, ids=["amx", "simd", "events"])
