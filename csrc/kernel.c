@@ -926,12 +926,12 @@ typedef struct {
     uint8_t rows[16];
 } s2_tile_config;
 
-/* Accumulator T starts from the ring itself where it can (whole 16-channel groups, whole position tiles, added
- * with sign +1), so that its store is the whole update (from zero when the slot is fresh); otherwise from zero,
- * added after. */
+/* Accumulator T starts from the ring itself where it can (direct[T]: a whole 16-channel group, whole position
+ * tiles, added with sign +1), so that its store is the whole update (from zero when the slot is fresh); otherwise
+ * from zero, added after. */
 #define S2_TILE_START(T)                                                                                         \
     if (nt > T) {                                                                                                \
-        if (direct && !fresh)                                                                                    \
+        if (direct[T] && !fresh)                                                                                 \
             _tile_loadd(T, dst[T], 4 * q->c_out);                                                                \
         else                                                                                                     \
             _tile_zero(T);                                                                                       \
@@ -943,7 +943,7 @@ typedef struct {
     }
 #define S2_TILE_END(T)                                                                                           \
     if (nt > T)                                                                                                  \
-        _tile_stored(T, direct ? (void *)dst[T] : (void *)sums[T], direct ? 4 * q->c_out : 64);
+        _tile_stored(T, direct[T] ? (void *)dst[T] : (void *)sums[T], direct[T] ? 4 * q->c_out : 64);
 
 /* Loads the tile shapes of conv projection q's product. One configuration serves all its calls in a tick: loading
  * it costs about 0.1 us, as much as the product of a band of a small layer (the fused path calls it per band). The
@@ -1006,7 +1006,8 @@ static void amx_group(const s2_projection *q, const amx_plan *a, const uint8_t *
                       int32_t first, int32_t sign, int fresh, int32_t *out)
 {
     const int32_t quads = a->quads, chunk = a->chunk, pad = a->pad, step = a->step, row = a->row;
-    const int direct = sign > 0 && q->c_out - first >= 16 && q->ow % a->per_tile == 0;
+    const int whole = sign > 0 && q->c_out - first >= 16 && q->ow % a->per_tile == 0;
+    const int direct[4] = {whole, whole, whole, whole};
     int32_t sums[4][16][16];
     for (int32_t t0 = 0; t0 < a->n_tiles; t0 += 4) {
         const int32_t nt = a->n_tiles - t0 < 4 ? a->n_tiles - t0 : 4;
@@ -1022,7 +1023,7 @@ static void amx_group(const s2_projection *q, const amx_plan *a, const uint8_t *
                 S2_TILE_STEP(0, 4) S2_TILE_STEP(1, 6) S2_TILE_STEP(2, 4) S2_TILE_STEP(3, 6)
             }
         S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
-        for (int32_t t = 0; !direct && t < nt; t++)
+        for (int32_t t = 0; !whole && t < nt; t++)
             add_tile(q, a, dst[t], t0 + t, first, sums[t], sign, fresh);
     }
 }
@@ -1031,17 +1032,6 @@ static void amx_group(const s2_projection *q, const amx_plan *a, const uint8_t *
  * tile loaded once for both groups' weights (tiles 5 and 7), against once per group in amx_group; the map tiles
  * are the costly loads (their rows, stride_x * c_in bytes apart, often cross a cache line). Accumulators: 0 and 1
  * the first position tile's two groups, 2 and 3 the second's. */
-#define S2_PAIR_START(T)                                                                                         \
-    if (nt > T) {                                                                                                \
-        if (direct[T] && !fresh)                                                                                 \
-            _tile_loadd(T, dst[T], 4 * q->c_out);                                                                \
-        else                                                                                                     \
-            _tile_zero(T);                                                                                       \
-    }
-#define S2_PAIR_END(T)                                                                                           \
-    if (nt > T)                                                                                                  \
-        _tile_stored(T, direct[T] ? (void *)dst[T] : (void *)sums[T], direct[T] ? 4 * q->c_out : 64);
-
 static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint8_t *map, const int8_t *plane,
                            int32_t first, int32_t sign, int fresh, int32_t *out)
 {
@@ -1057,7 +1047,7 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
             dst[c] = tile_dst(q, a, out, t0 + c / 2, first + 16 * (c % 2));
             direct[c] = whole && (c % 2 == 0 || second_whole);
         }
-        S2_PAIR_START(0) S2_PAIR_START(1) S2_PAIR_START(2) S2_PAIR_START(3)
+        S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
         for (int32_t ky = 0; ky < q->k_h; ky++)
             for (int32_t j = 0; j < quads; j += chunk) {
                 const int64_t at = (int64_t)ky * row + 4 * j;
@@ -1073,7 +1063,7 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
                     _tile_dpbusd(3, 6, 7);
                 }
             }
-        S2_PAIR_END(0) S2_PAIR_END(1) S2_PAIR_END(2) S2_PAIR_END(3)
+        S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
         for (int32_t c = 0; c < nt; c++)
             if (!direct[c])
                 add_tile(q, a, dst[c], t0 + c / 2, first + 16 * (c % 2), sums[c], sign, fresh);
