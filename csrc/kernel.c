@@ -248,6 +248,46 @@ int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t 
     return h * w * c_in + extra_positions * stride_x * c_in + 4 * (int64_t)s2_conv_quads(c_in, k_w) - k_w * c_in + 64;
 }
 
+/* The stacked AMX product (see s2sim.h) builds its rows with byte permutes and expands (AVX-512 VBMI, VBMI2:
+ * every core with AMX has them). A stacked row holds every map column's k_h * c_in counts ("a record"), rows
+ * pitch bytes apart: whole vectors, so that building one never writes into the next. */
+#if defined(S2_HAVE_AMX) && defined(__AVX512VBMI__) && defined(__AVX512VBMI2__)
+#define S2_HAVE_STACK 1
+#endif
+#define S2_STACK_MAX_VECTORS 64
+
+static inline int32_t stack_pitch(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w)
+{
+    return ((ow + k_w - 1) * k_h * c_in + 63) & ~63;  /* stride 1: the map is ow + k_w - 1 columns wide */
+}
+
+int32_t s2_stack_quads(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y)
+{
+#ifdef S2_HAVE_STACK
+    if (stride_x == 1 && stride_y == 1 && k_h >= 2 && c_in >= 1 && k_w >= 1 && ow >= 1 && (int64_t)k_h * k_w * c_in <= 64 &&
+        stack_pitch(c_in, ow, k_h, k_w) <= 64 * S2_STACK_MAX_VECTORS)
+        return (k_h * k_w * c_in + 3) / 4;
+#else
+    (void)c_in, (void)ow, (void)k_h, (void)k_w, (void)stride_x, (void)stride_y;
+#endif
+    return 0;
+}
+
+/* Rows for the map rows 0 .. oh+k_h-2 (row r ends with map row r; output row oy reads row oy+k_h-1), and slack
+ * for the tiles of the last one: up to one tile's worth of positions past the row's end, each window padded to
+ * whole quads (read, and multiplied by zero weights or dropped). */
+int64_t s2_stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w)
+{
+    const int64_t extra_positions = (int64_t)tile_positions(ow) * ((ow + 15) / 16) - ow;
+    return (int64_t)(oh + k_h - 1) * stack_pitch(c_in, ow, k_h, k_w) + extra_positions * k_h * c_in + 64;
+}
+
+/* Where a projection's stacked rows start, counted from its map's first byte (64-aligned, as the map is). */
+static inline int64_t stack_offset(const s2_projection *q)
+{
+    return (s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y) + 63) & ~(int64_t)63;
+}
+
 /* ------------------------------------------------------------------------------------------------------------
  * Validation: everything s2_run indexes is checked here once, so the tick loop can stay free of checks.
  * ---------------------------------------------------------------------------------------------------------- */
@@ -389,7 +429,14 @@ static int validate_conv_map(const s2_network *net, const s2_projection *q, cons
     if (q->dense_from < 0)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense_from %d < 0", k, q->dense_from);
     const int64_t cells = (int64_t)map_h(q) * map_w(q) * q->c_in;
-    const int64_t bytes = s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y);
+    int64_t bytes = s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y);
+    if (q->stacked) {
+        if (!s2_stack_quads(q->c_in, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y))
+            return fail(err, errlen, S2_ERR_INVALID, "projection %d: a stacked kernel, but this core has no stacked "
+                        "product for %d channels, %d x %d kernel, stride %d x %d", k, q->c_in, q->k_h, q->k_w,
+                        q->stride_x, q->stride_y);
+        bytes = stack_offset(q) + s2_stack_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w);
+    }
     if (q->map_offset < 0 || q->map_offset + bytes > net->n_conv_map)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: map [%lld, %lld) outside %lld conv map bytes", k,
                     (long long)q->map_offset, (long long)(q->map_offset + bytes), (long long)net->n_conv_map);
@@ -945,12 +992,36 @@ typedef struct {
     if (nt > T)                                                                                                  \
         _tile_stored(T, direct[T] ? (void *)dst[T] : (void *)sums[T], direct[T] ? 4 * q->c_out : 64);
 
+/* The geometry of the AMX product of output rows [oy_lo, oy_hi): position tiles (per_tile outputs of a row)
+ * numbered row by row, where each starts in the map and in out (row oy_lo's first entry). */
+typedef struct {
+    int32_t k_h, quads, chunk, pad, per_tile, tiles_x, step, row, n_tiles, oy_lo;
+} amx_plan;
+
+/* The stacked product is the plain one on the stacked rows: one kernel row of k_w records (k_h * c_in bytes
+ * each), one chunk. */
+static amx_plan plan_amx(const s2_projection *q, int32_t oy_lo, int32_t oy_hi)
+{
+    amx_plan a;
+    if (q->stacked) {
+        a.k_h = 1, a.quads = a.chunk = s2_stack_quads(q->c_in, q->ow, q->k_h, q->k_w, 1, 1);
+        a.step = q->k_h * q->c_in, a.row = stack_pitch(q->c_in, q->ow, q->k_h, q->k_w);
+    } else {
+        a.k_h = q->k_h, a.quads = conv_quads(q), a.chunk = a.quads / quad_chunks(q->c_in, q->k_w);
+        a.step = q->stride_x * q->c_in, a.row = map_w(q) * q->c_in;
+    }
+    a.pad = conv_out_pad(q), a.per_tile = tile_positions(q->ow), a.tiles_x = (q->ow + a.per_tile - 1) / a.per_tile;
+    a.n_tiles = (oy_hi - oy_lo) * a.tiles_x, a.oy_lo = oy_lo;
+    return a;
+}
+
 /* Loads the tile shapes of conv projection q's product. One configuration serves all its calls in a tick: loading
  * it costs about 0.1 us, as much as the product of a band of a small layer (the fused path calls it per band). The
  * caller releases the tiles when done (product_end). */
 static void amx_configure(const s2_projection *q)
 {
-    const int32_t chunk = conv_quads(q) / quad_chunks(q->c_in, q->k_w), per_tile = tile_positions(q->ow);
+    const amx_plan a = plan_amx(q, 0, 0);
+    const int32_t chunk = a.chunk, per_tile = a.per_tile;
     s2_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -962,22 +1033,6 @@ static void amx_configure(const s2_projection *q)
      * of the rest of the configuration as dead (it did once this became its own function, and the load faulted);
      * here the whole struct is the operand */
     __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
-}
-
-/* The geometry of the plain AMX product of output rows [oy_lo, oy_hi): position tiles (per_tile outputs of a row)
- * numbered row by row, where each starts in the map and in out (row oy_lo's first entry). */
-typedef struct {
-    int32_t quads, chunk, pad, per_tile, tiles_x, step, row, n_tiles, oy_lo;
-} amx_plan;
-
-static amx_plan plan_amx(const s2_projection *q, int32_t oy_lo, int32_t oy_hi)
-{
-    amx_plan a;
-    a.quads = conv_quads(q), a.chunk = a.quads / quad_chunks(q->c_in, q->k_w), a.pad = conv_out_pad(q);
-    a.per_tile = tile_positions(q->ow), a.tiles_x = (q->ow + a.per_tile - 1) / a.per_tile;
-    a.step = q->stride_x * q->c_in, a.row = map_w(q) * q->c_in, a.n_tiles = (oy_hi - oy_lo) * a.tiles_x;
-    a.oy_lo = oy_lo;
-    return a;
 }
 
 static inline const uint8_t *tile_src(const s2_projection *q, const amx_plan *a, const uint8_t *map, int32_t t)
@@ -1016,7 +1071,7 @@ static void amx_group(const s2_projection *q, const amx_plan *a, const uint8_t *
         for (int32_t t = 0; t < nt; t++)
             src[t] = tile_src(q, a, map, t0 + t), dst[t] = tile_dst(q, a, out, t0 + t, first);
         S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
-        for (int32_t ky = 0; ky < q->k_h; ky++)
+        for (int32_t ky = 0; ky < a->k_h; ky++)
             for (int32_t j = 0; j < quads; j += chunk) {
                 const int64_t at = (int64_t)ky * row + 4 * j;
                 _tile_loadd(5, plane + (((int64_t)ky * quads + j) * pad + first) * 4, 4 * pad);
@@ -1048,7 +1103,7 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
             direct[c] = whole && (c % 2 == 0 || second_whole);
         }
         S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
-        for (int32_t ky = 0; ky < q->k_h; ky++)
+        for (int32_t ky = 0; ky < a->k_h; ky++)
             for (int32_t j = 0; j < quads; j += chunk) {
                 const int64_t at = (int64_t)ky * row + 4 * j;
                 const int8_t *w = plane + (((int64_t)ky * quads + j) * pad + first) * 4;
@@ -1070,11 +1125,15 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
     }
 }
 
-/* Its tiles configured (amx_configure): channel groups two at a time, a last odd one alone. */
-static void conv_planes_amx(const s2_projection *q, const uint8_t *map, const int8_t *plane, int32_t oy_lo,
-                            int32_t oy_hi, int32_t sign, int fresh, int32_t *out)  /* out: row oy_lo's first entry */
+/* Ring plane pl's product, its tiles configured (amx_configure): channel groups two at a time, a last odd one
+ * alone. With a stacked kernel, map is the stacked rows (stack_rows). */
+static void conv_planes_amx(const s2_projection *q, const uint8_t *map, int32_t pl, int32_t oy_lo, int32_t oy_hi,
+                            int32_t sign, int fresh, int32_t *out)  /* out: row oy_lo's first entry */
 {
     const amx_plan a = plan_amx(q, oy_lo, oy_hi);
+    const int8_t *plane = (q->stacked ? q->stacked : q->packed) + (int64_t)pl * a.k_h * a.quads * a.pad * 4;
+    if (q->stacked)  /* output row oy reads stacked row oy + k_h - 1 */
+        map += (int64_t)(q->k_h - 1) * a.row;
     int32_t first = 0;
     for (; q->c_out - first > 16; first += 32)
         amx_group_pair(q, &a, map, plane, first, sign, fresh, out);
@@ -1183,11 +1242,92 @@ static void fill_map(const s2_projection *q, const s2_population *pre, const s2_
         }
 }
 
+/* Where the stacked rows (s2sim.h) take each tick's new map row: in vector v of a row, mask[v] marks every
+ * record's last slot and off[v] is the first map byte of the row that they take. The same for every row. */
+typedef struct {
+    uint8_t *rows;  /* the stacked rows, in the workspace after the map */
+    uint64_t mask[S2_STACK_MAX_VECTORS];
+    int32_t off[S2_STACK_MAX_VECTORS];
+} stack_masks;
+
+#ifdef S2_HAVE_STACK
+static const uint8_t s2_iota64[64] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+    22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+    44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+
+static void find_last_slots(const s2_projection *q, uint8_t *map, stack_masks *sm)
+{
+    sm->rows = map + stack_offset(q);
+    const int32_t c_in = q->c_in, rec = q->k_h * c_in, bytes = map_w(q) * rec;
+    const int32_t nv = stack_pitch(c_in, q->ow, q->k_h, q->k_w) / 64;
+    for (int32_t v = 0, taken = 0; v < nv; v++) {
+        const int32_t lo = 64 * v, hi = bytes < lo + 64 ? bytes : lo + 64;
+        uint64_t m = 0;
+        for (int32_t b = lo / rec * rec + rec - c_in; b < hi; b += rec) {  /* the last slots reaching [lo, hi) */
+            const int32_t from = (b < lo ? lo : b) - lo, to = (b + c_in < hi ? b + c_in : hi) - lo;
+            m |= (to == 64 ? ~0ull : (1ull << to) - 1) & ~((1ull << from) - 1);
+        }
+        sm->mask[v] = m, sm->off[v] = taken, taken += __builtin_popcountll(m);
+    }
+}
+
+/* The stacked rows that output rows [oy_lo, oy_hi) read, from the map, whose rows they interleave: row r is row
+ * r-1 moved down one slot (c_in bytes, a byte permute across two vectors) with map row r's counts expanded into
+ * every record's last slot. Built from the row before rather than from k_h map rows: two permutes per vector
+ * instead of k_h expands. Continuing, the rows up to oy_lo + k_h - 2 are built (the band before); otherwise the
+ * recurrence starts from zeros at row oy_lo, whose first k_h - 1 rows (not read) then miss their top slots. Built
+ * band by band so that the product reads them while they are in L1. */
+static void stack_rows(const s2_projection *q, const uint8_t *map, const stack_masks *sm, int32_t oy_lo,
+                       int32_t oy_hi, int continuing)
+{
+    const int32_t c_in = q->c_in, map_row = map_w(q) * c_in;
+    const int32_t pitch = stack_pitch(c_in, q->ow, q->k_h, q->k_w), nv = pitch / 64;
+    const int32_t r_from = continuing ? oy_lo + q->k_h - 1 : oy_lo, r_to = oy_hi + q->k_h - 1;
+    uint8_t *st = sm->rows;
+    const __m512i down = _mm512_add_epi8(_mm512_loadu_si512((const void *)s2_iota64), _mm512_set1_epi8((char)c_in));
+    for (int32_t r = r_from; r < r_to; r++) {
+        const int zero = r == r_from && !continuing;
+        const uint8_t *prev = st + (int64_t)(r - 1) * pitch, *row = map + (int64_t)r * map_row;
+        uint8_t *cur = st + (int64_t)r * pitch;
+        __m512i lo = zero ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)prev);
+        for (int32_t v = 0; v < nv; v++) {
+            const __m512i hi = !zero && v + 1 < nv ? _mm512_loadu_si512((const void *)(prev + 64 * (v + 1)))
+                                                   : _mm512_setzero_si512();
+            const __m512i moved = _mm512_permutex2var_epi8(lo, down, hi);
+            _mm512_storeu_si512((void *)(cur + 64 * v),
+                                _mm512_mask_expandloadu_epi8(moved, sm->mask[v], row + sm->off[v]));
+            lo = hi;
+        }
+    }
+}
+#endif
+
+/* The map of this tick's dense product: the counts, and on AMX with a stacked kernel where its rows take them. */
+static void prepare_map(const s2_projection *q, const s2_population *pre, const s2_workspace *ws,
+                        const spike_lists *sp, uint8_t *map, int amx, stack_masks *sm)
+{
+    fill_map(q, pre, ws, sp, map);
+#ifdef S2_HAVE_STACK
+    if (amx && q->stacked)
+        find_last_slots(q, map, sm);
+#else
+    (void)amx, (void)sm;
+#endif
+}
+
 /* The dense product of output rows [oy_lo, oy_hi) for each ring plane (planes apart by plane entries) into out,
  * whose first entry is row oy_lo's; between product_begin and product_end. */
 static void conv_product(const s2_projection *q, const uint8_t *map, int32_t planes, int32_t oy_lo, int32_t oy_hi,
-                         int fresh, int amx, int32_t *out, int64_t plane_stride)
+                         int fresh, int amx, int32_t *out, int64_t plane_stride, const stack_masks *sm,
+                         int continuing)
 {
+#ifdef S2_HAVE_STACK
+    if (amx && q->stacked)
+        stack_rows(q, map, sm, oy_lo, oy_hi, continuing);
+#else
+    (void)sm, (void)continuing;
+#endif
     const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
     const int32_t pos_lo = oy_lo * q->ow, n_pos = oy_hi * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
     for (int32_t pl = 0; pl < planes; pl++) {
@@ -1196,7 +1336,7 @@ static void conv_product(const s2_projection *q, const uint8_t *map, int32_t pla
         const int32_t sign = pl ? -1 : 1;
 #ifdef S2_HAVE_AMX
         if (amx) {
-            conv_planes_amx(q, map, plane, oy_lo, oy_hi, sign, fresh, dst);
+            conv_planes_amx(q, q->stacked ? sm->rows : map, pl, oy_lo, oy_hi, sign, fresh, dst);
             continue;
         }
 #endif
@@ -1220,10 +1360,11 @@ static void deliver_conv_dense(const s2_projection *q, const s2_population *pre,
                                int32_t oy_hi, int fresh, int amx)
 {
     uint8_t *map = ws->conv_map + q->map_offset;
-    fill_map(q, pre, ws, sp, map);
+    stack_masks sm;
+    prepare_map(q, pre, ws, sp, map, amx, &sm);
     product_begin(q, amx);
     conv_product(q, map, post->ring_planes, oy_lo, oy_hi, fresh, amx, slot + (int64_t)oy_lo * q->ow * q->c_out,
-                 post->n);
+                 post->n, &sm, 0);
     product_end(amx);
     clear_map(q, map);
 }
@@ -1694,8 +1835,9 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
     int32_t *out = ws->spikes_cur + post->state_offset, count = 0;
     uint8_t *map = dense ? ws->conv_map + q->map_offset : NULL;  /* a conv that is never dense has no map */
     row_runs runs;
+    stack_masks sm;
     if (dense) {
-        fill_map(q, pre, ws, sp, map);
+        prepare_map(q, pre, ws, sp, map, amx, &sm);
         product_begin(q, amx);
     } else {
         find_runs(q, sp->idx[0], sp->n[0], &runs);  /* one thread: one list */
@@ -1705,7 +1847,7 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
         const int32_t end = q->oh - oy < band ? q->oh : oy + band, lo = oy * row, hi = end * row;
         int32_t *in = sums;
         if (dense) {
-            conv_product(q, map, 1, oy, end, 1, amx, sums, 0);
+            conv_product(q, map, 1, oy, end, 1, amx, sums, 0, &sm, oy > 0);
         } else {  /* this band's rows of the ring, complete once the spikes starting in it are added */
             conv_events_band(q, sums, sp->idx[0], sp->n[0], &runs, oy, end, ring);
             in = sums + (int64_t)(oy % ring) * row;

@@ -122,7 +122,13 @@ typedef struct {
  *       at map_offset (s2_map_bytes() bytes); a pooled cell must collect at most 127 spikes per tick.
  *       pre_channel_last = 1 says the pre population is a neuron population whose internal order is
  *       (y, x, c) over c_in x (ph * pool_y) x (pw * pool_x): the dense path then sums its spike flags into the
- *       map with vector adds (the fused sum-pool) instead of counting spike by spike. */
+ *       map with vector adds (the fused sum-pool) instead of counting spike by spike.
+ *       stacked (NULL: none) is the kernel for the stacked AMX product of a layer whose whole window fits one tile
+ *       row (s2_stack_quads() > 0): [ring planes][stack quads][c_out_pad][4] int8, window byte
+ *       j = kx*k_h*c_in + ky*c_in + ci (zero beyond k_w*k_h*c_in). With it, each tick the map's rows are also
+ *       laid out stacked (every map column holding the c_in counts of k_h consecutive rows), in s2_stack_bytes()
+ *       bytes that follow the map's s2_map_bytes() rounded up to 64, so that one tile multiply covers a whole
+ *       window instead of one kernel row. */
 typedef struct {
     int32_t kind;
     int32_t pre;
@@ -157,6 +163,7 @@ typedef struct {
     int32_t pool_x;
     int32_t pool_y;
     int32_t pre_channel_last;
+    const int8_t *stacked;
 } s2_projection;
 
 typedef struct {
@@ -215,6 +222,11 @@ typedef struct {
  * dense product may read past its last cell). */
 int32_t s2_conv_quads(int32_t c_in, int32_t k_w);
 int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y);
+/* The stacked AMX product's sizes: quads of a whole window (0: this build has no stacked product, or the layer
+ * does not qualify: stride 1, at least two kernel rows, a window of at most 64 bytes, stacked rows of at most
+ * 4096 bytes), and the bytes of its stacked rows (with the slack its tiles may read). */
+int32_t s2_stack_quads(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y);
+int64_t s2_stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w);
 
 /* Lowering helpers (csrc/build.c): a connection list of m synapses (external pre / post indices, int8 weights,
  * delays or NULL) into the kernel's rows, in one pass and without temporaries. pre_map / post_map map external to

@@ -153,6 +153,7 @@ class CoreNetwork:
             c.pre_events = self._hold("int32_t *", a["pre_events"])
             c.cell = self._hold("int32_t *", a.get("cell"))
             c.packed = self._hold("int8_t *", a.get("packed"))
+            c.stacked = self._hold("int8_t *", a.get("stacked"))
         elif proj.kind == PROJ_DENSE:
             c.dense = self._hold("int8_t *", a["dense"])
             c.row_nnz = self._hold("int32_t *", a["row_nnz"])
@@ -292,6 +293,9 @@ def _check_projection(proj: LoweredProjection, n_post: int, planes: int) -> None
             _expect(a.get("cell"), proj.n_pre, f"{where} cell")
             quads, pad = lib.s2_conv_quads(g["c_in"], g["k_w"]), -(-g["c_out"] // 16) * 16
             _expect(a.get("packed"), planes * g["k_h"] * quads * pad * 4, f"{where} packed kernel")
+            if a.get("stacked") is not None:
+                stacked = lib.s2_stack_quads(g["c_in"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"])
+                _expect(a["stacked"], planes * stacked * pad * 4, f"{where} stacked kernel")
     elif proj.kind == PROJ_DENSE:
         _expect(a["dense"], proj.n_pre * n_post, f"{where} dense rows")
         _expect(a["row_nnz"], proj.n_pre, f"{where} row_nnz")

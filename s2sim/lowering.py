@@ -23,7 +23,7 @@ from .models import CONV_WEIGHT_MAX, CONV_WEIGHT_MIN, KIND_CURR_EXP, KIND_INPUT,
 from .profile import ChipProfile, ModelSettings
 from .projections import Conv2DProjection, ConvGeometry, Projection
 from .spec import NetworkSpec, PopulationSpec
-from .tuning import NEVER, KernelTuning, conv_dense_from, list_is_dense, uses_amx
+from .tuning import NEVER, KernelTuning, conv_dense_from, list_is_dense, stack_quads, uses_amx
 
 if TYPE_CHECKING:  # annotations only: s2sim.snn imports this module (Network.validate lowers)
     from .snn import Network
@@ -230,15 +230,21 @@ def _place_conv_maps(projections: list[LoweredProjection]) -> int:
     for low in projections:
         if low.kind == PROJ_CONV and low.geometry["dense_from"] != NEVER:
             low.geometry["map_offset"] = total
-            total += -(-map_bytes(low.geometry) // MAP_ALIGN) * MAP_ALIGN
+            total += -(-map_bytes(low.geometry, "stacked" in low.arrays) // MAP_ALIGN) * MAP_ALIGN
     return total
 
 
-def map_bytes(g: dict) -> int:
-    """Bytes of a conv projection's pooled map (the core's s2_map_bytes, which s2_validate checks against)."""
+def map_bytes(g: dict, stacked: bool = False) -> int:
+    """Bytes of a conv projection's pooled map (the core's s2_map_bytes, which s2_validate checks against).
+
+    With ``stacked``, its stacked rows follow (s2_stack_bytes, from the next 64-byte boundary).
+    """
     from ._core import lib
 
-    return int(lib.s2_map_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"]))
+    size = int(lib.s2_map_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"]))
+    if stacked:
+        size = -(-size // 64) * 64 + int(lib.s2_stack_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"]))
+    return size
 
 
 def lowering_bytes(spec: NetworkSpec) -> int:
@@ -441,6 +447,8 @@ def _lower_conv(
         inside = (map_y < map_h) & (map_x < map_w)
         low.arrays["cell"] = np.where(inside, (map_y * map_w + map_x) * c_in + c, -1).astype(np.int32)
         low.arrays["packed"] = _pack_conv(w, post.ring_planes)
+        if stack_quads(tuning, g):
+            low.arrays["stacked"] = _pack_stacked(w, post.ring_planes)
     low.geometry = g
     return low
 
@@ -463,6 +471,17 @@ def _pack_conv(w: np.ndarray, planes: int) -> np.ndarray:
         # tap j = kx * c_in + ci of kernel row ky, for every output channel
         out[pl, :, : k_w * c_in, :c_out] = part.transpose(2, 3, 0, 1).reshape(k_h, k_w * c_in, c_out)
     return np.ascontiguousarray(out.reshape(planes, k_h, quads, 4, pad).transpose(0, 1, 2, 4, 3))
+
+
+def _pack_stacked(w: np.ndarray, planes: int) -> np.ndarray:
+    """Return the kernel for the stacked AMX product: [planes][quads][c_out_pad][4] int8 (layout in csrc/s2sim.h).
+
+    Its window byte kx * k_h * c_in + ky * c_in + ci is, for the plain packing, channel ky * c_in + ci of a
+    kernel with one row.
+    """
+    c_in, c_out, k_h, k_w = w.shape
+    one_row = w.transpose(2, 0, 1, 3).reshape(k_h * c_in, c_out, 1, k_w)
+    return np.ascontiguousarray(_pack_conv(one_row, planes)[:, 0])
 
 
 def _check_accumulators(spec: NetworkSpec, projections: list[LoweredProjection], pops: list[LoweredPopulation]) -> None:

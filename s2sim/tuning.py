@@ -58,6 +58,10 @@ class KernelTuning:
     matrix_unit : bool
         Run the dense conv product on the CPU's AMX tile unit where the core has it and the OS grants it
         (False: the SIMD dot products).
+    stacked_map : bool
+        On AMX, give layers whose whole kernel window fits one tile row (stride 1, ``k_h * k_w * c_in <= 64``:
+        input layers with few channels) the stacked product: the map's rows interleaved each tick so that one
+        multiply covers a window instead of one kernel row (False: one multiply per kernel row).
     split : str
         Samples of a batch smaller than the thread count: ``"auto"`` (split each sample over the threads, each
         updating and delivering into its share of every population, when the network is large enough and the
@@ -67,6 +71,7 @@ class KernelTuning:
     conv: str = "auto"
     lists: str = "auto"
     matrix_unit: bool = True
+    stacked_map: bool = True
     split: str = "auto"
 
     def __post_init__(self) -> None:
@@ -97,6 +102,16 @@ def uses_amx(tuning: KernelTuning) -> bool:
     return tuning.matrix_unit and amx_available()
 
 
+def stack_quads(tuning: KernelTuning, geometry: dict) -> int:
+    """Quads (4 bytes) of the stacked product's window for a conv geometry; 0 when it does not get one."""
+    from ._core import lib
+
+    g = geometry
+    if not (tuning.stacked_map and uses_amx(tuning)):
+        return 0
+    return int(lib.s2_stack_quads(g["c_in"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"]))
+
+
 # Conv cost model, in nanoseconds per tick, measured on this project's machine. The event path costs about 0.1 ns
 # per int32 add (synaptic event) plus 5 ns per spike, and, since it updates its target band by band from a zeroed
 # ring of output rows (csrc/kernel.c, deliver_conv_fused), 0.075 ns per output neuron whenever a spike arrives. The
@@ -108,6 +123,11 @@ def uses_amx(tuning: KernelTuning) -> bool:
 # 55 / 40 / 140 / 160 / 65. The cut-over matters only near it: both paths give the same sums.
 _EVENT_NS, _EVENT_SPIKE_NS, _EVENT_OUTPUT_NS = 0.1, 5.0, 0.075
 _DOT_NS, _TILE_NS, _TILE_BYTE_NS, _MAP_SPIKE_NS = 0.25, 5.7, 0.0148, 4.0
+# A stacked product's tile (tuning.stacked_map) costs about 50 ns with its share of building the stacked rows:
+# its 52-byte map rows cross cache lines, so the load costs more than the multiply. Fitted (2026-12-03) to the
+# cut-overs of the two input layers of tools/bench.py's nets, measured alone against the event path in one
+# process (paired runs): about 45 spikes per tick (2x32x32) and 200 (2x64x64); the model gives 45 and 186.
+_STACK_TILE_NS = 50.0
 
 
 def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict, planes: int) -> int:
@@ -134,7 +154,10 @@ def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: floa
     quads = int(lib.s2_conv_quads(g["c_in"], g["k_w"]))
     chunks = -(-quads // 16)
     outputs = g["oh"] * g["ow"] * g["c_out"]
-    if uses_amx(tuning):
+    stacked = stack_quads(tuning, g)
+    if stacked:  # one multiply per window
+        dense = planes * g["oh"] * -(-g["ow"] // 16) * -(-g["c_out"] // 16) * _STACK_TILE_NS
+    elif uses_amx(tuning):
         tiles_x = -(-g["ow"] // 16)
         per_tile = -(-g["ow"] // tiles_x)
         multiplies = g["oh"] * tiles_x * -(-g["c_out"] // 16) * g["k_h"] * chunks

@@ -76,6 +76,53 @@ def test_dense_product_channel_groups(tuning, c_in, c_out, side, grouping):
     assert_identical(want, Simulator(profile, num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 4))
 
 
+@pytest.mark.parametrize(
+    "c_in, c_out, side, k_h, k_w, pool, pad, grouping, threads",
+    [
+        (2, 16, 20, 5, 5, 1, 0, "input_first", 1),  # the DVS input layer's shape: 10-byte records, one tile per row
+        (1, 24, 19, 3, 5, 1, 0, "input_first", 1),  # a non-square kernel, a pair of channel groups (second partial)
+        (3, 40, 22, 3, 3, 2, 1, "left_to_right", 1),  # pooled and padded, a pair and an odd group, two ring planes
+        (2, 16, 72, 5, 5, 1, 0, "input_first", 1),  # rows of 68 outputs in five tiles, stacked rows of 11 vectors
+        (4, 16, 12, 4, 4, 1, 0, "input_first", 1),  # a window of exactly 64 bytes (16 quads)
+        (2, 16, 20, 5, 5, 1, 0, "input_first", 2),  # a split sample: a thread's rows start from zeros mid-map
+    ],
+)
+def test_stacked_product(c_in, c_out, side, k_h, k_w, pool, pad, grouping, threads):
+    # on AMX, a layer whose whole window fits one tile row multiplies windows of interleaved map rows (rebuilt
+    # each tick by byte permutes); with and without it, against the oracle, bit for bit
+    rng = np.random.default_rng(side + k_w)
+    inp = snn.Population(c_in * side * side, "spike_list", {}, name="in")
+    oh, ow = side // pool + 2 * pad - k_h + 1, side // pool + 2 * pad - k_w + 1
+    conv = snn.Population(c_out * oh * ow, "lif_conv2d", {"threshold": 250.0, "alpha_decay": 0.75}, name="conv")
+    conv.record = ["spikes", "v"]
+    geometry = {"in_height": side, "in_width": side, "pool_x": pool, "pool_y": pool}
+    geometry.update({f"pad_{edge}": pad for edge in ("top", "bottom", "left", "right")})
+    w = rng.integers(-128, 128, (c_in, c_out, k_h, k_w))
+    net = snn.Network("stacked").add(inp, conv, snn.Conv2DProjection(inp, conv, w, geometry))
+    profile = ChipProfile(input_grouping=grouping)
+    x = (rng.random((2 if threads == 1 else 1, 5, inp.size)) < 0.3).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 5, profile=profile)
+    assert want.spikes["conv"].any()
+    stacked = KernelTuning(conv="dense", split="always")
+    assert ("stacked" in lower(net, profile, tuning=stacked).projections[0].arrays) == amx_available()
+    for tuning in (stacked, KernelTuning(conv="dense", split="always", stacked_map=False)):
+        got = Simulator(profile, num_threads=threads, tuning=tuning).run_batch(net, {"in": x}, 5)
+        assert_identical(want, got)
+
+
+def test_window_past_one_tile_row_is_not_stacked():
+    # 3 channels x 5 x 5 taps = 75 bytes: more than one tile row holds, so the plain product (one multiply per
+    # kernel row) serves it; a stride of 2 has no stacked product either
+    net, _ = _conv_net(3, 16, 12, 5, 1)
+    assert "stacked" not in lower(net, tuning=KernelTuning(conv="dense")).projections[0].arrays
+    inp = snn.Population(2 * 12 * 12, "spike_list", {}, name="in")
+    conv = snn.Population(16 * 10 * 5, "lif_conv2d", {"threshold": 300.0, "alpha_decay": 0.75}, name="conv")
+    w = np.ones((2, 16, 3, 3), np.int64)
+    proj = snn.Conv2DProjection(inp, conv, w, {"in_height": 12, "in_width": 12, "stride_x": 2})
+    net = snn.Network("strided").add(inp, conv, proj)
+    assert "stacked" not in lower(net, tuning=KernelTuning(conv="dense")).projections[0].arrays
+
+
 @pytest.mark.parametrize("tuning", DENSE_PRODUCTS, ids=["amx", "simd", "events"])
 @pytest.mark.parametrize("pool", [1, 2])
 def test_conv_feeding_conv(tuning, pool):
