@@ -988,9 +988,9 @@ typedef struct {
         _tile_loadd(A, src[T] + at, step);                                                                       \
         _tile_dpbusd(T, A, 5);                                                                                   \
     }
-#define S2_TILE_END(T)                                                                                           \
-    if (nt > T)                                                                                                  \
-        _tile_stored(T, direct[T] ? (void *)dst[T] : (void *)sums[T], direct[T] ? 4 * q->c_out : 64);
+#define S2_TILE_END(T, NT, DST)                                                                                  \
+    if (NT > T)                                                                                                  \
+        _tile_stored(T, direct[T] ? (void *)DST[T] : (void *)sums[T], direct[T] ? 4 * q->c_out : 64);
 
 /* The geometry of the AMX product of output rows [oy_lo, oy_hi): position tiles (per_tile outputs of a row)
  * numbered row by row, where each starts in the map and in out (row oy_lo's first entry). */
@@ -1077,10 +1077,42 @@ static void amx_group(const s2_projection *q, const amx_plan *a, const uint8_t *
                 _tile_loadd(5, plane + (((int64_t)ky * quads + j) * pad + first) * 4, 4 * pad);
                 S2_TILE_STEP(0, 4) S2_TILE_STEP(1, 6) S2_TILE_STEP(2, 4) S2_TILE_STEP(3, 6)
             }
-        S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
+        S2_TILE_END(0, nt, dst) S2_TILE_END(1, nt, dst) S2_TILE_END(2, nt, dst) S2_TILE_END(3, nt, dst)
         for (int32_t t = 0; !whole && t < nt; t++)
             add_tile(q, a, dst[t], t0 + t, first, sums[t], sign, fresh);
     }
+}
+
+/* amx_group for one multiply per tile (a stacked product): the weights loaded once, and the stores of each pair
+ * of accumulators issued after the other pair's multiplies. A store waits for its tile's multiply; with one
+ * multiply per tile, nothing else would run during that wait (the stores were a third of such a product). */
+static void amx_group_one_step(const s2_projection *q, const amx_plan *a, const uint8_t *map, const int8_t *plane,
+                               int32_t first, int32_t sign, int fresh, int32_t *out)
+{
+    const int32_t step = a->step;
+    const int64_t at = 0;
+    const int whole = sign > 0 && q->c_out - first >= 16 && q->ow % a->per_tile == 0;
+    const int direct[4] = {whole, whole, whole, whole};
+    int32_t sums[4][16][16], *dst[4], *last_dst[4], last_t0 = 0, last_nt = 0;
+    _tile_loadd(5, plane + (int64_t)first * 4, 4 * a->pad);
+    for (int32_t t0 = 0; t0 < a->n_tiles; t0 += 4) {
+        const int32_t nt = a->n_tiles - t0 < 4 ? a->n_tiles - t0 : 4;
+        const uint8_t *src[4];
+        for (int32_t t = 0; t < nt; t++)
+            src[t] = tile_src(q, a, map, t0 + t), dst[t] = tile_dst(q, a, out, t0 + t, first);
+        S2_TILE_START(0) S2_TILE_START(1) S2_TILE_STEP(0, 4) S2_TILE_STEP(1, 6)
+        S2_TILE_END(2, last_nt, last_dst) S2_TILE_END(3, last_nt, last_dst)
+        for (int32_t t = 2; !whole && t < last_nt; t++)
+            add_tile(q, a, last_dst[t], last_t0 + t, first, sums[t], sign, fresh);
+        S2_TILE_START(2) S2_TILE_START(3) S2_TILE_STEP(2, 4) S2_TILE_STEP(3, 6)
+        S2_TILE_END(0, nt, dst) S2_TILE_END(1, nt, dst)
+        for (int32_t t = 0; !whole && t < nt && t < 2; t++)
+            add_tile(q, a, dst[t], t0 + t, first, sums[t], sign, fresh);
+        memcpy(last_dst, dst, sizeof dst), last_t0 = t0, last_nt = nt;
+    }
+    S2_TILE_END(2, last_nt, last_dst) S2_TILE_END(3, last_nt, last_dst)
+    for (int32_t t = 2; !whole && t < last_nt; t++)
+        add_tile(q, a, last_dst[t], last_t0 + t, first, sums[t], sign, fresh);
 }
 
 /* Two channel groups (first .. first + 31, the second possibly partial) for two position tiles at a time: each map
@@ -1118,7 +1150,7 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
                     _tile_dpbusd(3, 6, 7);
                 }
             }
-        S2_TILE_END(0) S2_TILE_END(1) S2_TILE_END(2) S2_TILE_END(3)
+        S2_TILE_END(0, nt, dst) S2_TILE_END(1, nt, dst) S2_TILE_END(2, nt, dst) S2_TILE_END(3, nt, dst)
         for (int32_t c = 0; c < nt; c++)
             if (!direct[c])
                 add_tile(q, a, dst[c], t0 + c / 2, first + 16 * (c % 2), sums[c], sign, fresh);
@@ -1137,7 +1169,9 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, int32_t 
     int32_t first = 0;
     for (; q->c_out - first > 16; first += 32)
         amx_group_pair(q, &a, map, plane, first, sign, fresh, out);
-    if (first < q->c_out)
+    if (first < q->c_out && a.k_h == 1 && a.quads == a.chunk)
+        amx_group_one_step(q, &a, map, plane, first, sign, fresh, out);
+    else if (first < q->c_out)
         amx_group(q, &a, map, plane, first, sign, fresh, out);
 }
 #endif
