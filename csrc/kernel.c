@@ -256,16 +256,16 @@ int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t 
 #endif
 #define S2_STACK_MAX_VECTORS 64
 
-static inline int32_t stack_pitch(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w)
+static inline int64_t stack_pitch(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w)
 {
-    return ((ow + k_w - 1) * k_h * c_in + 63) & ~63;  /* stride 1: the map is ow + k_w - 1 columns wide */
+    return ((int64_t)(ow + k_w - 1) * k_h * c_in + 63) & ~(int64_t)63;  /* stride 1: ow + k_w - 1 map columns */
 }
 
 int32_t s2_stack_quads(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y)
 {
 #ifdef S2_HAVE_STACK
-    if (stride_x == 1 && stride_y == 1 && k_h >= 2 && c_in >= 1 && k_w >= 1 && ow >= 1 && (int64_t)k_h * k_w * c_in <= 64 &&
-        stack_pitch(c_in, ow, k_h, k_w) <= 64 * S2_STACK_MAX_VECTORS)
+    if (stride_x == 1 && stride_y == 1 && k_h >= 2 && c_in >= 1 && k_w >= 1 && ow >= 1 &&
+        (int64_t)k_h * k_w * c_in <= 64 && stack_pitch(c_in, ow, k_h, k_w) <= 64 * S2_STACK_MAX_VECTORS)
         return (k_h * k_w * c_in + 3) / 4;
 #else
     (void)c_in, (void)ow, (void)k_h, (void)k_w, (void)stride_x, (void)stride_y;
@@ -1005,7 +1005,7 @@ static amx_plan plan_amx(const s2_projection *q, int32_t oy_lo, int32_t oy_hi)
     amx_plan a;
     if (q->stacked) {
         a.k_h = 1, a.quads = a.chunk = s2_stack_quads(q->c_in, q->ow, q->k_h, q->k_w, 1, 1);
-        a.step = q->k_h * q->c_in, a.row = stack_pitch(q->c_in, q->ow, q->k_h, q->k_w);
+        a.step = q->k_h * q->c_in, a.row = (int32_t)stack_pitch(q->c_in, q->ow, q->k_h, q->k_w);
     } else {
         a.k_h = q->k_h, a.quads = conv_quads(q), a.chunk = a.quads / quad_chunks(q->c_in, q->k_w);
         a.step = q->stride_x * q->c_in, a.row = map_w(q) * q->c_in;
@@ -1294,7 +1294,7 @@ static void find_last_slots(const s2_projection *q, uint8_t *map, stack_masks *s
 {
     sm->rows = map + stack_offset(q);
     const int32_t c_in = q->c_in, rec = q->k_h * c_in, bytes = map_w(q) * rec;
-    const int32_t nv = stack_pitch(c_in, q->ow, q->k_h, q->k_w) / 64;
+    const int32_t nv = (int32_t)stack_pitch(c_in, q->ow, q->k_h, q->k_w) / 64;
     for (int32_t v = 0, taken = 0; v < nv; v++) {
         const int32_t lo = 64 * v, hi = bytes < lo + 64 ? bytes : lo + 64;
         uint64_t m = 0;
@@ -1316,7 +1316,7 @@ static void stack_rows(const s2_projection *q, const uint8_t *map, const stack_m
                        int32_t oy_hi, int continuing)
 {
     const int32_t c_in = q->c_in, map_row = map_w(q) * c_in;
-    const int32_t pitch = stack_pitch(c_in, q->ow, q->k_h, q->k_w), nv = pitch / 64;
+    const int32_t pitch = (int32_t)stack_pitch(c_in, q->ow, q->k_h, q->k_w), nv = pitch / 64;
     const int32_t r_from = continuing ? oy_lo + q->k_h - 1 : oy_lo, r_to = oy_hi + q->k_h - 1;
     uint8_t *st = sm->rows;
     const __m512i down = _mm512_add_epi8(_mm512_loadu_si512((const void *)s2_iota64), _mm512_set1_epi8((char)c_in));
