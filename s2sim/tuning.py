@@ -126,7 +126,8 @@ _DOT_NS, _TILE_NS, _TILE_BYTE_NS, _MAP_SPIKE_NS = 0.25, 5.7, 0.0148, 4.0
 # A stacked product's tile (tuning.stacked_map) costs about 50 ns with its share of building the stacked rows:
 # its 52-byte map rows cross cache lines, so the load costs more than the multiply. Fitted (2026-12-03) to the
 # cut-overs of the two input layers of tools/bench.py's nets, measured alone against the event path in one
-# process (paired runs): about 45 spikes per tick (2x32x32) and 200 (2x64x64); the model gives 45 and 186.
+# process (paired runs): about 45 spikes per tick (2x32x32) and 200 (2x64x64); the model gives 59 and 213 (with
+# the mean events per spike of those layers, edges included).
 _STACK_TILE_NS = 50.0
 
 
