@@ -125,12 +125,14 @@ def test_window_past_one_tile_row_is_not_stacked():
 
 @pytest.mark.parametrize("tuning", DENSE_PRODUCTS, ids=["amx", "simd", "events"])
 @pytest.mark.parametrize("pool", [1, 2])
-def test_conv_feeding_conv(tuning, pool):
-    # a 16-channel conv layer feeds a second one (with a fused sum-pool and padding): the dense path then pools
-    # the first layer's spike flags into its map directly (16 channels per vector add)
-    net, rng = _conv_net(2, 16, 12, 3, 1)
+@pytest.mark.parametrize("channels", [16, 32])
+def test_conv_feeding_conv(tuning, pool, channels):
+    # a 16- or 32-channel conv layer feeds a second one (with a fused sum-pool and padding): the dense path then
+    # pools the first layer's spike flags into its map directly (16 channels per vector add; 2 x 2 by permutes of
+    # whole vectors: rows of 7 pooled cells end in a partial vector, 48 bytes with 16 channels)
+    net, rng = _conv_net(2, channels, 16, 3, 1)
     first = net.populations[1]
-    side = 10 // pool
+    side = 14 // pool
     second = snn.Population(
         8 * side * side,
         "lif_conv2d",
@@ -143,10 +145,10 @@ def test_conv_feeding_conv(tuning, pool):
         snn.Conv2DProjection(
             first,
             second,
-            rng.integers(-128, 128, (16, 8, 3, 3)),
+            rng.integers(-128, 128, (channels, 8, 3, 3)),
             {
-                "in_height": 10,
-                "in_width": 10,
+                "in_height": 14,
+                "in_width": 14,
                 "pool_x": pool,
                 "pool_y": pool,
                 "pad_top": 1,
