@@ -282,8 +282,8 @@ int64_t s2_stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_
     return (int64_t)(oh + k_h - 1) * stack_pitch(c_in, ow, k_h, k_w) + extra_positions * k_h * c_in + 64;
 }
 
-/* Where a projection's stacked rows start, counted from its map's first byte: the map's bytes rounded up to 64 (the
- * workspace places each map at a multiple of 64 too; the loads here do not need alignment). */
+/* Where a projection's stacked rows start, counted from its map's first byte: the map's bytes rounded up to 64 (as
+ * map offsets in the workspace's conv_map are; the array itself need not be aligned, nor do the loads here). */
 static inline int64_t stack_offset(const s2_projection *q)
 {
     return (s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y) + 63) & ~(int64_t)63;
