@@ -241,7 +241,8 @@ static inline int32_t tile_positions(int32_t ow)
 
 /* Slack past the map's last cell that the dense product may read (and multiply by zero weights, or drop): the
  * padded quads of the last window row, and with AMX up to one tile's worth of positions past a row's end. */
-int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y)
+static int64_t plain_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x,
+                               int32_t stride_y)
 {
     const int64_t h = (int64_t)(oh - 1) * stride_y + k_h, w = (int64_t)(ow - 1) * stride_x + k_w;
     const int64_t extra_positions = (int64_t)tile_positions(ow) * ((ow + 15) / 16) - ow;
@@ -276,7 +277,7 @@ int32_t s2_stack_quads(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w, int32
 /* Rows for the map rows 0 .. oh+k_h-2 (row r ends with map row r; output row oy reads row oy+k_h-1), and slack
  * for the tiles of the last one: up to one tile's worth of positions past the row's end, each window padded to
  * whole quads (read, and multiplied by zero weights or dropped). */
-int64_t s2_stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w)
+static int64_t stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w)
 {
     const int64_t extra_positions = (int64_t)tile_positions(ow) * ((ow + 15) / 16) - ow;
     return (int64_t)(oh + k_h - 1) * stack_pitch(c_in, ow, k_h, k_w) + extra_positions * k_h * c_in + 64;
@@ -284,9 +285,23 @@ int64_t s2_stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_
 
 /* Where a projection's stacked rows start, counted from its map's first byte: the map's bytes rounded up to 64 (as
  * map offsets in the workspace's conv_map are; the array itself need not be aligned, nor do the loads here). */
+static inline int64_t stacked_offset(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w,
+                                     int32_t stride_x, int32_t stride_y)
+{
+    return (plain_map_bytes(c_in, oh, ow, k_h, k_w, stride_x, stride_y) + 63) & ~(int64_t)63;
+}
+
+int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y,
+                     int32_t stacked)
+{
+    if (!stacked)
+        return plain_map_bytes(c_in, oh, ow, k_h, k_w, stride_x, stride_y);
+    return stacked_offset(c_in, oh, ow, k_h, k_w, stride_x, stride_y) + stack_bytes(c_in, oh, ow, k_h, k_w);
+}
+
 static inline int64_t stack_offset(const s2_projection *q)
 {
-    return (s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y) + 63) & ~(int64_t)63;
+    return stacked_offset(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y);
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -430,14 +445,12 @@ static int validate_conv_map(const s2_network *net, const s2_projection *q, cons
     if (q->dense_from < 0)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: dense_from %d < 0", k, q->dense_from);
     const int64_t cells = (int64_t)map_h(q) * map_w(q) * q->c_in;
-    int64_t bytes = s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y);
-    if (q->stacked) {
-        if (!s2_stack_quads(q->c_in, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y))
-            return fail(err, errlen, S2_ERR_INVALID, "projection %d: a stacked kernel, but this core has no stacked "
-                        "product for %d channels, %d x %d kernel, stride %d x %d", k, q->c_in, q->k_h, q->k_w,
-                        q->stride_x, q->stride_y);
-        bytes = stack_offset(q) + s2_stack_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w);
-    }
+    if (q->stacked && !s2_stack_quads(q->c_in, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y))
+        return fail(err, errlen, S2_ERR_INVALID, "projection %d: a stacked kernel, but this core has no stacked "
+                    "product for %d channels, %d x %d kernel, stride %d x %d", k, q->c_in, q->k_h, q->k_w,
+                    q->stride_x, q->stride_y);
+    const int64_t bytes = s2_map_bytes(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y,
+                                       q->stacked != NULL);
     if (q->map_offset < 0 || q->map_offset + bytes > net->n_conv_map)
         return fail(err, errlen, S2_ERR_INVALID, "projection %d: map [%lld, %lld) outside %lld conv map bytes", k,
                     (long long)q->map_offset, (long long)(q->map_offset + bytes), (long long)net->n_conv_map);

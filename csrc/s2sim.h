@@ -21,7 +21,7 @@ extern "C" {
 
 /* CFFI_BEGIN */
 /* Bump with any change below; s2sim/core.py's ABI_VERSION must follow (a stale build then refuses to load). */
-#define S2_ABI_VERSION 5
+#define S2_ABI_VERSION 6
 #define S2_OK 0
 #define S2_ERR_INVALID 1
 #define S2_ERR_RUN 2
@@ -119,16 +119,16 @@ typedef struct {
  *       kernel as [ring planes][k_h][quads][c_out_pad][4] int8 (quads = s2_conv_quads(), c_out_pad = c_out rounded
  *       up to 16; element (ky, j = kx*c_in + ci, co) at quad j/4, lane j%4; zero beyond k_w*c_in and c_out). With
  *       two ring planes, plane 0 holds max(w, 0) and plane 1 min(w, 0). The map lives in the workspace's conv_map
- *       at map_offset (s2_map_bytes() bytes); a pooled cell must collect at most 127 spikes per tick.
+ *       at map_offset (s2_map_bytes() bytes, stacked 0); a pooled cell must collect at most 127 spikes per tick.
  *       pre_channel_last = 1 says the pre population is a neuron population whose internal order is
  *       (y, x, c) over c_in x (ph * pool_y) x (pw * pool_x): the dense path then sums its spike flags into the
  *       map with vector adds (the fused sum-pool) instead of counting spike by spike.
  *       stacked (NULL: none) is the kernel for the stacked AMX product of a layer whose whole window fits one tile
  *       row (s2_stack_quads() > 0): [ring planes][stack quads][c_out_pad][4] int8, window byte
  *       j = kx*k_h*c_in + ky*c_in + ci (zero beyond k_w*k_h*c_in). With it, each tick the map's rows are also
- *       laid out stacked (every map column holding the c_in counts of k_h consecutive rows), in s2_stack_bytes()
- *       bytes that follow the map's s2_map_bytes() rounded up to 64, so that one tile multiply covers a whole
- *       window instead of one kernel row. */
+ *       laid out stacked (every map column holding the c_in counts of k_h consecutive rows) after the map, from
+ *       its next multiple of 64 (the whole slice: s2_map_bytes() with stacked 1), so that one tile multiply covers
+ *       a whole window instead of one kernel row. */
 typedef struct {
     int32_t kind;
     int32_t pre;
@@ -218,15 +218,15 @@ typedef struct {
 } s2_workspace;
 
 /* The dense conv path's sizes, shared with Python: quads per kernel row in the packed kernel (ceil(k_w*c_in/4)
- * padded to equal chunks of at most 16), and the bytes of a projection's pooled map (the map plus slack that the
- * dense product may read past its last cell). */
+ * padded to equal chunks of at most 16); the quads of a whole window in the stacked AMX product (0: this build has
+ * no stacked product, or the layer does not qualify: stride 1, at least two kernel rows, a window of at most 64
+ * bytes, stacked rows of at most 4096 bytes); and the bytes of a projection's slice of conv_map: its pooled map
+ * with the slack the dense product may read past its last cell, and with stacked != 0 the stacked rows after it
+ * (from the next multiple of 64, with their own slack). s2_validate checks map_offset against the same size. */
 int32_t s2_conv_quads(int32_t c_in, int32_t k_w);
-int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y);
-/* The stacked AMX product's sizes: quads of a whole window (0: this build has no stacked product, or the layer
- * does not qualify: stride 1, at least two kernel rows, a window of at most 64 bytes, stacked rows of at most
- * 4096 bytes), and the bytes of its stacked rows (with the slack its tiles may read). */
 int32_t s2_stack_quads(int32_t c_in, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y);
-int64_t s2_stack_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w);
+int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y,
+                     int32_t stacked);
 
 /* Lowering helpers (csrc/build.c): a connection list of m synapses (external pre / post indices, int8 weights,
  * delays or NULL) into the kernel's rows, in one pass and without temporaries. pre_map / post_map map external to

@@ -235,16 +235,16 @@ def _place_conv_maps(projections: list[LoweredProjection]) -> int:
 
 
 def map_bytes(g: dict, stacked: bool = False) -> int:
-    """Bytes of a conv projection's pooled map (the core's s2_map_bytes, which s2_validate checks against).
+    """Bytes of a conv projection's slice of the workspace's conv map (the core's s2_map_bytes).
 
-    With ``stacked``, its stacked rows follow (s2_stack_bytes, from the next 64-byte boundary).
+    The pooled map with the slack its product may read; with ``stacked``, the stacked rows after it. s2_validate
+    checks the projection's map offset against the same size.
     """
     from ._core import lib
 
-    size = int(lib.s2_map_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"]))
-    if stacked:
-        size = -(-size // 64) * 64 + int(lib.s2_stack_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"]))
-    return size
+    return int(
+        lib.s2_map_bytes(g["c_in"], g["oh"], g["ow"], g["k_h"], g["k_w"], g["stride_x"], g["stride_y"], int(stacked))
+    )
 
 
 def lowering_bytes(spec: NetworkSpec) -> int:

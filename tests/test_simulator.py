@@ -12,8 +12,9 @@ from s2sim import ChipProfile, snn
 from s2sim.benchmarks import NIR_PAPER_SPIKES, NIR_PAPER_TICKS, nir_paper_lif
 from s2sim.core import CoreNetwork, ffi, lib
 from s2sim.errors import ConfigError, CoreError, LimitError
-from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
+from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower, map_bytes
 from s2sim.simulator import Simulator
+from s2sim.tuning import KernelTuning
 
 
 def bits(a: np.ndarray) -> np.ndarray:
@@ -273,6 +274,29 @@ def test_c_core_rejects_inconsistent_population_flags(flags, message):
     f64._pops[1].flags = lib.S2_POP_FTZ
     assert lib.s2_validate(f64._net, err, 256) == lib.S2_ERR_INVALID
     assert "flush-to-zero needs float32" in ffi.string(err).decode()
+
+
+@pytest.mark.parametrize("stacked_map", [True, False])
+def test_c_core_checks_a_conv_map_slice_against_the_size_lowering_reserves(stacked_map):
+    """s2_validate and lowering size a conv projection's slice of conv_map with the same function: a slice that ends
+    exactly at the array's end loads, one byte further is refused with the projection and the bounds.
+    """
+    rng = np.random.default_rng(0)
+    stim = snn.Population(2 * 12 * 12, "spike_list", {}, name="stim")
+    conv = snn.Population(16 * 8 * 8, "lif_conv2d", {}, name="conv")
+    kernel = rng.integers(-9, 9, (2, 16, 5, 5))
+    net = snn.Network().add(stim, conv, snn.Conv2DProjection(stim, conv, kernel, {"in_height": 12, "in_width": 12}))
+    low = lower(net, tuning=KernelTuning(conv="dense", stacked_map=stacked_map))
+    (proj,) = low.projections
+    size = map_bytes(proj.geometry, "stacked" in proj.arrays)
+    core = CoreNetwork(low)
+    err = ffi.new("char[]", 256)
+    core._projs[0].map_offset = low.n_conv_map - size
+    assert lib.s2_validate(core._net, err, 256) == lib.S2_OK
+    core._projs[0].map_offset = low.n_conv_map - size + 1
+    assert lib.s2_validate(core._net, err, 256) == lib.S2_ERR_INVALID
+    bounds = f"projection 0: map [{low.n_conv_map - size + 1}, {low.n_conv_map + 1}) outside {low.n_conv_map} conv map"
+    assert bounds in ffi.string(err).decode()
 
 
 def test_import_is_light():
