@@ -1216,7 +1216,7 @@ static inline void product_end(int amx)
  * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
  * negative weights, whose sum goes into the inh plane as a magnitude. */
 /* The pooled map from a channel-last pre population's spike flags (still last tick's: in one thread, delivery
- * precedes the update), 16 channels per vector add (c_in a multiple of 16). A pooled row's pool_y input rows are
+ * precedes the update), 64 or 16 channels per vector add (c_in a multiple of 16). A pooled row's pool_y input rows are
  * summed first, 64 bytes at a time, into a line buffer (a segment of at most S2_POOL_LINE bytes at a time), then
  * each map cell adds its pool_x pixels from it: pool_x loads per cell instead of pool_y * (pool_x + 1) loads and
  * pool_y stores. Rows and columns past the map are read by no output and skipped. Counts stay exact: a pooled cell
@@ -1279,6 +1279,31 @@ static int pair_columns(uint8_t *out, const uint8_t *line, int32_t pool_x, int32
 #endif
 }
 
+/* One map cell from the line: out[c] = the sum over dx < pool_x of cell[dx * c_in + c], 64 channels per vector add
+ * where there are 64 left, then 16 (c_in is a multiple of 16). */
+static inline void pool_cell(uint8_t *out, const uint8_t *cell, int32_t pool_x, int32_t c_in)
+{
+    int32_t c = 0;
+    for (; c + 64 <= c_in; c += 64) {
+        s2_bytes64 sum, part;
+        memcpy(&sum, cell + c, 64);
+        for (int32_t dx = 1; dx < pool_x; dx++) {
+            memcpy(&part, cell + (int64_t)dx * c_in + c, 64);
+            sum += part;
+        }
+        memcpy(out + c, &sum, 64);
+    }
+    for (; c < c_in; c += 16) {
+        s2_bytes16 sum, part;
+        memcpy(&sum, cell + c, 16);
+        for (int32_t dx = 1; dx < pool_x; dx++) {
+            memcpy(&part, cell + (int64_t)dx * c_in + c, 16);
+            sum += part;
+        }
+        memcpy(out + c, &sum, 16);
+    }
+}
+
 static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *map)
 {
     const int32_t c_in = q->c_in, mw = map_w(q), mh = map_h(q), cell = q->pool_x * c_in;
@@ -1295,15 +1320,7 @@ static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *ma
             if (pair_columns(row + (int64_t)x0 * c_in, line, q->pool_x, c_in, n))
                 continue;
             for (int32_t x = 0; x < n; x++)
-                for (int32_t c = 0; c < c_in; c += 16) {
-                    s2_bytes16 sum, part;
-                    memcpy(&sum, line + (int64_t)x * cell + c, 16);
-                    for (int32_t dx = 1; dx < q->pool_x; dx++) {
-                        memcpy(&part, line + (int64_t)x * cell + (int64_t)dx * c_in + c, 16);
-                        sum += part;
-                    }
-                    memcpy(row + (int64_t)(x0 + x) * c_in + c, &sum, 16);
-                }
+                pool_cell(row + (int64_t)(x0 + x) * c_in, line + (int64_t)x * cell, q->pool_x, c_in);
         }
     }
 }

@@ -125,11 +125,12 @@ def test_window_past_one_tile_row_is_not_stacked():
 
 @pytest.mark.parametrize("tuning", DENSE_PRODUCTS, ids=["amx", "simd", "events"])
 @pytest.mark.parametrize("pool", [1, 2])
-@pytest.mark.parametrize("channels", [16, 32])
+@pytest.mark.parametrize("channels", [16, 32, 80])
 def test_conv_feeding_conv(tuning, pool, channels):
-    # a 16- or 32-channel conv layer feeds a second one (with a fused sum-pool and padding): the dense path then
-    # pools the first layer's spike flags into its map directly (16 channels per vector add; 2 x 2 by permutes of
-    # whole vectors: rows of 7 pooled cells end in a partial vector, 48 bytes with 16 channels)
+    # a 16- to 80-channel conv layer feeds a second one (with a fused sum-pool and padding): the dense path then
+    # pools the first layer's spike flags into its map directly (2 x 2 with 16 or 32 channels by permutes of whole
+    # vectors: rows of 7 pooled cells end in a partial vector, 48 bytes with 16 channels; 80 channels cell by cell,
+    # a 64-channel add and a 16-channel one)
     net, rng = _conv_net(2, channels, 16, 3, 1)
     first = net.populations[1]
     side = 14 // pool
