@@ -1279,29 +1279,31 @@ static int pair_columns(uint8_t *out, const uint8_t *line, int32_t pool_x, int32
 #endif
 }
 
-/* One map cell from the line: out[c] = the sum over dx < pool_x of cell[dx * c_in + c], 64 channels per vector add
- * where there are 64 left, then 16 (c_in is a multiple of 16). */
+/* out[0..w) = the sum over dx < pool_x of cell[dx * c_in ..][0..w), one add of a w-byte vector T per pixel;
+ * instantiated for 16 and 64 bytes. */
+#define S2_DEFINE_POOL_CHANNELS(NAME, T)                                                                        \
+    static inline void NAME(uint8_t *out, const uint8_t *cell, int32_t pool_x, int32_t c_in)                     \
+    {                                                                                                            \
+        T sum, part;                                                                                             \
+        memcpy(&sum, cell, sizeof sum);                                                                          \
+        for (int32_t dx = 1; dx < pool_x; dx++) {                                                                \
+            memcpy(&part, cell + (int64_t)dx * c_in, sizeof part);                                               \
+            sum += part;                                                                                         \
+        }                                                                                                        \
+        memcpy(out, &sum, sizeof sum);                                                                           \
+    }
+S2_DEFINE_POOL_CHANNELS(pool_channels16, s2_bytes16)
+S2_DEFINE_POOL_CHANNELS(pool_channels64, s2_bytes64)
+
+/* One map cell from the line: 64 channels per vector add where there are 64 left, then 16 (c_in is a multiple of
+ * 16). */
 static inline void pool_cell(uint8_t *out, const uint8_t *cell, int32_t pool_x, int32_t c_in)
 {
     int32_t c = 0;
-    for (; c + 64 <= c_in; c += 64) {
-        s2_bytes64 sum, part;
-        memcpy(&sum, cell + c, 64);
-        for (int32_t dx = 1; dx < pool_x; dx++) {
-            memcpy(&part, cell + (int64_t)dx * c_in + c, 64);
-            sum += part;
-        }
-        memcpy(out + c, &sum, 64);
-    }
-    for (; c < c_in; c += 16) {
-        s2_bytes16 sum, part;
-        memcpy(&sum, cell + c, 16);
-        for (int32_t dx = 1; dx < pool_x; dx++) {
-            memcpy(&part, cell + (int64_t)dx * c_in + c, 16);
-            sum += part;
-        }
-        memcpy(out + c, &sum, 16);
-    }
+    for (; c + 64 <= c_in; c += 64)
+        pool_channels64(out + c, cell + c, pool_x, c_in);
+    for (; c < c_in; c += 16)
+        pool_channels16(out + c, cell + c, pool_x, c_in);
 }
 
 static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *map)
