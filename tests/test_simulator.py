@@ -14,7 +14,7 @@ from s2sim.core import CoreNetwork, ffi, lib
 from s2sim.errors import ConfigError, CoreError, LimitError
 from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower, map_bytes
 from s2sim.simulator import Simulator
-from s2sim.tuning import KernelTuning
+from s2sim.tuning import KernelTuning, uses_amx
 
 
 def bits(a: np.ndarray) -> np.ndarray:
@@ -288,6 +288,7 @@ def test_c_core_checks_a_conv_map_slice_against_the_size_lowering_reserves(stack
     net = snn.Network().add(stim, conv, snn.Conv2DProjection(stim, conv, kernel, {"in_height": 12, "in_width": 12}))
     low = lower(net, tuning=KernelTuning(conv="dense", stacked_map=stacked_map))
     (proj,) = low.projections
+    assert ("stacked" in proj.arrays) == (stacked_map and uses_amx(KernelTuning()))  # the case named is the one run
     size = map_bytes(proj.geometry, "stacked" in proj.arrays)
     core = CoreNetwork(low)
     err = ffi.new("char[]", 256)
