@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -1224,6 +1225,38 @@ static void conv_planes_amx(const s2_projection *q, const uint8_t *map, int32_t 
         amx_group(q, &a, map, plane, first, sign, fresh, out, later);
 }
 #endif
+
+double s2_amx_multiply_ns(int32_t n)
+{
+#ifdef S2_HAVE_AMX
+    if (n < 1 || !s2_amx_enable())
+        return 0.0;
+    s2_tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 6; t++)
+        cfg.rows[t] = 16, cfg.colsb[t] = 64;
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+    _tile_zero(4);
+    _tile_zero(5);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int32_t i = 0; i < n; i += 4) {  /* four accumulators: the multiplies' throughput, not their latency */
+        _tile_dpbusd(0, 4, 5);
+        _tile_dpbusd(1, 4, 5);
+        _tile_dpbusd(2, 4, 5);
+        _tile_dpbusd(3, 4, 5);
+    }
+    int32_t sink[16][16];
+    _tile_stored(0, sink, 64);  /* waits for the last multiplies */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    _tile_release();
+    return ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / (double)((n + 3) / 4 * 4);
+#else
+    (void)n;
+    return 0.0;
+#endif
+}
 
 /* Bracket the dense products of one projection in a tick: the AMX tile configuration, when amx. */
 static inline void product_begin(const s2_projection *q, int amx)

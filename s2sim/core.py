@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - only without a build
 
 #: The C interface this Python code is written for (csrc/s2sim.h's S2_ABI_VERSION). An editable install whose C core
 #: was built from older sources would otherwise run with mismatched structs and fail, or compute, in odd ways.
-ABI_VERSION = 6
+ABI_VERSION = 7
 if lib.S2_ABI_VERSION != ABI_VERSION:  # pragma: no cover - only with a stale build
     raise ImportError(
         f"s2sim's C core was built for interface version {lib.S2_ABI_VERSION}, this Python code needs "

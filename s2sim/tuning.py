@@ -97,6 +97,26 @@ def amx_available() -> bool:
     return bool(lib.s2_amx_enable())
 
 
+def amx_multiply_ns(n: int = 100_000) -> float:
+    """Return what one AMX multiply costs on the calling thread now, in nanoseconds (0.0 without AMX).
+
+    Parameters
+    ----------
+    n : int
+        Multiplies to time (16 rows x 64 bytes each, four independent accumulators).
+
+    Notes
+    -----
+    A probe of the machine for benchmarks, not of s2sim: on a shared virtual machine the same multiply has cost
+    5.6 ns and 14.5 ns from one second to the next, and the conv products follow it.
+    """
+    from ._core import lib
+
+    if not 1 <= n < 2**31:
+        raise ConfigError(f"amx_multiply_ns: n = {n}; expected 1 .. 2**31 - 1")
+    return float(lib.s2_amx_multiply_ns(n)) if amx_available() else 0.0
+
+
 def uses_amx(tuning: KernelTuning) -> bool:
     """Whether networks lowered with ``tuning`` run their dense conv products on AMX."""
     return tuning.matrix_unit and amx_available()

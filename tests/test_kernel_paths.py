@@ -13,7 +13,7 @@ from s2sim import ChipProfile, oracle, snn
 from s2sim.errors import ConfigError
 from s2sim.lowering import PROJ_DENSE, PROJ_SPARSE, lower
 from s2sim.simulator import Simulator
-from s2sim.tuning import NEVER, KernelTuning, amx_available
+from s2sim.tuning import NEVER, KernelTuning, amx_available, amx_multiply_ns
 from s2sim.variants import Point, profile_of
 
 DENSE_PRODUCTS = [
@@ -248,6 +248,28 @@ def test_dense_product_updating_its_target(tuning, first_listed, extra_input):
     assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 8))
 
 
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS[:2], ids=["amx", "simd"])
+@pytest.mark.parametrize(
+    "c_in, c_out, side, precision",
+    [
+        (2, 16, 32, "float32"),  # the input layer's stacked product: 7 bands of 4 rows x 448, 2 slices each
+        (16, 32, 24, "float32"),  # channel pairs: 7 bands of 3 rows x 640 (2 slices), the last of 2 rows
+        (16, 32, 24, "float64"),
+    ],
+)
+def test_dense_product_updating_the_band_before_in_slices(tuning, c_in, c_out, side, precision):
+    # on the dense path each band's update runs in slices of 1024 neurons inside the next band's product, the last
+    # band's after it; bands here are larger than a slice and not all equal. Spikes, voltages and counts of every
+    # tick equal the oracle's, on both products and both state precisions.
+    net, rng = _conv_net(c_in, c_out, side, 5, 1, seed=side)
+    x = (rng.random((2, 6, net.populations[0].size)) < 0.3).astype(np.uint8)
+    profile = ChipProfile(state_precision=precision)
+    want = oracle.run_batch(net, {"in": x}, 6, profile=profile)
+    assert 0.01 < want.spikes["conv"].mean() < 0.5
+    got = Simulator(profile=profile, num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 6)
+    assert_identical(want, got)
+
+
 @pytest.mark.parametrize("c_in", [3, 70])
 def test_event_path_updating_its_target_band_by_band(c_in):
     # the event path also updates its target band by band of output rows (4 rows of 16 x 32 here, 5 bands), each
@@ -311,6 +333,14 @@ def test_amx_is_used_where_the_machine_has_it():
     net, _ = _conv_net(2, 16, 8, 3, 1)
     assert lower(net, tuning=KernelTuning(conv="dense")).amx == amx_available()
     assert not lower(net, tuning=KernelTuning(conv="dense", matrix_unit=False)).amx
+
+
+def test_amx_probe_times_a_multiply_or_says_zero():
+    # the benchmark's probe of the machine: a plausible time per multiply where AMX runs, 0.0 where it does not
+    ns = amx_multiply_ns(4000)
+    assert (0.5 < ns < 1000) if amx_available() else ns == 0.0
+    with pytest.raises(ConfigError, match=r"amx_multiply_ns: n = 0; expected 1 \.\. 2\*\*31 - 1"):
+        amx_multiply_ns(0)
 
 
 def test_pool_too_large_for_the_dense_product_stays_event_driven():

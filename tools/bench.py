@@ -42,7 +42,7 @@ import numpy as np
 from s2sim import snn
 from s2sim.benchmarks import NIR_PAPER_TICKS, nir_paper_lif
 from s2sim.simulator import Simulator
-from s2sim.tuning import KernelTuning, amx_available, simd_level
+from s2sim.tuning import KernelTuning, amx_available, amx_multiply_ns, simd_level
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nets import BIG, DVS, BenchNet, chip_net, torch_model
@@ -189,12 +189,16 @@ def measure_conv(spec: BenchNet, batch: int, ticks: int, repeats: int, compile_:
                 except Exception as exc:  # torch.compile "where it works": say why it did not
                     result["errors"][name] = f"{type(exc).__name__}: {str(exc)[:200]}"
             samples: dict[str, list] = {name: [] for name in runs}
+            probes = []  # the AMX multiply's cost around each s2sim run: the machine's state, not s2sim's
             for _ in range(repeats):  # interleaved, so a change of machine load hits every side alike
                 for name, fn in runs.items():
+                    before = amx_multiply_ns() if name == "s2sim" else None
                     samples[name].append(timed(fn))
-            result["times"].setdefault(f"{threads}", {})[f"{rate * 100:g}"] = {
-                n: summary(s) for n, s in samples.items()
-            }
+                    if before is not None:
+                        probes += [before, amx_multiply_ns()]
+            times = {n: summary(s) for n, s in samples.items()}
+            times["s2sim"]["amx_multiply_ns"] = probes
+            result["times"].setdefault(f"{threads}", {})[f"{rate * 100:g}"] = times
     return result
 
 
@@ -415,6 +419,11 @@ def readme_table(r: dict) -> str:
         name = min(sides, key=sides.get)
         return f"{times['1'][rate]['s2sim']['cpu']:.3f} s vs {name} {sides[name]:.2f} s"
 
+    def probes(times: dict) -> str:  # the AMX multiply's median cost around the single-threaded s2sim runs
+        return ", ".join(
+            f"{rate} %: {statistics.median(t['s2sim']['amx_multiply_ns']):.1f}" for rate, t in times["1"].items()
+        )
+
     rows = [
         (
             "neuron updates per second, one core (100k lif_no_delay, i_offset-driven, 1000 ticks)",
@@ -437,6 +446,16 @@ def readme_table(r: dict) -> str:
         ("2x64x64 3-conv net, same", ratios(r["conv_big_speedup_vs_best_snntorch"])),
         ("same, 20 % input", best(big, "20")),
         ("DVS net, 2 threads each side (wall time)", ratios(r["conv_2thread_speedup_vs_best_snntorch"])),
+    ]
+    if "amx_multiply_ns" in dvs["1"]["5"]["s2sim"]:  # runs saved before the probe existed lack it
+        rows += [
+            (
+                "AMX multiply just before and after each s2sim run, median ns (the machine's state): DVS net",
+                probes(dvs),
+            ),
+            ("same, 2x64x64 net", probes(big)),
+        ]
+    rows += [
         ("batch scaling 1 -> 2 threads (DVS net, 5 %)", f"{r['thread_scaling']:.2f}x"),
         (
             "one sample split over 2 threads",
