@@ -143,12 +143,13 @@ def stack_quads(tuning: KernelTuning, geometry: dict) -> int:
 # 55 / 40 / 140 / 160 / 65. The cut-over matters only near it: both paths give the same sums.
 _EVENT_NS, _EVENT_SPIKE_NS, _EVENT_OUTPUT_NS = 0.1, 5.0, 0.075
 _DOT_NS, _TILE_NS, _TILE_BYTE_NS, _MAP_SPIKE_NS = 0.25, 5.7, 0.0148, 4.0
-# A stacked product's tile (tuning.stacked_map) costs about 50 ns with its share of building the stacked rows:
-# its 52-byte map rows cross cache lines, so the load costs more than the multiply. Fitted (2026-12-03) to the
-# cut-overs of the two input layers of tools/bench.py's nets, measured alone against the event path in one
-# process (paired runs): about 45 spikes per tick (2x32x32) and 200 (2x64x64); the model gives 59 and 213 (with
-# the mean events per spike of those layers, edges included).
-_STACK_TILE_NS = 50.0
+# A stacked product's tile (tuning.stacked_map) costs about 35 ns with its share of building the stacked rows:
+# its 52-byte map rows cross cache lines, so the load costs more than the multiply. Fitted (2026-12-03, since the
+# dense path updates each band inside the next band's product) to the cut-overs of the two input layers of
+# tools/bench.py's nets, measured alone against the event path in one process (paired runs): between 20 and 40
+# spikes per tick (2x32x32) and about 120 (2x64x64); the model gives 33 and 113 (with the mean events per spike
+# of those layers, edges included). It was 50 ns (cut-overs 59 and 213) before that change.
+_STACK_TILE_NS = 35.0
 
 
 def conv_dense_from(tuning: KernelTuning, pool_area: int, events_per_spike: float, geometry: dict, planes: int) -> int:

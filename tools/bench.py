@@ -447,7 +447,7 @@ def readme_table(r: dict) -> str:
         ("same, 20 % input", best(big, "20")),
         ("DVS net, 2 threads each side (wall time)", ratios(r["conv_2thread_speedup_vs_best_snntorch"])),
     ]
-    if "amx_multiply_ns" in dvs["1"]["5"]["s2sim"]:  # runs saved before the probe existed lack it
+    if r["machine"]["amx"] and "amx_multiply_ns" in dvs["1"]["5"]["s2sim"]:  # runs before the probe lack it
         rows += [
             (
                 "AMX multiply just before and after each s2sim run, median ns (the machine's state): DVS net",
