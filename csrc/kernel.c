@@ -1241,14 +1241,14 @@ double s2_amx_multiply_ns(int32_t n)
     _tile_zero(5);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int32_t i = 0; i < n; i += 4) {  /* four accumulators: the multiplies' throughput, not their latency */
+    for (int64_t i = 0; i < n; i += 4) {  /* four accumulators: the multiplies' throughput, not their latency */
         _tile_dpbusd(0, 4, 5);
         _tile_dpbusd(1, 4, 5);
         _tile_dpbusd(2, 4, 5);
         _tile_dpbusd(3, 4, 5);
     }
     int32_t sink[16][16];
-    _tile_stored(0, sink, 64);  /* waits for the last multiplies */
+    _tile_stored(0, sink, 64);  /* waits for accumulator 0's last multiply; the other three end with it */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     _tile_release();
     return ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / (double)((n + 3) / 4 * 4);
