@@ -6,8 +6,9 @@ Conv nets (tools/bench_nets.py: ``dvs``, DVS-Gesture sized, and ``big``, 2x64x64
 100 ticks, at 1, 5, 10 and 20 % input activity: s2sim against snnTorch as it is (``default``), with channels-last
 tensors (``channels_last``), compiled (``compiled``, torch.compile, where it works) and both
 (``compiled_channels_last``), each on 1 and on 2 threads, CPU time and wall time; each warmed up by two calls
-(torch.compile recompiles on the second). Ratios: single-threaded CPU time, and 2-thread wall time; "best" is the
-fastest snnTorch configuration at that thread count and activity.
+(torch.compile recompiles on the second). One s2sim sample is as many back-to-back runs as make it about as long
+as the fastest snnTorch call (same_length), and its time is per run. Ratios: single-threaded CPU time, and 2-thread
+wall time; "best" is the fastest snnTorch configuration at that thread count and activity.
 
 Keys (existing ones kept): neuron_updates_per_s, synaptic_events_per_s (dense rows) and _sparse (10 % connectivity),
 list_dense_cutover (sparse/dense time by connectivity), conv_speedup_vs_best_snntorch and
@@ -66,6 +67,16 @@ def summary(samples: list[tuple[float, float]]) -> dict:
         "wall_spread": [min(wall), max(wall)],
         "repeats": len(samples),
     }
+
+
+def same_length(seconds: float, others: list[float]) -> int:
+    """How many back-to-back runs of a ``seconds``-long call make one sample about as long as the shortest other.
+
+    This machine's speed swings by up to 1.7x from one second to the next (a shared host: the same s2sim run took
+    31-72 ms within a minute, 2026-12-03). A 40 ms sample catches one phase, a 400 ms one averages several, so
+    medians of unequal samples compare a coin toss with a mean; equal lengths let both sides average alike.
+    """
+    return max(1, round(min(others, default=seconds) / seconds))
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -176,28 +187,35 @@ def measure_conv(spec: BenchNet, batch: int, ticks: int, repeats: int, compile_:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             loaded = Simulator(num_threads=threads).load(net)
-            runs: dict[str, Callable] = {"s2sim": functools.partial(loaded.run_batch, {"input": x})}
+            one = functools.partial(loaded.run_batch, {"input": x})
             for _ in range(2):  # warm-up, as each snnTorch side gets (the first run allocates the workspaces)
-                runs["s2sim"]()
+                one()
+            runs: dict[str, Callable] = {}
+            warm = []  # each snnTorch side's second warm-up call, in wall seconds
             for name, (model, convert) in configs.items():
                 try:
                     xs = convert(x5)
                     with torch.no_grad():
-                        for _ in range(2):  # warm-up; the second call is where torch.compile recompiles
-                            model(xs)
+                        model(xs)  # warm-up; the second call is where torch.compile recompiles
+                        warm.append(timed(lambda m=model, a=xs: m(a))[1])
                     runs[name] = (lambda m, a: lambda: _no_grad(m, a))(model, xs)
                 except Exception as exc:  # torch.compile "where it works": say why it did not
                     result["errors"][name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            per = same_length(timed(one)[1], warm)
+            runs = {"s2sim": lambda f=one, k=per: [f() for _ in range(k)], **runs}
             samples: dict[str, list] = {name: [] for name in runs}
-            probes = []  # the AMX multiply's cost around each s2sim run: the machine's state, not s2sim's
+            probes = []  # the AMX multiply's cost around each s2sim sample: the machine's state, not s2sim's
             for _ in range(repeats):  # interleaved, so a change of machine load hits every side alike
                 for name, fn in runs.items():
                     before = amx_multiply_ns() if name == "s2sim" else None
-                    samples[name].append(timed(fn))
+                    cpu, wall = timed(fn)
+                    k = per if name == "s2sim" else 1
+                    samples[name].append((cpu / k, wall / k))
                     if before is not None:
                         probes += [before, amx_multiply_ns()]
             times = {n: summary(s) for n, s in samples.items()}
             times["s2sim"]["amx_multiply_ns"] = probes
+            times["s2sim"]["runs_per_sample"] = per
             result["times"].setdefault(f"{threads}", {})[f"{rate * 100:g}"] = times
     return result
 
@@ -479,11 +497,18 @@ def readme_table(r: dict) -> str:
             )
         )
     m = r["machine"]
+    per = [t["s2sim"].get("runs_per_sample") for times in (dvs, big) for t in times["1"].values()]
+    per_sample = (  # runs saved before samples of equal length lack it
+        f", each s2sim sample {min(per)}-{max(per)} back-to-back runs (single-threaded), about as long as the "
+        "fastest snnTorch call"
+        if None not in per
+        else ""
+    )
     head = (
         f"Measured {time.strftime('%Y-%m-%d')} on {m['cpus']} cores ({m['simd']}, AMX "
         f"{'used' if m['amx'] else 'not available'}), load average {m['load_average'][0]:.1f} before and "
         f"{m['load_average_after'][0]:.1f} after; medians of {dvs['1']['5']['s2sim']['repeats']} interleaved "
-        "runs.\n\n"
+        f"samples{per_sample}.\n\n"
     )
     return head + "| figure | measured |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
