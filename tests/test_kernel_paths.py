@@ -248,6 +248,32 @@ def test_dense_product_updating_its_target(tuning, first_listed, extra_input):
     assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 8))
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.parametrize("reader", ["conv", "conv_counted", "conv_and_list"])
+def test_spike_list_made_only_for_a_reader(precision, reader):
+    # a fused conv layer counts its spikes and lists them after its update only when next tick's delivery reads
+    # the list: its reader (pool 2 into a second conv) pools the flags when dense, so the list is read only in
+    # ticks quiet enough for the reader's event path; quiet and busy ticks alternate here. A recorded event count
+    # of the reader's target, or a list projection from the layer, makes every tick read the list.
+    net, rng = _two_conv_layers("feeder", False)
+    inp, first, second = net.populations
+    second.record = ["spikes", "v", "counts"] if reader == "conv_counted" else ["spikes", "v"]
+    if reader == "conv_and_list":
+        third = snn.Population(20, "lif_no_delay", {"threshold": 50.0, "alpha_decay": 0.5}, name="third")
+        third.record = ["spikes", "v"]
+        net.add(third, snn.Projection(first, third, [[i, i % 20, 30, 0] for i in range(0, first.size, 3)]))
+    first.params = {"threshold": 150.0, "alpha_decay": 0.5}
+    x = (rng.random((2, 12, inp.size)) < np.array([0.2, 0.0, 0.0, 0.02] * 3)[None, :, None]).astype(np.uint8)
+    profile = ChipProfile(state_precision=precision)
+    sim = Simulator(profile=profile, num_threads=1)
+    dense_from = sim.load(net).lowered.projections[1].geometry["dense_from"]
+    want = oracle.run_batch(net, {"in": x}, 12, profile=profile)
+    counts = want.spikes["conv"].reshape(2, 12, -1).sum(axis=2)
+    assert ((counts > 0) & (counts < dense_from)).any() and (counts >= dense_from).any()  # both paths
+    assert want.spikes["second"].any()
+    assert_identical(want, sim.run_batch(net, {"in": x}, 12))
+
+
 @pytest.mark.parametrize("tuning", DENSE_PRODUCTS[:2], ids=["amx", "simd"])
 @pytest.mark.parametrize(
     "c_in, c_out, side, precision",
