@@ -1867,18 +1867,23 @@ static inline double fma_ftz_f64(double a, double b, double c) { return fma(a, b
 S2_DEFINE_UPDATES(float, f32, fmaf)
 S2_DEFINE_UPDATES(double, f64, fma)
 
+/* append_set_bits, or with out NULL the count alone (a list nothing reads: deliver_conv_fused). */
+static inline int32_t append_or_count(uint64_t m, int32_t i, int32_t *out, int32_t count)
+{
+    if (!out)
+        return count + __builtin_popcountll(m);
+    return (S2_APPEND_EMPTY || m) ? append_set_bits(m, i, out, count) : count;
+}
+
 /* Appends to out, from position count, the indices of the non-zero flags among flag[lo..hi); returns the new
  * count. Spikes are sparse: 64 flags are tested at once and only the set ones are visited. With out NULL, counts
- * them only (a list nothing reads: deliver_conv_fused). */
+ * them only. */
 static int32_t collect_spikes(const uint8_t *flag, int32_t lo, int32_t hi, int32_t *out, int32_t count)
 {
     int32_t i = lo;
     for (; i + 64 <= hi; i += 64) {
         const uint64_t m = nonzero_mask64(flag + i);
-        if (!out)
-            count += __builtin_popcountll(m);
-        else if (S2_APPEND_EMPTY || m)
-            count = append_set_bits(m, i, out, count);
+        count = append_or_count(m, i, out, count);
     }
     for (; i < hi; i++) {
         if (out)
@@ -1943,10 +1948,7 @@ static inline __attribute__((always_inline)) int32_t lif_list_f32(const s2_popul
                            (uint64_t)lif16_f32(&k, v, e + 32, i + 32, sw) << 32 |
                            (uint64_t)lif16_f32(&k, v, e + 48, i + 48, sw) << 48;
         _mm512_storeu_si512((void *)(flag + i), _mm512_maskz_mov_epi8(m, one));
-        if (!out)
-            count += __builtin_popcountll(m);
-        else if (S2_APPEND_EMPTY || m)
-            count = append_set_bits(m, i, out, count);
+        count = append_or_count(m, i, out, count);
     }
     if (i < hi) {
         lif_f32(p, v, in + (i - lo), 0, flag, i, hi, sw);
