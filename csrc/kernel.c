@@ -982,9 +982,9 @@ static inline __attribute__((always_inline)) void conv_block(const s2_projection
 typedef struct {
     const s2_population *post;
     const s2_workspace *ws;
-    const int32_t *in;  /* neuron lo's sum */
-    int32_t lo, hi;     /* the neurons left to update */
-    int sw, f64;
+    int32_t *in;     /* neuron lo's sum */
+    int32_t lo, hi;  /* the neurons left to update */
+    int sw, f64, clear;  /* clear: zero the sums as they are read (update_list) */
     int32_t *out, count;  /* the spike list (NULL: counted only) and its length */
 } band_update;
 
@@ -993,8 +993,8 @@ typedef struct {
  * sets up the loop anew), a whole band at once 0.98. */
 #define S2_UPDATE_SLICE 1024
 
-static int32_t update_list(const s2_population *p, const s2_workspace *ws, const int32_t *in, int64_t plane, int sw,
-                           int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count);
+static int32_t update_list(const s2_population *p, const s2_workspace *ws, int32_t *in, int64_t plane, int sw,
+                           int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count, int clear);
 
 /* Updates the next n neurons of u (all that are left when fewer); nothing when u is NULL or done. */
 static void band_update_step(band_update *u, int32_t n)
@@ -1002,7 +1002,7 @@ static void band_update_step(band_update *u, int32_t n)
     if (!u || u->lo >= u->hi)
         return;
     const int32_t end = u->hi - u->lo < n ? u->hi : u->lo + n;
-    u->count = update_list(u->post, u->ws, u->in, 0, u->sw, u->lo, end, u->f64, u->out, u->count);
+    u->count = update_list(u->post, u->ws, u->in, 0, u->sw, u->lo, end, u->f64, u->out, u->count, u->clear);
     u->in += end - u->lo, u->lo = end;
 }
 
@@ -1933,40 +1933,50 @@ static inline __attribute__((always_inline)) __mmask16 lif16_f32(const lif_param
 }
 
 /* lif_f32 over 64 neurons at a time with the spikes listed from the threshold masks: the flags are written from
- * the masks too, so the list needs no second pass over them. The rest (under 64) takes the plain loop. */
+ * the masks too, so the list needs no second pass over them. The rest (under 64) takes the plain loop. With
+ * clear, the sums are zeroed as they are read (update_list). */
 static inline __attribute__((always_inline)) int32_t lif_list_f32(const s2_population *p, float *restrict v,
-                                                                  const int32_t *restrict in, uint8_t *restrict flag,
+                                                                  int32_t *restrict in, uint8_t *restrict flag,
                                                                   int32_t lo, int32_t hi, int sw, int32_t *out,
-                                                                  int32_t count)
+                                                                  int32_t count, int clear)
 {
     const lif_params_f32 k = lif_params(p);
     const __m512i one = _mm512_set1_epi8(1);
     int32_t i = lo;
     for (; i + 64 <= hi; i += 64) {
-        const int32_t *e = in + (i - lo);
+        int32_t *e = in + (i - lo);
         const uint64_t m = (uint64_t)lif16_f32(&k, v, e, i, sw) | (uint64_t)lif16_f32(&k, v, e + 16, i + 16, sw) << 16 |
                            (uint64_t)lif16_f32(&k, v, e + 32, i + 32, sw) << 32 |
                            (uint64_t)lif16_f32(&k, v, e + 48, i + 48, sw) << 48;
         _mm512_storeu_si512((void *)(flag + i), _mm512_maskz_mov_epi8(m, one));
+        for (int32_t z = 0; clear && z < 64; z += 16)
+            _mm512_storeu_si512((void *)(e + z), _mm512_setzero_si512());
         count = append_or_count(m, i, out, count);
     }
     if (i < hi) {
         lif_f32(p, v, in + (i - lo), 0, flag, i, hi, sw);
+        if (clear)
+            memset(in + (i - lo), 0, sizeof(int32_t) * (size_t)(hi - i));
         count = collect_spikes(flag, i, hi, out, count);
     }
     return count;
 }
-#define S2_LIST_CASE(c) case c: return lif_list_f32(p, v, in, flag, lo, hi, c, out, count);
+#define S2_LIST_CASE(c) case c: return lif_list_f32(p, v, in, flag, lo, hi, c, out, count, clear);
 #endif
 
 /* Updates neurons [lo, hi) of a population (as update_f32 / update_f64) and appends their spikes to out from
- * position count (as collect_spikes; out NULL: counts them only); returns the new count. */
-static int32_t update_list(const s2_population *p, const s2_workspace *ws, const int32_t *in, int64_t plane, int sw,
-                           int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count)
+ * position count (as collect_spikes; out NULL: counts them only); returns the new count. With clear, zeroes its
+ * sums in[0 .. hi - lo) (one plane) for the next tick that uses them: in the same pass that reads them, where the
+ * vector update runs, which saves a second pass over them (a conv layer's event path zeroes a ring of output rows
+ * after each band's update: about 6 % of the 2x64x64 net's time at 1 % input). */
+static int32_t update_list(const s2_population *p, const s2_workspace *ws, int32_t *in, int64_t plane, int sw,
+                           int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count, int clear)
 {
     uint8_t *flag = ws->flags + p->state_offset;
     if (f64) {
         update_f64(p, ws, in, plane, sw, lo, hi);
+        if (clear)
+            memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
         return collect_spikes(flag, lo, hi, out, count);
     }
 #if defined(__AVX512F__) && defined(__AVX512BW__)
@@ -1978,6 +1988,8 @@ static int32_t update_list(const s2_population *p, const s2_workspace *ws, const
     }
 #endif
     update_f32(p, ws, in, plane, sw, lo, hi);
+    if (clear)
+        memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
     return collect_spikes(flag, lo, hi, out, count);
 }
 
@@ -2046,7 +2058,8 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
     const int32_t row = q->ow * q->c_out, band = fused_band(q), ring = dense ? 0 : events_ring_rows(q);
     int32_t *list = ws->spikes_cur + post->state_offset;
     const int later = !list_read(net, ws, io, q->post, INT32_MAX);  /* the list perhaps not read at all */
-    band_update u = {post, ws, sums, 0, 0, pop_switches(post) | S2_SW_INPUT, f64, later ? NULL : list, 0};
+    /* on the event path the sums are a ring whose rows the next bands take: zeroed as the update reads them */
+    band_update u = {post, ws, sums, 0, 0, pop_switches(post) | S2_SW_INPUT, f64, !dense, later ? NULL : list, 0};
     uint8_t *map = dense ? ws->conv_map + q->map_offset : NULL;  /* a conv that is never dense has no map */
     row_runs runs;
     stack_masks sm;
@@ -2069,10 +2082,8 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
         }
         band_update_step(&u, u.hi - u.lo);  /* what is left of the band before */
         u.in = in, u.lo = lo, u.hi = hi;
-        if (!dense) {  /* no product to carry it: now, and the ring rows zeroed for the band that takes them next */
+        if (!dense)  /* no product to carry it: now */
             band_update_step(&u, hi - lo);
-            memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
-        }
     }
     band_update_step(&u, u.hi - u.lo);
     if (dense) {
@@ -2121,8 +2132,8 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         flag = ws->flags + p->state_offset;
         for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
             const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;
-            count = update_list(p, ws, slot + lo, p->n, sw, lo, hi, f64, out, count);
-            for (int32_t plane = 0; clear && plane < p->ring_planes; plane++)  /* the chunk's entries, in L1 */
+            count = update_list(p, ws, slot + lo, p->n, sw, lo, hi, f64, out, count, clear && p->ring_planes == 1);
+            for (int32_t plane = 0; clear && p->ring_planes > 1 && plane < p->ring_planes; plane++)  /* in L1 */
                 memset(slot + (int64_t)plane * p->n + lo, 0, sizeof(int32_t) * (size_t)(hi - lo));
         }
     }
