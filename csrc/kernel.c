@@ -1968,7 +1968,7 @@ static inline __attribute__((always_inline)) int32_t lif_list_f32(const s2_popul
  * position count (as collect_spikes; out NULL: counts them only); returns the new count. With clear, zeroes its
  * sums in[0 .. hi - lo) (one plane) for the next tick that uses them: in the same pass that reads them, where the
  * vector update runs, which saves a second pass over them (a conv layer's event path zeroes a ring of output rows
- * after each band's update: about 6 % of the 2x64x64 net's time at 1 % input). */
+ * after each band's update: about 5 % of the 2x64x64 net's time at 1 % input). */
 static int32_t update_list(const s2_population *p, const s2_workspace *ws, int32_t *in, int64_t plane, int sw,
                            int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count, int clear)
 {
