@@ -1966,28 +1966,25 @@ static inline __attribute__((always_inline)) int32_t lif_list_f32(const s2_popul
 
 /* Updates neurons [lo, hi) of a population (as update_f32 / update_f64) and appends their spikes to out from
  * position count (as collect_spikes; out NULL: counts them only); returns the new count. With clear, zeroes its
- * sums in[0 .. hi - lo) (one plane) for the next tick that uses them: in the same pass that reads them, where the
+ * plane-0 sums in[0 .. hi - lo) for the next tick that uses them: in the same pass that reads them, where the
  * vector update runs, which saves a second pass over them (a conv layer's event path zeroes a ring of output rows
  * after each band's update: about 5 % of the 2x64x64 net's time at 1 % input). */
 static int32_t update_list(const s2_population *p, const s2_workspace *ws, int32_t *in, int64_t plane, int sw,
                            int32_t lo, int32_t hi, int f64, int32_t *out, int32_t count, int clear)
 {
     uint8_t *flag = ws->flags + p->state_offset;
-    if (f64) {
-        update_f64(p, ws, in, plane, sw, lo, hi);
-        if (clear)
-            memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
-        return collect_spikes(flag, lo, hi, out, count);
-    }
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-    if (p->kind == S2_KIND_LIF && !(sw & S2_SW_RARE)) {
+    if (!f64 && p->kind == S2_KIND_LIF && !(sw & S2_SW_RARE)) {
         float *v = (float *)ws->v + p->state_offset;
         switch (sw) {
             S2_SW_CASES(S2_LIST_CASE)
         }
     }
 #endif
-    update_f32(p, ws, in, plane, sw, lo, hi);
+    if (f64)
+        update_f64(p, ws, in, plane, sw, lo, hi);
+    else
+        update_f32(p, ws, in, plane, sw, lo, hi);
     if (clear)
         memset(in, 0, sizeof(int32_t) * (size_t)(hi - lo));
     return collect_spikes(flag, lo, hi, out, count);
@@ -2132,8 +2129,8 @@ static int step_population(const s2_population *p, int32_t k, const s2_pop_io *i
         flag = ws->flags + p->state_offset;
         for (int32_t lo = r.lo; lo < r.hi; lo += S2_CHUNK) {
             const int32_t hi = r.hi - lo < S2_CHUNK ? r.hi : lo + S2_CHUNK;
-            count = update_list(p, ws, slot + lo, p->n, sw, lo, hi, f64, out, count, clear && p->ring_planes == 1);
-            for (int32_t plane = 0; clear && p->ring_planes > 1 && plane < p->ring_planes; plane++)  /* in L1 */
+            count = update_list(p, ws, slot + lo, p->n, sw, lo, hi, f64, out, count, clear);
+            for (int32_t plane = 1; clear && plane < p->ring_planes; plane++)  /* the chunk's other planes, in L1 */
                 memset(slot + (int64_t)plane * p->n + lo, 0, sizeof(int32_t) * (size_t)(hi - lo));
         }
     }
