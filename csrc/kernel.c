@@ -292,12 +292,21 @@ static inline int64_t stacked_offset(int32_t c_in, int32_t oh, int32_t ow, int32
     return (plain_map_bytes(c_in, oh, ow, k_h, k_w, stride_x, stride_y) + 63) & ~(int64_t)63;
 }
 
+/* Where the stacked rows' slot masks (stack_masks) start, from the map's first byte: after the rows, from the next
+ * multiple of 64. They hold a 64-bit mask and an int32 offset per vector of a row. */
+static inline int64_t masks_offset(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x,
+                                   int32_t stride_y)
+{
+    return stacked_offset(c_in, oh, ow, k_h, k_w, stride_x, stride_y) +
+           ((stack_bytes(c_in, oh, ow, k_h, k_w) + 63) & ~(int64_t)63);
+}
+
 int64_t s2_map_bytes(int32_t c_in, int32_t oh, int32_t ow, int32_t k_h, int32_t k_w, int32_t stride_x, int32_t stride_y,
                      int32_t stacked)
 {
     if (!stacked)
         return plain_map_bytes(c_in, oh, ow, k_h, k_w, stride_x, stride_y);
-    return stacked_offset(c_in, oh, ow, k_h, k_w, stride_x, stride_y) + stack_bytes(c_in, oh, ow, k_h, k_w);
+    return masks_offset(c_in, oh, ow, k_h, k_w, stride_x, stride_y) + stack_pitch(c_in, ow, k_h, k_w) / 64 * 12;
 }
 
 static inline int64_t stack_offset(const s2_projection *q)
@@ -801,41 +810,76 @@ static inline int32_t tap_series(int32_t y, int32_t pad, int32_t k, int32_t stri
     return hi;
 }
 
-/* One spike of pre neuron i: its pooled cell's kernel taps added into the outputs they reach in output rows
- * [oy_lo, oy_hi); out is row oy_lo's first entry (n: the plane stride), or, with ring > 0, a ring of that many
- * output rows where row oy sits at oy % ring. */
-static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n, int32_t *out, int32_t i,
-                              int32_t oy_lo, int32_t oy_hi, int32_t ring)
+/* The taps of one kernel row krow that reach output row orow from input column x: kernel columns kx0 .. kx1 onto
+ * output columns ox0, ox0 - 1, ... Kernel columns are stored reversed, so tap kx sits at column k_w - 1 - kx: as kx
+ * falls, output and kernel addresses both rise. With stride_x 1 the taps are then one contiguous add of
+ * (taps * c_out) values instead of one short add per tap. */
+static inline void add_taps(const s2_projection *q, int32_t *orow, int32_t planes, int32_t n, const int8_t *krow,
+                            int32_t kx0, int32_t kx1, int32_t ox0)
 {
-    const int32_t co = q->c_out, *pos = q->pool_pos + 3 * (int64_t)i;
-    const int32_t c = pos[0], y = pos[1], x = pos[2];
-    int32_t ky0 = 0, oy0 = 0, kx0 = 0, ox0 = 0;
-    const int32_t ky1 = tap_series(y, q->pad_top, q->k_h, q->stride_y, q->oh, &ky0, &oy0);
-    const int32_t kx1 = tap_series(x, q->pad_left, q->k_w, q->stride_x, q->ow, &kx0, &ox0);
-    if (ky1 < 0 || kx1 < 0)
+    const int32_t co = q->c_out;
+    if (q->stride_x == 1) {
+        const int32_t taps = kx1 - kx0 + 1;
+        add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx1) * co,
+                taps * co);
         return;
-    const int8_t *kc = q->kernel + (int64_t)c * q->k_h * q->k_w * co;
-    /* out's row for output row oy; one division per spike, not per kernel row */
-    for (int32_t ky = ky0, oy = oy0, at = ring ? oy0 % ring : oy0 - oy_lo; ky <= ky1; ky += q->stride_y, oy--, at--) {
-        if (ring && at < 0)
-            at += ring;
+    }
+    for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--)
+        add_row(orow + (int64_t)ox * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx) * co, co);
+}
+
+/* Where one spike of pre neuron i reaches: its pooled cell's kernel (channel c's taps), the kernel rows ky0 ..
+ * ky1 onto output rows oy0, oy0 - 1, ..., and the kernel columns kx0 .. kx1 onto output columns ox0, ox0 - 1, ...
+ * Returns 0 when it reaches no output. */
+typedef struct {
+    const int8_t *kernel;
+    int32_t ky0, ky1, oy0, kx0, kx1, ox0;
+} spike_reach;
+
+static inline int reach_of(const s2_projection *q, int32_t i, spike_reach *r)
+{
+    const int32_t *pos = q->pool_pos + 3 * (int64_t)i;
+    r->ky1 = tap_series(pos[1], q->pad_top, q->k_h, q->stride_y, q->oh, &r->ky0, &r->oy0);
+    r->kx1 = tap_series(pos[2], q->pad_left, q->k_w, q->stride_x, q->ow, &r->kx0, &r->ox0);
+    r->kernel = q->kernel + (int64_t)pos[0] * q->k_h * q->k_w * q->c_out;
+    return r->ky1 >= 0 && r->kx1 >= 0;
+}
+
+/* One spike of pre neuron i: its taps added into the outputs they reach in output rows [oy_lo, oy_hi); out is row
+ * oy_lo's first entry (n: the plane stride). */
+static inline void conv_spike(const s2_projection *q, int32_t planes, int32_t n, int32_t *out, int32_t i,
+                              int32_t oy_lo, int32_t oy_hi)
+{
+    spike_reach r;
+    if (!reach_of(q, i, &r))
+        return;
+    const int32_t row = q->ow * q->c_out;
+    for (int32_t ky = r.ky0, oy = r.oy0; ky <= r.ky1; ky += q->stride_y, oy--) {
         if (oy >= oy_hi)
             continue;
         if (oy < oy_lo)  /* oy only falls */
             break;
-        /* kernel columns are stored reversed, so tap kx sits at column k_w - 1 - kx: as kx falls, output and
-         * kernel addresses both rise. With stride_x 1 the taps of one kernel row are then one contiguous add of
-         * (taps * c_out) values instead of one short add per tap. */
-        const int8_t *krow = kc + (int64_t)ky * q->k_w * co;
-        int32_t *orow = out + (int64_t)at * q->ow * co;
-        if (q->stride_x == 1) {
-            const int32_t taps = kx1 - kx0 + 1;
-            add_row(orow + (int64_t)(ox0 - (taps - 1)) * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx1) * co,
-                    taps * co);
-            continue;
-        }
-        for (int32_t kx = kx0, ox = ox0; kx <= kx1; kx += q->stride_x, ox--)
-            add_row(orow + (int64_t)ox * co, planes, n, krow + (int64_t)(q->k_w - 1 - kx) * co, co);
+        add_taps(q, out + (int64_t)(oy - oy_lo) * row, planes, n, r.kernel + (int64_t)ky * q->k_w * q->c_out, r.kx0,
+                 r.kx1, r.ox0);
+    }
+}
+
+/* One spike whose lowest output row lies in the band from output row oy_lo on, added into the fused event path's
+ * ring of output rows (one signed plane; ring rows, output row oy_lo at ring row at_lo): every row it reaches is
+ * in the ring, and the band's ring row is found once per band, not by a division per spike. Its highest row is
+ * less than a band plus a kernel's reach past oy_lo, which the ring's size covers (events_ring_rows): one wrap. */
+static inline void ring_spike(const s2_projection *q, int32_t *out, int32_t i, int32_t oy_lo, int32_t at_lo,
+                              int32_t ring)
+{
+    spike_reach r;
+    if (!reach_of(q, i, &r))
+        return;
+    const int32_t row = q->ow * q->c_out;
+    int32_t at = at_lo + (r.oy0 - oy_lo);
+    at -= at >= ring ? ring : 0;
+    for (int32_t ky = r.ky0; ky <= r.ky1; ky += q->stride_y) {
+        add_taps(q, out + (int64_t)at * row, 1, 0, r.kernel + (int64_t)ky * q->k_w * q->c_out, r.kx0, r.kx1, r.ox0);
+        at = at ? at - 1 : ring - 1;
     }
 }
 
@@ -846,7 +890,7 @@ static void deliver_conv_events(const s2_projection *q, const s2_population *pos
 {
     for (int32_t part = 0; part < sp->parts; part++)
         for (int32_t s = 0; s < sp->n[part]; s++)
-            conv_spike(q, post->ring_planes, post->n, out, sp->idx[part][s], oy_lo, oy_hi, 0);
+            conv_spike(q, post->ring_planes, post->n, out, sp->idx[part][s], oy_lo, oy_hi);
 }
 
 /* A spike list cut into runs of non-decreasing pooled input row (a channel-first population lists each channel's
@@ -891,18 +935,19 @@ static void conv_events_band(const s2_projection *q, int32_t *out, const int32_t
                              row_runs *runs, int32_t oy_lo, int32_t oy_hi, int32_t ring)
 {
     const int32_t y_done = oy_lo ? last_row_before(q, oy_lo) : INT32_MIN, y_hi = last_row_before(q, oy_hi);
+    const int32_t at_lo = oy_lo % ring;
     if (!runs->n) {
         for (int32_t s = 0; s < count; s++) {
             const int32_t y = pooled_row(q, idx[s]);
             if (y > y_done && y <= y_hi)
-                conv_spike(q, 1, 0, out, idx[s], 0, q->oh, ring);
+                ring_spike(q, out, idx[s], oy_lo, at_lo, ring);
         }
         return;
     }
     for (int32_t r = 0; r < runs->n; r++) {
         int32_t s = runs->cursor[r];
         for (const int32_t end = runs->start[r + 1]; s < end && pooled_row(q, idx[s]) <= y_hi; s++)
-            conv_spike(q, 1, 0, out, idx[s], 0, q->oh, ring);
+            ring_spike(q, out, idx[s], oy_lo, at_lo, ring);
         runs->cursor[r] = s;
     }
 }
@@ -1284,10 +1329,10 @@ static inline void product_end(int amx)
  * the activity, so it wins over the event-driven path in busy ticks. Plane 1 (exc and inh apart) holds the
  * negative weights, whose sum goes into the inh plane as a magnitude. */
 /* The pooled map from a channel-last pre population's spike flags (still last tick's: in one thread, delivery
- * precedes the update), 64 or 16 channels per vector add (c_in a multiple of 16). A pooled row's pool_y input rows are
- * summed first, 64 bytes at a time, into a line buffer (a segment of at most S2_POOL_LINE bytes at a time), then
- * each map cell adds its pool_x pixels from it: pool_x loads per cell instead of pool_y * (pool_x + 1) loads and
- * pool_y stores. Rows and columns past the map are read by no output and skipped. Counts stay exact: a pooled cell
+ * precedes the update), 64 or 16 channels per vector add (c_in a multiple of 16). A 2 x 2 pool of 16 or 32 channels
+ * sums whole vectors in registers (pair_columns). Otherwise a pooled row's pool_y input rows are summed first, 64
+ * bytes at a time, into a line buffer (a segment of at most S2_POOL_LINE bytes at a time), then each map cell adds
+ * its pool_x pixels from it: pool_x loads per cell instead of pool_y * (pool_x + 1) loads and pool_y stores. Rows and columns past the map are read by no output and skipped. Counts stay exact: a pooled cell
  * collects at most 127 spikes (lowering's MAX_POOL_COUNT). */
 typedef uint8_t s2_bytes16 __attribute__((vector_size(16)));
 typedef uint8_t s2_bytes64 __attribute__((vector_size(64)));
@@ -1314,11 +1359,14 @@ static void sum_rows(uint8_t *restrict line, const uint8_t *restrict in, int64_t
     }
 }
 
-/* out[x] = line[2x] + line[2x+1] for map cells x < n of c_in 16 or 32 counts (the common 2 x 2 sum-pool): 64 bytes
- * of output from 128 of the line by two 64-bit-lane permutes and one add, instead of a 16-byte add per channel
- * block and column (whose loop overhead made pooling 5 % of a DVS-sized net). Returns 0 (nothing done) for other
- * shapes or without AVX-512. */
-static int pair_columns(uint8_t *out, const uint8_t *line, int32_t pool_x, int32_t c_in, int32_t n)
+/* out[x] = line[2x] + line[2x+1] for map cells x < n of c_in 16 or 32 counts (the common 2 x 2 sum-pool), where
+ * line is the sum of the rows in[0..), in[stride..), ... (rows of them): 64 bytes of output from 128 of each row
+ * by vector adds, two 64-bit-lane permutes and one add, instead of a 16-byte add per channel block and column
+ * (whose loop overhead made pooling 5 % of a DVS-sized net), and without a line buffer between the two steps (a
+ * store and a masked load of it right after per vector; 0.99-1.00 of the time, paired runs, so about the same).
+ * Returns 0 (nothing done) for other shapes or without AVX-512. */
+static int pair_columns(uint8_t *out, const uint8_t *in, int64_t stride, int32_t rows, int32_t pool_x, int32_t c_in,
+                        int32_t n)
 {
 #if defined(__AVX512F__) && defined(__AVX512BW__)
     if (pool_x != 2 || (c_in != 16 && c_in != 32))
@@ -1334,15 +1382,18 @@ static int pair_columns(uint8_t *out, const uint8_t *line, int32_t pool_x, int32
         const __mmask64 lo = left >= 32 ? ~0ull : (1ull << (2 * left)) - 1;
         const __mmask64 hi = left >= 64 ? ~0ull : left <= 32 ? 0 : (1ull << (2 * left - 64)) - 1;
         const __mmask64 keep = left >= 64 ? ~0ull : (1ull << left) - 1;
-        const __m512i a = _mm512_maskz_loadu_epi8(lo, line + 2 * o);
-        const __m512i b = _mm512_maskz_loadu_epi8(hi, line + 2 * o + 64);
+        __m512i a = _mm512_maskz_loadu_epi8(lo, in + 2 * o), b = _mm512_maskz_loadu_epi8(hi, in + 2 * o + 64);
+        for (int32_t r = 1; r < rows; r++) {
+            a = _mm512_add_epi8(a, _mm512_maskz_loadu_epi8(lo, in + r * stride + 2 * o));
+            b = _mm512_add_epi8(b, _mm512_maskz_loadu_epi8(hi, in + r * stride + 2 * o + 64));
+        }
         const __m512i sum =
             _mm512_add_epi8(_mm512_permutex2var_epi64(a, first, b), _mm512_permutex2var_epi64(a, second, b));
         _mm512_mask_storeu_epi8(out + o, keep, sum);
     }
     return 1;
 #else
-    (void)out, (void)line, (void)pool_x, (void)c_in, (void)n;
+    (void)out, (void)in, (void)stride, (void)rows, (void)pool_x, (void)c_in, (void)n;
     return 0;
 #endif
 }
@@ -1384,11 +1435,11 @@ static void pool_flags(const s2_projection *q, const uint8_t *flags, uint8_t *ma
     for (int32_t y = 0; y < q->ph && y + q->pad_top < mh; y++) {
         const uint8_t *in = flags + (int64_t)y * q->pool_y * line_bytes;
         uint8_t *row = map + ((int64_t)(y + q->pad_top) * mw + q->pad_left) * c_in;
+        if (pair_columns(row, in, line_bytes, q->pool_y, q->pool_x, c_in, cols))
+            continue;
         for (int32_t x0 = 0; x0 < cols; x0 += seg) {
             const int32_t n = cols - x0 < seg ? cols - x0 : seg;
             sum_rows(line, in + (int64_t)x0 * cell, line_bytes, q->pool_y, (int64_t)n * cell);
-            if (pair_columns(row + (int64_t)x0 * c_in, line, q->pool_x, c_in, n))
-                continue;
             for (int32_t x = 0; x < n; x++)
                 pool_cell(row + (int64_t)(x0 + x) * c_in, line + (int64_t)x * cell, q->pool_x, c_in);
         }
@@ -1419,12 +1470,31 @@ static void fill_map(const s2_projection *q, const s2_population *pre, const s2_
 }
 
 /* Where the stacked rows (s2sim.h) take each tick's new map row: in vector v of a row, mask[v] marks every
- * record's last slot and off[v] is the first map byte of the row that they take. The same for every row. */
+ * record's last slot and off[v] is the first map byte of the row that they take. The same for every row and tick:
+ * they are worked out once per sample (find_last_slots, about 1 % of the DVS-sized net's time when it was once per
+ * tick) into the projection's slice of conv_map, after the stacked rows. */
 typedef struct {
     uint8_t *rows;  /* the stacked rows, in the workspace after the map */
-    uint64_t mask[S2_STACK_MAX_VECTORS];
-    int32_t off[S2_STACK_MAX_VECTORS];
+    const uint64_t *mask;
+    const int32_t *off;
 } stack_masks;
+
+static inline int32_t stack_vectors(const s2_projection *q)
+{
+    return (int32_t)stack_pitch(q->c_in, q->ow, q->k_h, q->k_w) / 64;
+}
+
+static inline uint64_t *slot_masks(const s2_projection *q, uint8_t *map)
+{
+    return (uint64_t *)(map + masks_offset(q->c_in, q->oh, q->ow, q->k_h, q->k_w, q->stride_x, q->stride_y));
+}
+
+static inline stack_masks stack_masks_of(const s2_projection *q, uint8_t *map)
+{
+    const uint64_t *mask = slot_masks(q, map);
+    const stack_masks sm = {map + stack_offset(q), mask, (const int32_t *)(mask + stack_vectors(q))};
+    return sm;
+}
 
 #ifdef S2_HAVE_STACK
 static const uint8_t s2_iota64[64] = {
@@ -1432,11 +1502,11 @@ static const uint8_t s2_iota64[64] = {
     22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
     44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
 
-static void find_last_slots(const s2_projection *q, uint8_t *map, stack_masks *sm)
+static void find_last_slots(const s2_projection *q, uint8_t *map)
 {
-    sm->rows = map + stack_offset(q);
-    const int32_t c_in = q->c_in, rec = q->k_h * c_in, bytes = map_w(q) * rec;
-    const int32_t nv = (int32_t)stack_pitch(c_in, q->ow, q->k_h, q->k_w) / 64;
+    const int32_t c_in = q->c_in, rec = q->k_h * c_in, bytes = map_w(q) * rec, nv = stack_vectors(q);
+    uint64_t *mask = slot_masks(q, map);
+    int32_t *off = (int32_t *)(mask + nv);
     for (int32_t v = 0, taken = 0; v < nv; v++) {
         const int32_t lo = 64 * v, hi = bytes < lo + 64 ? bytes : lo + 64;
         uint64_t m = 0;
@@ -1444,7 +1514,7 @@ static void find_last_slots(const s2_projection *q, uint8_t *map, stack_masks *s
             const int32_t from = (b < lo ? lo : b) - lo, to = (b + c_in < hi ? b + c_in : hi) - lo;
             m |= (to == 64 ? ~0ull : (1ull << to) - 1) & ~((1ull << from) - 1);
         }
-        sm->mask[v] = m, sm->off[v] = taken, taken += __builtin_popcountll(m);
+        mask[v] = m, off[v] = taken, taken += __builtin_popcountll(m);
     }
 }
 
@@ -1486,7 +1556,7 @@ static void prepare_map(const s2_projection *q, const s2_population *pre, const 
     fill_map(q, pre, ws, sp, map);
 #ifdef S2_HAVE_STACK
     if (amx && q->stacked)
-        find_last_slots(q, map, sm);
+        *sm = stack_masks_of(q, map);
 #else
     (void)amx, (void)sm;
 #endif
@@ -2200,6 +2270,11 @@ static void start_sample(const s2_network *net, const s2_pop_io *io, const s2_wo
     }
     if (net->n_conv_map)
         memset(ws->conv_map, 0, (size_t)net->n_conv_map);
+#ifdef S2_HAVE_STACK
+    for (int32_t k = 0; k < net->n_projs; k++)
+        if (net->projs[k].kind == S2_PROJ_CONV && net->projs[k].stacked && (net->flags & S2_FLAG_AMX))
+            find_last_slots(&net->projs[k], ws->conv_map + net->projs[k].map_offset);
+#endif
     memset(ws->dirty, 0, 8 * (size_t)net->n_pops);
 }
 

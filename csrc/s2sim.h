@@ -127,8 +127,9 @@ typedef struct {
  *       row (s2_stack_quads() > 0): [ring planes][stack quads][c_out_pad][4] int8, window byte
  *       j = kx*k_h*c_in + ky*c_in + ci (zero beyond k_w*k_h*c_in). With it, each tick the map's rows are also
  *       laid out stacked (every map column holding the c_in counts of k_h consecutive rows) after the map, from
- *       its next multiple of 64 (the whole slice: s2_map_bytes() with stacked 1), so that one tile multiply covers
- *       a whole window instead of one kernel row. */
+ *       its next multiple of 64, so that one tile multiply covers a whole window instead of one kernel row; after
+ *       them, from the next multiple of 64, the kernel keeps where each stacked row takes its new counts (worked
+ *       out at each sample's start; the whole slice: s2_map_bytes() with stacked 1). */
 typedef struct {
     int32_t kind;
     int32_t pre;
@@ -194,7 +195,7 @@ typedef struct {
 /* Scratch for one thread. v / i_exc / i_inh are float* or double* by S2_FLAG_FLOAT64; dirty has 8 flags per
  * population (the state of each ring slot; a one-slot population's last flag marks an update done during
  * delivery: 0 before a run); conv_map holds n_conv_map bytes (the conv projections' pooled
- * maps, all zero between ticks; NULL when n_conv_map is 0).
+ * maps, all zero between ticks, and the stacked rows after them; NULL when n_conv_map is 0).
  * A sample split over n_threads > 1 threads: every thread calls s2_run with the same arguments except its own
  * workspace, whose thread is its index; the workspaces share every array except dirty and conv_map (each
  * thread's own), n_prev / n_cur hold n_pops * n_threads counts, and sync points at 4 int32, zero before the run,
