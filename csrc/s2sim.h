@@ -123,6 +123,10 @@ typedef struct {
  *       pre_channel_last = 1 says the pre population is a neuron population whose internal order is
  *       (y, x, c) over c_in x (ph * pool_y) x (pw * pool_x): the dense path then sums its spike flags into the
  *       map with vector adds (the fused sum-pool) instead of counting spike by spike.
+ *       map_planes = 1 says the pre population is an input population (spike_list) in (c, y, x) order over
+ *       c_in x ph x pw, unpooled, with c_in 1 or 2 (cell[] as that order gives it, which s2_validate checks): the
+ *       dense path then lays out the map from the pre's input row, its channel rows interleaved, instead of
+ *       counting spike by spike.
  *       stacked (NULL: none) is the kernel for the stacked AMX product of a layer whose whole window fits one tile
  *       row (s2_stack_quads() > 0): [ring planes][stack quads][c_out_pad][4] int8, window byte
  *       j = kx*k_h*c_in + ky*c_in + ci (zero beyond k_w*k_h*c_in). With it, each tick the map's rows are also
@@ -165,6 +169,7 @@ typedef struct {
     int32_t pool_y;
     int32_t pre_channel_last;
     const int8_t *stacked;
+    int32_t map_planes;
 } s2_projection;
 
 typedef struct {

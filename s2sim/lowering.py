@@ -451,6 +451,10 @@ def _lower_conv(
     g["pool_x"], g["pool_y"] = p["pool_x"], p["pool_y"]
     # a conv layer's output feeding the next conv: its spike flags pool into the map with vector adds
     g["pre_channel_last"] = int(pre.channel_last_shape == geometry.in_shape)
+    # an input population of one or two channels: the map is its input row, the channels interleaved
+    g["map_planes"] = int(
+        pre.kind == KIND_INPUT and pre.to_external is None and p["pool_x"] == p["pool_y"] == 1 and c_in <= 2
+    )
     if g["dense_from"] != NEVER:
         map_h, map_w = (oh - 1) * p["stride_y"] + k_h, (ow - 1) * p["stride_x"] + k_w
         map_y, map_x = y + p["pad_top"], x + p["pad_left"]

@@ -296,6 +296,35 @@ def test_dense_product_updating_the_band_before_in_slices(tuning, c_in, c_out, s
     assert_identical(want, got)
 
 
+@pytest.mark.parametrize("tuning", DENSE_PRODUCTS[:2], ids=["amx", "simd"])
+@pytest.mark.parametrize(
+    "c_in, height, width, params",
+    [
+        (2, 9, 40, {}),  # 40 columns: one whole 32-column permute and a part of one
+        (1, 7, 33, {"pad_left": 2, "pad_right": 1, "pad_top": 1}),  # padded: the map's rows and columns shift
+        (2, 12, 21, {"stride_x": 2, "stride_y": 3}),  # strided: the last input row and column reach no output
+    ],
+)
+def test_dense_map_laid_out_from_the_input_row(tuning, c_in, height, width, params):
+    # an input population of one or two channels fills the dense product's map from its input row, the channel
+    # rows interleaved, instead of counting its spikes one by one (map_planes); both give the oracle's results
+    rng = np.random.default_rng(width)
+    inp = snn.Population(c_in * height * width, "spike_list", {}, name="in")
+    proj_params = {"in_height": height, "in_width": width, **params}
+    w = rng.integers(-60, 61, (c_in, 16, 3, 3))
+    pad = {key: params.get(key, 0) for key in ("pad_top", "pad_bottom", "pad_left", "pad_right")}
+    oh = (height + pad["pad_top"] + pad["pad_bottom"] - 3) // params.get("stride_y", 1) + 1
+    ow = (width + pad["pad_left"] + pad["pad_right"] - 3) // params.get("stride_x", 1) + 1
+    conv = snn.Population(16 * oh * ow, "lif_conv2d", {"threshold": 90.0, "alpha_decay": 0.8}, name="conv")
+    conv.record = ["spikes", "v"]
+    net = snn.Network("planes").add(inp, conv, snn.Conv2DProjection(inp, conv, w, proj_params))
+    assert lower(net, tuning=tuning).projections[0].geometry["map_planes"] == 1
+    x = (rng.random((2, 5, inp.size)) < 0.4).astype(np.uint8)
+    want = oracle.run_batch(net, {"in": x}, 5)
+    assert want.spikes["conv"].any()
+    assert_identical(want, Simulator(num_threads=1, tuning=tuning).run_batch(net, {"in": x}, 5))
+
+
 @pytest.mark.parametrize("c_in", [3, 70])
 def test_event_path_updating_its_target_band_by_band(c_in):
     # the event path also updates its target band by band of output rows (4 rows of 16 x 32 here, 5 bands), each

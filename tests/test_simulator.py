@@ -254,6 +254,28 @@ def test_c_core_rejects_corrupt_network_without_crashing():
         CoreNetwork(lowered)
 
 
+def test_c_core_rejects_a_map_laid_out_from_the_wrong_input():
+    # map_planes says the conv's map is its input row with the channel rows interleaved; the core checks that the
+    # pre population and its cell table agree before it trusts that
+    inp = snn.Population(2 * 6 * 6, "spike_list", {}, name="in")
+    conv = snn.Population(16 * 4 * 4, "lif_conv2d", {}, name="conv")
+    w = np.ones((2, 16, 3, 3), dtype=np.int64)
+    net = snn.Network().add(inp, conv, snn.Conv2DProjection(inp, conv, w, {"in_height": 6, "in_width": 6}))
+    tuning = KernelTuning(conv="dense")
+    lowered = lower(net, tuning=tuning)
+    lowered.projections[0].arrays["cell"][[0, 1]] = lowered.projections[0].arrays["cell"][[1, 0]]
+    with pytest.raises(CoreError, match="map_planes, but pre neuron 0 has map cell 2, not 0"):
+        CoreNetwork(lowered)
+    conv2 = snn.Population(16 * 2 * 2, "lif_conv2d", {}, name="conv2")
+    w2 = np.ones((16, 16, 3, 3), dtype=np.int64)
+    net.add(conv2, snn.Conv2DProjection(conv, conv2, w2, {"in_height": 4, "in_width": 4}))
+    lowered = lower(net, tuning=tuning)
+    assert lowered.projections[1].geometry["map_planes"] == 0
+    lowered.projections[1].geometry["map_planes"] = 1
+    with pytest.raises(CoreError, match="map_planes, but the pre population is not an unpooled 16 x 4 x 4 input"):
+        CoreNetwork(lowered)
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
