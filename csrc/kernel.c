@@ -1250,21 +1250,36 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
             direct[c] = whole && (c % 2 == 0 || second_whole);
         }
         S2_TILE_START(0) S2_TILE_START(1) S2_TILE_START(2) S2_TILE_START(3)
-        for (int32_t ky = 0; ky < a->k_h; ky++)
-            for (int32_t j = 0; j < quads; j += chunk) {
-                const int64_t at = (int64_t)ky * row + 4 * j;
-                const int8_t *w = plane + (((int64_t)ky * quads + j) * pad + first) * 4;
-                _tile_loadd(5, w, 4 * pad);
-                _tile_loadd(7, w + 64, 4 * pad);
+        /* each tile loaded for the next step right after its last multiply of this one, not before the next
+         * step's first: the tiles have no renaming, so a load waits for the multiplies that read the tile
+         * before (paired runs: 0.97-0.98 of the time on both benchmark nets at 5 and 20 % input) */
+        _tile_loadd(5, plane + (int64_t)first * 4, 4 * pad);
+        _tile_loadd(7, plane + (int64_t)first * 4 + 64, 4 * pad);
+        _tile_loadd(4, src[0], step);
+        if (nt > 2)
+            _tile_loadd(6, src[1], step);
+        for (int32_t ky = 0, j = 0;;) {
+            const int32_t next_j = j + chunk < quads ? j + chunk : 0, next_ky = next_j ? ky : ky + 1;
+            const int more = next_ky < a->k_h;
+            const int64_t at = (int64_t)next_ky * row + 4 * next_j;
+            const int8_t *w = plane + (((int64_t)next_ky * quads + next_j) * pad + first) * 4;
+            _tile_dpbusd(0, 4, 5);
+            _tile_dpbusd(1, 4, 7);
+            if (more)
                 _tile_loadd(4, src[0] + at, step);
-                _tile_dpbusd(0, 4, 5);
-                _tile_dpbusd(1, 4, 7);
-                if (nt > 2) {
-                    _tile_loadd(6, src[1] + at, step);
-                    _tile_dpbusd(2, 6, 5);
-                    _tile_dpbusd(3, 6, 7);
-                }
-            }
+            if (nt > 2)
+                _tile_dpbusd(2, 6, 5);
+            if (more)
+                _tile_loadd(5, w, 4 * pad);
+            if (nt > 2)
+                _tile_dpbusd(3, 6, 7);
+            if (!more)
+                break;
+            _tile_loadd(7, w + 64, 4 * pad);
+            if (nt > 2)
+                _tile_loadd(6, src[1] + at, step);
+            ky = next_ky, j = next_j;
+        }
         band_update_step(later, S2_UPDATE_SLICE);
         S2_TILE_END(0, nt, dst) S2_TILE_END(1, nt, dst) S2_TILE_END(2, nt, dst) S2_TILE_END(3, nt, dst)
         for (int32_t c = 0; c < nt; c++)
