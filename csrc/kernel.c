@@ -1130,10 +1130,9 @@ static amx_plan plan_amx(const s2_projection *q, int32_t oy_lo, int32_t oy_hi)
 /* Loads the tile shapes of conv projection q's product. One configuration serves all its calls in a tick: loading
  * it costs about 0.1 us, as much as the product of a band of a small layer (the fused path calls it per band). The
  * caller releases the tiles when done (product_end). */
-static void amx_configure(const s2_projection *q)
+static void amx_configure(const amx_plan *a)
 {
-    const amx_plan a = plan_amx(q, 0, 0);
-    const int32_t chunk = a.chunk, per_tile = a.per_tile;
+    const int32_t chunk = a->chunk, per_tile = a->per_tile;
     s2_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -1290,10 +1289,12 @@ static void amx_group_pair(const s2_projection *q, const amx_plan *a, const uint
 
 /* Ring plane pl's product, its tiles configured (amx_configure): channel groups two at a time, a last odd one
  * alone. With a stacked kernel, map is the stacked rows (stack_rows). */
-static void conv_planes_amx(const s2_projection *q, const uint8_t *map, int32_t pl, int32_t oy_lo, int32_t oy_hi,
-                            int32_t sign, int fresh, int32_t *out, band_update *later)  /* out: row oy_lo's first entry */
+static void conv_planes_amx(const s2_projection *q, const amx_plan *plan, const uint8_t *map, int32_t pl,
+                            int32_t oy_lo, int32_t oy_hi, int32_t sign, int fresh, int32_t *out,
+                            band_update *later)  /* out: row oy_lo's first entry */
 {
-    const amx_plan a = plan_amx(q, oy_lo, oy_hi);
+    amx_plan a = *plan;
+    a.n_tiles = (oy_hi - oy_lo) * a.tiles_x, a.oy_lo = oy_lo;
     const int8_t *plane = (q->stacked ? q->stacked : q->packed) + (int64_t)pl * a.k_h * a.quads * a.pad * 4;
     if (q->stacked)  /* output row oy reads stacked row oy + k_h - 1 */
         map += (int64_t)(q->k_h - 1) * a.row;
@@ -1336,17 +1337,6 @@ double s2_amx_multiply_ns(int32_t n)
 #else
     (void)n;
     return 0.0;
-#endif
-}
-
-/* Bracket the dense products of one projection in a tick: the AMX tile configuration, when amx. */
-static inline void product_begin(const s2_projection *q, int amx)
-{
-#ifdef S2_HAVE_AMX
-    if (amx)
-        amx_configure(q);
-#else
-    (void)q, (void)amx;
 #endif
 }
 
@@ -1627,30 +1617,47 @@ static void stack_rows(const s2_projection *q, const uint8_t *map, const stack_m
 }
 #endif
 
-/* The map of this tick's dense product: the counts, and on AMX with a stacked kernel where its rows take them. */
-static void prepare_map(const s2_projection *q, const s2_population *pre, const s2_workspace *ws,
-                        const spike_lists *sp, uint8_t *map, int amx, stack_masks *sm)
+/* What the bands of a tick's dense product share: where the stacked rows take their counts, and the AMX plan (its
+ * geometry, worked out once per tick rather than per band: its divisions were about 1 % of the DVS-sized net's
+ * time; each band sets its own rows). */
+typedef struct {
+    stack_masks sm;
+#ifdef S2_HAVE_AMX
+    amx_plan amx;
+#endif
+} product_setup;
+
+/* Starts a tick's dense product of one projection: the map of this tick's counts, what its bands share and, when
+ * amx, the tile configuration (released by product_end). */
+static void product_begin(const s2_projection *q, const s2_population *pre, const s2_workspace *ws,
+                          const spike_lists *sp, uint8_t *map, int amx, product_setup *ps)
 {
     fill_map(q, pre, ws, sp, map);
 #ifdef S2_HAVE_STACK
     if (amx && q->stacked)
-        *sm = stack_masks_of(q, map);
+        ps->sm = stack_masks_of(q, map);
+#endif
+#ifdef S2_HAVE_AMX
+    if (amx) {
+        ps->amx = plan_amx(q, 0, 0);
+        amx_configure(&ps->amx);
+    }
 #else
-    (void)amx, (void)sm;
+    (void)amx, (void)ps;
 #endif
 }
 
 /* The dense product of output rows [oy_lo, oy_hi) for each ring plane (planes apart by plane entries) into out,
  * whose first entry is row oy_lo's; between product_begin and product_end. */
 static void conv_product(const s2_projection *q, const uint8_t *map, int32_t planes, int32_t oy_lo, int32_t oy_hi,
-                         int fresh, int amx, int32_t *out, int64_t plane_stride, const stack_masks *sm,
+                         int fresh, int amx, int32_t *out, int64_t plane_stride, const product_setup *ps,
                          int continuing, band_update *later)
 {
 #ifdef S2_HAVE_STACK
     if (amx && q->stacked)
-        stack_rows(q, map, sm, oy_lo, oy_hi, continuing);
+        stack_rows(q, map, &ps->sm, oy_lo, oy_hi, continuing);
 #else
-    (void)sm, (void)continuing;
+    (void)ps, (void)continuing;
 #endif
     const int64_t plane_size = (int64_t)q->k_h * conv_quads(q) * conv_out_pad(q) * 4;
     const int32_t pos_lo = oy_lo * q->ow, n_pos = oy_hi * q->ow, n_cb = (q->c_out + S2_LANES - 1) / S2_LANES;
@@ -1660,7 +1667,7 @@ static void conv_product(const s2_projection *q, const uint8_t *map, int32_t pla
         const int32_t sign = pl ? -1 : 1;
 #ifdef S2_HAVE_AMX
         if (amx) {
-            conv_planes_amx(q, q->stacked ? sm->rows : map, pl, oy_lo, oy_hi, sign, fresh, dst, later);
+            conv_planes_amx(q, &ps->amx, q->stacked ? ps->sm.rows : map, pl, oy_lo, oy_hi, sign, fresh, dst, later);
             continue;
         }
 #endif
@@ -1684,11 +1691,10 @@ static void deliver_conv_dense(const s2_projection *q, const s2_population *pre,
                                int32_t oy_hi, int fresh, int amx)
 {
     uint8_t *map = ws->conv_map + q->map_offset;
-    stack_masks sm;
-    prepare_map(q, pre, ws, sp, map, amx, &sm);
-    product_begin(q, amx);
+    product_setup ps;
+    product_begin(q, pre, ws, sp, map, amx, &ps);
     conv_product(q, map, post->ring_planes, oy_lo, oy_hi, fresh, amx, slot + (int64_t)oy_lo * q->ow * q->c_out,
-                 post->n, &sm, 0, NULL);
+                 post->n, &ps, 0, NULL);
     product_end(amx);
     clear_map(q, map);
 }
@@ -2216,10 +2222,9 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
     band_update u = {post, ws, rows, 0, 0, pop_switches(post) | S2_SW_INPUT, f64, !dense, later ? NULL : list, 0};
     uint8_t *map = dense ? ws->conv_map + q->map_offset : NULL;  /* a conv that is never dense has no map */
     row_runs runs;
-    stack_masks sm;
+    product_setup ps;
     if (dense) {
-        prepare_map(q, pre, ws, sp, map, amx, &sm);
-        product_begin(q, amx);
+        product_begin(q, pre, ws, sp, map, amx, &ps);
     } else {
         find_runs(q, sp->idx[0], sp->n[0], &runs);  /* one thread: one list */
     }
@@ -2228,7 +2233,7 @@ static void deliver_conv_fused(const s2_network *net, const s2_workspace *ws, co
         int32_t *in;
         if (dense) {  /* the product carries the band before's update along */
             in = sums + (int64_t)(b % 2) * S2_FUSED_MAX;
-            conv_product(q, map, 1, oy, end, 1, amx, in, 0, &sm, oy > 0, &u);
+            conv_product(q, map, 1, oy, end, 1, amx, in, 0, &ps, oy > 0, &u);
         } else {  /* this band's rows of the ring, complete once the spikes starting in it are added */
             conv_events_band(q, rows, sp->idx[0], sp->n[0], &runs, oy, end, ring);
             in = rows + (int64_t)(oy % ring) * row;
